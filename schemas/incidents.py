@@ -1,0 +1,117 @@
+"""Incident shapes: the police API body and the events that announce it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.envelope import EventPayload
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=2000)]
+ForceCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,10}$")]
+IncidentReference = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+]
+Postcode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10)]
+Upn = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{13}$")]
+Urn = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,7}$")]
+IncidentType = Literal["domestic_abuse", "domestic_abuse_crime", "domestic_abuse_non_crime"]
+Gender = Literal["F", "M", "X", "U"]
+
+MAX_CHILDREN = 20
+ADULT_AGE = 18
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class Address(_Strict):
+    """A child's home address as the police recorded it."""
+
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    town: ShortText | None = None
+    postcode: Postcode | None = None
+
+
+class SchoolHint(_Strict):
+    """The school the officer believes the child attends: evidence, never truth."""
+
+    urn: Urn | None = None
+    name: ShortText | None = None
+
+
+class ChildReport(_Strict):
+    """One child related to the incident, present or not."""
+
+    given_name: Name
+    family_name: Name
+    date_of_birth: date
+    gender: Gender | None = None
+    address: Address | None = None
+    upn: Upn | None = None
+    school_hint: SchoolHint | None = None
+    present_at_incident: bool | None = None
+    voice_of_child: LongText | None = None
+
+
+class IncidentIn(_Strict):
+    """The body of `POST /v1/incidents`."""
+
+    force_code: ForceCode
+    incident_reference: IncidentReference
+    occurred_at: AwareDatetime
+    incident_type: IncidentType
+    summary: LongText | None = None
+    children: list[ChildReport] = Field(min_length=1, max_length=MAX_CHILDREN)
+
+    @model_validator(mode="after")
+    def _children_are_children(self) -> IncidentIn:
+        on = self.occurred_at.date()
+        for child in self.children:
+            if child.date_of_birth > on:
+                raise ValueError("a child's date_of_birth is after occurred_at")
+            if _age_on(child.date_of_birth, on) >= ADULT_AGE:
+                raise ValueError("a child is 18 or over on occurred_at")
+        return self
+
+
+def _age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+class WithdrawIn(_Strict):
+    """The body of `POST /v1/incidents/{id}/withdraw`."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class IncidentReceived(EventPayload):
+    """A police force reported an incident; accepted by ingest."""
+
+    event_type = "IncidentReceived"
+    incident_id: uuid.UUID
+    received_at: AwareDatetime
+    incident: IncidentIn
+    disclosure_fields: list[str] = Field(default_factory=list)
+
+
+class IncidentWithdrawn(EventPayload):
+    """A police force retracted an incident it reported in error."""
+
+    event_type = "IncidentWithdrawn"
+    incident_id: uuid.UUID
+    force_code: ForceCode
+    withdrawn_at: AwareDatetime
+    reason: str
+
+
+def incident_age_check(occurred_at: datetime, now: datetime) -> bool:
+    """True when the incident is not in the future (five minutes of clock skew allowed)."""
+    return (occurred_at - now).total_seconds() <= 300

@@ -1,0 +1,26 @@
+"""Kafka topic names (v1) and their dead-letter twins."""
+
+from __future__ import annotations
+
+INCIDENTS = "incidents.v1"
+MATCHES = "matches.v1"
+REVIEWS = "reviews.v1"
+NOTIFICATIONS = "notifications.v1"
+DISCLOSURES = "disclosures.v1"
+
+ALL_TOPICS: tuple[str, ...] = (INCIDENTS, MATCHES, REVIEWS, NOTIFICATIONS, DISCLOSURES)
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter twin of a topic."""
+    return f"{topic}.dlq"
+
+
+def with_prefix(topic: str, prefix: str) -> str:
+    """A topic name under an optional prefix (tests isolate themselves this way)."""
+    return f"{prefix}{topic}"
+
+
+def all_topics_with_dlq() -> tuple[str, ...]:
+    """Every v1 topic and its dead-letter twin."""
+    return ALL_TOPICS + tuple(dlq(t) for t in ALL_TOPICS)

@@ -1,0 +1,176 @@
+"""The `daybreak` command: serve services, manage accounts, run batch jobs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from services.common.settings import Settings
+
+PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004}
+APPS = {"ingest": "services.ingest.main:build_app"}
+
+
+class CliError(Exception):
+    """A problem to report on one line, exiting non-zero."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `daybreak` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.run(args)
+    except CliError as exc:
+        print(f"daybreak: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="daybreak", description=__doc__)
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run a service's HTTP API")
+    serve.add_argument("service", choices=sorted(APPS))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", help="apply migrations (owner role)")
+    upgrade.set_defaults(run=_db_upgrade)
+
+    clients = sub.add_parser("clients", help="police API clients")
+    clients_sub = clients.add_subparsers(metavar="ACTION")
+    create_client = clients_sub.add_parser("create", help="create a client for a force")
+    create_client.add_argument("--force", required=True)
+    create_client.set_defaults(run=_clients_create)
+
+    users = sub.add_parser("users", help="people: DSLs, LA officers, auditors, admins")
+    users_sub = users.add_subparsers(metavar="ACTION")
+    create_user = users_sub.add_parser("create", help="create a user; password on stdin")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument(
+        "--role", required=True, choices=["dsl", "deputy_dsl", "la_officer", "auditor", "admin"]
+    )
+    create_user.add_argument("--school", action="append", default=[], metavar="URN")
+    create_user.add_argument("--la", action="append", default=[], metavar="CODE")
+    create_user.set_defaults(run=_users_create)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.common.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        APPS[args.service], factory=True, host=args.host,
+        port=args.port or PORTS[args.service], log_config=None, access_log=False,
+    )
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from alembic import command
+    from alembic.config import Config
+
+    command.upgrade(Config("alembic.ini"), "head")
+    return 0
+
+
+def _clients_create(args: argparse.Namespace) -> int:
+    from services.common.accounts import AccountError, create_client
+
+    async def work(settings: Settings) -> dict[str, str]:
+        async with _uow(settings) as uow:
+            try:
+                new = await create_client(uow.conn, force_code=args.force)
+            except AccountError as exc:
+                raise CliError(str(exc)) from None
+            await uow.commit()
+        return {"client_id": new.client_id, "client_secret": new.client_secret}
+
+    print(json.dumps(_run_async(work)))
+    return 0
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    from services.common.accounts import AccountError, create_user
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CliError("give the password on standard input")
+
+    async def work(settings: Settings) -> dict[str, str]:
+        async with _uow(settings) as uow:
+            try:
+                new = await create_user(
+                    uow.conn, email=args.email, password=password, role=args.role,
+                    school_urns=args.school, la_codes=[c.upper() for c in args.la],
+                )
+            except AccountError as exc:
+                raise CliError(str(exc)) from None
+            await uow.commit()
+        return {"user_id": str(new.user_id), "totp_uri": new.totp_uri}
+
+    print(json.dumps(_run_async(work)))
+    return 0
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CliError(f"settings: {first.get('msg', 'invalid')}") from None
+
+
+class _uow:  # noqa: N801 - used like a function
+    """A unit of work on a throwaway engine, for one CLI command."""
+
+    def __init__(self, settings: Settings) -> None:
+        from services.common.db import UnitOfWork, make_engine
+
+        self.engine = make_engine(settings.database_url, pool_size=1)
+        self.uow = UnitOfWork(self.engine)
+
+    async def __aenter__(self) -> Any:
+        return await self.uow.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.uow.__aexit__(*exc)
+        await self.engine.dispose()
+
+
+def _run_async(work: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:
+    settings = _settings()
+    try:
+        return asyncio.run(work(settings))
+    except CliError:
+        raise
+    except Exception as exc:
+        # the class name only: driver messages can carry values from the data
+        cause: BaseException = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        raise CliError(f"database or broker error ({type(cause).__name__})") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The FastAPI base every service builds on: errors, limits, health, metrics, auth routes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common import auth_api
+from services.common.context import AppContext
+from services.common.errors import is_transient
+from services.common.problems import Problem, field_path, problem_response
+
+log = logging.getLogger("daybreak.http")
+ReadinessCheck = Callable[[AppContext], Awaitable[None]]
+
+
+def create_app(
+    *,
+    title: str,
+    ctx: AppContext,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    readiness: list[ReadinessCheck] | None = None,
+) -> FastAPI:
+    """A FastAPI app with problem+json errors, a body limit, health, metrics and auth."""
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    app.state.ctx = ctx
+    _add_error_handlers(app)
+    _add_observability(app, ctx)
+    checks = [_check_database, *(readiness or [])]
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {}})
+    async def readyz() -> JSONResponse:
+        """Readiness: the database and broker answer."""
+        failed = []
+        for check in checks:
+            try:
+                await check(ctx)
+            except Exception as exc:
+                failed.append(f"{check.__name__.strip('_')}: {type(exc).__name__}")
+        if failed:
+            return problem_response(503, "Not ready", "; ".join(failed))
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(auth_api.router)
+    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    return app
+
+
+async def _check_database(ctx: AppContext) -> None:
+    async with ctx.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.title, exc.detail, type_=exc.type_, headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # name the field and the rule, never the submitted value
+        errors = [
+            {"field": field_path(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        return problem_response(
+            422, "Invalid request body", f"{len(errors)} field(s) failed validation.",
+            extra={"errors": errors},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, _title(exc.status_code), headers=exc.headers)
+
+
+def _unhandled(exc: Exception) -> JSONResponse:
+    """503 when the broker or database is away, else a bare 500; never the exception's text."""
+    if is_transient(exc):
+        log.warning("dependency unavailable", extra={"exc_type": type(exc).__name__})
+        return problem_response(
+            503, "Service unavailable", "A dependency is unavailable; retry later.",
+            headers={"Retry-After": "5"},
+        )
+    log.error("unhandled error", extra={"exc_type": type(exc).__name__})
+    return problem_response(500, "Internal error")
+
+
+def _title(status: int) -> str:
+    return {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(
+        status, "Error"
+    )
+
+
+def _add_observability(app: FastAPI, ctx: AppContext) -> None:
+    latency = Histogram(
+        "daybreak_http_request_seconds", "HTTP request latency",
+        ["method", "route", "status"], registry=ctx.registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+    errors = Counter(
+        "daybreak_http_errors_total", "HTTP 5xx responses", ["route"], registry=ctx.registry
+    )
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            response = _unhandled(exc)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        latency.labels(request.method, route, str(response.status_code)).observe(elapsed)
+        if response.status_code >= 500:
+            errors.labels(route).inc()
+        response.headers["X-Request-Id"] = request_id[:64]
+        log.info("request", extra={
+            "request_id": request_id[:64], "method": request.method, "route": route,
+            "status": response.status_code, "ms": round(elapsed * 1000, 2),
+        })
+        return response
+
+
+class BodyLimit:
+    """Refuses bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _send_413(send, self.max_bytes)
+            return
+        received = 0
+        refused = False
+
+        async def limited() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request" and not refused:
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # answer now and make the app see a disconnect: it must not read on
+                    refused = True
+                    await _send_413(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, limited, guarded_send)
+
+
+async def _send_413(send: Send, max_bytes: int) -> None:
+    response = problem_response(
+        413, "Request body too large", f"The body must be at most {max_bytes} bytes."
+    )
+    await send({"type": "http.response.start", "status": 413,
+                "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def lifespan_noop(app: FastAPI) -> AsyncIterator[None]:
+    """A lifespan that does nothing (tests build apps without background tasks)."""
+    yield

@@ -1,0 +1,77 @@
+"""Database engine, metadata and the unit of work: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+    """An async engine with a bounded pool that fails fast when the database is away."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size // 2,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"timeout": 5, "command_timeout": 15},
+    )
+
+
+class UnitOfWork:
+    """One transaction: `async with uow:` begins, `await uow.commit()` commits, else rollback."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._committed = False
+
+    @property
+    def conn(self) -> AsyncConnection:
+        """The connection of the open transaction."""
+        if self._conn is None:
+            raise RuntimeError("unit of work is not open")
+        return self._conn
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._engine.connect()
+        try:
+            await self._conn.begin()
+        except BaseException:
+            await self._conn.close()
+            self._conn = None
+            raise
+        self._committed = False
+        return self
+
+    async def commit(self) -> None:
+        """Commit the transaction."""
+        await self.conn.commit()
+        self._committed = True
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if not self._committed:
+                await conn.rollback()
+        finally:
+            await conn.close()

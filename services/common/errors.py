@@ -1,0 +1,26 @@
+"""Which failures are the infrastructure's (retry, answer 503) rather than the input's."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+_TRANSIENT_PG = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.QueryCanceledError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the broker or database is away or overloaded, not when the data is bad."""
+    if isinstance(exc, KafkaError | OSError | TimeoutError | PoolTimeoutError):
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, _TRANSIENT_PG)
+    return isinstance(exc, _TRANSIENT_PG)

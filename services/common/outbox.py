@@ -1,0 +1,201 @@
+"""Transactional outbox and its relay: state and its event commit together, published once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas.envelope import Envelope
+from services.common.kafka import partitions_of
+from services.common.models import outbox, outbox_inflight
+
+log = logging.getLogger(__name__)
+HEADER = "daybreak-outbox"
+
+
+async def add_to_outbox(
+    conn: AsyncConnection, *, source: str, topic: str, key: str, envelope: Envelope[Any]
+) -> None:
+    """Stage an event in the caller's transaction; the relay publishes it after commit."""
+    await conn.execute(
+        insert(outbox).values(
+            source=source, topic=topic, key=key, event_id=envelope.event_id,
+            value=envelope.to_bytes(),
+        )
+    )
+
+
+class OutboxRelay:
+    """Publishes one source's outbox rows in order, exactly once even across crashes.
+
+    Before sending a batch the relay records the partitions' end offsets; after a crash
+    between send and mark it scans from those offsets and marks what already arrived.
+    A PostgreSQL advisory lock keeps one active relay per source.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        bootstrap: str,
+        source: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.5,
+        after_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.producer = producer
+        self.bootstrap = bootstrap
+        self.source = source
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self._after_send = after_send
+        self._wake = asyncio.Event()
+        self._lock_key = zlib.crc32(f"outbox:{source}".encode())
+
+    def wake(self) -> None:
+        """Tell the relay new rows were committed."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set, holding the source's leadership lock."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            async with self.engine.connect() as lock_conn:
+                while not await self._try_lock(lock_conn):
+                    if await _wait(stop, self.poll_interval_s):
+                        return
+                await self.recover(consumer)
+                while not stop.is_set():
+                    await lock_conn.execute(select(1))  # leadership is lost with this connection
+                    if await self.publish_batch(consumer) < self.batch_size:
+                        self._wake.clear()
+                        await _wait_any(stop, self._wake, self.poll_interval_s)
+        finally:
+            await consumer.stop()
+
+    async def _try_lock(self, conn: AsyncConnection) -> bool:
+        got = (await conn.execute(select(func.pg_try_advisory_lock(self._lock_key)))).scalar()
+        await conn.commit()
+        return bool(got)
+
+    async def publish_batch(self, consumer: AIOKafkaConsumer) -> int:
+        """Send the next batch of unpublished rows and mark them; returns how many."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value)
+                    .where(outbox.c.source == self.source, outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+        if not rows:
+            return 0
+        ids = [r.id for r in rows]
+        offsets = await _end_offsets(consumer, {r.topic for r in rows})
+        async with self.engine.begin() as conn:
+            stmt = pg_insert(outbox_inflight).values(
+                source=self.source, start_offsets=offsets, outbox_ids=ids
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["source"],
+                    set_={"start_offsets": offsets, "outbox_ids": ids},
+                )
+            )
+        futures = [
+            await self.producer.send(
+                r.topic, r.value, key=r.key.encode(),
+                headers=[(HEADER, f"{self.source}:{r.id}".encode())],
+            )
+            for r in rows
+        ]
+        await asyncio.gather(*futures)
+        if self._after_send is not None:
+            await self._after_send()
+        await self._mark_published(ids)
+        return len(rows)
+
+    async def recover(self, consumer: AIOKafkaConsumer) -> None:
+        """After a crash mid-batch, mark as published what already reached the topic."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(outbox_inflight).where(outbox_inflight.c.source == self.source)
+                )
+            ).first()
+        if row is None:
+            return
+        wanted = {f"{self.source}:{i}".encode(): i for i in row.outbox_ids}
+        seen = await _scan_for_headers(consumer, row.start_offsets, set(wanted))
+        log.info("outbox %s recovered: %d of %d already published", self.source,
+                 len(seen), len(wanted))
+        await self._mark_published([wanted[h] for h in seen])
+
+    async def _mark_published(self, ids: list[int]) -> None:
+        async with self.engine.begin() as conn:
+            if ids:
+                await conn.execute(
+                    update(outbox).where(outbox.c.id.in_(ids)).values(published_at=func.now())
+                )
+            await conn.execute(delete(outbox_inflight).where(outbox_inflight.c.source == self.source))
+
+
+async def _end_offsets(consumer: AIOKafkaConsumer, topics: set[str]) -> dict[str, int]:
+    tps = await partitions_of(consumer, topics)
+    ends = await consumer.end_offsets(tps)
+    return {f"{tp.topic}:{tp.partition}": off for tp, off in ends.items()}
+
+
+async def _scan_for_headers(
+    consumer: AIOKafkaConsumer, start_offsets: dict[str, int], wanted: set[bytes]
+) -> set[bytes]:
+    starts = {
+        TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1])): v
+        for k, v in start_offsets.items()
+    }
+    ends = await consumer.end_offsets(list(starts))
+    pending = {tp for tp in starts if ends[tp] > starts[tp]}
+    consumer.assign(list(pending))
+    for tp in pending:
+        consumer.seek(tp, starts[tp])
+    seen: set[bytes] = set()
+    while pending:
+        batch = await consumer.getmany(*pending, timeout_ms=1000)
+        for tp, records in batch.items():
+            for rec in records:
+                seen.update(v for k, v in rec.headers if k == HEADER and v in wanted)
+            if await consumer.position(tp) >= ends[tp]:
+                pending.discard(tp)
+    consumer.assign([])
+    return seen
+
+
+async def _wait(stop: asyncio.Event, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+

@@ -1,0 +1,54 @@
+"""Settings shared by every service: one validated object, built once in main.py."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "development-only-secret-change-me-0000000000000000"
+_MIN_SECRET_LEN = 32
+
+
+class Settings(BaseSettings):
+    """Environment-driven configuration (prefix `DAYBREAK_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="DAYBREAK_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "production"
+    database_url: str = "postgresql+asyncpg://daybreak_app@127.0.0.1:5432/daybreak"
+    migrations_database_url: str | None = None
+    db_pool_size: int = Field(default=20, ge=1, le=200)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    kafka_partitions: int = Field(default=3, ge=1, le=64)
+    kafka_request_timeout_ms: int = Field(default=5000, ge=500)
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    child_key_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_issuer: str = "daybreak"
+    jwt_audience: str = "daybreak"
+    client_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    user_token_ttl_seconds: int = Field(default=3600, ge=60, le=12 * 3600)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=60)
+    max_body_bytes: int = 256 * 1024
+    cookie_secure: bool = True
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env == "development":
+            return self
+        for name in ("jwt_secret", "child_key_secret"):
+            value = getattr(self, name).get_secret_value()
+            if value == DEV_SECRET or len(value) < _MIN_SECRET_LEN:
+                raise ValueError(
+                    f"DAYBREAK_{name.upper()} must be set to a random value of at least "
+                    f"{_MIN_SECRET_LEN} characters outside development"
+                )
+        return self
+
+    def topic(self, base: str) -> str:
+        """The concrete topic name for a base topic under this deployment's prefix."""
+        return f"{self.topic_prefix}{base}"

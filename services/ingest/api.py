@@ -1,0 +1,99 @@
+"""Ingest routes: validate, call a use case, answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.incidents import ForceCode, IncidentIn, WithdrawIn
+from services.common.auth_api import require_scope
+from services.common.context import AppContext, get_ctx
+from services.common.security import Principal
+from services.ingest import service
+
+router = APIRouter(tags=["incidents"])
+Police = Annotated[Principal, Depends(require_scope("incidents:write"))]
+Admin = Annotated[Principal, Depends(require_scope("admin"))]
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"description": d, "content": {"application/problem+json": {}}}
+    for s, d in {401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+                 413: "Too large", 422: "Invalid", 503: "Unavailable"}.items()
+}
+
+
+class IncidentAccepted(BaseModel):
+    """The answer to a report or a withdrawal."""
+
+    incident_id: uuid.UUID
+    status: str
+
+
+class ForceIn(BaseModel):
+    """A force and what its disclosure profile lets schools see."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    disclosure_profile: dict[str, list[str]] = Field(default_factory=lambda: {"fields": []})
+
+
+@router.post("/v1/incidents", status_code=202, response_model=IncidentAccepted,
+             responses={200: {"model": IncidentAccepted}, **_ERRORS})
+async def post_incident(body: IncidentIn, principal: Police, ctx: Ctx) -> JSONResponse:
+    """Report an incident: 202 once it is durably on Kafka, 200 for an identical retry."""
+    outcome = await service.accept_incident(
+        body, principal=principal, uow=ctx.uow(), publisher=ctx.extras["publisher"],
+        topic_prefix=ctx.settings.topic_prefix, now=ctx.clock(),
+    )
+    if outcome.created:
+        ctx.extras["accepted"].labels(body.force_code).inc()
+    return _answer(outcome)
+
+
+@router.post("/v1/incidents/{incident_id}/withdraw", status_code=202,
+             response_model=IncidentAccepted, responses=_ERRORS)
+async def withdraw(
+    incident_id: uuid.UUID, body: WithdrawIn, principal: Police, ctx: Ctx
+) -> JSONResponse:
+    """Retract an incident reported in error."""
+    outcome = await service.withdraw_incident(
+        incident_id, body, principal=principal, uow=ctx.uow(),
+        publisher=ctx.extras["publisher"], topic_prefix=ctx.settings.topic_prefix,
+        now=ctx.clock(),
+    )
+    return _answer(outcome)
+
+
+@router.get("/v1/incidents/{incident_id}", responses=_ERRORS)
+async def get_incident(incident_id: uuid.UUID, principal: Police, ctx: Ctx) -> dict[str, Any]:
+    """An incident's status (no child data) for the force that reported it."""
+    return await service.get_incident_status(incident_id, principal=principal, uow=ctx.uow())
+
+
+@router.put("/v1/forces/{force_code}", responses=_ERRORS)
+async def put_force(
+    force_code: Annotated[str, Path(pattern=ForceCode.__metadata__[0].pattern)],
+    body: ForceIn, principal: Admin, ctx: Ctx,
+) -> JSONResponse:
+    """Create or update a force and its disclosure profile."""
+    created = await service.put_force(
+        force_code, name=body.name, fields=body.disclosure_profile.get("fields", []),
+        uow=ctx.uow(), now=ctx.clock(),
+    )
+    view = await service.get_force(force_code, uow=ctx.uow())
+    return JSONResponse(view, status_code=201 if created else 200)
+
+
+@router.get("/v1/forces/{force_code}", responses=_ERRORS)
+async def get_force(force_code: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """A force and its disclosure profile."""
+    return await service.get_force(force_code, uow=ctx.uow())
+
+
+def _answer(outcome: service.Outcome) -> JSONResponse:
+    body = {"incident_id": str(outcome.incident_id), "status": outcome.status}
+    return JSONResponse(body, status_code=202 if outcome.created else 200)

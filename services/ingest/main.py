@@ -1,0 +1,57 @@
+"""Ingest wiring: settings, engine, Kafka publisher, app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter
+
+from schemas import topics
+from services.common.app import create_app
+from services.common.context import AppContext
+from services.common.db import make_engine
+from services.common.kafka import KafkaPublisher
+from services.common.settings import Settings
+from services.ingest.api import router
+
+PORT = 8001
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The ingest app with real adapters."""
+    settings = settings or Settings()
+    registry = CollectorRegistry()
+    ctx = AppContext(
+        settings=settings,
+        engine=make_engine(settings.database_url, pool_size=settings.db_pool_size),
+        registry=registry,
+    )
+    publisher = KafkaPublisher(
+        settings.kafka_bootstrap,
+        topics=[settings.topic(t) for t in topics.all_topics_with_dlq()],
+        partitions=settings.kafka_partitions,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+    ctx.extras["publisher"] = publisher
+    ctx.extras["accepted"] = Counter(
+        "daybreak_incidents_accepted_total", "Incidents accepted", ["force"], registry=registry
+    )
+
+    async def broker(c: AppContext) -> None:
+        await publisher.ping()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await publisher.producer()
+        except Exception:  # noqa: S110 - the broker may come later; requests answer 503 till then
+            pass
+        yield
+        await publisher.stop()
+        await ctx.engine.dispose()
+
+    app = create_app(title="Daybreak ingest", ctx=ctx, lifespan=lifespan, readiness=[broker])
+    app.include_router(router)
+    return app

@@ -1,0 +1,31 @@
+"""Tables owned by ingest: forces and the incidents they reported (no child data)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, SmallInteger, String, Table, UniqueConstraint, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+from services.common.db import metadata
+
+forces = Table(
+    "forces",
+    metadata,
+    Column("force_code", String(10), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("disclosure_profile", JSONB, nullable=False, server_default="{}"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", Uuid, primary_key=True),
+    Column("force_code", String(10), nullable=False),
+    Column("incident_reference", String(64), nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("children_count", SmallInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True)),
+    UniqueConstraint("force_code", "incident_reference"),
+)

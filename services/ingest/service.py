@@ -1,0 +1,211 @@
+"""Ingest use cases: accept, withdraw and look up incidents; maintain forces."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from schemas import topics
+from schemas.envelope import wrap
+from schemas.incidents import (
+    IncidentIn,
+    IncidentReceived,
+    IncidentWithdrawn,
+    WithdrawIn,
+    incident_age_check,
+)
+from services.common.db import UnitOfWork
+from services.common.problems import Problem
+from services.common.security import Principal
+from services.ingest.models import forces, incidents
+
+INCIDENT_NAMESPACE = uuid.UUID("6f1b8a8e-4c1e-4a77-9d5e-0c2f6d0b7a11")
+DISCLOSABLE_FIELDS = (
+    "occurred_at", "incident_type", "summary", "present_at_incident", "voice_of_child",
+    "gender", "address", "upn", "school_hint",
+)
+DEFAULT_DISCLOSURE = ("occurred_at", "incident_type", "present_at_incident")
+
+
+class Publisher(Protocol):
+    """Sends one message and returns once the broker has it durably."""
+
+    async def publish(self, topic: str, *, key: str, value: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a request: created (202) or already there (200)."""
+
+    created: bool
+    incident_id: uuid.UUID
+    status: str
+
+
+def incident_id_for(force_code: str, reference: str) -> uuid.UUID:
+    """A stable id per (force, reference), so a retried publish carries the same ids."""
+    return uuid.uuid5(INCIDENT_NAMESPACE, f"{force_code}:{reference}")
+
+
+def body_digest(body: IncidentIn) -> str:
+    """A digest of the validated body, to tell an idempotent retry from a conflicting one."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+async def accept_incident(
+    body: IncidentIn, *, principal: Principal, uow: UnitOfWork, publisher: Publisher,
+    topic_prefix: str, now: datetime,
+) -> Outcome:
+    """Record the incident and put it on Kafka (acks=all) before the transaction commits."""
+    if body.force_code != principal.force_code:
+        raise Problem(403, "Forbidden", "You may only report incidents of your own force.")
+    if not incident_age_check(body.occurred_at, now):
+        raise Problem(422, "Invalid request body", "occurred_at is in the future.",
+                      extra={"errors": [{"field": "occurred_at", "message": "is in the future"}]})
+    digest = body_digest(body)
+    incident_id = incident_id_for(body.force_code, body.incident_reference)
+    async with uow:
+        inserted = await uow.conn.execute(
+            insert(incidents)
+            .values(incident_id=incident_id, force_code=body.force_code,
+                    incident_reference=body.incident_reference, body_sha256=digest,
+                    status="accepted", children_count=len(body.children), received_at=now)
+            .on_conflict_do_nothing()
+            .returning(incidents.c.incident_id)
+        )
+        if inserted.first() is None:
+            return await _existing(uow, body, digest)
+        profile = await _disclosure_fields(uow, body.force_code)
+        event = IncidentReceived(
+            incident_id=incident_id, received_at=now, incident=body, disclosure_fields=profile
+        )
+        envelope = wrap(event, event_id=uuid.uuid5(incident_id, f"received:{digest}"),
+                        occurred_at=now, correlation_id=incident_id)
+        # publish inside the open transaction: if the broker refuses, nothing is committed
+        await publisher.publish(
+            f"{topic_prefix}{topics.INCIDENTS}", key=str(incident_id), value=envelope.to_bytes()
+        )
+        await uow.commit()
+    return Outcome(True, incident_id, "accepted")
+
+
+async def _existing(uow: UnitOfWork, body: IncidentIn, digest: str) -> Outcome:
+    row = (
+        await uow.conn.execute(
+            select(incidents.c.incident_id, incidents.c.body_sha256, incidents.c.status).where(
+                incidents.c.force_code == body.force_code,
+                incidents.c.incident_reference == body.incident_reference,
+            )
+        )
+    ).one()
+    if row.body_sha256 != digest:
+        raise Problem(409, "Conflict", "This incident_reference was already used with a "
+                      "different body. Use a new reference for a new incident.")
+    return Outcome(False, row.incident_id, row.status)
+
+
+async def _disclosure_fields(uow: UnitOfWork, force_code: str) -> list[str]:
+    profile = (
+        await uow.conn.execute(
+            select(forces.c.disclosure_profile).where(forces.c.force_code == force_code)
+        )
+    ).scalar()
+    if not profile:
+        return list(DEFAULT_DISCLOSURE)
+    return [f for f in profile.get("fields", DEFAULT_DISCLOSURE) if f in DISCLOSABLE_FIELDS]
+
+
+async def withdraw_incident(
+    incident_id: uuid.UUID, body: WithdrawIn, *, principal: Principal, uow: UnitOfWork,
+    publisher: Publisher, topic_prefix: str, now: datetime,
+) -> Outcome:
+    """Mark an incident withdrawn and announce it; a repeated withdrawal changes nothing."""
+    async with uow:
+        row = (
+            await uow.conn.execute(
+                select(incidents.c.status, incidents.c.force_code)
+                .where(incidents.c.incident_id == incident_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None or row.force_code != principal.force_code:
+            raise Problem(404, "Not found", "No such incident for your force.")
+        if row.status == "withdrawn":
+            return Outcome(False, incident_id, "withdrawn")
+        await uow.conn.execute(
+            update(incidents).where(incidents.c.incident_id == incident_id)
+            .values(status="withdrawn", withdrawn_at=now)
+        )
+        event = IncidentWithdrawn(incident_id=incident_id, force_code=row.force_code,
+                                  withdrawn_at=now, reason=body.reason)
+        envelope = wrap(event, event_id=uuid.uuid5(incident_id, "withdrawn"), occurred_at=now,
+                        correlation_id=incident_id)
+        await publisher.publish(
+            f"{topic_prefix}{topics.INCIDENTS}", key=str(incident_id), value=envelope.to_bytes()
+        )
+        await uow.commit()
+    return Outcome(True, incident_id, "withdrawn")
+
+
+async def get_incident_status(
+    incident_id: uuid.UUID, *, principal: Principal, uow: UnitOfWork
+) -> dict[str, Any]:
+    """An incident's status for its own force: no child data."""
+    async with uow:
+        row = (
+            await uow.conn.execute(select(incidents).where(incidents.c.incident_id == incident_id))
+        ).first()
+    if row is None or row.force_code != principal.force_code:
+        raise Problem(404, "Not found", "No such incident for your force.")
+    return {
+        "incident_id": str(row.incident_id), "status": row.status,
+        "incident_reference": row.incident_reference, "children_count": row.children_count,
+        "received_at": row.received_at.isoformat(),
+        "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None,
+    }
+
+
+async def put_force(
+    force_code: str, *, name: str, fields: list[str], uow: UnitOfWork, now: datetime
+) -> bool:
+    """Create or replace a force and its disclosure profile; True when it was created."""
+    unknown = sorted(set(fields) - set(DISCLOSABLE_FIELDS))
+    if unknown:
+        raise Problem(422, "Invalid request body", "Unknown disclosure fields.",
+                      extra={"errors": [{"field": "disclosure_profile.fields",
+                                         "message": f"unknown: {', '.join(unknown)}"}]})
+    async with uow:
+        existed = (
+            await uow.conn.execute(
+                select(forces.c.force_code).where(forces.c.force_code == force_code)
+                .with_for_update()
+            )
+        ).first()
+        stmt = insert(forces).values(force_code=force_code, name=name,
+                                     disclosure_profile={"fields": fields}, updated_at=now)
+        await uow.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["force_code"],
+                set_={"name": name, "disclosure_profile": {"fields": fields}, "updated_at": now},
+            )
+        )
+        await uow.commit()
+    return existed is None
+
+
+async def get_force(force_code: str, *, uow: UnitOfWork) -> dict[str, Any]:
+    """A force and its disclosure profile."""
+    async with uow:
+        row = (
+            await uow.conn.execute(select(forces).where(forces.c.force_code == force_code))
+        ).first()
+    if row is None:
+        raise Problem(404, "Not found", "No such force.")
+    return {"force_code": row.force_code, "name": row.name,
+            "disclosure_profile": {"fields": row.disclosure_profile.get("fields", [])}}

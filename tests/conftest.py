@@ -1,0 +1,70 @@
+"""Shared fixtures: the real PostgreSQL and Kafka, a throwaway database per session."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _load_local_env() -> None:
+    """Pick up the secrets `scripts/infra.sh up` wrote, unless the environment has them."""
+    env_file = REPO / ".daybreak" / "env"
+    if not env_file.exists():
+        return
+    for line in env_file.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export "):]
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            os.environ.setdefault(key, shlex.split(value)[0] if value else "")
+
+
+_load_local_env()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The session's broker."""
+    return os.environ.get("DAYBREAK_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+
+@pytest.fixture(scope="session")
+async def database() -> AsyncIterator[dict[str, str]]:
+    """A fresh database migrated to head, dropped at the end of the session."""
+    from tests.support.db import create_test_database, drop_test_database
+
+    urls = await create_test_database()
+    yield urls
+    await drop_test_database(urls)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix that gives each test its own topics."""
+    return f"t{secrets.token_hex(4)}."
+
+
+@pytest.fixture(scope="session")
+def jwt_secret() -> str:
+    """The session's signing key."""
+    return secrets.token_hex(32)
+
+
+@pytest.fixture
+def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str, jwt_secret: str):
+    """Settings pointing at the session database, the broker and this test's topics."""
+    from services.common.settings import Settings
+
+    return Settings(
+        env="test", database_url=database["app_url"], kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix, jwt_secret=jwt_secret, child_key_secret=secrets.token_hex(32),
+        cookie_secure=False, db_pool_size=5, kafka_partitions=2,
+    )

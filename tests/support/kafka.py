@@ -1,0 +1,46 @@
+"""Read whole topics back from the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from services.common.kafka import partitions_of
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int = 0, timeout_s: float = 15
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the topic now (waiting up to `timeout_s` for `at_least` of them)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            records = await _read_all(consumer, topic)
+            if len(records) >= at_least or asyncio.get_running_loop().time() > deadline:
+                return records
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+
+
+async def _read_all(
+    consumer: AIOKafkaConsumer, topic: str
+) -> list[ConsumerRecord[bytes, bytes]]:
+    tps = await partitions_of(consumer, [topic])
+    if not tps:
+        return []
+    ends = await consumer.end_offsets(tps)
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    pending = {tp for tp in tps if ends[tp] > 0}
+    while pending:
+        batch = await consumer.getmany(*pending, timeout_ms=1000)
+        for tp, records in batch.items():
+            out.extend(r for r in records if r.offset < ends[tp])
+            if await consumer.position(tp) >= ends[tp]:
+                pending.discard(tp)
+    return out
