@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=sorted(APPS))
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(run=_serve)
 
     db = sub.add_parser("db", help="database schema")
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--school", action="append", default=[], metavar="URN")
     create_user.add_argument("--la", action="append", default=[], metavar="CODE")
     create_user.set_defaults(run=_users_create)
+
+    demo = sub.add_parser("demo", help="report a demo incident to the running services")
+    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -80,6 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(
         APPS[args.service], factory=True, host=args.host,
         port=args.port or PORTS[args.service], log_config=None, access_log=False,
+        workers=args.workers,
     )
     return 0
 
@@ -129,6 +134,15 @@ def _users_create(args: argparse.Namespace) -> int:
 
     print(json.dumps(_run_async(work)))
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from services.demo import main as demo_main
+
+    try:
+        return demo_main(_settings())
+    except (OSError, KeyError) as exc:
+        raise CliError(f"demo failed ({type(exc).__name__}); is `make up` running?") from None
 
 
 def _settings() -> Settings:

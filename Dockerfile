@@ -1,0 +1,25 @@
+# One image for every Daybreak service and for migrations:
+#   daybreak serve ingest|matcher|notifier|audit --host 0.0.0.0
+#   alembic upgrade head
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY services ./services
+RUN pip install . && rm -rf build ./*.egg-info
+
+COPY alembic.ini ./
+COPY migrations ./migrations
+
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin daybreak
+USER daybreak
+
+EXPOSE 8001 8002 8003 8004
+CMD ["daybreak", "--help"]

@@ -1,0 +1,47 @@
+# The two commands a newcomer needs:  `make up`  and  `make test`.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV := . .daybreak/env
+
+.PHONY: up down test venv infra services demo lint bench-ingest
+
+## up: install, start PostgreSQL + Kafka + the services, run the demo
+up: venv infra services demo
+
+## test: install, start PostgreSQL + Kafka, run the whole test suite
+test: venv infra
+	$(ENV)
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+infra:
+	bash scripts/infra.sh up
+
+services:
+	bash scripts/services.sh start
+
+demo:
+	$(ENV)
+	$(VENV)/bin/daybreak demo
+
+down:
+	bash scripts/services.sh stop
+	bash scripts/infra.sh down
+
+lint: venv
+	$(VENV)/bin/ruff check schemas services tests bench migrations
+	$(VENV)/bin/mypy
+
+bench-ingest: venv infra services
+	$(ENV)
+	$(PY) bench/ingest.py

@@ -1,0 +1,124 @@
+"""Load a running ingest with N concurrent police clients; print accepted/s and p50/p99.
+
+    python bench/ingest.py --concurrency 32 --requests 20000 [--url http://127.0.0.1:8001]
+
+Needs the environment from `.daybreak/env` (it creates its own police client). The same run
+measures `GET /healthz` as a baseline: the ratio shows what validation, PostgreSQL and the
+Kafka acks=all round trip cost over a bare FastAPI answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import secrets
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from services.common.accounts import create_client
+from services.common.db import UnitOfWork, make_engine
+from services.common.settings import Settings
+from services.demo import demo_incident
+
+
+async def _new_token(url: str) -> str:
+    settings = Settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    async with UnitOfWork(engine) as uow:
+        client = await create_client(uow.conn, force_code="BENCH")
+        await uow.commit()
+    await engine.dispose()
+    async with httpx.AsyncClient(base_url=url) as http:
+        resp = await http.post("/v1/token", data={"grant_type": "client_credentials"},
+                               auth=(client.client_id, client.client_secret))
+        resp.raise_for_status()
+        return str(resp.json()["access_token"])
+
+
+async def _load(url: str, token: str, requests: int, concurrency: int, incidents: bool
+                ) -> tuple[list[float], dict[int, int]]:
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+    remaining = requests
+    headers = {"Authorization": f"Bearer {token}"}
+    now = datetime.now(UTC)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            if incidents:
+                body = demo_incident("BENCH", now)
+                body["incident_reference"] = f"BENCH-{secrets.token_hex(8)}"
+                resp = await http.post("/v1/incidents", json=body, headers=headers)
+            else:
+                resp = await http.get("/healthz")
+            latencies.append(time.perf_counter() - started)
+            codes[resp.status_code] = codes.get(resp.status_code, 0) + 1
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+    return latencies, codes
+
+
+def _child(args: tuple[str, str, int, int, bool], out: Any) -> None:
+    url, token, requests, concurrency, incidents = args
+    started = time.perf_counter()
+    lat, codes = asyncio.run(_load(url, token, requests, concurrency, incidents))
+    out.put((lat, codes, started, time.perf_counter()))
+
+
+def run(url: str, token: str, requests: int, concurrency: int, procs: int,
+        incidents: bool) -> dict[str, float]:
+    """Spread the load over `procs` client processes; return rate and latency figures."""
+    queue: Any = mp.Queue()
+    per = (requests // procs, concurrency // procs or 1)
+    workers = [mp.Process(target=_child, args=((url, token, per[0], per[1], incidents), queue))
+               for _ in range(procs)]
+    for w in workers:
+        w.start()
+    results = [queue.get() for _ in workers]
+    for w in workers:
+        w.join()
+    latencies = sorted(x for r in results for x in r[0])
+    codes: dict[int, int] = {}
+    for r in results:
+        for code, n in r[1].items():
+            codes[code] = codes.get(code, 0) + n
+    wall = max(r[3] for r in results) - min(r[2] for r in results)
+    ok = codes.get(202 if incidents else 200, 0)
+    return {
+        "ok": ok, "errors": sum(codes.values()) - ok, "seconds": wall, "rate": ok / wall,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def main() -> None:
+    """Parse arguments, run baseline and incident load, print figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8001")
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--client-procs", type=int, default=1)
+    args = parser.parse_args()
+    token = asyncio.run(_new_token(args.url))
+    base = run(args.url, token, args.requests, args.concurrency, args.client_procs, False)
+    inc = run(args.url, token, args.requests, args.concurrency, args.client_procs, True)
+    for name, r in (("baseline GET /healthz", base), ("POST /v1/incidents", inc)):
+        print(f"{name:24s} {r['ok']:>7.0f} ok {r['errors']:>5.0f} errors  "
+              f"{r['rate']:>8.0f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms")
+    print(f"incidents/healthz throughput ratio: {inc['rate'] / base['rate']:.2f}; "
+          f"target >= 1000 accepted/s at p99 <= 100 ms: "
+          f"{'MET' if inc['rate'] >= 1000 and inc['p99_ms'] <= 100 else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()

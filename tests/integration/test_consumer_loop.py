@@ -1,0 +1,82 @@
+"""The consumer loop: offsets move only after handling; poison messages reach the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from services.common.db import make_engine
+from services.common.idempotency import claim_event
+from services.common.kafka import (
+    DeadLetters,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    run_consumer,
+)
+from tests.support.kafka import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_poison_message_goes_to_dlq_after_n_attempts_and_others_flow(settings) -> None:
+    topic = settings.topic("loop.v1")
+    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    for value in (b"ok-1", b"poison", b"ok-2"):
+        await producer.send_and_wait(topic, value, key=b"k")
+    attempts: dict[bytes, int] = {}
+    handled: list[bytes] = []
+
+    async def handle(record: ConsumerRecord) -> None:
+        attempts[record.value] = attempts.get(record.value, 0) + 1
+        if record.value == b"poison":
+            raise ValueError("contains a child's name")
+        handled.append(record.value)
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = make_consumer(settings.kafka_bootstrap, topic, group_id=group)
+    await consumer.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(
+        consumer, handle, dead_letters=DeadLetters(producer, max_attempts=3), stop=stop,
+        retry_delay_s=0.01))
+    dead = await read_topic(settings.kafka_bootstrap, f"{topic}.dlq", at_least=1)
+    for _ in range(50):
+        if len(handled) == 2:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+    await consumer.stop()
+
+    assert handled == [b"ok-1", b"ok-2"]
+    assert attempts[b"poison"] == 3
+    assert [r.value for r in dead] == [b"poison"]
+    headers = dict(dead[0].headers)
+    assert headers["dlq-error"] == b"ValueError"
+    assert b"child" not in b"".join(v for _, v in dead[0].headers)
+
+    # a restarted consumer in the same group resumes after the committed offsets
+    again = make_consumer(settings.kafka_bootstrap, topic, group_id=group)
+    await again.start()
+    leftovers = await again.getmany(timeout_ms=1500)
+    await again.stop()
+    await producer.stop()
+    assert sum(len(v) for v in leftovers.values()) == 0
+
+
+async def test_processed_event_is_claimed_once(settings) -> None:
+    engine = make_engine(settings.database_url, pool_size=1)
+    event_id = uuid.uuid4()
+    try:
+        async with engine.begin() as conn:
+            assert await claim_event(conn, consumer="c", event_id=event_id)
+            assert not await claim_event(conn, consumer="c", event_id=event_id)
+            assert await claim_event(conn, consumer="other", event_id=event_id)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,103 @@
+"""The outbox relay publishes every row exactly once, even when it dies mid-batch."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from schemas.envelope import wrap
+from schemas.incidents import IncidentWithdrawn
+from services.common.db import UnitOfWork, make_engine
+from services.common.kafka import ensure_topics, make_producer
+from services.common.models import outbox
+from services.common.outbox import OutboxRelay, add_to_outbox
+from tests.support.kafka import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+class Crash(Exception):
+    pass
+
+
+async def stage(engine, topic: str, source: str, n: int) -> None:
+    async with UnitOfWork(engine) as uow:
+        for _ in range(n):
+            incident_id = uuid.uuid4()
+            event = IncidentWithdrawn(incident_id=incident_id, force_code="WMP",
+                                      withdrawn_at="2026-11-22T08:00:00Z", reason="test")
+            await add_to_outbox(uow.conn, source=source, topic=topic, key=str(incident_id),
+                                envelope=wrap(event))
+        await uow.commit()
+
+
+async def test_relay_restarted_mid_batch_publishes_each_row_once(settings) -> None:
+    topic = settings.topic("relay.v1")
+    source = f"test-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings.kafka_bootstrap, [topic], partitions=2)
+    engine = make_engine(settings.database_url, pool_size=3)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await stage(engine, topic, source, 250)
+        crashes = 0
+
+        async def crash_after_first_send() -> None:
+            nonlocal crashes
+            if crashes == 0:
+                crashes += 1
+                raise Crash  # sent to Kafka, not yet marked published
+
+        doomed = OutboxRelay(engine=engine, producer=producer, bootstrap=settings.kafka_bootstrap,
+                             source=source, batch_size=100, after_send=crash_after_first_send)
+        with pytest.raises(Crash):
+            await doomed.run(asyncio.Event())
+        assert len(await read_topic(settings.kafka_bootstrap, topic, at_least=100)) == 100
+
+        stop = asyncio.Event()
+        relay = OutboxRelay(engine=engine, producer=producer, bootstrap=settings.kafka_bootstrap,
+                            source=source, batch_size=100, poll_interval_s=0.1)
+        task = asyncio.create_task(relay.run(stop))
+        records = await read_topic(settings.kafka_bootstrap, topic, at_least=250)
+        await asyncio.sleep(0.5)
+        stop.set()
+        await task
+        records = await read_topic(settings.kafka_bootstrap, topic)
+        event_ids = [r.value for r in records]
+        assert len(records) == 250
+        assert len(set(event_ids)) == 250
+        async with engine.connect() as conn:
+            left = (await conn.execute(
+                select(func.count()).where(outbox.c.source == source,
+                                           outbox.c.published_at.is_(None)))).scalar_one()
+        assert left == 0
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+
+async def test_only_one_relay_per_source_is_active(settings) -> None:
+    topic = settings.topic("relay.v1")
+    source = f"test-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings.kafka_bootstrap, [topic], partitions=2)
+    engine = make_engine(settings.database_url, pool_size=4)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    stop = asyncio.Event()
+    try:
+        await stage(engine, topic, source, 300)
+        relays = [OutboxRelay(engine=engine, producer=producer,
+                              bootstrap=settings.kafka_bootstrap, source=source,
+                              batch_size=50, poll_interval_s=0.05) for _ in range(2)]
+        tasks = [asyncio.create_task(r.run(stop)) for r in relays]
+        await read_topic(settings.kafka_bootstrap, topic, at_least=300)
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*tasks)
+        assert len(await read_topic(settings.kafka_bootstrap, topic)) == 300
+    finally:
+        await producer.stop()
+        await engine.dispose()
