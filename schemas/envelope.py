@@ -44,7 +44,7 @@ def wrap(
     correlation_id: uuid.UUID | None = None,
 ) -> Envelope[P]:
     """Wrap a payload in an envelope carrying its type and version."""
-    return Envelope[type(payload)](  # type: ignore[misc]
+    envelope: Envelope[P] = Envelope[type(payload)](  # type: ignore[misc,operator]
         event_id=event_id or uuid.uuid4(),
         type=payload.event_type,
         version=payload.event_version,
@@ -52,6 +52,7 @@ def wrap(
         correlation_id=correlation_id,
         payload=payload,
     )
+    return envelope
 
 
 class RawEnvelope(BaseModel):
@@ -67,7 +68,9 @@ class RawEnvelope(BaseModel):
     payload: dict[str, Any]
 
 
-def parse_envelope(data: bytes, registry: dict[tuple[str, int], type[EventPayload]]) -> Envelope[Any]:
+def parse_envelope(
+    data: bytes, registry: dict[tuple[str, int], type[EventPayload]]
+) -> Envelope[Any]:
     """Parse wire bytes into a typed envelope using the payload registry."""
     raw = RawEnvelope.model_validate_json(data)
     payload_cls = registry.get((raw.type, raw.version))

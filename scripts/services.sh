@@ -16,7 +16,7 @@ start() {
   set -a; . "$REPO/.daybreak/env"; set +a
   for svc in "${SERVICES[@]}"; do
     if alive "$svc"; then echo "services: $svc already running"; continue; fi
-    nohup "$REPO/.venv/bin/daybreak" serve "$svc" >>"$LOGS/$svc.log" 2>&1 </dev/null &
+    nohup "$REPO/.venv/bin/daybreak" serve "$svc" --workers "${DAYBREAK_WORKERS:-1}" >>"$LOGS/$svc.log" 2>&1 </dev/null &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do

@@ -155,7 +155,7 @@ def _settings() -> Settings:
         raise CliError(f"settings: {first.get('msg', 'invalid')}") from None
 
 
-class _uow:  # noqa: N801 - used like a function
+class _uow:
     """A unit of work on a throwaway engine, for one CLI command."""
 
     def __init__(self, settings: Settings) -> None:

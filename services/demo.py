@@ -66,7 +66,9 @@ async def run_demo(settings: Settings, *, base_url: str = INGEST) -> int:
 async def _find_on_kafka(settings: Settings, topic: str, incident_id: str) -> str | None:
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         tps = await partitions_of(consumer, [topic])

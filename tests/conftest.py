@@ -47,9 +47,13 @@ async def database() -> AsyncIterator[dict[str, str]]:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A prefix that gives each test its own topics."""
-    return f"t{secrets.token_hex(4)}."
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A prefix that gives each test its own topics, deleted afterwards."""
+    from tests.support.kafka import delete_topics_with_prefix
+
+    prefix = f"t{secrets.token_hex(4)}."
+    yield prefix
+    await delete_topics_with_prefix(kafka_bootstrap, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -154,7 +154,9 @@ async def authenticate_user(
     if row is None or step is None or (row.last_totp_step or -1) >= step:
         await conn.execute(insert(auth_failures).values(subject_hash=subject, failed_at=now))
         return None
-    await conn.execute(update(users).where(users.c.user_id == row.user_id).values(last_totp_step=step))
+    await conn.execute(
+        update(users).where(users.c.user_id == row.user_id).values(last_totp_step=step)
+    )
     await conn.execute(delete(auth_failures).where(auth_failures.c.subject_hash == subject))
     return Principal(
         subject=str(row.user_id), kind="user", role=row.role,

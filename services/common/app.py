@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -95,7 +94,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, _title(exc.status_code), headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, _title(exc.status_code), headers=headers)
 
 
 def _unhandled(exc: Exception) -> JSONResponse:
@@ -117,34 +117,64 @@ def _title(status: int) -> str:
 
 
 def _add_observability(app: FastAPI, ctx: AppContext) -> None:
-    latency = Histogram(
-        "daybreak_http_request_seconds", "HTTP request latency",
-        ["method", "route", "status"], registry=ctx.registry,
-        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-    )
-    errors = Counter(
-        "daybreak_http_errors_total", "HTTP 5xx responses", ["route"], registry=ctx.registry
+    app.add_middleware(
+        Observe,
+        latency=Histogram(
+            "daybreak_http_request_seconds", "HTTP request latency",
+            ["method", "route", "status"], registry=ctx.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        ),
+        errors=Counter(
+            "daybreak_http_errors_total", "HTTP 5xx responses", ["route"], registry=ctx.registry
+        ),
     )
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+
+class Observe:
+    """Times and logs each request by route template (never its URL), turning crashes into
+    problem+json: 503 when a dependency is away, else a bare 500."""
+
+    def __init__(self, app: ASGIApp, *, latency: Histogram, errors: Counter) -> None:
+        self.app = app
+        self.latency = latency
+        self.errors = errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        headers = dict(scope.get("headers", ()))
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        status = 500
+        sent_start = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, sent_start
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                sent_start = True
+                message["headers"] = [
+                    *message.get("headers", ()), (b"x-request-id", request_id.encode())
+                ]
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_wrapper)
         except Exception as exc:
+            if sent_start:
+                raise
             response = _unhandled(exc)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
+            await response(scope, receive, send_wrapper)
+        route = getattr(scope.get("route"), "path", "unmatched")
         elapsed = time.perf_counter() - started
-        latency.labels(request.method, route, str(response.status_code)).observe(elapsed)
-        if response.status_code >= 500:
-            errors.labels(route).inc()
-        response.headers["X-Request-Id"] = request_id[:64]
+        self.latency.labels(scope["method"], route, str(status)).observe(elapsed)
+        if status >= 500:
+            self.errors.labels(route).inc()
         log.info("request", extra={
-            "request_id": request_id[:64], "method": request.method, "route": route,
-            "status": response.status_code, "ms": round(elapsed * 1000, 2),
+            "request_id": request_id, "method": scope["method"], "route": route,
+            "status": status, "ms": round(elapsed * 1000, 2),
         })
-        return response
 
 
 class BodyLimit:

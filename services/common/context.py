@@ -35,7 +35,7 @@ class AppContext:
         return UnitOfWork(self.engine)
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
     """FastAPI dependency: the app's context."""
     ctx: AppContext = request.app.state.ctx
     return ctx

@@ -72,17 +72,26 @@ class OutboxRelay:
         await consumer.start()
         try:
             async with self.engine.connect() as lock_conn:
-                while not await self._try_lock(lock_conn):
-                    if await _wait(stop, self.poll_interval_s):
-                        return
-                await self.recover(consumer)
-                while not stop.is_set():
-                    await lock_conn.execute(select(1))  # leadership is lost with this connection
-                    if await self.publish_batch(consumer) < self.batch_size:
-                        self._wake.clear()
-                        await _wait_any(stop, self._wake, self.poll_interval_s)
+                try:
+                    await self._lead(lock_conn, consumer, stop)
+                finally:
+                    # a pooled connection would keep the session lock: close it for real
+                    await lock_conn.invalidate()
         finally:
             await consumer.stop()
+
+    async def _lead(
+        self, lock_conn: AsyncConnection, consumer: AIOKafkaConsumer, stop: asyncio.Event
+    ) -> None:
+        while not await self._try_lock(lock_conn):
+            if await _wait(stop, self.poll_interval_s):
+                return
+        await self.recover(consumer)
+        while not stop.is_set():
+            await lock_conn.execute(select(1))  # leadership is lost with this connection
+            if await self.publish_batch(consumer) < self.batch_size:
+                self._wake.clear()
+                await _wait_any(stop, self._wake, self.poll_interval_s)
 
     async def _try_lock(self, conn: AsyncConnection) -> bool:
         got = (await conn.execute(select(func.pg_try_advisory_lock(self._lock_key)))).scalar()
@@ -149,7 +158,9 @@ class OutboxRelay:
                 await conn.execute(
                     update(outbox).where(outbox.c.id.in_(ids)).values(published_at=func.now())
                 )
-            await conn.execute(delete(outbox_inflight).where(outbox_inflight.c.source == self.source))
+            await conn.execute(
+                delete(outbox_inflight).where(outbox_inflight.c.source == self.source)
+            )
 
 
 async def _end_offsets(consumer: AIOKafkaConsumer, topics: set[str]) -> dict[str, int]:
@@ -182,18 +193,18 @@ async def _scan_for_headers(
     return seen
 
 
-async def _wait(stop: asyncio.Event, timeout: float) -> bool:
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
     try:
-        await asyncio.wait_for(stop.wait(), timeout)
+        await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         return False
     return True
 
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waiters:
             w.cancel()

@@ -33,12 +33,16 @@ class IncidentAccepted(BaseModel):
     status: str
 
 
+def _no_fields() -> dict[str, list[str]]:
+    return {"fields": []}
+
+
 class ForceIn(BaseModel):
     """A force and what its disclosure profile lets schools see."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    disclosure_profile: dict[str, list[str]] = Field(default_factory=lambda: {"fields": []})
+    disclosure_profile: dict[str, list[str]] = Field(default_factory=_no_fields)
 
 
 @router.post("/v1/incidents", status_code=202, response_model=IncidentAccepted,

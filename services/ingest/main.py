@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,10 +45,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
+        # the broker may come later: requests answer 503 until it does
+        with contextlib.suppress(Exception):
             await publisher.producer()
-        except Exception:  # noqa: S110 - the broker may come later; requests answer 503 till then
-            pass
         yield
         await publisher.stop()
         await ctx.engine.dispose()

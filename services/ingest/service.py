@@ -71,19 +71,26 @@ async def accept_incident(
     digest = body_digest(body)
     incident_id = incident_id_for(body.force_code, body.incident_reference)
     async with uow:
-        inserted = await uow.conn.execute(
-            insert(incidents)
-            .values(incident_id=incident_id, force_code=body.force_code,
-                    incident_reference=body.incident_reference, body_sha256=digest,
-                    status="accepted", children_count=len(body.children), received_at=now)
-            .on_conflict_do_nothing()
-            .returning(incidents.c.incident_id)
+        profile = (
+            select(forces.c.disclosure_profile)
+            .where(forces.c.force_code == body.force_code)
+            .scalar_subquery()
         )
-        if inserted.first() is None:
+        inserted = (
+            await uow.conn.execute(
+                insert(incidents)
+                .values(incident_id=incident_id, force_code=body.force_code,
+                        incident_reference=body.incident_reference, body_sha256=digest,
+                        status="accepted", children_count=len(body.children), received_at=now)
+                .on_conflict_do_nothing()
+                .returning(incidents.c.incident_id, profile)
+            )
+        ).first()
+        if inserted is None:
             return await _existing(uow, body, digest)
-        profile = await _disclosure_fields(uow, body.force_code)
+        fields = disclosure_fields(inserted[1])
         event = IncidentReceived(
-            incident_id=incident_id, received_at=now, incident=body, disclosure_fields=profile
+            incident_id=incident_id, received_at=now, incident=body, disclosure_fields=fields
         )
         envelope = wrap(event, event_id=uuid.uuid5(incident_id, f"received:{digest}"),
                         occurred_at=now, correlation_id=incident_id)
@@ -110,12 +117,8 @@ async def _existing(uow: UnitOfWork, body: IncidentIn, digest: str) -> Outcome:
     return Outcome(False, row.incident_id, row.status)
 
 
-async def _disclosure_fields(uow: UnitOfWork, force_code: str) -> list[str]:
-    profile = (
-        await uow.conn.execute(
-            select(forces.c.disclosure_profile).where(forces.c.force_code == force_code)
-        )
-    ).scalar()
+def disclosure_fields(profile: dict[str, Any] | None) -> list[str]:
+    """What a force lets schools see: its profile's known fields, else the minimal default."""
     if not profile:
         return list(DEFAULT_DISCLOSURE)
     return [f for f in profile.get("fields", DEFAULT_DISCLOSURE) if f in DISCLOSABLE_FIELDS]

@@ -185,8 +185,8 @@ async def test_database_down_is_503_and_nothing_published(settings) -> None:
 async def test_withdraw_is_published_once_and_other_force_gets_404(api, wmp, settings) -> None:
     incident_id = (await api.post("/v1/incidents", json=incident_body(), headers=wmp)).json()[
         "incident_id"]
-    first = await api.post(f"/v1/incidents/{incident_id}/withdraw", json={"reason": "sent in error"},
-                           headers=wmp)
+    first = await api.post(f"/v1/incidents/{incident_id}/withdraw",
+                           json={"reason": "sent in error"}, headers=wmp)
     again = await api.post(f"/v1/incidents/{incident_id}/withdraw", json={"reason": "again"},
                            headers=wmp)
     assert (first.status_code, again.status_code) == (202, 200)

@@ -6,7 +6,9 @@ import secrets
 from typing import Any
 
 
-def incident_body(force: str = "WMP", reference: str | None = None, **overrides: Any) -> dict[str, Any]:
+def incident_body(
+    force: str = "WMP", reference: str | None = None, **overrides: Any
+) -> dict[str, Any]:
     """A valid `POST /v1/incidents` body with one child."""
     body: dict[str, Any] = {
         "force_code": force,

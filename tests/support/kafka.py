@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka import partitions_of
 
@@ -13,7 +14,9 @@ async def read_topic(
     bootstrap: str, topic: str, *, at_least: int = 0, timeout_s: float = 15
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on the topic now (waiting up to `timeout_s` for `at_least` of them)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -44,3 +47,15 @@ async def _read_all(
             if await consumer.position(tp) >= ends[tp]:
                 pending.discard(tp)
     return out
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+    """Remove a test's topics so the shared broker does not fill up with partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
