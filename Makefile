@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV := . .daybreak/env
+PYTEST_ARGS ?= -q
 
 .PHONY: up down test venv infra services demo lint bench-ingest
 
@@ -14,7 +15,7 @@ up: venv infra services demo
 ## test: install, start PostgreSQL + Kafka, run the whole test suite
 test: venv infra
 	$(ENV)
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 venv: $(VENV)/.installed
 

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import services.common.models
-import services.ingest.models  # noqa: F401
+import services.ingest.models
+import services.matcher.models  # noqa: F401
 from services.common.db import metadata
 
 config = context.config

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from schemas.disclosures import DisclosureRecorded
 from schemas.envelope import EventPayload
 from schemas.incidents import IncidentReceived, IncidentWithdrawn
+from schemas.matching import ChildMatched, ChildNeedsReview, ChildUnmatched
 
-_PAYLOADS: tuple[type[EventPayload], ...] = (IncidentReceived, IncidentWithdrawn)
+_PAYLOADS: tuple[type[EventPayload], ...] = (
+    IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
+    DisclosureRecorded,
+)
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.event_type, cls.event_version): cls for cls in _PAYLOADS

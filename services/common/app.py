@@ -63,7 +63,10 @@ def create_app(
         return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(auth_api.router)
-    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=ctx.settings.max_body_bytes,
+        upload_bytes=ctx.settings.max_upload_bytes,
+    )
     return app
 
 
@@ -178,19 +181,28 @@ class Observe:
 
 
 class BodyLimit:
-    """Refuses bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+    """Refuses bodies over the limit with 413, whether or not Content-Length is sent.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    CSV uploads (`.../roster`, `.../calendar`) get the larger `upload_bytes` limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.json_bytes = max_bytes
+        self.upload_bytes = upload_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        is_upload = scope["path"].endswith(("/roster", "/calendar"))
+        max_bytes = self.upload_bytes if is_upload else self.json_bytes
+        await self._limited(scope, receive, send, max_bytes)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _send_413(send, self.max_bytes)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _send_413(send, max_bytes)
             return
         received = 0
         refused = False
@@ -200,10 +212,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request" and not refused:
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # answer now and make the app see a disconnect: it must not read on
                     refused = True
-                    await _send_413(send, self.max_bytes)
+                    await _send_413(send, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 

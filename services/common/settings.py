@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=60)
     max_body_bytes: int = 256 * 1024
+    max_upload_bytes: int = 256 * 1024 * 1024
     cookie_secure: bool = True
     log_level: str = "INFO"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from services.notifier.school_calendar import (
+from services.common.school_calendar import (
     SchoolCalendar,
     is_bank_holiday,
     is_working_day,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.notifier.school_calendar import SchoolCalendar, is_working_day
+from services.common.school_calendar import SchoolCalendar, is_working_day
 
 LONDON = ZoneInfo("Europe/London")
 DEFAULT_WINDOW_OPENS_AT = time(7, 0)

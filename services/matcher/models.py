@@ -1,0 +1,124 @@
+"""Tables owned by the matcher: the registry (LAs, schools, rolls) and its decisions."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Time,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from services.common.db import metadata
+
+local_authorities = Table(
+    "local_authorities",
+    metadata,
+    Column("la_code", String(8), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("contacts", JSONB, nullable=False, server_default="[]"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+schools = Table(
+    "schools",
+    metadata,
+    Column("urn", String(7), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("la_code", String(8), nullable=False, index=True),
+    Column("postcode", String(10)),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("phase", String(64)),
+    Column("low_age", SmallInteger),
+    Column("high_age", SmallInteger),
+    Column("participates", Boolean, nullable=False, server_default="true"),
+    Column("day_starts_at", Time, nullable=False, server_default="08:45"),
+    Column("contacts", JSONB, nullable=False, server_default="[]"),
+    Column("webhook", JSONB),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+pupils = Table(
+    "pupils",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("urn", String(7), nullable=False),
+    Column("upn", String(13), nullable=False, server_default=""),
+    Column("given_name", String(100), nullable=False),
+    Column("preferred_name", String(100), nullable=False, server_default=""),
+    Column("family_name", String(100), nullable=False),
+    Column("former_family_name", String(100), nullable=False, server_default=""),
+    Column("date_of_birth", Date, nullable=False),
+    Column("gender", String(1), nullable=False, server_default=""),
+    Column("address_line1", String(200), nullable=False, server_default=""),
+    Column("postcode", String(10), nullable=False, server_default=""),
+    Column("enrolment_status", String(1), nullable=False),
+    Column("on_roll_from", Date),
+    Column("on_roll_to", Date),
+)
+Index("ix_pupils_urn", pupils.c.urn)
+
+roster_imports = Table(
+    "roster_imports",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("urn", String(7), nullable=False, index=True),
+    Column("rows", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("imported_by", String(64), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+match_decisions = Table(
+    "match_decisions",
+    metadata,
+    Column("incident_id", Uuid, nullable=False),
+    Column("child_index", SmallInteger, nullable=False),
+    Column("child_id", Uuid, nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("urns", JSONB, nullable=False, server_default="[]"),
+    Column("score", Float),
+    Column("reason", String(64), nullable=False, server_default=""),
+    Column("agreements", JSONB, nullable=False, server_default="{}"),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("incident_id", "child_index"),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("review_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False, index=True),
+    Column("child_index", SmallInteger, nullable=False),
+    Column("child_id", Uuid, nullable=False, unique=True),
+    Column("la_code", String(8), index=True),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("child", JSONB, nullable=False),
+    Column("incident", JSONB, nullable=False),
+    Column("candidates", JSONB, nullable=False),
+    Column("reason", String(64), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", String(64)),
+    Column("resolution", JSONB),
+)
+
+withdrawn_incidents = Table(
+    "matcher_withdrawn_incidents",
+    metadata,
+    Column("incident_id", Uuid, primary_key=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+)
