@@ -1,0 +1,555 @@
+"""Matching quality and speed on a synthetic roster with police-style corrupted reports.
+
+Run: .venv/bin/python -m bench.match_quality [--seed 7] [--pupils 100000] [--reports 20000] [--big]
+
+Prints precision, auto-match recall, review rate and wrong-school matches for the engine and
+for a naive exact (given, family, date of birth) baseline, then speed: roster CSV parsing,
+index build, batch children/s and single-match latency (p50/p99), on the default roster and,
+with --big, on a 1,000,000-pupil roster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from stdnum.gb import upn as upn_number
+
+from bench.uk_names import (
+    BOYS,
+    GIRLS,
+    STREET_KINDS,
+    STREET_NAMES,
+    SURNAMES,
+    TAIL_CODAS,
+    TAIL_ONSETS,
+    TAIL_VOWELS,
+)
+from services.matcher.domain import ChildReport, Decision, Pupil, RosterIndex
+from services.matcher.names import fold_text, nickname_relatives
+from services.matcher.records import EnrolmentStatus
+from services.matcher.roster import ROSTER_HEADER, parse_roster
+
+AREAS = ("B", "DY", "WS", "WV", "CV", "LE", "NG", "S", "M", "L", "LS", "BD", "SK", "OL", "BL",
+         "WN", "PR", "BB", "CH", "ST", "DE", "NE", "SR", "TS", "HU", "YO", "CF", "SA", "BS", "PL")
+INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+LA_NUMBERS = (330, 331, 332, 333, 334, 335, 336, 340, 341, 342, 343, 344, 350, 351, 352, 353,
+              354, 355, 356, 357, 358, 359, 370, 371, 372, 373, 380, 381, 382, 383, 384, 390)
+PUPILS_PER_SCHOOL = 500
+
+
+@dataclass
+class Person:
+    """The true identity of one child, as the police might know it."""
+
+    given: str
+    preferred: str
+    family: str
+    former: str
+    dob: date
+    gender: str
+    address: str
+    postcode: str
+    upn: str
+    old_address: tuple[str, str] | None = None
+    truth: frozenset[str] = frozenset()
+    last_urn: str = ""
+
+
+@dataclass
+class World:
+    """A synthetic roster with the truth behind every row."""
+
+    pupils: list[Pupil] = field(default_factory=list)
+    people: list[Person] = field(default_factory=list)
+    open_urns: set[str] = field(default_factory=set)
+    urns: list[str] = field(default_factory=list)
+
+
+class Names:
+    """Weighted draws of given names and surnames, with a synthetic long tail."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.boys, self.boy_weights = list(BOYS), _cumulative(BOYS.values())
+        self.girls, self.girl_weights = list(GIRLS), _cumulative(GIRLS.values())
+        self.surnames, self.surname_weights = list(SURNAMES), _cumulative(SURNAMES.values())
+
+    def tail(self, syllables: int) -> str:
+        """Invent a rare name."""
+        parts = [self.rng.choice(TAIL_ONSETS) + self.rng.choice(TAIL_VOWELS)
+                 for _ in range(syllables)]
+        return ("".join(parts) + self.rng.choice(TAIL_CODAS)).capitalize()
+
+    def given(self, gender: str) -> str:
+        """Draw a given name: 75% from the common table."""
+        if self.rng.random() < 0.25:
+            return self.tail(self.rng.choice((2, 2, 3)))
+        names, weights = (self.boys, self.boy_weights) if gender == "M" else (
+            self.girls, self.girl_weights)
+        return self.rng.choices(names, cum_weights=weights)[0]
+
+    def surname(self) -> str:
+        """Draw a surname: 60% from the common table."""
+        if self.rng.random() < 0.4:
+            return self.tail(self.rng.choice((2, 3, 3)))
+        return self.rng.choices(self.surnames, cum_weights=self.surname_weights)[0]
+
+
+def _cumulative(weights: Iterable[int]) -> list[int]:
+    """Return running totals of weights."""
+    total, running = 0, []
+    for weight in weights:
+        total += weight
+        running.append(total)
+    return running
+
+
+class Generator:
+    """Builds households, schools and roster rows from one seed."""
+
+    def __init__(self, seed: int, on_date: date, schools: int) -> None:
+        self.rng = random.Random(seed)
+        self.names = Names(self.rng)
+        self.on_date = on_date
+        self.urns = [str(100000 + 37 * index) for index in range(schools)]
+        self.area_of = {urn: self.rng.choice(AREAS) for urn in self.urns}
+        self.schools_in: dict[str, list[str]] = {}
+        for urn, area in self.area_of.items():
+            self.schools_in.setdefault(area, []).append(urn)
+        self.postcodes: dict[str, list[str]] = {}
+        self.upn_serial = 0
+
+    def postcode(self, area: str) -> str:
+        """Pick a postcode in an area, reusing existing ones so streets fill up."""
+        district = f"{area}{self.rng.randint(1, 20)}"
+        known = self.postcodes.setdefault(district, [])
+        if known and self.rng.random() < 0.93:
+            return self.rng.choice(known)
+        inward = f"{self.rng.randint(0, 9)}{self.rng.choice(INWARD_LETTERS)}"
+        code = f"{district} {inward}{self.rng.choice(INWARD_LETTERS)}"
+        known.append(code)
+        return code
+
+    def address(self, area: str) -> tuple[str, str]:
+        """Invent an address line and postcode."""
+        street = f"{self.rng.choice(STREET_NAMES)} {self.rng.choice(STREET_KINDS)}"
+        return f"{self.rng.randint(1, 180)} {street}", self.postcode(area)
+
+    def upn(self) -> str:
+        """Issue a fresh valid UPN."""
+        self.upn_serial += 1
+        body = f"{self.rng.choice(LA_NUMBERS)}{self.upn_serial:09d}"
+        return upn_number.calc_check_digit(body) + body
+
+    def household(self) -> tuple[str, list[Person]]:
+        """Create one household of 1-4 school-age children (with occasional twins)."""
+        rng = self.rng
+        urn = rng.choice(self.urns)
+        line1, postcode = self.address(self.area_of[urn])
+        surname = self.names.surname()
+        if rng.random() < 0.04:
+            surname = f"{surname}{rng.choice(('-', ' '))}{self.names.surname()}"
+        count = rng.choices((1, 2, 3, 4), (45, 35, 15, 5))[0]
+        born = self.on_date - timedelta(days=rng.randint(4 * 365, 17 * 365))
+        children: list[Person] = []
+        while len(children) < count and born <= self.on_date - timedelta(days=4 * 365):
+            twins = 2 if rng.random() < 0.02 else 1
+            for _ in range(twins):
+                children.append(self.child(surname, born, line1, postcode, children))
+            born += timedelta(days=rng.randint(330, 1500))
+        return urn, children
+
+    def child(
+        self, surname: str, born: date, line1: str, postcode: str, siblings: list[Person]
+    ) -> Person:
+        """Create one child, never sharing a sibling's given name."""
+        rng = self.rng
+        gender = rng.choice("MF")
+        taken = {sibling.given for sibling in siblings}
+        given = self.names.given(gender)
+        while given in taken:
+            given = self.names.given(gender)
+        preferred = ""
+        relatives = sorted(nickname_relatives(fold_text(given)))
+        if relatives and rng.random() < 0.05:
+            preferred = rng.choice(relatives).capitalize()
+        former = self.names.surname() if rng.random() < 0.03 else ""
+        upn = self.upn() if rng.random() < 0.97 else ""
+        return Person(given, preferred, surname, former, born, gender, line1, postcode, upn)
+
+
+def _row(person: Person, urn: str, status: EnrolmentStatus, start: date | None, end: date | None,
+         address: tuple[str, str] | None = None) -> Pupil:
+    """Render a roster row for a person at a school."""
+    line1, postcode = address or (person.address, person.postcode)
+    return Pupil(
+        urn=urn, upn=person.upn, given_name=person.given, preferred_name=person.preferred,
+        family_name=person.family, former_family_name=person.former,
+        date_of_birth=person.dob, gender=person.gender, address_line1=line1,
+        postcode=postcode, enrolment_status=status,
+        on_roll_from=start, on_roll_to=end,
+    )
+
+
+def _enrol(gen: Generator, world: World, person: Person, home_urn: str) -> None:
+    """Put a person on one or more rolls: single, dual, mover, leaver or future starter."""
+    rng, today = gen.rng, gen.on_date
+    area_schools = gen.schools_in[gen.area_of[home_urn]]
+    urn = home_urn if rng.random() < 0.8 else rng.choice(area_schools)
+    other = rng.choice([school for school in gen.urns[:400] if school != urn])
+    start = date(max(person.dob.year + 4, today.year - 8), 9, 1)
+    start = start if start <= today else today - timedelta(days=30)
+    draw = rng.random()
+    rows: list[Pupil]
+    if draw < 0.005:
+        rows = [_row(person, urn, "M", start, None), _row(person, other, "S", start, None)]
+    elif draw < 0.045:
+        left = today - timedelta(days=rng.randint(10, 400))
+        joined = left + timedelta(days=rng.randint(1, 9))
+        old = (person.address, person.postcode)
+        if rng.random() < 0.5:
+            person.old_address = old
+            person.address, person.postcode = gen.address(gen.area_of[other])
+        rows = [_row(person, urn, "C", min(start, left - timedelta(days=200)), left, old),
+                _row(person, other, "C", joined, None)]
+    elif draw < 0.055:
+        left = today - timedelta(days=rng.randint(5, 300))
+        rows = [_row(person, urn, "C", min(start, left - timedelta(days=200)), left)]
+    elif draw < 0.058:
+        rows = [_row(person, urn, "C", today + timedelta(days=rng.randint(1, 60)), None)]
+    else:
+        rows = [_row(person, urn, "C", start, None)]
+    world.pupils.extend(rows)
+    person.last_urn = rows[-1].urn
+    person.truth = frozenset(
+        row.urn for row in rows
+        if row.urn in world.open_urns
+        and (row.on_roll_from is None or row.on_roll_from <= today)
+        and (row.on_roll_to is None or today <= row.on_roll_to)
+    )
+
+
+def build_world(seed: int, pupils: int, on_date: date) -> tuple[World, Generator]:
+    """Generate a roster of about `pupils` rows over at least 200 schools."""
+    gen = Generator(seed, on_date, max(200, pupils // PUPILS_PER_SCHOOL))
+    world = World(urns=gen.urns)
+    world.open_urns = {urn for urn in gen.urns if gen.rng.random() >= 0.01}
+    while len(world.pupils) < pupils:
+        home, children = gen.household()
+        for person in children:
+            _enrol(gen, world, person, home)
+            world.people.append(person)
+    return world, gen
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    """Apply one keying slip: substitute, drop, insert or swap letters."""
+    if len(word) < 3:
+        return word
+    position = rng.randint(1, len(word) - 2)
+    letter = rng.choice("abcdefghijklmnopqrstuvwxyz")
+    kind = rng.randrange(4)
+    if kind == 0:
+        return word[:position] + letter + word[position + 1:]
+    if kind == 1:
+        return word[:position] + word[position + 1:]
+    if kind == 2:
+        return word[:position] + letter + word[position:]
+    return word[:position] + word[position + 1] + word[position] + word[position + 2:]
+
+
+def _slip_dob(rng: random.Random, born: date) -> date:
+    """Return a date of birth with a day/month swap, a one-digit slip or a wild error."""
+    draw = rng.random()
+    if draw < 0.35 and born.day <= 12 and born.day != born.month:
+        return date(born.year, born.day, born.month)
+    if draw < 0.85:
+        digits = born.strftime("%Y%m%d")
+        for _ in range(20):
+            position = rng.randrange(2, 8)
+            slipped = digits[:position] + str(rng.randrange(10)) + digits[position + 1:]
+            try:
+                candidate = date(int(slipped[:4]), int(slipped[4:6]), int(slipped[6:]))
+            except ValueError:
+                continue
+            if candidate != born:
+                return candidate
+    return born + timedelta(days=rng.choice((-1, 1)) * rng.randint(40, 700))
+
+
+def _report_names(rng: random.Random, person: Person) -> tuple[str, str]:
+    """Return the names a police officer might record."""
+    given, family = person.given, person.family
+    if person.preferred and rng.random() < 0.5:
+        given = person.preferred
+    elif rng.random() < 0.06:
+        relatives = sorted(nickname_relatives(fold_text(given)))
+        given = rng.choice(relatives).capitalize() if relatives else given
+    if rng.random() < 0.04:
+        given = _typo(rng, given)
+    if person.former and rng.random() < 0.4:
+        family = person.former
+    elif ("-" in family or " " in family) and rng.random() < 0.4:
+        family = rng.choice(family.replace("-", " ").split())
+    if rng.random() < 0.04:
+        family = _typo(rng, family)
+    if rng.random() < 0.015:
+        given, family = family, given
+    return given, family
+
+
+def _report_address(rng: random.Random, person: Person, gen: Generator) -> tuple[str, str]:
+    """Return the address on the report: current, old, another one or none."""
+    draw = rng.random()
+    if draw < 0.07:
+        return "", ""
+    if draw < 0.15:
+        return person.old_address or gen.address(rng.choice(AREAS))
+    line1, postcode = person.address, person.postcode
+    if rng.random() < 0.02:
+        postcode = postcode[:-1] + rng.choice(INWARD_LETTERS)
+    return line1, postcode
+
+
+def make_report(rng: random.Random, person: Person, ref: str, gen: Generator) -> ChildReport:
+    """Corrupt a true identity the way police records differ from school records."""
+    given, family = _report_names(rng, person)
+    born = _slip_dob(rng, person.dob) if rng.random() < 0.06 else person.dob
+    line1, postcode = _report_address(rng, person, gen)
+    upn = person.upn if rng.random() < 0.25 else ""
+    if upn and rng.random() < 0.02:
+        upn = upn[:-1] + ("1" if upn[-1] != "1" else "2")
+    hint = ""
+    if rng.random() < 0.35:
+        hint = person.last_urn if rng.random() < 0.9 and person.last_urn else rng.choice(gen.urns)
+    gender = "" if rng.random() < 0.2 else person.gender
+    return ChildReport(ref, given, family, born, gender, line1, postcode, upn, hint)
+
+
+def _outsider(gen: Generator, world: World, rng: random.Random) -> Person:
+    """A child on no roll: a stranger, or a sibling of a roster child (preschool, elsewhere)."""
+    if rng.random() < 0.3:
+        sibling = rng.choice(world.people)
+        born = sibling.dob + timedelta(days=rng.choice((-1, 1)) * rng.randint(300, 2000))
+        taken = [sibling]
+        child = gen.child(sibling.family, born, sibling.address, sibling.postcode, taken)
+        child.upn = ""
+        return child
+    _, children = gen.household()
+    return rng.choice(children)
+
+
+def build_reports(
+    world: World, gen: Generator, count: int, seed: int
+) -> tuple[list[ChildReport], list[frozenset[str]]]:
+    """Draw reports: 88% about roster children (some not on roll today), 12% on no roll."""
+    rng = random.Random(seed)
+    reports, truths = [], []
+    for number in range(count):
+        person = rng.choice(world.people) if rng.random() < 0.88 else _outsider(gen, world, rng)
+        reports.append(make_report(rng, person, f"C{number:07d}", gen))
+        truths.append(person.truth)
+    return reports, truths
+
+
+@dataclass
+class Tally:
+    """Counts behind the quality figures."""
+
+    reports: int = 0
+    on_roll: int = 0
+    correct: int = 0
+    matched_rows: int = 0
+    wrong_rows: int = 0
+    wrong_children: int = 0
+    review: int = 0
+    missed: int = 0
+
+    def add(self, urns: Sequence[str], status: str, truth: frozenset[str]) -> None:
+        """Count one child's outcome."""
+        self.reports += 1
+        self.on_roll += bool(truth)
+        wrong = [urn for urn in urns if urn not in truth]
+        self.matched_rows += len(urns)
+        self.wrong_rows += len(wrong)
+        self.wrong_children += bool(wrong)
+        self.correct += bool(truth) and set(urns) == truth
+        self.review += status == "review"
+        self.missed += bool(truth) and status == "unmatched"
+
+    def figures(self) -> dict[str, float]:
+        """Return the headline rates."""
+        rows = max(self.matched_rows, 1)
+        return {
+            "precision": (self.matched_rows - self.wrong_rows) / rows,
+            "recall": self.correct / max(self.on_roll, 1),
+            "review_rate": self.review / max(self.reports, 1),
+            "wrong_rate": self.wrong_rows / rows,
+            "missed_rate": self.missed / max(self.on_roll, 1),
+        }
+
+
+def _naive_key(given: str, family: str, born: date) -> tuple[str, str, date]:
+    """Return the baseline's exact key."""
+    return fold_text(given), fold_text(family), born
+
+
+def tally_baseline(
+    world: World, reports: Sequence[ChildReport], truths: Sequence[frozenset[str]], on_date: date
+) -> Tally:
+    """The baseline: exact folded given name, family name and date of birth, any school."""
+    by_key: dict[tuple[str, str, date], list[Pupil]] = {}
+    for pupil in world.pupils:
+        key = _naive_key(pupil.given_name, pupil.family_name, pupil.date_of_birth)
+        by_key.setdefault(key, []).append(pupil)
+    tally = Tally()
+    for report, truth in zip(reports, truths, strict=True):
+        key = _naive_key(report.given_name, report.family_name, report.date_of_birth)
+        rows = [row for row in by_key.get(key, ()) if _on_roll(row, on_date, world.open_urns)]
+        urns = sorted({row.urn for row in rows})
+        tally.add(urns, "matched" if urns else "unmatched", truth)
+    return tally
+
+
+def _on_roll(pupil: Pupil, on_date: date, open_urns: set[str]) -> bool:
+    """Tell whether a row is on roll at an open school."""
+    return (pupil.urn in open_urns
+            and (pupil.on_roll_from is None or pupil.on_roll_from <= on_date)
+            and (pupil.on_roll_to is None or on_date <= pupil.on_roll_to))
+
+
+def run_engine(index: RosterIndex, reports: Sequence[ChildReport], truths: Sequence[frozenset[str]],
+               on_date: date) -> tuple[Tally, list[float], list[Decision]]:
+    """Match every report, timing each call."""
+    tally, timings, decisions = Tally(), [], []
+    for report, truth in zip(reports, truths, strict=True):
+        started = time.perf_counter()
+        decision = index.match(report, on_date=on_date)
+        timings.append(time.perf_counter() - started)
+        urns = [match.pupil.urn for match in decision.matches]
+        tally.add(urns, decision.status, truth)
+        decisions.append(decision)
+    return tally, timings, decisions
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    """Return a percentile of timings in milliseconds."""
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _print_quality(label: str, tally: Tally, baseline: Tally) -> None:
+    """Print the engine's quality next to the baseline's."""
+    ours, base = tally.figures(), baseline.figures()
+    print(f"[{label}] reports={tally.reports} on_roll={tally.on_roll}")
+    for name in ("precision", "recall", "review_rate", "missed_rate", "wrong_rate"):
+        ratio = f"{ours[name] / base[name]:6.2f}" if base[name] else "   n/a"
+        print(f"  {name:<12} engine={ours[name]:8.4%}  baseline={base[name]:8.4%}  "
+              f"ratio={ratio}")
+    print(f"  wrong-school rows engine={tally.wrong_rows} of {tally.matched_rows} matched rows "
+          f"({tally.wrong_children} children); baseline={baseline.wrong_rows} of "
+          f"{baseline.matched_rows}")
+
+
+def _print_targets(tally: Tally, per_second: float, p99_ms: float) -> None:
+    """Print each target with whether this run met it."""
+    figures = tally.figures()
+    checks = (
+        ("wrong school <= 0.1% of auto-matches", figures["wrong_rate"] <= 0.001),
+        ("auto-match recall >= 98% of children on roll", figures["recall"] >= 0.98),
+        ("batch >= 5,000 children/s", per_second >= 5000),
+        ("single match p99 <= 20 ms", p99_ms <= 20),
+    )
+    print("  targets: " + "; ".join(f"{name} [{'met' if ok else 'MISSED'}]" for name, ok in checks))
+
+
+def _time_csv(world: World) -> None:
+    """Write the roster to CSV in memory and time parsing and validating it."""
+    buffer = io.StringIO()
+    buffer.write(",".join(ROSTER_HEADER) + "\n")
+    for pupil in world.pupils:
+        buffer.write(",".join((
+            pupil.urn, pupil.upn, pupil.given_name, pupil.preferred_name, pupil.family_name,
+            pupil.former_family_name, pupil.date_of_birth.isoformat(), pupil.gender,
+            pupil.address_line1, pupil.postcode, pupil.enrolment_status,
+            pupil.on_roll_from.isoformat() if pupil.on_roll_from else "",
+            pupil.on_roll_to.isoformat() if pupil.on_roll_to else "")) + "\n")
+    buffer.seek(0)
+    started = time.perf_counter()
+    parsed = parse_roster(buffer)
+    elapsed = time.perf_counter() - started
+    print(f"  roster CSV parse+validate: {len(parsed)} rows in {elapsed:.1f} s "
+          f"({len(parsed) / elapsed:,.0f} rows/s)")
+
+
+def evaluate(label: str, args: argparse.Namespace, pupils: int) -> None:
+    """Build a world, match its reports and print quality and speed."""
+    on_date = date.fromisoformat(args.on_date)
+    started = time.perf_counter()
+    world, gen = build_world(args.seed, pupils, on_date)
+    reports, truths = build_reports(world, gen, args.reports, args.seed + 1)
+    print(f"[{label}] generated {len(world.pupils)} rows, {len(world.urns)} schools, "
+          f"{len(reports)} reports in {time.perf_counter() - started:.1f} s")
+    if args.csv:
+        _time_csv(world)
+    started = time.perf_counter()
+    index = RosterIndex(world.pupils, open_urns=world.open_urns)
+    build = time.perf_counter() - started
+    started = time.perf_counter()
+    tally, timings, decisions = run_engine(index, reports, truths, on_date)
+    batch = time.perf_counter() - started
+    _print_quality(label, tally, tally_baseline(world, reports, truths, on_date))
+    print(f"  index build {build:.1f} s; batch {len(reports) / batch:,.0f} children/s; "
+          f"single match p50={_percentile(timings, 0.5):.2f} ms "
+          f"p99={_percentile(timings, 0.99):.2f} ms max={max(timings) * 1000:.1f} ms")
+    _print_targets(tally, len(reports) / batch, _percentile(timings, 0.99))
+    if args.show_errors:
+        _show_errors(reports, truths, decisions, args.show_errors)
+    del index, world, gen, reports, truths, decisions
+    gc.collect()
+
+
+def _show_errors(reports: Sequence[ChildReport], truths: Sequence[frozenset[str]],
+                 decisions: Sequence[Decision], limit: int) -> None:
+    """Print a few wrong or missed decisions for tuning (synthetic data only)."""
+    shown = 0
+    for report, truth, decision in zip(reports, truths, decisions, strict=True):
+        urns = {match.pupil.urn for match in decision.matches}
+        wrong = urns - truth
+        missed = truth and decision.status != "matched"
+        if (wrong or missed) and shown < limit:
+            shown += 1
+            print("   ", "WRONG" if wrong else decision.status.upper(), decision.reason, report)
+            for candidate in (decision.matches + decision.candidates)[:3]:
+                hit = "*" if candidate.pupil.urn in truth else " "
+                print(f"      {hit} {candidate.score:6.1f} {candidate.agreements} "
+                      f"{candidate.pupil.given_name} {candidate.pupil.family_name} "
+                      f"{candidate.pupil.date_of_birth}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse flags and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pupils", type=int, default=100_000)
+    parser.add_argument("--reports", type=int, default=20_000)
+    parser.add_argument("--on-date", default="2026-11-23")
+    parser.add_argument("--big", action="store_true", help="also run a 1,000,000-pupil roster")
+    parser.add_argument("--big-pupils", type=int, default=1_000_000)
+    parser.add_argument("--csv", action="store_true", help="also time roster CSV parsing")
+    parser.add_argument("--show-errors", type=int, default=0, help="print N wrong/missed cases")
+    args = parser.parse_args(argv)
+    evaluate(f"{args.pupils:,} pupils", args, args.pupils)
+    if args.big:
+        evaluate(f"{args.big_pupils:,} pupils", args, args.big_pupils)
+
+
+if __name__ == "__main__":
+    main()

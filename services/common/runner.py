@@ -1,0 +1,96 @@
+"""Background work a service runs beside its HTTP API: a consumer loop and an outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.kafka import (
+    DeadLetters,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    run_consumer,
+)
+from services.common.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+Handler = Callable[..., Awaitable[None]]
+
+
+class Worker:
+    """Runs one consumer group and one outbox relay until stopped; restarts them after faults."""
+
+    def __init__(
+        self, *, bootstrap: str, engine: AsyncEngine, source: str, group_id: str,
+        consume: list[str], produce: list[str], handle: Handler, partitions: int = 3,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.engine = engine
+        self.source = source
+        self.group_id = group_id
+        self.consume = consume
+        self.produce = produce
+        self.handle = handle
+        self.partitions = partitions
+        self.stop_event = asyncio.Event()
+        self.relay: OutboxRelay | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start the loops in the background."""
+        self._tasks = [asyncio.create_task(self._forever(self._consume_once, "consumer")),
+                       asyncio.create_task(self._forever(self._relay_once, "relay"))]
+
+    def wake_relay(self) -> None:
+        """Tell the relay new outbox rows were committed."""
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def stop(self) -> None:
+        """Stop both loops."""
+        self.stop_event.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)
+
+    async def _forever(self, once: Callable[[], Awaitable[None]], name: str) -> None:
+        while not self.stop_event.is_set():
+            try:
+                await once()
+            except Exception as exc:
+                log.warning("%s stopped on %s; restarting", name, type(exc).__name__)
+                await asyncio.sleep(1)
+
+    async def _producer(self) -> AIOKafkaProducer:
+        topics = [*self.consume, *self.produce]
+        await ensure_topics(self.bootstrap, [*topics, *(f"{t}.dlq" for t in topics)],
+                            partitions=self.partitions)
+        producer = make_producer(self.bootstrap)
+        await producer.start()
+        return producer
+
+    async def _consume_once(self) -> None:
+        producer = await self._producer()
+        consumer = make_consumer(self.bootstrap, *self.consume, group_id=self.group_id)
+        try:
+            await consumer.start()
+            await run_consumer(consumer, self.handle, dead_letters=DeadLetters(producer),
+                               stop=self.stop_event)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _relay_once(self) -> None:
+        producer = await self._producer()
+        try:
+            self.relay = OutboxRelay(engine=self.engine, producer=producer,
+                                     bootstrap=self.bootstrap, source=self.source)
+            await self.relay.run(self.stop_event)
+        finally:
+            await producer.stop()

@@ -1,0 +1,91 @@
+"""Batch matching of a children file against a roster file (the `daybreak match` command)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Collection, Iterable
+from datetime import date
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from services.matcher.domain import RosterIndex
+from services.matcher.records import ChildReport, Decision, Pupil
+from services.matcher.roster import RosterError, parse_children, parse_roster
+
+RESULTS_HEADER = ("child_ref", "status", "urn", "upn", "score")
+ResultRow = tuple[str, str, str, str, str]
+Record = TypeVar("Record")
+
+
+def _format_score(score: float) -> str:
+    """Render a match weight for the results file."""
+    return f"{score:.2f}"
+
+
+def result_rows(child_ref: str, decision: Decision) -> list[ResultRow]:
+    """Turn one decision into RESULTS.csv rows: one per matched school, else one row."""
+    if decision.status == "matched":
+        return [
+            (child_ref, "matched", match.pupil.urn, match.pupil.upn, _format_score(match.score))
+            for match in decision.matches
+        ]
+    best = _format_score(decision.candidates[0].score) if decision.candidates else ""
+    return [(child_ref, decision.status, "", "", best)]
+
+
+def run_batch(
+    roster_rows: Iterable[Pupil],
+    children_rows: Iterable[ChildReport],
+    *,
+    on_date: date,
+    open_urns: Collection[str] | None = None,
+) -> list[ResultRow]:
+    """Match every child against the roster as at a date and return the results rows."""
+    index = RosterIndex(roster_rows, open_urns=open_urns)
+    return [
+        row
+        for child in children_rows
+        for row in result_rows(child.child_ref, index.match(child, on_date=on_date))
+    ]
+
+
+def write_results(rows: Iterable[ResultRow], stream: TextIO) -> None:
+    """Write RESULTS.csv rows under their header."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(RESULTS_HEADER)
+    writer.writerows(rows)
+
+
+def _load(
+    path: str | Path, parse: Callable[[TextIO], list[Record]], label: str
+) -> list[Record] | None:
+    """Parse one input file; print a one-line error and return None when it is bad."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            return parse(stream)
+    except (OSError, UnicodeDecodeError, RosterError) as problem:
+        print(f"daybreak match: {label} {path}: {problem}", file=sys.stderr)
+        return None
+
+
+def main_match(
+    roster_path: str | Path,
+    children_path: str | Path,
+    out_path: str | Path,
+    *,
+    on_date: date | None = None,
+) -> int:
+    """Run `daybreak match` as at on_date (default today); 0 on success, 2 on bad input."""
+    pupils = _load(roster_path, parse_roster, "roster")
+    children = _load(children_path, parse_children, "children") if pupils is not None else None
+    if pupils is None or children is None:
+        return 2
+    rows = run_batch(pupils, children, on_date=on_date or date.today())
+    try:
+        with open(out_path, "w", encoding="utf-8", newline="") as stream:
+            write_results(rows, stream)
+    except OSError as problem:
+        print(f"daybreak match: cannot write {out_path}: {problem}", file=sys.stderr)
+        return 2
+    return 0

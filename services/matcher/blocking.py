@@ -1,0 +1,98 @@
+"""Candidate blocking: cheap keys that still meet when a name or a date is mistyped."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+from services.matcher.comparisons import Profile
+from services.matcher.dates import nearby_dobs, swapped_dob
+from services.matcher.names import name_code, nickname_relatives
+
+_CODE_SPACE = 10_000  # name codes are four decimal digits
+
+
+@lru_cache(maxsize=262_144)
+def _codes(forms: tuple[str, ...]) -> frozenset[int]:
+    """Return the phonetic codes of name forms."""
+    return frozenset(name_code(form) for form in forms if form)
+
+
+@lru_cache(maxsize=65_536)
+def _given_codes_with_nicknames(forms: tuple[str, ...]) -> frozenset[int]:
+    """Return the codes of given names and of their nickname relatives."""
+    relatives = (relative for form in forms for relative in nickname_relatives(form))
+    return _codes(forms) | _codes(tuple(relatives))
+
+
+@lru_cache(maxsize=65_536)
+def _birth_parts(ordinal: int) -> tuple[int, int]:
+    """Return (year, month * 100 + day) of a date ordinal."""
+    born = date.fromordinal(ordinal)
+    return born.year, born.month * 100 + born.day
+
+
+def _pair_keys(pair: int, ordinal: int) -> tuple[int, int]:
+    """Return the name-pair keys by birth year and by birth day: a slip changes only one."""
+    year, month_day = _birth_parts(ordinal)
+    return (pair * _CODE_SPACE + year) * 2, (pair * _CODE_SPACE + month_day) * 2 + 1
+
+
+class BlockingIndex:
+    """Inverted indexes from blocking keys to pupil ids."""
+
+    def __init__(self) -> None:
+        self._dobs: list[int] = []
+        self._by_upn: dict[str, list[int]] = {}
+        self._by_dob_name: dict[int, list[int]] = {}
+        self._by_names: dict[int, list[int]] = {}
+        self._by_postcode_name: dict[tuple[str, int], list[int]] = {}
+
+    def add(self, profile: Profile) -> int:
+        """Index one pupil under every key it can be found by and return its id."""
+        pupil_id = len(self._dobs)
+        self._dobs.append(profile.dob)
+        given = _codes(profile.given + profile.preferred)
+        family = _codes(profile.family + profile.former)
+        if profile.upn:
+            self._by_upn.setdefault(profile.upn, []).append(pupil_id)
+        for code in given | family:
+            self._by_dob_name.setdefault(profile.dob * _CODE_SPACE + code, []).append(pupil_id)
+            if profile.postcode:
+                self._by_postcode_name.setdefault((profile.postcode, code), []).append(pupil_id)
+        for given_code in given:
+            for family_code in family:
+                for key in _pair_keys(given_code * _CODE_SPACE + family_code, profile.dob):
+                    self._by_names.setdefault(key, []).append(pupil_id)
+        return pupil_id
+
+    def candidates(self, child: Profile) -> set[int]:
+        """Return the ids of pupils sharing at least one blocking key with a report."""
+        given = _given_codes_with_nicknames(child.given)
+        family = _codes(child.family)
+        found: set[int] = set(self._by_upn.get(child.upn, ())) if child.upn else set()
+        self._add_same_dob(found, child.dob, _codes(child.given) | family)
+        self._add_same_names(found, child.dob, given, family)
+        if child.postcode:
+            for code in given | family:
+                found.update(self._by_postcode_name.get((child.postcode, code), ()))
+        return found
+
+    def _add_same_dob(self, found: set[int], dob: int, codes: frozenset[int]) -> None:
+        """Add pupils born on the date (or its day/month swap) sharing any name code."""
+        swapped = swapped_dob(dob)
+        for day in (dob,) if swapped is None else (dob, swapped):
+            for code in codes:
+                found.update(self._by_dob_name.get(day * _CODE_SPACE + code, ()))
+
+    def _add_same_names(
+        self, found: set[int], dob: int, given: frozenset[int], family: frozenset[int]
+    ) -> None:
+        """Add pupils sharing both name codes (either order) and born within one slip."""
+        near, dobs = nearby_dobs(dob), self._dobs
+        pairs = {g * _CODE_SPACE + f for g in given for f in family}
+        pairs.update(f * _CODE_SPACE + g for g in given for f in family)
+        for pair in pairs:
+            for key in _pair_keys(pair, dob):
+                postings = self._by_names.get(key, ())
+                found.update(pupil for pupil in postings if dobs[pupil] in near)

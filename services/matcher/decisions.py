@@ -1,0 +1,173 @@
+"""Turning an engine decision into stored state and the event that announces it."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas import topics
+from schemas.envelope import EventPayload, wrap
+from schemas.incidents import ChildReport, IncidentReceived
+from schemas.matching import (
+    ChildMatched,
+    ChildNeedsReview,
+    ChildUnmatched,
+    IncidentFacts,
+    SchoolMatch,
+    UnmatchedReason,
+)
+from services.common.outbox import add_to_outbox
+from services.matcher.index import Registry
+from services.matcher.models import match_decisions, reviews
+from services.matcher.records import Candidate, Decision
+from services.matcher.records import ChildReport as EngineChild
+
+SOURCE = "matcher"
+LONDON = ZoneInfo("Europe/London")
+YOUNGEST_ON_A_ROLL = 4
+
+
+def child_id_for(incident_id: uuid.UUID, index: int) -> uuid.UUID:
+    """A stable id for the n-th child of an incident."""
+    return uuid.uuid5(incident_id, f"child:{index}")
+
+
+def engine_child(child: ChildReport, ref: str) -> EngineChild:
+    """The engine's view of a reported child."""
+    address = child.address
+    return EngineChild(
+        child_ref=ref, given_name=child.given_name, family_name=child.family_name,
+        date_of_birth=child.date_of_birth, gender=child.gender or "",
+        address_line1=(address.line1 or "") if address else "",
+        postcode=(address.postcode or "") if address else "",
+        upn=(child.upn or "").upper(),
+        school_urn_hint=(child.school_hint.urn or "") if child.school_hint else "",
+    )
+
+
+def incident_facts(event: IncidentReceived) -> IncidentFacts:
+    """The incident as the notifier may need it."""
+    incident = event.incident
+    return IncidentFacts(
+        incident_id=event.incident_id, force_code=incident.force_code,
+        occurred_at=incident.occurred_at, incident_type=incident.incident_type,
+        summary=incident.summary, disclosure_fields=event.disclosure_fields,
+    )
+
+
+def incident_date(event: IncidentReceived) -> date:
+    """The incident's date in England, which decides who was on roll."""
+    return event.incident.occurred_at.astimezone(LONDON).date()
+
+
+def guess_la(
+    registry: Registry, candidates: tuple[Candidate, ...], child: EngineChild
+) -> str | None:
+    """The LA to hand a child to: its candidates' schools, the hinted school, its postcode area."""
+    las = [
+        registry.schools[c.pupil.urn].la_code
+        for c in candidates
+        if c.pupil.urn in registry.schools
+    ]
+    if las:
+        return Counter(las).most_common(1)[0][0]
+    hinted = registry.schools.get(child.school_urn_hint)
+    if hinted is not None:
+        return hinted.la_code
+    outward = child.postcode.upper().split(" ")[0] if child.postcode else ""
+    nearby = [s.la_code for s in registry.schools.values()
+              if outward and s.postcode.upper().split(" ")[0] == outward]
+    return Counter(nearby).most_common(1)[0][0] if nearby else None
+
+
+def candidate_view(candidate: Candidate, registry: Registry) -> dict[str, Any]:
+    """What a reviewer sees of one candidate."""
+    pupil = candidate.pupil
+    school = registry.schools.get(pupil.urn)
+    return {
+        "urn": pupil.urn, "school_name": school.name if school else "", "upn": pupil.upn,
+        "given_name": pupil.given_name, "preferred_name": pupil.preferred_name,
+        "family_name": pupil.family_name, "former_family_name": pupil.former_family_name,
+        "date_of_birth": pupil.date_of_birth.isoformat(), "gender": pupil.gender,
+        "address_line1": pupil.address_line1, "postcode": pupil.postcode,
+        "enrolment_status": pupil.enrolment_status, "score": round(candidate.score, 2),
+        "agreements": dict(candidate.agreements),
+    }
+
+
+def unmatched_reason(child: EngineChild, on: date) -> UnmatchedReason:
+    """Too young for any roll, or school age but on none."""
+    born = child.date_of_birth
+    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    return "not_school_age" if age < YOUNGEST_ON_A_ROLL else "not_on_roll"
+
+
+async def already_decided(conn: AsyncConnection, incident_id: uuid.UUID, index: int) -> bool:
+    """True when this child of this incident was decided before (exactly once per child)."""
+    found = await conn.execute(
+        select(match_decisions.c.status).where(
+            match_decisions.c.incident_id == incident_id, match_decisions.c.child_index == index
+        )
+    )
+    return found.first() is not None
+
+
+async def record_decision(
+    conn: AsyncConnection, *, event: IncidentReceived, index: int, decision: Decision,
+    registry: Registry, topic_prefix: str, now: datetime,
+) -> None:
+    """Store one child's decision and stage its event in the same transaction."""
+    child = event.incident.children[index]
+    report = engine_child(child, str(index))
+    child_id = child_id_for(event.incident_id, index)
+    base = {"incident_id": event.incident_id, "child_index": index, "child_id": child_id,
+            "decided_at": now, "reason": decision.reason[:64]}
+    payload: EventPayload
+    if decision.status == "matched":
+        schools = [school_match(c, registry) for c in decision.matches]
+        await conn.execute(insert(match_decisions).values(
+            **base, status="matched", urns=[s.urn for s in schools],
+            score=max(s.score for s in schools), agreements=decision.matches[0].agreements))
+        payload = ChildMatched(child_id=child_id, child_index=index, incident=incident_facts(event),
+                               child=child, schools=schools, decided_by="engine", matched_at=now)
+        topic = topics.MATCHES
+    elif decision.status == "review":
+        la_code = guess_la(registry, decision.candidates, report)
+        review_id = uuid.uuid5(child_id, "review")
+        await conn.execute(insert(reviews).values(
+            review_id=review_id, incident_id=event.incident_id, child_index=index,
+            child_id=child_id, la_code=la_code, child=child.model_dump(mode="json"),
+            incident=incident_facts(event).model_dump(mode="json"),
+            candidates=[candidate_view(c, registry) for c in decision.candidates],
+            reason=decision.reason[:64], created_at=now))
+        await conn.execute(insert(match_decisions).values(**base, status="review"))
+        payload = ChildNeedsReview(child_id=child_id, child_index=index,
+                                   incident_id=event.incident_id, review_id=review_id,
+                                   la_code=la_code, candidates=len(decision.candidates),
+                                   queued_at=now)
+        topic = topics.REVIEWS
+    else:
+        reason = unmatched_reason(report, incident_date(event))
+        await conn.execute(insert(match_decisions).values(**base, status="unmatched"))
+        payload = ChildUnmatched(child_id=child_id, child_index=index,
+                                 incident=incident_facts(event), child=child,
+                                 la_code=guess_la(registry, decision.candidates, report),
+                                 reason=reason, decided_by="engine", decided_at=now)
+        topic = topics.MATCHES
+    await add_to_outbox(conn, source=SOURCE, topic=f"{topic_prefix}{topic}",
+                        key=str(event.incident_id),
+                        envelope=wrap(payload, event_id=uuid.uuid5(child_id, payload.event_type),
+                                      occurred_at=now, correlation_id=event.incident_id))
+
+
+def school_match(candidate: Candidate, registry: Registry) -> SchoolMatch:
+    """One matched roll row as the event carries it."""
+    school = registry.schools.get(candidate.pupil.urn)
+    return SchoolMatch(urn=candidate.pupil.urn, upn=candidate.pupil.upn or None,
+                       la_code=school.la_code if school else "", score=round(candidate.score, 2))

@@ -1,0 +1,81 @@
+"""The roster index the matcher matches against, rebuilt when a roll or a school changes."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.matcher.domain import RosterIndex
+from services.matcher.models import pupils, roster_imports, schools
+from services.matcher.records import Pupil
+
+
+@dataclass(frozen=True)
+class SchoolInfo:
+    """What the matcher needs to know of a school besides its roll."""
+
+    urn: str
+    name: str
+    la_code: str
+    postcode: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Registry:
+    """An index over every roll plus the schools, as of one roster and school version."""
+
+    index: RosterIndex
+    schools: dict[str, SchoolInfo]
+    version: tuple[object, ...]
+
+
+class RosterCache:
+    """Holds the current Registry; callers get a fresh one after any import or school edit."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._current: Registry | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Registry:
+        """The registry as of now, rebuilding it if the data changed since the last build."""
+        async with self._lock:
+            version = await self._version()
+            if self._current is None or self._current.version != version:
+                self._current = await self._build(version)
+            return self._current
+
+    async def _version(self) -> tuple[object, ...]:
+        async with self.engine.connect() as conn:
+            imports = (await conn.execute(select(func.max(roster_imports.c.id)))).scalar()
+            row = (
+                await conn.execute(select(func.max(schools.c.updated_at), func.count()))
+            ).one()
+        return (imports, row[0], row[1])
+
+    async def _build(self, version: tuple[object, ...]) -> Registry:
+        async with self.engine.connect() as conn:
+            school_rows = (await conn.execute(select(schools))).all()
+            pupil_rows = (await conn.execute(select(pupils))).all()
+        infos = {
+            r.urn: SchoolInfo(r.urn, r.name, r.la_code, r.postcode or "", r.status)
+            for r in school_rows
+        }
+        roster = [
+            Pupil(
+                urn=r.urn, upn=r.upn, given_name=r.given_name, preferred_name=r.preferred_name,
+                family_name=r.family_name, former_family_name=r.former_family_name,
+                date_of_birth=r.date_of_birth, gender=r.gender, address_line1=r.address_line1,
+                postcode=r.postcode, enrolment_status=r.enrolment_status,
+                on_roll_from=r.on_roll_from, on_roll_to=r.on_roll_to,
+            )
+            for r in pupil_rows
+        ]
+        open_urns = {urn for urn, info in infos.items() if info.status != "closed"}
+        # building a large index is CPU work: keep the event loop answering meanwhile
+        index = await asyncio.to_thread(RosterIndex, roster, open_urns=open_urns)
+        return Registry(index=index, schools=infos, version=version)

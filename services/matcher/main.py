@@ -1,0 +1,60 @@
+"""Matcher wiring: registry and review APIs, the incidents consumer, the outbox relay."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter
+
+from schemas import topics
+from services.common.app import create_app
+from services.common.context import AppContext
+from services.common.db import make_engine
+from services.common.runner import Worker
+from services.common.settings import Settings
+from services.matcher.decisions import SOURCE
+from services.matcher.handlers import MatcherDeps, handle_record
+from services.matcher.index import RosterCache
+from services.matcher.reviews_api import router as reviews_router
+
+PORT = 8002
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The matcher app with real adapters and its background consumer."""
+    from services.matcher.registry_api import router as registry_router
+
+    settings = settings or Settings()
+    registry = CollectorRegistry()
+    ctx = AppContext(settings=settings, registry=registry,
+                     engine=make_engine(settings.database_url, pool_size=settings.db_pool_size))
+    outcomes = Counter("daybreak_match_outcomes_total", "Children by match outcome", ["status"],
+                       registry=registry)
+    deps = MatcherDeps(engine=ctx.engine, roster=RosterCache(ctx.engine),
+                       topic_prefix=settings.topic_prefix, clock=lambda: ctx.clock(),
+                       published=lambda: worker.wake_relay(),
+                       on_decided=lambda status: outcomes.labels(status).inc())
+    worker = Worker(
+        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=SOURCE,
+        group_id=f"{settings.topic_prefix}daybreak-matcher",
+        consume=[settings.topic(topics.INCIDENTS)],
+        produce=[settings.topic(t) for t in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES)],
+        handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
+    )
+    ctx.extras["wake_relay"] = worker.wake_relay
+    ctx.extras["deps"] = deps
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        yield
+        await worker.stop()
+        await ctx.engine.dispose()
+
+    app = create_app(title="Daybreak matcher", ctx=ctx, lifespan=lifespan)
+    app.include_router(registry_router)
+    app.include_router(reviews_router)
+    return app

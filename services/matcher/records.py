@@ -1,0 +1,63 @@
+"""Plain values the matcher works on: roster rows, police reports and decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+Status = Literal["matched", "review", "unmatched"]
+EnrolmentStatus = Literal["C", "M", "S"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pupil:
+    """One row of a school roll."""
+
+    urn: str
+    upn: str
+    given_name: str
+    preferred_name: str
+    family_name: str
+    former_family_name: str
+    date_of_birth: date
+    gender: str
+    address_line1: str
+    postcode: str
+    enrolment_status: EnrolmentStatus
+    on_roll_from: date | None = None
+    on_roll_to: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChildReport:
+    """A child named in a police incident report."""
+
+    child_ref: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    gender: str = ""
+    address_line1: str = ""
+    postcode: str = ""
+    upn: str = ""
+    school_urn_hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A pupil, the log2-odds (bits) that it is the child, and each field's comparison level."""
+
+    pupil: Pupil
+    score: float
+    agreements: dict[str, str] = field(hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one child: the matched school rows, or candidates for review."""
+
+    status: Status
+    matches: tuple[Candidate, ...]
+    candidates: tuple[Candidate, ...]
+    reason: str

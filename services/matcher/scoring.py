@@ -1,0 +1,274 @@
+"""Fellegi-Sunter match weights: m from documented priors, u estimated from the roster.
+
+A pair's match weight is the sum over fields of log2(m/u) for the level the field reached;
+the index adds the prior log2(1/N) that one given pupil among N is the reported child.
+
+* m = P(level | same child) comes from ``M_PRIORS``: how often a police record of a child
+  differs from the school's (nicknames, typos, moved house, date of birth keyed wrong). We
+  chose fixed priors over an EM pass because a roster holds no labelled pairs, reports
+  arrive one at a time, and an m that drifts with each batch would move the thresholds a
+  precision-first service is tuned on. The benchmark (bench/match_quality.py) checks them.
+* u = P(level | different children) is estimated as Splink does: compare random pairs of
+  roster pupils (40,000, fixed seed) and count each level. Exact levels of given and
+  family name, date of birth, household and UPN use term frequencies instead (u = share of
+  roster records with that value), so agreeing on "Smith" counts for less than on
+  "Oyelaran". Both estimates are shrunk towards national ``U_PRIORS`` (2,000 pseudo-pairs,
+  10,000 pseudo-records) so a one-school roster still gets sensible weights.
+* A near miss (nickname, variant, typo, part of a double name) never weighs more than an
+  exact match on the reported name would, and a given name one slip from a roster name
+  counts as a typo only when the reported spelling is itself no known name (Eva is not a
+  typo of Ava: twins may be called both).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from services.matcher.comparisons import (
+    ADDRESS,
+    AGREE,
+    DAY_MONTH_SWAP,
+    DISAGREE,
+    DOB,
+    EXACT,
+    FAMILY,
+    FORMER,
+    FUZZY_HIGH,
+    FUZZY_LOW,
+    GENDER,
+    GIVEN,
+    HOUSEHOLD,
+    MISSING,
+    NAME_ORDER,
+    NICKNAME,
+    ONE_DIGIT,
+    PART,
+    PREFERRED,
+    SAME_DISTRICT,
+    SAME_POSTCODE,
+    SAME_STREET,
+    STRONG_FAMILY,
+    STRONG_GIVEN,
+    TYPO,
+    UPN,
+    VARIANT,
+    Profile,
+    compare_address,
+    compare_dob,
+    compare_family,
+    compare_gender,
+    compare_given,
+    compare_upn,
+)
+from services.matcher.names import nickname_relatives
+
+M_PRIORS: dict[str, dict[str, float]] = {
+    GIVEN: {EXACT: 0.80, PREFERRED: 0.05, NICKNAME: 0.05, VARIANT: 0.03, TYPO: 0.03,
+            FUZZY_HIGH: 0.01, FUZZY_LOW: 0.015, DISAGREE: 0.015},
+    FAMILY: {EXACT: 0.84, FORMER: 0.03, PART: 0.04, FUZZY_HIGH: 0.04, FUZZY_LOW: 0.02,
+             DISAGREE: 0.03},
+    DOB: {EXACT: 0.93, DAY_MONTH_SWAP: 0.02, ONE_DIGIT: 0.03, DISAGREE: 0.02},
+    GENDER: {AGREE: 0.98, DISAGREE: 0.02},
+    ADDRESS: {HOUSEHOLD: 0.70, SAME_POSTCODE: 0.05, SAME_STREET: 0.03, SAME_DISTRICT: 0.07,
+              DISAGREE: 0.15},
+    UPN: {AGREE: 0.98, DISAGREE: 0.02},
+}
+TF_LEVELS = frozenset({(GIVEN, EXACT), (GIVEN, PREFERRED), (FAMILY, EXACT), (DOB, EXACT),
+                       (ADDRESS, HOUSEHOLD), (UPN, AGREE)})
+# u of a national roster, from the synthetic benchmark roster: the starting point that the
+# roster's own pairs and frequencies refine (so a one-school roster still weighs sensibly).
+U_PRIORS: dict[str, dict[str, float]] = {
+    GIVEN: {EXACT: 0.006, PREFERRED: 0.0001, NICKNAME: 0.004, VARIANT: 0.0005, TYPO: 0.0005,
+            FUZZY_HIGH: 0.0005, FUZZY_LOW: 0.002, DISAGREE: 0.9869},
+    FAMILY: {EXACT: 0.004, FORMER: 0.0001, PART: 0.0007, FUZZY_HIGH: 0.0005, FUZZY_LOW: 0.001,
+             DISAGREE: 0.9937},
+    DOB: {EXACT: 0.0002, DAY_MONTH_SWAP: 0.00007, ONE_DIGIT: 0.0055, DISAGREE: 0.99423},
+    GENDER: {AGREE: 0.5, DISAGREE: 0.5},
+    ADDRESS: {HOUSEHOLD: 0.00002, SAME_POSTCODE: 0.0004, SAME_STREET: 0.00005,
+              SAME_DISTRICT: 0.002, DISAGREE: 0.99753},
+    UPN: {AGREE: 0.000001, DISAGREE: 0.999999},
+}
+PSEUDO_PAIRS = 2_000
+PSEUDO_RECORDS = 10_000
+SWAPPED_NAMES_PENALTY = 2.0
+NEAR_MISSES = frozenset({NICKNAME, VARIANT, TYPO, FUZZY_HIGH, FUZZY_LOW, PART})
+NEAR_MISS_GAP = 0.5
+U_SAMPLE_PAIRS = 40_000
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Per-level match weights in bits, with term-frequency counts for exact levels."""
+
+    bits: dict[str, dict[str, float]]
+    counts: dict[str, Counter[Hashable]]
+    size: int
+
+    def level_bits(self, field: str, level: str, value: Hashable = None) -> float:
+        """Return log2(m/u) for a level, using the value's frequency on exact levels."""
+        if level == MISSING:
+            return 0.0
+        if value is not None and (field, level) in TF_LEVELS:
+            prior_share = U_PRIORS[field][level] * PSEUDO_RECORDS
+            share = (self.counts[field][value] + prior_share) / (self.size + PSEUDO_RECORDS)
+            return math.log2(M_PRIORS[field][level] / share)
+        return self.bits[field][level]
+
+    def is_known_given(self, forms: tuple[str, ...]) -> bool:
+        """Tell whether a reported given name is a real name (on the roster or a nickname)."""
+        counts = self.counts[GIVEN]
+        return any(counts[form] >= 2 or nickname_relatives(form) for form in forms)
+
+
+def household_key(profile: Profile) -> tuple[str, str]:
+    """Return the term-frequency key of a household."""
+    return profile.postcode, profile.house
+
+
+def _level_counts(pairs: Sequence[tuple[Profile, Profile]]) -> dict[str, Counter[str]]:
+    """Count comparison levels over pairs (names in their given order)."""
+    counts: dict[str, Counter[str]] = {field: Counter() for field in M_PRIORS}
+    for child, pupil in pairs:
+        counts[GIVEN][compare_given(child.given, pupil.given, pupil.preferred)[0]] += 1
+        counts[FAMILY][compare_family(child.family, pupil.family, pupil.former)[0]] += 1
+        counts[DOB][compare_dob(child.dob, pupil.dob)] += 1
+        counts[GENDER][compare_gender(child.gender, pupil.gender)] += 1
+        counts[ADDRESS][compare_address(child, pupil)] += 1
+        counts[UPN][compare_upn(child.upn, pupil.upn)] += 1
+    return counts
+
+
+def _sample_pairs(
+    profiles: Sequence[Profile], size: int, seed: int
+) -> list[tuple[Profile, Profile]]:
+    """Draw random ordered pairs of distinct pupils."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible sampling, not security
+    count = len(profiles)
+    if count < 2:
+        return []
+    pairs = []
+    for _ in range(size):
+        first, second = rng.randrange(count), rng.randrange(count - 1)
+        pairs.append((profiles[first], profiles[second + (second >= first)]))
+    return pairs
+
+
+def estimate_u(
+    profiles: Sequence[Profile], *, pairs: int = U_SAMPLE_PAIRS, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Estimate u per field and level from random roster pairs, shrunk towards U_PRIORS."""
+    counts = _level_counts(_sample_pairs(profiles, pairs, seed))
+    u: dict[str, dict[str, float]] = {}
+    for field, levels in M_PRIORS.items():
+        seen = sum(counts[field][level] for level in levels)
+        u[field] = {
+            level: (counts[field][level] + PSEUDO_PAIRS * U_PRIORS[field][level])
+            / (seen + PSEUDO_PAIRS)
+            for level in levels
+        }
+    # A typo is a misspelling that is no real name, which random roster pairs never show;
+    # a random pupil is one slip away from it about as often as from any name.
+    u[GIVEN][TYPO] = u[GIVEN][FUZZY_HIGH]
+    return u
+
+
+def _value_counts(profiles: Sequence[Profile]) -> dict[str, Counter[Hashable]]:
+    """Count values for the term-frequency levels."""
+    counts: dict[str, Counter[Hashable]] = {field: Counter() for field in M_PRIORS}
+    for profile in profiles:
+        counts[GIVEN].update(set(profile.given + profile.preferred))
+        counts[FAMILY][profile.family[-1] if profile.family else ""] += 1
+        counts[DOB][profile.dob] += 1
+        counts[ADDRESS][household_key(profile)] += 1
+        counts[UPN][profile.upn] += 1
+    return counts
+
+
+def estimate_weights(profiles: Sequence[Profile], *, seed: int = 0) -> Weights:
+    """Build the weights for a roster: priors for m, random pairs and frequencies for u."""
+    u = estimate_u(profiles, seed=seed)
+    bits = {
+        field: {level: math.log2(m / u[field][level]) for level, m in levels.items()}
+        for field, levels in M_PRIORS.items()
+    }
+    return Weights(bits, _value_counts(profiles), len(profiles))
+
+
+def _near_miss_cap(weights: Weights, field: str, reported: tuple[str, ...]) -> float:
+    """Return the most a near miss may weigh: a little less than an exact match would."""
+    if not reported:
+        return 0.0
+    return weights.level_bits(field, EXACT, reported[0 if field == GIVEN else -1]) - NEAR_MISS_GAP
+
+
+def _name_bits(
+    given: tuple[str, ...], family: tuple[str, ...], pupil: Profile, weights: Weights
+) -> tuple[float, str, str]:
+    """Weigh the two name fields in one orientation."""
+    given_level, given_value = compare_given(given, pupil.given, pupil.preferred)
+    if given_level == FUZZY_HIGH and not weights.is_known_given(given):
+        given_level = TYPO
+    family_level, family_value = compare_family(family, pupil.family, pupil.former)
+    given_bits = weights.level_bits(GIVEN, given_level, given_value or None)
+    if given_level in NEAR_MISSES:
+        given_bits = min(given_bits, _near_miss_cap(weights, GIVEN, given))
+    family_bits = weights.level_bits(FAMILY, family_level, family_value or None)
+    if family_level in NEAR_MISSES:
+        family_bits = min(family_bits, _near_miss_cap(weights, FAMILY, family))
+    return given_bits + family_bits, given_level, family_level
+
+
+def score_names(child: Profile, pupil: Profile, weights: Weights) -> tuple[float, dict[str, str]]:
+    """Weigh the names, trying given and family swapped when that agrees better."""
+    bits, given, family = _name_bits(child.given, child.family, pupil, weights)
+    if given in STRONG_GIVEN or family in STRONG_FAMILY:
+        return bits, {GIVEN: given, FAMILY: family}
+    swapped, swapped_given, swapped_family = _name_bits(child.family, child.given, pupil, weights)
+    swapped -= SWAPPED_NAMES_PENALTY
+    if swapped_given in STRONG_GIVEN and swapped_family in STRONG_FAMILY and swapped > bits:
+        return swapped, {GIVEN: swapped_given, FAMILY: swapped_family, NAME_ORDER: "swapped"}
+    return bits, {GIVEN: given, FAMILY: family}
+
+
+def score_context(
+    child: Profile, pupil: Profile, weights: Weights
+) -> tuple[float, dict[str, str]]:
+    """Weigh every field but the names: date of birth, gender, address and UPN."""
+    dob = compare_dob(child.dob, pupil.dob)
+    gender = compare_gender(child.gender, pupil.gender)
+    address = compare_address(child, pupil)
+    upn = compare_upn(child.upn, pupil.upn)
+    bits = weights.level_bits(DOB, dob, pupil.dob if dob == EXACT else None)
+    bits += weights.level_bits(GENDER, gender)
+    household = household_key(pupil) if address == HOUSEHOLD else None
+    bits += weights.level_bits(ADDRESS, address, household)
+    bits += weights.level_bits(UPN, upn, pupil.upn if upn == AGREE else None)
+    return bits, {DOB: dob, GENDER: gender, ADDRESS: address, UPN: upn}
+
+
+def _most_exact_bits(weights: Weights, field: str, forms: tuple[str, ...]) -> float:
+    """Return the largest exact-match weight any form of a reported name could earn."""
+    return max((weights.level_bits(field, EXACT, form) for form in forms), default=0.0)
+
+
+def max_name_bits(child: Profile, weights: Weights) -> float:
+    """Return an upper bound on what the names of any pupil can add for this report."""
+    former = weights.bits[FAMILY][FORMER]
+    straight = _most_exact_bits(weights, GIVEN, child.given) + max(
+        _most_exact_bits(weights, FAMILY, child.family[-1:]), former, 0.0
+    )
+    swapped = _most_exact_bits(weights, GIVEN, child.family) + max(
+        _most_exact_bits(weights, FAMILY, child.given[-1:]), former, 0.0
+    )
+    return max(straight, swapped - SWAPPED_NAMES_PENALTY)
+
+
+def score_pair(child: Profile, pupil: Profile, weights: Weights) -> tuple[float, dict[str, str]]:
+    """Return the match weight in bits (without prior) and the level of every field."""
+    name_bits, agreements = score_names(child, pupil, weights)
+    context_bits, context = score_context(child, pupil, weights)
+    return name_bits + context_bits, agreements | context

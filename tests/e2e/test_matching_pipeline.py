@@ -1,0 +1,148 @@
+"""Incident posted to ingest → matcher → ChildMatched / review queue, over real Kafka."""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from schemas import topics
+from services.common.security import Principal, issue_token
+from services.common.settings import Settings
+from services.ingest.main import build_app as build_ingest
+from services.matcher.main import build_app as build_matcher
+from tests.support.api import new_police_client, police_token, running
+from tests.support.incidents import incident_body
+from tests.support.kafka import read_topic
+from tests.support.registry import pupil, seed
+
+pytestmark = pytest.mark.e2e
+
+
+def urn() -> str:
+    return str(random.randint(100000, 999999))
+
+
+def la_token(settings: Settings, la: str) -> dict[str, str]:
+    officer = Principal(subject=f"officer-{la}", kind="user", role="la_officer",
+                        scopes=frozenset({"reviews:read", "reviews:resolve"}),
+                        la_codes=frozenset({la}))
+    token, _ = issue_token(settings, officer, now=datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def events(settings: Settings, topic: str, at_least: int) -> list[dict]:
+    records = await read_topic(settings.kafka_bootstrap, settings.topic(topic),
+                               at_least=at_least, timeout_s=30)
+    return [json.loads(r.value) | {"_key": r.key.decode()} for r in records]
+
+
+@pytest.fixture
+async def pipeline(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    async with running(build_matcher(settings)), running(build_ingest(settings)) as ingest:
+        client_id, secret = await new_police_client(settings, "WMP")
+        auth = {"Authorization": f"Bearer {await police_token(ingest, client_id, secret)}"}
+        yield ingest, auth
+
+
+async def test_incident_reaches_child_matched_with_the_right_urn(settings, pipeline) -> None:
+    ingest, auth = pipeline
+    la = secrets.token_hex(2).upper()
+    oak, elm = urn(), urn()
+    await seed(settings, las=[la], school_rows=[
+        {"urn": oak, "name": "Oak Road Primary", "la_code": la, "postcode": "DY1 2AB"},
+        {"urn": elm, "name": "Elm Academy", "la_code": la, "postcode": "DY2 9ZZ"},
+    ], pupil_rows=[
+        pupil(oak, "", "Amelia", "Khan", "2016-03-02", address_line1="12 Oak Road",
+              postcode="DY1 2AB"),
+        pupil(elm, "", "Amelie", "Kahn", "2015-07-19", address_line1="3 Elm Way",
+              postcode="DY2 9ZZ"),
+    ])
+    body = incident_body()
+    body["children"][0].pop("upn")
+    body["children"][0]["school_hint"] = None
+    resp = await ingest.post("/v1/incidents", json=body, headers=auth)
+    assert resp.status_code == 202
+    incident_id = resp.json()["incident_id"]
+
+    matched = await events(settings, topics.MATCHES, at_least=1)
+    assert len(matched) == 1
+    event = matched[0]
+    assert event["type"] == "ChildMatched" and event["_key"] == incident_id
+    assert [s["urn"] for s in event["payload"]["schools"]] == [oak]
+    assert event["payload"]["schools"][0]["la_code"] == la
+    assert event["payload"]["decided_by"] == "engine"
+
+
+async def test_ambiguous_child_goes_to_review_and_resolving_matches(settings, pipeline) -> None:
+    ingest, auth = pipeline
+    la, other_la = secrets.token_hex(2).upper(), secrets.token_hex(2).upper()
+    north, south = urn(), urn()
+    await seed(settings, las=[la, other_la], school_rows=[
+        {"urn": north, "name": "North Primary", "la_code": la, "postcode": "B1 1AA"},
+        {"urn": south, "name": "South Primary", "la_code": la, "postcode": "B9 9ZZ"},
+    ], pupil_rows=[
+        pupil(north, "", "Oliver", "Smith", "2017-05-05", address_line1="1 High St",
+              postcode="B1 1AA"),
+        pupil(south, "", "Oliver", "Smith", "2017-05-05", address_line1="99 Low Rd",
+              postcode="B9 9ZZ"),
+    ])
+    body = incident_body()
+    child = body["children"][0]
+    child.update(given_name="Oliver", family_name="Smith", date_of_birth="2017-05-05",
+                 address=None, school_hint=None)
+    child.pop("upn")
+    resp = await ingest.post("/v1/incidents", json=body, headers=auth)
+    assert resp.status_code == 202
+
+    queued = await events(settings, topics.REVIEWS, at_least=1)
+    assert [e["type"] for e in queued] == ["ChildNeedsReview"]
+    review_id = queued[0]["payload"]["review_id"]
+    assert queued[0]["payload"]["la_code"] == la
+    assert "Smith" not in json.dumps(queued[0])
+
+    async with running(build_matcher(settings)) as matcher:
+        officer = la_token(settings, la)
+        listing = (await matcher.get("/v1/reviews", headers=officer)).json()
+        assert [r["review_id"] for r in listing] == [review_id]
+        assert listing[0]["minutes_until_school_day"] >= 0
+        assert "Smith" not in json.dumps(listing)
+
+        stranger = la_token(settings, other_la)
+        assert (await matcher.get(f"/v1/reviews/{review_id}", headers=stranger)).status_code == 404
+        assert (await matcher.get("/v1/reviews", headers=stranger)).json() == []
+
+        detail = await matcher.get(f"/v1/reviews/{review_id}", headers=officer)
+        assert detail.status_code == 200
+        assert {c["urn"] for c in detail.json()["candidates"]} == {north, south}
+
+        nowhere = await matcher.post(f"/v1/reviews/{review_id}/resolve",
+                                     json={"urn": urn()}, headers=officer)
+        assert nowhere.status_code == 422
+        both = await matcher.post(f"/v1/reviews/{review_id}/resolve",
+                                  json={"urn": south, "outcome": "not_on_roll"}, headers=officer)
+        assert both.status_code == 422
+        resolved = await matcher.post(f"/v1/reviews/{review_id}/resolve",
+                                      json={"urn": south}, headers=officer)
+        assert resolved.status_code == 200
+        assert resolved.json() == {"review_id": review_id, "status": "matched", "urns": [south]}
+        again = await matcher.post(f"/v1/reviews/{review_id}/resolve",
+                                   json={"outcome": "not_on_roll"}, headers=officer)
+        assert again.status_code == 409
+
+    disclosures = await events(settings, topics.DISCLOSURES, at_least=1)
+    assert len(disclosures) == 1
+    seen = disclosures[0]["payload"]
+    assert seen["actor"] == f"officer-{la}" and seen["action"] == "review.view"
+    assert seen["review_id"] == review_id and len(seen["child_key"]) == 64
+    assert "Smith" not in json.dumps(disclosures[0])
+
+    outcome = await events(settings, topics.MATCHES, at_least=1)
+    assert [e["type"] for e in outcome] == ["ChildMatched"]
+    assert outcome[0]["payload"]["decided_by"] == "review"
+    assert [s["urn"] for s in outcome[0]["payload"]["schools"]] == [south]

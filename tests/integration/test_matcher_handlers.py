@@ -1,0 +1,97 @@
+"""The matcher's handlers against the real database: exactly once, withdrawals, closed schools."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from schemas.envelope import wrap
+from schemas.incidents import IncidentIn, IncidentReceived, IncidentWithdrawn
+from services.common.db import make_engine
+from services.common.models import outbox
+from services.matcher.handlers import MatcherDeps, on_incident_received, on_incident_withdrawn
+from services.matcher.index import RosterCache
+from services.matcher.models import match_decisions
+from tests.support.incidents import incident_body
+from tests.support.registry import pupil, seed
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def deps(settings):
+    engine = make_engine(settings.database_url, pool_size=2)
+    yield MatcherDeps(engine=engine, roster=RosterCache(engine), topic_prefix=settings.topic_prefix,
+                      clock=lambda: NOW, published=lambda: None)
+    await engine.dispose()
+
+
+def received(incident_id: uuid.UUID, body: dict, event_id: uuid.UUID | None = None):
+    event = IncidentReceived(incident_id=incident_id, received_at=NOW,
+                             incident=IncidentIn.model_validate(body),
+                             disclosure_fields=["occurred_at"])
+    return wrap(event, event_id=event_id or uuid.uuid4())
+
+
+async def staged(deps: MatcherDeps, incident_id: uuid.UUID) -> list[bytes]:
+    async with deps.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.key == str(incident_id)))).all()
+    return [r.value for r in rows]
+
+
+async def seeded_child(settings, *, status: str = "open", **pupil_kw) -> tuple[str, dict]:
+    la, school = secrets.token_hex(2).upper(), str(random.randint(100000, 999999))
+    given = f"Zara{secrets.token_hex(2)}"
+    await seed(settings, las=[la], school_rows=[
+        {"urn": school, "name": "Test School", "la_code": la, "status": status}],
+        pupil_rows=[pupil(school, "", given, "Okafor", "2015-01-09", address_line1="7 Ash Grove",
+                          postcode="WV1 1AA", **pupil_kw)])
+    body = incident_body()
+    body["children"][0].update(given_name=given, family_name="Okafor",
+                               date_of_birth="2015-01-09", school_hint=None,
+                               address={"line1": "7 Ash Grove", "postcode": "WV1 1AA"})
+    body["children"][0].pop("upn")
+    return school, body
+
+
+async def test_redelivery_and_a_second_event_id_decide_each_child_once(settings, deps) -> None:
+    school, body = await seeded_child(settings)
+    incident_id = uuid.uuid4()
+    first = received(incident_id, body)
+    await on_incident_received(first, deps=deps)
+    await on_incident_received(first, deps=deps)  # redelivered
+    await on_incident_received(received(incident_id, body), deps=deps)  # same incident, new id
+    values = await staged(deps, incident_id)
+    assert len(values) == 1
+    assert b'"ChildMatched"' in values[0] and school.encode() in values[0]
+    async with deps.engine.connect() as conn:
+        count = (await conn.execute(select(func.count()).where(
+            match_decisions.c.incident_id == incident_id))).scalar_one()
+    assert count == 1
+
+
+async def test_withdrawn_incident_is_never_matched(settings, deps) -> None:
+    _, body = await seeded_child(settings)
+    incident_id = uuid.uuid4()
+    withdrawn = wrap(IncidentWithdrawn(incident_id=incident_id, force_code="WMP",
+                                       withdrawn_at=NOW, reason="error"))
+    await on_incident_withdrawn(withdrawn, deps=deps)
+    await on_incident_received(received(incident_id, body), deps=deps)
+    assert await staged(deps, incident_id) == []
+
+
+async def test_closed_school_and_left_roll_never_match(settings, deps) -> None:
+    _, closed_body = await seeded_child(settings, status="closed")
+    _, left_body = await seeded_child(settings, on_roll_to=datetime(2026, 7, 20).date())
+    for body in (closed_body, left_body):
+        incident_id = uuid.uuid4()
+        await on_incident_received(received(incident_id, body), deps=deps)
+        values = await staged(deps, incident_id)
+        assert len(values) == 1 and b'"ChildMatched"' not in values[0]
