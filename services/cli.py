@@ -7,12 +7,16 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
 from typing import Any
 
 from services.common.settings import Settings
 
 PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004}
-APPS = {"ingest": "services.ingest.main:build_app"}
+APPS = {
+    "ingest": "services.ingest.main:build_app",
+    "matcher": "services.matcher.main:build_app",
+}
 
 
 class CliError(Exception):
@@ -68,6 +72,30 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--school", action="append", default=[], metavar="URN")
     create_user.add_argument("--la", action="append", default=[], metavar="CODE")
     create_user.set_defaults(run=_users_create)
+
+    schools = sub.add_parser("schools", help="the school registry")
+    schools_sub = schools.add_subparsers(metavar="ACTION")
+    schools_import = schools_sub.add_parser(
+        "import", help="create or update schools from a GIAS establishments CSV"
+    )
+    schools_import.add_argument("file", metavar="FILE.csv")
+    schools_import.set_defaults(run=_schools_import)
+
+    roster = sub.add_parser("roster", help="school rolls")
+    roster_sub = roster.add_subparsers(metavar="ACTION")
+    roster_import = roster_sub.add_parser(
+        "import", help="replace the rolls of the schools a roster CSV names (all or nothing)"
+    )
+    roster_import.add_argument("file", metavar="FILE.csv")
+    roster_import.set_defaults(run=_roster_import)
+
+    match = sub.add_parser("match", help="match a children file against a roster file")
+    match.add_argument("--roster", required=True, metavar="ROSTER.csv")
+    match.add_argument("--children", required=True, metavar="CHILDREN.csv")
+    match.add_argument("--out", required=True, metavar="RESULTS.csv")
+    match.add_argument("--on-date", type=_iso_date, metavar="YYYY-MM-DD",
+                       help="match as at this date (default today)")
+    match.set_defaults(run=_match)
 
     demo = sub.add_parser("demo", help="report a demo incident to the running services")
     demo.set_defaults(run=_demo)
@@ -136,12 +164,39 @@ def _users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schools_import(args: argparse.Namespace) -> int:
+    from services.matcher.registry_cli import schools_import
+
+    return schools_import(args.file, _settings())
+
+
+def _roster_import(args: argparse.Namespace) -> int:
+    from services.matcher.registry_cli import roster_import
+
+    return roster_import(args.file, _settings())
+
+
+def _match(args: argparse.Namespace) -> int:
+    from services.matcher.batch import main_match
+
+    return main_match(args.roster, args.children, args.out, on_date=args.on_date)
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date as YYYY-MM-DD") from None
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import httpx
+
     from services.demo import main as demo_main
 
     try:
         return demo_main(_settings())
-    except (OSError, KeyError) as exc:
+    except (OSError, KeyError, TimeoutError, httpx.HTTPError) as exc:
         raise CliError(f"demo failed ({type(exc).__name__}); is `make up` running?") from None
 
 

@@ -1,0 +1,293 @@
+"""Registry use cases: local authorities, schools, their rolls, and GIAS imports."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from operator import attrgetter
+from typing import Any, BinaryIO
+
+from sqlalchemy import ARRAY, String, any_, bindparam, delete, func, null, select
+from sqlalchemy.dialects.postgresql import insert
+
+from services.common.db import UnitOfWork
+from services.common.problems import Problem
+from services.matcher.models import local_authorities, pupils, roster_imports, schools
+from services.matcher.records import Pupil
+from services.matcher.registry_files import (
+    Establishment,
+    RejectedFile,
+    RowProblem,
+    decode_csv,
+    parse_gias,
+    read_roster,
+    unknown_urn_rows,
+)
+from services.matcher.registry_models import SchoolIn, WebhookIn
+from services.matcher.roster import ROSTER_HEADER
+
+MAX_REPORTED = 100
+COPY_CHUNK = 50_000
+COPY_TIMEOUT_S = 900.0
+Progress = Callable[[int, int], None]
+_pupil_record = attrgetter(*ROSTER_HEADER)  # the pupils columns share the CSV's names
+
+
+class ImportRejected(Problem):
+    """A CSV file was refused whole (422); `problems` holds every row-numbered reason."""
+
+    def __init__(self, problems: Sequence[RowProblem], *, title: str = "Invalid CSV file") -> None:
+        super().__init__(
+            422, title, f"{len(problems)} problem(s); nothing was changed.",
+            extra={"errors": [p.as_dict() for p in problems[:MAX_REPORTED]],
+                   "error_count": len(problems)},
+        )
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What a roster import did: rows written, rows of the previous roll(s) replaced."""
+
+    rows: int
+    replaced: int
+    schools: int = 1
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class GiasResult:
+    """What a GIAS import did."""
+
+    schools: int
+    created: int
+    updated: int
+    local_authorities_created: int
+
+
+def _urns_param(urns: Sequence[str]) -> Any:
+    # one array parameter: an IN list of 50,000 URNs would pass asyncpg's 32,767-argument limit
+    return any_(bindparam("urns", list(urns), type_=ARRAY(String)))
+
+
+async def _ensure_local_authorities(uow: UnitOfWork, codes: Iterable[str], now: datetime) -> int:
+    """Create missing LAs as `LA <code>`, never renaming one; return how many were created."""
+    rows = [{"la_code": c, "name": f"LA {c}", "updated_at": now} for c in sorted(set(codes))]
+    if not rows:
+        return 0
+    created = await uow.conn.execute(
+        insert(local_authorities).values(rows).on_conflict_do_nothing()
+        .returning(local_authorities.c.la_code)
+    )
+    return len(created.all())
+
+
+async def put_local_authority(
+    la_code: str, *, name: str, contacts: Sequence[Mapping[str, str]], uow: UnitOfWork,
+    now: datetime,
+) -> bool:
+    """Create or replace a local authority; True when it was created."""
+    values = {"name": name, "contacts": [dict(c) for c in contacts], "updated_at": now}
+    async with uow:
+        existed = (await uow.conn.execute(
+            select(local_authorities.c.la_code).where(local_authorities.c.la_code == la_code)
+            .with_for_update()
+        )).first()
+        await uow.conn.execute(
+            insert(local_authorities).values(la_code=la_code, **values)
+            .on_conflict_do_update(index_elements=["la_code"], set_=values)
+        )
+        await uow.commit()
+    return existed is None
+
+
+async def get_local_authority(la_code: str, *, uow: UnitOfWork) -> dict[str, Any]:
+    """A local authority, its contacts and how many schools it has."""
+    async with uow:
+        row = (await uow.conn.execute(
+            select(local_authorities).where(local_authorities.c.la_code == la_code)
+        )).first()
+        count = (await uow.conn.execute(
+            select(func.count()).select_from(schools).where(schools.c.la_code == la_code)
+        )).scalar_one()
+    if row is None:
+        raise Problem(404, "Not found", "No such local authority.")
+    return {"la_code": row.la_code, "name": row.name, "contacts": row.contacts,
+            "schools": count, "updated_at": row.updated_at.isoformat()}
+
+
+def _webhook(given: WebhookIn | None, stored: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The webhook to store; a PUT without a secret keeps the stored one for the same URL."""
+    if given is None:
+        return None
+    if given.secret is not None:
+        return {"url": given.url, "secret": given.secret.get_secret_value()}
+    if stored and stored.get("url") == given.url and stored.get("secret"):
+        return {"url": given.url, "secret": stored["secret"]}
+    raise Problem(422, "Invalid request body", "A new webhook URL needs a secret.",
+                  extra={"errors": [{"field": "webhook.secret", "message": "required"}]})
+
+
+async def put_school(urn: str, *, body: SchoolIn, uow: UnitOfWork, now: datetime) -> bool:
+    """Create or replace a school's registration (GIAS facts are kept); True when created."""
+    async with uow:
+        current = (await uow.conn.execute(
+            select(schools.c.webhook).where(schools.c.urn == urn).with_for_update()
+        )).first()
+        webhook = _webhook(body.webhook, current.webhook if current else None)
+        await _ensure_local_authorities(uow, [body.la_code], now)
+        values: dict[str, Any] = {
+            "name": body.name, "la_code": body.la_code, "postcode": body.postcode,
+            "participates": body.participates,
+            "day_starts_at": time.fromisoformat(body.day_starts_at),
+            "contacts": [c.model_dump() for c in body.contacts],
+            "webhook": null() if webhook is None else webhook, "updated_at": now,
+        }
+        if body.status is not None:
+            values["status"] = body.status
+        await uow.conn.execute(
+            insert(schools).values(urn=urn, **values)
+            .on_conflict_do_update(index_elements=["urn"], set_=values)
+        )
+        await uow.commit()
+    return current is None
+
+
+async def get_school(urn: str, *, uow: UnitOfWork) -> dict[str, Any]:
+    """A school as an admin sees it: never the webhook secret."""
+    async with uow:
+        row = (await uow.conn.execute(select(schools).where(schools.c.urn == urn))).first()
+        last = (await uow.conn.execute(
+            select(roster_imports.c.rows, roster_imports.c.imported_at)
+            .where(roster_imports.c.urn == urn).order_by(roster_imports.c.id.desc()).limit(1)
+        )).first()
+    if row is None:
+        raise Problem(404, "Not found", "No such school.")
+    webhook = row.webhook or None
+    return {
+        "urn": row.urn, "name": row.name, "la_code": row.la_code, "postcode": row.postcode,
+        "status": row.status, "phase": row.phase, "low_age": row.low_age,
+        "high_age": row.high_age, "participates": row.participates,
+        "day_starts_at": row.day_starts_at.strftime("%H:%M"), "contacts": row.contacts,
+        "webhook": webhook and {"url": webhook["url"], "has_secret": bool(webhook.get("secret"))},
+        "roster": last and {"rows": last.rows, "imported_at": last.imported_at.isoformat()},
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def _binary(source: str | bytes | BinaryIO) -> BinaryIO:
+    if isinstance(source, str):
+        return io.BytesIO(source.encode("utf-8"))
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    return source
+
+
+def _read(raw: BinaryIO, urn: str | None) -> tuple[list[Pupil], str]:
+    """Parse and validate (in a worker thread); a multi-school file is grouped by school."""
+    try:
+        parsed = read_roster(raw, urn=urn)
+    except RejectedFile as rejected:
+        raise ImportRejected(rejected.problems, title="Invalid roster") from None
+    if urn is None:
+        parsed.pupils.sort(key=attrgetter("urn"))
+    return parsed.pupils, parsed.sha256
+
+
+async def _school_urns(uow: UnitOfWork, urns: Sequence[str], *, lock: bool = False) -> set[str]:
+    """Which of the URNs are registered schools; `lock` (in URN order, against deadlocks)
+    makes concurrent imports of one roll queue up instead of both inserting."""
+    query = select(schools.c.urn).where(schools.c.urn == _urns_param(urns))
+    if lock:
+        query = query.order_by(schools.c.urn).with_for_update()
+    return set((await uow.conn.execute(query)).scalars())
+
+
+def _records(rows: list[Pupil], on_progress: Progress | None) -> Iterator[tuple[Any, ...]]:
+    for start in range(0, len(rows), COPY_CHUNK):
+        yield from map(_pupil_record, rows[start:start + COPY_CHUNK])
+        if on_progress is not None:
+            on_progress(min(start + COPY_CHUNK, len(rows)), len(rows))
+
+
+async def import_roster(
+    urn: str | None, source: str | bytes | BinaryIO, *, uow: UnitOfWork, imported_by: str,
+    now: datetime, on_progress: Progress | None = None,
+) -> ImportResult:
+    """Replace one school's roll (or, with urn None, every roll the file names) atomically.
+
+    A binary stream must be seekable: row numbers for some problems take a second pass.
+    """
+    raw = _binary(source)
+    if urn is not None:
+        async with uow:
+            if not await _school_urns(uow, [urn]):
+                raise Problem(404, "Not found", "No such school.")
+    rows, sha256 = await asyncio.to_thread(_read, raw, urn)
+    counts = Counter(pupil.urn for pupil in rows)
+    urns = [urn] if urn is not None else sorted(counts)
+    async with uow:
+        missing = set(urns) - await _school_urns(uow, urns, lock=True)
+        if missing and urn is not None:
+            raise Problem(404, "Not found", "No such school.")
+        if missing:
+            problems = await asyncio.to_thread(unknown_urn_rows, raw, missing)
+            raise ImportRejected(problems, title="Invalid roster")
+        replaced = (await uow.conn.execute(
+            delete(pupils).where(pupils.c.urn == _urns_param(urns))
+        )).rowcount
+        # the statements above began the transaction (SQLAlchemy begins lazily), so COPY on
+        # the same driver connection is inside it: a failure leaves the old roll in place
+        if rows:
+            driver: Any = (await uow.conn.get_raw_connection()).driver_connection
+            await driver.copy_records_to_table(
+                "pupils", columns=list(ROSTER_HEADER), records=_records(rows, on_progress),
+                timeout=COPY_TIMEOUT_S,
+            )
+        if urns:
+            await uow.conn.execute(insert(roster_imports), [
+                {"urn": u, "rows": counts[u], "sha256": sha256,
+                 "imported_by": imported_by[:64], "imported_at": now} for u in urns
+            ])
+        await uow.commit()
+    return ImportResult(rows=len(rows), replaced=replaced, schools=len(urns), sha256=sha256)
+
+
+def _gias_row(school: Establishment, now: datetime) -> dict[str, Any]:
+    return {"urn": school.urn, "name": school.name, "la_code": school.la_code,
+            "postcode": school.postcode, "status": school.status, "phase": school.phase,
+            "low_age": school.low_age, "high_age": school.high_age, "updated_at": now}
+
+
+def _parse_gias(data: bytes) -> list[Establishment]:
+    try:
+        return parse_gias(decode_csv(data))
+    except RejectedFile as rejected:
+        raise ImportRejected(rejected.problems, title="Invalid GIAS file") from None
+
+
+async def import_gias(source: bytes | BinaryIO, *, uow: UnitOfWork, now: datetime) -> GiasResult:
+    """Upsert schools from a GIAS establishments CSV, keeping what admins set; all or nothing."""
+    data = source if isinstance(source, bytes) else source.read()
+    found = await asyncio.to_thread(_parse_gias, data)
+    urns = [school.urn for school in found]
+    async with uow:
+        existing = await _school_urns(uow, urns)
+        las_created = await _ensure_local_authorities(uow, {s.la_code for s in found}, now)
+        if found:
+            stmt = insert(schools)
+            kept = ("name", "la_code", "postcode", "status", "phase", "low_age", "high_age",
+                    "updated_at")
+            await uow.conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["urn"], set_={c: stmt.excluded[c] for c in kept}
+                ),
+                [_gias_row(school, now) for school in found],
+            )
+        await uow.commit()
+    return GiasResult(schools=len(found), created=len(found) - len(existing),
+                      updated=len(existing), local_authorities_created=las_created)

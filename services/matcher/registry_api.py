@@ -1,0 +1,89 @@
+"""Registry routes (admin only): local authorities, schools and roster uploads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.common.auth_api import require_scope
+from services.common.context import AppContext, get_ctx
+from services.common.problems import Problem
+from services.common.security import Principal
+from services.matcher import registry
+from services.matcher.registry_models import (
+    LA_CODE_PATTERN,
+    URN_PATTERN,
+    LocalAuthorityIn,
+    SchoolIn,
+)
+
+router = APIRouter(tags=["registry"])
+Admin = Annotated[Principal, Depends(require_scope("admin"))]
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+Urn = Annotated[str, Path(pattern=URN_PATTERN)]
+LaCode = Annotated[str, Path(pattern=LA_CODE_PATTERN)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"description": d, "content": {"application/problem+json": {}}}
+    for s, d in {401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
+                 413: "Too large", 415: "Not CSV", 422: "Invalid", 503: "Unavailable"}.items()
+}
+
+
+class RosterImported(BaseModel):
+    """The answer to a roster upload."""
+
+    urn: str
+    rows: int
+    replaced: int
+
+
+@router.put("/v1/local-authorities/{la_code}", responses=_ERRORS)
+async def put_local_authority(
+    la_code: LaCode, body: LocalAuthorityIn, principal: Admin, ctx: Ctx
+) -> JSONResponse:
+    """Create (201) or replace (200) a local authority and its contacts."""
+    created = await registry.put_local_authority(
+        la_code.upper(), name=body.name, contacts=[c.model_dump() for c in body.contacts],
+        uow=ctx.uow(), now=ctx.clock(),
+    )
+    view = await registry.get_local_authority(la_code.upper(), uow=ctx.uow())
+    return JSONResponse(view, status_code=201 if created else 200)
+
+
+@router.get("/v1/local-authorities/{la_code}", responses=_ERRORS)
+async def get_local_authority(la_code: LaCode, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """A local authority and its contacts."""
+    return await registry.get_local_authority(la_code.upper(), uow=ctx.uow())
+
+
+@router.put("/v1/schools/{urn}", responses=_ERRORS)
+async def put_school(urn: Urn, body: SchoolIn, principal: Admin, ctx: Ctx) -> JSONResponse:
+    """Create (201) or replace (200) a school's registration."""
+    created = await registry.put_school(urn, body=body, uow=ctx.uow(), now=ctx.clock())
+    view = await registry.get_school(urn, uow=ctx.uow())
+    return JSONResponse(view, status_code=201 if created else 200)
+
+
+@router.get("/v1/schools/{urn}", responses=_ERRORS)
+async def get_school(urn: Urn, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """A school's registration; the webhook secret is never returned."""
+    return await registry.get_school(urn, uow=ctx.uow())
+
+
+@router.post("/v1/schools/{urn}/roster", response_model=RosterImported, responses=_ERRORS,
+             openapi_extra={"requestBody": {"required": True,
+                                            "content": {"text/csv": {"schema": {}}}}})
+async def post_roster(urn: Urn, request: Request, principal: Admin, ctx: Ctx) -> RosterImported:
+    """Replace the school's roll with a roster CSV: all rows or none."""
+    media_type, _, params = request.headers.get("content-type", "").partition(";")
+    charset = params.partition("charset=")[2].strip().strip('"').lower()
+    if media_type.strip().lower() != "text/csv" or charset not in ("", "utf-8", "utf8"):
+        raise Problem(415, "Unsupported media type", "Send the roster as text/csv in UTF-8.")
+    result = await registry.import_roster(
+        urn, await request.body(), uow=ctx.uow(), imported_by=principal.subject,
+        now=ctx.clock(),
+    )
+    return RosterImported(urn=urn, rows=result.rows, replaced=result.replaced)

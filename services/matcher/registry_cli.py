@@ -1,0 +1,136 @@
+"""`daybreak schools import` and `daybreak roster import`: stream a CSV into the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, BinaryIO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from services.cli import CliError
+from services.common.context import utc_now
+from services.common.db import UnitOfWork, make_engine
+from services.common.problems import Problem
+from services.common.settings import Settings
+from services.matcher import registry
+
+MAX_SHOWN = 20
+PROGRESS_FROM_BYTES = 1 << 20
+EXIT_REJECTED = 2
+
+
+def schools_import(path: str, settings: Settings) -> int:
+    """Upsert schools from a GIAS establishments CSV; 0, or 2 when the file is refused."""
+    with _opened(path) as (file, size), _progress(file, size) as (_, reader):
+        started = time.perf_counter()
+        outcome = _run(settings, lambda uow: registry.import_gias(reader, uow=uow, now=utc_now()))
+    if isinstance(outcome, registry.ImportRejected):
+        return _report(outcome)
+    print(json.dumps({
+        "schools": outcome.schools, "created": outcome.created, "updated": outcome.updated,
+        "local_authorities_created": outcome.local_authorities_created,
+        "seconds": round(time.perf_counter() - started, 2),
+    }))
+    return 0
+
+
+def roster_import(path: str, settings: Settings) -> int:
+    """Replace the rolls of every school a roster CSV names, all or nothing; 0, or 2 if refused."""
+    with _opened(path) as (file, size), _progress(file, size) as (progress, reader):
+        on_progress = _writing_bar(progress) if progress is not None else None
+        started = time.perf_counter()
+        outcome = _run(settings, lambda uow: registry.import_roster(
+            None, reader, uow=uow, imported_by=_operator(), now=utc_now(),
+            on_progress=on_progress,
+        ))
+    if isinstance(outcome, registry.ImportRejected):
+        return _report(outcome)
+    elapsed = time.perf_counter() - started
+    print(json.dumps({
+        "rows": outcome.rows, "replaced": outcome.replaced, "schools": outcome.schools,
+        "sha256": outcome.sha256, "seconds": round(elapsed, 2),
+        "rows_per_second": round(outcome.rows / elapsed) if elapsed else None,
+    }))
+    return 0
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[tuple[BinaryIO, int]]:
+    with ExitStack() as stack:
+        try:
+            file = stack.enter_context(open(path, "rb"))
+        except OSError as exc:
+            raise CliError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+        yield file, os.fstat(file.fileno()).st_size
+
+
+@contextmanager
+def _progress(file: BinaryIO, size: int) -> Iterator[tuple[Progress | None, BinaryIO]]:
+    """A progress bar on stderr for large files, only when a person is watching."""
+    if size < PROGRESS_FROM_BYTES or not sys.stderr.isatty():
+        yield None, file
+        return
+    columns = (TextColumn("{task.description:<8}"), BarColumn(), TextColumn(
+        "{task.percentage:>3.0f}%"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        yield progress, progress.wrap_file(file, total=size, description="reading")
+
+
+def _writing_bar(progress: Progress) -> Callable[[int, int], None]:
+    task: list[TaskID] = []
+
+    def advance(done: int, total: int) -> None:
+        if not task:
+            task.append(progress.add_task("writing", total=total))
+        progress.update(task[0], completed=done)
+
+    return advance
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli"
+
+
+def _run(
+    settings: Settings, use_case: Callable[[UnitOfWork], Coroutine[Any, Any, Any]]
+) -> Any:
+    """Run a use case on a throwaway engine; a refused file comes back, other failures raise."""
+
+    async def work() -> Any:
+        engine = make_engine(settings.database_url, pool_size=1)
+        try:
+            return await use_case(UnitOfWork(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(work())
+    except registry.ImportRejected as rejected:
+        return rejected
+    except Problem as problem:
+        raise CliError(f"{problem.title}: {problem.detail or ''}".rstrip(": ")) from None
+    except Exception as exc:
+        # the class name only: driver messages can carry values from the file
+        raise CliError(f"database error ({type(exc).__name__})") from None
+
+
+def _report(rejected: registry.ImportRejected) -> int:
+    """A headline, then one line per problem (at most MAX_SHOWN) on stderr."""
+    print(f"daybreak: {rejected.title.lower()}: {len(rejected.problems)} problem(s); "
+          "nothing was imported", file=sys.stderr)
+    for problem in rejected.problems[:MAX_SHOWN]:
+        print(f"daybreak: {problem.line()}", file=sys.stderr)
+    if len(rejected.problems) > MAX_SHOWN:
+        print(f"... and {len(rejected.problems) - MAX_SHOWN} more", file=sys.stderr)
+    return EXIT_REJECTED

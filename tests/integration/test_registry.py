@@ -1,0 +1,386 @@
+"""The matcher's registry against the real database: schools, LAs, rolls, GIAS and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from stdnum.gb.upn import calc_check_digit
+
+from services.cli import main as cli_main
+from services.common.app import create_app
+from services.common.context import AppContext
+from services.common.db import UnitOfWork, make_engine
+from services.common.security import Principal, issue_token
+from services.common.settings import Settings
+from services.matcher import registry
+from services.matcher.models import local_authorities, pupils, roster_imports, schools
+from services.matcher.registry_api import router
+from services.matcher.registry_models import SchoolIn
+from services.matcher.roster import ROSTER_HEADER
+from tests.support.api import running
+
+pytestmark = pytest.mark.integration
+_URNS = itertools.count(100_000 + secrets.randbelow(800_000))
+SECRET = "whsec-" + "s3cr3t" * 4
+GIAS_HEADER = ("URN,LA (code),EstablishmentName,EstablishmentStatus (name),"
+               "PhaseOfEducation (name),StatutoryLowAge,StatutoryHighAge,Postcode,Street")
+
+
+def new_urn() -> str:
+    return str(next(_URNS))
+
+
+def new_la() -> str:
+    return f"T{secrets.token_hex(3).upper()}"
+
+
+def upn(serial: int) -> str:
+    body = f"801{serial % 10_000:04d}26{serial % 1000:03d}"
+    return calc_check_digit(body) + body
+
+
+def pupil_row(urn: str, serial: int, **changes: str) -> dict[str, str]:
+    row = {"urn": urn, "upn": upn(serial), "given_name": "Zebedee",
+           "preferred_name": "", "family_name": f"Quibble{serial}", "former_family_name": "",
+           "date_of_birth": "2016-03-02", "gender": "M", "address_line1": "12 Oak Road",
+           "postcode": "DY1 2AB", "enrolment_status": "C", "on_roll_from": "2020-09-01",
+           "on_roll_to": ""}
+    return row | changes
+
+
+def roster_csv(*rows: dict[str, str]) -> str:
+    lines = [",".join(ROSTER_HEADER), *(",".join(r[c] for c in ROSTER_HEADER) for r in rows)]
+    return "\n".join(lines) + "\n"
+
+
+def roll(urn: str, size: int, start: int = 0) -> str:
+    return roster_csv(*(pupil_row(urn, start + i) for i in range(size)))
+
+
+def bearer(settings: Settings, role: str, scopes: set[str]) -> dict[str, str]:
+    principal = Principal(subject=f"{role}@example.test", kind="user", role=role,
+                          scopes=frozenset(scopes))
+    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings.database_url, pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    ctx = AppContext(settings=settings, engine=engine, registry=CollectorRegistry())
+    app = create_app(title="registry under test", ctx=ctx)
+    app.include_router(router)
+    async with running(app) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(settings: Settings) -> dict[str, str]:
+    return bearer(settings, "admin", {"admin"})
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAYBREAK_DATABASE_URL", settings.database_url)
+
+
+def school_body(la_code: str = "330", **changes: Any) -> dict[str, Any]:
+    return {"name": "Oak Road Primary", "la_code": la_code, "postcode": "dy1 2ab",
+            "participates": True, "day_starts_at": "08:40",
+            "contacts": [{"role": "dsl", "name": "Dana Lead", "email": "dsl@oak.sch.uk"}],
+            "webhook": {"url": "https://mis.oak.sch.uk/hooks/daybreak", "secret": SECRET}
+            } | changes
+
+
+async def add_school(engine: AsyncEngine, urn: str, la_code: str = "330") -> None:
+    body = SchoolIn.model_validate(school_body(la_code))
+    await registry.put_school(urn, body=body, uow=UnitOfWork(engine), now=datetime.now(UTC))
+
+
+async def count(engine: AsyncEngine, table: Any, **where: str) -> int:
+    async with engine.connect() as conn:
+        query = select(func.count()).select_from(table)
+        for name, value in where.items():
+            query = query.where(table.c[name] == value)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def post_roster(api: httpx.AsyncClient, urn: str, text: str,
+                      headers: dict[str, str]) -> httpx.Response:
+    return await api.post(f"/v1/schools/{urn}/roster", content=text.encode(),
+                          headers=headers | {"Content-Type": "text/csv; charset=utf-8"})
+
+
+async def test_local_authority_put_then_get_then_replace(api, admin) -> None:
+    code = new_la()
+    body = {"name": "Dudley", "contacts": [
+        {"role": "safeguarding", "name": "Sam Guard", "email": "mash@dudley.gov.uk"}]}
+    created = await api.put(f"/v1/local-authorities/{code.lower()}", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["la_code"] == code and created.json()["schools"] == 0
+    replaced = await api.put(f"/v1/local-authorities/{code}", json=body | {"name": "Dudley MBC"},
+                             headers=admin)
+    assert replaced.status_code == 200
+    got = await api.get(f"/v1/local-authorities/{code}", headers=admin)
+    assert got.json()["name"] == "Dudley MBC"
+    assert got.json()["contacts"][0]["role"] == "safeguarding"
+    assert (await api.get("/v1/local-authorities/NOPE1", headers=admin)).status_code == 404
+
+
+async def test_school_put_get_never_returns_the_webhook_secret(api, admin) -> None:
+    urn, code = new_urn(), new_la()
+    created = await api.put(f"/v1/schools/{urn}", json=school_body(code), headers=admin)
+    assert created.status_code == 201, created.text
+    got = await api.get(f"/v1/schools/{urn}", headers=admin)
+    for answer in (created, got):
+        assert SECRET not in answer.text
+        assert answer.json()["webhook"] == {"url": "https://mis.oak.sch.uk/hooks/daybreak",
+                                            "has_secret": True}
+    view = got.json()
+    assert (view["postcode"], view["day_starts_at"], view["status"]) == ("DY1 2AB", "08:40",
+                                                                          "open")
+    assert view["roster"] is None
+    la = await api.get(f"/v1/local-authorities/{code}", headers=admin)
+    assert la.json()["name"] == f"LA {code}" and la.json()["schools"] == 1
+
+
+async def test_school_replace_keeps_secret_for_same_url_only(api, admin) -> None:
+    urn = new_urn()
+    await api.put(f"/v1/schools/{urn}", json=school_body(), headers=admin)
+    same_url = school_body(webhook={"url": "https://mis.oak.sch.uk/hooks/daybreak"},
+                           status="closed")
+    kept = await api.put(f"/v1/schools/{urn}", json=same_url, headers=admin)
+    assert kept.status_code == 200
+    assert kept.json()["webhook"]["has_secret"] and kept.json()["status"] == "closed"
+    moved = school_body(webhook={"url": "https://elsewhere.example/hook"})
+    refused = await api.put(f"/v1/schools/{urn}", json=moved, headers=admin)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [{"field": "webhook.secret", "message": "required"}]
+    cleared = await api.put(f"/v1/schools/{urn}", json=school_body(webhook=None), headers=admin)
+    assert cleared.json()["webhook"] is None and cleared.json()["status"] == "closed"
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/schools/12345", school_body()),
+    ("/v1/schools/{urn}", school_body(postcode="NOWHERE")),
+    ("/v1/schools/{urn}", school_body(webhook={"url": "http://mis.example/h", "secret": SECRET})),
+    ("/v1/schools/{urn}", school_body(day_starts_at="8:45")),
+    ("/v1/schools/{urn}", school_body(contacts=[{"role": "head", "name": "X", "email": "x@y.z"}])),
+])
+async def test_invalid_school_is_422(api, admin, path: str, body: dict[str, Any]) -> None:
+    resp = await api.put(path.format(urn=new_urn()), json=body, headers=admin)
+    assert resp.status_code == 422
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_only_admins_may_touch_the_registry(api, admin, settings) -> None:
+    urn = new_urn()
+    await api.put(f"/v1/schools/{urn}", json=school_body(), headers=admin)
+    dsl = bearer(settings, "dsl", {"notifications:read", "notifications:ack"})
+    calls = [("GET", f"/v1/schools/{urn}", None), ("PUT", f"/v1/schools/{urn}", school_body()),
+             ("GET", "/v1/local-authorities/330", None),
+             ("POST", f"/v1/schools/{urn}/roster", None)]
+    for method, path, body in calls:
+        assert (await api.request(method, path, json=body, headers=dsl)).status_code == 403
+        assert (await api.request(method, path, json=body)).status_code == 401
+
+
+async def test_good_roster_replaces_the_roll(api, admin, engine) -> None:
+    urn = new_urn()
+    await add_school(engine, urn)
+    first = await post_roster(api, urn, roll(urn, 3), admin)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"urn": urn, "rows": 3, "replaced": 0}
+    text = roll(urn, 2, start=100)
+    second = await post_roster(api, urn, text, admin)
+    assert second.json() == {"urn": urn, "rows": 2, "replaced": 3}
+    assert await count(engine, pupils, urn=urn) == 2
+    async with engine.connect() as conn:
+        last = (await conn.execute(select(roster_imports).where(roster_imports.c.urn == urn)
+                                   .order_by(roster_imports.c.id.desc()))).first()
+    assert last is not None
+    assert (last.rows, last.imported_by) == (2, "admin@example.test")
+    assert last.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    got = await api.get(f"/v1/schools/{urn}", headers=admin)
+    assert got.json()["roster"]["rows"] == 2
+
+
+async def test_bad_roster_is_refused_whole_and_the_old_roll_stays(api, admin, engine) -> None:
+    urn = new_urn()
+    await add_school(engine, urn)
+    await post_roster(api, urn, roll(urn, 3), admin)
+    rows = [pupil_row(urn, 10), pupil_row(urn, 11, date_of_birth="02/03/2016"),
+            pupil_row(new_urn(), 12), pupil_row(urn, 13, upn="A801200005001"),
+            pupil_row(urn, 14)]
+    resp = await post_roster(api, urn, roster_csv(*rows), admin)
+    assert resp.status_code == 422
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    errors = resp.json()["errors"]
+    assert [(e["row"], e["field"]) for e in errors] == [
+        (3, "date_of_birth"), (4, "urn"), (5, "upn")]
+    assert resp.json()["error_count"] == 3
+    for secret in ("Zebedee", "Quibble", "02/03/2016", "2016-03-02", "A801200005001"):
+        assert secret not in resp.text
+    assert await count(engine, pupils, urn=urn) == 3
+
+
+async def test_concurrent_imports_of_one_roll_do_not_mix(api, admin, engine) -> None:
+    urn = new_urn()
+    await add_school(engine, urn)
+    answers = await asyncio.gather(post_roster(api, urn, roll(urn, 3), admin),
+                                   post_roster(api, urn, roll(urn, 5, start=50), admin))
+    assert [a.status_code for a in answers] == [200, 200]
+    assert await count(engine, pupils, urn=urn) in (3, 5)
+
+
+async def test_roster_for_unknown_school_is_404(api, admin) -> None:
+    urn = new_urn()
+    resp = await post_roster(api, urn, roll(urn, 1), admin)
+    assert resp.status_code == 404
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/csv; charset=latin-1", ""])
+async def test_roster_must_be_csv(api, admin, engine, content_type: str) -> None:
+    urn = new_urn()
+    await add_school(engine, urn)
+    resp = await api.post(f"/v1/schools/{urn}/roster", content=roll(urn, 1).encode(),
+                          headers=admin | {"Content-Type": content_type})
+    assert resp.status_code == 415
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def gias_file(*rows: str) -> bytes:
+    return "\r\n".join([GIAS_HEADER, *rows]).encode("cp1252")
+
+
+async def test_gias_import_upserts_schools_and_creates_missing_las(api, admin, engine) -> None:
+    kept_la, new_code = new_la(), new_la()
+    await api.put(f"/v1/local-authorities/{kept_la}", json={"name": "Kept Name"}, headers=admin)
+    existing, added, closed = new_urn(), new_urn(), new_urn()
+    await api.put(f"/v1/schools/{existing}", json=school_body(kept_la), headers=admin)
+    data = gias_file(
+        f'{existing},{kept_la},"St Mary\u2019s C of E Primary",Open,Primary,4,11,DY1 2AB,x',
+        f'{added},{new_code},"Ysgol G\u00fbn",Open,Secondary,11,16,,"1, High St"',
+        f"{closed},{new_code},Old Mill School,Closed,Primary,,,,",
+    )
+    result = await registry.import_gias(data, uow=UnitOfWork(engine), now=datetime.now(UTC))
+    assert (result.schools, result.created, result.updated) == (3, 2, 1)
+    assert result.local_authorities_created == 1
+    view = (await api.get(f"/v1/schools/{existing}", headers=admin)).json()
+    assert view["name"] == "St Mary\u2019s C of E Primary" and view["phase"] == "Primary"
+    assert view["webhook"]["has_secret"] and view["day_starts_at"] == "08:40"
+    assert view["contacts"][0]["role"] == "dsl"
+    assert (await api.get(f"/v1/schools/{added}", headers=admin)).json()["name"] == "Ysgol G\u00fbn"
+    assert (await api.get(f"/v1/schools/{closed}", headers=admin)).json()["status"] == "closed"
+    names = await api.get(f"/v1/local-authorities/{kept_la}", headers=admin)
+    assert names.json()["name"] == "Kept Name"
+    new = await api.get(f"/v1/local-authorities/{new_code}", headers=admin)
+    assert new.json() == new.json() | {"name": f"LA {new_code}", "schools": 2}
+
+
+async def test_bad_gias_file_changes_nothing(engine) -> None:
+    good, code = new_urn(), new_la()
+    data = gias_file(f"{good},{code},Fine School,Open,Primary,4,11,,",
+                     f"{new_urn()},{code},Bad Ages,Open,Primary,11,4,,")
+    with pytest.raises(registry.ImportRejected) as caught:
+        await registry.import_gias(data, uow=UnitOfWork(engine), now=datetime.now(UTC))
+    assert [(p.row, p.field) for p in caught.value.problems] == [(3, "StatutoryHighAge")]
+    assert await count(engine, schools, urn=good) == 0
+    assert await count(engine, local_authorities, la_code=code) == 0
+
+
+def run_cli(*argv: str) -> int:
+    return cli_main(list(argv))
+
+
+async def test_cli_roster_import_replaces_every_named_roll(tmp_path, engine, cli_env,
+                                                           capsys) -> None:
+    first, second = new_urn(), new_urn()
+    for urn in (first, second):
+        await add_school(engine, urn)
+    path = tmp_path / "roster.csv"
+    path.write_text(roster_csv(*(pupil_row(first if i % 3 else second, i) for i in range(30))))
+    assert await asyncio.to_thread(run_cli, "roster", "import", str(path)) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    summary = json.loads(out[0])
+    assert (summary["rows"], summary["schools"], summary["replaced"]) == (30, 2, 0)
+    assert await count(engine, pupils, urn=first) == 20
+    assert await count(engine, pupils, urn=second) == 10
+
+
+async def test_cli_bad_roster_prints_twenty_lines_and_a_tail(tmp_path, engine, cli_env,
+                                                             capsys) -> None:
+    urn = new_urn()
+    await add_school(engine, urn)
+    path = tmp_path / "roster.csv"
+    path.write_text(roster_csv(*(pupil_row(urn, i, gender="Q") for i in range(25))))
+    assert await asyncio.to_thread(run_cli, "roster", "import", str(path)) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == ""
+    assert lines[0] == "daybreak: invalid roster: 25 problem(s); nothing was imported"
+    assert lines[1] == "daybreak: row 2: gender: must be one of F, M, U, X"
+    assert len(lines) == 22 and lines[-1] == "... and 5 more"
+    assert "Zebedee" not in captured.err and "Quibble" not in captured.err
+    assert await count(engine, pupils, urn=urn) == 0
+
+
+async def test_cli_roster_naming_an_unknown_school_is_refused(tmp_path, engine, cli_env,
+                                                              capsys) -> None:
+    known, unknown = new_urn(), new_urn()
+    await add_school(engine, known)
+    path = tmp_path / "roster.csv"
+    path.write_text(roster_csv(pupil_row(known, 1), pupil_row(unknown, 2),
+                               pupil_row(unknown, 3)))
+    assert await asyncio.to_thread(run_cli, "roster", "import", str(path)) == 2
+    err = capsys.readouterr().err
+    assert "daybreak: row 3: urn: no school with this URN (2 row(s))" in err
+    assert await count(engine, pupils, urn=known) == 0
+
+
+async def test_cli_missing_file_is_one_line_exit_1(tmp_path, cli_env, capsys) -> None:
+    for command in ("roster", "schools"):
+        code = await asyncio.to_thread(run_cli, command, "import", str(tmp_path / "nope.csv"))
+        assert code == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"daybreak: cannot read {tmp_path / 'nope.csv'}: No such file or directory"]
+
+
+async def test_cli_schools_import_reads_cp1252(tmp_path, api, admin, cli_env, capsys) -> None:
+    urn, code = new_urn(), new_la()
+    path = Path(tmp_path / "edubasealldata.csv")
+    path.write_bytes(gias_file(f'{urn},{code},"Caf\u00e9 Lane \u2013 Primary",Open,Primary,3,11,,'))
+    assert await asyncio.to_thread(run_cli, "schools", "import", str(path)) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary | {"seconds": 0} == {"schools": 1, "created": 1, "updated": 0,
+                                        "local_authorities_created": 1, "seconds": 0}
+    got = await api.get(f"/v1/schools/{urn}", headers=admin)
+    assert got.json()["name"] == "Caf\u00e9 Lane \u2013 Primary"
+
+
+async def test_cli_bad_gias_file_exits_2(tmp_path, cli_env, capsys) -> None:
+    path = tmp_path / "gias.csv"
+    path.write_bytes(gias_file(f"{new_urn()},330,,Open,Primary,4,11,,"))
+    assert await asyncio.to_thread(run_cli, "schools", "import", str(path)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1] == "daybreak: row 2: EstablishmentName: required, at most 200 characters"
