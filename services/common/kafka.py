@@ -100,7 +100,9 @@ async def run_consumer(
         for tp, records in batches.items():
             for record in records:
                 await _handle_with_retries(record, handle, dead_letters, retry_delay_s)
-                await consumer.commit({tp: record.offset + 1})
+            # each handler committed its own transaction and skips event ids it has seen,
+            # so one offset commit per partition batch is enough
+            await consumer.commit({tp: records[-1].offset + 1})
 
 
 async def _handle_with_retries(

@@ -14,7 +14,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.envelope import Envelope
-from services.common.kafka import partitions_of
 from services.common.models import outbox, outbox_inflight
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ class OutboxRelay:
         if not rows:
             return 0
         ids = [r.id for r in rows]
-        offsets = await _end_offsets(consumer, {r.topic for r in rows})
+        offsets = await self._end_offsets(consumer, {r.topic for r in rows})
         async with self.engine.begin() as conn:
             stmt = pg_insert(outbox_inflight).values(
                 source=self.source, start_offsets=offsets, outbox_ids=ids
@@ -152,6 +151,18 @@ class OutboxRelay:
                  len(seen), len(wanted))
         await self._mark_published([wanted[h] for h in seen])
 
+    async def _end_offsets(
+        self, consumer: AIOKafkaConsumer, topics: set[str]
+    ) -> dict[str, int]:
+        # the producer's cached metadata, not a fetch of the whole cluster's per batch
+        tps = [
+            TopicPartition(t, p)
+            for t in sorted(topics)
+            for p in sorted(await self.producer.partitions_for(t))
+        ]
+        ends = await consumer.end_offsets(tps)
+        return {f"{tp.topic}:{tp.partition}": off for tp, off in ends.items()}
+
     async def _mark_published(self, ids: list[int]) -> None:
         async with self.engine.begin() as conn:
             if ids:
@@ -161,12 +172,6 @@ class OutboxRelay:
             await conn.execute(
                 delete(outbox_inflight).where(outbox_inflight.c.source == self.source)
             )
-
-
-async def _end_offsets(consumer: AIOKafkaConsumer, topics: set[str]) -> dict[str, int]:
-    tps = await partitions_of(consumer, topics)
-    ends = await consumer.end_offsets(tps)
-    return {f"{tp.topic}:{tp.partition}": off for tp, off in ends.items()}
 
 
 async def _scan_for_headers(

@@ -50,12 +50,14 @@ class RosterCache:
             return self._current
 
     async def _version(self) -> tuple[object, ...]:
+        # one round trip per message: a roll or school edited a moment ago must count
+        query = select(
+            select(func.max(roster_imports.c.id)).scalar_subquery(),
+            select(func.max(schools.c.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(schools).scalar_subquery(),
+        )
         async with self.engine.connect() as conn:
-            imports = (await conn.execute(select(func.max(roster_imports.c.id)))).scalar()
-            row = (
-                await conn.execute(select(func.max(schools.c.updated_at), func.count()))
-            ).one()
-        return (imports, row[0], row[1])
+            return tuple((await conn.execute(query)).one())
 
     async def _build(self, version: tuple[object, ...]) -> Registry:
         async with self.engine.connect() as conn:
