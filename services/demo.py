@@ -1,4 +1,9 @@
-"""`daybreak demo`: a police client reports a demo incident to the running ingest service."""
+"""`daybreak demo`: the morning's work end to end against the running services, demo data only.
+
+An admin registers a local authority, two schools and their rolls; a police client reports two
+incidents; the matcher resolves one child to her school and queues an ambiguous one for the LA,
+whose officer opens it (an audited disclosure) and resolves it.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +14,78 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pyotp
+from aiokafka import AIOKafkaConsumer
+from stdnum.gb import upn as upn_check
 
 from schemas import topics
-from services.common.accounts import create_client
+from services.common.accounts import create_client, create_user
 from services.common.db import UnitOfWork, make_engine
 from services.common.kafka import partitions_of
 from services.common.settings import Settings
 
-INGEST = "http://127.0.0.1:8001"
+INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
+LA = "332"
+OAK, ELM = "103456", "103457"
 
 
-def demo_incident(force: str, now: datetime) -> dict[str, Any]:
-    """A made-up incident: the contract's example with a fresh reference."""
+def demo_upn(digits: str) -> str:
+    """A valid UPN (check letter + 12 digits) for made-up pupils."""
+    return upn_check.calc_check_digit(digits) + digits
+
+
+ROSTER_HEADER = ("urn,upn,given_name,preferred_name,family_name,former_family_name,"
+                 "date_of_birth,gender,address_line1,postcode,enrolment_status,on_roll_from,"
+                 "on_roll_to")
+ROLLS = {
+    OAK: [f"{OAK},{demo_upn('332103456001')},Amelia,,Khan,,2016-03-02,F,12 Oak Road,DY1 2AB,C,,",
+          f"{OAK},{demo_upn('332103456002')},Oliver,,Smith,,2017-05-05,M,1 High Street,DY1 3BD,C,,",
+          f"{OAK},{demo_upn('332103456003')},Noah,,Patel,,2015-10-11,M,4 Birch Close,DY1 4EF,C,,"],
+    ELM: [f"{ELM},{demo_upn('332103457001')},Oliver,,Smith,,2017-05-05,M,99 Low Road,DY2 9ZZ,C,,",
+          f"{ELM},{demo_upn('332103457002')},Isla,,Jones,,2014-01-30,F,7 Ash Grove,DY2 8XY,C,,"],
+}
+
+
+def demo_incident(force: str, now: datetime, **child: Any) -> dict[str, Any]:
+    """A made-up incident with one child and a fresh reference."""
+    base = {"given_name": "Amelia", "family_name": "Khan", "date_of_birth": "2016-03-02",
+            "gender": "F", "address": {"line1": "12 Oak Road", "town": "Dudley",
+                                       "postcode": "DY1 2AB"},
+            "school_hint": {"urn": OAK, "name": "Oak Road Primary"},
+            "present_at_incident": True}
+    base.update(child)
     return {
         "force_code": force,
         "incident_reference": f"{force}-DEMO-{secrets.token_hex(4).upper()}",
         "occurred_at": (now - timedelta(hours=1)).isoformat(),
         "incident_type": "domestic_abuse",
         "summary": "Verbal argument between adults; child present in the home.",
-        "children": [{
-            "given_name": "Amelia", "family_name": "Khan", "date_of_birth": "2016-03-02",
-            "gender": "F", "address": {"line1": "12 Oak Road", "town": "Dudley",
-                                       "postcode": "DY1 2AB"},
-            "school_hint": {"urn": "103456", "name": "Oak Road Primary"},
-            "present_at_incident": True,
-        }],
+        "children": [{k: v for k, v in base.items() if v is not None}],
     }
 
 
-async def run_demo(settings: Settings, *, base_url: str = INGEST) -> int:
-    """Create a police client, get a token, report an incident twice, show it on Kafka."""
+async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
+    """Create a person and sign them in with password + TOTP; returns a bearer header."""
+    email = f"demo-{role}-{secrets.token_hex(3)}@example.org"
+    password = secrets.token_urlsafe(18)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        async with UnitOfWork(engine) as uow:
+            user = await create_user(uow.conn, email=email, password=password, role=role,
+                                     school_urns=kw.get("schools", []),
+                                     la_codes=kw.get("las", []))
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    code = pyotp.TOTP(pyotp.parse_uri(user.totp_uri).secret).now()
+    async with httpx.AsyncClient(base_url=MATCHER, timeout=15) as http:
+        resp = await http.post("/v1/sessions", json={"email": email, "password": password,
+                                                     "totp": code})
+        resp.raise_for_status()
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+async def _police(settings: Settings) -> dict[str, str]:
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         async with UnitOfWork(engine) as uow:
@@ -46,44 +93,104 @@ async def run_demo(settings: Settings, *, base_url: str = INGEST) -> int:
             await uow.commit()
     finally:
         await engine.dispose()
-    print(f"1. police client for WMP created: {client.client_id}")
-    async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
+    async with httpx.AsyncClient(base_url=INGEST, timeout=15) as http:
         token = (await http.post("/v1/token", data={"grant_type": "client_credentials"},
                                  auth=(client.client_id, client.client_secret))).json()
-        print(f"2. OAuth2 token issued (scope {token['scope']}, {token['expires_in']} s)")
-        auth = {"Authorization": f"Bearer {token['access_token']}"}
-        body = demo_incident("WMP", datetime.now(UTC))
-        first = await http.post("/v1/incidents", json=body, headers=auth)
-        print(f"3. POST /v1/incidents -> {first.status_code} {first.json()}")
-        again = await http.post("/v1/incidents", json=body, headers=auth)
-        print(f"4. the same POST retried -> {again.status_code} {again.json()} (idempotent)")
-    incident_id = first.json()["incident_id"]
-    found = await _find_on_kafka(settings, settings.topic(topics.INCIDENTS), incident_id)
-    print(f"5. on Kafka topic {settings.topic(topics.INCIDENTS)}: {found}")
-    return 0 if first.status_code == 202 and found else 1
+    print(f"   police client {client.client_id}: token scope {token['scope']}, "
+          f"{token['expires_in']} s")
+    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
-async def _find_on_kafka(settings: Settings, topic: str, incident_id: str) -> str | None:
-    from aiokafka import AIOKafkaConsumer
+async def _register(admin: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=MATCHER, timeout=60) as http:
+        contacts = [{"role": "safeguarding", "name": "LADO desk", "email": "lado@la.example"},
+                    {"role": "review", "name": "Encompass team", "email": "encompass@la.example"}]
+        (await http.put(f"/v1/local-authorities/{LA}", headers=admin,
+                        json={"name": "Dudley", "contacts": contacts})).raise_for_status()
+        for urn, name, postcode in ((OAK, "Oak Road Primary", "DY1 2AB"),
+                                    (ELM, "Elm Academy", "DY2 9ZZ")):
+            school = {"name": name, "la_code": LA, "postcode": postcode, "participates": True,
+                      "day_starts_at": "08:45", "webhook": None,
+                      "contacts": [{"role": "dsl", "name": "Key Adult",
+                                    "email": f"dsl@{urn}.school.example"}]}
+            (await http.put(f"/v1/schools/{urn}", headers=admin, json=school)).raise_for_status()
+            roll = "\n".join([ROSTER_HEADER, *ROLLS[urn]]) + "\n"
+            resp = await http.post(f"/v1/schools/{urn}/roster", content=roll.encode(),
+                                   headers={**admin, "Content-Type": "text/csv"})
+            resp.raise_for_status()
+            print(f"   {name} ({urn}): roll of {resp.json()['rows']} pupils imported")
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed"
-    )
+
+async def run_demo(settings: Settings) -> int:
+    """Walk the morning through the real APIs and Kafka topics."""
+    print("1. admin signs in (password + TOTP) and registers LA 332, two schools, their rolls")
+    admin = await _person(settings, "admin")
+    await _register(admin)
+    print("2. police client WMP gets an OAuth2 token")
+    police = await _police(settings)
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=INGEST, timeout=15) as http:
+        first = demo_incident("WMP", now, family_name="Kahn")  # a typo the matcher survives
+        resp = await http.post("/v1/incidents", json=first, headers=police)
+        again = await http.post("/v1/incidents", json=first, headers=police)
+        print(f"3. incident posted -> {resp.status_code} {resp.json()}; "
+              f"retried -> {again.status_code} (same id: "
+              f"{again.json()['incident_id'] == resp.json()['incident_id']})")
+        second = demo_incident("WMP", now, given_name="Oliver", family_name="Smith",
+                               date_of_birth="2017-05-05", gender="M", address=None,
+                               school_hint=None)
+        ambiguous = await http.post("/v1/incidents", json=second, headers=police)
+        print(f"4. incident with an ambiguous child posted -> {ambiguous.status_code}")
+    matched = await _await_event(settings, topics.MATCHES, resp.json()["incident_id"])
+    schools = ", ".join(s["urn"] for s in matched["payload"]["schools"])
+    print(f"5. matches.v1: {matched['type']} -> school {schools} "
+          f"(decided by {matched['payload']['decided_by']})")
+    queued = await _await_event(settings, topics.REVIEWS, ambiguous.json()["incident_id"])
+    review_id = queued["payload"]["review_id"]
+    print(f"6. reviews.v1: {queued['type']} for LA {queued['payload']['la_code']} "
+          f"({queued['payload']['candidates']} candidates)")
+    officer = await _person(settings, "la_officer", las=[LA])
+    async with httpx.AsyncClient(base_url=MATCHER, timeout=15) as http:
+        queue = (await http.get("/v1/reviews", headers=officer)).json()
+        mine = next(r for r in queue if r["review_id"] == review_id)
+        print(f"7. LA officer's queue: {len(queue)} open; school day starts in "
+              f"{mine['minutes_until_school_day']} min")
+        detail = (await http.get(f"/v1/reviews/{review_id}", headers=officer)).json()
+        pick = detail["candidates"][0]
+        print(f"   opened review (audited on disclosures.v1): {len(detail['candidates'])} "
+              f"candidates; officer confirms school {pick['urn']}")
+        done = await http.post(f"/v1/reviews/{review_id}/resolve", headers=officer,
+                               json={"urn": pick["urn"], "upn": pick["upn"] or None})
+        print(f"8. resolved -> {done.status_code} {done.json()}")
+    resolved = await _await_event(settings, topics.MATCHES, ambiguous.json()["incident_id"])
+    print(f"   matches.v1: {resolved['type']} (decided by {resolved['payload']['decided_by']})")
+    print(f"See the APIs at {INGEST}/docs and {MATCHER}/docs; logs in .daybreak/logs/")
+    return 0
+
+
+async def _await_event(settings: Settings, topic: str, incident_id: str,
+                       timeout_s: float = 60) -> dict[str, Any]:
+    """The newest event on a topic keyed by the incident, waiting for it to arrive."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                isolation_level="read_committed")
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, [topic])
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, max(0, ends[tp] - 50))
-        batch = await consumer.getmany(timeout_ms=3000, max_records=10_000)
-        for records in batch.values():
-            for r in records:
-                if r.key and r.key.decode() == incident_id:
-                    event = json.loads(r.value)
-                    return (f"{event['type']} v{event['version']} key={incident_id} "
-                            f"partition={r.partition} offset={r.offset}")
-        return None
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            tps = await partitions_of(consumer, [settings.topic(topic)])
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, max(0, ends[tp] - 200))
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            found = [r for records in batch.values() for r in records
+                     if r.key and r.key.decode() == incident_id]
+            if found:
+                latest = max(found, key=lambda r: r.timestamp)
+                event: dict[str, Any] = json.loads(latest.value)
+                return event
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"no event on {topic} for the demo incident")
     finally:
         await consumer.stop()
 
