@@ -18,7 +18,8 @@ RUN pip install . && rm -rf build ./*.egg-info
 COPY alembic.ini ./
 COPY migrations ./migrations
 
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin daybreak
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin daybreak \
+    && mkdir -p /var/lib/daybreak && chown daybreak /var/lib/daybreak
 USER daybreak
 
 EXPOSE 8001 8002 8003 8004

@@ -11,6 +11,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import services.audit.models
 import services.common.models
 import services.ingest.models
 import services.matcher.models  # noqa: F401

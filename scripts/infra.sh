@@ -102,6 +102,7 @@ ensure_env_file() {
     "postgresql+asyncpg://$PG_OWNER:$owner_pw@127.0.0.1:$PG_PORT/$PG_DB"
   add_env DAYBREAK_JWT_SECRET "$(random_hex)"
   add_env DAYBREAK_CHILD_KEY_SECRET "$(random_hex)"
+  add_env DAYBREAK_AUDIT_SIGNING_KEY "$(head -c 32 /dev/urandom | base64)"
   [[ $added -eq 1 ]] && log "wrote secrets to ${ENV_FILE#"$REPO"/}"
   for line in DAYBREAK_DATABASE_URL DAYBREAK_MIGRATIONS_DATABASE_URL; do
     url_password "$(env_get "$line")" >/dev/null

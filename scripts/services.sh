@@ -5,7 +5,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$REPO/.daybreak/run"
 LOGS="$REPO/.daybreak/logs"
-SERVICES=(ingest matcher)
+SERVICES=(ingest matcher audit)
 declare -A PORTS=([ingest]=8001 [matcher]=8002 [notifier]=8003 [audit]=8004)
 mkdir -p "$RUN" "$LOGS"
 

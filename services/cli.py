@@ -16,6 +16,7 @@ PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004}
 APPS = {
     "ingest": "services.ingest.main:build_app",
     "matcher": "services.matcher.main:build_app",
+    "audit": "services.audit.main:build_app",
 }
 
 
@@ -97,9 +98,39 @@ def _parser() -> argparse.ArgumentParser:
                        help="match as at this date (default today)")
     match.set_defaults(run=_match)
 
+    audit = sub.add_parser("audit", help="the disclosure log")
+    audit_sub = audit.add_subparsers(metavar="ACTION")
+    verify = audit_sub.add_parser("verify", help="check chain, tree and signed heads")
+    verify.set_defaults(run=lambda a: _audit("verify"))
+    keygen = audit_sub.add_parser("keygen", help="print a new tree-head signing keypair")
+    keygen.set_defaults(run=lambda a: _audit("keygen"))
+
+    retention = sub.add_parser("retention", help="data retention")
+    retention_sub = retention.add_subparsers(metavar="ACTION")
+    run = retention_sub.add_parser("run", help="apply the retention periods now")
+    run.set_defaults(run=lambda a: _audit("retention"))
+
     demo = sub.add_parser("demo", help="report a demo incident to the running services")
     demo.set_defaults(run=_demo)
     return parser
+
+
+def _audit(action: str) -> int:
+    from services.audit import cli as audit_cli
+
+    if action == "keygen":
+        return audit_cli.keygen()
+    settings = _settings()
+    try:
+        if action == "verify":
+            return audit_cli.verify(settings)
+        return audit_cli.retention_run(settings)
+    except Exception as exc:
+        from services.common.errors import is_transient
+
+        if is_transient(exc):
+            raise CliError(f"database unavailable ({type(exc).__name__})") from None
+        raise
 
 
 def _serve(args: argparse.Namespace) -> int:

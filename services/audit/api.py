@@ -1,0 +1,148 @@
+"""Audit routes (auditors only): events, CSV export, verify, proofs, subject access."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.audit import proofs
+from services.audit.handlers import AuditDeps, record_access
+from services.audit.queries import (
+    EventFilter,
+    csv_lines,
+    decode_cursor,
+    encode_cursor,
+    list_events,
+    verify_stored_log,
+)
+from services.audit.settings import AuditSettings
+from services.common.auth_api import require_scope
+from services.common.context import AppContext, get_ctx
+from services.common.problems import Problem
+from services.common.pseudonym import child_key
+from services.common.security import Principal
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+Auditor = Annotated[Principal, Depends(require_scope("audit:read"))]
+_SUBJECT_ACCESS_LIMIT = 10_000
+
+
+async def get_deps(ctx: Annotated[AppContext, Depends(get_ctx)]) -> AuditDeps:
+    """The audit service's consumer and signer state."""
+    deps: AuditDeps = ctx.extras["audit"]
+    return deps
+
+
+async def get_settings(ctx: Annotated[AppContext, Depends(get_ctx)]) -> AuditSettings:
+    """The audit settings the app was built with."""
+    if not isinstance(ctx.settings, AuditSettings):
+        raise TypeError("the audit app needs AuditSettings")
+    return ctx.settings
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+async def event_filter(
+    school_urn: Annotated[str | None, Query(max_length=16)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    child_key: Annotated[str | None, Query(max_length=128)] = None,
+    from_at: Annotated[datetime | None, Query(alias="from")] = None,
+    to_at: Annotated[datetime | None, Query(alias="to")] = None,
+) -> EventFilter:
+    """The contract's filters (naive times are taken as UTC; `to` is exclusive)."""
+    return EventFilter(school_urn, actor, child_key, _utc(from_at), _utc(to_at))
+
+
+Deps = Annotated[AuditDeps, Depends(get_deps)]
+Filter = Annotated[EventFilter, Depends(event_filter)]
+
+
+@router.get("/events", responses={400: {}, 401: {}, 403: {}})
+async def events(
+    auditor: Auditor, deps: Deps, flt: Filter, cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Events in log order, filtered, one keyset page at a time (each page an audited read).
+
+    The first page pins the log as it stood before its own audit entry; the cursor carries
+    that bound, so later pages neither shift nor include the auditor's own reads.
+    """
+    try:
+        after, pinned = decode_cursor(cursor) if cursor else (0, None)
+    except ValueError:
+        raise Problem(400, "Invalid cursor", "Use next_cursor from a previous page.") from None
+    before_read = await record_access(deps, auditor, action="audit.events.read", channel="api",
+                                      purpose="audit review", child_key=flt.child_key,
+                                      school_urn=flt.school_urn)
+    upto = before_read if pinned is None else min(pinned, before_read)
+    async with deps.engine.connect() as conn:
+        page, last = await list_events(conn, flt, upto=upto, after=after, limit=limit)
+    return {"events": page, "next_cursor": None if last is None else encode_cursor(last, upto)}
+
+
+@router.get("/events.csv", response_class=StreamingResponse, responses={401: {}, 403: {}})
+async def events_csv(auditor: Auditor, deps: Deps, flt: Filter) -> StreamingResponse:
+    """The filtered log as CSV, streamed (the export is audited before it starts)."""
+    upto = await record_access(deps, auditor, action="audit.events.export", channel="export",
+                               purpose="audit export", child_key=flt.child_key,
+                               school_urn=flt.school_urn)
+    return StreamingResponse(
+        csv_lines(deps.engine, flt, upto=upto), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit-events.csv"'},
+    )
+
+
+@router.get("/verify", responses={401: {}, 403: {}})
+async def verify(
+    auditor: Auditor, deps: Deps, settings: Annotated[AuditSettings, Depends(get_settings)],
+) -> dict[str, Any]:
+    """Check the hash chain, the Merkle roots and every signed tree head."""
+    return await verify_stored_log(deps.engine, public_key=settings.public_key(),
+                                   heads_file=settings.audit_heads_file)
+
+
+@router.get("/events/{event_id}/proof", responses={401: {}, 403: {}, 404: {}, 409: {}})
+async def proof(auditor: Auditor, deps: Deps, event_id: uuid.UUID) -> dict[str, Any]:
+    """The event's inclusion proof against the latest signed tree head."""
+    return await proofs.inclusion(deps, event_id)
+
+
+@router.get("/consistency", responses={401: {}, 403: {}, 404: {}, 409: {}})
+async def consistency(
+    auditor: Auditor, deps: Deps, first: Annotated[int, Query(alias="from", ge=1)],
+    second: Annotated[int, Query(alias="to", ge=1)],
+) -> dict[str, Any]:
+    """The proof that the earlier signed head is a prefix of the later one."""
+    return await proofs.consistency(deps, first, second)
+
+
+class SubjectAccessIn(BaseModel):
+    """Whose events to find; the name is used to derive the child key and never stored."""
+
+    model_config = ConfigDict(extra="forbid")
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+
+
+@router.post("/subject-access", responses={401: {}, 403: {}, 422: {}})
+async def subject_access(
+    body: SubjectAccessIn, auditor: Auditor, deps: Deps,
+    settings: Annotated[AuditSettings, Depends(get_settings)],
+) -> dict[str, Any]:
+    """Every logged disclosure about one child, found by the child's keyed pseudonym."""
+    key = child_key(settings.child_key_secret.get_secret_value(), given_name=body.given_name,
+                    family_name=body.family_name, date_of_birth=body.date_of_birth)
+    upto = await record_access(deps, auditor, action="audit.subject_access", channel="api",
+                               purpose="subject access request", child_key=key)
+    async with deps.engine.connect() as conn:
+        found, more = await list_events(conn, EventFilter(child_key=key), upto=upto,
+                                        limit=_SUBJECT_ACCESS_LIMIT)
+    return {"child_key": key, "events": found, "truncated": more is not None}

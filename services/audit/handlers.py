@@ -1,0 +1,87 @@
+"""The audit consumer and the service's own disclosures: one transaction per entry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.disclosures import DisclosureRecorded
+from schemas.envelope import Envelope, parse_envelope
+from schemas.registry import EVENT_TYPES
+from services.audit.chain import AuditEntry
+from services.audit.heads import HeadSigner
+from services.audit.log import TreeCache, access_draft, append_entry, draft_of
+from services.common.db import UnitOfWork
+from services.common.security import Principal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AuditDeps:
+    """What the consumer and the API need, wired in main.py."""
+
+    engine: AsyncEngine
+    tree: TreeCache
+    signer: HeadSigner
+    clock: Callable[[], datetime]
+    on_appended: Callable[[str], None] = lambda source: None
+
+    def committed(self, entry: AuditEntry, source: str) -> None:
+        """Tell the tree and the signer about an entry whose transaction committed."""
+        self.tree.note(entry)
+        self.signer.appended()
+        self.on_appended(source)
+
+
+async def on_disclosure_recorded(envelope: Envelope[Any], *, deps: AuditDeps) -> None:
+    """Append the disclosure; a redelivered one (same disclosure_id) is skipped."""
+    event: DisclosureRecorded = envelope.payload
+    draft, context = draft_of(event)
+    async with UnitOfWork(deps.engine) as uow:
+        entry = await append_entry(uow.conn, draft, context)
+        await uow.commit()
+    if entry is not None:
+        deps.committed(entry, "kafka")
+
+
+HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    "DisclosureRecorded": on_disclosure_recorded,
+}
+
+
+async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: AuditDeps) -> None:
+    """Parse the envelope and dispatch it; unknown types are skipped, not failed."""
+    envelope = parse_envelope(record.value, EVENT_TYPES)
+    handler = HANDLERS.get(envelope.type)
+    if handler is None:
+        log.info("skipping event type", extra={"event_type": envelope.type})
+        return
+    await handler(envelope, deps=deps)
+
+
+async def record_access(
+    deps: AuditDeps, principal: Principal, *, action: str, channel: str, purpose: str,
+    child_key: str | None = None, school_urn: str | None = None,
+) -> int:
+    """Log what the audit service is about to disclose; returns the seq the answer covers.
+
+    Fails closed: the entry commits before anything is shown, and the answer covers the
+    log as it stood before this entry.
+    """
+    draft = access_draft(
+        actor=principal.subject, actor_role=principal.role, action=action, channel=channel,
+        purpose=purpose, at=deps.clock(), child_key=child_key, school_urn=school_urn,
+    )
+    async with UnitOfWork(deps.engine) as uow:
+        entry = await append_entry(uow.conn, draft)
+        await uow.commit()
+    assert entry is not None  # a fresh uuid4 cannot be in the log
+    deps.committed(entry, "api")
+    return entry.seq - 1

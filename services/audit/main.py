@@ -1,0 +1,75 @@
+"""Audit wiring: the disclosures consumer, the tree-head signer and the auditor API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter
+
+from schemas import topics
+from services.audit.api import router
+from services.audit.handlers import AuditDeps, handle_record
+from services.audit.heads import AUDIT_HEADS, HeadSigner, KafkaHeads
+from services.audit.log import TreeCache
+from services.audit.settings import audit_settings
+from services.common.app import create_app
+from services.common.context import AppContext
+from services.common.db import make_engine
+from services.common.runner import Worker
+from services.common.settings import Settings
+
+PORT = 8004
+SOURCE = "audit"
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The audit app with real adapters, its consumer and its signer."""
+    settings = audit_settings(settings)
+    registry = CollectorRegistry()
+    ctx = AppContext(settings=settings, registry=registry,
+                     engine=make_engine(settings.database_url, pool_size=settings.db_pool_size))
+    appended = Counter("daybreak_audit_appended_total", "Audit entries appended", ["source"],
+                       registry=registry)
+    heads_topic = settings.topic(AUDIT_HEADS)
+    publish = KafkaHeads(settings.kafka_bootstrap, heads_topic,
+                         partitions=settings.kafka_partitions)
+    tree = TreeCache()
+    signer = HeadSigner(
+        engine=ctx.engine, tree=tree, private_key=settings.private_key(),
+        heads_file=settings.audit_heads_file, clock=lambda: ctx.clock(),
+        every=settings.audit_sign_every, interval_s=settings.audit_sign_interval_s,
+        publish=publish,
+    )
+    deps = AuditDeps(engine=ctx.engine, tree=tree, signer=signer, clock=lambda: ctx.clock(),
+                     on_appended=lambda source: appended.labels(source).inc())
+    # the relay stays idle (the audit service stages nothing in the outbox); Worker is used
+    # for its restart-after-fault consumer loop and for creating the topics it names
+    worker = Worker(
+        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=SOURCE,
+        group_id=f"{settings.topic_prefix}daybreak-audit",
+        consume=[settings.topic(topics.DISCLOSURES)], produce=[heads_topic],
+        handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
+    )
+    ctx.extras["audit"] = deps
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        signing = asyncio.create_task(signer.run())  # first rebuilds the tree from the table
+        worker.start()
+        yield
+        await worker.stop()
+        signer.stop()
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(signing, 15)
+        await signer.drain()
+        await publish.stop()
+        await ctx.engine.dispose()
+
+    app = create_app(title="Daybreak audit", ctx=ctx, lifespan=lifespan)
+    app.include_router(router)
+    return app
