@@ -24,7 +24,7 @@ from services.common.db import UnitOfWork, make_engine
 from services.common.kafka import partitions_of
 from services.common.settings import Settings
 
-INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
+INGEST, MATCHER, AUDIT = "http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8004"
 LA = "332"
 OAK, ELM = "103456", "103457"
 
@@ -164,8 +164,30 @@ async def run_demo(settings: Settings) -> int:
         print(f"8. resolved -> {done.status_code} {done.json()}")
     resolved = await _await_event(settings, topics.MATCHES, ambiguous.json()["incident_id"])
     print(f"   matches.v1: {resolved['type']} (decided by {resolved['payload']['decided_by']})")
-    print(f"See the APIs at {INGEST}/docs and {MATCHER}/docs; logs in .daybreak/logs/")
+    await _audit(settings)
+    print(f"See the APIs at {INGEST}/docs, {MATCHER}/docs and {AUDIT}/docs; "
+          "logs in .daybreak/logs/")
     return 0
+
+
+async def _audit(settings: Settings) -> None:
+    """An auditor asks who has seen anything about the reviewed child, and checks the log."""
+    auditor = await _person(settings, "auditor")
+    subject = {"given_name": "Oliver", "family_name": "Smith", "date_of_birth": "2017-05-05"}
+    async with httpx.AsyncClient(base_url=AUDIT, timeout=15) as http:
+        for _ in range(60):
+            found = (await http.post("/v1/audit/subject-access", json=subject,
+                                     headers=auditor)).json()
+            views = [e for e in found["events"] if e["action"] == "review.view"]
+            if views:
+                break
+            await asyncio.sleep(0.5)
+        print(f"9. auditor's subject-access request: {len(views)} review view(s) of that child, "
+              f"by {views[-1]['actor_role']} {views[-1]['actor']} via {views[-1]['channel']}"
+              if views else "9. auditor: the disclosure has not reached the audit log yet")
+        check = (await http.get("/v1/audit/verify", headers=auditor)).json()
+        print(f"   audit log verified: ok={check['ok']}, {check['events']} events, "
+              f"head {str(check['head'])[:16]}...")
 
 
 async def _await_event(settings: Settings, topic: str, incident_id: str,
