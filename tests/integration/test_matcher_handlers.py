@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import secrets
+import string
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -47,15 +48,18 @@ async def staged(deps: MatcherDeps, incident_id: uuid.UUID) -> list[bytes]:
 
 
 async def seeded_child(settings, *, status: str = "open", **pupil_kw) -> tuple[str, dict]:
+    # every test's child is unlike every other's (the session database is shared), so
+    # no earlier test's pupil can be a plausible candidate
     la, school = secrets.token_hex(2).upper(), str(random.randint(100000, 999999))
-    given = f"Zara{secrets.token_hex(2)}"
+    family = "".join(random.choices(string.ascii_lowercase, k=9)).title()
+    born = date(2012, 1, 1) + timedelta(days=random.randint(0, 2500))
     await seed(settings, las=[la], school_rows=[
         {"urn": school, "name": "Test School", "la_code": la, "status": status}],
-        pupil_rows=[pupil(school, "", given, "Okafor", "2015-01-09", address_line1="7 Ash Grove",
-                          postcode="WV1 1AA", **pupil_kw)])
+        pupil_rows=[pupil(school, "", "Zara", family, born.isoformat(),
+                          address_line1="7 Ash Grove", postcode="WV1 1AA", **pupil_kw)])
     body = incident_body()
-    body["children"][0].update(given_name=given, family_name="Okafor",
-                               date_of_birth="2015-01-09", school_hint=None,
+    body["children"][0].update(given_name="Zara", family_name=family,
+                               date_of_birth=born.isoformat(), school_hint=None,
                                address={"line1": "7 Ash Grove", "postcode": "WV1 1AA"})
     body["children"][0].pop("upn")
     return school, body
