@@ -12,7 +12,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+)
 
 from services.common.errors import is_transient
 
@@ -101,8 +107,12 @@ async def run_consumer(
             for record in records:
                 await _handle_with_retries(record, handle, dead_letters, retry_delay_s)
             # each handler committed its own transaction and skips event ids it has seen,
-            # so one offset commit per partition batch is enough
-            await consumer.commit({tp: records[-1].offset + 1})
+            # so one offset commit per partition batch is enough, and a commit lost to a
+            # rebalance only means the new owner skips these records again
+            try:
+                await consumer.commit({tp: records[-1].offset + 1})
+            except (CommitFailedError, IllegalStateError) as exc:
+                log.info("offset commit skipped after rebalance: %s", type(exc).__name__)
 
 
 async def _handle_with_retries(
