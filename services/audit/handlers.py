@@ -12,12 +12,12 @@ from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.disclosures import DisclosureRecorded
-from schemas.envelope import Envelope, parse_envelope
-from schemas.registry import EVENT_TYPES
+from schemas.envelope import Envelope
 from services.audit.chain import AuditEntry
 from services.audit.heads import HeadSigner
 from services.audit.log import TreeCache, access_draft, append_entry, draft_of
 from services.common.db import UnitOfWork
+from services.common.kafka import dispatch_record
 from services.common.security import Principal
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,8 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
 
 
 async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: AuditDeps) -> None:
-    """Parse the envelope and dispatch it; unknown types are skipped, not failed."""
-    envelope = parse_envelope(record.value, EVENT_TYPES)
-    handler = HANDLERS.get(envelope.type)
-    if handler is None:
-        log.info("skipping event type", extra={"event_type": envelope.type})
-        return
-    await handler(envelope, deps=deps)
+    """Dispatch one consumed record to its handler."""
+    await dispatch_record(record, HANDLERS, deps=deps)
 
 
 async def record_access(

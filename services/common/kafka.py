@@ -20,6 +20,8 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
+from schemas.envelope import parse_envelope
+from schemas.registry import EVENT_TYPES
 from services.common.errors import is_transient
 
 log = logging.getLogger(__name__)
@@ -288,3 +290,18 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> li
         for t in sorted(set(topics))
         for p in sorted(cluster.partitions_for_topic(t) or ())
     ]
+
+
+async def dispatch_record(
+    record: ConsumerRecord[bytes, bytes],
+    handlers: dict[str, Callable[..., Awaitable[None]]],
+    *,
+    deps: object,
+) -> None:
+    """Parse the envelope and call its type's handler; unknown types are skipped, not failed."""
+    envelope = parse_envelope(record.value, EVENT_TYPES)
+    handler = handlers.get(envelope.type)
+    if handler is None:
+        log.info("skipping event type", extra={"event_type": envelope.type})
+        return
+    await handler(envelope, deps=deps)

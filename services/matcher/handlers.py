@@ -13,11 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.envelope import Envelope, parse_envelope
+from schemas.envelope import Envelope
 from schemas.incidents import IncidentReceived, IncidentWithdrawn
-from schemas.registry import EVENT_TYPES
 from services.common.db import UnitOfWork
 from services.common.idempotency import claim_event
+from services.common.kafka import dispatch_record
 from services.matcher.decisions import already_decided, engine_child, incident_date, record_decision
 from services.matcher.index import RosterCache
 from services.matcher.models import reviews, withdrawn_incidents
@@ -87,10 +87,5 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
 
 
 async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: MatcherDeps) -> None:
-    """Parse the envelope and dispatch it; unknown types are skipped, not failed."""
-    envelope = parse_envelope(record.value, EVENT_TYPES)
-    handler = HANDLERS.get(envelope.type)
-    if handler is None:
-        log.info("skipping event type", extra={"event_type": envelope.type})
-        return
-    await handler(envelope, deps=deps)
+    """Dispatch one consumed record to its handler."""
+    await dispatch_record(record, HANDLERS, deps=deps)
