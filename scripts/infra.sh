@@ -236,6 +236,8 @@ SELECT 'CREATE DATABASE $PG_DB OWNER $PG_OWNER' WHERE NOT EXISTS
 ALTER DATABASE $PG_DB OWNER TO $PG_OWNER;
 REVOKE ALL ON DATABASE $PG_DB FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE $PG_DB TO $PG_APP;
+-- lets the owner end the app role's leftover sessions when tests drop their databases
+GRANT $PG_APP TO $PG_OWNER;
 SQL
   local role pw
   for role in "$PG_OWNER:$owner_pw" "$PG_APP:$app_pw"; do

@@ -50,7 +50,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     # the relay stays idle (the audit service stages nothing in the outbox); Worker is used
     # for its restart-after-fault consumer loop and for creating the topics it names
     worker = Worker(
-        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=SOURCE,
+        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
         group_id=f"{settings.topic_prefix}daybreak-audit",
         consume=[settings.topic(topics.DISCLOSURES)], produce=[heads_topic],
         handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,

@@ -23,7 +23,11 @@ HEADER = "daybreak-outbox"
 async def add_to_outbox(
     conn: AsyncConnection, *, source: str, topic: str, key: str, envelope: Envelope[Any]
 ) -> None:
-    """Stage an event in the caller's transaction; the relay publishes it after commit."""
+    """Stage an event in the caller's transaction; the relay publishes it after commit.
+
+    `source` is the service's name under the deployment's topic prefix, so deployments (and
+    tests) sharing one database never publish each other's rows.
+    """
     await conn.execute(
         insert(outbox).values(
             source=source, topic=topic, key=key, event_id=envelope.event_id,

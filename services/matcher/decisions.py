@@ -160,7 +160,7 @@ async def record_decision(
                                  la_code=guess_la(registry, decision.candidates, report),
                                  reason=reason, decided_by="engine", decided_at=now)
         topic = topics.MATCHES
-    await add_to_outbox(conn, source=SOURCE, topic=f"{topic_prefix}{topic}",
+    await add_to_outbox(conn, source=f"{topic_prefix}{SOURCE}", topic=f"{topic_prefix}{topic}",
                         key=str(event.incident_id),
                         envelope=wrap(payload, event_id=uuid.uuid5(child_id, payload.event_type),
                                       occurred_at=now, correlation_id=event.incident_id))

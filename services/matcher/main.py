@@ -38,7 +38,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                        published=lambda: worker.wake_relay(),
                        on_decided=lambda status: outcomes.labels(status).inc())
     worker = Worker(
-        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=SOURCE,
+        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
         group_id=f"{settings.topic_prefix}daybreak-matcher",
         consume=[settings.topic(topics.INCIDENTS)],
         produce=[settings.topic(t) for t in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES)],

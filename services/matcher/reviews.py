@@ -70,7 +70,8 @@ async def open_review(review_id: uuid.UUID, *, principal: Principal, uow: UnitOf
         row = await _review(uow.conn, review_id, principal)
         child = ChildReport.model_validate(row.child)
         await record_disclosure(
-            uow.conn, source=SOURCE, topic_prefix=topic_prefix, principal=principal,
+            uow.conn, source=f"{topic_prefix}{SOURCE}", topic_prefix=topic_prefix,
+            principal=principal,
             action="review.view", channel="api", purpose="match review", at=now,
             child_key=child_key(key_secret, given_name=child.given_name,
                                 family_name=child.family_name,
@@ -116,7 +117,8 @@ async def resolve_review(review_id: uuid.UUID, *, urn: str | None, upn: str | No
         await uow.conn.execute(update(match_decisions).where(
             match_decisions.c.child_id == row.child_id).values(
             status=status, urns=urns, reason=f"review:{outcome or 'matched'}", decided_at=now))
-        await add_to_outbox(uow.conn, source=SOURCE, topic=f"{topic_prefix}{topics.MATCHES}",
+        await add_to_outbox(uow.conn, source=f"{topic_prefix}{SOURCE}",
+                            topic=f"{topic_prefix}{topics.MATCHES}",
                             key=str(row.incident_id),
                             envelope=wrap(payload, event_id=uuid.uuid5(row.child_id, "reviewed"),
                                           occurred_at=now, correlation_id=row.incident_id))
