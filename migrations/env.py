@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import services.audit.models
 import services.common.models
 import services.ingest.models
-import services.matcher.models  # noqa: F401
+import services.matcher.models
+import services.notifier.models  # noqa: F401
 from services.common.db import metadata
 
 config = context.config

@@ -5,15 +5,28 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$REPO/.daybreak/run"
 LOGS="$REPO/.daybreak/logs"
-SERVICES=(ingest matcher audit)
+SERVICES=(ingest matcher notifier audit)
 declare -A PORTS=([ingest]=8001 [matcher]=8002 [notifier]=8003 [audit]=8004)
+SMTP_PORT=8025
 mkdir -p "$RUN" "$LOGS"
 
 alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
+start_smtp() {
+  # a local SMTP server for the demo: every message lands as a file in .daybreak/mail/new/
+  mkdir -p "$REPO/.daybreak/mail"
+  if alive smtp; then return; fi
+  nohup "$REPO/.venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+    -c aiosmtpd.handlers.Mailbox "$REPO/.daybreak/mail" >>"$LOGS/smtp.log" 2>&1 </dev/null &
+  echo $! >"$RUN/smtp.pid"
+  echo "services: SMTP on 127.0.0.1:$SMTP_PORT, mail lands in .daybreak/mail/new/"
+}
+
 start() {
   # shellcheck disable=SC1091
   set -a; . "$REPO/.daybreak/env"; set +a
+  export DAYBREAK_SMTP_HOST="${DAYBREAK_SMTP_HOST:-127.0.0.1}" DAYBREAK_SMTP_PORT="${DAYBREAK_SMTP_PORT:-$SMTP_PORT}"
+  start_smtp
   for svc in "${SERVICES[@]}"; do
     if alive "$svc"; then echo "services: $svc already running"; continue; fi
     nohup "$REPO/.venv/bin/daybreak" serve "$svc" --workers "${DAYBREAK_WORKERS:-1}" >>"$LOGS/$svc.log" 2>&1 </dev/null &
@@ -35,7 +48,7 @@ PY
 }
 
 stop() {
-  for svc in "${SERVICES[@]}"; do
+  for svc in "${SERVICES[@]}" smtp; do
     if alive "$svc"; then
       kill "$(cat "$RUN/$svc.pid")" && echo "services: stopped $svc"
     fi

@@ -16,6 +16,7 @@ PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004}
 APPS = {
     "ingest": "services.ingest.main:build_app",
     "matcher": "services.matcher.main:build_app",
+    "notifier": "services.notifier.main:build_app",
     "audit": "services.audit.main:build_app",
 }
 

@@ -24,7 +24,8 @@ from services.common.db import UnitOfWork, make_engine
 from services.common.kafka import partitions_of
 from services.common.settings import Settings
 
-INGEST, MATCHER, AUDIT = "http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8004"
+INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
+NOTIFIER, AUDIT = "http://127.0.0.1:8003", "http://127.0.0.1:8004"
 LA = "332"
 OAK, ELM = "103456", "103457"
 
@@ -164,10 +165,37 @@ async def run_demo(settings: Settings) -> int:
         print(f"8. resolved -> {done.status_code} {done.json()}")
     resolved = await _await_event(settings, topics.MATCHES, ambiguous.json()["incident_id"])
     print(f"   matches.v1: {resolved['type']} (decided by {resolved['payload']['decided_by']})")
+    await _dsl(settings)
     await _audit(settings)
     print(f"See the APIs at {INGEST}/docs, {MATCHER}/docs and {AUDIT}/docs; "
           "logs in .daybreak/logs/")
     return 0
+
+
+async def _dsl(settings: Settings) -> None:
+    """Oak Road's DSL sees the notification at once; the push waits for the morning window."""
+    dsl = await _person(settings, "dsl", schools=[OAK])
+    async with httpx.AsyncClient(base_url=NOTIFIER, timeout=15) as http:
+        items: list[dict[str, Any]] = []
+        for _ in range(60):
+            items = (await http.get("/v1/notifications", headers=dsl)).json()["items"]
+            if items:
+                break
+            await asyncio.sleep(0.5)
+        if not items:
+            print("9. DSL: no notification yet")
+            return
+        newest = max(items, key=lambda n: n["created_at"])
+        print(f"9. Oak Road's DSL has {len(items)} notification(s); the newest is "
+              f"{newest['state']}, e-mail push at {newest['push_at']} (mail: .daybreak/mail/new/)")
+        detail = await http.get(f"/v1/notifications/{newest['id']}", headers=dsl)
+        shown = detail.json().get("children", [])
+        print(f"   opened it (an audited disclosure): {len(shown)} child(ren)")
+        ack = await http.post(f"/v1/notifications/{newest['id']}/acknowledge", headers=dsl,
+                              json={"action_taken": "pastoral support"})
+        state = ack.json().get("state")
+        print(f"   acknowledged with the action taken -> {ack.status_code} {state}"
+              " (before the push, so no e-mail is needed)")
 
 
 async def _audit(settings: Settings) -> None:
@@ -182,9 +210,9 @@ async def _audit(settings: Settings) -> None:
             if views:
                 break
             await asyncio.sleep(0.5)
-        print(f"9. auditor's subject-access request: {len(views)} review view(s) of that child, "
+        print(f"10. auditor's subject-access request: {len(views)} review view(s) of that child, "
               f"by {views[-1]['actor_role']} {views[-1]['actor']} via {views[-1]['channel']}"
-              if views else "9. auditor: the disclosure has not reached the audit log yet")
+              if views else "10. auditor: the disclosure has not reached the audit log yet")
         check = (await http.get("/v1/audit/verify", headers=auditor)).json()
         print(f"   audit log verified: ok={check['ok']}, {check['events']} events, "
               f"head {str(check['head'])[:16]}...")

@@ -44,6 +44,10 @@ DueAction = Literal["send", "escalate_to_deputy", "escalate_to_la"]
 
 _TRANSITIONS: dict[tuple[NotificationState, NotificationEvent], NotificationState] = {
     ("scheduled", "send"): "sent",
+    # visible from the moment it exists: a DSL who reads it before the morning push may
+    # act on it; reading alone still leaves the push to happen
+    ("scheduled", "view"): "scheduled",
+    ("scheduled", "acknowledge"): "acknowledged",
     ("sent", "view"): "viewed",
     ("sent", "acknowledge"): "acknowledged",
     ("sent", "escalate"): "escalated",

@@ -1,0 +1,151 @@
+"""`/v1/notifications`: a school's DSLs (or an LA's officers) list, read and acknowledge."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.auth_api import require_scope
+from services.common.context import AppContext, get_ctx
+from services.common.disclosure import record_disclosure
+from services.common.problems import Problem
+from services.common.security import Principal
+from services.notifier.domain import IllegalTransitionError, transition
+from services.notifier.models import notification_children, notifications
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+SOURCE = "notifier"
+INCIDENT_FIELDS = ("occurred_at", "incident_type", "summary")
+CHILD_FIELDS = ("present_at_incident", "voice_of_child", "gender", "address", "upn",
+                "school_hint")
+_WITHDRAWN = ("cancelled", "retracted")
+Reader = Annotated[Principal, Depends(require_scope("notifications:read"))]
+Acker = Annotated[Principal, Depends(require_scope("notifications:ack"))]
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+class AcknowledgeIn(BaseModel):
+    """`POST /v1/notifications/{id}/acknowledge`."""
+
+    model_config = ConfigDict(extra="forbid")
+    action_taken: str | None = Field(default=None, max_length=2000)
+
+
+def disclosed_view(
+    incident: Mapping[str, Any], children: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What the force lets the school see: its disclosure fields plus each child's names/DOB."""
+    fields = set(incident.get("disclosure_fields", []))
+    shown_incident = {"incident_id": incident["incident_id"], "force_code": incident["force_code"]}
+    shown_incident |= {f: incident.get(f) for f in INCIDENT_FIELDS if f in fields}
+    shown_children = []
+    for row in children:
+        child = row["child"]
+        shown = {k: child[k] for k in ("given_name", "family_name", "date_of_birth")}
+        shown |= {f: child.get(f) for f in CHILD_FIELDS if f in fields}
+        if row.get("unmatched_reason"):
+            shown["unmatched_reason"] = row["unmatched_reason"]
+        shown_children.append(shown)
+    return {"incident": shown_incident, "children": shown_children}
+
+
+@router.get("")
+async def list_notifications(principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """The caller's school(s)' notifications, newest first; no child data."""
+    n = notifications.c
+    count = (select(func.count()).where(notification_children.c.notification_id == n.id)
+             .scalar_subquery())
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(
+            select(n.id, n.school_urn, n.la_code, n.state, n.push_at, n.sent_at, n.viewed_at,
+                   n.acknowledged_at, n.created_at, count.label("children"))
+            .where(_visible(principal)).order_by(n.created_at.desc()).limit(500))).all()
+    return {"items": [_summary(dict(r._mapping)) for r in rows]}
+
+
+@router.get("/{notification_id}", responses={404: {}, 410: {}})
+async def get_notification(
+    notification_id: uuid.UUID, principal: Reader, ctx: Ctx
+) -> dict[str, Any]:
+    """The details: an audited disclosure, recorded before anything is shown."""
+    now = ctx.clock()
+    async with ctx.uow() as uow:
+        row = await _locked(uow.conn, notification_id, principal)
+        if row.state in _WITHDRAWN:
+            raise Problem(410, "Withdrawn", "The police withdrew this notification.")
+        children = [dict(r._mapping) for r in (await uow.conn.execute(
+            select(notification_children).where(
+                notification_children.c.notification_id == row.id)
+            .order_by(notification_children.c.child_id))).all()]
+        for child in children:
+            await record_disclosure(
+                uow.conn, source=ctx.settings.topic(SOURCE), topic_prefix=ctx.settings.topic_prefix,
+                principal=principal, action="notification.view", channel="api",
+                purpose="operation_encompass", child_key=child["child_key"], at=now,
+                school_urn=row.school_urn, la_code=row.la_code, notification_id=row.id,
+                incident_id=row.incident_id)
+        state = transition(row.state, "view")
+        await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
+            state=state, viewed_at=func.coalesce(notifications.c.viewed_at, now)))
+        await uow.commit()
+    _wake(ctx)
+    return _summary(dict(row._mapping)) | {"state": state} | disclosed_view(row.incident, children)
+
+
+@router.post("/{notification_id}/acknowledge", responses={404: {}, 409: {}})
+async def acknowledge(
+    notification_id: uuid.UUID, body: AcknowledgeIn, principal: Acker, ctx: Ctx
+) -> dict[str, Any]:
+    """Record that the DSL has read it and what they are doing about it."""
+    now = ctx.clock()
+    async with ctx.uow() as uow:
+        row = await _locked(uow.conn, notification_id, principal)
+        try:
+            state = transition(row.state, "acknowledge")
+        except IllegalTransitionError as exc:
+            raise Problem(409, "Cannot acknowledge", str(exc)) from None
+        await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
+            state=state, acknowledged_at=now, acknowledged_by=principal.subject,
+            action_taken=body.action_taken))
+        await uow.commit()
+    return {"id": str(row.id), "state": state, "acknowledged_at": now.isoformat()}
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    n = notifications.c
+    own: list[ColumnElement[bool]] = []
+    if principal.school_urns:
+        own.append(n.school_urn.in_(sorted(principal.school_urns)))
+    if principal.role == "la_officer" and principal.la_codes:
+        own.append(and_(n.school_urn.is_(None), n.la_code.in_(sorted(principal.la_codes))))
+    return or_(*own) if own else false()
+
+
+async def _locked(conn: AsyncConnection, notification_id: uuid.UUID, principal: Principal) -> Any:
+    # another school's notification is indistinguishable from one that does not exist
+    row = (await conn.execute(select(notifications).where(
+        notifications.c.id == notification_id, _visible(principal)).with_for_update())).first()
+    if row is None:
+        raise Problem(404, "Not found")
+    return row
+
+
+def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in ("school_urn", "la_code", "state")}
+    for k in ("push_at", "sent_at", "viewed_at", "acknowledged_at", "created_at"):
+        out[k] = row[k].isoformat() if row.get(k) else None
+    if "children" in row:
+        out["children"] = row["children"]
+    return {"id": str(row["id"]), **out}
+
+
+def _wake(ctx: AppContext) -> None:
+    wake = ctx.extras.get("wake_relay")
+    if wake is not None:
+        wake()

@@ -1,0 +1,101 @@
+"""Delivery channels: content-free e-mail over SMTP and HMAC-signed webhooks over HTTPS."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Literal, Protocol
+
+import aiosmtplib
+import httpx
+
+EmailKind = Literal["notice", "escalation_deputy", "escalation_la", "retraction"]
+SIGNATURE_HEADER = "X-Daybreak-Signature"
+TIMESTAMP_HEADER = "X-Daybreak-Timestamp"
+DELIVERY_HEADER = "X-Daybreak-Delivery"
+_MAX_BACKOFF = timedelta(hours=1)
+
+
+class Mailer(Protocol):
+    """Sends one e-mail or raises."""
+
+    async def send(self, *, to: list[str], subject: str, body: str, message_id: str) -> None: ...
+
+
+class WebhookPoster(Protocol):
+    """Posts one signed webhook body or raises."""
+
+    async def post(self, url: str, *, secret: str, body: bytes, timestamp: int,
+                   delivery_id: str) -> None: ...
+
+
+def sign_webhook(secret: str, *, timestamp: int, body: bytes) -> str:
+    """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`, the value of the signature header."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def backoff_delay(attempts: int, *, base_s: float) -> timedelta:
+    """Exponential backoff after the n-th failed attempt (1, 2, 4, ... times base), capped."""
+    return min(timedelta(seconds=base_s * 2 ** max(attempts - 1, 0)), _MAX_BACKOFF)
+
+
+def render_email(kind: EmailKind, *, name: str, count: int, link: str | None) -> tuple[str, str]:
+    """Subject and body of a content-free e-mail: who it is for, how many, where to sign in."""
+    plural = "notification" if count == 1 else "notifications"
+    if kind == "retraction":
+        return (f"Operation Encompass: a notification for {name} was withdrawn",
+                f"The police have withdrawn {count} Operation Encompass {plural} sent to "
+                f"{name}. No action is needed; any details you saw should be disregarded.\n")
+    if kind == "notice":
+        subject = f"Operation Encompass: {count} new {plural} for {name}"
+        lead = f"{name} has {count} new Operation Encompass {plural}."
+    else:
+        subject = f"Operation Encompass: {count} unacknowledged {plural} for {name}"
+        lead = (f"{count} Operation Encompass {plural} for {name} "
+                "have not been acknowledged in time and are escalated to you.")
+    body = f"{lead}\n\nSign in to read and acknowledge: {link}\n\n" if link else f"{lead}\n"
+    return subject, body + "This e-mail holds no details; they are shown only after sign-in.\n"
+
+
+class SmtpMailer:
+    """aiosmtplib with one connection per message; the dispatcher retries failures."""
+
+    def __init__(self, *, host: str, port: int, sender: str, starttls: bool = False,
+                 timeout_s: float = 10) -> None:
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.starttls = starttls
+        self.timeout_s = timeout_s
+
+    async def send(self, *, to: list[str], subject: str, body: str, message_id: str) -> None:
+        """Send one plain-text message with a stable Message-ID (receivers can dedupe)."""
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = ", ".join(to)
+        message["Subject"] = subject
+        message["Message-ID"] = message_id
+        message.set_content(body)
+        await aiosmtplib.send(message, hostname=self.host, port=self.port,
+                              start_tls=self.starttls, timeout=self.timeout_s)
+
+
+class HttpxWebhookPoster:
+    """Posts signed JSON bodies; any status other than 2xx is a failure to retry."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def post(self, url: str, *, secret: str, body: bytes, timestamp: int,
+                   delivery_id: str) -> None:
+        """Post the body with the timestamp, signature and delivery id headers."""
+        response = await self.client.post(url, content=body, headers={
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign_webhook(secret, timestamp=timestamp, body=body),
+            DELIVERY_HEADER: delivery_id,
+        })
+        response.raise_for_status()

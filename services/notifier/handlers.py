@@ -1,0 +1,188 @@
+"""The notifier's consumer: matches become notifications, withdrawals cancel or retract them."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas.envelope import Envelope, parse_envelope
+from schemas.incidents import ChildReport, IncidentWithdrawn
+from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
+from schemas.registry import EVENT_TYPES
+from services.common.db import UnitOfWork
+from services.common.idempotency import claim_event
+from services.common.pseudonym import child_key
+from services.notifier.dispatch import DELIVERED, queue_email
+from services.notifier.domain import (
+    SchoolCalendar,
+    escalation_deadlines,
+    on_withdraw,
+    schedule_push,
+)
+from services.notifier.models import (
+    notification_children,
+    notifications,
+    notifier_withdrawn_incidents,
+    schools,
+)
+
+log = logging.getLogger(__name__)
+CONSUMER = "notifier"
+LA_DAY_STARTS_AT = time(9, 0)
+
+
+@dataclass
+class NotifierDeps:
+    """What the handlers need, wired in main.py."""
+
+    engine: AsyncEngine
+    child_key_secret: str
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who a notification goes to and when: a participating school, else its LA."""
+
+    recipient_key: str
+    school_urn: str | None
+    la_code: str | None
+    recipient_role: str
+    push_at: datetime
+    deputy_at: datetime | None = None
+    la_at: datetime | None = None
+
+
+def plan_target(
+    matched_at: datetime, *, school: Mapping[str, Any] | None, la_code: str | None
+) -> Target:
+    """Plan delivery to a participating school (with escalations), else to the LA."""
+    if school is not None and school["participates"] and school["status"] != "closed":
+        starts: time = school["day_starts_at"]
+        cover = any(c.get("role") == "holiday_cover" for c in school["contacts"])
+        plan = schedule_push(matched_at, calendar=SchoolCalendar(), day_starts_at=starts,
+                             has_holiday_cover=cover)
+        deadlines = escalation_deadlines(plan.push_at, day_starts_at=starts)
+        return Target(f"school:{school['urn']}", school["urn"], school["la_code"],
+                      plan.recipient_role, plan.push_at, deadlines.deputy_at, deadlines.la_at)
+    la = school["la_code"] if school is not None else la_code
+    plan = schedule_push(matched_at, calendar=SchoolCalendar(), day_starts_at=LA_DAY_STARTS_AT,
+                         has_holiday_cover=False)
+    return Target(f"la:{la or 'unknown'}", None, la, "safeguarding", plan.push_at)
+
+
+async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps) -> None:
+    """Add the child to one notification per (incident, school) it is on the roll of."""
+    event: ChildMatched = envelope.payload
+    async with UnitOfWork(deps.engine) as uow:
+        if await _claim(uow.conn, envelope, event.incident.incident_id):
+            for match in event.schools:
+                target = plan_target(event.matched_at, school=await _school(uow.conn, match),
+                                     la_code=match.la_code)
+                await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
+        await uow.commit()
+
+
+async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps) -> None:
+    """Tell the LA's safeguarding contact about a child on no roll."""
+    event: ChildUnmatched = envelope.payload
+    async with UnitOfWork(deps.engine) as uow:
+        if await _claim(uow.conn, envelope, event.incident.incident_id):
+            target = plan_target(event.decided_at, school=None, la_code=event.la_code)
+            await _add(uow.conn, deps, event.incident, target, event.child_id, event.child,
+                       reason=event.reason)
+        await uow.commit()
+
+
+async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps) -> None:
+    """Cancel notifications not yet sent; retract sent ones with a content-free notice."""
+    event: IncidentWithdrawn = envelope.payload
+    now = deps.clock()
+    async with UnitOfWork(deps.engine) as uow:
+        conn = uow.conn
+        if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
+            return
+        await conn.execute(insert(notifier_withdrawn_incidents).values(
+            incident_id=event.incident_id, withdrawn_at=event.withdrawn_at,
+        ).on_conflict_do_nothing())
+        rows = (await conn.execute(
+            select(notifications).where(notifications.c.incident_id == event.incident_id)
+            .with_for_update())).all()
+        for row in rows:
+            if row.state not in DELIVERED and row.state != "scheduled":
+                continue
+            state = on_withdraw(row.state)
+            await conn.execute(update(notifications).where(notifications.c.id == row.id)
+                               .values(state=state, closed_at=now))
+            if state == "retracted":
+                await queue_email(conn, kind="retraction", school_urn=row.school_urn,
+                                  la_code=row.la_code, recipient_role=row.recipient_role,
+                                  notification_ids=[row.id], now=now)
+        await uow.commit()
+
+
+async def _claim(conn: AsyncConnection, envelope: Envelope[Any], incident_id: uuid.UUID) -> bool:
+    if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
+        return False
+    gone = await conn.execute(select(notifier_withdrawn_incidents.c.incident_id).where(
+        notifier_withdrawn_incidents.c.incident_id == incident_id))
+    return gone.first() is None
+
+
+async def _school(conn: AsyncConnection, match: SchoolMatch) -> Mapping[str, Any] | None:
+    row = (await conn.execute(select(schools).where(schools.c.urn == match.urn))).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def _add(
+    conn: AsyncConnection, deps: NotifierDeps, incident: IncidentFacts, target: Target,
+    child_id: uuid.UUID, child: ChildReport, *, reason: str | None = None,
+) -> None:
+    now = deps.clock()
+    await conn.execute(insert(notifications).values(
+        id=uuid.uuid4(), incident_id=incident.incident_id, recipient_key=target.recipient_key,
+        school_urn=target.school_urn, la_code=target.la_code,
+        recipient_role=target.recipient_role, state="scheduled",
+        incident=incident.model_dump(mode="json"), push_at=target.push_at,
+        deputy_at=target.deputy_at, la_at=target.la_at, created_at=now,
+    ).on_conflict_do_nothing())
+    row = (await conn.execute(select(notifications.c.id, notifications.c.state).where(
+        notifications.c.incident_id == incident.incident_id,
+        notifications.c.recipient_key == target.recipient_key))).one()
+    key = child_key(deps.child_key_secret, given_name=child.given_name,
+                    family_name=child.family_name, date_of_birth=child.date_of_birth)
+    added = await conn.execute(insert(notification_children).values(
+        notification_id=row.id, child_id=child_id, child_key=key,
+        child=child.model_dump(mode="json"), unmatched_reason=reason,
+    ).on_conflict_do_nothing().returning(notification_children.c.child_id))
+    if added.first() is not None and row.state in DELIVERED:
+        # a child decided later (after review) joins a notification already pushed: push again
+        await queue_email(conn, kind="notice", school_urn=target.school_urn,
+                          la_code=target.la_code, recipient_role=target.recipient_role,
+                          notification_ids=[row.id], now=now)
+
+
+HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    "ChildMatched": on_child_matched,
+    "ChildUnmatched": on_child_unmatched,
+    "IncidentWithdrawn": on_incident_withdrawn,
+}
+
+
+async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: NotifierDeps) -> None:
+    """Parse the envelope and dispatch it; other event types are skipped, not failed."""
+    envelope = parse_envelope(record.value, EVENT_TYPES)
+    handler = HANDLERS.get(envelope.type)
+    if handler is None:
+        log.debug("skipping event type", extra={"event_type": envelope.type})
+        return
+    await handler(envelope, deps=deps)

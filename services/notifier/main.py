@@ -1,0 +1,77 @@
+"""Notifier wiring: the notifications API, the matches/incidents consumer, the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from schemas import topics
+from services.common.app import create_app
+from services.common.context import AppContext
+from services.common.db import make_engine
+from services.common.runner import Worker
+from services.notifier.api import SOURCE
+from services.notifier.api import router as notifications_router
+from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
+from services.notifier.dispatch import Dispatcher
+from services.notifier.handlers import NotifierDeps, handle_record
+from services.notifier.settings import NotifierSettings
+
+PORT = 8003
+
+
+def build_app(settings: NotifierSettings | None = None) -> FastAPI:
+    """The notifier app with real adapters, its consumer and its dispatcher."""
+    settings = settings or NotifierSettings()
+    ctx = AppContext(settings=settings, registry=CollectorRegistry(),
+                     engine=make_engine(settings.database_url, pool_size=settings.db_pool_size))
+    deps = NotifierDeps(engine=ctx.engine,
+                        child_key_secret=settings.child_key_secret.get_secret_value(),
+                        clock=lambda: ctx.clock())
+    worker = Worker(
+        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
+        group_id=f"{settings.topic_prefix}daybreak-notifier",
+        consume=[settings.topic(topics.MATCHES), settings.topic(topics.INCIDENTS)],
+        produce=[settings.topic(topics.DISCLOSURES)],
+        handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
+    )
+    ctx.extras["wake_relay"] = worker.wake_relay
+    ctx.extras["deps"] = deps
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http:
+            dispatcher = Dispatcher(
+                engine=ctx.engine,
+                mailer=SmtpMailer(host=settings.smtp_host, port=settings.smtp_port,
+                                  sender=settings.mail_from, starttls=settings.smtp_starttls,
+                                  timeout_s=settings.smtp_timeout_s),
+                webhooks=HttpxWebhookPoster(http), clock=lambda: ctx.clock(),
+                portal_base_url=settings.portal_base_url.rstrip("/"),
+                link_ttl=timedelta(minutes=settings.sign_in_link_ttl_minutes),
+                max_attempts=settings.delivery_max_attempts,
+                backoff_s=settings.delivery_backoff_s,
+            )
+            ctx.extras["dispatcher"] = dispatcher
+            worker.start()
+            task = asyncio.create_task(
+                dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
+            yield
+            stop.set()
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)
+            await worker.stop()
+        await ctx.engine.dispose()
+
+    app = create_app(title="Daybreak notifier", ctx=ctx, lifespan=lifespan)
+    app.include_router(notifications_router)
+    return app

@@ -1,0 +1,147 @@
+"""Tables owned by the notifier: notifications, their children, outgoing e-mails and webhooks."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from services.common.db import metadata
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False, index=True),
+    # "school:<urn>" or "la:<code>": one notification per (incident, recipient)
+    Column("recipient_key", String(32), nullable=False),
+    Column("school_urn", String(7), index=True),
+    Column("la_code", String(8), index=True),
+    Column("recipient_role", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("incident", JSONB, nullable=False),
+    Column("push_at", DateTime(timezone=True), nullable=False),
+    Column("deputy_at", DateTime(timezone=True)),
+    Column("la_at", DateTime(timezone=True)),
+    Column("escalations_sent", SmallInteger, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("viewed_at", DateTime(timezone=True)),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(64)),
+    Column("action_taken", Text),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("email_id", Uuid),
+    UniqueConstraint("incident_id", "recipient_key"),
+)
+Index("ix_notifications_due", notifications.c.push_at,
+      postgresql_where=text("state = 'scheduled'"))
+
+notification_children = Table(
+    "notification_children",
+    metadata,
+    Column("notification_id", Uuid, ForeignKey("notifications.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("child_id", Uuid, nullable=False),
+    Column("child_key", String(64), nullable=False),
+    Column("child", JSONB, nullable=False),
+    Column("unmatched_reason", String(32)),
+    PrimaryKeyConstraint("notification_id", "child_id"),
+)
+
+notifier_withdrawn_incidents = Table(
+    "notifier_withdrawn_incidents",
+    metadata,
+    Column("incident_id", Uuid, primary_key=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+)
+
+emails = Table(
+    "notifier_emails",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("to_addrs", JSONB, nullable=False),
+    Column("school_urn", String(7)),
+    Column("la_code", String(8)),
+    Column("subject_name", String(200), nullable=False),
+    Column("count", SmallInteger, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("last_error", String(200)),
+)
+Index("ix_notifier_emails_pending", emails.c.next_attempt_at,
+      postgresql_where=text("status = 'pending'"))
+
+sign_in_links = Table(
+    "notifier_sign_in_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("email_id", Uuid, nullable=False),
+    Column("school_urn", String(7)),
+    Column("la_code", String(8)),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+webhook_deliveries = Table(
+    "notifier_webhook_deliveries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("school_urn", String(7), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("last_error", String(200)),
+)
+Index("ix_notifier_webhook_deliveries_pending", webhook_deliveries.c.next_attempt_at,
+      postgresql_where=text("status = 'pending'"))
+
+# The matcher owns the registry; the notifier reads it (SELECT only) through these views,
+# kept on their own MetaData so they never enter the migrations' target.
+registry_metadata = MetaData()
+
+schools = Table(
+    "schools",
+    registry_metadata,
+    Column("urn", String(7), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("la_code", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("participates", Boolean, nullable=False),
+    Column("day_starts_at", Time, nullable=False),
+    Column("contacts", JSONB, nullable=False),
+    Column("webhook", JSONB),
+)
+
+local_authorities = Table(
+    "local_authorities",
+    registry_metadata,
+    Column("la_code", String(8), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("contacts", JSONB, nullable=False),
+)

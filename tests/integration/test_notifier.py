@@ -1,0 +1,483 @@
+"""The notifier against the real database, a real SMTP server and a real webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import random
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, policy
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from sqlalchemy import insert, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from schemas.envelope import wrap
+from schemas.incidents import ChildReport, IncidentWithdrawn
+from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
+from services.common.app import create_app
+from services.common.context import AppContext
+from services.common.db import make_engine
+from services.common.models import outbox
+from services.common.security import ROLE_SCOPES, Principal, issue_token
+from services.matcher.models import local_authorities, schools
+from services.notifier.api import router
+from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
+from services.notifier.dispatch import Dispatcher, redeem_sign_in_link
+from services.notifier.handlers import (
+    NotifierDeps,
+    on_child_matched,
+    on_child_unmatched,
+    on_incident_withdrawn,
+)
+from services.notifier.models import notification_children, notifications, webhook_deliveries
+
+pytestmark = pytest.mark.integration
+MATCHED_AT = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # Sunday evening
+PUSH_AT = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday 07:00 in London (GMT)
+HOOK_SECRET = "a-webhook-secret-of-some-length"
+
+
+@dataclass
+class Clock:
+    now: datetime = MATCHED_AT
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Inbox:
+    messages: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def to(self, address: str) -> list[str]:
+        parsed = [message_from_bytes(m.content, policy=policy.default)
+                  for m in self.messages if address in m.rcpt_tos]
+        return [f"{p['Subject']}\n{p.get_content()}" for p in parsed]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@dataclass
+class Receiver:
+    url: str
+    fail_first: int = 0
+    verified: list[bytes] = field(default_factory=list)
+    refused: int = 0
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    state = Receiver(url=f"http://127.0.0.1:{port}/hook")
+
+    async def hook(request: Request) -> Response:
+        body = await request.body()
+        stamp = request.headers["x-daybreak-timestamp"]
+        want = hmac.new(HOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+        if not hmac.compare_digest(request.headers["x-daybreak-signature"],
+                                   f"sha256={want.hexdigest()}"):
+            return Response(status_code=401)
+        if state.refused < state.fail_first:
+            state.refused += 1
+            return Response(status_code=503)
+        state.verified.append(body)
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield state
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def engine(settings):
+    engine = make_engine(settings.database_url, pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def deps(engine, clock, settings) -> NotifierDeps:
+    return NotifierDeps(engine=engine, clock=clock,
+                        child_key_secret=settings.child_key_secret.get_secret_value())
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+def dispatcher(engine, clock, smtp_port: int, http: httpx.AsyncClient) -> Dispatcher:
+    return Dispatcher(engine=engine, clock=clock, portal_base_url="https://portal.test",
+                      mailer=SmtpMailer(host="127.0.0.1", port=smtp_port, sender="db@test"),
+                      webhooks=HttpxWebhookPoster(http), max_attempts=3, backoff_s=1)
+
+
+@dataclass
+class School:
+    urn: str
+    la: str
+    dsl: str
+    deputy: str
+    la_contact: str
+
+
+async def add_school(engine, *, participates: bool = True, webhook_url: str | None = None
+                     ) -> School:
+    tag = secrets.token_hex(3)
+    school = School(str(random.randint(100000, 999999)), secrets.token_hex(2).upper(),
+                    f"dsl-{tag}@school.test", f"deputy-{tag}@school.test", f"la-{tag}@la.test")
+    async with engine.begin() as conn:
+        await conn.execute(insert(local_authorities).values(
+            la_code=school.la, name=f"LA {school.la}",
+            contacts=[{"role": "safeguarding", "name": "S", "email": school.la_contact}]))
+        await conn.execute(insert(schools).values(
+            urn=school.urn, name=f"School {tag}", la_code=school.la, participates=participates,
+            contacts=[{"role": "dsl", "name": "D", "email": school.dsl},
+                      {"role": "deputy_dsl", "name": "E", "email": school.deputy}],
+            webhook={"url": webhook_url, "secret": HOOK_SECRET} if webhook_url else None))
+    return school
+
+
+def facts(incident_id: uuid.UUID) -> IncidentFacts:
+    return IncidentFacts(incident_id=incident_id, force_code="WMP",
+                         occurred_at=MATCHED_AT - timedelta(hours=2),
+                         incident_type="domestic_abuse", summary="Secret summary",
+                         disclosure_fields=["occurred_at", "present_at_incident"])
+
+
+def child(given: str) -> ChildReport:
+    return ChildReport(given_name=given, family_name="Okafor", date_of_birth=date(2015, 1, 9),
+                       present_at_incident=True, voice_of_child="Secret voice")
+
+
+def matched(incident_id: uuid.UUID, school: School, given: str, index: int = 0):
+    return wrap(ChildMatched(
+        child_id=uuid.uuid5(incident_id, str(index)), child_index=index,
+        incident=facts(incident_id), child=child(given), decided_by="engine",
+        schools=[SchoolMatch(urn=school.urn, la_code=school.la, score=30)],
+        matched_at=MATCHED_AT))
+
+
+async def rows_for(engine, incident_id: uuid.UUID) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(notifications).where(
+            notifications.c.incident_id == incident_id))).all())
+
+
+async def test_children_of_one_incident_and_school_share_one_notification(engine, deps) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    first = matched(incident_id, school, "Zara")
+    for envelope in (first, first, matched(incident_id, school, "Tomi", 1)):
+        await on_child_matched(envelope, deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    assert (row.school_urn, row.state, row.push_at) == (school.urn, "scheduled", PUSH_AT)
+    assert row.deputy_at == PUSH_AT.replace(hour=9, minute=45)  # 60 min after 08:45
+    assert row.la_at == PUSH_AT.replace(hour=10, minute=45)
+    async with engine.connect() as conn:
+        kids = (await conn.execute(select(notification_children.c.child_key).where(
+            notification_children.c.notification_id == row.id))).all()
+    assert len(kids) == 2
+
+
+async def test_unmatched_and_non_participating_go_to_the_la(engine, deps) -> None:
+    school = await add_school(engine, participates=False)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    await on_child_unmatched(wrap(ChildUnmatched(
+        child_id=uuid.uuid4(), child_index=1, incident=facts(incident_id), child=child("Ola"),
+        la_code=school.la, reason="not_on_roll", decided_by="engine", decided_at=MATCHED_AT,
+    )), deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    assert (row.school_urn, row.la_code, row.recipient_key) == (None, school.la, f"la:{school.la}")
+    assert row.deputy_at is None
+
+
+async def test_one_content_free_email_per_school_even_with_two_dispatchers(
+    engine, deps, clock, smtp, http
+) -> None:
+    inbox, port = smtp
+    school = await add_school(engine)
+    for n in range(3):
+        await on_child_matched(matched(uuid.uuid4(), school, f"Zara{n}"), deps=deps)
+    clock.now = PUSH_AT - timedelta(seconds=1)
+    first, second = dispatcher(engine, clock, port, http), dispatcher(engine, clock, port, http)
+    await first.run_once()
+    assert inbox.to(school.dsl) == []
+    clock.now = PUSH_AT
+    await asyncio.gather(first.run_once(), second.run_once())
+    await asyncio.gather(first.run_once(), second.run_once())
+    [mail] = inbox.to(school.dsl)
+    assert "3 new Operation Encompass notifications" in mail
+    assert "Zara" not in mail and "Okafor" not in mail and "Secret" not in mail
+    token = mail.split("token=")[1].split()[0]
+    async with engine.begin() as conn:
+        assert (await redeem_sign_in_link(conn, token, now=PUSH_AT)) is not None
+        assert (await redeem_sign_in_link(conn, token, now=PUSH_AT)) is None
+        states = (await conn.execute(select(notifications.c.state).where(
+            notifications.c.school_urn == school.urn))).scalars().all()
+    assert states == ["sent"] * 3
+
+
+async def test_unacknowledged_escalates_to_deputy_then_la(engine, deps, clock, smtp, http) -> None:
+    inbox, port = smtp
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    sender = dispatcher(engine, clock, port, http)
+    for at in (PUSH_AT, PUSH_AT.replace(hour=9, minute=44)):
+        clock.now = at
+        await sender.run_once()
+    assert inbox.to(school.deputy) == []
+    clock.now = PUSH_AT.replace(hour=9, minute=45)
+    await sender.run_once()
+    assert "have not been acknowledged" in inbox.to(school.deputy)[0]
+    assert inbox.to(school.la_contact) == []
+    clock.now = PUSH_AT.replace(hour=10, minute=45)
+    await sender.run_once()
+    await sender.run_once()
+    assert len(inbox.to(school.la_contact)) == 1 and len(inbox.to(school.deputy)) == 1
+    [row] = await rows_for(engine, incident_id)
+    assert (row.state, row.escalations_sent) == ("escalated", 2)
+
+
+async def test_withdrawal_cancels_before_sending_and_retracts_after(
+    engine, deps, clock, smtp, http
+) -> None:
+    inbox, port = smtp
+    school = await add_school(engine)
+    early, late = uuid.uuid4(), uuid.uuid4()
+    for incident_id in (early, late):
+        await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    await on_incident_withdrawn(withdrawn(early), deps=deps)
+    clock.now = PUSH_AT
+    sender = dispatcher(engine, clock, port, http)
+    await sender.run_once()
+    assert "has 1 new Operation Encompass notification." in inbox.to(school.dsl)[0]
+    await on_incident_withdrawn(withdrawn(late), deps=deps)
+    await sender.run_once()
+    assert [r.state for r in await rows_for(engine, early)] == ["cancelled"]
+    assert [r.state for r in await rows_for(engine, late)] == ["retracted"]
+    _, retraction = inbox.to(school.dsl)
+    assert "withdrawn" in retraction and "Zara" not in retraction and "token=" not in retraction
+    # a match that arrives after its withdrawal never becomes a notification
+    await on_child_matched(matched(early, school, "Tomi", 1), deps=deps)
+    assert [r.state for r in await rows_for(engine, early)] == ["cancelled"]
+
+
+def withdrawn(incident_id: uuid.UUID):
+    return wrap(IncidentWithdrawn(incident_id=incident_id, force_code="WMP",
+                                  withdrawn_at=PUSH_AT, reason="error"))
+
+
+async def test_webhooks_are_signed_retried_and_dead_lettered(
+    engine, deps, clock, smtp, http, receiver
+) -> None:
+    _, port = smtp
+    flaky = await add_school(engine, webhook_url=receiver.url)
+    broken = await add_school(engine, webhook_url="http://127.0.0.1:9/nothing")
+    receiver.fail_first = 1
+    for school in (flaky, broken):
+        await on_child_matched(matched(uuid.uuid4(), school, "Zara"), deps=deps)
+    sender = dispatcher(engine, clock, port, http)
+    for seconds in (0, 1, 3, 10):  # backoff 1 s, then 2 s; dead after 3 attempts
+        clock.now = PUSH_AT + timedelta(seconds=seconds)
+        await sender.run_once()
+    assert receiver.refused == 1 and len(receiver.verified) == 1
+    assert b"Zara" not in receiver.verified[0] and flaky.urn.encode() in receiver.verified[0]
+    async with engine.connect() as conn:
+        rows = {r.school_urn: r for r in (await conn.execute(select(webhook_deliveries).where(
+            webhook_deliveries.c.school_urn.in_([flaky.urn, broken.urn])))).all()}
+    assert (rows[flaky.urn].status, rows[flaky.urn].attempts) == ("delivered", 2)
+    assert (rows[broken.urn].status, rows[broken.urn].attempts) == ("dead", 3)
+
+
+def bearer(settings, school: School, role: str = "dsl") -> dict[str, str]:
+    principal = Principal(subject=f"user-{school.urn}", kind="user", role=role,
+                          scopes=frozenset(ROLE_SCOPES[role]), school_urns=frozenset({school.urn}))
+    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def api(settings, engine, clock) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(title="notifier", ctx=AppContext(settings=settings, engine=engine,
+                                                      registry=__import__("prometheus_client")
+                                                      .CollectorRegistry(), clock=clock))
+    app.include_router(router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def test_dsl_reads_own_notification_with_an_audited_disclosure_and_acknowledges(
+    engine, deps, clock, api, settings, smtp, http
+) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    headers = bearer(settings, school)
+    listed = (await api.get("/v1/notifications", headers=headers)).json()["items"]
+    assert [(i["id"], i["children"], i["state"]) for i in listed] == [(str(row.id), 1, "scheduled")]
+    early = (await api.get(f"/v1/notifications/{row.id}", headers=headers)).json()
+    assert early["state"] == "scheduled"  # read before the push: the push still happens
+    clock.now = PUSH_AT
+    await dispatcher(engine, clock, smtp[1], http).run_once()
+    details = (await api.get(f"/v1/notifications/{row.id}", headers=headers)).json()
+    assert details["state"] == "viewed"
+    assert details["children"] == [{"given_name": "Zara", "family_name": "Okafor",
+                                    "date_of_birth": "2015-01-09", "present_at_incident": True}]
+    assert "summary" not in details["incident"] and "occurred_at" in details["incident"]
+    async with engine.connect() as conn:
+        staged = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.source == settings.topic("notifier"),
+            outbox.c.topic.like("%disclosures.v1")))).scalars().all()
+    assert any(str(row.id).encode() in v and b"notification.view" in v for v in staged)
+    ack = await api.post(f"/v1/notifications/{row.id}/acknowledge",
+                         json={"action_taken": "Spoke to the child"}, headers=headers)
+    assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
+
+
+async def test_acknowledged_before_the_push_sends_no_email(
+    engine, deps, clock, api, settings, smtp, http
+) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    headers = bearer(settings, school)
+    ack = await api.post(f"/v1/notifications/{row.id}/acknowledge",
+                         json={"action_taken": "pastoral support"}, headers=headers)
+    assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
+    clock.now = PUSH_AT
+    await dispatcher(engine, clock, smtp[1], http).run_once()
+    assert smtp[0].to(school.dsl) == []
+
+
+async def test_another_schools_notification_is_404_on_every_route(
+    engine, deps, api, settings
+) -> None:
+    school_a, school_b = await add_school(engine), await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school_b, "Zara"), deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    as_a = bearer(settings, school_a)
+    assert (await api.get("/v1/notifications", headers=as_a)).json()["items"] == []
+    assert (await api.get(f"/v1/notifications/{row.id}", headers=as_a)).status_code == 404
+    assert (await api.post(f"/v1/notifications/{row.id}/acknowledge", json={},
+                           headers=as_a)).status_code == 404
+    assert (await api.get(f"/v1/notifications/{uuid.uuid4()}", headers=as_a)).status_code == 404
+    admin = bearer(settings, school_b, role="admin")
+    assert (await api.get(f"/v1/notifications/{row.id}", headers=admin)).status_code == 403
+    async with engine.connect() as conn:
+        staged = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.source == "notifier"))).scalars().all()
+    assert not any(str(row.id).encode() in v for v in staged)
+
+
+async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosures(
+    settings, engine, smtp
+) -> None:
+    from schemas import topics
+    from services.common.kafka import ensure_topics, make_producer
+    from services.notifier.main import build_app
+    from services.notifier.settings import NotifierSettings
+    from tests.support.api import running
+    from tests.support.kafka import read_topic
+
+    own = NotifierSettings(**settings.model_dump() | {"smtp_port": smtp[1]})
+    school = await add_school(engine)
+    kept, gone = uuid.uuid4(), uuid.uuid4()
+    await ensure_topics(own.kafka_bootstrap, [own.topic(topics.MATCHES),
+                                              own.topic(topics.INCIDENTS)], partitions=2)
+    async with running(build_app(own)) as client:
+        producer = make_producer(own.kafka_bootstrap)
+        await producer.start()
+        try:
+            for incident_id in (kept, gone):
+                await producer.send_and_wait(own.topic(topics.MATCHES), wrap_bytes(
+                    matched(incident_id, school, "Zara")), key=str(incident_id).encode())
+            withdrawal = withdrawn(gone)
+            await producer.send_and_wait(own.topic(topics.INCIDENTS), wrap_bytes(withdrawal),
+                                         key=str(gone).encode())
+        finally:
+            await producer.stop()
+        # the two topics are not ordered against each other: the withdrawal may be handled
+        # before the match (no notification is made) or after it (the notification is
+        # cancelled); either way nothing is left to send
+        for _ in range(300):  # a consumer group on a busy shared broker can be slow to join
+            kept_states = [r.state for r in await rows_for(engine, kept)]
+            gone_states = [r.state for r in await rows_for(engine, gone)]
+            if kept_states == ["scheduled"] and gone_states in ([], ["cancelled"]) and \
+                    await was_processed(engine, withdrawal.event_id):
+                break
+            await asyncio.sleep(0.2)
+        assert kept_states == ["scheduled"]
+        assert gone_states in ([], ["cancelled"])
+        assert await was_processed(engine, withdrawal.event_id)
+        [row] = await rows_for(engine, kept)
+        resp = await client.get(f"/v1/notifications/{row.id}", headers=bearer(own, school))
+        assert resp.status_code == 200
+        records = await read_topic(own.kafka_bootstrap, own.topic(topics.DISCLOSURES),
+                                   at_least=1, timeout_s=30)
+    assert len(records) == 1 and str(row.id).encode() in records[0].value
+    assert b"Zara" not in records[0].value
+
+
+async def was_processed(engine, event_id: uuid.UUID) -> bool:
+    from services.common.models import processed_events
+
+    async with engine.connect() as conn:
+        found = await conn.execute(select(processed_events.c.event_id).where(
+            processed_events.c.consumer == "notifier", processed_events.c.event_id == event_id))
+    return found.first() is not None
+
+
+def wrap_bytes(envelope: Any) -> bytes:
+    data: bytes = envelope.to_bytes()
+    return data
