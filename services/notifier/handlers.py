@@ -14,12 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from schemas.envelope import Envelope, parse_envelope
+from schemas.envelope import Envelope
 from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
-from schemas.registry import EVENT_TYPES
 from services.common.db import UnitOfWork
 from services.common.idempotency import claim_event
+from services.common.kafka import dispatch_record
 from services.common.pseudonym import child_key
 from services.notifier.dispatch import DELIVERED, queue_email
 from services.notifier.domain import (
@@ -179,10 +179,5 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
 
 
 async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: NotifierDeps) -> None:
-    """Parse the envelope and dispatch it; other event types are skipped, not failed."""
-    envelope = parse_envelope(record.value, EVENT_TYPES)
-    handler = HANDLERS.get(envelope.type)
-    if handler is None:
-        log.debug("skipping event type", extra={"event_type": envelope.type})
-        return
-    await handler(envelope, deps=deps)
+    """Dispatch one consumed record to its handler."""
+    await dispatch_record(record, HANDLERS, deps=deps)
