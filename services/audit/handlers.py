@@ -1,4 +1,4 @@
-"""The audit consumer and the service's own disclosures: one transaction per entry."""
+"""The audit consumer (one transaction per poll) and the service's own disclosures."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.disclosures import DisclosureRecorded
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, parse_envelope
+from schemas.registry import EVENT_TYPES
 from services.audit.chain import AuditEntry
 from services.audit.heads import HeadSigner
-from services.audit.log import TreeCache, access_draft, append_entry, draft_of
+from services.audit.log import TreeCache, access_draft, append_entries, append_entry, draft_of
 from services.common.db import UnitOfWork
 from services.common.kafka import dispatch_record
 from services.common.security import Principal
@@ -48,6 +49,19 @@ async def on_disclosure_recorded(envelope: Envelope[Any], *, deps: AuditDeps) ->
         entry = await append_entry(uow.conn, draft, context)
         await uow.commit()
     if entry is not None:
+        deps.committed(entry, "kafka")
+
+
+async def on_disclosures(records: list[ConsumerRecord[bytes, bytes]], *, deps: AuditDeps) -> None:
+    """Append a whole poll of disclosures in one transaction (ids already logged skipped)."""
+    envelopes = [parse_envelope(r.value, EVENT_TYPES) for r in records]
+    drafts = [draft_of(e.payload) for e in envelopes if isinstance(e.payload, DisclosureRecorded)]
+    if not drafts:
+        return
+    async with UnitOfWork(deps.engine) as uow:
+        sealed = await append_entries(uow.conn, drafts)
+        await uow.commit()
+    for entry in sealed:
         deps.committed(entry, "kafka")
 
 

@@ -27,6 +27,7 @@ from services.common.errors import is_transient
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
 
 def make_producer(bootstrap: str, *, request_timeout_ms: int = 5000) -> AIOKafkaProducer:
@@ -99,15 +100,22 @@ async def run_consumer(
     dead_letters: DeadLetters,
     stop: asyncio.Event,
     retry_delay_s: float = 0.2,
+    handle_batch: BatchHandler | None = None,
 ) -> None:
-    """Poll in batches, handle each record, commit its offset only after the handler returned."""
+    """Poll in batches, handle each record, commit its offset only after the handler returned.
+
+    With `handle_batch`, a partition's whole poll is first offered in one call (one
+    transaction); if that fails on the data, the records are handled one by one, so a
+    poison message still reaches the dead-letter topic alone.
+    """
     while not stop.is_set():
         batches: dict[TopicPartition, list[ConsumerRecord[Any, Any]]] = await consumer.getmany(
             timeout_ms=200
         )
         for tp, records in batches.items():
-            for record in records:
-                await _handle_with_retries(record, handle, dead_letters, retry_delay_s)
+            if handle_batch is None or not await _batch(records, handle_batch, retry_delay_s):
+                for record in records:
+                    await _handle_with_retries(record, handle, dead_letters, retry_delay_s)
             # each handler committed its own transaction and skips event ids it has seen,
             # so one offset commit per partition batch is enough, and a commit lost to a
             # rebalance only means the new owner skips these records again
@@ -115,6 +123,23 @@ async def run_consumer(
                 await consumer.commit({tp: records[-1].offset + 1})
             except (CommitFailedError, IllegalStateError) as exc:
                 log.info("offset commit skipped after rebalance: %s", type(exc).__name__)
+
+
+async def _batch(
+    records: list[ConsumerRecord[bytes, bytes]], handle_batch: BatchHandler, retry_delay_s: float
+) -> bool:
+    """True when the batch handler took every record; False to fall back to one by one."""
+    while True:
+        try:
+            await handle_batch(records)
+            return True
+        except Exception as exc:
+            if not is_transient(exc):
+                log.warning("batch failed on %s; handling records one by one",
+                            type(exc).__name__)
+                return False
+            log.warning("batch waiting on infrastructure: %s", type(exc).__name__)
+            await asyncio.sleep(min(5.0, retry_delay_s * 4))
 
 
 async def _handle_with_retries(

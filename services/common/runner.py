@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.kafka import (
+    BatchHandler,
     DeadLetters,
     ensure_topics,
     make_consumer,
@@ -29,6 +30,7 @@ class Worker:
     def __init__(
         self, *, bootstrap: str, engine: AsyncEngine, source: str, group_id: str,
         consume: list[str], produce: list[str], handle: Handler, partitions: int = 3,
+        handle_batch: BatchHandler | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.engine = engine
@@ -37,6 +39,7 @@ class Worker:
         self.consume = consume
         self.produce = produce
         self.handle = handle
+        self.handle_batch = handle_batch
         self.partitions = partitions
         self.stop_event = asyncio.Event()
         self.relay: OutboxRelay | None = None
@@ -81,7 +84,7 @@ class Worker:
         try:
             await consumer.start()
             await run_consumer(consumer, self.handle, dead_letters=DeadLetters(producer),
-                               stop=self.stop_event)
+                               stop=self.stop_event, handle_batch=self.handle_batch)
         finally:
             await consumer.stop()
             await producer.stop()

@@ -80,3 +80,52 @@ async def test_processed_event_is_claimed_once(settings) -> None:
             assert await claim_event(conn, consumer="other", event_id=event_id)
     finally:
         await engine.dispose()
+
+
+async def test_batch_handler_takes_a_poll_and_falls_back_to_records_on_bad_data(settings) -> None:
+    topic = settings.topic("batch.v1")
+    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    for value in (b"a", b"b", b"c"):
+        await producer.send_and_wait(topic, value, key=b"k")
+    batches: list[list[bytes]] = []
+    singles: list[bytes] = []
+
+    async def handle_batch(records: list[ConsumerRecord]) -> None:
+        batches.append([r.value for r in records])
+        if b"poison" in batches[-1]:
+            raise ValueError("bad data somewhere in the batch")
+
+    async def handle(record: ConsumerRecord) -> None:
+        if record.value == b"poison":
+            raise ValueError("bad data")
+        singles.append(record.value)
+
+    consumer = make_consumer(settings.kafka_bootstrap, topic, group_id=f"g-{uuid.uuid4().hex[:8]}")
+    await consumer.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(
+        consumer, handle, dead_letters=DeadLetters(producer, max_attempts=2), stop=stop,
+        retry_delay_s=0.01, handle_batch=handle_batch))
+    for _ in range(50):
+        if sum(len(b) for b in batches) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    await producer.send_and_wait(topic, b"poison", key=b"k")
+    await producer.send_and_wait(topic, b"d", key=b"k")
+    dead = await read_topic(settings.kafka_bootstrap, f"{topic}.dlq", at_least=1)
+    for _ in range(50):
+        if b"d" in singles or any(b"d" in b and b"poison" not in b for b in batches):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+    await consumer.stop()
+    await producer.stop()
+
+    taken = {v for b in batches if b"poison" not in b for v in b} | set(singles)
+    assert taken == {b"a", b"b", b"c", b"d"}
+    assert batches[0] == [b"a", b"b", b"c"]  # the first poll reached the batch handler whole
+    assert [r.value for r in dead] == [b"poison"]
+    assert b"poison" not in singles
