@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audit.log import access_draft, append_entry
 from services.audit.models import audit_events
@@ -17,12 +18,14 @@ from services.audit.settings import AuditSettings, audit_settings
 from services.audit.tree_head import generate_keypair, key_id, load_public_key
 from services.common.context import utc_now
 from services.common.db import UnitOfWork, make_engine
+from services.common.retention import content_cutoff, purge_notifications, purge_reviews
 from services.common.settings import Settings
 
 RETENTION_NOTE = (
     "audit entries are never purged: the log is append-only and hash-chained from its first "
     "entry, so removing old entries would break verification; this run records that it ran"
 )
+RETENTION_ACTOR = "system:retention"
 
 
 def verify(settings: Settings) -> int:
@@ -64,11 +67,39 @@ def retention_cutoff(now: datetime, years: int) -> datetime:
         return (now - timedelta(days=1)).replace(year=now.year - years)
 
 
+async def purge_content(
+    engine: AsyncEngine, config: AuditSettings, *, now: datetime, channel: str
+) -> dict[str, Any]:
+    """Erase notification and review content past its period, one transaction per group.
+
+    Each group's erasure and the `retention.purge` entry recording it commit together, so
+    content is never erased without a record, nor recorded as erased when it was not.
+    """
+    days = config.retention_content_days
+    cutoff = content_cutoff(now, days)
+    counts: dict[str, int] = {}
+    for name, purge in (("notifications", purge_notifications), ("reviews", purge_reviews)):
+        async with UnitOfWork(engine) as uow:
+            counts[name] = await purge(uow.conn, cutoff=cutoff, now=now)
+            if counts[name]:
+                await append_entry(uow.conn, access_draft(
+                    actor=RETENTION_ACTOR, actor_role="system", action="retention.purge",
+                    channel=channel, at=now,
+                    purpose=(f"retention {days}d: {counts[name]} {name} erased, "
+                             f"cutoff {cutoff.isoformat()}")))
+            await uow.commit()
+    return {"notifications_purged": counts["notifications"],
+            "reviews_purged": counts["reviews"], "cutoff": cutoff.isoformat()}
+
+
 async def run_retention(config: AuditSettings, *, now: datetime) -> dict[str, Any]:
-    """Count what the retention period has passed and record the run in the log itself."""
+    """Purge expired content, count the audit entries past their period, record the run."""
     cutoff = retention_cutoff(now, config.audit_retention_years)
     engine = make_engine(config.database_url, pool_size=1)
     try:
+        summary = await purge_content(engine, config, now=now, channel="cli")
+        # the audit log itself is never purged (RETENTION_NOTE): verification starts from
+        # the first entry, so the run is only counted and recorded
         async with UnitOfWork(engine) as uow:
             eligible = (await uow.conn.execute(select(func.count()).where(
                 audit_events.c.at < cutoff))).scalar_one()
@@ -81,11 +112,11 @@ async def run_retention(config: AuditSettings, *, now: datetime) -> dict[str, An
     finally:
         await engine.dispose()
     assert entry is not None
-    return {"cutoff": cutoff.isoformat(), "eligible": eligible, "purged": 0,
-            "entry_id": str(entry.id), "note": RETENTION_NOTE}
+    return summary | {"audit": {"cutoff": cutoff.isoformat(), "eligible": eligible, "purged": 0,
+                                "entry_id": str(entry.id), "note": RETENTION_NOTE}}
 
 
 def retention_run(settings: Settings) -> int:
-    """Apply the audit retention policy (record-only, see RETENTION_NOTE); prints a summary."""
+    """Apply the retention periods (content purged, audit log kept); prints a one-line summary."""
     print(json.dumps(asyncio.run(run_retention(audit_settings(settings), now=utc_now()))))
     return 0

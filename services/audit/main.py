@@ -13,13 +13,15 @@ from prometheus_client import CollectorRegistry, Counter
 
 from schemas import topics
 from services.audit.api import router
-from services.audit.handlers import AuditDeps, handle_record
+from services.audit.cli import purge_content
+from services.audit.handlers import AuditDeps, handle_record, on_disclosures
 from services.audit.heads import AUDIT_HEADS, HeadSigner, KafkaHeads
 from services.audit.log import TreeCache
 from services.audit.settings import audit_settings
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
+from services.common.retention import run_daily
 from services.common.runner import Worker
 from services.common.settings import Settings
 
@@ -54,14 +56,21 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         group_id=f"{settings.topic_prefix}daybreak-audit",
         consume=[settings.topic(topics.DISCLOSURES)], produce=[heads_topic],
         handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
+        handle_batch=functools.partial(on_disclosures, deps=deps),
     )
     ctx.extras["audit"] = deps
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing = asyncio.create_task(signer.run())  # first rebuilds the tree from the table
+        retaining = asyncio.create_task(run_daily(
+            lambda: purge_content(ctx.engine, settings, now=ctx.clock(), channel="schedule"),
+            interval_s=settings.retention_interval_s))
         worker.start()
         yield
+        retaining.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retaining
         await worker.stop()
         signer.stop()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
