@@ -132,6 +132,8 @@ async def _review(conn: AsyncConnection, review_id: uuid.UUID, principal: Princi
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None or not _visible(principal, row.la_code):
         raise Problem(404, "Not found", "No such review for your local authority.")
+    if not row.child:
+        raise Problem(410, "Gone", "This review's content was erased under the retention policy.")
     return row
 
 
