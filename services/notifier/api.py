@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from schemas.disclosures import Channel
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
 from services.common.disclosure import record_disclosure
@@ -74,6 +75,13 @@ async def get_notification(
     notification_id: uuid.UUID, principal: Reader, ctx: Ctx
 ) -> dict[str, Any]:
     """The details: an audited disclosure, recorded before anything is shown."""
+    return await view_notification(ctx, notification_id, principal, channel="api")
+
+
+async def view_notification(
+    ctx: AppContext, notification_id: uuid.UUID, principal: Principal, *, channel: Channel
+) -> dict[str, Any]:
+    """A notification's details; each child's disclosure is staged in the same transaction."""
     now = ctx.clock()
     async with ctx.uow() as uow:
         row = await _locked(uow.conn, notification_id, principal)
@@ -86,7 +94,7 @@ async def get_notification(
         for child in children:
             await record_disclosure(
                 uow.conn, source=ctx.settings.topic(SOURCE), topic_prefix=ctx.settings.topic_prefix,
-                principal=principal, action="notification.view", channel="api",
+                principal=principal, action="notification.view", channel=channel,
                 purpose="operation_encompass", child_key=child["child_key"], at=now,
                 school_urn=row.school_urn, la_code=row.la_code, notification_id=row.id,
                 incident_id=row.incident_id)

@@ -23,6 +23,7 @@ from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import NotifierDeps, handle_record
+from services.notifier.portal import router as portal_router
 from services.notifier.settings import NotifierSettings
 
 PORT = 8003
@@ -74,4 +75,5 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
 
     app = create_app(title="Daybreak notifier", ctx=ctx, lifespan=lifespan)
     app.include_router(notifications_router)
+    app.include_router(portal_router)
     return app

@@ -1,0 +1,219 @@
+"""The DSL portal in-process against the real database: sign-in, CSRF, inbox, read, acknowledge."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pyotp
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.accounts import create_user
+from services.common.app import create_app
+from services.common.auth_api import SESSION_COOKIE
+from services.common.context import AppContext
+from services.common.db import make_engine
+from services.common.models import outbox
+from services.common.settings import Settings
+from services.notifier.handlers import NotifierDeps, on_child_matched
+from services.notifier.portal import CSRF_COOKIE
+from services.notifier.portal import router as portal_router
+from tests.integration.test_notifier import Clock, School, add_school, matched, rows_for
+
+pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings.database_url, pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # tokens are checked against the real time: start a little behind it, as each sign-in
+    # steps the clock on by one TOTP interval
+    return Clock(datetime.now(UTC) - timedelta(minutes=5))
+
+
+@pytest.fixture
+def deps(engine: AsyncEngine, clock: Clock, settings: Settings) -> NotifierDeps:
+    return NotifierDeps(engine=engine, clock=clock,
+                        child_key_secret=settings.child_key_secret.get_secret_value())
+
+
+@pytest.fixture
+async def portal(
+    settings: Settings, engine: AsyncEngine, clock: Clock
+) -> AsyncIterator[httpx.AsyncClient]:
+    secure = settings.model_copy(update={"cookie_secure": True})
+    app = create_app(title="notifier", ctx=AppContext(
+        settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock))
+    app.include_router(portal_router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://test") as client:
+        yield client
+
+
+async def new_dsl(engine: AsyncEngine, school: School) -> tuple[str, pyotp.TOTP]:
+    email = f"dsl-{secrets.token_hex(4)}@school.test"
+    async with engine.begin() as conn:
+        user = await create_user(conn, email=email, password=PASSWORD, role="dsl",
+                                 school_urns=[school.urn], la_codes=[])
+    return email, pyotp.TOTP(pyotp.parse_uri(user.totp_uri).secret)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, clock: Clock, email: str, totp: pyotp.TOTP,
+                  *, password: str = PASSWORD) -> httpx.Response:
+    clock.now += timedelta(seconds=30)  # a fresh TOTP step: a used code cannot be replayed
+    page = await client.get("/portal/sign-in")
+    return await client.post("/portal/sign-in", data={
+        "csrf": csrf_of(page), "email": email, "password": password,
+        "totp": totp.at(clock.now)})
+
+
+async def test_sign_in_sets_a_strict_session_cookie_and_every_page_is_locked_down(
+    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient
+) -> None:
+    school = await add_school(engine)
+    email, totp = await new_dsl(engine, school)
+    assert (await portal.get("/portal/")).headers["location"] == "/portal/sign-in"
+    page = await portal.get("/portal/sign-in")
+    assert page.status_code == 200 and '<label for="totp">' in page.text
+    assert "<main" in page.text and 'name="viewport"' in page.text and "<script" not in page.text
+    for resp in (page, await portal.get("/portal/static/portal.css")):
+        assert resp.headers["content-security-policy"].startswith("default-src 'none';")
+        assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
+        assert resp.headers["x-content-type-options"] == "nosniff"
+        assert resp.headers["referrer-policy"] == "no-referrer"
+        assert resp.headers["cache-control"] == "no-store"
+    assert portal.cookies[CSRF_COOKIE] == csrf_of(page)  # double-submit: cookie and field
+    assert all(f in page.headers["set-cookie"].lower() for f in ("httponly", "samesite=strict"))
+    signed = await sign_in(portal, clock, email, totp)
+    assert signed.status_code == 303 and signed.headers["location"] == "/portal/"
+    cookie = signed.headers["set-cookie"].lower()
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    assert all(flag in cookie for flag in ("httponly", "secure", "samesite=strict", "path=/"))
+    inbox = await portal.get("/portal/")
+    assert inbox.status_code == 200 and "<h1>Notifications</h1>" in inbox.text
+
+
+async def test_posts_without_the_csrf_token_are_refused(
+    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient
+) -> None:
+    school = await add_school(engine)
+    email, totp = await new_dsl(engine, school)
+    await portal.get("/portal/sign-in")
+    form = {"email": email, "password": PASSWORD, "totp": totp.at(clock.now)}
+    missing = await portal.post("/portal/sign-in", data=form)
+    wrong = await portal.post("/portal/sign-in", data=form | {"csrf": "forged"})
+    assert (missing.status_code, wrong.status_code) == (403, 403)
+    assert "content-security-policy" in missing.headers
+    assert SESSION_COOKIE not in portal.cookies
+    assert (await sign_in(portal, clock, email, totp)).status_code == 303
+    assert (await portal.post("/portal/sign-out", data={})).status_code == 403
+    assert SESSION_COOKIE in portal.cookies
+
+
+async def test_inbox_shows_only_own_school_and_reading_is_an_audited_disclosure(
+    engine: AsyncEngine, deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
+    settings: Settings,
+) -> None:
+    mine, theirs = await add_school(engine), await add_school(engine)
+    own_incident, other_incident = uuid.uuid4(), uuid.uuid4()
+    await on_child_matched(matched(own_incident, mine, "Zara"), deps=deps)
+    await on_child_matched(matched(other_incident, theirs, "Tomi"), deps=deps)
+    [own], [other] = await rows_for(engine, own_incident), await rows_for(engine, other_incident)
+    email, totp = await new_dsl(engine, mine)
+    await sign_in(portal, clock, email, totp)
+    inbox = (await portal.get("/portal/")).text
+    assert str(own.id) in inbox and str(other.id) not in inbox
+    assert "Zara" not in inbox and "Okafor" not in inbox
+    foreign = await portal.get(f"/portal/notifications/{other.id}")
+    assert foreign.status_code == 404 and "Tomi" not in foreign.text
+    assert (await portal.get("/portal/notifications/not-a-uuid")).status_code == 404
+    page = await portal.get(f"/portal/notifications/{own.id}")
+    assert page.status_code == 200 and "Zara Okafor" in page.text
+    assert "Secret summary" not in page.text  # not in the force's disclosure profile
+    assert '<label for="action_taken">' in page.text and "Early Help/CAF" in page.text
+    async with engine.connect() as conn:
+        staged = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.source == settings.topic("notifier"),
+            outbox.c.topic.like("%disclosures.v1")))).scalars().all()
+    views = [v for v in staged if str(own.id).encode() in v and b"notification.view" in v]
+    assert len(views) == 1 and b'"portal"' in views[0]
+    assert not any(str(other.id).encode() in v for v in staged)
+
+
+async def test_acknowledge_through_the_form_then_sign_out(
+    engine: AsyncEngine, deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient
+) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    email, totp = await new_dsl(engine, school)
+    await sign_in(portal, clock, email, totp)
+    page = await portal.get(f"/portal/notifications/{row.id}")
+    url = f"/portal/notifications/{row.id}/acknowledge"
+    bad = await portal.post(url, data={"csrf": csrf_of(page), "action_taken": "tea",
+                                       "attended": "no"})
+    assert bad.status_code == 422
+    ack = await portal.post(url, data={"csrf": csrf_of(page), "action_taken": "school nurse",
+                                       "attended": "no"})
+    assert ack.status_code == 303 and ack.headers["location"] == "/portal/?acknowledged=1"
+    assert "Acknowledgement recorded" in (await portal.get(ack.headers["location"])).text
+    [row] = await rows_for(engine, incident_id)
+    assert row.state == "acknowledged"
+    assert row.action_taken == "school nurse; attended this morning: no"
+    again = await portal.post(url, data={"csrf": csrf_of(page), "action_taken": "police",
+                                         "attended": "yes"})
+    assert again.status_code == 409
+    out = await portal.post("/portal/sign-out", data={"csrf": csrf_of(page)})
+    assert out.status_code == 303 and SESSION_COOKIE not in portal.cookies
+    assert (await portal.get("/portal/")).headers["location"] == "/portal/sign-in"
+
+
+async def test_five_bad_sign_ins_then_429(
+    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient, settings: Settings
+) -> None:
+    school = await add_school(engine)
+    email, totp = await new_dsl(engine, school)
+    for _ in range(settings.login_max_failures):
+        failed = await sign_in(portal, clock, email, totp, password="wrong password!")
+        assert failed.status_code == 401 and "Sign-in failed" in failed.text
+    throttled = await sign_in(portal, clock, email, totp)
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "60"
+
+
+async def test_an_emailed_link_is_single_use_and_only_leads_to_sign_in(
+    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient
+) -> None:
+    from services.notifier.models import sign_in_links
+
+    token = secrets.token_urlsafe(16)
+    async with engine.begin() as conn:
+        await conn.execute(sign_in_links.insert().values(
+            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            email_id=uuid.uuid4(), expires_at=clock.now + timedelta(hours=1)))
+    first = await portal.get(f"/portal/link/{token}")
+    assert first.headers["location"] == "/portal/sign-in?link=ok"
+    assert SESSION_COOKIE not in portal.cookies
+    second = await portal.get(f"/portal/sign-in?token={token}")
+    assert second.headers["location"] == "/portal/sign-in?link=expired"
