@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     roster_import.add_argument("file", metavar="FILE.csv")
     roster_import.set_defaults(run=_roster_import)
 
+    calendar = sub.add_parser("calendar", help="school calendars")
+    calendar_sub = calendar.add_subparsers(metavar="ACTION")
+    calendar_import = calendar_sub.add_parser(
+        "import", help="replace the calendar overrides of the schools a CSV names (all or nothing)"
+    )
+    calendar_import.add_argument("file", metavar="FILE.csv")
+    calendar_import.set_defaults(run=_calendar_import)
+
     match = sub.add_parser("match", help="match a children file against a roster file")
     match.add_argument("--roster", required=True, metavar="ROSTER.csv")
     match.add_argument("--children", required=True, metavar="CHILDREN.csv")
@@ -206,6 +214,12 @@ def _roster_import(args: argparse.Namespace) -> int:
     from services.matcher.registry_cli import roster_import
 
     return roster_import(args.file, _settings())
+
+
+def _calendar_import(args: argparse.Namespace) -> int:
+    from services.matcher.registry_cli import calendar_import
+
+    return calendar_import(args.file, _settings())
 
 
 def _match(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -49,6 +50,20 @@ schools = Table(
     Column("contacts", JSONB, nullable=False, server_default="[]"),
     Column("webhook", JSONB),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # unacknowledged this long after day_starts_at: the deputy DSL, then the LA, are told
+    Column("deputy_after_minutes", SmallInteger, nullable=False, server_default="60"),
+    Column("la_after_minutes", SmallInteger, nullable=False, server_default="120"),
+)
+
+# Overrides of the default school days (Monday to Friday less bank holidays), per school.
+school_calendar_days = Table(
+    "school_calendar_days",
+    metadata,
+    Column("urn", String(7), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("kind", String(6), nullable=False),
+    CheckConstraint("kind IN ('closed', 'open')", name="kind"),
+    PrimaryKeyConstraint("urn", "day"),
 )
 
 pupils = Table(

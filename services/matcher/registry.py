@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from operator import attrgetter
 from typing import Any, BinaryIO
 
@@ -16,7 +18,13 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.common.db import UnitOfWork
 from services.common.problems import Problem
-from services.matcher.models import local_authorities, pupils, roster_imports, schools
+from services.matcher.models import (
+    local_authorities,
+    pupils,
+    roster_imports,
+    school_calendar_days,
+    schools,
+)
 from services.matcher.records import Pupil
 from services.matcher.registry_files import (
     Establishment,
@@ -27,13 +35,16 @@ from services.matcher.registry_files import (
     read_roster,
     unknown_urn_rows,
 )
-from services.matcher.registry_models import SchoolIn, WebhookIn
+from services.matcher.registry_models import URN_PATTERN, SchoolIn, WebhookIn
 from services.matcher.roster import ROSTER_HEADER
 
 MAX_REPORTED = 100
 COPY_CHUNK = 50_000
 COPY_TIMEOUT_S = 900.0
 Progress = Callable[[int, int], None]
+ESCALATION_FIELDS = ("deputy_after_minutes", "la_after_minutes")
+DEFAULT_ESCALATION = {"deputy_after_minutes": 60, "la_after_minutes": 120}
+CALENDAR_HEADER = ("urn", "date", "kind")
 _pupil_record = attrgetter(*ROSTER_HEADER)  # the pupils columns share the CSV's names
 
 
@@ -132,13 +143,28 @@ def _webhook(given: WebhookIn | None, stored: Mapping[str, str] | None) -> dict[
                   extra={"errors": [{"field": "webhook.secret", "message": "required"}]})
 
 
+def _escalation(body: SchoolIn, current: Any) -> dict[str, int]:
+    """The escalation minutes a PUT sets; omitted ones keep the stored (or default) value."""
+    given = {k: v for k in ESCALATION_FIELDS if (v := getattr(body, k)) is not None}
+    merged = {k: getattr(current, k) if current is not None else DEFAULT_ESCALATION[k]
+              for k in ESCALATION_FIELDS} | given
+    if merged["deputy_after_minutes"] > merged["la_after_minutes"]:
+        raise Problem(422, "Invalid request body",
+                      "deputy_after_minutes must not exceed la_after_minutes.",
+                      extra={"errors": [{"field": "deputy_after_minutes",
+                                         "message": "must not exceed la_after_minutes"}]})
+    return given
+
+
 async def put_school(urn: str, *, body: SchoolIn, uow: UnitOfWork, now: datetime) -> bool:
     """Create or replace a school's registration (GIAS facts are kept); True when created."""
     async with uow:
         current = (await uow.conn.execute(
-            select(schools.c.webhook).where(schools.c.urn == urn).with_for_update()
+            select(schools.c.webhook, schools.c.deputy_after_minutes, schools.c.la_after_minutes)
+            .where(schools.c.urn == urn).with_for_update()
         )).first()
         webhook = _webhook(body.webhook, current.webhook if current else None)
+        escalation = _escalation(body, current)
         await _ensure_local_authorities(uow, [body.la_code], now)
         values: dict[str, Any] = {
             "name": body.name, "la_code": body.la_code, "postcode": body.postcode,
@@ -149,6 +175,7 @@ async def put_school(urn: str, *, body: SchoolIn, uow: UnitOfWork, now: datetime
         }
         if body.status is not None:
             values["status"] = body.status
+        values.update(escalation)
         await uow.conn.execute(
             insert(schools).values(urn=urn, **values)
             .on_conflict_do_update(index_elements=["urn"], set_=values)
@@ -174,6 +201,8 @@ async def get_school(urn: str, *, uow: UnitOfWork) -> dict[str, Any]:
         "high_age": row.high_age, "participates": row.participates,
         "day_starts_at": row.day_starts_at.strftime("%H:%M"), "contacts": row.contacts,
         "webhook": webhook and {"url": webhook["url"], "has_secret": bool(webhook.get("secret"))},
+        "deputy_after_minutes": row.deputy_after_minutes,
+        "la_after_minutes": row.la_after_minutes,
         "roster": last and {"rows": last.rows, "imported_at": last.imported_at.isoformat()},
         "updated_at": row.updated_at.isoformat(),
     }
@@ -291,3 +320,94 @@ async def import_gias(source: bytes | BinaryIO, *, uow: UnitOfWork, now: datetim
         await uow.commit()
     return GiasResult(schools=len(found), created=len(found) - len(existing),
                       updated=len(existing), local_authorities_created=las_created)
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    """One override row of a calendar CSV."""
+
+    row: int
+    urn: str
+    day: date
+    kind: str
+
+
+@dataclass(frozen=True)
+class CalendarResult:
+    """What a calendar import did: override days written and replaced, schools touched."""
+
+    days: int
+    replaced: int
+    schools: int
+
+
+def parse_calendar(data: bytes, *, urn: str | None = None) -> list[CalendarDay]:
+    """Validate a `urn,date,kind` CSV whole; with `urn`, every row must name that school."""
+    reader = csv.reader(io.StringIO(decode_csv(data)))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if tuple(header) != CALENDAR_HEADER:
+        raise ImportRejected([RowProblem(1, None, "header must be urn,date,kind")],
+                             title="Invalid calendar")
+    days: list[CalendarDay] = []
+    problems: list[RowProblem] = []
+    seen: dict[tuple[str, date], int] = {}
+    for number, fields in enumerate(reader, start=2):
+        if not fields or not any(f.strip() for f in fields):
+            continue
+        if len(fields) != len(CALENDAR_HEADER):
+            problems.append(RowProblem(number, None, f"expected {len(CALENDAR_HEADER)} fields, "
+                                                     f"found {len(fields)}"))
+            continue
+        row_urn, raw_day, kind = (f.strip() for f in fields)
+        before = len(problems)
+        if not re.fullmatch(URN_PATTERN, row_urn):
+            problems.append(RowProblem(number, "urn", "must be a 6 or 7 digit URN"))
+        elif urn is not None and row_urn != urn:
+            problems.append(RowProblem(number, "urn", "must be the school in the URL"))
+        try:
+            day = date.fromisoformat(raw_day)
+        except ValueError:
+            problems.append(RowProblem(number, "date", "must be a date as YYYY-MM-DD"))
+            day = date.min
+        if kind.lower() not in ("closed", "open"):
+            problems.append(RowProblem(number, "kind", "must be closed or open"))
+        if len(problems) > before:
+            continue
+        first = seen.setdefault((row_urn, day), number)
+        if first != number:
+            problems.append(RowProblem(number, "date", f"listed twice (first on row {first})"))
+            continue
+        days.append(CalendarDay(number, row_urn, day, kind.lower()))
+    if problems:
+        raise ImportRejected(problems, title="Invalid calendar")
+    return days
+
+
+async def import_calendar(
+    urn: str | None, data: bytes, *, uow: UnitOfWork,
+) -> CalendarResult:
+    """Replace the overrides of one school (or, with urn None, of every school the file
+    names) atomically; a bad row or an unknown school changes nothing."""
+    days = parse_calendar(data, urn=urn)
+    urns = [urn] if urn is not None else sorted({d.urn for d in days})
+    async with uow:
+        missing = set(urns) - await _school_urns(uow, urns, lock=True)
+        if missing and urn is not None:
+            raise Problem(404, "Not found", "No such school.")
+        if missing:
+            first: dict[str, int] = {}
+            for d in days:
+                first.setdefault(d.urn, d.row)
+            raise ImportRejected([
+                RowProblem(first[u], "urn", "no school with this URN")
+                for u in sorted(missing, key=first.__getitem__)
+            ], title="Invalid calendar")
+        replaced = 0
+        if urns:
+            replaced = (await uow.conn.execute(delete(school_calendar_days).where(
+                school_calendar_days.c.urn == _urns_param(urns)))).rowcount
+        if days:
+            await uow.conn.execute(insert(school_calendar_days), [
+                {"urn": d.urn, "day": d.day, "kind": d.kind} for d in days])
+        await uow.commit()
+    return CalendarResult(days=len(days), replaced=replaced, schools=len(urns))

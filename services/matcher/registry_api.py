@@ -73,15 +73,38 @@ async def get_school(urn: Urn, principal: Admin, ctx: Ctx) -> dict[str, Any]:
     return await registry.get_school(urn, uow=ctx.uow())
 
 
+class CalendarImported(BaseModel):
+    """The answer to a calendar upload."""
+
+    urn: str
+    days: int
+    replaced: int
+
+
+def _require_csv(request: Request, what: str) -> None:
+    media_type, _, params = request.headers.get("content-type", "").partition(";")
+    charset = params.partition("charset=")[2].strip().strip('"').lower()
+    if media_type.strip().lower() != "text/csv" or charset not in ("", "utf-8", "utf8"):
+        raise Problem(415, "Unsupported media type", f"Send the {what} as text/csv in UTF-8.")
+
+
+@router.put("/v1/schools/{urn}/calendar", response_model=CalendarImported, responses=_ERRORS,
+            openapi_extra={"requestBody": {"required": True,
+                                           "content": {"text/csv": {"schema": {}}}}})
+async def put_calendar(urn: Urn, request: Request, principal: Admin, ctx: Ctx
+                       ) -> CalendarImported:
+    """Replace the school's calendar overrides with a `urn,date,kind` CSV: all rows or none."""
+    _require_csv(request, "calendar")
+    result = await registry.import_calendar(urn, await request.body(), uow=ctx.uow())
+    return CalendarImported(urn=urn, days=result.days, replaced=result.replaced)
+
+
 @router.post("/v1/schools/{urn}/roster", response_model=RosterImported, responses=_ERRORS,
              openapi_extra={"requestBody": {"required": True,
                                             "content": {"text/csv": {"schema": {}}}}})
 async def post_roster(urn: Urn, request: Request, principal: Admin, ctx: Ctx) -> RosterImported:
     """Replace the school's roll with a roster CSV: all rows or none."""
-    media_type, _, params = request.headers.get("content-type", "").partition(";")
-    charset = params.partition("charset=")[2].strip().strip('"').lower()
-    if media_type.strip().lower() != "text/csv" or charset not in ("", "utf-8", "utf8"):
-        raise Problem(415, "Unsupported media type", "Send the roster as text/csv in UTF-8.")
+    _require_csv(request, "roster")
     result = await registry.import_roster(
         urn, await request.body(), uow=ctx.uow(), imported_by=principal.subject,
         now=ctx.clock(),

@@ -1,4 +1,4 @@
-"""`daybreak schools import` and `daybreak roster import`: stream a CSV into the registry."""
+"""`daybreak schools|roster|calendar import`: load a CSV into the registry."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ def roster_import(path: str, settings: Settings) -> int:
         "sha256": outcome.sha256, "seconds": round(elapsed, 2),
         "rows_per_second": round(outcome.rows / elapsed) if elapsed else None,
     }))
+    return 0
+
+
+def calendar_import(path: str, settings: Settings) -> int:
+    """Replace the calendar overrides of every school a CSV names, all or nothing; 0, or 2."""
+    with _opened(path) as (file, _):
+        data = file.read()
+    outcome = _run(settings, lambda uow: registry.import_calendar(None, data, uow=uow))
+    if isinstance(outcome, registry.ImportRejected):
+        return _report(outcome)
+    print(json.dumps({"days": outcome.days, "replaced": outcome.replaced,
+                      "schools": outcome.schools}))
     return 0
 
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from services.matcher.roster import normalise_uk_postcode
 
 LA_CODE_PATTERN = r"^[A-Za-z0-9]{1,8}$"
 URN_PATTERN = r"^[0-9]{6,7}$"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MAX_ESCALATION_MINUTES = 24 * 60
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Email = Annotated[str, StringConstraints(
     strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s.]+$",
@@ -74,9 +83,19 @@ class SchoolIn(_Body):
     contacts: list[SchoolContactIn] = Field(default_factory=list, max_length=50)
     webhook: WebhookIn | None = None
     status: Literal["open", "closed"] | None = None
+    # minutes after day_starts_at; omitted: keep the stored value (60 and 120 for a new school)
+    deputy_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES)
+    la_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES)
 
     @field_validator("postcode")
     @classmethod
     def _postcode(cls, value: str | None) -> str | None:
         return normalise_uk_postcode(value) if value else None
+
+    @model_validator(mode="after")
+    def _deputy_first(self) -> SchoolIn:
+        deputy, la = self.deputy_after_minutes, self.la_after_minutes
+        if deputy is not None and la is not None and deputy > la:
+            raise ValueError("deputy_after_minutes must not exceed la_after_minutes")
+        return self
 

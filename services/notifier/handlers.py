@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -32,12 +32,14 @@ from services.notifier.models import (
     notification_children,
     notifications,
     notifier_withdrawn_incidents,
+    school_calendar_days,
     schools,
 )
 
 log = logging.getLogger(__name__)
 CONSUMER = "notifier"
 LA_DAY_STARTS_AT = time(9, 0)
+HOLIDAY_REASON = "school_holiday"  # why the LA hears of a matched child: school away, no cover
 
 
 @dataclass
@@ -60,24 +62,37 @@ class Target:
     push_at: datetime
     deputy_at: datetime | None = None
     la_at: datetime | None = None
+    # a school on holiday without cover: the LA is told too, at this moment
+    also_tell_la_at: datetime | None = None
 
 
 def plan_target(
-    matched_at: datetime, *, school: Mapping[str, Any] | None, la_code: str | None
+    matched_at: datetime, *, school: Mapping[str, Any] | None, la_code: str | None,
+    calendar: SchoolCalendar | None = None,
 ) -> Target:
     """Plan delivery to a participating school (with escalations), else to the LA."""
     if school is not None and school["participates"] and school["status"] != "closed":
         starts: time = school["day_starts_at"]
         cover = any(c.get("role") == "holiday_cover" for c in school["contacts"])
-        plan = schedule_push(matched_at, calendar=SchoolCalendar(), day_starts_at=starts,
-                             has_holiday_cover=cover)
-        deadlines = escalation_deadlines(plan.push_at, day_starts_at=starts)
+        plan = schedule_push(matched_at, calendar=calendar or SchoolCalendar(),
+                             day_starts_at=starts, has_holiday_cover=cover)
+        deadlines = escalation_deadlines(
+            plan.push_at, day_starts_at=starts,
+            deputy_after=timedelta(minutes=school.get("deputy_after_minutes") or 60),
+            la_after=timedelta(minutes=school.get("la_after_minutes") or 120),
+        )
         return Target(f"school:{school['urn']}", school["urn"], school["la_code"],
-                      plan.recipient_role, plan.push_at, deadlines.deputy_at, deadlines.la_at)
+                      plan.recipient_role, plan.push_at, deadlines.deputy_at, deadlines.la_at,
+                      plan.also_tell_la_at)
     la = school["la_code"] if school is not None else la_code
     plan = schedule_push(matched_at, calendar=SchoolCalendar(), day_starts_at=LA_DAY_STARTS_AT,
                          has_holiday_cover=False)
-    return Target(f"la:{la or 'unknown'}", None, la, "safeguarding", plan.push_at)
+    return la_target(la, plan.push_at)
+
+
+def la_target(la_code: str | None, push_at: datetime) -> Target:
+    """A notification for the LA's safeguarding contact, pushed at `push_at`."""
+    return Target(f"la:{la_code or 'unknown'}", None, la_code, "safeguarding", push_at)
 
 
 async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps) -> None:
@@ -86,9 +101,14 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps) -> No
     async with UnitOfWork(deps.engine) as uow:
         if await _claim(uow.conn, envelope, event.incident.incident_id):
             for match in event.schools:
-                target = plan_target(event.matched_at, school=await _school(uow.conn, match),
-                                     la_code=match.la_code)
+                school = await _school(uow.conn, match)
+                target = plan_target(event.matched_at, school=school, la_code=match.la_code,
+                                     calendar=await _calendar(uow.conn, match.urn))
                 await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
+                if target.also_tell_la_at is not None:
+                    await _add(uow.conn, deps, event.incident,
+                               la_target(target.la_code, target.also_tell_la_at),
+                               event.child_id, event.child, reason=HOLIDAY_REASON)
         await uow.commit()
 
 
@@ -141,6 +161,12 @@ async def _claim(conn: AsyncConnection, envelope: Envelope[Any], incident_id: uu
 async def _school(conn: AsyncConnection, match: SchoolMatch) -> Mapping[str, Any] | None:
     row = (await conn.execute(select(schools).where(schools.c.urn == match.urn))).first()
     return None if row is None else dict(row._mapping)
+
+
+async def _calendar(conn: AsyncConnection, urn: str) -> SchoolCalendar:
+    rows = await conn.execute(select(school_calendar_days.c.day, school_calendar_days.c.kind)
+                              .where(school_calendar_days.c.urn == urn))
+    return SchoolCalendar.from_overrides((row.day, row.kind) for row in rows)
 
 
 async def _add(

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -136,6 +137,17 @@ schools = Table(
     Column("day_starts_at", Time, nullable=False),
     Column("contacts", JSONB, nullable=False),
     Column("webhook", JSONB),
+    Column("deputy_after_minutes", SmallInteger, nullable=False),
+    Column("la_after_minutes", SmallInteger, nullable=False),
+)
+
+school_calendar_days = Table(
+    "school_calendar_days",
+    registry_metadata,
+    Column("urn", String(7), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("kind", String(6), nullable=False),
+    PrimaryKeyConstraint("urn", "day"),
 )
 
 local_authorities = Table(
