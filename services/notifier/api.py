@@ -18,6 +18,7 @@ from services.common.disclosure import record_disclosure
 from services.common.problems import Problem
 from services.common.security import Principal
 from services.notifier.domain import IllegalTransitionError, transition
+from services.notifier.handlers import NotifierDeps, tell_la_child_absent
 from services.notifier.models import notification_children, notifications
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -36,6 +37,8 @@ class AcknowledgeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     action_taken: str | None = Field(default=None, max_length=2000)
+    # false: the child was not at school the morning after, so the LA is told at once
+    attended: bool | None = None
 
 
 def disclosed_view(
@@ -111,6 +114,14 @@ async def acknowledge(
     notification_id: uuid.UUID, body: AcknowledgeIn, principal: Acker, ctx: Ctx
 ) -> dict[str, Any]:
     """Record that the DSL has read it and what they are doing about it."""
+    return await acknowledge_notification(ctx, notification_id, body, principal, channel="api")
+
+
+async def acknowledge_notification(
+    ctx: AppContext, notification_id: uuid.UUID, body: AcknowledgeIn, principal: Principal,
+    *, channel: Channel,
+) -> dict[str, Any]:
+    """Acknowledge; a child reported absent is told to the LA, audited, in the same step."""
     now = ctx.clock()
     async with ctx.uow() as uow:
         row = await _locked(uow.conn, notification_id, principal)
@@ -120,9 +131,38 @@ async def acknowledge(
             raise Problem(409, "Cannot acknowledge", str(exc)) from None
         await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state=state, acknowledged_at=now, acknowledged_by=principal.subject,
-            action_taken=body.action_taken))
+            action_taken=_with_attendance(body)))
+        if body.attended is False and row.school_urn is not None:
+            await _report_absence(uow.conn, ctx, row, principal, channel=channel)
         await uow.commit()
+    _wake(ctx)
     return {"id": str(row.id), "state": state, "acknowledged_at": now.isoformat()}
+
+
+def _with_attendance(body: AcknowledgeIn) -> str | None:
+    if body.attended is None:
+        return body.action_taken
+    said = "yes" if body.attended else "no"
+    return f"{body.action_taken or ''}; attended this morning: {said}".lstrip("; ")
+
+
+async def _report_absence(
+    conn: AsyncConnection, ctx: AppContext, row: Any, principal: Principal, *, channel: Channel
+) -> None:
+    """Tell the LA safeguarding contact, each child's disclosure recorded with it."""
+    children = [dict(r._mapping) for r in (await conn.execute(
+        select(notification_children).where(
+            notification_children.c.notification_id == row.id))).all()]
+    deps = NotifierDeps(engine=ctx.engine, clock=ctx.clock,
+                        child_key_secret=ctx.settings.child_key_secret.get_secret_value())
+    await tell_la_child_absent(conn, deps, notification=dict(row._mapping), children=children)
+    for child in children:
+        await record_disclosure(
+            conn, source=ctx.settings.topic(SOURCE), topic_prefix=ctx.settings.topic_prefix,
+            principal=principal, action="absence.report", channel=channel,
+            purpose="child absent the morning after an incident",
+            child_key=child["child_key"], at=ctx.clock(), school_urn=row.school_urn,
+            la_code=row.la_code, notification_id=row.id, incident_id=row.incident_id)
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CONSUMER = "notifier"
 LA_DAY_STARTS_AT = time(9, 0)
 HOLIDAY_REASON = "school_holiday"  # why the LA hears of a matched child: school away, no cover
+ABSENT_REASON = "absent_after_incident"
 
 
 @dataclass
@@ -167,6 +168,18 @@ async def _calendar(conn: AsyncConnection, urn: str) -> SchoolCalendar:
     rows = await conn.execute(select(school_calendar_days.c.day, school_calendar_days.c.kind)
                               .where(school_calendar_days.c.urn == urn))
     return SchoolCalendar.from_overrides((row.day, row.kind) for row in rows)
+
+
+async def tell_la_child_absent(
+    conn: AsyncConnection, deps: NotifierDeps, *, notification: Mapping[str, Any],
+    children: Sequence[Mapping[str, Any]],
+) -> None:
+    """The school reports the child(ren) absent the morning after: the LA hears at once."""
+    incident = IncidentFacts.model_validate(notification["incident"])
+    target = la_target(notification["la_code"], deps.clock())
+    for child in children:
+        await _add(conn, deps, incident, target, child["child_id"],
+                   ChildReport.model_validate(child["child"]), reason=ABSENT_REASON)
 
 
 async def _add(

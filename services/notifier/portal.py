@@ -153,12 +153,12 @@ async def acknowledge(request: Request, notification_id: str) -> Response:
         return _page(request, "error.html", {
             "title": "Acknowledgement not recorded", "back": notification_id,
             "message": "Choose the action taken and whether the child attended."}, status=422)
-    # no column for attendance yet: it travels in the acknowledgement's action_taken text
-    body = api.AcknowledgeIn(action_taken=f"{action}; attended this morning: {attended}")
+    body = api.AcknowledgeIn(action_taken=action, attended=attended == "yes")
     try:
         if "notifications:ack" not in principal.scopes:
             raise Problem(403, "Forbidden", "Your account may not acknowledge notifications.")
-        await api.acknowledge(uuid.UUID(notification_id), body, principal, _ctx(request))
+        await api.acknowledge_notification(
+            _ctx(request), uuid.UUID(notification_id), body, principal, channel="portal")
     except (ValueError, Problem) as exc:
         return _problem_page(request, exc)
     return RedirectResponse("/portal/?acknowledged=1", status_code=303)

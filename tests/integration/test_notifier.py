@@ -399,6 +399,32 @@ async def test_acknowledged_before_the_push_sends_no_email(
     assert smtp[0].to(school.dsl) == []
 
 
+async def test_child_reported_absent_is_told_to_the_la_as_an_audited_disclosure(
+    engine, deps, api, settings
+) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    ack = await api.post(f"/v1/notifications/{row.id}/acknowledge",
+                         headers=bearer(settings, school),
+                         json={"action_taken": "school nurse", "attended": False})
+    assert ack.status_code == 200
+    rows = {r.school_urn: r for r in await rows_for(engine, incident_id)}
+    assert rows[school.urn].action_taken == "school nurse; attended this morning: no"
+    la_row = rows[None]
+    assert la_row.la_code == school.la and la_row.recipient_role == "safeguarding"
+    assert la_row.push_at <= datetime.now(UTC)  # at once, not next morning
+    async with engine.connect() as conn:
+        reasons = (await conn.execute(select(notification_children.c.unmatched_reason).where(
+            notification_children.c.notification_id == la_row.id))).scalars().all()
+        staged = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.source == settings.topic("notifier"),
+            outbox.c.topic.like("%disclosures.v1")))).scalars().all()
+    assert reasons == ["absent_after_incident"]
+    assert any(b"absence.report" in v and str(row.id).encode() in v for v in staged)
+
+
 async def test_another_schools_notification_is_404_on_every_route(
     engine, deps, api, settings
 ) -> None:

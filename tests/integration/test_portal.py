@@ -179,7 +179,9 @@ async def test_acknowledge_through_the_form_then_sign_out(
                                        "attended": "no"})
     assert ack.status_code == 303 and ack.headers["location"] == "/portal/?acknowledged=1"
     assert "Acknowledgement recorded" in (await portal.get(ack.headers["location"])).text
-    [row] = await rows_for(engine, incident_id)
+    rows = {r.school_urn: r for r in await rows_for(engine, incident_id)}
+    row = rows[school.urn]
+    assert rows[None].recipient_role == "safeguarding"  # absent: the LA is told at once
     assert row.state == "acknowledged"
     assert row.action_taken == "school nurse; attended this morning: no"
     again = await portal.post(url, data={"csrf": csrf_of(page), "action_taken": "police",
