@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_user.add_argument("--school", action="append", default=[], metavar="URN")
     create_user.add_argument("--la", action="append", default=[], metavar="CODE")
+    create_user.add_argument("--qr", metavar="FILE.png",
+                             help="also write the TOTP enrolment QR code to this PNG file")
     create_user.set_defaults(run=_users_create)
 
     schools = sub.add_parser("schools", help="the school registry")
@@ -200,8 +202,26 @@ def _users_create(args: argparse.Namespace) -> int:
             await uow.commit()
         return {"user_id": str(new.user_id), "totp_uri": new.totp_uri}
 
-    print(json.dumps(_run_async(work)))
+    created = _run_async(work)
+    if args.qr:
+        _write_qr(created["totp_uri"], args.qr)
+    print(json.dumps(created))
     return 0
+
+
+def _write_qr(uri: str, path: str) -> None:
+    """The enrolment QR code for an authenticator app: a PNG, and on a terminal as text."""
+    import qrcode
+    from qrcode.image.pure import PyPNGImage
+
+    code = qrcode.QRCode(border=2, image_factory=PyPNGImage)
+    code.add_data(uri)
+    try:
+        code.make_image().save(path)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+    if sys.stderr.isatty():
+        code.print_ascii(out=sys.stderr, invert=True)
 
 
 def _schools_import(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -89,3 +91,25 @@ async def test_session_failures_are_401_then_429(api, settings) -> None:
     blocked = await api.post("/v1/sessions", json={"email": email, "password": PASSWORD,
                                                    "totp": good})
     assert blocked.status_code == 429
+
+
+async def test_users_create_prints_the_totp_uri_and_writes_an_enrolment_qr(
+    settings, tmp_path, monkeypatch, capsys
+) -> None:
+    import io
+    import json
+
+    from services.cli import main
+
+    for key, value in {"DAYBREAK_DATABASE_URL": settings.database_url,
+                       "DAYBREAK_ENV": "development"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))
+    png = tmp_path / "enrol.png"
+    email = f"qr{secrets.token_hex(3)}@school.example"
+    code = await asyncio.to_thread(main, ["users", "create", "--email", email, "--role", "dsl",
+                                          "--school", "103456", "--qr", str(png)])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["totp_uri"].startswith("otpauth://totp/")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 200
