@@ -18,6 +18,7 @@ from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
 from services.common.runner import Worker
+from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
 from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
@@ -76,4 +77,5 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     app = create_app(title="Daybreak notifier", ctx=ctx, lifespan=lifespan)
     app.include_router(notifications_router)
     app.include_router(portal_router)
+    app.include_router(deliveries_router)
     return app

@@ -507,3 +507,26 @@ async def was_processed(engine, event_id: uuid.UUID) -> bool:
 def wrap_bytes(envelope: Any) -> bytes:
     data: bytes = envelope.to_bytes()
     return data
+
+
+async def test_dead_deliveries_are_visible_to_admins_only(engine, settings) -> None:
+    from services.notifier.admin_api import router as deliveries_router
+
+    school = await add_school(engine)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(insert(webhook_deliveries).values(
+            school_urn=school.urn, body=b"{}", status="dead", attempts=5, next_attempt_at=now,
+            created_at=now, last_error="ConnectError"))
+    app = create_app(title="notifier", ctx=AppContext(
+        settings=settings, engine=engine,
+        registry=__import__("prometheus_client").CollectorRegistry()))
+    app.include_router(deliveries_router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as client:
+        as_dsl = await client.get("/v1/deliveries/dead", headers=bearer(settings, school))
+        as_admin = await client.get("/v1/deliveries/dead",
+                                    headers=bearer(settings, school, role="admin"))
+    assert as_dsl.status_code == 403
+    dead = [h for h in as_admin.json()["webhooks"] if h["school_urn"] == school.urn]
+    assert [(h["attempts"], h["last_error"]) for h in dead] == [(5, "ConnectError")]
