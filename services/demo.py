@@ -11,6 +11,7 @@ import asyncio
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from services.common.settings import Settings
 
 INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 NOTIFIER, AUDIT = "http://127.0.0.1:8003", "http://127.0.0.1:8004"
+MAILBOX = Path(".daybreak/mail")
 LA = "332"
 OAK, ELM = "103456", "103457"
 
@@ -192,10 +194,25 @@ async def _dsl(settings: Settings) -> None:
         shown = detail.json().get("children", [])
         print(f"   opened it (an audited disclosure): {len(shown)} child(ren)")
         ack = await http.post(f"/v1/notifications/{newest['id']}/acknowledge", headers=dsl,
-                              json={"action_taken": "pastoral support"})
-        state = ack.json().get("state")
-        print(f"   acknowledged with the action taken -> {ack.status_code} {state}"
-              " (before the push, so no e-mail is needed)")
+                              json={"action_taken": "pastoral support", "attended": False})
+        print(f"   acknowledged (pastoral support; the child did not attend) -> "
+              f"{ack.status_code} {ack.json().get('state')}; the LA is told at once")
+    mail = await _await_mail(MAILBOX, "lado@la.example")
+    print(f"   e-mail to the LA safeguarding contact (no child data in it): {mail}"
+          if mail else "   the LA's e-mail has not been sent yet (see .daybreak/mail/new/)")
+
+
+async def _await_mail(mailbox: Path, recipient: str, seconds: float = 20) -> str | None:
+    """The newest message for `recipient` that the local SMTP server wrote to its mailbox."""
+    started = datetime.now(UTC).timestamp()
+    for _ in range(int(seconds * 2)):
+        new = mailbox / "new"
+        found = [p for p in new.glob("*") if p.stat().st_mtime >= started - 1
+                 and recipient in p.read_text(errors="replace")] if new.exists() else []
+        if found:
+            return str(max(found, key=lambda p: p.stat().st_mtime))
+        await asyncio.sleep(0.5)
+    return None
 
 
 async def _audit(settings: Settings) -> None:
