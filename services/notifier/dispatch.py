@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
@@ -131,34 +131,41 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event, *, interval_s: float = 1.0) -> None:
         """Run passes until `stop` is set; a failed pass is logged and retried."""
         while not stop.is_set():
+            busy = False
             try:
-                await self.run_once()
+                busy = await self.run_once() > 0
             except Exception as exc:
                 log.warning("dispatch pass failed", extra={"exc_type": type(exc).__name__})
+            if busy:
+                continue  # a morning's backlog: no pause between passes until it is cleared
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
 
-    async def run_once(self) -> None:
-        """One pass: plan what is due, then deliver staged e-mails and webhooks."""
-        await self.plan_due()
+    async def run_once(self) -> int:
+        """One pass: plan what is due, then deliver staged e-mails and webhooks; count work."""
+        done = await self.plan_due()
         while await self.deliver_one_email():
-            pass
+            done += 1
         while await self.deliver_one_webhook():
-            pass
+            done += 1
+        return done
 
     async def plan_due(self) -> int:
         """Push due notifications and escalate late ones, one e-mail per recipient; count."""
         now = self.clock()
         n = notifications.c
+        due = or_(
+            and_(n.state == "scheduled", n.push_at <= now),
+            and_(n.state.in_(_AWAITING), n.school_urn.is_not(None), or_(
+                and_(n.escalations_sent == 0, n.deputy_at <= now),
+                and_(n.escalations_sent == 1, n.la_at <= now))))
+        # whole recipients per pass, so a school with many due notifications gets one e-mail
+        recipients = (select(n.recipient_key).where(due).group_by(n.recipient_key)
+                      .order_by(func.min(n.push_at)).limit(self.batch_size))
         async with UnitOfWork(self.engine) as uow:
             rows = (await uow.conn.execute(
-                select(notifications).where(or_(
-                    and_(n.state == "scheduled", n.push_at <= now),
-                    and_(n.state.in_(_AWAITING), n.school_urn.is_not(None), or_(
-                        and_(n.escalations_sent == 0, n.deputy_at <= now),
-                        and_(n.escalations_sent == 1, n.la_at <= now)))))
-                .order_by(n.push_at).limit(self.batch_size)
-                .with_for_update(skip_locked=True))).all()
+                select(notifications).where(due, n.recipient_key.in_(recipients.scalar_subquery()))
+                .order_by(n.push_at).with_for_update(skip_locked=True))).all()
             groups: dict[tuple[DueAction, str | None, str | None, str], list[Any]] = (
                 defaultdict(list))
             for row in rows:

@@ -530,3 +530,19 @@ async def test_dead_deliveries_are_visible_to_admins_only(engine, settings) -> N
     assert as_dsl.status_code == 403
     dead = [h for h in as_admin.json()["webhooks"] if h["school_urn"] == school.urn]
     assert [(h["attempts"], h["last_error"]) for h in dead] == [(5, "ConnectError")]
+
+
+async def test_a_school_with_more_due_than_a_batch_still_gets_one_email(
+    engine, deps, clock, smtp, http
+) -> None:
+    inbox, port = smtp
+    school = await add_school(engine)
+    for n in range(5):
+        await on_child_matched(matched(uuid.uuid4(), school, f"Zara{n}"), deps=deps)
+    clock.now = PUSH_AT
+    small = dispatcher(engine, clock, port, http)
+    small.batch_size = 2  # fewer than the school's five due notifications
+    await small.run_once()
+    await small.run_once()
+    [mail] = inbox.to(school.dsl)
+    assert "5 new Operation Encompass notifications" in mail
