@@ -14,6 +14,7 @@ up: venv infra services demo
 
 ## test: install, start PostgreSQL + Kafka, run the whole test suite
 test: venv infra
+	bash scripts/install-browser.sh
 	$(ENV)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from services.common.settings import Settings
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -63,9 +65,10 @@ def jwt_secret() -> str:
 
 
 @pytest.fixture
-def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str, jwt_secret: str):
+def settings(
+    database: dict[str, str], kafka_bootstrap: str, topic_prefix: str, jwt_secret: str
+) -> Settings:
     """Settings pointing at the session database, the broker and this test's topics."""
-    from services.common.settings import Settings
 
     return Settings(
         env="test", database_url=database["app_url"], kafka_bootstrap=kafka_bootstrap,
