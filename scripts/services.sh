@@ -14,7 +14,7 @@ alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; 
 
 start_smtp() {
   # a local SMTP server for the demo: every message lands as a file in .daybreak/mail/new/
-  mkdir -p "$REPO/.daybreak/mail"
+  mkdir -p "$REPO/.daybreak/mail/"{tmp,new,cur}  # a Maildir
   if alive smtp; then return; fi
   nohup "$REPO/.venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
     -c aiosmtpd.handlers.Mailbox "$REPO/.daybreak/mail" >>"$LOGS/smtp.log" 2>&1 </dev/null &
