@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
@@ -114,6 +114,12 @@ async def redeem_sign_in_link(
     return None if row is None else SignInLink(row.email_id, row.school_urn, row.la_code)
 
 
+_CLAIM_RECIPIENTS = text(
+    "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
+    "WHERE pg_try_advisory_xact_lock(hashtext('notifier-recipient:' || key))"
+)
+
+
 @dataclass
 class Dispatcher:
     """Plans and delivers; every step is safe to run in several processes at once."""
@@ -163,9 +169,13 @@ class Dispatcher:
         recipients = (select(n.recipient_key).where(due).group_by(n.recipient_key)
                       .order_by(func.min(n.push_at)).limit(self.batch_size))
         async with UnitOfWork(self.engine) as uow:
+            keys = list((await uow.conn.execute(recipients)).scalars())
+            # one dispatcher per recipient at a time (the others skip it this pass), so two
+            # instances never split one school's morning into two e-mails
+            mine = list((await uow.conn.execute(_CLAIM_RECIPIENTS, {"keys": keys})).scalars())
             rows = (await uow.conn.execute(
-                select(notifications).where(due, n.recipient_key.in_(recipients.scalar_subquery()))
-                .order_by(n.push_at).with_for_update(skip_locked=True))).all()
+                select(notifications).where(due, n.recipient_key.in_(mine))
+                .order_by(n.push_at).with_for_update(skip_locked=True))).all() if mine else []
             groups: dict[tuple[DueAction, str | None, str | None, str], list[Any]] = (
                 defaultdict(list))
             for row in rows:
