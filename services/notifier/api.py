@@ -17,12 +17,13 @@ from services.common.context import AppContext, get_ctx
 from services.common.disclosure import record_disclosure
 from services.common.problems import Problem
 from services.common.security import Principal
+from services.notifier.dispatch import OUTBOX_SOURCE
 from services.notifier.domain import IllegalTransitionError, transition
 from services.notifier.handlers import NotifierDeps, tell_la_child_absent
 from services.notifier.models import notification_children, notifications
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
-SOURCE = "notifier"
+SOURCE = OUTBOX_SOURCE
 INCIDENT_FIELDS = ("occurred_at", "incident_type", "summary")
 CHILD_FIELDS = ("present_at_incident", "voice_of_child", "gender", "address", "upn",
                 "school_hint")

@@ -26,6 +26,8 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
+from services.common.disclosure import record_disclosure
+from services.common.security import Principal
 from services.notifier.channels import (
     EmailKind,
     Mailer,
@@ -43,6 +45,7 @@ from services.notifier.domain import (
 from services.notifier.models import (
     emails,
     local_authorities,
+    notification_children,
     notifications,
     schools,
     sign_in_links,
@@ -114,6 +117,26 @@ async def redeem_sign_in_link(
     return None if row is None else SignInLink(row.email_id, row.school_urn, row.la_code)
 
 
+OUTBOX_SOURCE = "notifier"
+_SYSTEM = Principal(subject="system:notifier", kind="user", role="system", scopes=frozenset())
+
+
+async def audit_sent_about(
+    conn: AsyncConnection, *, topic_prefix: str, notification: Any, action: str, purpose: str,
+    at: datetime,
+) -> None:
+    """Record, per child, that an e-mail went out about this notification (escalation,
+    retraction): the e-mail holds no child data, but who was told about whom is audited."""
+    keys = (await conn.execute(select(notification_children.c.child_key).where(
+        notification_children.c.notification_id == notification.id))).scalars()
+    for key in keys:
+        await record_disclosure(
+            conn, source=f"{topic_prefix}{OUTBOX_SOURCE}", topic_prefix=topic_prefix,
+            principal=_SYSTEM, action=action, channel="email", purpose=purpose, child_key=key,
+            at=at, school_urn=notification.school_urn, la_code=notification.la_code,
+            notification_id=notification.id, incident_id=notification.incident_id)
+
+
 _CLAIM_RECIPIENTS = text(
     "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
     "WHERE pg_try_advisory_xact_lock(hashtext('notifier-recipient:' || key))"
@@ -133,6 +156,7 @@ class Dispatcher:
     max_attempts: int = 8
     backoff_s: float = 5.0
     batch_size: int = 200
+    topic_prefix: str = ""
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 1.0) -> None:
         """Run passes until `stop` is set; a failed pass is logged and retried."""
@@ -190,6 +214,11 @@ class Dispatcher:
                 for member in members:
                     await uow.conn.execute(update(notifications).where(n.id == member.id)
                                            .values(**_moved(member, action, now, email_id)))
+                    if action != "send":
+                        await audit_sent_about(
+                            uow.conn, topic_prefix=self.topic_prefix, notification=member,
+                            action="notification.escalated", at=now,
+                            purpose=f"unacknowledged: {_KIND_OF[action]}")
             await uow.commit()
         return sum(len(m) for m in groups.values())
 

@@ -21,7 +21,7 @@ from services.common.db import UnitOfWork
 from services.common.idempotency import claim_event
 from services.common.kafka import dispatch_record
 from services.common.pseudonym import child_key
-from services.notifier.dispatch import DELIVERED, queue_email
+from services.notifier.dispatch import DELIVERED, audit_sent_about, queue_email
 from services.notifier.domain import (
     SchoolCalendar,
     escalation_deadlines,
@@ -50,6 +50,7 @@ class NotifierDeps:
     engine: AsyncEngine
     child_key_secret: str
     clock: Callable[[], datetime]
+    topic_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps) 
                 await queue_email(conn, kind="retraction", school_urn=row.school_urn,
                                   la_code=row.la_code, recipient_role=row.recipient_role,
                                   notification_ids=[row.id], now=now)
+                await audit_sent_about(conn, topic_prefix=deps.topic_prefix, notification=row,
+                                       action="notification.retracted", at=now,
+                                       purpose="police withdrew the incident")
         await uow.commit()
 
 

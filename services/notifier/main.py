@@ -37,7 +37,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
                      engine=make_engine(settings.database_url, pool_size=settings.db_pool_size))
     deps = NotifierDeps(engine=ctx.engine,
                         child_key_secret=settings.child_key_secret.get_secret_value(),
-                        clock=lambda: ctx.clock())
+                        clock=lambda: ctx.clock(), topic_prefix=settings.topic_prefix)
     worker = Worker(
         bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
         group_id=f"{settings.topic_prefix}daybreak-notifier",
@@ -53,7 +53,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         stop = asyncio.Event()
         async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http:
             dispatcher = Dispatcher(
-                engine=ctx.engine,
+                engine=ctx.engine, topic_prefix=settings.topic_prefix,
                 mailer=SmtpMailer(host=settings.smtp_host, port=settings.smtp_port,
                                   sender=settings.mail_from, starttls=settings.smtp_starttls,
                                   timeout_s=settings.smtp_timeout_s),

@@ -283,6 +283,7 @@ async def test_unacknowledged_escalates_to_deputy_then_la(engine, deps, clock, s
     assert len(inbox.to(school.la_contact)) == 1 and len(inbox.to(school.deputy)) == 1
     [row] = await rows_for(engine, incident_id)
     assert (row.state, row.escalations_sent) == ("escalated", 2)
+    assert await audited(engine, row.id, b"notification.escalated") == 2
 
 
 async def test_withdrawal_cancels_before_sending_and_retracts_after(
@@ -302,11 +303,21 @@ async def test_withdrawal_cancels_before_sending_and_retracts_after(
     await sender.run_once()
     assert [r.state for r in await rows_for(engine, early)] == ["cancelled"]
     assert [r.state for r in await rows_for(engine, late)] == ["retracted"]
+    [retracted] = await rows_for(engine, late)
+    assert await audited(engine, retracted.id, b"notification.retracted") == 1
     _, retraction = inbox.to(school.dsl)
     assert "withdrawn" in retraction and "Zara" not in retraction and "token=" not in retraction
     # a match that arrives after its withdrawal never becomes a notification
     await on_child_matched(matched(early, school, "Tomi", 1), deps=deps)
     assert [r.state for r in await rows_for(engine, early)] == ["cancelled"]
+
+
+async def audited(engine, notification_id: uuid.UUID, action: bytes) -> int:
+    """How many disclosure events about this notification with this action are staged."""
+    async with engine.connect() as conn:
+        values = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.topic.like("%disclosures.v1")))).scalars().all()
+    return sum(1 for v in values if action in v and str(notification_id).encode() in v)
 
 
 def withdrawn(incident_id: uuid.UUID):
