@@ -21,6 +21,7 @@ from services.audit.settings import audit_settings
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
+from services.common.kafka import broker_answers
 from services.common.retention import run_daily
 from services.common.runner import Worker
 from services.common.settings import Settings
@@ -79,6 +80,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await publish.stop()
         await ctx.engine.dispose()
 
-    app = create_app(title="Daybreak audit", ctx=ctx, lifespan=lifespan)
+    async def broker(c: AppContext) -> None:
+        await broker_answers(c.settings.kafka_bootstrap)
+
+    app = create_app(title="Daybreak audit", ctx=ctx, lifespan=lifespan, readiness=[broker])
     app.include_router(router)
     return app

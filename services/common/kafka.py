@@ -330,3 +330,13 @@ async def dispatch_record(
         log.info("skipping event type", extra={"event_type": envelope.type})
         return
     await handler(envelope, deps=deps)
+
+
+async def broker_answers(bootstrap: str, *, timeout_s: float = 3) -> None:
+    """Raise unless the broker answers a metadata request (a readiness check)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(admin.list_topics(), timeout_s)
+    finally:
+        await admin.close()
