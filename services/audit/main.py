@@ -18,10 +18,9 @@ from services.audit.handlers import AuditDeps, handle_record, on_disclosures
 from services.audit.heads import AUDIT_HEADS, HeadSigner, KafkaHeads
 from services.audit.log import TreeCache
 from services.audit.settings import audit_settings
-from services.common.app import create_app
+from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
-from services.common.kafka import broker_answers
 from services.common.retention import run_daily
 from services.common.runner import Worker
 from services.common.settings import Settings
@@ -80,9 +79,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await publish.stop()
         await ctx.engine.dispose()
 
-    async def broker(c: AppContext) -> None:
-        await broker_answers(c.settings.kafka_bootstrap)
-
-    app = create_app(title="Daybreak audit", ctx=ctx, lifespan=lifespan, readiness=[broker])
+    app = create_app(title="Daybreak audit", ctx=ctx, lifespan=lifespan, readiness=[check_broker])
     app.include_router(router)
     return app

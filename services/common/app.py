@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common import auth_api
 from services.common.context import AppContext
 from services.common.errors import is_transient
+from services.common.kafka import broker_answers
 from services.common.problems import Problem, field_path, problem_response
 
 log = logging.getLogger("daybreak.http")
@@ -68,6 +69,11 @@ def create_app(
         upload_bytes=ctx.settings.max_upload_bytes,
     )
     return app
+
+
+async def check_broker(ctx: AppContext) -> None:
+    """Readiness: the broker answers a metadata request."""
+    await broker_answers(ctx.settings.kafka_bootstrap)
 
 
 async def _check_database(ctx: AppContext) -> None:

@@ -10,10 +10,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas import topics
-from services.common.app import create_app
+from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
-from services.common.kafka import broker_answers
 from services.common.runner import Worker
 from services.common.settings import Settings
 from services.matcher.decisions import SOURCE
@@ -55,10 +54,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await worker.stop()
         await ctx.engine.dispose()
 
-    async def broker(c: AppContext) -> None:
-        await broker_answers(c.settings.kafka_bootstrap)
-
-    app = create_app(title="Daybreak matcher", ctx=ctx, lifespan=lifespan, readiness=[broker])
+    app = create_app(title="Daybreak matcher", ctx=ctx, lifespan=lifespan, readiness=[check_broker])
     app.include_router(registry_router)
     app.include_router(reviews_router)
     return app

@@ -14,10 +14,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from schemas import topics
-from services.common.app import create_app
+from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
-from services.common.kafka import broker_answers
 from services.common.runner import Worker
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
@@ -75,10 +74,9 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
             await worker.stop()
         await ctx.engine.dispose()
 
-    async def broker(c: AppContext) -> None:
-        await broker_answers(c.settings.kafka_bootstrap)
-
-    app = create_app(title="Daybreak notifier", ctx=ctx, lifespan=lifespan, readiness=[broker])
+    app = create_app(
+        title="Daybreak notifier", ctx=ctx, lifespan=lifespan, readiness=[check_broker]
+    )
     app.include_router(notifications_router)
     app.include_router(portal_router)
     app.include_router(deliveries_router)
