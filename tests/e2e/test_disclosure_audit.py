@@ -10,7 +10,6 @@ import string
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -24,6 +23,7 @@ from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
+from tests.integration.test_audit_service import tamper
 from tests.support.api import new_police_client, police_token, running
 from tests.support.incidents import incident_body
 from tests.support.registry import pupil, seed
@@ -118,15 +118,3 @@ async def test_dsl_view_is_audited_provable_and_tamper_evident(
 async def police_headers(settings: Any, ingest: httpx.AsyncClient) -> dict[str, str]:
     client_id, secret = await new_police_client(settings, "WMP")
     return {"Authorization": f"Bearer {await police_token(ingest, client_id, secret)}"}
-
-
-async def tamper(database: dict[str, str], sql: str, *args: object) -> None:
-    """What the owner of the database can still do: switch the append-only trigger off."""
-    conn = await asyncpg.connect(database["owner_url"].replace("+asyncpg", "", 1))
-    try:
-        async with conn.transaction():
-            await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
-            await conn.execute(sql, *args)
-            await conn.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
-    finally:
-        await conn.close()

@@ -15,15 +15,13 @@ import json
 import random
 import re
 import secrets
-import socket
 import string
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ from services.notifier.main import build_app as build_notifier
 from services.notifier.models import notifications
 from services.notifier.settings import NotifierSettings
 from tests.conftest import REPO
+from tests.integration.test_notifier import Inbox, free_port
 from tests.support.api import new_police_client, new_user, police_token
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
@@ -84,25 +83,6 @@ class ShiftedClock:
         return datetime.now(UTC) + self.offset
 
 
-@dataclass
-class Inbox:
-    messages: list[Any] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-    def to(self, address: str) -> list[str]:
-        parsed = [message_from_bytes(m.content, policy=policy.default)
-                  for m in self.messages if address in m.rcpt_tos]
-        return [f"{p['Subject']}\n{p.get_content()}" for p in parsed]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
