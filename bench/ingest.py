@@ -22,18 +22,16 @@ from typing import Any
 import httpx
 
 from services.common.accounts import create_client
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.demo import demo_incident
 
 
 async def _new_token(url: str) -> str:
     settings = Settings()
-    engine = make_engine(settings.database_url, pool_size=1)
-    async with UnitOfWork(engine) as uow:
+    async with standalone_uow(settings.database_url) as uow:
         client = await create_client(uow.conn, force_code="BENCH")
         await uow.commit()
-    await engine.dispose()
     async with httpx.AsyncClient(base_url=url) as http:
         resp = await http.post("/v1/token", data={"grant_type": "client_credentials"},
                                auth=(client.client_id, client.client_secret))

@@ -169,9 +169,10 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _clients_create(args: argparse.Namespace) -> int:
     from services.common.accounts import AccountError, create_client
+    from services.common.db import standalone_uow
 
     async def work(settings: Settings) -> dict[str, str]:
-        async with _uow(settings) as uow:
+        async with standalone_uow(settings.database_url) as uow:
             try:
                 new = await create_client(uow.conn, force_code=args.force)
             except AccountError as exc:
@@ -185,13 +186,14 @@ def _clients_create(args: argparse.Namespace) -> int:
 
 def _users_create(args: argparse.Namespace) -> int:
     from services.common.accounts import AccountError, create_user
+    from services.common.db import standalone_uow
 
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise CliError("give the password on standard input")
 
     async def work(settings: Settings) -> dict[str, str]:
-        async with _uow(settings) as uow:
+        async with standalone_uow(settings.database_url) as uow:
             try:
                 new = await create_user(
                     uow.conn, email=args.email, password=password, role=args.role,
@@ -274,23 +276,6 @@ def _settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CliError(f"settings: {first.get('msg', 'invalid')}") from None
-
-
-class _uow:
-    """A unit of work on a throwaway engine, for one CLI command."""
-
-    def __init__(self, settings: Settings) -> None:
-        from services.common.db import UnitOfWork, make_engine
-
-        self.engine = make_engine(settings.database_url, pool_size=1)
-        self.uow = UnitOfWork(self.engine)
-
-    async def __aenter__(self) -> Any:
-        return await self.uow.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.uow.__aexit__(*exc)
-        await self.engine.dispose()
 
 
 def _run_async(work: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:

@@ -21,7 +21,7 @@ from stdnum.gb import upn as upn_check
 
 from schemas import topics
 from services.common.accounts import create_client, create_user
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import standalone_uow
 from services.common.kafka import partitions_of
 from services.common.settings import Settings
 
@@ -71,15 +71,10 @@ async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
     """Create a person and sign them in with password + TOTP; returns a bearer header."""
     email = f"demo-{role}-{secrets.token_hex(3)}@example.org"
     password = secrets.token_urlsafe(18)
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        async with UnitOfWork(engine) as uow:
-            user = await create_user(uow.conn, email=email, password=password, role=role,
-                                     school_urns=kw.get("schools", []),
-                                     la_codes=kw.get("las", []))
-            await uow.commit()
-    finally:
-        await engine.dispose()
+    async with standalone_uow(settings.database_url) as uow:
+        user = await create_user(uow.conn, email=email, password=password, role=role,
+                                 school_urns=kw.get("schools", []), la_codes=kw.get("las", []))
+        await uow.commit()
     code = pyotp.TOTP(pyotp.parse_uri(user.totp_uri).secret).now()
     async with httpx.AsyncClient(base_url=MATCHER, timeout=15) as http:
         resp = await http.post("/v1/sessions", json={"email": email, "password": password,
@@ -89,13 +84,9 @@ async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
 
 
 async def _police(settings: Settings) -> dict[str, str]:
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        async with UnitOfWork(engine) as uow:
-            client = await create_client(uow.conn, force_code="WMP")
-            await uow.commit()
-    finally:
-        await engine.dispose()
+    async with standalone_uow(settings.database_url) as uow:
+        client = await create_client(uow.conn, force_code="WMP")
+        await uow.commit()
     async with httpx.AsyncClient(base_url=INGEST, timeout=15) as http:
         token = (await http.post("/v1/token", data={"grant_type": "client_credentials"},
                                  auth=(client.client_id, client.client_secret))).json()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 from sqlalchemy import MetaData
@@ -86,3 +88,14 @@ class UnitOfWork:
                 await conn.rollback()
         finally:
             await conn.close()
+
+
+@asynccontextmanager
+async def standalone_uow(url: str) -> AsyncIterator[UnitOfWork]:
+    """An open unit of work on its own one-connection engine, for a CLI command or script."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with UnitOfWork(engine) as uow:
+            yield uow
+    finally:
+        await engine.dispose()

@@ -12,7 +12,7 @@ import pyotp
 from fastapi import FastAPI
 
 from services.common.accounts import create_client, create_user
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import standalone_uow
 from services.common.settings import Settings
 
 
@@ -27,25 +27,17 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 async def new_police_client(settings: Settings, force: str) -> tuple[str, str]:
     """Create a client for a force in the test database."""
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        async with UnitOfWork(engine) as uow:
-            new = await create_client(uow.conn, force_code=force)
-            await uow.commit()
-    finally:
-        await engine.dispose()
+    async with standalone_uow(settings.database_url) as uow:
+        new = await create_client(uow.conn, force_code=force)
+        await uow.commit()
     return new.client_id, new.client_secret
 
 
 async def new_user(settings: Settings, **kwargs: Any) -> tuple[str, str]:
     """Create a user; returns (user_id, totp_secret)."""
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        async with UnitOfWork(engine) as uow:
-            new = await create_user(uow.conn, **kwargs)
-            await uow.commit()
-    finally:
-        await engine.dispose()
+    async with standalone_uow(settings.database_url) as uow:
+        new = await create_user(uow.conn, **kwargs)
+        await uow.commit()
     return str(new.user_id), pyotp.parse_uri(new.totp_uri).secret
 
 

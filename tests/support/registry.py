@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.matcher.models import local_authorities, pupils, roster_imports, schools
 
@@ -27,20 +27,16 @@ def pupil(urn: str, upn: str, given: str, family: str, born: str, **kw: Any) -> 
 async def seed(settings: Settings, *, las: list[str], school_rows: list[dict[str, Any]],
                pupil_rows: list[dict[str, Any]]) -> None:
     """Insert local authorities, schools and roll rows in one transaction."""
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        async with UnitOfWork(engine) as uow:
-            for la in las:
-                await uow.conn.execute(
-                    insert(local_authorities).values(la_code=la, name=f"LA {la}")
-                )
-            for school in school_rows:
-                await uow.conn.execute(insert(schools).values(**school))
-            if pupil_rows:
-                await uow.conn.execute(insert(pupils), pupil_rows)
-            for urn in {p["urn"] for p in pupil_rows}:
-                await uow.conn.execute(insert(roster_imports).values(
-                    urn=urn, rows=0, sha256="0" * 64, imported_by="test"))
-            await uow.commit()
-    finally:
-        await engine.dispose()
+    async with standalone_uow(settings.database_url) as uow:
+        for la in las:
+            await uow.conn.execute(
+                insert(local_authorities).values(la_code=la, name=f"LA {la}")
+            )
+        for school in school_rows:
+            await uow.conn.execute(insert(schools).values(**school))
+        if pupil_rows:
+            await uow.conn.execute(insert(pupils), pupil_rows)
+        for urn in {p["urn"] for p in pupil_rows}:
+            await uow.conn.execute(insert(roster_imports).values(
+                urn=urn, rows=0, sha256="0" * 64, imported_by="test"))
+        await uow.commit()
