@@ -16,11 +16,6 @@ def dlq(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-def with_prefix(topic: str, prefix: str) -> str:
-    """A topic name under an optional prefix (tests isolate themselves this way)."""
-    return f"{prefix}{topic}"
-
-
 def all_topics_with_dlq() -> tuple[str, ...]:
     """Every v1 topic and its dead-letter twin."""
     return ALL_TOPICS + tuple(dlq(t) for t in ALL_TOPICS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
@@ -239,8 +239,3 @@ async def _send_413(send: Send, max_bytes: int) -> None:
     await send({"type": "http.response.start", "status": 413,
                 "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
-
-
-async def lifespan_noop(app: FastAPI) -> AsyncIterator[None]:
-    """A lifespan that does nothing (tests build apps without background tasks)."""
-    yield
