@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
@@ -50,6 +50,7 @@ class UnitOfWork:
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._committed = False
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def conn(self) -> AsyncConnection:
@@ -67,12 +68,20 @@ class UnitOfWork:
             self._conn = None
             raise
         self._committed = False
+        self._after_commit = []
         return self
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
-        """Commit the transaction."""
+        """Commit the transaction, then run the after-commit callbacks."""
         await self.conn.commit()
         self._committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def __aexit__(
         self,

@@ -1,7 +1,8 @@
-"""The matcher's consumer: one handler per event type, one transaction per message."""
+"""The matcher's consumer: one handler per event type, one transaction per poll."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.envelope import Envelope
 from schemas.incidents import IncidentReceived, IncidentWithdrawn
 from services.common.db import UnitOfWork
+from services.common.events import apply_records, transactional
 from services.common.idempotency import claim_event
-from services.common.kafka import dispatch_record
 from services.matcher.decisions import already_decided, engine_child, incident_date, record_decision
 from services.matcher.index import RosterCache
 from services.matcher.models import reviews, withdrawn_incidents
@@ -38,46 +39,43 @@ class MatcherDeps:
     on_decided: Callable[[str], None] = lambda status: None
 
 
-async def on_incident_received(envelope: Envelope[Any], *, deps: MatcherDeps) -> None:
+@transactional
+async def on_incident_received(envelope: Envelope[Any], *, deps: MatcherDeps,
+                               uow: UnitOfWork) -> None:
     """Match every child of a new incident, unless it was withdrawn first."""
     event: IncidentReceived = envelope.payload
+    if not await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
+        return
+    gone = await uow.conn.execute(select(withdrawn_incidents.c.incident_id).where(
+        withdrawn_incidents.c.incident_id == event.incident_id))
+    if gone.first() is not None:
+        return
     registry = await deps.roster.get()
-    now = deps.clock()
-    async with UnitOfWork(deps.engine) as uow:
-        if not await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
-            return
-        gone = await uow.conn.execute(select(withdrawn_incidents.c.incident_id).where(
-            withdrawn_incidents.c.incident_id == event.incident_id))
-        statuses = []
-        if gone.first() is None:
-            on = incident_date(event)
-            for index, child in enumerate(event.incident.children):
-                if await already_decided(uow.conn, event.incident_id, index):
-                    continue
-                decision = registry.index.match(engine_child(child, str(index)), on_date=on)
-                await record_decision(uow.conn, event=event, index=index, decision=decision,
-                                      registry=registry, topic_prefix=deps.topic_prefix, now=now)
-                statuses.append(decision.status)
-        await uow.commit()
-    deps.published()
-    for status in statuses:
-        deps.on_decided(status)
+    now, on = deps.clock(), incident_date(event)
+    for index, child in enumerate(event.incident.children):
+        if await already_decided(uow.conn, event.incident_id, index):
+            continue
+        decision = registry.index.match(engine_child(child, str(index)), on_date=on)
+        await record_decision(uow.conn, event=event, index=index, decision=decision,
+                              registry=registry, topic_prefix=deps.topic_prefix, now=now)
+        uow.after_commit(functools.partial(deps.on_decided, decision.status))
+    uow.after_commit(deps.published)
 
 
-async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: MatcherDeps) -> None:
+@transactional
+async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: MatcherDeps,
+                                uow: UnitOfWork) -> None:
     """Remember the withdrawal so its children are never matched; close their reviews."""
     event: IncidentWithdrawn = envelope.payload
-    async with UnitOfWork(deps.engine) as uow:
-        if not await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
-            return
-        await uow.conn.execute(insert(withdrawn_incidents).values(
-            incident_id=event.incident_id, withdrawn_at=event.withdrawn_at,
-        ).on_conflict_do_nothing())
-        await uow.conn.execute(
-            update(reviews).where(reviews.c.incident_id == event.incident_id,
-                                  reviews.c.status == "open")
-            .values(status="withdrawn", resolved_at=event.withdrawn_at))
-        await uow.commit()
+    if not await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
+        return
+    await uow.conn.execute(insert(withdrawn_incidents).values(
+        incident_id=event.incident_id, withdrawn_at=event.withdrawn_at,
+    ).on_conflict_do_nothing())
+    await uow.conn.execute(
+        update(reviews).where(reviews.c.incident_id == event.incident_id,
+                              reviews.c.status == "open")
+        .values(status="withdrawn", resolved_at=event.withdrawn_at))
 
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
@@ -86,6 +84,12 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
+async def handle_records(records: list[ConsumerRecord[bytes, bytes]], *,
+                         deps: MatcherDeps) -> None:
+    """Apply a partition's poll in one transaction."""
+    await apply_records(records, HANDLERS, deps=deps)
+
+
 async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: MatcherDeps) -> None:
-    """Dispatch one consumed record to its handler."""
-    await dispatch_record(record, HANDLERS, deps=deps)
+    """Apply one consumed record in its own transaction."""
+    await apply_records([record], HANDLERS, deps=deps)

@@ -16,7 +16,7 @@ from services.common.db import make_engine
 from services.common.runner import Worker
 from services.common.settings import Settings
 from services.matcher.decisions import SOURCE
-from services.matcher.handlers import MatcherDeps, handle_record
+from services.matcher.handlers import MatcherDeps, handle_record, handle_records
 from services.matcher.index import RosterCache
 from services.matcher.reviews_api import router as reviews_router
 
@@ -43,6 +43,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         consume=[settings.topic(topics.INCIDENTS)],
         produce=[settings.topic(t) for t in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES)],
         handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
+        handle_batch=functools.partial(handle_records, deps=deps),
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps

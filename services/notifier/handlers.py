@@ -18,8 +18,8 @@ from schemas.envelope import Envelope
 from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.db import UnitOfWork
+from services.common.events import apply_records, transactional
 from services.common.idempotency import claim_event
-from services.common.kafka import dispatch_record
 from services.common.pseudonym import child_key
 from services.notifier.dispatch import DELIVERED, audit_sent_about, queue_email
 from services.notifier.domain import (
@@ -97,62 +97,62 @@ def la_target(la_code: str | None, push_at: datetime) -> Target:
     return Target(f"la:{la_code or 'unknown'}", None, la_code, "safeguarding", push_at)
 
 
-async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps) -> None:
+@transactional
+async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
+                           uow: UnitOfWork) -> None:
     """Add the child to one notification per (incident, school) it is on the roll of."""
     event: ChildMatched = envelope.payload
-    async with UnitOfWork(deps.engine) as uow:
-        if await _claim(uow.conn, envelope, event.incident.incident_id):
-            for match in event.schools:
-                school = await _school(uow.conn, match)
-                target = plan_target(event.matched_at, school=school, la_code=match.la_code,
-                                     calendar=await _calendar(uow.conn, match.urn))
-                await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
-                if target.also_tell_la_at is not None:
-                    await _add(uow.conn, deps, event.incident,
-                               la_target(target.la_code, target.also_tell_la_at),
-                               event.child_id, event.child, reason=HOLIDAY_REASON)
-        await uow.commit()
+    if not await _claim(uow.conn, envelope, event.incident.incident_id):
+        return
+    for match in event.schools:
+        school = await _school(uow.conn, match)
+        target = plan_target(event.matched_at, school=school, la_code=match.la_code,
+                             calendar=await _calendar(uow.conn, match.urn))
+        await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
+        if target.also_tell_la_at is not None:
+            await _add(uow.conn, deps, event.incident,
+                       la_target(target.la_code, target.also_tell_la_at),
+                       event.child_id, event.child, reason=HOLIDAY_REASON)
 
 
-async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps) -> None:
+@transactional
+async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps,
+                             uow: UnitOfWork) -> None:
     """Tell the LA's safeguarding contact about a child on no roll."""
     event: ChildUnmatched = envelope.payload
-    async with UnitOfWork(deps.engine) as uow:
-        if await _claim(uow.conn, envelope, event.incident.incident_id):
-            target = plan_target(event.decided_at, school=None, la_code=event.la_code)
-            await _add(uow.conn, deps, event.incident, target, event.child_id, event.child,
-                       reason=event.reason)
-        await uow.commit()
+    if await _claim(uow.conn, envelope, event.incident.incident_id):
+        target = plan_target(event.decided_at, school=None, la_code=event.la_code)
+        await _add(uow.conn, deps, event.incident, target, event.child_id, event.child,
+                   reason=event.reason)
 
 
-async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps) -> None:
+@transactional
+async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
+                                uow: UnitOfWork) -> None:
     """Cancel notifications not yet sent; retract sent ones with a content-free notice."""
     event: IncidentWithdrawn = envelope.payload
-    now = deps.clock()
-    async with UnitOfWork(deps.engine) as uow:
-        conn = uow.conn
-        if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
-            return
-        await conn.execute(insert(notifier_withdrawn_incidents).values(
-            incident_id=event.incident_id, withdrawn_at=event.withdrawn_at,
-        ).on_conflict_do_nothing())
-        rows = (await conn.execute(
-            select(notifications).where(notifications.c.incident_id == event.incident_id)
-            .with_for_update())).all()
-        for row in rows:
-            if row.state not in DELIVERED and row.state != "scheduled":
-                continue
-            state = on_withdraw(row.state)
-            await conn.execute(update(notifications).where(notifications.c.id == row.id)
-                               .values(state=state, closed_at=now))
-            if state == "retracted":
-                await queue_email(conn, kind="retraction", school_urn=row.school_urn,
-                                  la_code=row.la_code, recipient_role=row.recipient_role,
-                                  notification_ids=[row.id], now=now)
-                await audit_sent_about(conn, topic_prefix=deps.topic_prefix, notification=row,
-                                       action="notification.retracted", at=now,
-                                       purpose="police withdrew the incident")
-        await uow.commit()
+    now, conn = deps.clock(), uow.conn
+    if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
+        return
+    await conn.execute(insert(notifier_withdrawn_incidents).values(
+        incident_id=event.incident_id, withdrawn_at=event.withdrawn_at,
+    ).on_conflict_do_nothing())
+    rows = (await conn.execute(
+        select(notifications).where(notifications.c.incident_id == event.incident_id)
+        .with_for_update())).all()
+    for row in rows:
+        if row.state not in DELIVERED and row.state != "scheduled":
+            continue
+        state = on_withdraw(row.state)
+        await conn.execute(update(notifications).where(notifications.c.id == row.id)
+                           .values(state=state, closed_at=now))
+        if state == "retracted":
+            await queue_email(conn, kind="retraction", school_urn=row.school_urn,
+                              la_code=row.la_code, recipient_role=row.recipient_role,
+                              notification_ids=[row.id], now=now)
+            await audit_sent_about(conn, topic_prefix=deps.topic_prefix, notification=row,
+                                   action="notification.retracted", at=now,
+                                   purpose="police withdrew the incident")
 
 
 async def _claim(conn: AsyncConnection, envelope: Envelope[Any], incident_id: uuid.UUID) -> bool:
@@ -221,6 +221,12 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
+async def handle_records(records: list[ConsumerRecord[bytes, bytes]], *,
+                         deps: NotifierDeps) -> None:
+    """Apply a partition's poll in one transaction."""
+    await apply_records(records, HANDLERS, deps=deps)
+
+
 async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: NotifierDeps) -> None:
-    """Dispatch one consumed record to its handler."""
-    await dispatch_record(record, HANDLERS, deps=deps)
+    """Apply one consumed record in its own transaction."""
+    await apply_records([record], HANDLERS, deps=deps)

@@ -23,7 +23,7 @@ from services.notifier.api import SOURCE
 from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher
-from services.notifier.handlers import NotifierDeps, handle_record
+from services.notifier.handlers import NotifierDeps, handle_record, handle_records
 from services.notifier.portal import router as portal_router
 from services.notifier.settings import NotifierSettings
 
@@ -44,6 +44,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         consume=[settings.topic(topics.MATCHES), settings.topic(topics.INCIDENTS)],
         produce=[settings.topic(topics.DISCLOSURES)],
         handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
+        handle_batch=functools.partial(handle_records, deps=deps),
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps

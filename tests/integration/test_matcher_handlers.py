@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 import string
@@ -9,13 +10,19 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from aiokafka import ConsumerRecord
 from sqlalchemy import func, select
 
 from schemas.envelope import wrap
 from schemas.incidents import IncidentIn, IncidentReceived, IncidentWithdrawn
 from services.common.db import make_engine
 from services.common.models import outbox
-from services.matcher.handlers import MatcherDeps, on_incident_received, on_incident_withdrawn
+from services.matcher.handlers import (
+    MatcherDeps,
+    handle_records,
+    on_incident_received,
+    on_incident_withdrawn,
+)
 from services.matcher.index import RosterCache
 from services.matcher.models import match_decisions
 from tests.support.incidents import incident_body
@@ -99,3 +106,41 @@ async def test_closed_school_and_left_roll_never_match(settings, deps) -> None:
         await on_incident_received(received(incident_id, body), deps=deps)
         values = await staged(deps, incident_id)
         assert len(values) == 1 and b'"ChildMatched"' not in values[0]
+
+
+def as_record(envelope) -> ConsumerRecord:
+    return ConsumerRecord(topic="incidents.v1", partition=0, offset=0, timestamp=0,
+                          timestamp_type=0, key=None, value=envelope.model_dump_json().encode(),
+                          checksum=None, serialized_key_size=0, serialized_value_size=0,
+                          headers=())
+
+
+async def test_a_poll_is_applied_in_one_transaction_in_order(settings) -> None:
+    engine = make_engine(settings.database_url, pool_size=2)
+    woken: list[str] = []
+    deps = MatcherDeps(engine=engine, roster=RosterCache(engine), topic_prefix="",
+                       clock=lambda: NOW, published=lambda: woken.append("relay"),
+                       on_decided=woken.append)
+    try:
+        _, kept = await seeded_child(settings)
+        _, dropped = await seeded_child(settings)
+        kept_id, dropped_id = uuid.uuid4(), uuid.uuid4()
+        poll = [received(kept_id, kept),
+                wrap(IncidentWithdrawn(incident_id=dropped_id, force_code="WMP",
+                                       withdrawn_at=NOW, reason="error")),
+                received(dropped_id, dropped)]  # withdrawn earlier in the same poll
+        await handle_records([as_record(e) for e in poll], deps=deps)
+        assert len(await staged(deps, kept_id)) == 1
+        assert await staged(deps, dropped_id) == []
+        assert woken == ["matched", "relay"]  # only after the commit
+
+        woken.clear()
+        good_id = uuid.uuid4()
+        good = as_record(received(good_id, kept))
+        poison = dataclasses.replace(good, value=b'{"not": "an event"}')
+        with pytest.raises(ValueError):
+            await handle_records([good, poison], deps=deps)
+        assert await staged(deps, good_id) == []  # the whole poll rolled back
+        assert woken == []  # and nothing ran as if it had committed
+    finally:
+        await engine.dispose()

@@ -1,0 +1,57 @@
+"""Applying consumed events inside the caller's transaction: one per message, or one per poll."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from aiokafka import ConsumerRecord
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.envelope import Envelope, parse_envelope
+from schemas.registry import EVENT_TYPES
+from services.common.db import UnitOfWork
+
+Apply = Callable[..., Awaitable[None]]
+
+
+class HasEngine(Protocol):
+    """Handler dependencies that carry the service's engine."""
+
+    engine: AsyncEngine
+
+
+def transactional(apply: Apply) -> Apply:
+    """Let `apply(envelope, *, deps, uow)` run in the caller's unit of work, or in its own
+    transaction when called without one (a single event, as tests and replays do)."""
+
+    @functools.wraps(apply)
+    async def run(envelope: Envelope[Any], *, deps: HasEngine,
+                  uow: UnitOfWork | None = None) -> None:
+        if uow is not None:
+            await apply(envelope, deps=deps, uow=uow)
+            return
+        async with UnitOfWork(deps.engine) as own:
+            await apply(envelope, deps=deps, uow=own)
+            await own.commit()
+
+    return run
+
+
+async def apply_records(
+    records: list[ConsumerRecord[bytes, bytes]], handlers: Mapping[str, Apply], *,
+    deps: HasEngine,
+) -> None:
+    """Apply a partition's poll in one transaction, in order; unknown event types are skipped.
+
+    Any failure rolls the whole poll back; the consumer loop then retries record by record, so
+    a poison message is dead-lettered alone.
+    """
+    envelopes = [parse_envelope(record.value, EVENT_TYPES) for record in records]
+    async with UnitOfWork(deps.engine) as uow:
+        for envelope in envelopes:
+            handler = handlers.get(envelope.type)
+            if handler is not None:
+                await handler(envelope, deps=deps, uow=uow)
+        await uow.commit()
