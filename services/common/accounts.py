@@ -140,7 +140,8 @@ async def authenticate_user(
     max_failures: int, window: timedelta,
 ) -> Principal | None:
     """Check password and a fresh TOTP code; None when wrong. Raises TooManyAttempts."""
-    subject = subject_hash(f"user:{email}")
+    # normalised as the lookup is, so " a@b" cannot start a fresh count of failures
+    subject = subject_hash(f"user:{email.strip()}")
     await _refuse_if_throttled(conn, subject, now, max_failures, window)
     row = (
         await conn.execute(
@@ -178,6 +179,8 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
 async def _refuse_if_throttled(
     conn: AsyncConnection, subject: str, now: datetime, max_failures: int, window: timedelta
 ) -> None:
+    # one check per login at a time, held to commit: parallel guesses each see those before
+    await conn.execute(select(func.pg_advisory_xact_lock(int(subject[:15], 16))))
     count = (
         await conn.execute(
             select(func.count()).where(

@@ -1,0 +1,53 @@
+"""One running copy of all four services for the whole security package, with its world."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from services.audit.main import build_app as build_audit
+from services.audit.settings import AuditSettings
+from services.audit.tree_head import generate_keypair
+from services.common.settings import Settings
+from services.ingest.main import build_app as build_ingest
+from services.matcher.main import build_app as build_matcher
+from services.notifier.main import build_app as build_notifier
+from services.notifier.settings import NotifierSettings
+from tests.security.world import World, populate
+from tests.support.api import running
+from tests.support.kafka import delete_topics_with_prefix
+
+
+@pytest.fixture(scope="package")
+async def world(
+    database: dict[str, str], kafka_bootstrap: str, jwt_secret: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[World]:
+    """Ingest, matcher, notifier and audit running in-process on their own topics."""
+    prefix = f"t{secrets.token_hex(4)}."
+    settings = Settings(
+        env="test", database_url=database["app_url"], kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=prefix, jwt_secret=jwt_secret, child_key_secret=secrets.token_hex(32),
+        cookie_secure=False, db_pool_size=5, kafka_partitions=1)
+    heads: Path = tmp_path_factory.mktemp("security") / "heads.jsonl"
+    apps = {
+        "ingest": build_ingest(settings),
+        "matcher": build_matcher(settings),
+        "notifier": build_notifier(NotifierSettings(**settings.model_dump())),
+        "audit": build_audit(AuditSettings(
+            **settings.model_dump(), audit_signing_key=generate_keypair().private_key,
+            audit_heads_file=heads)),
+    }
+    try:
+        async with AsyncExitStack() as stack:
+            clients = {name: await stack.enter_async_context(running(app))
+                       for name, app in apps.items()}
+            built = World(settings=settings, apps=apps, clients=clients)
+            await populate(built)
+            yield built
+    finally:
+        await delete_topics_with_prefix(kafka_bootstrap, prefix)

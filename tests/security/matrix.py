@@ -1,0 +1,157 @@
+"""The security decision for every route of every service: who may call it, and with what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from tests.support.incidents import incident_body
+
+SERVICES = ("ingest", "matcher", "notifier", "audit")
+PUBLIC, BEARER, PORTAL = "public", "bearer", "portal"
+PORTAL_ROLES = frozenset({"dsl", "deputy_dsl", "la_officer"})  # notifications:read people
+
+
+@dataclass(frozen=True)
+class Call:
+    """What to send: a JSON body, raw content, a portal form, query parameters."""
+
+    json: Any = None
+    content: bytes | None = None
+    content_type: str | None = None
+    form: dict[str, str] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One route's decision.
+
+    `attack` is a request that would succeed if the gate let the caller through; `probe` is
+    what an entitled owner sends to show the gate opens for them without changing anything.
+    """
+
+    access: str
+    reason: str = ""
+    roles: frozenset[str] = frozenset()
+    owners: frozenset[str] | None = None  # None: every principal with an allowed role
+    foreign: int = 404  # an allowed role, someone else's object: existence is hidden
+    attack: Call = Call()
+    probe: Call | None = None
+    probe_status: int = 200
+
+
+def _public(reason: str) -> Rule:
+    return Rule(PUBLIC, reason=reason)
+
+
+def _admin(attack: Call = Call(), probe: Call | None = None, status: int = 200) -> Rule:
+    return Rule(BEARER, roles=frozenset({"admin"}), attack=attack, probe=probe,
+                probe_status=status)
+
+
+def _auditor(attack: Call = Call(), probe: Call | None = None, status: int = 200) -> Rule:
+    return Rule(BEARER, roles=frozenset({"auditor"}), attack=attack, probe=probe,
+                probe_status=status)
+
+
+NOT_JSON = Call(content=b"{}", content_type="application/json")  # 415: the CSV routes want CSV
+INVALID = Call(json={"unexpected": True})  # 422, after the gate
+POLICE = frozenset({"police"})
+READERS = frozenset({"dsl", "deputy_dsl", "la_officer"})
+SCHOOL_X = frozenset({"dsl_x", "deputy_x"})
+ACK_FORM = {"action_taken": "school nurse", "attended": "yes"}
+
+COMMON: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): _public("liveness probe; answers {status: ok}"),
+    ("GET", "/readyz"): _public("readiness probe; names failed dependencies, no data"),
+    ("GET", "/metrics"): _public(
+        "Prometheus scrape: route templates, status codes, counts by force and outcome; "
+        "no ids, names or child data (asserted); keep it off the public proxy"),
+    ("GET", "/openapi.json"): _public("the published API contract"),
+    ("GET", "/docs"): _public("Swagger UI over the public contract"),
+    ("GET", "/docs/oauth2-redirect"): _public("Swagger UI's OAuth2 helper page"),
+    ("GET", "/redoc"): _public("ReDoc over the public contract"),
+    ("POST", "/v1/token"): _public("OAuth2 client-credentials sign-in; throttled"),
+    ("POST", "/v1/sessions"): _public("password + TOTP sign-in; throttled"),
+}
+
+SPECIFIC: dict[tuple[str, str, str], Rule] = {
+    ("ingest", "POST", "/v1/incidents"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}), foreign=403,
+        attack=Call(json=incident_body("WMP")), probe=INVALID, probe_status=422),
+    ("ingest", "POST", "/v1/incidents/{incident_id}/withdraw"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}),
+        attack=Call(json={"reason": "sent in error"}), probe=INVALID, probe_status=422),
+    ("ingest", "GET", "/v1/incidents/{incident_id}"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"})),
+    ("ingest", "PUT", "/v1/forces/{force_code}"): _admin(
+        Call(json={"name": "Hijacked", "disclosure_profile": {"fields": ["summary"]}}),
+        INVALID, 422),
+    ("ingest", "GET", "/v1/forces/{force_code}"): _admin(),
+    ("matcher", "PUT", "/v1/local-authorities/{la_code}"): _admin(
+        Call(json={"name": "Hijacked", "contacts": []}), INVALID, 422),
+    ("matcher", "GET", "/v1/local-authorities/{la_code}"): _admin(),
+    ("matcher", "PUT", "/v1/schools/{urn}"): _admin(
+        Call(json={"name": "Hijacked", "la_code": "{la_code}"}), INVALID, 422),
+    ("matcher", "GET", "/v1/schools/{urn}"): _admin(),
+    ("matcher", "PUT", "/v1/schools/{urn}/calendar"): _admin(
+        Call(content=b"urn,date,kind\n", content_type="text/csv"), NOT_JSON, 415),
+    ("matcher", "POST", "/v1/schools/{urn}/roster"): _admin(
+        Call(content=b"urn,upn,given_name\n", content_type="text/csv"), NOT_JSON, 415),
+    ("matcher", "GET", "/v1/reviews"): Rule(BEARER, roles=frozenset({"la_officer"})),
+    ("matcher", "GET", "/v1/reviews/{review_id}"): Rule(
+        BEARER, roles=frozenset({"la_officer"}), owners=frozenset({"la_1"})),
+    ("matcher", "POST", "/v1/reviews/{review_id}/resolve"): Rule(
+        BEARER, roles=frozenset({"la_officer"}), owners=frozenset({"la_1"}),
+        attack=Call(json={"outcome": "not_on_roll"}), probe=INVALID, probe_status=422),
+    ("notifier", "GET", "/v1/notifications"): Rule(BEARER, roles=READERS),
+    ("notifier", "GET", "/v1/notifications/{notification_id}"): Rule(
+        BEARER, roles=READERS, owners=SCHOOL_X),
+    ("notifier", "POST", "/v1/notifications/{notification_id}/acknowledge"): Rule(
+        BEARER, roles=READERS, owners=SCHOOL_X, attack=Call(json={"action_taken": "none"}),
+        probe=INVALID, probe_status=422),
+    ("notifier", "GET", "/v1/deliveries/dead"): _admin(),
+    ("notifier", "GET", "/portal/static/portal.css"): _public("the portal's stylesheet"),
+    ("notifier", "GET", "/portal/sign-in"): _public("the sign-in form"),
+    ("notifier", "POST", "/portal/sign-in"): _public("password + TOTP form; CSRF, throttled"),
+    ("notifier", "POST", "/portal/sign-out"): _public("forgets the cookie; CSRF-checked"),
+    ("notifier", "GET", "/portal/link/{token}"): _public(
+        "e-mailed single-use link; only leads to the sign-in form, signs no one in"),
+    ("notifier", "GET", "/portal/"): Rule(PORTAL, roles=PORTAL_ROLES),
+    ("notifier", "GET", "/portal/notifications/{notification_id}"): Rule(
+        PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X),
+    ("notifier", "POST", "/portal/notifications/{notification_id}/acknowledge"): Rule(
+        PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X, attack=Call(form=ACK_FORM),
+        probe=Call(form={"action_taken": "tea", "attended": "yes"}), probe_status=422),
+    ("audit", "GET", "/v1/audit/events"): _auditor(),
+    ("audit", "GET", "/v1/audit/events.csv"): _auditor(),
+    ("audit", "GET", "/v1/audit/verify"): _auditor(),
+    ("audit", "GET", "/v1/audit/events/{event_id}/proof"): _auditor(),
+    ("audit", "GET", "/v1/audit/consistency"): _auditor(
+        Call(params={"from": "{tree_size}", "to": "{tree_size}"})),
+    ("audit", "POST", "/v1/audit/subject-access"): _auditor(
+        Call(json={"given_name": "{given}", "family_name": "{family}",
+                   "date_of_birth": "{born}"}), INVALID, 422),
+}
+
+
+def decisions() -> dict[tuple[str, str, str], Rule]:
+    """Every (service, method, path) with its rule."""
+    table = {(s, m, p): rule for s in SERVICES for (m, p), rule in COMMON.items()}
+    return table | SPECIFIC
+
+
+def routes_of(service: str, app: FastAPI) -> set[tuple[str, str, str]]:
+    """What the app really serves (HEAD rides along with GET)."""
+    return {(service, method, str(ctx.path)) for ctx in iter_route_contexts(app.routes)
+            for method in ctx.methods or () if method != "HEAD"}
+
+
+def protected() -> list[tuple[tuple[str, str, str], Rule]]:
+    """The routes that need a credential, in a stable order."""
+    return sorted(((k, r) for k, r in decisions().items() if r.access != PUBLIC),
+                  key=lambda item: item[0])
