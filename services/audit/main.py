@@ -21,6 +21,7 @@ from services.audit.settings import audit_settings
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
+from services.common.metrics import observe_worker
 from services.common.retention import run_daily
 from services.common.runner import Worker
 from services.common.settings import Settings
@@ -59,6 +60,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         handle_batch=functools.partial(on_disclosures, deps=deps),
     )
     ctx.extras["audit"] = deps
+    observe_worker(ctx, worker)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

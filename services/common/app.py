@@ -20,6 +20,7 @@ from services.common import auth_api
 from services.common.context import AppContext
 from services.common.errors import is_transient
 from services.common.kafka import broker_answers
+from services.common.metrics import refresh_gauges
 from services.common.problems import Problem, field_path, problem_response
 
 log = logging.getLogger("daybreak.http")
@@ -60,7 +61,8 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics; table and topic gauges are brought up to date first."""
+        await refresh_gauges(ctx)
         return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(auth_api.router)

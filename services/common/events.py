@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.envelope import Envelope, parse_envelope
 from schemas.registry import EVENT_TYPES
 from services.common.db import UnitOfWork
+from services.common.logs import bind_event
 
 Apply = Callable[..., Awaitable[None]]
 
@@ -51,6 +52,7 @@ async def apply_records(
     envelopes = [parse_envelope(record.value, EVENT_TYPES) for record in records]
     async with UnitOfWork(deps.engine) as uow:
         for envelope in envelopes:
+            bind_event(envelope)
             handler = handlers.get(envelope.type)
             if handler is not None:
                 await handler(envelope, deps=deps, uow=uow)

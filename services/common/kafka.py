@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,14 @@ from aiokafka.errors import (
 from schemas.envelope import parse_envelope
 from schemas.registry import EVENT_TYPES
 from services.common.errors import is_transient
+from services.common.logs import bind_event, event_log_fields
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+# after each poll: the consumer and, per partition with records in hand, the first offset
+LagObserver = Callable[[AIOKafkaConsumer, Mapping[TopicPartition, int]], Awaitable[None]]
 
 
 def make_producer(bootstrap: str, *, request_timeout_ms: int = 5000) -> AIOKafkaProducer:
@@ -101,17 +104,20 @@ async def run_consumer(
     stop: asyncio.Event,
     retry_delay_s: float = 0.2,
     handle_batch: BatchHandler | None = None,
+    on_lag: LagObserver | None = None,
 ) -> None:
     """Poll in batches, handle each record, commit its offset only after the handler returned.
 
     With `handle_batch`, a partition's whole poll is first offered in one call (one
     transaction); if that fails on the data, the records are handled one by one, so a
-    poison message still reaches the dead-letter topic alone.
+    poison message still reaches the dead-letter topic alone. `on_lag` hears the lag.
     """
     while not stop.is_set():
         batches: dict[TopicPartition, list[ConsumerRecord[Any, Any]]] = await consumer.getmany(
             timeout_ms=200
         )
+        if on_lag is not None:
+            await on_lag(consumer, {tp: records[0].offset for tp, records in batches.items()})
         for tp, records in batches.items():
             if handle_batch is None or not await _batch(records, handle_batch, retry_delay_s):
                 for record in records:
@@ -149,6 +155,7 @@ async def _handle_with_retries(
     retry_delay_s: float,
 ) -> None:
     attempt = 0
+    bind_event(None)  # the handler binds this record's ids in this same context
     while True:
         try:
             await handle(record)
@@ -156,16 +163,20 @@ async def _handle_with_retries(
         except Exception as exc:
             if is_transient(exc):
                 # the broker or database is away: not the message's fault, so never dead-letter
-                log.warning("handler waiting on infrastructure: %s", type(exc).__name__)
+                log.warning("handler waiting on infrastructure: %s", type(exc).__name__,
+                            extra=event_log_fields())
                 await asyncio.sleep(min(5.0, retry_delay_s * 4))
                 continue
             attempt += 1
             log.warning(
                 "handler failed on %s/%d/%d attempt %d: %s",
                 record.topic, record.partition, record.offset, attempt, type(exc).__name__,
+                extra=event_log_fields(),
             )
             if attempt >= dead_letters.max_attempts:
                 await dead_letters.send(record, exc)
+                log.error("message dead-lettered from %s/%d/%d", record.topic,
+                          record.partition, record.offset, extra=event_log_fields())
                 return
             await asyncio.sleep(retry_delay_s * attempt)
 
@@ -325,9 +336,10 @@ async def dispatch_record(
 ) -> None:
     """Parse the envelope and call its type's handler; unknown types are skipped, not failed."""
     envelope = parse_envelope(record.value, EVENT_TYPES)
+    bind_event(envelope)
     handler = handlers.get(envelope.type)
     if handler is None:
-        log.info("skipping event type", extra={"event_type": envelope.type})
+        log.info("skipping event type", extra=event_log_fields())
         return
     await handler(envelope, deps=deps)
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.kafka import (
     BatchHandler,
     DeadLetters,
+    LagObserver,
     ensure_topics,
     make_consumer,
     make_producer,
@@ -43,6 +44,7 @@ class Worker:
         self.partitions = partitions
         self.stop_event = asyncio.Event()
         self.relay: OutboxRelay | None = None
+        self.on_lag: LagObserver | None = None  # set by services.common.metrics.observe_worker
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -84,7 +86,8 @@ class Worker:
         try:
             await consumer.start()
             await run_consumer(consumer, self.handle, dead_letters=DeadLetters(producer),
-                               stop=self.stop_event, handle_batch=self.handle_batch)
+                               stop=self.stop_event, handle_batch=self.handle_batch,
+                               on_lag=self.on_lag)
         finally:
             await consumer.stop()
             await producer.stop()

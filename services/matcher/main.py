@@ -13,11 +13,13 @@ from schemas import topics
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
+from services.common.metrics import observe_worker
 from services.common.runner import Worker
 from services.common.settings import Settings
 from services.matcher.decisions import SOURCE
 from services.matcher.handlers import MatcherDeps, handle_record, handle_records
 from services.matcher.index import RosterCache
+from services.matcher.metrics import observe_reviews
 from services.matcher.reviews_api import router as reviews_router
 
 PORT = 8002
@@ -47,6 +49,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps
+    observe_worker(ctx, worker)
+    observe_reviews(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ from schemas import topics
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
+from services.common.metrics import observe_worker
 from services.common.runner import Worker
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
@@ -24,6 +25,7 @@ from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import NotifierDeps, handle_record, handle_records
+from services.notifier.metrics import observe_notifications
 from services.notifier.portal import router as portal_router
 from services.notifier.settings import NotifierSettings
 
@@ -48,6 +50,8 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps
+    observe_worker(ctx, worker)
+    observe_notifications(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

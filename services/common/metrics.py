@@ -1,0 +1,163 @@
+"""Prometheus gauges brought up to date when scraped: consumer lag, dead-letter depth, and
+each service's own table counts (registered as refreshers). Labels hold codes, states and
+topic names only: never child data, never ids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import IllegalStateError
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.common.context import AppContext
+from services.common.kafka import partitions_of
+
+if TYPE_CHECKING:
+    from services.common.runner import Worker
+
+log = logging.getLogger(__name__)
+Refresher = Callable[[], Awaitable[None]]
+REFRESH_TIMEOUT_S = 2.0
+_REFRESHERS = "metrics_refreshers"
+
+
+def add_refresher(ctx: AppContext, name: str, refresh: Refresher) -> None:
+    """Run `refresh` before each scrape of /metrics (it sets gauges on ctx.registry)."""
+    if _REFRESHERS not in ctx.extras:
+        ctx.extras[_REFRESHERS] = []
+        ctx.extras["metrics_refresh_failures"] = Counter(
+            "daybreak_metrics_refresh_failures_total",
+            "Scrapes whose gauges kept their last values because a query failed or timed out",
+            ["refresher"], registry=ctx.registry)
+    ctx.extras[_REFRESHERS].append((name, refresh))
+
+
+async def refresh_gauges(ctx: AppContext, *, timeout_s: float = REFRESH_TIMEOUT_S) -> None:
+    """Await every refresher, each for at most `timeout_s`; a failed one keeps its last values."""
+    refreshers: list[tuple[str, Refresher]] = ctx.extras.get(_REFRESHERS, [])
+    await asyncio.gather(*(_refresh(ctx, name, fn, timeout_s) for name, fn in refreshers))
+
+
+async def _refresh(ctx: AppContext, name: str, refresh: Refresher, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(refresh(), timeout_s)
+    except Exception as exc:
+        log.warning("metrics refresh failed", extra={"refresher": name,
+                                                      "exc_type": type(exc).__name__})
+        ctx.extras["metrics_refresh_failures"].labels(name).inc()
+
+
+class ConsumerLag:
+    """Records behind the read-committed end, per partition, as the consume loop sees them."""
+
+    def __init__(self, registry: CollectorRegistry, *, stale_s: float = 10.0) -> None:
+        self.gauge = Gauge(
+            "daybreak_consumer_lag",
+            "Records on the partition not yet handled by this service's consumer group "
+            "(from the consume loop; from committed offsets when the loop is silent)",
+            ["topic", "partition"], registry=registry)
+        self.stale_s = stale_s
+        self.reported_at: float | None = None
+        self._series: set[TopicPartition] = set()
+
+    async def __call__(
+        self, consumer: AIOKafkaConsumer, first_unhandled: Mapping[TopicPartition, int]
+    ) -> None:
+        """From the loop after each poll: `first_unhandled` for partitions with records in hand."""
+        lags: dict[TopicPartition, int] = {}
+        try:
+            for tp in consumer.assignment():
+                end = consumer.last_stable_offset(tp)
+                end = end if end is not None and end >= 0 else consumer.highwater(tp)
+                if end is None:
+                    continue  # not fetched yet in this assignment
+                start = first_unhandled.get(tp)
+                # every record fetched before this poll was handled, so position == committed
+                start = start if start is not None else await consumer.position(tp)
+                lags[tp] = max(0, end - start)
+        except (IllegalStateError, AssertionError):
+            return  # a rebalance took a partition meanwhile: the next poll reports again
+        self.set(lags)
+        self.reported_at = time.monotonic()
+
+    def set(self, lags: Mapping[TopicPartition, int]) -> None:
+        """Replace every series with `lags` (partitions no longer assigned disappear)."""
+        for gone in self._series - lags.keys():
+            self.gauge.remove(gone.topic, str(gone.partition))
+        for tp, lag in lags.items():
+            self.gauge.labels(tp.topic, str(tp.partition)).set(lag)
+        self._series = set(lags)
+
+    def is_stale(self) -> bool:
+        """True when the loop has not reported lately (starting, restarting or stuck)."""
+        return self.reported_at is None or time.monotonic() - self.reported_at > self.stale_s
+
+
+class KafkaGauges:
+    """Dead-letter depth of the consumed topics' `.dlq` twins, and lag from the group's
+    committed offsets while the consume loop is silent; one short-lived client per scrape."""
+
+    def __init__(self, registry: CollectorRegistry, *, bootstrap: str, group_id: str,
+                 topics: Iterable[str], lag: ConsumerLag) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.lag = lag
+        self.depth = Gauge(
+            "daybreak_dlq_depth",
+            "Messages parked on a dead-letter topic this service feeds (end minus start offset)",
+            ["topic"], registry=registry)
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        """Read end offsets now, one refresh at a time."""
+        async with self._lock:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap,
+                                        isolation_level="read_committed",
+                                        request_timeout_ms=int(REFRESH_TIMEOUT_S * 1000))
+            try:
+                await consumer.start()
+                await self._dead_letters(consumer)
+                if self.lag.is_stale():
+                    await self._committed_lag(consumer)
+            finally:
+                await consumer.stop()
+
+    async def _dead_letters(self, consumer: AIOKafkaConsumer) -> None:
+        for topic in (f"{t}.dlq" for t in self.topics):
+            tps = await partitions_of(consumer, [topic])
+            starts = await consumer.beginning_offsets(tps) if tps else {}
+            ends = await consumer.end_offsets(tps) if tps else {}
+            self.depth.labels(topic).set(sum(ends[tp] - starts[tp] for tp in tps))
+
+    async def _committed_lag(self, consumer: AIOKafkaConsumer) -> None:
+        tps = await partitions_of(consumer, self.topics)
+        if not tps:
+            return
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)  # auto_offset_reset is earliest
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap,
+                                    request_timeout_ms=int(REFRESH_TIMEOUT_S * 1000))
+        try:
+            await admin.start()
+            committed = await admin.list_consumer_group_offsets(self.group_id, partitions=tps)
+        finally:
+            await admin.close()
+        done = {tp: committed[tp].offset if tp in committed and committed[tp].offset >= 0
+                else starts[tp] for tp in tps}
+        self.lag.set({tp: max(0, ends[tp] - done[tp]) for tp in tps})
+
+
+def observe_worker(ctx: AppContext, worker: Worker) -> None:
+    """Consumer lag and dead-letter depth for the worker's consumer group on /metrics."""
+    lag = ConsumerLag(ctx.registry)
+    worker.on_lag = lag
+    gauges = KafkaGauges(ctx.registry, bootstrap=worker.bootstrap, group_id=worker.group_id,
+                         topics=worker.consume, lag=lag)
+    add_refresher(ctx, "kafka", gauges.refresh)

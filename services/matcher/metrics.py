@@ -1,0 +1,43 @@
+"""Matcher gauges read from its tables at scrape time: the LA review queue."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+from sqlalchemy import func, select
+
+from services.common.context import AppContext
+from services.common.metrics import add_refresher
+from services.matcher.models import local_authorities, reviews
+
+NO_LA = "none"  # a review whose child's LA is not known
+
+
+def observe_reviews(ctx: AppContext) -> None:
+    """Open reviews and the age of the oldest, per LA code (public codes, every LA listed)."""
+    open_reviews = Gauge(
+        "daybreak_reviews_open", "Reviews waiting for an LA officer, by LA code",
+        ["la_code"], registry=ctx.registry)
+    oldest = Gauge(
+        "daybreak_reviews_oldest_open_age_seconds",
+        "Seconds since the oldest open review was raised, by LA code (0 when none is open)",
+        ["la_code"], registry=ctx.registry)
+
+    async def refresh() -> None:
+        r = reviews.c
+        async with ctx.engine.connect() as conn:
+            las = (await conn.execute(select(local_authorities.c.la_code))).scalars().all()
+            rows = (await conn.execute(
+                select(r.la_code, func.count(), func.min(r.created_at))
+                .where(r.status == "open").group_by(r.la_code))).all()
+        now = ctx.clock()
+        # clear and refill with no await in between: a concurrent scrape never sees it half-done
+        open_reviews.clear()
+        oldest.clear()
+        for la in las:
+            open_reviews.labels(la).set(0)
+            oldest.labels(la).set(0)
+        for la_code, count, first_at in rows:
+            open_reviews.labels(la_code or NO_LA).set(count)
+            oldest.labels(la_code or NO_LA).set(max(0.0, (now - first_at).total_seconds()))
+
+    add_refresher(ctx, "reviews", refresh)
