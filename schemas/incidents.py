@@ -10,14 +10,18 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from schemas.envelope import EventPayload
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=2000)]
+# PostgreSQL text and jsonb cannot hold NUL: a child's text with one would be accepted here and
+# then dead-lettered by every consumer that stores it, so the school would never be told
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, StringConstraints(
+    strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
+LongText = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
 ForceCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,10}$")]
 IncidentReference = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 ]
-Postcode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10)]
+Postcode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10, pattern=NO_NUL)]
 Upn = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{13}$")]
 Urn = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,7}$")]
 IncidentType = Literal["domestic_abuse", "domestic_abuse_crime", "domestic_abuse_non_crime"]

@@ -23,13 +23,14 @@ from services.audit.queries import (
 from services.audit.settings import AuditSettings
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
-from services.common.problems import Problem
+from services.common.problems import Problem, problem_responses
 from services.common.pseudonym import child_key
 from services.common.security import Principal
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403))
 Auditor = Annotated[Principal, Depends(require_scope("audit:read"))]
 _SUBJECT_ACCESS_LIMIT = 10_000
+_MAX_TREE_SIZE = 2**63 - 1  # tree sizes are BIGINT: a larger one can name no head
 
 
 async def get_deps(ctx: Annotated[AppContext, Depends(get_ctx)]) -> AuditDeps:
@@ -64,7 +65,7 @@ Deps = Annotated[AuditDeps, Depends(get_deps)]
 Filter = Annotated[EventFilter, Depends(event_filter)]
 
 
-@router.get("/events", responses={400: {}, 401: {}, 403: {}})
+@router.get("/events")
 async def events(
     auditor: Auditor, deps: Deps, flt: Filter, cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -87,7 +88,7 @@ async def events(
     return {"events": page, "next_cursor": None if last is None else encode_cursor(last, upto)}
 
 
-@router.get("/events.csv", response_class=StreamingResponse, responses={401: {}, 403: {}})
+@router.get("/events.csv", response_class=StreamingResponse)
 async def events_csv(auditor: Auditor, deps: Deps, flt: Filter) -> StreamingResponse:
     """The filtered log as CSV, streamed (the export is audited before it starts)."""
     upto = await record_access(deps, auditor, action="audit.events.export", channel="export",
@@ -99,7 +100,7 @@ async def events_csv(auditor: Auditor, deps: Deps, flt: Filter) -> StreamingResp
     )
 
 
-@router.get("/verify", responses={401: {}, 403: {}})
+@router.get("/verify")
 async def verify(
     auditor: Auditor, deps: Deps, settings: Annotated[AuditSettings, Depends(get_settings)],
 ) -> dict[str, Any]:
@@ -108,16 +109,17 @@ async def verify(
                                    heads_file=settings.audit_heads_file)
 
 
-@router.get("/events/{event_id}/proof", responses={401: {}, 403: {}, 404: {}, 409: {}})
+@router.get("/events/{event_id}/proof", responses=problem_responses(404, 409))
 async def proof(auditor: Auditor, deps: Deps, event_id: uuid.UUID) -> dict[str, Any]:
     """The event's inclusion proof against the latest signed tree head."""
     return await proofs.inclusion(deps, event_id)
 
 
-@router.get("/consistency", responses={401: {}, 403: {}, 404: {}, 409: {}})
+@router.get("/consistency", responses=problem_responses(404, 409))
 async def consistency(
-    auditor: Auditor, deps: Deps, first: Annotated[int, Query(alias="from", ge=1)],
-    second: Annotated[int, Query(alias="to", ge=1)],
+    auditor: Auditor, deps: Deps,
+    first: Annotated[int, Query(alias="from", ge=1, le=_MAX_TREE_SIZE)],
+    second: Annotated[int, Query(alias="to", ge=1, le=_MAX_TREE_SIZE)],
 ) -> dict[str, Any]:
     """The proof that the earlier signed head is a prefix of the later one."""
     return await proofs.consistency(deps, first, second)
@@ -132,7 +134,7 @@ class SubjectAccessIn(BaseModel):
     date_of_birth: date
 
 
-@router.post("/subject-access", responses={401: {}, 403: {}, 422: {}})
+@router.post("/subject-access")
 async def subject_access(
     body: SubjectAccessIn, auditor: Auditor, deps: Deps,
     settings: Annotated[AuditSettings, Depends(get_settings)],

@@ -18,12 +18,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import auth_api
 from services.common.context import AppContext
-from services.common.errors import is_transient
+from services.common.errors import is_transient, is_unstorable_text
 from services.common.kafka import broker_answers
 from services.common.metrics import refresh_gauges
-from services.common.problems import Problem, field_path, problem_response
+from services.common.problems import (
+    EVERY_ROUTE,
+    Problem,
+    field_path,
+    problem_response,
+    problem_responses,
+)
 
 log = logging.getLogger("daybreak.http")
+MAX_REPORTED_ERRORS = 50  # a body of 20,000 unknown keys must not get a megabyte of errors back
 ReadinessCheck = Callable[[AppContext], Awaitable[None]]
 
 
@@ -35,7 +42,8 @@ def create_app(
     readiness: list[ReadinessCheck] | None = None,
 ) -> FastAPI:
     """A FastAPI app with problem+json errors, a body limit, health, metrics and auth."""
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
+                  responses=problem_responses(*EVERY_ROUTE))
     app.state.ctx = ctx
     _add_error_handlers(app)
     _add_observability(app, ctx)
@@ -46,7 +54,7 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {}})
+    @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:
         """Readiness: the database and broker answer."""
         failed = []
@@ -94,13 +102,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # name the field and the rule, never the submitted value
+        found = exc.errors()
         errors = [
             {"field": field_path(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
-            for e in exc.errors()
+            for e in found[:MAX_REPORTED_ERRORS]
         ]
         return problem_response(
-            422, "Invalid request body", f"{len(errors)} field(s) failed validation.",
-            extra={"errors": errors},
+            422, "Invalid request body", f"{len(found)} field(s) failed validation.",
+            extra={"errors": errors, "error_count": len(found)},
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -110,7 +119,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _unhandled(exc: Exception) -> JSONResponse:
-    """503 when the broker or database is away, else a bare 500; never the exception's text."""
+    """422 for text the database cannot hold (NUL), 503 when the broker or database is away,
+    else a bare 500; never the exception's text."""
+    if is_unstorable_text(exc):
+        return problem_response(422, "Invalid request body",
+                                "A text value holds a character that cannot be stored (NUL).")
     if is_transient(exc):
         log.warning("dependency unavailable", extra={"exc_type": type(exc).__name__})
         return problem_response(
@@ -122,7 +135,8 @@ def _unhandled(exc: Exception) -> JSONResponse:
 
 
 def _title(status: int) -> str:
-    return {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(
+    return {400: "Malformed request body", 404: "Not found", 405: "Method not allowed",
+            413: "Request body too large"}.get(
         status, "Error"
     )
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse
@@ -14,12 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.accounts import TooManyAttempts, authenticate_client, authenticate_user
 from services.common.context import AppContext, get_ctx
-from services.common.problems import Problem
+from services.common.problems import Problem, problem_responses
 from services.common.security import InvalidToken, Principal, decode_token, issue_token
 
 router = APIRouter(tags=["auth"])
 SESSION_COOKIE = "daybreak_session"
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="daybreak"'}
+# RFC 6749 section 5.2: the token endpoint answers errors as `{"error": ...}`; only a body
+# that is no form at all gets the problem+json 400 every route gives
+_OAUTH_ERROR: dict[str, Any] = {"application/json": {"schema": {
+    "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Unsupported grant type, or not a form",
+          "content": _OAUTH_ERROR | problem_responses(400)[400]["content"]},
+    401: {"description": "Invalid client", "content": _OAUTH_ERROR},
+    429: {"description": "Too many attempts", "content": _OAUTH_ERROR},
+}
 
 
 class SessionIn(BaseModel):
@@ -57,7 +67,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
-@router.post("/v1/token", response_model=TokenOut, responses={400: {}, 401: {}, 429: {}})
+@router.post("/v1/token", response_model=TokenOut, responses=_OAUTH_ERRORS)
 async def token(
     request: Request,
     grant_type: Annotated[str, Form(max_length=64)],
@@ -90,7 +100,8 @@ async def token(
     )
 
 
-@router.post("/v1/sessions", response_model=TokenOut, responses={401: {}, 429: {}})
+@router.post("/v1/sessions", response_model=TokenOut,
+             responses=problem_responses(401, 429))
 async def sessions(
     body: SessionIn, ctx: Annotated[AppContext, Depends(get_ctx)]
 ) -> JSONResponse:

@@ -13,6 +13,8 @@ _TRANSIENT_PG = (
     asyncpg.InterfaceError,
     asyncpg.QueryCanceledError,
 )
+# character_not_in_repertoire, untranslatable_character: NUL in a text or jsonb value
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -24,3 +26,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or isinstance(exc.orig, _TRANSIENT_PG)
     return isinstance(exc, _TRANSIENT_PG)
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    """True when PostgreSQL refused a character of a submitted value (the input's fault)."""
+    return getattr(getattr(exc, "orig", exc), "sqlstate", None) in _UNSTORABLE_TEXT

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from http import HTTPStatus
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
 PROBLEM_JSON = "application/problem+json"
+# what every route may answer: a malformed or oversized body, a bad field, a dependency away
+EVERY_ROUTE = (400, 413, 422, 503)
+# a key the client made up (an unknown field, a dict key) is named only if it looks like a name
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
 class Problem(Exception):
@@ -51,6 +57,24 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` declaring a problem+json body for each of these error statuses."""
+    return {status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM_JSON: {
+        "schema": _problem_schema(status)}}} for status in statuses}
+
+
+def _problem_schema(status: int) -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "type": "object", "required": ["type", "title", "status"],
+        "properties": {
+            "type": text, "title": text, "status": {"type": "integer", "const": status},
+            "detail": text, "instance": text,
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+
+
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """`('body', 'children', 0, 'date_of_birth')` → `children[0].date_of_birth`."""
     out = ""
@@ -60,5 +84,6 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = str(part) if _FIELD_NAME.fullmatch(str(part)) else "?"
+            out += f".{name}" if out else name
     return out or "body"

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.incidents import ForceCode, IncidentIn, WithdrawIn
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
+from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.ingest import service
 
@@ -19,11 +20,9 @@ router = APIRouter(tags=["incidents"])
 Police = Annotated[Principal, Depends(require_scope("incidents:write"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
 Ctx = Annotated[AppContext, Depends(get_ctx)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"description": d, "content": {"application/problem+json": {}}}
-    for s, d in {401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-                 413: "Too large", 422: "Invalid", 503: "Unavailable"}.items()
-}
+_ERRORS = problem_responses(401, 403, 404, 409)
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Created", "content": {"application/json": {"schema": {}}}}}
 
 
 class IncidentAccepted(BaseModel):
@@ -78,7 +77,7 @@ async def get_incident(incident_id: uuid.UUID, principal: Police, ctx: Ctx) -> d
     return await service.get_incident_status(incident_id, principal=principal, uow=ctx.uow())
 
 
-@router.put("/v1/forces/{force_code}", responses=_ERRORS)
+@router.put("/v1/forces/{force_code}", responses=_CREATED | _ERRORS)
 async def put_force(
     force_code: Annotated[str, Path(pattern=ForceCode.__metadata__[0].pattern)],
     body: ForceIn, principal: Admin, ctx: Ctx,

@@ -181,8 +181,8 @@ async def put_force(
     unknown = sorted(set(fields) - set(DISCLOSABLE_FIELDS))
     if unknown:
         raise Problem(422, "Invalid request body", "Unknown disclosure fields.",
-                      extra={"errors": [{"field": "disclosure_profile.fields",
-                                         "message": f"unknown: {', '.join(unknown)}"}]})
+                      extra={"errors": [{"field": "disclosure_profile.fields", "message":
+                                         f"each must be one of {', '.join(DISCLOSABLE_FIELDS)}"}]})
     async with uow:
         existed = (
             await uow.conn.execute(

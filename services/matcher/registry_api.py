@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
-from services.common.problems import Problem
+from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.matcher import registry
 from services.matcher.registry_models import (
@@ -25,11 +25,11 @@ Admin = Annotated[Principal, Depends(require_scope("admin"))]
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 Urn = Annotated[str, Path(pattern=URN_PATTERN)]
 LaCode = Annotated[str, Path(pattern=LA_CODE_PATTERN)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"description": d, "content": {"application/problem+json": {}}}
-    for s, d in {401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
-                 413: "Too large", 415: "Not CSV", 422: "Invalid", 503: "Unavailable"}.items()
-}
+_ERRORS = problem_responses(401, 403, 404, 415)
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Created", "content": {"application/json": {"schema": {}}}}}
+_CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {
+    "schema": {"type": "string"}}}}}
 
 
 class RosterImported(BaseModel):
@@ -40,7 +40,7 @@ class RosterImported(BaseModel):
     replaced: int
 
 
-@router.put("/v1/local-authorities/{la_code}", responses=_ERRORS)
+@router.put("/v1/local-authorities/{la_code}", responses=_CREATED | _ERRORS)
 async def put_local_authority(
     la_code: LaCode, body: LocalAuthorityIn, principal: Admin, ctx: Ctx
 ) -> JSONResponse:
@@ -59,7 +59,7 @@ async def get_local_authority(la_code: LaCode, principal: Admin, ctx: Ctx) -> di
     return await registry.get_local_authority(la_code.upper(), uow=ctx.uow())
 
 
-@router.put("/v1/schools/{urn}", responses=_ERRORS)
+@router.put("/v1/schools/{urn}", responses=_CREATED | _ERRORS)
 async def put_school(urn: Urn, body: SchoolIn, principal: Admin, ctx: Ctx) -> JSONResponse:
     """Create (201) or replace (200) a school's registration."""
     created = await registry.put_school(urn, body=body, uow=ctx.uow(), now=ctx.clock())
@@ -89,8 +89,7 @@ def _require_csv(request: Request, what: str) -> None:
 
 
 @router.put("/v1/schools/{urn}/calendar", response_model=CalendarImported, responses=_ERRORS,
-            openapi_extra={"requestBody": {"required": True,
-                                           "content": {"text/csv": {"schema": {}}}}})
+            openapi_extra=_CSV_BODY)
 async def put_calendar(urn: Urn, request: Request, principal: Admin, ctx: Ctx
                        ) -> CalendarImported:
     """Replace the school's calendar overrides with a `urn,date,kind` CSV: all rows or none."""
@@ -100,8 +99,7 @@ async def put_calendar(urn: Urn, request: Request, principal: Admin, ctx: Ctx
 
 
 @router.post("/v1/schools/{urn}/roster", response_model=RosterImported, responses=_ERRORS,
-             openapi_extra={"requestBody": {"required": True,
-                                            "content": {"text/csv": {"schema": {}}}}})
+             openapi_extra=_CSV_BODY)
 async def post_roster(urn: Urn, request: Request, principal: Admin, ctx: Ctx) -> RosterImported:
     """Replace the school's roll with a roster CSV: all rows or none."""
     _require_csv(request, "roster")

@@ -158,6 +158,8 @@ class _GiasRow:
     def establishment(self) -> Establishment:
         """Build the establishment, recording problems."""
         v = self.values
+        for key in (k for k, value in v.items() if "\x00" in value):
+            self.problem(key, "contains a NUL character")
         if not SCHOOL_URN.fullmatch(v["urn"]):
             self.problem("urn", "must be a 6- or 7-digit URN")
         if not v["name"] or len(v["name"]) > MAX_NAME:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
+from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.matcher import reviews
 from services.matcher.reviews import Outcome
@@ -18,9 +19,7 @@ router = APIRouter(tags=["reviews"])
 Reader = Annotated[Principal, Depends(require_scope("reviews:read"))]
 Resolver = Annotated[Principal, Depends(require_scope("reviews:resolve"))]
 Ctx = Annotated[AppContext, Depends(get_ctx)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"content": {"application/problem+json": {}}} for s in (401, 403, 404, 409, 422, 503)
-}
+_ERRORS = problem_responses(401, 403, 404, 409)
 
 
 class ResolveIn(BaseModel):

@@ -77,6 +77,8 @@ class _Row:
             self.problems.append(f"{name}: required")
         elif len(value) > MAX_TEXT:
             self.problems.append(f"{name}: longer than {MAX_TEXT} characters")
+        elif "\x00" in value:  # PostgreSQL text cannot hold it
+            self.problems.append(f"{name}: contains a NUL character")
         return value
 
     def iso_date(self, name: str) -> date:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
+from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.notifier.models import emails, webhook_deliveries
 
@@ -17,7 +18,7 @@ Admin = Annotated[Principal, Depends(require_scope("admin"))]
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
-@router.get("/dead", responses={401: {}, 403: {}})
+@router.get("/dead", responses=problem_responses(401, 403))
 async def dead_deliveries(principal: Admin, ctx: Ctx) -> dict[str, Any]:
     """Webhooks and e-mails that ran out of attempts, newest first, for an operator to chase."""
     w, e = webhook_deliveries.c, emails.c

@@ -15,14 +15,15 @@ from schemas.disclosures import Channel
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
 from services.common.disclosure import record_disclosure
-from services.common.problems import Problem
+from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.notifier.dispatch import OUTBOX_SOURCE
 from services.notifier.domain import IllegalTransitionError, transition
 from services.notifier.handlers import NotifierDeps, tell_la_child_absent
 from services.notifier.models import notification_children, notifications
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"],
+                   responses=problem_responses(401, 403))
 SOURCE = OUTBOX_SOURCE
 INCIDENT_FIELDS = ("occurred_at", "incident_type", "summary")
 CHILD_FIELDS = ("present_at_incident", "voice_of_child", "gender", "address", "upn",
@@ -74,7 +75,7 @@ async def list_notifications(principal: Reader, ctx: Ctx) -> dict[str, Any]:
     return {"items": [_summary(dict(r._mapping)) for r in rows]}
 
 
-@router.get("/{notification_id}", responses={404: {}, 410: {}})
+@router.get("/{notification_id}", responses=problem_responses(404, 410))
 async def get_notification(
     notification_id: uuid.UUID, principal: Reader, ctx: Ctx
 ) -> dict[str, Any]:
@@ -110,7 +111,7 @@ async def view_notification(
     return _summary(dict(row._mapping)) | {"state": state} | disclosed_view(row.incident, children)
 
 
-@router.post("/{notification_id}/acknowledge", responses={404: {}, 409: {}})
+@router.post("/{notification_id}/acknowledge", responses=problem_responses(404, 409))
 async def acknowledge(
     notification_id: uuid.UUID, body: AcknowledgeIn, principal: Acker, ctx: Ctx
 ) -> dict[str, Any]:

@@ -1,0 +1,29 @@
+"""Fixtures the hostile-input tests share with the integration tests, under plain names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.common.settings import Settings
+from services.ingest.main import build_app as build_ingest
+from tests.integration.test_portal import clock, deps, portal  # noqa: F401
+from tests.integration.test_registry import admin, cli_env, engine  # noqa: F401
+from tests.integration.test_registry import api as registry  # noqa: F401
+from tests.support.api import new_police_client, police_token, running
+
+
+@pytest.fixture
+async def ingest(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The ingest app as main.py builds it."""
+    async with running(build_ingest(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def police(ingest: httpx.AsyncClient, settings: Settings) -> dict[str, str]:
+    """A bearer token for WMP's police client, from the OAuth2 endpoint."""
+    client_id, secret = await new_police_client(settings, "WMP")
+    return {"Authorization": f"Bearer {await police_token(ingest, client_id, secret)}"}

@@ -1,0 +1,73 @@
+"""SQL and template injection in registry records and roster rows: stored verbatim, not run."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.matcher.models import pupils
+from services.matcher.roster import ROSTER_HEADER
+from tests.hostile.test_injection_incidents import PAYLOADS
+from tests.integration.test_registry import (
+    add_school,
+    new_la,
+    new_urn,
+    post_roster,
+    pupil_row,
+    school_body,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def quoted_roster(urn: str) -> str:
+    """A roster, written as a spreadsheet would quote it, with one payload per pupil."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=ROSTER_HEADER, lineterminator="\n")
+    writer.writeheader()
+    for serial, payload in enumerate(PAYLOADS):
+        writer.writerow(pupil_row(urn, serial, given_name=payload, family_name=payload,
+                                  preferred_name=payload, former_family_name=payload,
+                                  address_line1=payload))
+    return out.getvalue()
+
+
+async def test_registry_records_keep_injection_strings_verbatim(
+    registry: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    for payload in PAYLOADS:
+        la, urn = new_la(), new_urn()
+        contact = {"name": payload, "email": "o'neil+{{7*7}}@la.example"}
+        put = await registry.put(f"/v1/local-authorities/{la}", headers=admin, json={
+            "name": payload, "contacts": [contact | {"role": "safeguarding"}]})
+        assert put.status_code == 201, put.text
+        put = await registry.put(f"/v1/schools/{urn}", headers=admin, json=school_body(
+            la, name=payload, contacts=[contact | {"role": "dsl"}]))
+        assert put.status_code == 201, put.text
+        got_la = (await registry.get(f"/v1/local-authorities/{la}", headers=admin)).json()
+        got_school = (await registry.get(f"/v1/schools/{urn}", headers=admin)).json()
+        for got, role in ((got_la, "safeguarding"), (got_school, "dsl")):
+            assert got["name"] == payload
+            assert got["contacts"] == [contact | {"role": role}]
+
+
+async def test_roster_rows_keep_injection_strings_verbatim(
+    registry: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
+) -> None:
+    urn = new_urn()
+    await add_school(engine, urn)
+    response = await post_roster(registry, urn, quoted_roster(urn), admin)
+    assert response.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": 0}
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(
+            pupils.c.given_name, pupils.c.preferred_name, pupils.c.family_name,
+            pupils.c.former_family_name, pupils.c.address_line1,
+        ).where(pupils.c.urn == urn))).all()
+    assert sorted(tuple(row) for row in rows) == sorted((p,) * 5 for p in PAYLOADS)
+    again = await post_roster(registry, urn, quoted_roster(urn), admin)  # the table is still there
+    assert again.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": len(PAYLOADS)}
