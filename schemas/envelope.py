@@ -72,7 +72,14 @@ def parse_envelope(
     data: bytes, registry: dict[tuple[str, int], type[EventPayload]]
 ) -> Envelope[Any]:
     """Parse wire bytes into a typed envelope using the payload registry."""
-    raw = RawEnvelope.model_validate_json(data)
+    return typed_envelope(RawEnvelope.model_validate_json(data), registry)
+
+
+def typed_envelope(
+    raw: RawEnvelope, registry: dict[tuple[str, int], type[EventPayload]]
+) -> Envelope[Any]:
+    """Validate a raw envelope's payload as its registered type (a consumer that skips most
+    types reads `RawEnvelope` first and pays for payload validation only where it cares)."""
     payload_cls = registry.get((raw.type, raw.version))
     if payload_cls is None:
         raise UnknownEventType(raw.type, raw.version)

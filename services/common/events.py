@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.envelope import Envelope, parse_envelope
+from schemas.envelope import Envelope, RawEnvelope, typed_envelope
 from schemas.registry import EVENT_TYPES
 from services.common.db import UnitOfWork
 from services.common.logs import bind_event
@@ -49,11 +49,10 @@ async def apply_records(
     Any failure rolls the whole poll back; the consumer loop then retries record by record, so
     a poison message is dead-lettered alone.
     """
-    envelopes = [parse_envelope(record.value, EVENT_TYPES) for record in records]
+    raws = [RawEnvelope.model_validate_json(record.value) for record in records]
+    envelopes = [typed_envelope(raw, EVENT_TYPES) for raw in raws if raw.type in handlers]
     async with UnitOfWork(deps.engine) as uow:
         for envelope in envelopes:
             bind_event(envelope)
-            handler = handlers.get(envelope.type)
-            if handler is not None:
-                await handler(envelope, deps=deps, uow=uow)
+            await handlers[envelope.type](envelope, deps=deps, uow=uow)
         await uow.commit()
