@@ -32,6 +32,18 @@ def _load_local_env() -> None:
 _load_local_env()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The shared broker's outage test after every other test that uses it; the chaos tier
+    (its own stack, minutes of load) after everything."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("chaos") is not None:
+            return 2
+        return 1 if item.path.name == "test_zz_broker_outage.py" else 0
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     """The session's broker."""

@@ -24,7 +24,11 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc.orig, _TRANSIENT_PG)
+        # SQLAlchemy wraps asyncpg's error (e.g. "the database system is starting up" on
+        # connect) in its own emulated DBAPI class, keeping the driver's as `.orig`
+        driver = getattr(exc.orig, "orig", None)
+        return exc.connection_invalidated or isinstance(exc.orig, _TRANSIENT_PG) or isinstance(
+            driver, _TRANSIENT_PG)
     return isinstance(exc, _TRANSIENT_PG)
 
 

@@ -4,7 +4,8 @@ Planning locks due notifications `FOR UPDATE SKIP LOCKED` and, in the same trans
 moves them on and stages one e-mail per recipient (an outbox for mail), so two dispatchers
 plan each notification once. Delivery locks one staged e-mail at a time the same way and
 marks it sent in the transaction that held the lock while sending: a crash between send and
-mark resends it (at least once) under the same Message-ID, which mail clients deduplicate.
+mark resends it (at least once) under the same Message-ID, which mail clients deduplicate;
+each copy's sign-in link is committed before it is sent, so every copy's link works.
 """
 
 from __future__ import annotations
@@ -237,25 +238,29 @@ class Dispatcher:
                 log.error("e-mail has no recipients", extra={"email_id": str(row.id)})
                 values = {"status": "dead", "last_error": "no recipients"}
             else:
-                values = await self._send(uow.conn, row, now)
+                values = await self._send(row, now)
             await uow.conn.execute(update(emails).where(emails.c.id == row.id).values(**values))
             await uow.commit()
         return True
 
-    async def _send(self, conn: AsyncConnection, row: Any, now: datetime) -> dict[str, Any]:
+    async def _send(self, row: Any, now: datetime) -> dict[str, Any]:
         token = None if row.kind == "retraction" else secrets.token_urlsafe(32)
         link = f"{self.portal_base_url}/portal/sign-in?token={token}" if token else None
         subject, body = render_email(cast(EmailKind, row.kind), name=row.subject_name,
                                      count=row.count, link=link)
+        if token is not None:
+            # committed before the e-mail leaves: a crash between sending and marking resends,
+            # and the copy already delivered must not carry a link that was rolled back
+            async with UnitOfWork(self.engine) as links:
+                await links.conn.execute(insert(sign_in_links).values(
+                    token_hash=_hash(token), email_id=row.id, school_urn=row.school_urn,
+                    la_code=row.la_code, expires_at=now + self.link_ttl))
+                await links.commit()
         try:
             await self.mailer.send(to=list(row.to_addrs), subject=subject, body=body,
                                    message_id=f"<{row.id}@daybreak>")
         except Exception as exc:
             return self._failed(row.attempts + 1, now, exc)
-        if token is not None:
-            await conn.execute(insert(sign_in_links).values(
-                token_hash=_hash(token), email_id=row.id, school_urn=row.school_urn,
-                la_code=row.la_code, expires_at=now + self.link_ttl))
         return {"status": "sent", "sent_at": now, "attempts": row.attempts + 1}
 
     async def deliver_one_webhook(self) -> bool:

@@ -1,0 +1,223 @@
+"""Throwaway PostgreSQL and Kafka processes for `tests.support.stack`, each one restartable.
+
+Both keep their data directory and ports across restarts, so a crash followed by `start()`
+is the real recovery path: WAL replay for PostgreSQL, log recovery for the broker.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import glob
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from services.common.kafka import broker_answers
+from tests.conftest import REPO
+from tests.support.stack_process import Child, children_of, run_in_thread, wait_until
+
+KAFKA_LIBS = REPO / ".daybreak" / "kafka" / "libs"
+KAFKA_LOG4J = REPO / "infra" / "kafka" / "log4j2.yaml"
+PG_OWNER, PG_APP, PG_DB = "daybreak_owner", "daybreak_app", "daybreak"
+
+
+class Postgres:
+    """A private cluster (initdb) run as the postgres user on 127.0.0.1:`port`."""
+
+    def __init__(self, root: Path, port: int, *, options: dict[str, str] | None = None) -> None:
+        self.dir = root / "pg"
+        self.port = port
+        self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+                               key=lambda p: int(Path(p).parts[-3]))[-1]).parent
+        self.owner_password = secrets.token_hex(16)
+        self.app_password = secrets.token_hex(16)
+        opts = {"listen_addresses": "127.0.0.1", "max_connections": "300",
+                "unix_socket_permissions": "0700"} | (options or {})
+        argv = [str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-p", str(port),
+                "-k", str(self.dir)]
+        for key, value in opts.items():
+            argv += ["-c", f"{key}={value}"]
+        self.child = Child("postgres", argv, root / "logs" / "postgres.log",
+                           env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"},
+                           cwd=self.dir, user="postgres")
+
+    def url(self, role: str, password: str) -> str:
+        """A SQLAlchemy asyncpg URL for a role on the stack's database."""
+        return f"postgresql+asyncpg://{role}:{password}@127.0.0.1:{self.port}/{PG_DB}"
+
+    @property
+    def owner_url(self) -> str:
+        """The owner role (migrations, test bookkeeping)."""
+        return self.url(PG_OWNER, self.owner_password)
+
+    @property
+    def app_url(self) -> str:
+        """The application role the services connect as."""
+        return self.url(PG_APP, self.app_password)
+
+    def init(self) -> None:
+        """initdb into a fresh directory owned by postgres, start, create roles and database."""
+        self.dir.mkdir(mode=0o700)
+        shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run([str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres",
+                        "--auth-local=peer", "--auth-host=scram-sha-256", "--no-locale",
+                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True,
+                       cwd=self.dir, user="postgres", group="postgres", extra_groups=[])
+        self.start()
+        self.psql(self._objects_sql())
+
+    def _objects_sql(self) -> str:
+        # as scripts/infra.sh pg_ensure_objects: the passwords travel on stdin, not argv
+        return f"""
+\\set owner_pw '{self.owner_password}'
+\\set app_pw '{self.app_password}'
+SET password_encryption = 'scram-sha-256';
+CREATE ROLE {PG_OWNER} WITH LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'owner_pw';
+CREATE ROLE {PG_APP} WITH LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'app_pw';
+CREATE DATABASE {PG_DB} OWNER {PG_OWNER};
+REVOKE ALL ON DATABASE {PG_DB} FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE {PG_DB} TO {PG_APP};
+GRANT {PG_APP} TO {PG_OWNER};
+"""
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """Run SQL as the superuser over the private socket; returns psql's output."""
+        done = subprocess.run(
+            [str(self.bin / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+             "-h", str(self.dir), "-p", str(self.port), "-d", database],
+            input=sql.encode(), capture_output=True, cwd=self.dir, user="postgres",
+            group="postgres", extra_groups=[], check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"psql failed: {done.stderr.decode(errors='replace')}")
+        return done.stdout.decode()
+
+    def start(self, *, timeout_s: float = 90) -> None:
+        """Start on the same port and data (crash recovery after `kill`); wait until ready."""
+        for attempt in range(5):
+            self.child.spawn()
+            try:
+                self.wait_ready(timeout_s)
+                return
+            except RuntimeError:
+                # a backend of the killed postmaster may still hold the shared memory
+                if attempt == 4 or "shared memory" not in self.child.tail(5):
+                    raise
+                time.sleep(1)
+
+    def wait_ready(self, timeout_s: float = 90) -> None:
+        """Until pg_isready says it accepts connections (recovery finished)."""
+        isready = [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        wait_until(lambda: subprocess.run(isready, check=False).returncode == 0, self.child,
+                   timeout_s=timeout_s, what="accepting connections")
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): sessions ended, checkpoint written."""
+        self.child.halt(signal.SIGINT, timeout_s=60)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL crashes the whole server: the postmaster and every backend at once (each
+        backend is its own process group); other signals go to the postmaster alone
+        (SIGQUIT: immediate shutdown; either way the next start runs crash recovery)."""
+        backends = children_of(self.child.pid) if sig == signal.SIGKILL else []
+        self.child.signal(sig)
+        for pid in backends:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.child.halt(sig, timeout_s=60)
+
+
+class Kafka:
+    """A single-node KRaft broker (combined mode) as scripts/infra.sh runs it, on free ports."""
+
+    def __init__(self, root: Path, port: int, controller_port: int) -> None:
+        if not (KAFKA_LIBS / ".stamp").exists():
+            raise RuntimeError(f"no Kafka jars in {KAFKA_LIBS}: run scripts/infra.sh up once")
+        self.dir = root / "kafka"
+        self.port = port
+        self.controller_port = controller_port
+        self.props = self.dir / "server.properties"
+        logs = root / "logs"
+        self.java = ["java", f"-Dkafka.logs.dir={logs / 'kafka'}",
+                     f"-Dlog4j2.configurationFile={KAFKA_LOG4J}", "-cp", f"{KAFKA_LIBS}/*"]
+        argv = ["java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+                f"-Ddaybreak.stack={root}", *self.java[1:], "kafka.Kafka", str(self.props)]
+        self.child = Child("kafka", argv, logs / "kafka.log", env=dict(os.environ))
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port for clients."""
+        return f"127.0.0.1:{self.port}"
+
+    def init(self) -> None:
+        """Write server.properties, format the storage, start."""
+        (self.dir / "data").mkdir(parents=True)
+        self.props.write_text(_server_properties(self.dir / "data", self.port,
+                                                 self.controller_port))
+        subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "--standalone",
+                        "-t", _cluster_id(), "-c", str(self.props)],
+                       check=True, capture_output=True, env=self.child.env)
+        self.start()
+
+    def start(self, *, timeout_s: float = 120) -> None:
+        """Start on the same ports and data; wait until it answers metadata requests."""
+        self.child.spawn()
+        self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        """Until a metadata request is answered (the services' own readiness check)."""
+        def answers() -> bool:
+            # the port first: aiokafka logs every refused connection
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            run_in_thread(lambda: broker_answers(self.bootstrap))
+            return True
+        wait_until(answers, self.child, timeout_s=timeout_s, what="answering")
+
+    def stop(self) -> None:
+        """Graceful shutdown (SIGTERM): controlled shutdown, clean logs."""
+        self.child.halt(signal.SIGTERM, timeout_s=60)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the broker and wait for it to exit (SIGKILL: log recovery on the next start)."""
+        self.child.halt(sig, timeout_s=60)
+
+
+def _cluster_id() -> str:
+    """A Kafka cluster id: a random UUID in URL-safe base64, as `kafka-storage random-uuid`."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
+def _server_properties(data: Path, port: int, controller_port: int) -> str:
+    # as scripts/infra.sh kafka_write_config, on this stack's ports and data directory
+    return f"""process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={data}
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=5
+transaction.state.log.num.partitions=5
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+"""
