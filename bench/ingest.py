@@ -39,7 +39,7 @@ async def _new_token(url: str) -> str:
         return str(resp.json()["access_token"])
 
 
-class _Conn:
+class RawHttp:
     """A bare keep-alive HTTP/1.1 connection: the load generator must cost less than the
     server it measures (httpx spends ~1 ms of CPU per request, more than FastAPI does)."""
 
@@ -76,7 +76,7 @@ async def _load(url: str, token: str, requests: int, concurrency: int, incidents
 
     async def worker() -> None:
         nonlocal remaining
-        conn = _Conn(parsed.host, parsed.port or 80)
+        conn = RawHttp(parsed.host, parsed.port or 80)
         while remaining > 0:
             remaining -= 1
             body = b""

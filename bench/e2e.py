@@ -1,0 +1,376 @@
+"""The whole pipeline as its users drive it, measured: police clients → ingest → Kafka →
+matcher → notifier scheduling → (a morning sample) e-mail → audit.
+
+    .venv/bin/python -m bench.e2e [--incidents 100000] [--pupils 100000] [--clients 32]
+                                  [--ingest-workers 2] [--morning 5000]
+
+It starts its own PostgreSQL, Kafka broker and the four services (tests/support/stack.py), so it
+never touches the development database or topics. An admin registers the schools and rolls
+over the registry API; a police client posts N incidents (1-3 children each, drawn from the
+synthetic roster with realistic misspellings, date slips and movers) over keep-alive HTTP,
+retrying refusals with the same body as a real client would. It prints per-stage throughput,
+end-to-end latency (accepted → notification scheduled), peak memory per process, and the time
+the measured rate implies for a national year of 1.46 million incidents (target: ≤ 20 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.e2e_data import build_registry, incident_bodies, register
+from bench.ingest import RawHttp
+from services.common.accounts import create_client
+from services.common.db import make_engine, standalone_uow
+from services.common.security import ROLE_SCOPES, Principal, issue_token
+from services.common.settings import Settings
+from tests.support.stack import Stack
+
+NATIONAL_YEAR = 1_460_000
+TARGET_MINUTES = 20
+FORCE = "BNCH"
+
+
+@dataclass
+class Load:
+    """What the police clients saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    codes: dict[int, int] = field(default_factory=dict)
+    retries: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+
+
+async def post_incidents(url: str, token: str, bodies: Iterator[bytes], clients: int,
+                         refresh: Any) -> Load:
+    """Closed-loop load: `clients` keep-alive connections, each posting its next body."""
+    load = Load(started=time.perf_counter())
+    parsed = httpx.URL(url)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def client() -> None:
+        conn = RawHttp(parsed.host, parsed.port or 80)
+        for body in bodies:
+            while True:
+                started = time.perf_counter()
+                try:
+                    status = await conn.request("POST", "/v1/incidents", headers, body)
+                except (OSError, asyncio.IncompleteReadError):
+                    status = 599
+                    conn = RawHttp(parsed.host, parsed.port or 80)
+                load.codes[status] = load.codes.get(status, 0) + 1
+                if status in (200, 202):
+                    load.latencies.append(time.perf_counter() - started)
+                    break
+                if status == 401:
+                    headers["Authorization"] = f"Bearer {await refresh()}"
+                elif status not in (503, 599):
+                    raise RuntimeError(f"ingest refused a benchmark incident: {status}")
+                load.retries += 1
+                await asyncio.sleep(0.2)  # the same body again: ingest is idempotent
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    load.finished = time.perf_counter()
+    return load
+
+
+async def police_token(settings: Settings, ingest_url: str) -> Any:
+    """A police client for force BNCH and a function that fetches it a fresh token."""
+    async with standalone_uow(settings.database_url) as uow:
+        client = await create_client(uow.conn, force_code=FORCE)
+        await uow.commit()
+
+    async def fetch() -> str:
+        async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as http:
+            resp = await http.post("/v1/token", data={"grant_type": "client_credentials"},
+                                   auth=(client.client_id, client.client_secret))
+            resp.raise_for_status()
+            return str(resp.json()["access_token"])
+
+    return fetch
+
+
+async def scalar_row(engine: AsyncEngine, sql: str, **params: Any) -> Any:
+    """One row of a measuring query."""
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).one()
+
+
+async def wait_drained(engine: AsyncEngine, children: int, *, timeout_s: float) -> float:
+    """Wait until every child is decided and every decision reached the notifier."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        decided, notifiable, consumed = await scalar_row(engine, """
+            SELECT (SELECT count(*) FROM match_decisions),
+                   (SELECT count(*) FROM match_decisions WHERE status <> 'review'),
+                   (SELECT count(*) FROM processed_events WHERE consumer = 'notifier')""")
+        if decided >= children and consumed >= notifiable:
+            return time.perf_counter() - started
+        await asyncio.sleep(1)
+    raise TimeoutError(f"pipeline not drained after {timeout_s:.0f} s")
+
+
+STAGES_SQL = {
+    "ingest (accepted)": "SELECT count(*), min(received_at), max(received_at) FROM incidents",
+    "matcher (children decided)":
+        "SELECT count(*), min(decided_at), max(decided_at) FROM match_decisions",
+    "notifier (notifications scheduled)":
+        "SELECT count(*), min(created_at), max(created_at) FROM notifications",
+}
+LATENCY_SQL = """
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s), percentile_cont(0.99)
+           WITHIN GROUP (ORDER BY s), max(s), count(*)
+    FROM (SELECT extract(epoch FROM max(n.created_at) - i.received_at) AS s
+          FROM incidents i JOIN notifications n USING (incident_id)
+          GROUP BY i.incident_id, i.received_at) per_incident"""
+
+
+async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
+    """Print stage rates and latency; return the sustained end-to-end incidents per second."""
+    ok = load.codes.get(202, 0) + load.codes.get(200, 0)
+    wall = load.finished - load.started
+    lat = sorted(load.latencies)
+    print(f"police clients: {ok} accepted in {wall:.1f} s = {ok / wall:,.0f}/s; "
+          f"HTTP p50 {statistics.median(lat) * 1000:.0f} ms, "
+          f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms; retries {load.retries}; "
+          f"codes {dict(sorted(load.codes.items()))}")
+    first_in = None
+    last_out = None
+    for stage, sql in STAGES_SQL.items():
+        count, first, last = await scalar_row(engine, sql)
+        seconds = max((last - first).total_seconds(), 1e-9)
+        first_in = first_in or first
+        last_out = last
+        print(f"  {stage:<38} {count:>9,} in {seconds:7.1f} s = {count / seconds:8,.0f}/s")
+    statuses = await _statuses(engine)
+    print(f"  match outcomes: {statuses}")
+    p50, p99, worst, incidents = await scalar_row(engine, LATENCY_SQL)
+    print(f"end-to-end latency, accepted → notification scheduled ({incidents:,} incidents "
+          f"with a notification): p50 {p50:.2f} s, p99 {p99:.2f} s, max {worst:.2f} s")
+    total = (await scalar_row(engine, "SELECT count(*) FROM incidents"))[0]
+    span = (last_out - first_in).total_seconds()
+    rate = total / span
+    print(f"sustained end to end: {total:,} incidents from first accepted to last scheduled "
+          f"in {span:.1f} s = {rate:,.0f} incidents/s")
+    return rate
+
+
+async def _statuses(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT status, count(*) FROM match_decisions GROUP BY status ORDER BY status"))
+        return {row[0]: row[1] for row in rows}
+
+
+async def morning(engine: AsyncEngine, settings: Settings, notifier_url: str, sample: int,
+                  sent_mail: Any, *, timeout_s: float) -> None:
+    """Make `sample` notifications due now; time the dispatcher's pushes, then the DSLs
+    opening each one in the API (an audited disclosure) and the audit log taking them in."""
+    async with engine.begin() as conn:
+        chosen = (await conn.execute(text("""
+            UPDATE notifications SET push_at = now() WHERE id IN (
+              SELECT id FROM notifications WHERE state = 'scheduled' AND school_urn IS NOT NULL
+              ORDER BY created_at LIMIT :n) RETURNING id, school_urn"""), {"n": sample})).all()
+        audit_before = (await conn.execute(text("SELECT count(*) FROM audit_events"))).scalar()
+    started = time.perf_counter()
+    await _until(engine, "SELECT count(*) = 0 FROM notifications "
+                         "WHERE state = 'scheduled' AND push_at <= now()", timeout_s)
+    pushed = time.perf_counter() - started
+    print(f"morning sample: {len(chosen):,} notifications pushed in {pushed:.1f} s = "
+          f"{len(chosen) / pushed:,.0f}/s in {sent_mail()} content-free e-mails")
+    started = time.perf_counter()
+    await _views(settings, notifier_url, chosen)
+    viewed = time.perf_counter() - started
+    await _until(engine, f"SELECT count(*) - {int(audit_before)} >= {len(chosen)} "
+                         "FROM audit_events", timeout_s)
+    audited = time.perf_counter() - started
+    print(f"  DSLs opened {len(chosen):,} in {viewed:.1f} s = {len(chosen) / viewed:,.0f}/s; "
+          f"all {len(chosen):,} disclosures in the audit log after {audited:.1f} s = "
+          f"{len(chosen) / audited:,.0f}/s")
+
+
+async def _until(engine: AsyncEngine, sql: str, timeout_s: float) -> None:
+    started = time.perf_counter()
+    while not (await scalar_row(engine, sql))[0]:
+        if time.perf_counter() - started > timeout_s:
+            raise TimeoutError(sql)
+        await asyncio.sleep(0.25)
+
+
+async def _views(settings: Settings, url: str, chosen: list[Any], clients: int = 16) -> None:
+    queue = list(chosen)
+
+    async def reader() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            while queue:
+                notification_id, urn = queue.pop()
+                resp = await http.get(f"/v1/notifications/{notification_id}",
+                                      headers=bearer(settings, "dsl", school_urns={urn}))
+                resp.raise_for_status()
+
+    await asyncio.gather(*(reader() for _ in range(clients)))
+
+
+def national_year(rate: float) -> None:
+    """Print what the measured rate means for 1.46 million incidents."""
+    minutes = NATIONAL_YEAR / rate / 60
+    verdict = "meets" if minutes <= TARGET_MINUTES else "MISSES"
+    print(f"national year: {NATIONAL_YEAR:,} incidents at {rate:,.0f}/s = {minutes:.1f} min "
+          f"({verdict} the {TARGET_MINUTES}-minute target; ratio {TARGET_MINUTES / minutes:.2f})")
+
+
+def peak_memory(pids: dict[str, list[int]]) -> None:
+    """Print each process's peak resident memory (VmHWM), summed over its worker processes."""
+    parts = []
+    for name, group in pids.items():
+        peak = sum(_vm_hwm_kib(pid) for pid in group)
+        parts.append(f"{name} {peak / 1024:,.0f} MiB")
+    print("peak memory (VmHWM): " + ", ".join(parts))
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def bearer(settings: Settings, role: str, **scope: Any) -> dict[str, str]:
+    """A bearer token for a benchmark person (sign-in with TOTP is not what is measured)."""
+    principal = Principal(subject=f"bench-{role}", kind="user", role=role,
+                          scopes=frozenset(ROLE_SCOPES[role]), **scope)
+    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--pupils", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--ingest-workers", type=int, default=2)
+    parser.add_argument("--morning", type=int, default=5_000,
+                        help="notifications made due and pushed at the end (0: skip)")
+    parser.add_argument("--timeout", type=float, default=3600)
+    return parser.parse_args()
+
+
+def today_london() -> Any:
+    """Today's date in England."""
+    return datetime.now(ZoneInfo("Europe/London")).date()
+
+
+def dumps(value: Any) -> str:
+    """JSON for the summary line."""
+    return json.dumps(value, default=str)
+
+
+async def run(args: argparse.Namespace, stack: Stack) -> None:
+    """Register, load, wait, measure."""
+    settings = stack.settings()
+    assert stack.postgres is not None
+    engine = make_engine(stack.postgres.owner_url, pool_size=2)
+    try:
+        started = time.perf_counter()
+        registry, gen = build_registry(args.pupils, today_london())
+        bodies = list(incident_bodies(registry, gen, args.incidents, FORCE))
+        children = sum(body.count(b'"given_name"') for body in bodies)
+        print(f"generated {len(registry.world.pupils):,} pupils in {len(registry.world.urns)} "
+              f"schools and {len(bodies):,} incidents ({children:,} children) in "
+              f"{time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=stack.url("matcher"), timeout=300) as http:
+            imported = await register(http, bearer(settings, "admin"), registry)
+        seconds = time.perf_counter() - started
+        print(f"registry API: {imported:,} pupils imported in {seconds:.1f} s")
+        fetch = await police_token(settings, stack.url("ingest"))
+        cpu_before = cpu_seconds(stack)
+        load = await post_incidents(stack.url("ingest"), await fetch(), iter(bodies),
+                                    args.clients, fetch)
+        drained = await wait_drained(engine, children, timeout_s=args.timeout)
+        print(f"pipeline drained {drained:.1f} s after the last incident was accepted")
+        rate = await report_pipeline(engine, load)
+        cpu_per_incident(cpu_before, cpu_seconds(stack), len(bodies))
+        if args.morning:
+            await morning(engine, settings, stack.url("notifier"), args.morning,
+                          lambda: len(stack.mail.messages), timeout_s=args.timeout)
+        peak_memory({name: family(stack.pid(name)) for name in PARTS})
+        national_year(rate)
+    finally:
+        await engine.dispose()
+
+
+PARTS = ("ingest", "matcher", "notifier", "audit", "kafka", "postgres")
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) used so far by each part and its live descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {}
+    for name in PARTS:
+        used = 0
+        for pid in family(stack.pid(name)):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        totals[name] = used / tick
+    return totals
+
+
+def cpu_per_incident(before: dict[str, float], after: dict[str, float], incidents: int) -> None:
+    """Print the CPU each part spent per incident: the budget a 2-core machine has to share."""
+    spent = {name: (after[name] - before.get(name, 0)) * 1000 / incidents for name in after}
+    total = sum(spent.values())
+    print("CPU per incident: " + ", ".join(f"{k} {v:.2f} ms" for k, v in spent.items())
+          + f"; total {total:.2f} ms → at most {2000 / total:,.0f} incidents/s on 2 cores")
+
+
+def family(pid: int | None) -> list[int]:
+    """A process and its descendants (uvicorn workers, PostgreSQL backends)."""
+    if pid is None:
+        return []
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found.extend(family(int(child)))
+    return found
+
+
+def main() -> None:
+    """Start a private stack, run the benchmark, tear everything down."""
+    args = parse_args()
+    print(f"starting a private PostgreSQL, Kafka and the four services "
+          f"(ingest with {args.ingest_workers} workers)...")
+    with Stack.up() as stack:
+        if args.ingest_workers > 1:
+            ingest = stack.services["ingest"]
+            ingest.stop()
+            ingest.child.argv += ["--workers", str(args.ingest_workers)]
+            ingest.start()
+        asyncio.run(run(args, stack))
+
+
+if __name__ == "__main__":
+    main()
