@@ -19,6 +19,7 @@ from aiokafka.errors import (
     KafkaTimeoutError,
     TopicAlreadyExistsError,
 )
+from aiokafka.structs import RecordMetadata
 
 from schemas.envelope import parse_envelope
 from schemas.registry import EVENT_TYPES
@@ -207,12 +208,14 @@ class KafkaPublisher:
         self.transactional_id = transactional_id or f"daybreak-{uuid.uuid4().hex}"
         self.max_batch = max_batch
         self._producer: AIOKafkaProducer | None = None
+        self._reader: AIOKafkaConsumer | None = None  # sees what read_committed consumers see
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     async def publish(self, topic: str, *, key: str, value: bytes) -> None:
-        """Send one message; return once its transaction committed on every in-sync replica."""
+        """Send one message; return once its transaction committed on every in-sync replica and
+        read_committed consumers can see it."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(topic, key.encode(), value, done))
         if self._worker is None or self._worker.done():
@@ -270,14 +273,37 @@ class KafkaPublisher:
                 if not item.done.done():
                     item.done.set_result(None)
 
-    @staticmethod
-    async def _commit(producer: AIOKafkaProducer, batch: list[_Pending]) -> None:
+    async def _commit(self, producer: AIOKafkaProducer, batch: list[_Pending]) -> None:
         await producer.begin_transaction()
         sends = [await producer.send(i.topic, i.value, key=i.key) for i in batch]
         # ask for the commit only once every record is acked: a commit requested and then
         # timed out would still complete in the background when the broker returns
-        await asyncio.gather(*sends)
+        acked = await asyncio.gather(*sends)
         await producer.commit_transaction()
+        # the coordinator answers before the commit markers reach the partitions; answer the
+        # caller only once read_committed readers can see every record, so a marker lost in a
+        # broker restart (seen once in the chaos tier) is a refusal the client retries, not a
+        # silently dropped incident
+        await self._until_visible(acked)
+
+    async def _until_visible(self, acked: Iterable[RecordMetadata]) -> None:
+        last: dict[TopicPartition, int] = {}
+        for meta in acked:
+            tp = TopicPartition(meta.topic, meta.partition)
+            last[tp] = max(last.get(tp, -1), meta.offset)
+        if self._reader is None:
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, isolation_level="read_committed",
+                enable_auto_commit=False, request_timeout_ms=int(self.timeout_s * 1000))
+            await reader.start()
+            self._reader = reader
+        pause = 0.001
+        while True:
+            stable = await self._reader.end_offsets(list(last))
+            if all(stable[tp] > offset for tp, offset in last.items()):
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     async def ping(self) -> None:
         """Raise unless the broker answers a metadata request."""
@@ -292,6 +318,10 @@ class KafkaPublisher:
             with contextlib.suppress(TimeoutError, KafkaError):
                 await asyncio.wait_for(self._producer.stop(), self.timeout_s)
             self._producer = None
+        if self._reader is not None:
+            with contextlib.suppress(TimeoutError, KafkaError):
+                await asyncio.wait_for(self._reader.stop(), self.timeout_s)
+            self._reader = None
 
 
 @dataclass
