@@ -19,6 +19,7 @@ KAFKA_PROPS="$KAFKA_HOME/server.properties"
 KAFKA_PID="$STATE/kafka.pid"
 KAFKA_POM="$REPO/infra/kafka/pom.xml"
 KAFKA_LOG4J="$REPO/infra/kafka/log4j2.yaml"
+KAFKA_TEMPLATE="$REPO/infra/kafka/server.properties"
 # Newest first; the first that Maven resolves is used (kafka-tools 4.4.0 is not needed).
 KAFKA_VERSIONS="${DAYBREAK_KAFKA_VERSION:-4.4.0 4.3.1}"
 KAFKA_PORT=9092
@@ -306,33 +307,8 @@ kafka_ensure_jars() {
 
 kafka_write_config() {
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
-  cat >"$KAFKA_PROPS.tmp" <<EOF
-# Written by scripts/infra.sh on every start; edit the script, not this file.
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$KAFKA_DATA
-num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-# Fewer internal partitions: the first consumer group and transaction start in
-# well under a second on a 2-core machine instead of creating 50 of each.
-offsets.topic.num.partitions=5
-transaction.state.log.num.partitions=5
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-# The services create their topics explicitly; a typo must not create a new one.
-auto.create.topics.enable=false
-EOF
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+    -e "s|@KAFKA_DATA@|$KAFKA_DATA|g" "$KAFKA_TEMPLATE" >"$KAFKA_PROPS.tmp"
   mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
 }
 

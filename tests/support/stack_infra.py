@@ -25,6 +25,7 @@ from tests.support.stack_process import Child, children_of, run_in_thread, wait_
 
 KAFKA_LIBS = REPO / ".daybreak" / "kafka" / "libs"
 KAFKA_LOG4J = REPO / "infra" / "kafka" / "log4j2.yaml"
+KAFKA_TEMPLATE = REPO / "infra" / "kafka" / "server.properties"
 PG_OWNER, PG_APP, PG_DB = "daybreak_owner", "daybreak_app", "daybreak"
 
 
@@ -198,26 +199,7 @@ def _cluster_id() -> str:
 
 
 def _server_properties(data: Path, port: int, controller_port: int) -> str:
-    # as scripts/infra.sh kafka_write_config, on this stack's ports and data directory
-    return f"""process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data}
-num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=5
-transaction.state.log.num.partitions=5
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-"""
+    # the same broker settings as scripts/infra.sh, on this stack's ports and data directory
+    return (KAFKA_TEMPLATE.read_text().replace("@KAFKA_PORT@", str(port))
+            .replace("@CONTROLLER_PORT@", str(controller_port))
+            .replace("@KAFKA_DATA@", str(data)))
