@@ -33,11 +33,11 @@ _load_local_env()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The shared broker's outage test after every other test that uses it; the chaos tier
-    (its own stack, minutes of load) after everything."""
+    """The shared broker's outage test after every other test that uses it; the tests on a
+    private stack (the chaos tier, the benchmark's smoke run: minutes of load) after all."""
 
     def rank(item: pytest.Item) -> int:
-        if item.get_closest_marker("chaos") is not None:
+        if item.get_closest_marker("chaos") or item.get_closest_marker("stack"):
             return 2
         return 1 if item.path.name == "test_zz_broker_outage.py" else 0
 
