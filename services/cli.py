@@ -260,10 +260,13 @@ def _iso_date(text: str) -> date:
 def _demo(args: argparse.Namespace) -> int:
     import httpx
 
+    from services.demo import DemoTimeout
     from services.demo import main as demo_main
 
     try:
         return demo_main(_settings())
+    except DemoTimeout as exc:
+        raise CliError(f"demo failed: {exc}") from None
     except (OSError, KeyError, TimeoutError, httpx.HTTPError) as exc:
         raise CliError(f"demo failed ({type(exc).__name__}); is `make up` running?") from None
 

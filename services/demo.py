@@ -248,9 +248,16 @@ async def _await_event(settings: Settings, topic: str, incident_id: str,
                 event: dict[str, Any] = json.loads(latest.value)
                 return event
             await asyncio.sleep(0.5)
-        raise TimeoutError(f"no event on {topic} for the demo incident")
+        raise DemoTimeout(
+            f"no event on {settings.topic(topic)} for the demo incident within {timeout_s:.0f} s;"
+            " if the consumers are still draining older incidents, watch daybreak_consumer_lag"
+            f" on {MATCHER}/metrics and {NOTIFIER}/metrics, then run `daybreak demo` again")
     finally:
         await consumer.stop()
+
+
+class DemoTimeout(TimeoutError):
+    """An expected event did not arrive in time; its message names the topic, never data."""
 
 
 def main(settings: Settings) -> int:
