@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import time
@@ -278,11 +277,6 @@ def parse_args() -> argparse.Namespace:
 def today_london() -> Any:
     """Today's date in England."""
     return datetime.now(ZoneInfo("Europe/London")).date()
-
-
-def dumps(value: Any) -> str:
-    """JSON for the summary line."""
-    return json.dumps(value, default=str)
 
 
 async def run(args: argparse.Namespace, stack: Stack) -> None:

@@ -56,3 +56,10 @@ async def apply_records(
             bind_event(envelope)
             await handlers[envelope.type](envelope, deps=deps, uow=uow)
         await uow.commit()
+
+
+async def apply_record(
+    record: ConsumerRecord[bytes, bytes], handlers: Mapping[str, Apply], *, deps: HasEngine,
+) -> None:
+    """Apply one record in its own transaction (the consumer loop's one-by-one fallback)."""
+    await apply_records([record], handlers, deps=deps)

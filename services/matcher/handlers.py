@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiokafka import ConsumerRecord
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.envelope import Envelope
 from schemas.incidents import IncidentReceived, IncidentWithdrawn
 from services.common.db import UnitOfWork
-from services.common.events import apply_records, transactional
+from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.matcher.decisions import already_decided, engine_child, incident_date, record_decision
 from services.matcher.index import RosterCache
@@ -82,14 +81,3 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "IncidentReceived": on_incident_received,
     "IncidentWithdrawn": on_incident_withdrawn,
 }
-
-
-async def handle_records(records: list[ConsumerRecord[bytes, bytes]], *,
-                         deps: MatcherDeps) -> None:
-    """Apply a partition's poll in one transaction."""
-    await apply_records(records, HANDLERS, deps=deps)
-
-
-async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: MatcherDeps) -> None:
-    """Apply one consumed record in its own transaction."""
-    await apply_records([record], HANDLERS, deps=deps)

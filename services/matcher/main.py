@@ -13,11 +13,12 @@ from schemas import topics
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
+from services.common.events import apply_record, apply_records
 from services.common.metrics import observe_worker
 from services.common.runner import Worker
 from services.common.settings import Settings
 from services.matcher.decisions import SOURCE
-from services.matcher.handlers import MatcherDeps, handle_record, handle_records
+from services.matcher.handlers import HANDLERS, MatcherDeps
 from services.matcher.index import RosterCache
 from services.matcher.metrics import observe_reviews
 from services.matcher.reviews_api import router as reviews_router
@@ -44,8 +45,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         group_id=f"{settings.topic_prefix}daybreak-matcher",
         consume=[settings.topic(topics.INCIDENTS)],
         produce=[settings.topic(t) for t in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES)],
-        handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
-        handle_batch=functools.partial(handle_records, deps=deps),
+        handle=functools.partial(apply_record, handlers=HANDLERS, deps=deps),
+        handle_batch=functools.partial(apply_records, handlers=HANDLERS, deps=deps),
+        partitions=settings.kafka_partitions,
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps

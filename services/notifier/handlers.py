@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from aiokafka import ConsumerRecord
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,7 +17,7 @@ from schemas.envelope import Envelope
 from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.db import UnitOfWork
-from services.common.events import apply_records, transactional
+from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.common.pseudonym import child_key
 from services.notifier.dispatch import DELIVERED, audit_sent_about, queue_email
@@ -219,14 +218,3 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "ChildUnmatched": on_child_unmatched,
     "IncidentWithdrawn": on_incident_withdrawn,
 }
-
-
-async def handle_records(records: list[ConsumerRecord[bytes, bytes]], *,
-                         deps: NotifierDeps) -> None:
-    """Apply a partition's poll in one transaction."""
-    await apply_records(records, HANDLERS, deps=deps)
-
-
-async def handle_record(record: ConsumerRecord[bytes, bytes], *, deps: NotifierDeps) -> None:
-    """Apply one consumed record in its own transaction."""
-    await apply_records([record], HANDLERS, deps=deps)

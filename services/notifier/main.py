@@ -17,6 +17,7 @@ from schemas import topics
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import make_engine
+from services.common.events import apply_record, apply_records
 from services.common.metrics import observe_worker
 from services.common.runner import Worker
 from services.notifier.admin_api import router as deliveries_router
@@ -24,7 +25,7 @@ from services.notifier.api import SOURCE
 from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher
-from services.notifier.handlers import NotifierDeps, handle_record, handle_records
+from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
 from services.notifier.portal import router as portal_router
 from services.notifier.settings import NotifierSettings
@@ -45,8 +46,9 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         group_id=f"{settings.topic_prefix}daybreak-notifier",
         consume=[settings.topic(topics.MATCHES), settings.topic(topics.INCIDENTS)],
         produce=[settings.topic(topics.DISCLOSURES)],
-        handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
-        handle_batch=functools.partial(handle_records, deps=deps),
+        handle=functools.partial(apply_record, handlers=HANDLERS, deps=deps),
+        handle_batch=functools.partial(apply_records, handlers=HANDLERS, deps=deps),
+        partitions=settings.kafka_partitions,
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps

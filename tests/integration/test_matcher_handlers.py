@@ -16,10 +16,11 @@ from sqlalchemy import func, select
 from schemas.envelope import wrap
 from schemas.incidents import IncidentIn, IncidentReceived, IncidentWithdrawn
 from services.common.db import make_engine
+from services.common.events import apply_records
 from services.common.models import outbox
 from services.matcher.handlers import (
+    HANDLERS,
     MatcherDeps,
-    handle_records,
     on_incident_received,
     on_incident_withdrawn,
 )
@@ -129,7 +130,7 @@ async def test_a_poll_is_applied_in_one_transaction_in_order(settings) -> None:
                 wrap(IncidentWithdrawn(incident_id=dropped_id, force_code="WMP",
                                        withdrawn_at=NOW, reason="error")),
                 received(dropped_id, dropped)]  # withdrawn earlier in the same poll
-        await handle_records([as_record(e) for e in poll], deps=deps)
+        await apply_records([as_record(e) for e in poll], HANDLERS, deps=deps)
         assert len(await staged(deps, kept_id)) == 1
         assert await staged(deps, dropped_id) == []
         assert woken == ["matched", "relay"]  # only after the commit
@@ -139,7 +140,7 @@ async def test_a_poll_is_applied_in_one_transaction_in_order(settings) -> None:
         good = as_record(received(good_id, kept))
         poison = dataclasses.replace(good, value=b'{"not": "an event"}')
         with pytest.raises(ValueError):
-            await handle_records([good, poison], deps=deps)
+            await apply_records([good, poison], HANDLERS, deps=deps)
         assert await staged(deps, good_id) == []  # the whole poll rolled back
         assert woken == []  # and nothing ran as if it had committed
     finally:
