@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import sys
 import threading
 import time
@@ -39,6 +38,7 @@ from services.notifier.dispatch import Dispatcher
 from services.notifier.models import emails, notifications
 from services.notifier.settings import NotifierSettings
 from tests.support.db import create_test_database, drop_test_database
+from tests.support.ports import free_port
 
 WINDOW_OPENS = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # a Monday, 07:00 in London (GMT)
 TARGET_S = 60.0
@@ -57,13 +57,6 @@ class Counter:
             self.accepted += 1
             self.last_at = time.perf_counter()
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def load(engine: AsyncEngine, n_notifications: int, n_schools: int) -> None:

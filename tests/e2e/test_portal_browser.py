@@ -42,10 +42,11 @@ from services.notifier.main import build_app as build_notifier
 from services.notifier.models import notifications
 from services.notifier.settings import NotifierSettings
 from tests.conftest import REPO
-from tests.integration.test_notifier import Inbox, free_port
+from tests.integration.test_notifier import Inbox
 from tests.support.api import new_police_client, new_user, police_token
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
+from tests.support.ports import free_port
 from tests.support.registry import pupil, seed
 
 pytestmark = pytest.mark.e2e

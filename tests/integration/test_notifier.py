@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import random
 import secrets
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from services.notifier.handlers import (
     on_incident_withdrawn,
 )
 from services.notifier.models import notification_children, notifications, webhook_deliveries
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 MATCHED_AT = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # Sunday evening
@@ -57,13 +57,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -38,7 +38,7 @@ from aiosmtpd.controller import Controller
 from services.audit.tree_head import generate_keypair
 from services.common.settings import Settings
 from tests.conftest import REPO
-from tests.integration.test_notifier import free_port
+from tests.support.ports import free_port
 from tests.support.stack_infra import Kafka, Postgres
 from tests.support.stack_process import Mail, MailSink, Service
 

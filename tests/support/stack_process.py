@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import REPO
-from tests.integration.test_notifier import free_port
+from tests.support.ports import free_port
 
 
 def run_in_thread(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
