@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.settings import Settings
 
@@ -74,6 +75,16 @@ async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
 def jwt_secret() -> str:
     """The session's signing key."""
     return secrets.token_hex(32)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the session database with a small pool, disposed after the test."""
+    from services.common.db import make_engine
+
+    engine = make_engine(settings.database_url, pool_size=4)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
 from tests.integration.test_portal import clock, deps, portal  # noqa: F401
-from tests.integration.test_registry import admin, cli_env, engine  # noqa: F401
+from tests.integration.test_registry import admin, cli_env  # noqa: F401
 from tests.integration.test_registry import api as registry  # noqa: F401
 from tests.support.api import new_police_client, police_token, running
 

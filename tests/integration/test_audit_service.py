@@ -38,7 +38,6 @@ from services.audit.tree_head import (
     load_private_key,
     verify_tree_head,
 )
-from services.common.db import make_engine
 from services.common.kafka import ensure_topics, make_producer
 from services.common.pseudonym import child_key
 from services.common.security import Principal, issue_token
@@ -81,13 +80,6 @@ def settings(audit_db, kafka_bootstrap, topic_prefix, jwt_secret, signing_key, h
         audit_signing_key=signing_key, audit_heads_file=heads_file,
         audit_sign_every=5, audit_sign_interval_s=0.5,
     )
-
-
-@pytest.fixture
-async def engine(settings):
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 async def owner(audit_db) -> asyncpg.Connection:

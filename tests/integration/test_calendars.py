@@ -8,7 +8,6 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from schemas.matching import ChildMatched, IncidentFacts, SchoolMatch
 from services.cli import main as cli_main
 from services.common.app import create_app
 from services.common.context import AppContext
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import UnitOfWork
 from services.common.security import Principal, issue_token
 from services.common.settings import Settings
 from services.matcher import registry
@@ -34,6 +33,7 @@ from services.matcher.registry_api import router
 from services.matcher.registry_models import SchoolIn
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.models import notification_children, notifications
+from tests.integration.test_notifier import Clock
 from tests.support.api import running
 
 pytestmark = pytest.mark.integration
@@ -54,21 +54,6 @@ def new_urn() -> str:
 
 def calendar_csv(*rows: tuple[str, str, str]) -> str:
     return "urn,date,kind\n" + "".join(f"{u},{d},{k}\n" for u, d, k in rows)
-
-
-@dataclass
-class Clock:
-    now: datetime = MATCHED_AT
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url, pool_size=4)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

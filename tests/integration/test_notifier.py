@@ -29,7 +29,6 @@ from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.app import create_app
 from services.common.context import AppContext
-from services.common.db import make_engine
 from services.common.models import outbox
 from services.common.security import ROLE_SCOPES, Principal, issue_token
 from services.matcher.models import local_authorities, schools
@@ -117,13 +116,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     yield state
     server.should_exit = True
     await task
-
-
-@pytest.fixture
-async def engine(settings):
-    engine = make_engine(settings.database_url, pool_size=4)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

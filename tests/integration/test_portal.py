@@ -20,7 +20,6 @@ from services.common.accounts import create_user
 from services.common.app import create_app
 from services.common.auth_api import SESSION_COOKIE
 from services.common.context import AppContext
-from services.common.db import make_engine
 from services.common.models import outbox
 from services.common.settings import Settings
 from services.notifier.handlers import NotifierDeps, on_child_matched
@@ -30,13 +29,6 @@ from tests.integration.test_notifier import Clock, School, add_school, matched, 
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url, pool_size=4)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from stdnum.gb.upn import calc_check_digit
 from services.cli import main as cli_main
 from services.common.app import create_app
 from services.common.context import AppContext
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import UnitOfWork
 from services.common.security import Principal, issue_token
 from services.common.settings import Settings
 from services.matcher import registry
@@ -75,13 +75,6 @@ def bearer(settings: Settings, role: str, scopes: set[str]) -> dict[str, str]:
                           scopes=frozenset(scopes))
     token, _ = issue_token(settings, principal, now=datetime.now(UTC))
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url, pool_size=4)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

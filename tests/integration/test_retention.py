@@ -9,7 +9,6 @@ import asyncio
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,6 @@ from services.audit import cli
 from services.audit.main import build_app
 from services.audit.models import audit_events
 from services.audit.settings import AuditSettings, audit_settings
-from services.common.db import make_engine
 from services.common.retention import run_daily
 from services.common.settings import Settings
 from services.matcher.models import reviews
@@ -35,13 +33,6 @@ CHILD = {"given_name": "Amelia", "family_name": "Hart", "date_of_birth": "2015-0
 @pytest.fixture
 def config(settings: Settings) -> AuditSettings:
     return audit_settings(settings)
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 def incident(incident_id: uuid.UUID) -> dict[str, Any]:
