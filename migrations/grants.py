@@ -1,4 +1,4 @@
-"""Least-privilege grants for the application role, used by every revision."""
+"""Least-privilege grants: each service's database role, used by every revision."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import re
 from alembic import op
 from sqlalchemy.engine import make_url
 
+# Each service connects as `daybreak_<service>` and owns the schema named after it.
+SERVICE_ROLES = {svc: f"daybreak_{svc}" for svc in ("ingest", "matcher", "notifier", "audit")}
+DML = "SELECT, INSERT, UPDATE, DELETE"
+
 
 def app_role() -> str:
-    """The application's role: DAYBREAK_APP_ROLE, else the user in DAYBREAK_DATABASE_URL."""
+    """The retired shared role of revisions 0001-0005 (revision 0006 revokes all it had)."""
     role = os.environ.get("DAYBREAK_APP_ROLE")
     if not role:
         url = os.environ.get("DAYBREAK_DATABASE_URL")
@@ -21,11 +25,15 @@ def app_role() -> str:
     return role
 
 
-def grant(table: str, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> None:
-    """Grant the application role exactly these privileges on one table."""
-    op.execute(f'GRANT {privileges} ON TABLE "{table}" TO "{app_role()}"')
+def grant(table: str, privileges: str = DML, *, role: str | None = None) -> None:
+    """Grant a role (the retired shared role unless named) exactly these privileges."""
+    op.execute(f'GRANT {privileges} ON TABLE {_qualified(table)} TO "{role or app_role()}"')
 
 
-def grant_sequences() -> None:
-    """Let the application role draw identity values."""
-    op.execute(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{app_role()}"')
+def grant_sequences(schema: str = "public", *, role: str | None = None) -> None:
+    """Let a role draw identity values in one schema."""
+    op.execute(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role or app_role()}"')
+
+
+def _qualified(table: str) -> str:
+    return ".".join(f'"{part}"' for part in table.split("."))

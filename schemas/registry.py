@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
 from schemas.disclosures import DisclosureRecorded
 from schemas.envelope import EventPayload
 from schemas.incidents import IncidentReceived, IncidentWithdrawn
@@ -9,7 +10,7 @@ from schemas.matching import ChildMatched, ChildNeedsReview, ChildUnmatched
 
 _PAYLOADS: tuple[type[EventPayload], ...] = (
     IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
-    DisclosureRecorded,
+    DisclosureRecorded, SchoolChanged, LocalAuthorityChanged, SchoolCalendarChanged,
 )
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {

@@ -7,8 +7,10 @@ MATCHES = "matches.v1"
 REVIEWS = "reviews.v1"
 NOTIFICATIONS = "notifications.v1"
 DISCLOSURES = "disclosures.v1"
+REGISTRY = "registry.v1"  # compacted: the latest state of each school, LA and calendar
 
-ALL_TOPICS: tuple[str, ...] = (INCIDENTS, MATCHES, REVIEWS, NOTIFICATIONS, DISCLOSURES)
+ALL_TOPICS: tuple[str, ...] = (INCIDENTS, MATCHES, REVIEWS, NOTIFICATIONS, DISCLOSURES, REGISTRY)
+COMPACTED: frozenset[str] = frozenset({REGISTRY})
 
 
 def dlq(topic: str) -> str:

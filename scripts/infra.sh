@@ -29,7 +29,8 @@ KAFKA_STOP_TIMEOUT=30
 PG_PORT=5432
 PG_DB=daybreak
 PG_OWNER=daybreak_owner
-PG_APP=daybreak_app
+PG_LEGACY=daybreak_app         # the shared role of old revisions: kept, NOLOGIN, granted nothing
+DB_SERVICES=(ingest matcher notifier audit)  # each connects as daybreak_<service>
 PG_MARK="$STATE/pg.started"      # "<version> <cluster>": we started it, so `down` stops it
 PG_FOREIGN="$STATE/pg.foreign"   # pg-stop stopped a cluster we did not start
 APT_UPDATED=0
@@ -83,7 +84,7 @@ pid_alive() {
 ensure_env_file() {
   mkdir -p "$STATE"
   chmod 700 "$STATE"
-  local line added=0 owner_pw app_pw
+  local line added=0 owner_pw svc upper
   touch "$ENV_FILE"
   chmod 600 "$ENV_FILE"
   # Add only what is missing: secrets already written are never regenerated.
@@ -94,19 +95,22 @@ ensure_env_file() {
     fi
   }
   owner_pw="$(random_hex)"
-  app_pw="$(random_hex)"
   add_env DAYBREAK_ENV development
   add_env DAYBREAK_KAFKA_BOOTSTRAP "127.0.0.1:$KAFKA_PORT"
-  add_env DAYBREAK_DATABASE_URL \
-    "postgresql+asyncpg://$PG_APP:$app_pw@127.0.0.1:$PG_PORT/$PG_DB"
+  for svc in "${DB_SERVICES[@]}"; do
+    upper="${svc^^}"
+    add_env "DAYBREAK_${upper}_DATABASE_URL" \
+      "postgresql+asyncpg://daybreak_$svc:$(random_hex)@127.0.0.1:$PG_PORT/$PG_DB"
+  done
   add_env DAYBREAK_MIGRATIONS_DATABASE_URL \
     "postgresql+asyncpg://$PG_OWNER:$owner_pw@127.0.0.1:$PG_PORT/$PG_DB"
   add_env DAYBREAK_JWT_SECRET "$(random_hex)"
   add_env DAYBREAK_CHILD_KEY_SECRET "$(random_hex)"
   add_env DAYBREAK_AUDIT_SIGNING_KEY "$(head -c 32 /dev/urandom | base64)"
   [[ $added -eq 1 ]] && log "wrote secrets to ${ENV_FILE#"$REPO"/}"
-  for line in DAYBREAK_DATABASE_URL DAYBREAK_MIGRATIONS_DATABASE_URL; do
-    url_password "$(env_get "$line")" >/dev/null
+  url_password "$(env_get DAYBREAK_MIGRATIONS_DATABASE_URL)" >/dev/null
+  for svc in "${DB_SERVICES[@]}"; do
+    url_password "$(env_get "DAYBREAK_${svc^^}_DATABASE_URL")" >/dev/null
   done
 }
 
@@ -218,36 +222,48 @@ pg_psql() {
 }
 
 pg_ensure_objects() {
-  local owner_pw app_pw
+  local owner_pw svc pw roles_sql="" logins=()
   owner_pw="$(url_password "$(env_get DAYBREAK_MIGRATIONS_DATABASE_URL)")"
-  app_pw="$(url_password "$(env_get DAYBREAK_DATABASE_URL)")"
+  logins+=("$PG_OWNER:$owner_pw")
+  for svc in "${DB_SERVICES[@]}"; do
+    pw="$(url_password "$(env_get "DAYBREAK_${svc^^}_DATABASE_URL")")"
+    logins+=("daybreak_$svc:$pw")
+    roles_sql+="\\set pw '$pw'
+SELECT 'CREATE ROLE daybreak_$svc' WHERE NOT EXISTS
+  (SELECT FROM pg_roles WHERE rolname = 'daybreak_$svc') \\gexec
+ALTER ROLE daybreak_$svc WITH LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'pw';
+GRANT CONNECT, TEMPORARY ON DATABASE $PG_DB TO daybreak_$svc;
+-- lets the owner end the role's leftover sessions when tests drop their databases
+GRANT daybreak_$svc TO $PG_OWNER;
+"
+  done
   # Passwords travel on stdin, not argv, so `ps` never shows them.
   pg_psql postgres <<SQL
 \set owner_pw '$owner_pw'
-\set app_pw '$app_pw'
 SELECT 'CREATE ROLE $PG_OWNER' WHERE NOT EXISTS
   (SELECT FROM pg_roles WHERE rolname = '$PG_OWNER') \gexec
-SELECT 'CREATE ROLE $PG_APP' WHERE NOT EXISTS
-  (SELECT FROM pg_roles WHERE rolname = '$PG_APP') \gexec
+SELECT 'CREATE ROLE $PG_LEGACY' WHERE NOT EXISTS
+  (SELECT FROM pg_roles WHERE rolname = '$PG_LEGACY') \gexec
 SET password_encryption = 'scram-sha-256';
+SET client_min_messages = warning;
 ALTER ROLE $PG_OWNER WITH LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'owner_pw';
-ALTER ROLE $PG_APP WITH LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'app_pw';
+-- revisions 0001-0005 granted to the shared role; 0006 revokes it all
 SELECT 'CREATE DATABASE $PG_DB OWNER $PG_OWNER' WHERE NOT EXISTS
   (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
 ALTER DATABASE $PG_DB OWNER TO $PG_OWNER;
 REVOKE ALL ON DATABASE $PG_DB FROM PUBLIC;
-GRANT CONNECT, TEMPORARY ON DATABASE $PG_DB TO $PG_APP;
--- lets the owner end the app role's leftover sessions when tests drop their databases
-GRANT $PG_APP TO $PG_OWNER;
+REVOKE ALL ON DATABASE $PG_DB FROM $PG_LEGACY;
+GRANT $PG_LEGACY TO $PG_OWNER;
+$roles_sql
 SQL
-  local role pw
-  for role in "$PG_OWNER:$owner_pw" "$PG_APP:$app_pw"; do
-    pw="${role#*:}"
-    PGPASSWORD="$pw" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U "${role%%:*}" -d "$PG_DB" \
+  local login
+  for login in "${logins[@]}"; do
+    pw="${login#*:}"
+    PGPASSWORD="$pw" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U "${login%%:*}" -d "$PG_DB" \
       -Atc 'SELECT 1' >/dev/null </dev/null \
-      || die "cannot log in as ${role%%:*} over 127.0.0.1:$PG_PORT (pg_hba.conf, listen_addresses?)"
+      || die "cannot log in as ${login%%:*} over 127.0.0.1:$PG_PORT (pg_hba.conf, listen_addresses?)"
   done
-  log "PostgreSQL ready: database $PG_DB, roles $PG_OWNER (owner, CREATEDB) and $PG_APP"
+  log "PostgreSQL ready: database $PG_DB, roles $PG_OWNER (owner, CREATEDB) and one per service (${DB_SERVICES[*]/#/daybreak_})"
 }
 
 pg_drop_database() {

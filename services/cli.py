@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Any
 
-from services.common.settings import Settings
+from services.common.settings import MissingSetting, Settings
 
 PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004}
 APPS = {
@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     calendar_import.add_argument("file", metavar="FILE.csv")
     calendar_import.set_defaults(run=_calendar_import)
 
+    registry = sub.add_parser("registry", help="the registry's events (registry.v1)")
+    registry_sub = registry.add_subparsers(metavar="ACTION")
+    republish = registry_sub.add_parser(
+        "republish", help="announce every school, LA and calendar again (after an upgrade)")
+    republish.set_defaults(run=_registry_republish)
+
     match = sub.add_parser("match", help="match a children file against a roster file")
     match.add_argument("--roster", required=True, metavar="ROSTER.csv")
     match.add_argument("--children", required=True, metavar="CHILDREN.csv")
@@ -172,7 +178,9 @@ def _clients_create(args: argparse.Namespace) -> int:
     from services.common.db import standalone_uow
 
     async def work(settings: Settings) -> dict[str, str]:
-        async with standalone_uow(settings.database_url) as uow:
+        # police clients are ingest's callers (the accounts tables stay shared until one
+        # issuer owns them)
+        async with standalone_uow(settings, "ingest") as uow:
             try:
                 new = await create_client(uow.conn, force_code=args.force)
             except AccountError as exc:
@@ -193,7 +201,7 @@ def _users_create(args: argparse.Namespace) -> int:
         raise CliError("give the password on standard input")
 
     async def work(settings: Settings) -> dict[str, str]:
-        async with standalone_uow(settings.database_url) as uow:
+        async with standalone_uow(settings, "notifier") as uow:
             try:
                 new = await create_user(
                     uow.conn, email=args.email, password=password, role=args.role,
@@ -244,6 +252,12 @@ def _calendar_import(args: argparse.Namespace) -> int:
     return calendar_import(args.file, _settings())
 
 
+def _registry_republish(args: argparse.Namespace) -> int:
+    from services.matcher.registry_cli import registry_republish
+
+    return registry_republish(_settings())
+
+
 def _match(args: argparse.Namespace) -> int:
     from services.matcher.batch import main_match
 
@@ -287,6 +301,8 @@ def _run_async(work: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:
         return asyncio.run(work(settings))
     except CliError:
         raise
+    except MissingSetting as exc:
+        raise CliError(str(exc)) from None
     except Exception as exc:
         # the class name only: driver messages can carry values from the data
         cause: BaseException = exc

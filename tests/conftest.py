@@ -78,11 +78,31 @@ def jwt_secret() -> str:
 
 
 @pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """An engine on the session database with a small pool, disposed after the test."""
+async def engine(database: dict[str, str]) -> AsyncIterator[AsyncEngine]:
+    """The owner's engine on the session database (seeding and checks), disposed after."""
     from services.common.db import make_engine
 
-    engine = make_engine(settings.database_url, pool_size=4)
+    engine = make_engine(database["owner_url"], pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def matcher_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The matcher's own role and schema."""
+    from services.common.db import service_engine
+
+    engine = service_engine(settings, "matcher", pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def notifier_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The notifier's own role and schema."""
+    from services.common.db import service_engine
+
+    engine = service_engine(settings, "notifier", pool_size=4)
     yield engine
     await engine.dispose()
 
@@ -93,8 +113,10 @@ def settings(
 ) -> Settings:
     """Settings pointing at the session database, the broker and this test's topics."""
 
+    from tests.support.db import service_urls
+
     return Settings(
-        env="test", database_url=database["app_url"], kafka_bootstrap=kafka_bootstrap,
+        env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix, jwt_secret=jwt_secret, child_key_secret=secrets.token_hex(32),
         cookie_secure=False, db_pool_size=5, kafka_partitions=2,
     )

@@ -17,7 +17,7 @@ from services.audit.queries import verify_stored_log
 from services.audit.settings import AuditSettings, audit_settings
 from services.audit.tree_head import generate_keypair, key_id, load_public_key
 from services.common.context import utc_now
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import UnitOfWork, service_engine
 from services.common.retention import content_cutoff, purge_notifications, purge_reviews
 from services.common.settings import Settings
 
@@ -33,7 +33,7 @@ def verify(settings: Settings) -> int:
     config = audit_settings(settings)
 
     async def work() -> dict[str, Any]:
-        engine = make_engine(config.database_url, pool_size=2)
+        engine = service_engine(config, "audit", pool_size=2)
         try:
             return await verify_stored_log(engine, public_key=config.public_key(),
                                            heads_file=config.audit_heads_file)
@@ -95,7 +95,7 @@ async def purge_content(
 async def run_retention(config: AuditSettings, *, now: datetime) -> dict[str, Any]:
     """Purge expired content, count the audit entries past their period, record the run."""
     cutoff = retention_cutoff(now, config.audit_retention_years)
-    engine = make_engine(config.database_url, pool_size=1)
+    engine = service_engine(config, "audit", pool_size=1)
     try:
         summary = await purge_content(engine, config, now=now, channel="cli")
         # the audit log itself is never purged (RETENTION_NOTE): verification starts from

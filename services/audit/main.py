@@ -20,7 +20,7 @@ from services.audit.log import TreeCache
 from services.audit.settings import audit_settings
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
-from services.common.db import make_engine
+from services.common.db import service_engine
 from services.common.metrics import observe_worker
 from services.common.retention import run_daily
 from services.common.runner import Worker
@@ -35,7 +35,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = audit_settings(settings)
     registry = CollectorRegistry()
     ctx = AppContext(settings=settings, registry=registry,
-                     engine=make_engine(settings.database_url, pool_size=settings.db_pool_size))
+                     engine=service_engine(settings, "audit"))
     appended = Counter("daybreak_audit_appended_total", "Audit entries appended", ["source"],
                        registry=registry)
     heads_topic = settings.topic(AUDIT_HEADS)

@@ -45,6 +45,7 @@ audit_events = Table(
     Column("review_id", Uuid),
     Column("incident_id", Uuid),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="audit",
 )
 Index("ix_audit_events_school_urn", audit_events.c.school_urn, audit_events.c.seq)
 Index("ix_audit_events_actor", audit_events.c.actor, audit_events.c.seq)
@@ -59,6 +60,7 @@ audit_tree_heads = Table(
     Column("signed_at", DateTime(timezone=True), nullable=False),
     Column("signature", LargeBinary, nullable=False),
     Column("key_id", String(16), nullable=False),
+    schema="audit",
 )
 
 CHAIN_COLUMNS = (

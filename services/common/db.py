@@ -10,6 +10,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from services.common.settings import ServiceName, Settings
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -19,15 +21,21 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+# Every service has its own outbox and processed-events tables, in its own schema. They are
+# declared once under this placeholder, which each service's engine maps to its schema.
+OWN_SCHEMA = "own"
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    """An async engine with a bounded pool that fails fast when the database is away."""
+def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20) -> AsyncEngine:
+    """An async engine with a bounded pool that fails fast when the database is away.
+
+    `schema` names the service whose outbox and processed events the engine's queries reach.
+    """
     connect_args: dict[str, object] = {"timeout": 5, "command_timeout": 15}
     parsed = make_url(url)
     if parsed.host in _LOOPBACK and "ssl" not in parsed.query:
         connect_args["ssl"] = False  # TLS on loopback costs a third of a request's CPU
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size // 2,
@@ -38,9 +46,20 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         pool_timeout=5,
         connect_args=connect_args,
     )
+    if schema is None:
+        return engine
+    return engine.execution_options(schema_translate_map={OWN_SCHEMA: schema})
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def service_engine(
+    settings: Settings, service: ServiceName, *, pool_size: int | None = None
+) -> AsyncEngine:
+    """An engine as `service`'s own role, its queries reaching `service`'s own schema."""
+    return make_engine(settings.database_url_for(service), schema=service,
+                       pool_size=pool_size or settings.db_pool_size)
 
 
 class UnitOfWork:
@@ -100,9 +119,11 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def standalone_uow(url: str) -> AsyncIterator[UnitOfWork]:
-    """An open unit of work on its own one-connection engine, for a CLI command or script."""
-    engine = make_engine(url, pool_size=1)
+async def standalone_uow(
+    settings: Settings, service: ServiceName
+) -> AsyncIterator[UnitOfWork]:
+    """An open unit of work as `service`'s role on a one-connection engine, for the CLI."""
+    engine = service_engine(settings, service, pool_size=1)
     try:
         async with UnitOfWork(engine) as uow:
             yield uow

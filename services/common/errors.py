@@ -17,9 +17,14 @@ _TRANSIENT_PG = (
 _UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
 
 
+class WaitingForFacts(Exception):
+    """An event needs a fact another topic has not delivered yet (e.g. a school's registry
+    entry): retry it, never dead-letter it, so the child waits rather than goes astray."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when the broker or database is away or overloaded, not when the data is bad."""
-    if isinstance(exc, KafkaError | OSError | TimeoutError | PoolTimeoutError):
+    if isinstance(exc, KafkaError | OSError | TimeoutError | PoolTimeoutError | WaitingForFacts):
         return True
     if isinstance(exc, OperationalError | InterfaceError):
         return True

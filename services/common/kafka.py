@@ -23,6 +23,7 @@ from aiokafka.structs import RecordMetadata
 
 from schemas.envelope import parse_envelope
 from schemas.registry import EVENT_TYPES
+from schemas.topics import COMPACTED
 from services.common.errors import is_transient
 from services.common.logs import bind_event, event_log_fields
 
@@ -58,11 +59,18 @@ async def ensure_topics(
         if not missing:
             return
         with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
-            )
+            await admin.create_topics([
+                NewTopic(name=t, num_partitions=partitions, replication_factor=1,
+                         topic_configs=topic_configs(t)) for t in missing])
     finally:
         await admin.close()
+
+
+def topic_configs(topic: str) -> dict[str, str]:
+    """Per-topic settings: a compacted topic keeps each key's latest record for ever."""
+    if any(topic.endswith(base) for base in COMPACTED):
+        return {"cleanup.policy": "compact"}
+    return {}
 
 
 def make_consumer(bootstrap: str, *topics: str, group_id: str) -> AIOKafkaConsumer:

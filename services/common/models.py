@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from services.common.db import metadata
+from services.common.db import OWN_SCHEMA, metadata
 
 outbox = Table(
     "outbox",
@@ -33,6 +33,7 @@ outbox = Table(
     Column("value", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
+    schema=OWN_SCHEMA,
 )
 Index(
     "ix_outbox_unpublished",
@@ -48,6 +49,7 @@ outbox_inflight = Table(
     Column("start_offsets", JSONB, nullable=False),
     Column("outbox_ids", ARRAY(BigInteger), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=OWN_SCHEMA,
 )
 
 processed_events = Table(
@@ -57,6 +59,7 @@ processed_events = Table(
     Column("event_id", Uuid, nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id"),
+    schema=OWN_SCHEMA,
 )
 
 api_clients = Table(

@@ -36,6 +36,16 @@ async def add_to_outbox(
     )
 
 
+async def add_all_to_outbox(
+    conn: AsyncConnection, *, source: str, staged: list[tuple[str, str, Envelope[Any]]]
+) -> None:
+    """Stage many `(topic, key, envelope)` events in one statement, in order."""
+    if staged:
+        await conn.execute(insert(outbox), [
+            {"source": source, "topic": topic, "key": key, "event_id": envelope.event_id,
+             "value": envelope.to_bytes()} for topic, key, envelope in staged])
+
+
 class OutboxRelay:
     """Publishes one source's outbox rows in order, exactly once even across crashes.
 

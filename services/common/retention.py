@@ -30,12 +30,13 @@ PURGED_MARK = "purged_at"
 # another service's models, and retention needs only these columns.
 _notifications = table(
     "notifications", column("id", Uuid), column("incident", JSONB),
-    column("created_at", DateTime(timezone=True)))
-_notification_children = table("notification_children", column("notification_id", Uuid))
+    column("created_at", DateTime(timezone=True)), schema="notifier")
+_notification_children = table("notification_children", column("notification_id", Uuid),
+                               schema="notifier")
 _reviews = table(
     "reviews", column("review_id", Uuid), column("status", String), column("child", JSONB),
     column("incident", JSONB), column("candidates", JSONB),
-    column("resolved_at", DateTime(timezone=True)))
+    column("resolved_at", DateTime(timezone=True)), schema="matcher")
 
 
 def content_cutoff(now: datetime, days: int) -> datetime:

@@ -31,7 +31,7 @@ class Worker:
     def __init__(
         self, *, bootstrap: str, engine: AsyncEngine, source: str, group_id: str,
         consume: list[str], produce: list[str], handle: Handler, partitions: int = 3,
-        handle_batch: BatchHandler | None = None,
+        handle_batch: BatchHandler | None = None, relay: bool = True,
     ) -> None:
         self.bootstrap = bootstrap
         self.engine = engine
@@ -42,6 +42,7 @@ class Worker:
         self.handle = handle
         self.handle_batch = handle_batch
         self.partitions = partitions
+        self.with_relay = relay
         self.stop_event = asyncio.Event()
         self.relay: OutboxRelay | None = None
         self.on_lag: LagObserver | None = None  # set by services.common.metrics.observe_worker
@@ -49,8 +50,9 @@ class Worker:
 
     def start(self) -> None:
         """Start the loops in the background."""
-        self._tasks = [asyncio.create_task(self._forever(self._consume_once, "consumer")),
-                       asyncio.create_task(self._forever(self._relay_once, "relay"))]
+        self._tasks = [asyncio.create_task(self._forever(self._consume_once, "consumer"))]
+        if self.with_relay:
+            self._tasks.append(asyncio.create_task(self._forever(self._relay_once, "relay")))
 
     def wake_relay(self) -> None:
         """Tell the relay new outbox rows were committed."""

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "development-only-secret-change-me-0000000000000000"
 _MIN_SECRET_LEN = 32
+# Each service owns a PostgreSQL schema of the same name and connects as its own role.
+ServiceName = Literal["ingest", "matcher", "notifier", "audit"]
+SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
+
+
+class MissingSetting(ValueError):
+    """A setting this process needs was not given (message names the variable)."""
 
 
 class Settings(BaseSettings):
@@ -17,7 +24,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DAYBREAK_", extra="ignore")
 
     env: Literal["development", "test", "production"] = "production"
-    database_url: str = "postgresql+asyncpg://daybreak_app@127.0.0.1:5432/daybreak"
+    # one URL per service role; a deployment gives each process its own alone
+    ingest_database_url: str | None = None
+    matcher_database_url: str | None = None
+    notifier_database_url: str | None = None
+    audit_database_url: str | None = None
     migrations_database_url: str | None = None
     db_pool_size: int = Field(default=20, ge=1, le=200)
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -49,6 +60,13 @@ class Settings(BaseSettings):
                     f"{_MIN_SECRET_LEN} characters outside development"
                 )
         return self
+
+    def database_url_for(self, service: ServiceName) -> str:
+        """The URL of `service`'s own database role; fails fast when it is not set."""
+        url: str | None = getattr(self, f"{service}_database_url")
+        if not url:
+            raise MissingSetting(f"DAYBREAK_{service.upper()}_DATABASE_URL is not set")
+        return url
 
     def topic(self, base: str) -> str:
         """The concrete topic name for a base topic under this deployment's prefix."""

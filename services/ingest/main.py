@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 from schemas import topics
 from services.common.app import create_app
 from services.common.context import AppContext
-from services.common.db import make_engine
+from services.common.db import service_engine
 from services.common.kafka import KafkaPublisher
 from services.common.settings import Settings
 from services.ingest.api import router
@@ -26,7 +26,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     registry = CollectorRegistry()
     ctx = AppContext(
         settings=settings,
-        engine=make_engine(settings.database_url, pool_size=settings.db_pool_size),
+        engine=service_engine(settings, "ingest"),
         registry=registry,
     )
     publisher = KafkaPublisher(

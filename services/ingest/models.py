@@ -14,6 +14,7 @@ forces = Table(
     Column("name", String(200), nullable=False),
     Column("disclosure_profile", JSONB, nullable=False, server_default="{}"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="ingest",
 )
 
 incidents = Table(
@@ -28,4 +29,5 @@ incidents = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("withdrawn_at", DateTime(timezone=True)),
     UniqueConstraint("force_code", "incident_reference"),
+    schema="ingest",
 )

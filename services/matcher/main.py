@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 from schemas import topics
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
-from services.common.db import make_engine
+from services.common.db import service_engine
 from services.common.events import apply_record, apply_records
 from services.common.metrics import observe_worker
 from services.common.runner import Worker
@@ -33,7 +33,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = CollectorRegistry()
     ctx = AppContext(settings=settings, registry=registry,
-                     engine=make_engine(settings.database_url, pool_size=settings.db_pool_size))
+                     engine=service_engine(settings, "matcher"))
     outcomes = Counter("daybreak_match_outcomes_total", "Children by match outcome", ["status"],
                        registry=registry)
     deps = MatcherDeps(engine=ctx.engine, roster=RosterCache(ctx.engine),
@@ -44,7 +44,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
         group_id=f"{settings.topic_prefix}daybreak-matcher",
         consume=[settings.topic(topics.INCIDENTS)],
-        produce=[settings.topic(t) for t in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES)],
+        produce=[settings.topic(t) for t in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES,
+                                             topics.REGISTRY)],
         handle=functools.partial(apply_record, handlers=HANDLERS, deps=deps),
         handle_batch=functools.partial(apply_records, handlers=HANDLERS, deps=deps),
         partitions=settings.kafka_partitions,

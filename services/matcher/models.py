@@ -32,6 +32,7 @@ local_authorities = Table(
     Column("name", String(200), nullable=False),
     Column("contacts", JSONB, nullable=False, server_default="[]"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="matcher",
 )
 
 schools = Table(
@@ -53,6 +54,7 @@ schools = Table(
     # unacknowledged this long after day_starts_at: the deputy DSL, then the LA, are told
     Column("deputy_after_minutes", SmallInteger, nullable=False, server_default="60"),
     Column("la_after_minutes", SmallInteger, nullable=False, server_default="120"),
+    schema="matcher",
 )
 
 # Overrides of the default school days (Monday to Friday less bank holidays), per school.
@@ -64,6 +66,7 @@ school_calendar_days = Table(
     Column("kind", String(6), nullable=False),
     CheckConstraint("kind IN ('closed', 'open')", name="kind"),
     PrimaryKeyConstraint("urn", "day"),
+    schema="matcher",
 )
 
 pupils = Table(
@@ -83,6 +86,7 @@ pupils = Table(
     Column("enrolment_status", String(1), nullable=False),
     Column("on_roll_from", Date),
     Column("on_roll_to", Date),
+    schema="matcher",
 )
 Index("ix_pupils_urn", pupils.c.urn)
 
@@ -95,6 +99,7 @@ roster_imports = Table(
     Column("sha256", String(64), nullable=False),
     Column("imported_by", String(64), nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="matcher",
 )
 
 match_decisions = Table(
@@ -110,6 +115,7 @@ match_decisions = Table(
     Column("agreements", JSONB, nullable=False, server_default="{}"),
     Column("decided_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("incident_id", "child_index"),
+    schema="matcher",
 )
 
 reviews = Table(
@@ -129,6 +135,7 @@ reviews = Table(
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolved_by", String(64)),
     Column("resolution", JSONB),
+    schema="matcher",
 )
 
 withdrawn_incidents = Table(
@@ -136,4 +143,5 @@ withdrawn_incidents = Table(
     metadata,
     Column("incident_id", Uuid, primary_key=True),
     Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+    schema="matcher",
 )

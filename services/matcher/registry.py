@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.common.db import UnitOfWork
 from services.common.problems import Problem
+from services.matcher.directory import announce
 from services.matcher.models import (
     local_authorities,
     pupils,
@@ -85,21 +86,23 @@ def _urns_param(urns: Sequence[str]) -> Any:
     return any_(bindparam("urns", list(urns), type_=ARRAY(String)))
 
 
-async def _ensure_local_authorities(uow: UnitOfWork, codes: Iterable[str], now: datetime) -> int:
-    """Create missing LAs as `LA <code>`, never renaming one; return how many were created."""
+async def _ensure_local_authorities(
+    uow: UnitOfWork, codes: Iterable[str], now: datetime
+) -> list[str]:
+    """Create missing LAs as `LA <code>`, never renaming one; return the codes created."""
     rows = [{"la_code": c, "name": f"LA {c}", "updated_at": now} for c in sorted(set(codes))]
     if not rows:
-        return 0
+        return []
     created = await uow.conn.execute(
         insert(local_authorities).values(rows).on_conflict_do_nothing()
         .returning(local_authorities.c.la_code)
     )
-    return len(created.all())
+    return list(created.scalars())
 
 
 async def put_local_authority(
     la_code: str, *, name: str, contacts: Sequence[Mapping[str, str]], uow: UnitOfWork,
-    now: datetime,
+    now: datetime, topic_prefix: str,
 ) -> bool:
     """Create or replace a local authority; True when it was created."""
     values = {"name": name, "contacts": [dict(c) for c in contacts], "updated_at": now}
@@ -112,6 +115,7 @@ async def put_local_authority(
             insert(local_authorities).values(la_code=la_code, **values)
             .on_conflict_do_update(index_elements=["la_code"], set_=values)
         )
+        await announce(uow.conn, topic_prefix=topic_prefix, now=now, la_codes=[la_code])
         await uow.commit()
     return existed is None
 
@@ -156,7 +160,9 @@ def _escalation(body: SchoolIn, current: Any) -> dict[str, int]:
     return given
 
 
-async def put_school(urn: str, *, body: SchoolIn, uow: UnitOfWork, now: datetime) -> bool:
+async def put_school(
+    urn: str, *, body: SchoolIn, uow: UnitOfWork, now: datetime, topic_prefix: str
+) -> bool:
     """Create or replace a school's registration (GIAS facts are kept); True when created."""
     async with uow:
         current = (await uow.conn.execute(
@@ -165,7 +171,7 @@ async def put_school(urn: str, *, body: SchoolIn, uow: UnitOfWork, now: datetime
         )).first()
         webhook = _webhook(body.webhook, current.webhook if current else None)
         escalation = _escalation(body, current)
-        await _ensure_local_authorities(uow, [body.la_code], now)
+        created_las = await _ensure_local_authorities(uow, [body.la_code], now)
         values: dict[str, Any] = {
             "name": body.name, "la_code": body.la_code, "postcode": body.postcode,
             "participates": body.participates,
@@ -180,6 +186,8 @@ async def put_school(urn: str, *, body: SchoolIn, uow: UnitOfWork, now: datetime
             insert(schools).values(urn=urn, **values)
             .on_conflict_do_update(index_elements=["urn"], set_=values)
         )
+        await announce(uow.conn, topic_prefix=topic_prefix, now=now, urns=[urn],
+                       la_codes=created_las)
         await uow.commit()
     return current is None
 
@@ -274,7 +282,8 @@ async def import_roster(
         if rows:
             driver: Any = (await uow.conn.get_raw_connection()).driver_connection
             await driver.copy_records_to_table(
-                "pupils", columns=list(ROSTER_HEADER), records=_records(rows, on_progress),
+                pupils.name, schema_name=pupils.schema, columns=list(ROSTER_HEADER),
+                records=_records(rows, on_progress),
                 timeout=COPY_TIMEOUT_S,
             )
         if urns:
@@ -299,7 +308,9 @@ def _parse_gias(data: bytes) -> list[Establishment]:
         raise ImportRejected(rejected.problems, title="Invalid GIAS file") from None
 
 
-async def import_gias(source: bytes | BinaryIO, *, uow: UnitOfWork, now: datetime) -> GiasResult:
+async def import_gias(
+    source: bytes | BinaryIO, *, uow: UnitOfWork, now: datetime, topic_prefix: str
+) -> GiasResult:
     """Upsert schools from a GIAS establishments CSV, keeping what admins set; all or nothing."""
     data = source if isinstance(source, bytes) else source.read()
     found = await asyncio.to_thread(_parse_gias, data)
@@ -317,9 +328,11 @@ async def import_gias(source: bytes | BinaryIO, *, uow: UnitOfWork, now: datetim
                 ),
                 [_gias_row(school, now) for school in found],
             )
+        await announce(uow.conn, topic_prefix=topic_prefix, now=now, urns=urns,
+                       la_codes=las_created)
         await uow.commit()
     return GiasResult(schools=len(found), created=len(found) - len(existing),
-                      updated=len(existing), local_authorities_created=las_created)
+                      updated=len(existing), local_authorities_created=len(las_created))
 
 
 @dataclass(frozen=True)
@@ -384,7 +397,7 @@ def parse_calendar(data: bytes, *, urn: str | None = None) -> list[CalendarDay]:
 
 
 async def import_calendar(
-    urn: str | None, data: bytes, *, uow: UnitOfWork,
+    urn: str | None, data: bytes, *, uow: UnitOfWork, now: datetime, topic_prefix: str,
 ) -> CalendarResult:
     """Replace the overrides of one school (or, with urn None, of every school the file
     names) atomically; a bad row or an unknown school changes nothing."""
@@ -409,5 +422,6 @@ async def import_calendar(
         if days:
             await uow.conn.execute(insert(school_calendar_days), [
                 {"urn": d.urn, "day": d.day, "kind": d.kind} for d in days])
+        await announce(uow.conn, topic_prefix=topic_prefix, now=now, calendars=urns)
         await uow.commit()
     return CalendarResult(days=len(days), replaced=replaced, schools=len(urns))

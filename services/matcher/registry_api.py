@@ -47,7 +47,7 @@ async def put_local_authority(
     """Create (201) or replace (200) a local authority and its contacts."""
     created = await registry.put_local_authority(
         la_code.upper(), name=body.name, contacts=[c.model_dump() for c in body.contacts],
-        uow=ctx.uow(), now=ctx.clock(),
+        uow=ctx.uow(), now=ctx.clock(), topic_prefix=ctx.settings.topic_prefix,
     )
     view = await registry.get_local_authority(la_code.upper(), uow=ctx.uow())
     return JSONResponse(view, status_code=201 if created else 200)
@@ -62,7 +62,8 @@ async def get_local_authority(la_code: LaCode, principal: Admin, ctx: Ctx) -> di
 @router.put("/v1/schools/{urn}", responses=_CREATED | _ERRORS)
 async def put_school(urn: Urn, body: SchoolIn, principal: Admin, ctx: Ctx) -> JSONResponse:
     """Create (201) or replace (200) a school's registration."""
-    created = await registry.put_school(urn, body=body, uow=ctx.uow(), now=ctx.clock())
+    created = await registry.put_school(urn, body=body, uow=ctx.uow(), now=ctx.clock(),
+                                        topic_prefix=ctx.settings.topic_prefix)
     view = await registry.get_school(urn, uow=ctx.uow())
     return JSONResponse(view, status_code=201 if created else 200)
 
@@ -94,7 +95,9 @@ async def put_calendar(urn: Urn, request: Request, principal: Admin, ctx: Ctx
                        ) -> CalendarImported:
     """Replace the school's calendar overrides with a `urn,date,kind` CSV: all rows or none."""
     _require_csv(request, "calendar")
-    result = await registry.import_calendar(urn, await request.body(), uow=ctx.uow())
+    result = await registry.import_calendar(urn, await request.body(), uow=ctx.uow(),
+                                            now=ctx.clock(),
+                                            topic_prefix=ctx.settings.topic_prefix)
     return CalendarImported(urn=urn, days=result.days, replaced=result.replaced)
 
 

@@ -17,10 +17,11 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from services.cli import CliError
 from services.common.context import utc_now
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import UnitOfWork, service_engine
 from services.common.problems import Problem
 from services.common.settings import Settings
 from services.matcher import registry
+from services.matcher.directory import announce_everything
 
 MAX_SHOWN = 20
 PROGRESS_FROM_BYTES = 1 << 20
@@ -31,7 +32,8 @@ def schools_import(path: str, settings: Settings) -> int:
     """Upsert schools from a GIAS establishments CSV; 0, or 2 when the file is refused."""
     with _opened(path) as (file, size), _progress(file, size) as (_, reader):
         started = time.perf_counter()
-        outcome = _run(settings, lambda uow: registry.import_gias(reader, uow=uow, now=utc_now()))
+        outcome = _run(settings, lambda uow: registry.import_gias(
+            reader, uow=uow, now=utc_now(), topic_prefix=settings.topic_prefix))
     if isinstance(outcome, registry.ImportRejected):
         return _report(outcome)
     print(json.dumps({
@@ -66,7 +68,8 @@ def calendar_import(path: str, settings: Settings) -> int:
     """Replace the calendar overrides of every school a CSV names, all or nothing; 0, or 2."""
     with _opened(path) as (file, _):
         data = file.read()
-    outcome = _run(settings, lambda uow: registry.import_calendar(None, data, uow=uow))
+    outcome = _run(settings, lambda uow: registry.import_calendar(
+        None, data, uow=uow, now=utc_now(), topic_prefix=settings.topic_prefix))
     if isinstance(outcome, registry.ImportRejected):
         return _report(outcome)
     print(json.dumps({"days": outcome.days, "replaced": outcome.replaced,
@@ -114,13 +117,27 @@ def _operator() -> str:
         return "cli"
 
 
+def registry_republish(settings: Settings) -> int:
+    """Stage every school, LA and calendar on registry.v1 again; prints how many events."""
+
+    async def republish(uow: UnitOfWork) -> int:
+        async with uow:
+            staged = await announce_everything(uow.conn, topic_prefix=settings.topic_prefix,
+                                               now=utc_now())
+            await uow.commit()
+        return staged
+
+    print(json.dumps({"events": _run(settings, republish)}))
+    return 0
+
+
 def _run(
     settings: Settings, use_case: Callable[[UnitOfWork], Coroutine[Any, Any, Any]]
 ) -> Any:
     """Run a use case on a throwaway engine; a refused file comes back, other failures raise."""
 
     async def work() -> Any:
-        engine = make_engine(settings.database_url, pool_size=1)
+        engine = service_engine(settings, "matcher", pool_size=1)
         try:
             return await use_case(UnitOfWork(engine))
         finally:

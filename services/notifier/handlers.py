@@ -17,6 +17,7 @@ from schemas.envelope import Envelope
 from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.db import UnitOfWork
+from services.common.errors import WaitingForFacts
 from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.common.pseudonym import child_key
@@ -105,6 +106,10 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
         return
     for match in event.schools:
         school = await _school(uow.conn, match)
+        if school is None:
+            # the matcher announced the school on registry.v1 before matching to it; our
+            # copy is behind: wait for it rather than send the child to the wrong desk
+            raise WaitingForFacts(f"school {match.urn} not yet in the notifier's registry")
         target = plan_target(event.matched_at, school=school, la_code=match.la_code,
                              calendar=await _calendar(uow.conn, match.urn))
         await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)

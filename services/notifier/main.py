@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from schemas import topics
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
-from services.common.db import make_engine
+from services.common.db import service_engine
 from services.common.events import apply_record, apply_records
 from services.common.metrics import observe_worker
 from services.common.runner import Worker
@@ -24,6 +24,8 @@ from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
 from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
+from services.notifier.directory import HANDLERS as DIRECTORY_HANDLERS
+from services.notifier.directory import DirectoryDeps
 from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
@@ -37,7 +39,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     """The notifier app with real adapters, its consumer and its dispatcher."""
     settings = settings or NotifierSettings()
     ctx = AppContext(settings=settings, registry=CollectorRegistry(),
-                     engine=make_engine(settings.database_url, pool_size=settings.db_pool_size))
+                     engine=service_engine(settings, "notifier"))
     deps = NotifierDeps(engine=ctx.engine,
                         child_key_secret=settings.child_key_secret.get_secret_value(),
                         clock=lambda: ctx.clock(), topic_prefix=settings.topic_prefix)
@@ -48,6 +50,17 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         produce=[settings.topic(topics.DISCLOSURES)],
         handle=functools.partial(apply_record, handlers=HANDLERS, deps=deps),
         handle_batch=functools.partial(apply_records, handlers=HANDLERS, deps=deps),
+        partitions=settings.kafka_partitions,
+    )
+    # its own group: a match waiting for a school's registry entry must not hold that entry up
+    directory_deps = DirectoryDeps(engine=ctx.engine)
+    directory = Worker(
+        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
+        group_id=f"{settings.topic_prefix}daybreak-notifier-registry",
+        consume=[settings.topic(topics.REGISTRY)], produce=[], relay=False,
+        handle=functools.partial(apply_record, handlers=DIRECTORY_HANDLERS, deps=directory_deps),
+        handle_batch=functools.partial(apply_records, handlers=DIRECTORY_HANDLERS,
+                                       deps=directory_deps),
         partitions=settings.kafka_partitions,
     )
     ctx.extras["wake_relay"] = worker.wake_relay
@@ -71,6 +84,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
                 backoff_s=settings.delivery_backoff_s,
             )
             ctx.extras["dispatcher"] = dispatcher
+            directory.start()
             worker.start()
             task = asyncio.create_task(
                 dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
@@ -79,6 +93,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 15)
             await worker.stop()
+            await directory.stop()
         await ctx.engine.dispose()
 
     app = create_app(

@@ -12,7 +12,6 @@ from sqlalchemy import (
     Identity,
     Index,
     LargeBinary,
-    MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
@@ -52,6 +51,7 @@ notifications = Table(
     Column("closed_at", DateTime(timezone=True)),
     Column("email_id", Uuid),
     UniqueConstraint("incident_id", "recipient_key"),
+    schema="notifier",
 )
 Index("ix_notifications_due", notifications.c.push_at,
       postgresql_where=text("state = 'scheduled'"))
@@ -59,13 +59,14 @@ Index("ix_notifications_due", notifications.c.push_at,
 notification_children = Table(
     "notification_children",
     metadata,
-    Column("notification_id", Uuid, ForeignKey("notifications.id", ondelete="CASCADE"),
+    Column("notification_id", Uuid, ForeignKey("notifier.notifications.id", ondelete="CASCADE"),
            nullable=False),
     Column("child_id", Uuid, nullable=False),
     Column("child_key", String(64), nullable=False),
     Column("child", JSONB, nullable=False),
     Column("unmatched_reason", String(32)),
     PrimaryKeyConstraint("notification_id", "child_id"),
+    schema="notifier",
 )
 
 notifier_withdrawn_incidents = Table(
@@ -73,6 +74,7 @@ notifier_withdrawn_incidents = Table(
     metadata,
     Column("incident_id", Uuid, primary_key=True),
     Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+    schema="notifier",
 )
 
 emails = Table(
@@ -91,6 +93,7 @@ emails = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
     Column("last_error", String(200)),
+    schema="notifier",
 )
 Index("ix_notifier_emails_pending", emails.c.next_attempt_at,
       postgresql_where=text("status = 'pending'"))
@@ -104,6 +107,7 @@ sign_in_links = Table(
     Column("la_code", String(8)),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
+    schema="notifier",
 )
 
 webhook_deliveries = Table(
@@ -118,17 +122,16 @@ webhook_deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", String(200)),
+    schema="notifier",
 )
 Index("ix_notifier_webhook_deliveries_pending", webhook_deliveries.c.next_attempt_at,
       postgresql_where=text("status = 'pending'"))
 
-# The matcher owns the registry; the notifier reads it (SELECT only) through these views,
-# kept on their own MetaData so they never enter the migrations' target.
-registry_metadata = MetaData()
-
+# The notifier's own copy of the registry, kept from registry.v1 by services/notifier/
+# directory.py and rebuilt from that compacted topic alone (the matcher owns the registry).
 schools = Table(
     "schools",
-    registry_metadata,
+    metadata,
     Column("urn", String(7), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("la_code", String(8), nullable=False),
@@ -139,21 +142,26 @@ schools = Table(
     Column("webhook", JSONB),
     Column("deputy_after_minutes", SmallInteger, nullable=False),
     Column("la_after_minutes", SmallInteger, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    schema="notifier",
 )
 
 school_calendar_days = Table(
     "school_calendar_days",
-    registry_metadata,
+    metadata,
     Column("urn", String(7), nullable=False),
     Column("day", Date, nullable=False),
     Column("kind", String(6), nullable=False),
     PrimaryKeyConstraint("urn", "day"),
+    schema="notifier",
 )
 
 local_authorities = Table(
     "local_authorities",
-    registry_metadata,
+    metadata,
     Column("la_code", String(8), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("contacts", JSONB, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    schema="notifier",
 )

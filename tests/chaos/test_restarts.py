@@ -72,7 +72,7 @@ async def test_a_crash_between_sending_and_marking_leaves_every_link_working(
         "contacts": [{"role": "dsl", "name": "Key Adult", "email": "dsl@link.test"}]}],
         pupil_rows=[])
     stack.mail.delay_s = 3
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "notifier") as uow:
         await uow.conn.execute(insert(notifications).values(
             id=uuid.uuid4(), incident_id=uuid.uuid4(), recipient_key=f"school:{urn}",
             school_urn=urn, la_code="LINK1", recipient_role="dsl", state="scheduled",

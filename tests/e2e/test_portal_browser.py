@@ -34,7 +34,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from schemas import topics
-from services.common.db import make_engine
+from services.common.db import service_engine
 from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
@@ -145,7 +145,7 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
     notifier_app = build_notifier(notifier_settings)
     clock = ShiftedClock()
     notifier_app.state.ctx.clock = clock  # the dispatcher and the portal read ctx.clock()
-    engine = make_engine(settings.database_url, pool_size=1)
+    engine = service_engine(settings, "notifier", pool_size=1)
     try:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(serving(build_matcher(settings), free_port()))

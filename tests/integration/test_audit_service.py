@@ -38,11 +38,12 @@ from services.audit.tree_head import (
     load_private_key,
     verify_tree_head,
 )
+from services.common.db import service_engine
 from services.common.kafka import ensure_topics, make_producer
 from services.common.pseudonym import child_key
 from services.common.security import Principal, issue_token
 from tests.support.api import running
-from tests.support.db import create_test_database, drop_test_database
+from tests.support.db import create_test_database, drop_test_database, service_urls
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -74,12 +75,20 @@ def heads_file(tmp_path_factory):
 @pytest.fixture
 def settings(audit_db, kafka_bootstrap, topic_prefix, jwt_secret, signing_key, heads_file):
     return AuditSettings(
-        env="test", database_url=audit_db["app_url"], kafka_bootstrap=kafka_bootstrap,
+        env="test", **service_urls(audit_db), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix, jwt_secret=jwt_secret, child_key_secret=CHILD_SECRET,
         cookie_secure=False, db_pool_size=5, kafka_partitions=2,
         audit_signing_key=signing_key, audit_heads_file=heads_file,
         audit_sign_every=5, audit_sign_interval_s=0.5,
     )
+
+
+@pytest.fixture
+async def engine(settings):
+    """The audit service's own role on this module's own database."""
+    engine = service_engine(settings, "audit", pool_size=4)
+    yield engine
+    await engine.dispose()
 
 
 async def owner(audit_db) -> asyncpg.Connection:
@@ -184,16 +193,18 @@ async def test_app_role_and_owner_cannot_change_or_remove_entries(
     settings, engine, audit_db
 ) -> None:
     await seed(engine, urn(), 1)
-    for statement in ("UPDATE audit_events SET purpose = 'x'", "DELETE FROM audit_events",
-                      "TRUNCATE audit_events", "DELETE FROM audit_tree_heads"):
+    for statement in ("UPDATE audit.audit_events SET purpose = 'x'",
+                      "DELETE FROM audit.audit_events", "TRUNCATE audit.audit_events",
+                      "DELETE FROM audit.audit_tree_heads"):
         with pytest.raises(DBAPIError, match="permission denied"):
             async with engine.begin() as conn:
                 await conn.execute(text(statement))
     conn = await owner(audit_db)
     try:
-        for statement in ("UPDATE audit_events SET purpose = 'x'", "DELETE FROM audit_events",
-                          "TRUNCATE audit_events", "TRUNCATE audit_tree_heads",
-                          "UPDATE audit_tree_heads SET key_id = 'x'"):
+        for statement in ("UPDATE audit.audit_events SET purpose = 'x'",
+                          "DELETE FROM audit.audit_events", "TRUNCATE audit.audit_events",
+                          "TRUNCATE audit.audit_tree_heads",
+                          "UPDATE audit.audit_tree_heads SET key_id = 'x'"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
                 await conn.execute(statement)
     finally:
@@ -207,9 +218,11 @@ async def tamper(audit_db, sql: str, *args: object) -> None:
     conn = await owner(audit_db)
     try:
         async with conn.transaction():
-            await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+            await conn.execute(
+                "ALTER TABLE audit.audit_events DISABLE TRIGGER audit_events_append_only")
             await conn.execute(sql, *args)
-            await conn.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+            await conn.execute(
+                "ALTER TABLE audit.audit_events ENABLE TRIGGER audit_events_append_only")
     finally:
         await conn.close()
 
@@ -223,7 +236,8 @@ async def test_edited_row_is_named_by_verify_and_the_cli(settings, engine, audit
         assert resp.status_code == 200, resp.text
         assert (await verify_api(client, settings))["ok"]
         victim = drafts[2]
-        await tamper(audit_db, "UPDATE audit_events SET purpose = 'nothing to see' WHERE id = $1",
+        await tamper(audit_db,
+                     "UPDATE audit.audit_events SET purpose = 'nothing to see' WHERE id = $1",
                      victim.id)
         try:
             report = await verify_api(client, settings)
@@ -232,7 +246,7 @@ async def test_edited_row_is_named_by_verify_and_the_cli(settings, engine, audit
             assert "hash does not match" in report["reason"]
             assert await asyncio.to_thread(cli.verify, settings) == 1
         finally:
-            await tamper(audit_db, "UPDATE audit_events SET purpose = $2 WHERE id = $1",
+            await tamper(audit_db, "UPDATE audit.audit_events SET purpose = $2 WHERE id = $1",
                          victim.id, victim.purpose)
         assert (await verify_api(client, settings))["ok"]
     assert await asyncio.to_thread(cli.verify, settings) == 0
@@ -250,14 +264,14 @@ async def test_rewritten_chain_is_caught_by_the_signed_head(settings, engine, au
         assert last.id == drafts[-1].id
         forged = dict(last._mapping) | {"purpose": "rewritten"}
         forged_hash = hash_entry(forged, last.prev_hash)  # chain-consistent, head-inconsistent
-        await tamper(audit_db, "UPDATE audit_events SET purpose = 'rewritten', hash = $2 "
+        await tamper(audit_db, "UPDATE audit.audit_events SET purpose = 'rewritten', hash = $2 "
                      "WHERE id = $1", last.id, forged_hash)
         try:
             report = await verify_api(client, settings)
             assert not report["ok"]
             assert "tree head" in report["reason"] and report["first_bad"] is not None
         finally:
-            await tamper(audit_db, "UPDATE audit_events SET purpose = $2, hash = $3 "
+            await tamper(audit_db, "UPDATE audit.audit_events SET purpose = $2, hash = $3 "
                          "WHERE id = $1", last.id, last.purpose, last.hash)
         assert (await verify_api(client, settings))["ok"]
 
@@ -268,7 +282,7 @@ async def test_deleted_row_is_detected(settings, engine, audit_db) -> None:
         row = (await conn.execute(select(audit_events).where(
             audit_events.c.id == drafts[1].id))).one()
     async with running(build_app(settings)) as client:
-        await tamper(audit_db, "DELETE FROM audit_events WHERE id = $1", row.id)
+        await tamper(audit_db, "DELETE FROM audit.audit_events WHERE id = $1", row.id)
         try:
             report = await verify_api(client, settings)
             assert not report["ok"]
@@ -278,7 +292,7 @@ async def test_deleted_row_is_detected(settings, engine, audit_db) -> None:
             values = dict(row._mapping)
             columns = ", ".join(values)
             params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-            await tamper(audit_db, f"INSERT INTO audit_events ({columns}) VALUES ({params})",
+            await tamper(audit_db, f"INSERT INTO audit.audit_events ({columns}) VALUES ({params})",
                          *values.values())
         assert (await verify_api(client, settings))["ok"]
 

@@ -101,7 +101,7 @@ async def test_users_create_prints_the_totp_uri_and_writes_an_enrolment_qr(
 
     from services.cli import main
 
-    for key, value in {"DAYBREAK_DATABASE_URL": settings.database_url,
+    for key, value in {"DAYBREAK_NOTIFIER_DATABASE_URL": settings.notifier_database_url,
                        "DAYBREAK_ENV": "development"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))

@@ -35,12 +35,14 @@ from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.models import notification_children, notifications
 from tests.integration.test_notifier import Clock
 from tests.support.api import running
+from tests.support.directory import deliver_registry
 
 pytestmark = pytest.mark.integration
 Capsys = pytest.CaptureFixture[str]
 Api = httpx.AsyncClient
 _URNS = itertools.count(100_000 + secrets.randbelow(800_000))
 MATCHED_AT = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # Sunday evening (GMT)
+PREFIX = "calendars."  # the registry.v1 events this module stages (no relay publishes them)
 MONDAY, TUESDAY, WEDNESDAY = date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25)
 
 
@@ -76,12 +78,18 @@ def admin(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DAYBREAK_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("DAYBREAK_MATCHER_DATABASE_URL", settings.matcher_database_url)
 
 
 @pytest.fixture
-def deps(engine: AsyncEngine, settings: Settings) -> NotifierDeps:
-    return NotifierDeps(engine=engine, clock=Clock(),
+async def engine(matcher_engine: AsyncEngine) -> AsyncEngine:
+    """The registry's tests act as the matcher, the scheduling ones as the notifier."""
+    return matcher_engine
+
+
+@pytest.fixture
+def deps(notifier_engine: AsyncEngine, settings: Settings) -> NotifierDeps:
+    return NotifierDeps(engine=notifier_engine, clock=Clock(),
                         child_key_secret=settings.child_key_secret.get_secret_value())
 
 
@@ -95,7 +103,8 @@ def school_body(la_code: str, **changes: Any) -> dict[str, Any]:
 async def add_school(engine: AsyncEngine, **changes: Any) -> tuple[str, str]:
     urn, la_code = new_urn(), f"T{secrets.token_hex(3).upper()}"
     body = SchoolIn.model_validate(school_body(la_code, **changes))
-    await registry.put_school(urn, body=body, uow=UnitOfWork(engine), now=MATCHED_AT)
+    await registry.put_school(urn, body=body, uow=UnitOfWork(engine), now=MATCHED_AT,
+                              topic_prefix=PREFIX)
     return urn, la_code
 
 
@@ -243,8 +252,9 @@ def matched(urn: str, la_code: str, incident_id: uuid.UUID) -> Any:
 async def notify(engine: AsyncEngine, deps: NotifierDeps, urn: str, la_code: str
                  ) -> dict[str, Any]:
     incident_id = uuid.uuid4()
+    await deliver_registry(engine, deps.engine, topic_prefix=PREFIX)
     await on_child_matched(matched(urn, la_code, incident_id), deps=deps)
-    async with engine.connect() as conn:
+    async with deps.engine.connect() as conn:
         rows = (await conn.execute(select(notifications).where(
             notifications.c.incident_id == incident_id))).all()
         kids = (await conn.execute(select(notification_children).where(
@@ -258,7 +268,7 @@ async def test_a_closed_day_tomorrow_pushes_the_day_after(
 ) -> None:
     urn, la_code = await add_school(engine)
     await registry.import_calendar(urn, calendar_csv((urn, str(MONDAY), "closed")).encode(),
-                                   uow=UnitOfWork(engine))
+                                   uow=UnitOfWork(engine), now=MATCHED_AT, topic_prefix=PREFIX)
     found = await notify(engine, deps, urn, la_code)
     assert list(found) == [f"school:{urn}"]  # a lone INSET day is no holiday: no LA
     row, _ = found[f"school:{urn}"]
@@ -272,7 +282,7 @@ async def test_a_holiday_without_cover_holds_the_dsl_and_tells_the_la(
     urn, la_code = await add_school(engine)
     await registry.import_calendar(
         urn, calendar_csv((urn, str(MONDAY), "closed"), (urn, str(TUESDAY), "closed")).encode(),
-        uow=UnitOfWork(engine))
+        uow=UnitOfWork(engine), now=MATCHED_AT, topic_prefix=PREFIX)
     found = await notify(engine, deps, urn, la_code)
     school_row, _ = found[f"school:{urn}"]
     assert (school_row.recipient_role, school_row.push_at) == ("dsl", at_seven(WEDNESDAY))
@@ -291,7 +301,7 @@ async def test_a_holiday_with_cover_goes_to_cover_and_not_the_la(
     urn, la_code = await add_school(engine, contacts=contacts)
     await registry.import_calendar(
         urn, calendar_csv((urn, str(MONDAY), "closed"), (urn, str(TUESDAY), "closed")).encode(),
-        uow=UnitOfWork(engine))
+        uow=UnitOfWork(engine), now=MATCHED_AT, topic_prefix=PREFIX)
     found = await notify(engine, deps, urn, la_code)
     assert list(found) == [f"school:{urn}"]
     row, _ = found[f"school:{urn}"]

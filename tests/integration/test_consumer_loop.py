@@ -8,7 +8,7 @@ import uuid
 import pytest
 from aiokafka import ConsumerRecord
 
-from services.common.db import make_engine
+from services.common.db import service_engine
 from services.common.idempotency import claim_event
 from services.common.kafka import (
     DeadLetters,
@@ -71,7 +71,7 @@ async def test_poison_message_goes_to_dlq_after_n_attempts_and_others_flow(setti
 
 
 async def test_processed_event_is_claimed_once(settings) -> None:
-    engine = make_engine(settings.database_url, pool_size=1)
+    engine = service_engine(settings, "matcher", pool_size=1)
     event_id = uuid.uuid4()
     try:
         async with engine.begin() as conn:

@@ -170,7 +170,7 @@ async def test_body_over_256_kib_is_413(api, wmp) -> None:
 
 async def test_database_down_is_503_and_nothing_published(settings) -> None:
     dead_db = Settings(**{**settings.model_dump(),
-                          "database_url": "postgresql+asyncpg://nobody:x@127.0.0.1:1/none"})
+                          "ingest_database_url": "postgresql+asyncpg://nobody:x@127.0.0.1:1/none"})
     police = Principal(subject="x", kind="client", role="police",
                        scopes=frozenset({"incidents:write"}), force_code="WMP")
     token, _ = issue_token(settings, police, now=datetime.now(UTC))

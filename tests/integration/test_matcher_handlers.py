@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from schemas.envelope import wrap
 from schemas.incidents import IncidentIn, IncidentReceived, IncidentWithdrawn
-from services.common.db import make_engine
+from services.common.db import service_engine
 from services.common.events import apply_records
 from services.common.models import outbox
 from services.matcher.handlers import (
@@ -35,7 +35,7 @@ NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def deps(settings):
-    engine = make_engine(settings.database_url, pool_size=2)
+    engine = service_engine(settings, "matcher", pool_size=2)
     yield MatcherDeps(engine=engine, roster=RosterCache(engine), topic_prefix=settings.topic_prefix,
                       clock=lambda: NOW, published=lambda: None)
     await engine.dispose()
@@ -117,7 +117,7 @@ def as_record(envelope) -> ConsumerRecord:
 
 
 async def test_a_poll_is_applied_in_one_transaction_in_order(settings) -> None:
-    engine = make_engine(settings.database_url, pool_size=2)
+    engine = service_engine(settings, "matcher", pool_size=2)
     woken: list[str] = []
     deps = MatcherDeps(engine=engine, roster=RosterCache(engine), topic_prefix="",
                        clock=lambda: NOW, published=lambda: woken.append("relay"),

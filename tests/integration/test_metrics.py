@@ -29,7 +29,7 @@ from sqlalchemy import insert, update
 from schemas import topics
 from schemas.envelope import Envelope, wrap
 from schemas.incidents import IncidentIn, IncidentReceived, IncidentWithdrawn
-from services.common.db import make_engine, standalone_uow
+from services.common.db import make_engine, service_engine, standalone_uow
 from services.common.kafka import (
     DeadLetters,
     dispatch_record,
@@ -46,6 +46,7 @@ from services.notifier.main import build_app as build_notifier
 from services.notifier.models import emails, notifications, webhook_deliveries
 from services.notifier.settings import NotifierSettings
 from tests.support.api import running
+from tests.support.directory import notifier_knows_la, notifier_knows_school
 from tests.support.incidents import incident_body
 from tests.support.registry import seed
 
@@ -103,7 +104,7 @@ def received() -> bytes:
 
 async def add_review(settings: Any, la: str, *, age: timedelta, status: str = "open") -> Any:
     review_id, incident_id = uuid.uuid4(), uuid.uuid4()
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "matcher") as uow:
         await uow.conn.execute(insert(reviews).values(
             review_id=review_id, incident_id=incident_id, child_index=0, child_id=uuid.uuid4(),
             la_code=la, status=status, child=CHILD, incident={"summary": "test"},
@@ -143,7 +144,7 @@ async def test_matcher_reports_reviews_lag_before_and_after_consuming_and_dlq(se
         assert after.value("daybreak_consumer_lag", topic=incidents) == 0
         assert {s["partition"] for s in after.series("daybreak_consumer_lag")} == {"0", "1"}
         assert after.value("daybreak_match_outcomes_total") >= 3
-        async with standalone_uow(settings.database_url) as uow:
+        async with standalone_uow(settings, "matcher") as uow:
             await uow.conn.execute(update(reviews).where(reviews.c.review_id == first)
                                    .values(status="resolved"))
             await uow.commit()
@@ -167,9 +168,13 @@ async def seed_notifications(settings: Any) -> list[dict[str, Any]]:
     """Scheduled, sent and escalated rows around NOW, and two dead deliveries."""
     la = f"N{secrets.token_hex(2).upper()}"
     early, late = (str(random.randint(9000000, 9999999)) for _ in range(2))
-    await seed(settings, las=[la], pupil_rows=[], school_rows=[
-        {"urn": early, "name": "Early", "la_code": la, "day_starts_at": time(8, 45)},
-        {"urn": late, "name": "Late", "la_code": la, "day_starts_at": time(9, 0)}])
+    engine = service_engine(settings, "notifier", pool_size=1)
+    try:
+        await notifier_knows_la(engine, la)
+        await notifier_knows_school(engine, early, la, name="Early", day_starts_at=time(8, 45))
+        await notifier_knows_school(engine, late, la, name="Late", day_starts_at=time(9, 0))
+    finally:
+        await engine.dispose()
     seven_bst, last_week = NOW.replace(hour=6, minute=0), NOW - timedelta(days=3)
     rows = [
         notification("scheduled", seven_bst, urn=early, la=la),  # due, late (07:45 UTC)
@@ -183,7 +188,7 @@ async def seed_notifications(settings: Any) -> list[dict[str, Any]]:
         notification("escalated", last_week, urn=early, la=la, escalations_sent=2),
         notification("acknowledged", last_week, urn=late, la=la, escalations_sent=1),
     ]
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "notifier") as uow:
         await uow.conn.execute(insert(notifications), rows)
         await uow.conn.execute(insert(emails).values(
             id=uuid.uuid4(), kind="notice", to_addrs=[], subject_name="Early", count=1,

@@ -29,9 +29,9 @@ from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.app import create_app
 from services.common.context import AppContext
+from services.common.db import service_engine
 from services.common.models import outbox
 from services.common.security import ROLE_SCOPES, Principal, issue_token
-from services.matcher.models import local_authorities, schools
 from services.notifier.api import router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher, redeem_sign_in_link
@@ -42,6 +42,7 @@ from services.notifier.handlers import (
     on_incident_withdrawn,
 )
 from services.notifier.models import notification_children, notifications, webhook_deliveries
+from tests.support.directory import notifier_knows_la, notifier_knows_school
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -119,6 +120,14 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
+async def engine(settings) -> AsyncIterator[Any]:
+    """The notifier's own role: these tests act as the notifier."""
+    engine = service_engine(settings, "notifier", pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
@@ -155,15 +164,13 @@ async def add_school(engine, *, participates: bool = True, webhook_url: str | No
     tag = secrets.token_hex(3)
     school = School(str(random.randint(100000, 999999)), secrets.token_hex(2).upper(),
                     f"dsl-{tag}@school.test", f"deputy-{tag}@school.test", f"la-{tag}@la.test")
-    async with engine.begin() as conn:
-        await conn.execute(insert(local_authorities).values(
-            la_code=school.la, name=f"LA {school.la}",
-            contacts=[{"role": "safeguarding", "name": "S", "email": school.la_contact}]))
-        await conn.execute(insert(schools).values(
-            urn=school.urn, name=f"School {tag}", la_code=school.la, participates=participates,
-            contacts=[{"role": "dsl", "name": "D", "email": school.dsl},
-                      {"role": "deputy_dsl", "name": "E", "email": school.deputy}],
-            webhook={"url": webhook_url, "secret": HOOK_SECRET} if webhook_url else None))
+    await notifier_knows_la(engine, school.la, contacts=[
+        {"role": "safeguarding", "name": "S", "email": school.la_contact}])
+    await notifier_knows_school(
+        engine, school.urn, school.la, name=f"School {tag}", participates=participates,
+        contacts=[{"role": "dsl", "name": "D", "email": school.dsl},
+                  {"role": "deputy_dsl", "name": "E", "email": school.deputy}],
+        webhook={"url": webhook_url, "secret": HOOK_SECRET} if webhook_url else None)
     return school
 
 

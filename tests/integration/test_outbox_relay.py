@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from schemas.envelope import wrap
 from schemas.incidents import IncidentWithdrawn
-from services.common.db import UnitOfWork, make_engine
+from services.common.db import UnitOfWork, service_engine
 from services.common.kafka import ensure_topics, make_producer
 from services.common.models import outbox
 from services.common.outbox import OutboxRelay, add_to_outbox
@@ -38,7 +38,7 @@ async def test_relay_restarted_mid_batch_publishes_each_row_once(settings) -> No
     topic = settings.topic("relay.v1")
     source = f"test-{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings.kafka_bootstrap, [topic], partitions=2)
-    engine = make_engine(settings.database_url, pool_size=3)
+    engine = service_engine(settings, "matcher", pool_size=3)
     producer = make_producer(settings.kafka_bootstrap)
     await producer.start()
     try:
@@ -83,7 +83,7 @@ async def test_only_one_relay_per_source_is_active(settings) -> None:
     topic = settings.topic("relay.v1")
     source = f"test-{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings.kafka_bootstrap, [topic], partitions=2)
-    engine = make_engine(settings.database_url, pool_size=4)
+    engine = service_engine(settings, "matcher", pool_size=4)
     producer = make_producer(settings.kafka_bootstrap)
     await producer.start()
     stop = asyncio.Event()

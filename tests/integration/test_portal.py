@@ -39,6 +39,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
+async def engine(notifier_engine: AsyncEngine) -> AsyncEngine:
+    """The portal's tests act as the notifier."""
+    return notifier_engine
+
+
+@pytest.fixture
 def deps(engine: AsyncEngine, clock: Clock, settings: Settings) -> NotifierDeps:
     return NotifierDeps(engine=engine, clock=clock,
                         child_key_secret=settings.child_key_secret.get_secret_value())

@@ -86,6 +86,15 @@ async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.As
         yield client
 
 
+PREFIX = "registry."  # the registry.v1 events direct calls stage (no relay publishes them)
+
+
+@pytest.fixture
+async def engine(matcher_engine: AsyncEngine) -> AsyncEngine:
+    """The registry's tests act as the matcher."""
+    return matcher_engine
+
+
 @pytest.fixture
 def admin(settings: Settings) -> dict[str, str]:
     return bearer(settings, "admin", {"admin"})
@@ -93,7 +102,7 @@ def admin(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DAYBREAK_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("DAYBREAK_MATCHER_DATABASE_URL", settings.matcher_database_url)
 
 
 def school_body(la_code: str = "330", **changes: Any) -> dict[str, Any]:
@@ -106,7 +115,8 @@ def school_body(la_code: str = "330", **changes: Any) -> dict[str, Any]:
 
 async def add_school(engine: AsyncEngine, urn: str, la_code: str = "330") -> None:
     body = SchoolIn.model_validate(school_body(la_code))
-    await registry.put_school(urn, body=body, uow=UnitOfWork(engine), now=datetime.now(UTC))
+    await registry.put_school(urn, body=body, uow=UnitOfWork(engine), now=datetime.now(UTC),
+                              topic_prefix=PREFIX)
 
 
 async def count(engine: AsyncEngine, table: Any, **where: str) -> int:
@@ -275,7 +285,8 @@ async def test_gias_import_upserts_schools_and_creates_missing_las(api, admin, e
         f'{added},{new_code},"Ysgol G\u00fbn",Open,Secondary,11,16,,"1, High St"',
         f"{closed},{new_code},Old Mill School,Closed,Primary,,,,",
     )
-    result = await registry.import_gias(data, uow=UnitOfWork(engine), now=datetime.now(UTC))
+    result = await registry.import_gias(data, uow=UnitOfWork(engine), now=datetime.now(UTC),
+                              topic_prefix=PREFIX)
     assert (result.schools, result.created, result.updated) == (3, 2, 1)
     assert result.local_authorities_created == 1
     view = (await api.get(f"/v1/schools/{existing}", headers=admin)).json()
@@ -295,7 +306,8 @@ async def test_bad_gias_file_changes_nothing(engine) -> None:
     data = gias_file(f"{good},{code},Fine School,Open,Primary,4,11,,",
                      f"{new_urn()},{code},Bad Ages,Open,Primary,11,4,,")
     with pytest.raises(registry.ImportRejected) as caught:
-        await registry.import_gias(data, uow=UnitOfWork(engine), now=datetime.now(UTC))
+        await registry.import_gias(data, uow=UnitOfWork(engine), now=datetime.now(UTC),
+                              topic_prefix=PREFIX)
     assert [(p.row, p.field) for p in caught.value.problems] == [(3, "StatutoryHighAge")]
     assert await count(engine, schools, urn=good) == 0
     assert await count(engine, local_authorities, la_code=code) == 0

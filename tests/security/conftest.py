@@ -19,6 +19,7 @@ from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
 from tests.security.world import World, populate
 from tests.support.api import running
+from tests.support.db import service_urls
 from tests.support.kafka import delete_topics_with_prefix
 
 
@@ -30,7 +31,7 @@ async def world(
     """Ingest, matcher, notifier and audit running in-process on their own topics."""
     prefix = f"t{secrets.token_hex(4)}."
     settings = Settings(
-        env="test", database_url=database["app_url"], kafka_bootstrap=kafka_bootstrap,
+        env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix, jwt_secret=jwt_secret, child_key_secret=secrets.token_hex(32),
         cookie_secure=False, db_pool_size=5, kafka_partitions=1)
     heads: Path = tmp_path_factory.mktemp("security") / "heads.jsonl"

@@ -27,7 +27,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 async def new_police_client(settings: Settings, force: str) -> tuple[str, str]:
     """Create a client for a force in the test database."""
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "ingest") as uow:
         new = await create_client(uow.conn, force_code=force)
         await uow.commit()
     return new.client_id, new.client_secret
@@ -35,7 +35,7 @@ async def new_police_client(settings: Settings, force: str) -> tuple[str, str]:
 
 async def new_user(settings: Settings, **kwargs: Any) -> tuple[str, str]:
     """Create a user; returns (user_id, totp_secret)."""
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "notifier") as uow:
         new = await create_user(uow.conn, **kwargs)
         await uow.commit()
     return str(new.user_id), pyotp.parse_uri(new.totp_uri).secret

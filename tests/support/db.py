@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from services.common.settings import SERVICES
 from tests.conftest import REPO
 
 
@@ -19,25 +20,39 @@ def _plain(url: str) -> str:
 
 
 async def create_test_database() -> dict[str, str]:
-    """Create `daybreak_test_<hex>`, migrate it, and return owner and app URLs for it."""
+    """Create `daybreak_test_<hex>`, migrate it, and return the owner's and each service's URL.
+
+    The keys are the settings' names (`owner_url`, `ingest_database_url`, ...), so
+    `service_urls(urls)` can be passed straight to `Settings`.
+    """
     owner_url = os.environ["DAYBREAK_MIGRATIONS_DATABASE_URL"]
-    app_url = os.environ["DAYBREAK_DATABASE_URL"]
     name = f"daybreak_test_{secrets.token_hex(4)}"
-    app_role = make_url(app_url).username
+    services = {svc: os.environ[f"DAYBREAK_{svc.upper()}_DATABASE_URL"] for svc in SERVICES}
     conn = await asyncpg.connect(_plain(owner_url))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
-        await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{app_role}"')
+        for url in services.values():
+            await conn.execute(
+                f'GRANT CONNECT ON DATABASE "{name}" TO "{make_url(url).username}"')
     finally:
         await conn.close()
-    test_owner = make_url(owner_url).set(database=name).render_as_string(hide_password=False)
-    test_app = make_url(app_url).set(database=name).render_as_string(hide_password=False)
+    urls = {"name": name, "owner_url": _on(owner_url, name)}
+    urls |= {f"{svc}_database_url": _on(url, name) for svc, url in services.items()}
     cfg = Config(str(REPO / "alembic.ini"))
-    cfg.attributes["url"] = test_owner
+    cfg.attributes["url"] = urls["owner_url"]
     cfg.attributes["configure_logger"] = False
     await asyncio.to_thread(command.upgrade, cfg, "head")
-    return {"name": name, "owner_url": test_owner, "app_url": test_app}
+    return urls
+
+
+def service_urls(urls: dict[str, str]) -> dict[str, str]:
+    """The `<service>_database_url` settings of a test database's URLs."""
+    return {key: value for key, value in urls.items() if key.endswith("_database_url")}
+
+
+def _on(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
 async def drop_test_database(urls: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ def pupil(urn: str, upn: str, given: str, family: str, born: str, **kw: Any) -> 
 async def seed(settings: Settings, *, las: list[str], school_rows: list[dict[str, Any]],
                pupil_rows: list[dict[str, Any]]) -> None:
     """Insert local authorities, schools and roll rows in one transaction."""
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "matcher") as uow:
         for la in las:
             await uow.conn.execute(
                 insert(local_authorities).values(la_code=la, name=f"LA {la}")

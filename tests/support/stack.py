@@ -101,9 +101,13 @@ class Stack:
         self.topic_prefix = topic_prefix
         ports = {name: free_port() for name in services}
         self.env = self._service_env(ports) | env
-        self.services = {name: Service(name, port, self.logs / f"{name}.log", self.env,
-                                       serve_args.get(name, []))
-                         for name, port in ports.items()}
+        urls = self.postgres.service_urls()
+        self.services = {  # each process gets its own database role alone
+            name: Service(name, port, self.logs / f"{name}.log",
+                          self.env | {f"DAYBREAK_{name.upper()}_DATABASE_URL":
+                                      urls[f"{name}_database_url"]},
+                          serve_args.get(name, []))
+            for name, port in ports.items()}
         for service in self.services.values():
             service.child.spawn()
         for service in self.services.values():
@@ -111,8 +115,7 @@ class Stack:
 
     def _migrate(self) -> None:
         assert self.postgres is not None
-        env = _clean_environ() | {"DAYBREAK_MIGRATIONS_DATABASE_URL": self.postgres.owner_url,
-                                  "DAYBREAK_DATABASE_URL": self.postgres.app_url}
+        env = _clean_environ() | {"DAYBREAK_MIGRATIONS_DATABASE_URL": self.postgres.owner_url}
         done = subprocess.run([str(REPO / ".venv" / "bin" / "alembic"), "-c", "alembic.ini",
                                "upgrade", "head"], env=env, cwd=REPO, capture_output=True,
                               text=True, check=False)
@@ -123,7 +126,7 @@ class Stack:
         assert self.postgres is not None and self.kafka is not None
         notifier = ports.get("notifier", 8003)
         return _clean_environ() | {
-            "DAYBREAK_ENV": "test", "DAYBREAK_DATABASE_URL": self.postgres.app_url,
+            "DAYBREAK_ENV": "test",
             "DAYBREAK_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             "DAYBREAK_TOPIC_PREFIX": self.topic_prefix,
             "DAYBREAK_JWT_SECRET": self._secrets["jwt"],
@@ -139,7 +142,7 @@ class Stack:
     def settings(self) -> Settings:
         """Settings on the stack's database, broker and keys (for tests.support helpers)."""
         assert self.postgres is not None and self.kafka is not None
-        return Settings(env="test", database_url=self.postgres.app_url,
+        return Settings(env="test", **self.postgres.service_urls(),
                         migrations_database_url=self.postgres.owner_url,
                         kafka_bootstrap=self.kafka.bootstrap, topic_prefix=self.topic_prefix,
                         jwt_secret=self._secrets["jwt"],

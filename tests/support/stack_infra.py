@@ -20,13 +20,14 @@ import uuid
 from pathlib import Path
 
 from services.common.kafka import broker_answers
+from services.common.settings import SERVICES
 from tests.conftest import REPO
 from tests.support.stack_process import Child, children_of, run_in_thread, wait_until
 
 KAFKA_LIBS = REPO / ".daybreak" / "kafka" / "libs"
 KAFKA_LOG4J = REPO / "infra" / "kafka" / "log4j2.yaml"
 KAFKA_TEMPLATE = REPO / "infra" / "kafka" / "server.properties"
-PG_OWNER, PG_APP, PG_DB = "daybreak_owner", "daybreak_app", "daybreak"
+PG_OWNER, PG_LEGACY, PG_DB = "daybreak_owner", "daybreak_app", "daybreak"
 
 
 class Postgres:
@@ -38,7 +39,7 @@ class Postgres:
         self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
                                key=lambda p: int(Path(p).parts[-3]))[-1]).parent
         self.owner_password = secrets.token_hex(16)
-        self.app_password = secrets.token_hex(16)
+        self.passwords = {svc: secrets.token_hex(16) for svc in SERVICES}
         opts = {"listen_addresses": "127.0.0.1", "max_connections": "300",
                 "unix_socket_permissions": "0700"} | (options or {})
         argv = [str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-p", str(port),
@@ -58,10 +59,10 @@ class Postgres:
         """The owner role (migrations, test bookkeeping)."""
         return self.url(PG_OWNER, self.owner_password)
 
-    @property
-    def app_url(self) -> str:
-        """The application role the services connect as."""
-        return self.url(PG_APP, self.app_password)
+    def service_urls(self) -> dict[str, str]:
+        """Each service's own role, as the `<service>_database_url` settings."""
+        return {f"{svc}_database_url": self.url(f"daybreak_{svc}", pw)
+                for svc, pw in self.passwords.items()}
 
     def init(self) -> None:
         """initdb into a fresh directory owned by postgres, start, create roles and database."""
@@ -78,15 +79,17 @@ class Postgres:
         # as scripts/infra.sh pg_ensure_objects: the passwords travel on stdin, not argv
         return f"""
 \\set owner_pw '{self.owner_password}'
-\\set app_pw '{self.app_password}'
 SET password_encryption = 'scram-sha-256';
 CREATE ROLE {PG_OWNER} WITH LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'owner_pw';
-CREATE ROLE {PG_APP} WITH LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'app_pw';
+CREATE ROLE {PG_LEGACY} WITH NOLOGIN;
 CREATE DATABASE {PG_DB} OWNER {PG_OWNER};
 REVOKE ALL ON DATABASE {PG_DB} FROM PUBLIC;
-GRANT CONNECT, TEMPORARY ON DATABASE {PG_DB} TO {PG_APP};
-GRANT {PG_APP} TO {PG_OWNER};
-"""
+GRANT {PG_LEGACY} TO {PG_OWNER};
+""" + "".join(f"""\\set pw '{pw}'
+CREATE ROLE daybreak_{svc} WITH LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'pw';
+GRANT CONNECT, TEMPORARY ON DATABASE {PG_DB} TO daybreak_{svc};
+GRANT daybreak_{svc} TO {PG_OWNER};
+""" for svc, pw in self.passwords.items())
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser over the private socket; returns psql's output."""

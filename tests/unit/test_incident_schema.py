@@ -91,4 +91,4 @@ def test_unknown_event_type_is_refused() -> None:
 def test_every_topic_has_a_dlq_twin() -> None:
     names = all_topics_with_dlq()
     assert "incidents.v1" in names and dlq("incidents.v1") == "incidents.v1.dlq"
-    assert len(names) == 10
+    assert len(names) == 12 and "registry.v1.dlq" in names

@@ -1,0 +1,88 @@
+"""The registry's changes on `registry.v1`: the whole current state of each school, LA and
+calendar a transaction touched, staged in the matcher's outbox in that same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ARRAY, String, any_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas import topics
+from schemas.directory import (
+    CalendarDay,
+    LocalAuthorityChanged,
+    SchoolCalendarChanged,
+    SchoolChanged,
+    registry_key,
+)
+from schemas.envelope import Envelope, wrap
+from services.common.outbox import add_all_to_outbox
+from services.matcher.decisions import SOURCE
+from services.matcher.models import local_authorities, school_calendar_days, schools
+
+Staged = tuple[str, str, Envelope[Any]]
+
+
+async def announce(
+    conn: AsyncConnection, *, topic_prefix: str, now: datetime,
+    urns: Iterable[str] = (), la_codes: Iterable[str] = (), calendars: Iterable[str] = (),
+) -> int:
+    """Stage the current state of the named schools, LAs and calendars; returns how many."""
+    topic = f"{topic_prefix}{topics.REGISTRY}"
+    staged = [*await _las(conn, sorted(set(la_codes)), topic, now),
+              *await _schools(conn, sorted(set(urns)), topic, now),
+              *await _calendars(conn, sorted(set(calendars)), topic, now)]
+    await add_all_to_outbox(conn, source=f"{topic_prefix}{SOURCE}", staged=staged)
+    return len(staged)
+
+
+async def announce_everything(conn: AsyncConnection, *, topic_prefix: str, now: datetime) -> int:
+    """Stage the whole registry (after an upgrade, or to rebuild a lost topic)."""
+    las = (await conn.execute(select(local_authorities.c.la_code))).scalars().all()
+    urns = (await conn.execute(select(schools.c.urn))).scalars().all()
+    return await announce(conn, topic_prefix=topic_prefix, now=now, la_codes=las, urns=urns,
+                          calendars=urns)
+
+
+async def _las(conn: AsyncConnection, codes: list[str], topic: str, now: datetime
+               ) -> list[Staged]:
+    if not codes:
+        return []
+    rows = await conn.execute(select(local_authorities).where(
+        local_authorities.c.la_code == _any(codes)).order_by(local_authorities.c.la_code))
+    return [(topic, registry_key("la", r.la_code), wrap(LocalAuthorityChanged(
+        la_code=r.la_code, name=r.name, contacts=r.contacts), occurred_at=now)) for r in rows]
+
+
+async def _schools(conn: AsyncConnection, urns: list[str], topic: str, now: datetime
+                   ) -> list[Staged]:
+    if not urns:
+        return []
+    rows = await conn.execute(select(schools).where(schools.c.urn == _any(urns))
+                              .order_by(schools.c.urn))
+    return [(topic, registry_key("school", r.urn), wrap(SchoolChanged(
+        urn=r.urn, name=r.name, la_code=r.la_code, status=r.status,
+        participates=r.participates, day_starts_at=r.day_starts_at, contacts=r.contacts,
+        webhook=r.webhook or None, deputy_after_minutes=r.deputy_after_minutes,
+        la_after_minutes=r.la_after_minutes), occurred_at=now)) for r in rows]
+
+
+async def _calendars(conn: AsyncConnection, urns: list[str], topic: str, now: datetime
+                     ) -> list[Staged]:
+    days: dict[str, list[CalendarDay]] = {urn: [] for urn in urns}
+    if urns:
+        rows = await conn.execute(
+            select(school_calendar_days).where(school_calendar_days.c.urn == _any(urns))
+            .order_by(school_calendar_days.c.urn, school_calendar_days.c.day))
+        for r in rows:
+            days[r.urn].append(CalendarDay(day=r.day, kind=r.kind))
+    return [(topic, registry_key("calendar", urn), wrap(SchoolCalendarChanged(
+        urn=urn, days=listed), occurred_at=now)) for urn, listed in days.items()]
+
+
+def _any(codes: list[str]) -> Any:
+    # one array parameter: a GIAS import names more schools than asyncpg takes arguments
+    return any_(bindparam("codes", codes, type_=ARRAY(String)))

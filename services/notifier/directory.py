@@ -1,0 +1,105 @@
+"""The notifier's copy of the registry: schools, LAs and calendars from `registry.v1`.
+
+Each event carries its entity's whole state, so applying one is an upsert (or, for a
+calendar, a replacement) that is safe to repeat: replaying the compacted topic from the
+start rebuilds the copy, and no event is skipped as already seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import delete, insert
+from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
+from schemas.envelope import Envelope, parse_envelope
+from schemas.registry import EVENT_TYPES
+from services.common.db import UnitOfWork
+from services.common.events import transactional
+from services.common.kafka import partitions_of
+from services.notifier.models import local_authorities, school_calendar_days, schools
+
+
+@dataclass
+class DirectoryDeps:
+    """The notifier's engine: all the copy needs."""
+
+    engine: AsyncEngine
+
+
+@transactional
+async def on_school_changed(envelope: Envelope[Any], *, deps: DirectoryDeps,
+                            uow: UnitOfWork) -> None:
+    """Keep the school as the registry now has it."""
+    event: SchoolChanged = envelope.payload
+    values = event.model_dump(mode="python", exclude={"urn"}) | {
+        "changed_at": envelope.occurred_at}
+    await uow.conn.execute(upsert(schools).values(urn=event.urn, **values)
+                           .on_conflict_do_update(index_elements=["urn"], set_=values))
+
+
+@transactional
+async def on_local_authority_changed(envelope: Envelope[Any], *, deps: DirectoryDeps,
+                                     uow: UnitOfWork) -> None:
+    """Keep the LA and its contacts as the registry now has them."""
+    event: LocalAuthorityChanged = envelope.payload
+    values = {"name": event.name, "contacts": [c.model_dump() for c in event.contacts],
+              "changed_at": envelope.occurred_at}
+    await uow.conn.execute(upsert(local_authorities).values(la_code=event.la_code, **values)
+                           .on_conflict_do_update(index_elements=["la_code"], set_=values))
+
+
+@transactional
+async def on_calendar_changed(envelope: Envelope[Any], *, deps: DirectoryDeps,
+                              uow: UnitOfWork) -> None:
+    """Replace the school's calendar overrides with the ones the registry now holds."""
+    event: SchoolCalendarChanged = envelope.payload
+    await uow.conn.execute(delete(school_calendar_days)
+                           .where(school_calendar_days.c.urn == event.urn))
+    if event.days:
+        await uow.conn.execute(insert(school_calendar_days), [
+            {"urn": event.urn, "day": d.day, "kind": d.kind} for d in event.days])
+
+
+HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    "SchoolChanged": on_school_changed,
+    "LocalAuthorityChanged": on_local_authority_changed,
+    "SchoolCalendarChanged": on_calendar_changed,
+}
+
+
+async def rebuild(engine: AsyncEngine, *, bootstrap: str, topic: str) -> int:
+    """Replace the copy with a replay of `topic` from its start to its current end, in one
+    transaction (readers see the old copy until it commits); returns the records applied."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, [topic])
+        ends = await consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deps, applied = DirectoryDeps(engine), 0
+        async with UnitOfWork(engine) as uow:
+            for table in (school_calendar_days, schools, local_authorities):
+                await uow.conn.execute(delete(table))
+            remaining = {tp for tp in partitions if ends[tp] > 0}
+            while remaining:
+                for records in (await consumer.getmany(*remaining, timeout_ms=1000)).values():
+                    for raw in records:
+                        envelope = parse_envelope(raw.value, EVENT_TYPES)
+                        if envelope.type in HANDLERS:
+                            await HANDLERS[envelope.type](envelope, deps=deps, uow=uow)
+                            applied += 1
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= ends[tp]:
+                        remaining.discard(tp)
+            await uow.commit()
+        return applied
+    finally:
+        await consumer.stop()
