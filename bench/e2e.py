@@ -22,7 +22,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,11 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.e2e_data import build_registry, incident_bodies, register
 from bench.ingest import RawHttp
-from services.common.accounts import create_client
 from services.common.db import make_engine, standalone_uow
-from services.common.security import ROLE_SCOPES, Principal, issue_token
 from services.common.settings import Settings
+from services.identity.accounts import create_client
 from tests.support.stack import Stack
+from tests.support.tokens import bearer, person
 
 NATIONAL_YEAR = 1_460_000
 TARGET_MINUTES = 20
@@ -219,7 +219,7 @@ async def _views(settings: Settings, url: str, chosen: list[Any], clients: int =
             while queue:
                 notification_id, urn = queue.pop()
                 resp = await http.get(f"/v1/notifications/{notification_id}",
-                                      headers=bearer(settings, "dsl", school_urns={urn}))
+                                      headers=bearer(person("dsl", schools={urn})))
                 resp.raise_for_status()
 
     await asyncio.gather(*(reader() for _ in range(clients)))
@@ -251,14 +251,6 @@ def _vm_hwm_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def bearer(settings: Settings, role: str, **scope: Any) -> dict[str, str]:
-    """A bearer token for a benchmark person (sign-in with TOTP is not what is measured)."""
-    principal = Principal(subject=f"bench-{role}", kind="user", role=role,
-                          scopes=frozenset(ROLE_SCOPES[role]), **scope)
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -294,7 +286,7 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
               f"{time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         async with httpx.AsyncClient(base_url=stack.url("matcher"), timeout=300) as http:
-            imported = await register(http, bearer(settings, "admin"), registry)
+            imported = await register(http, bearer(person("admin")), registry)
         seconds = time.perf_counter() - started
         print(f"registry API: {imported:,} pupils imported in {seconds:.1f} s")
         fetch = await police_token(settings, stack.url("ingest"))

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer
 from stdnum.gb import upn as upn_check
 
 from schemas import topics
-from services.common.accounts import create_client, create_user
 from services.common.db import standalone_uow
 from services.common.kafka import partitions_of
 from services.common.settings import Settings
+from services.identity.accounts import create_client, create_user
 
 INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 NOTIFIER, AUDIT = "http://127.0.0.1:8003", "http://127.0.0.1:8004"

@@ -41,7 +41,7 @@ from tests.chaos.checks import (
     snapshot,
     wait_for,
 )
-from tests.chaos.drivers import Monkey, Police, Readers, bearer, until_ok
+from tests.chaos.drivers import Monkey, Police, Readers, until_ok
 from tests.chaos.scenario import LA, Scenario, build, check_with_engine
 from tests.integration.test_notifier import (  # noqa: F401 - receiver: the fixture
     HOOK_SECRET,
@@ -51,6 +51,7 @@ from tests.integration.test_notifier import (  # noqa: F401 - receiver: the fixt
 from tests.support.api import new_police_client
 from tests.support.kafka import read_topic
 from tests.support.stack import SERVICES, Stack
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.chaos
 INCIDENTS = int(os.environ.get("DAYBREAK_CHAOS_INCIDENTS", "400"))
@@ -69,8 +70,8 @@ async def test_nothing_lost_or_doubled_through_kills_and_restarts(
     await register(stack, scenario)
     police = Police(stack.url("ingest"), *await new_police_client(settings, "WMP"))
     readers = Readers(stack.url("notifier"), [
-        *(bearer(settings, "dsl", urns={urn}) for urn in sorted(scenario.participating)),
-        bearer(settings, "la_officer", las={LA})])
+        *(bearer(person("dsl", schools={urn})) for urn in sorted(scenario.participating)),
+        bearer(person("la_officer", las={LA}))])
     monkey = Monkey(stack, rng)
     stop_reading = asyncio.Event()
     reading = asyncio.create_task(readers.run(stop_reading))
@@ -141,7 +142,7 @@ def owner(stack: Stack) -> str:
 
 async def register(stack: Stack, scenario: Scenario) -> None:
     """The LA, its schools and their rolls through the matcher's admin API."""
-    admin = bearer(stack.settings(), "admin")
+    admin = bearer(person("admin"))
     async with httpx.AsyncClient(base_url=stack.url("matcher"), headers=admin,
                                  timeout=60) as client:
         la = await client.put(f"/v1/local-authorities/{LA}", json={"name": "Chaos LA", "contacts": [
@@ -186,7 +187,7 @@ async def audit_caught_up(stack: Stack) -> bool:
 
 async def check_audit_verifies(stack: Stack, *, events: int) -> None:
     """`GET /v1/audit/verify`: the chain, the tree and the signed heads hold."""
-    auditor = bearer(stack.settings(), "auditor")
+    auditor = bearer(person("auditor"))
     async with httpx.AsyncClient(base_url=stack.url("audit"), timeout=60) as client:
         resp = await until_ok(lambda: client.get("/v1/audit/verify", headers=auditor))
     assert resp.status_code == 200, resp.text

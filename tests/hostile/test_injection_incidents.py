@@ -25,9 +25,9 @@ from services.notifier.handlers import NotifierDeps, on_child_matched
 from tests.integration.test_ingest_api import incidents_on_topic
 from tests.integration.test_notifier import Clock, School, add_school, rows_for
 from tests.integration.test_portal import new_dsl, sign_in
-from tests.integration.test_registry import bearer
 from tests.support.api import new_police_client, police_token
 from tests.support.incidents import incident_body
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
 PAYLOADS = (
@@ -72,7 +72,7 @@ async def report_every_payload(ingest: httpx.AsyncClient,
     police = {"Authorization": "Bearer " + await police_token(
         ingest, *await new_police_client(settings, force))}
     profile = {"name": PAYLOADS[0], "disclosure_profile": {"fields": list(DISCLOSABLE_FIELDS)}}
-    admin = bearer(settings, "admin", {"admin"})
+    admin = bearer(person("admin"))
     assert (await ingest.put(f"/v1/forces/{force}", json=profile,
                              headers=admin)).status_code == 201
     sent = {}

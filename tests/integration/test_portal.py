@@ -16,16 +16,17 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.accounts import create_user
 from services.common.app import create_app
 from services.common.auth_api import SESSION_COOKIE
 from services.common.context import AppContext
 from services.common.models import outbox
 from services.common.settings import Settings
+from services.identity.accounts import create_user
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.portal import CSRF_COOKIE
 from services.notifier.portal import router as portal_router
 from tests.integration.test_notifier import Clock, School, add_school, matched, rows_for
+from tests.support.api import issuer_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
@@ -49,11 +50,13 @@ async def portal(
     settings: Settings, engine: AsyncEngine, clock: Clock
 ) -> AsyncIterator[httpx.AsyncClient]:
     secure = settings.model_copy(update={"cookie_secure": True})
-    app = create_app(title="notifier", ctx=AppContext(
-        settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock))
+    issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
+    app = create_app(title="notifier", service="notifier", ctx=AppContext(
+        settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock,
+        issuer=issuer))
     app.include_router(portal_router)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://test") as client:
+    async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:
         yield client
 
 

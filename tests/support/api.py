@@ -1,19 +1,22 @@
-"""Run a service app in-process with its lifespan, and get credentials for it."""
+"""Run a service app in-process with its lifespan, an identity service for it, credentials."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pyotp
 from fastapi import FastAPI
 
-from services.common.accounts import create_client, create_user
 from services.common.db import standalone_uow
 from services.common.settings import Settings
+from services.identity.accounts import create_client, create_user
+from services.identity.main import build_app as build_identity
+from tests.support.tokens import identity_settings_for
 
 
 @asynccontextmanager
@@ -23,6 +26,27 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+class _InProcess(httpx.ASGITransport):
+    """An ASGI transport that also disposes the app's engine when its client is closed."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__(app=app)
+        self.served = app
+
+    async def aclose(self) -> None:
+        await self.served.state.ctx.engine.dispose()
+
+
+def issuer_for(settings: Settings, *, clock: Callable[[], datetime] | None = None
+               ) -> httpx.AsyncClient:
+    """A client to an in-process identity service on the settings' database, signing with the
+    session's test keys: give it to a service's build_app(issuer=...), which closes it."""
+    app = build_identity(identity_settings_for(settings))
+    if clock is not None:
+        app.state.ctx.clock = clock
+    return httpx.AsyncClient(transport=_InProcess(app), base_url="http://identity")
 
 
 async def new_police_client(settings: Settings, force: str) -> tuple[str, str]:
