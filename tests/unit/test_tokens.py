@@ -189,7 +189,10 @@ async def test_an_issuer_away_keeps_the_cached_keys_and_none_at_all_is_unavailab
         await cold.verify(mint(police()))
 
 
-def test_identity_refuses_missing_or_garbled_keys_outside_development() -> None:
+def test_identity_refuses_missing_or_garbled_keys_outside_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DAYBREAK_IDENTITY_SIGNING_KEYS", raising=False)
     with pytest.raises(ValidationError, match="IDENTITY_SIGNING_KEYS"):
         IdentitySettings(env="production", child_key_secret="k" * 40)
     with pytest.raises(ValidationError):
@@ -200,3 +203,19 @@ def test_identity_refuses_missing_or_garbled_keys_outside_development() -> None:
         Keyset.from_setting(json.dumps([key, key]))
     dev = IdentitySettings(env="development")
     assert len(dev.keyset().keys) == 1  # an ephemeral key, development only
+
+
+def test_keys_rotate_and_jwks_commands(monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli import main
+
+    current = json.dumps([generate_key()])
+    monkeypatch.setenv("DAYBREAK_IDENTITY_SIGNING_KEYS", current)
+    assert main(["keys", "rotate"]) == 0
+    new = capsys.readouterr().out.strip()
+    assert Keyset.from_setting(new).kids[1:] == Keyset.from_setting(current).kids
+    monkeypatch.setenv("DAYBREAK_IDENTITY_SIGNING_KEYS", new)
+    assert main(["keys", "jwks"]) == 0
+    published = parse_jwks(capsys.readouterr().out)
+    assert list(published) == Keyset.from_setting(new).kids
+    assert main(["keys", "rotate", "--keep", "1"]) == 1  # would retire the live key at once
