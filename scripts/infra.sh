@@ -101,7 +101,8 @@ ensure_env_file() {
     "postgresql+asyncpg://$PG_APP:$app_pw@127.0.0.1:$PG_PORT/$PG_DB"
   add_env DAYBREAK_MIGRATIONS_DATABASE_URL \
     "postgresql+asyncpg://$PG_OWNER:$owner_pw@127.0.0.1:$PG_PORT/$PG_DB"
-  add_env DAYBREAK_JWT_SECRET "$(random_hex)"
+  # the identity service's token signing keys, active first (`daybreak keys rotate`)
+  add_env DAYBREAK_IDENTITY_SIGNING_KEYS "'[\"$(head -c 32 /dev/urandom | base64)\"]'"
   add_env DAYBREAK_CHILD_KEY_SECRET "$(random_hex)"
   add_env DAYBREAK_AUDIT_SIGNING_KEY "$(head -c 32 /dev/urandom | base64)"
   [[ $added -eq 1 ]] && log "wrote secrets to ${ENV_FILE#"$REPO"/}"
