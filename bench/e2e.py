@@ -22,7 +22,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,11 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.e2e_data import build_registry, incident_bodies, register
 from bench.ingest import RawHttp
-from services.common.accounts import create_client
 from services.common.db import make_engine, standalone_uow
-from services.common.security import ROLE_SCOPES, Principal, issue_token
 from services.common.settings import Settings
+from services.identity.accounts import create_client
 from tests.support.stack import Stack
+from tests.support.tokens import bearer, person
 
 NATIONAL_YEAR = 1_460_000
 TARGET_MINUTES = 20
@@ -115,9 +115,9 @@ async def wait_drained(engine: AsyncEngine, children: int, *, timeout_s: float) 
     started = time.perf_counter()
     while time.perf_counter() - started < timeout_s:
         decided, notifiable, consumed = await scalar_row(engine, """
-            SELECT (SELECT count(*) FROM match_decisions),
-                   (SELECT count(*) FROM match_decisions WHERE status <> 'review'),
-                   (SELECT count(*) FROM processed_events WHERE consumer = 'notifier')""")
+            SELECT (SELECT count(*) FROM matcher.match_decisions),
+                   (SELECT count(*) FROM matcher.match_decisions WHERE status <> 'review'),
+                   (SELECT count(*) FROM notifier.processed_events WHERE consumer = 'notifier')""")
         if decided >= children and consumed >= notifiable:
             return time.perf_counter() - started
         await asyncio.sleep(1)
@@ -125,17 +125,18 @@ async def wait_drained(engine: AsyncEngine, children: int, *, timeout_s: float) 
 
 
 STAGES_SQL = {
-    "ingest (accepted)": "SELECT count(*), min(received_at), max(received_at) FROM incidents",
+    "ingest (accepted)":
+        "SELECT count(*), min(received_at), max(received_at) FROM ingest.incidents",
     "matcher (children decided)":
-        "SELECT count(*), min(decided_at), max(decided_at) FROM match_decisions",
+        "SELECT count(*), min(decided_at), max(decided_at) FROM matcher.match_decisions",
     "notifier (notifications scheduled)":
-        "SELECT count(*), min(created_at), max(created_at) FROM notifications",
+        "SELECT count(*), min(created_at), max(created_at) FROM notifier.notifications",
 }
 LATENCY_SQL = """
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s), percentile_cont(0.99)
            WITHIN GROUP (ORDER BY s), max(s), count(*)
     FROM (SELECT extract(epoch FROM max(n.created_at) - i.received_at) AS s
-          FROM incidents i JOIN notifications n USING (incident_id)
+          FROM ingest.incidents i JOIN notifier.notifications n USING (incident_id)
           GROUP BY i.incident_id, i.received_at) per_incident"""
 
 
@@ -161,7 +162,7 @@ async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
     p50, p99, worst, incidents = await scalar_row(engine, LATENCY_SQL)
     print(f"end-to-end latency, accepted → notification scheduled ({incidents:,} incidents "
           f"with a notification): p50 {p50:.2f} s, p99 {p99:.2f} s, max {worst:.2f} s")
-    total = (await scalar_row(engine, "SELECT count(*) FROM incidents"))[0]
+    total = (await scalar_row(engine, "SELECT count(*) FROM ingest.incidents"))[0]
     span = (last_out - first_in).total_seconds()
     rate = total / span
     print(f"sustained end to end: {total:,} incidents from first accepted to last scheduled "
@@ -172,7 +173,7 @@ async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
 async def _statuses(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
         rows = await conn.execute(text(
-            "SELECT status, count(*) FROM match_decisions GROUP BY status ORDER BY status"))
+            "SELECT status, count(*) FROM matcher.match_decisions GROUP BY status ORDER BY status"))
         return {row[0]: row[1] for row in rows}
 
 
@@ -182,12 +183,14 @@ async def morning(engine: AsyncEngine, settings: Settings, notifier_url: str, sa
     opening each one in the API (an audited disclosure) and the audit log taking them in."""
     async with engine.begin() as conn:
         chosen = (await conn.execute(text("""
-            UPDATE notifications SET push_at = now() WHERE id IN (
-              SELECT id FROM notifications WHERE state = 'scheduled' AND school_urn IS NOT NULL
+            UPDATE notifier.notifications SET push_at = now() WHERE id IN (
+              SELECT id FROM notifier.notifications
+              WHERE state = 'scheduled' AND school_urn IS NOT NULL
               ORDER BY created_at LIMIT :n) RETURNING id, school_urn"""), {"n": sample})).all()
-        audit_before = (await conn.execute(text("SELECT count(*) FROM audit_events"))).scalar()
+        audit_before = (await conn.execute(
+            text("SELECT count(*) FROM audit.audit_events"))).scalar()
     started = time.perf_counter()
-    await _until(engine, "SELECT count(*) = 0 FROM notifications "
+    await _until(engine, "SELECT count(*) = 0 FROM notifier.notifications "
                          "WHERE state = 'scheduled' AND push_at <= now()", timeout_s)
     pushed = time.perf_counter() - started
     print(f"morning sample: {len(chosen):,} notifications pushed in {pushed:.1f} s = "
@@ -196,7 +199,7 @@ async def morning(engine: AsyncEngine, settings: Settings, notifier_url: str, sa
     await _views(settings, notifier_url, chosen)
     viewed = time.perf_counter() - started
     await _until(engine, f"SELECT count(*) - {int(audit_before)} >= {len(chosen)} "
-                         "FROM audit_events", timeout_s)
+                         "FROM audit.audit_events", timeout_s)
     audited = time.perf_counter() - started
     print(f"  DSLs opened {len(chosen):,} in {viewed:.1f} s = {len(chosen) / viewed:,.0f}/s; "
           f"all {len(chosen):,} disclosures in the audit log after {audited:.1f} s = "
@@ -219,7 +222,7 @@ async def _views(settings: Settings, url: str, chosen: list[Any], clients: int =
             while queue:
                 notification_id, urn = queue.pop()
                 resp = await http.get(f"/v1/notifications/{notification_id}",
-                                      headers=bearer(settings, "dsl", school_urns={urn}))
+                                      headers=bearer(person("dsl", schools={urn})))
                 resp.raise_for_status()
 
     await asyncio.gather(*(reader() for _ in range(clients)))
@@ -251,14 +254,6 @@ def _vm_hwm_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def bearer(settings: Settings, role: str, **scope: Any) -> dict[str, str]:
-    """A bearer token for a benchmark person (sign-in with TOTP is not what is measured)."""
-    principal = Principal(subject=f"bench-{role}", kind="user", role=role,
-                          scopes=frozenset(ROLE_SCOPES[role]), **scope)
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -294,7 +289,7 @@ async def run(args: argparse.Namespace, stack: Stack) -> None:
               f"{time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         async with httpx.AsyncClient(base_url=stack.url("matcher"), timeout=300) as http:
-            imported = await register(http, bearer(settings, "admin"), registry)
+            imported = await register(http, bearer(person("admin")), registry)
         seconds = time.perf_counter() - started
         print(f"registry API: {imported:,} pupils imported in {seconds:.1f} s")
         fetch = await police_token(settings, stack.url("ingest"))

@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 
-from services.common.accounts import create_client
 from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.demo import demo_incident
+from services.identity.accounts import create_client
 
 
 async def _new_token(url: str) -> str:

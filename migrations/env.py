@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import services.audit.models
 import services.common.models
+import services.identity.models
 import services.ingest.models
 import services.matcher.models
 import services.notifier.models  # noqa: F401

@@ -9,7 +9,8 @@ from alembic import op
 from sqlalchemy.engine import make_url
 
 # Each service connects as `daybreak_<service>` and owns the schema named after it.
-SERVICE_ROLES = {svc: f"daybreak_{svc}" for svc in ("ingest", "matcher", "notifier", "audit")}
+SERVICE_ROLES = {svc: f"daybreak_{svc}"
+                 for svc in ("ingest", "matcher", "notifier", "audit", "identity")}
 DML = "SELECT, INSERT, UPDATE, DELETE"
 
 

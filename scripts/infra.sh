@@ -30,7 +30,7 @@ PG_PORT=5432
 PG_DB=daybreak
 PG_OWNER=daybreak_owner
 PG_LEGACY=daybreak_app         # the shared role of old revisions: kept, NOLOGIN, granted nothing
-DB_SERVICES=(ingest matcher notifier audit)  # each connects as daybreak_<service>
+DB_SERVICES=(ingest matcher notifier audit identity)  # each connects as daybreak_<service>
 PG_MARK="$STATE/pg.started"      # "<version> <cluster>": we started it, so `down` stops it
 PG_FOREIGN="$STATE/pg.foreign"   # pg-stop stopped a cluster we did not start
 APT_UPDATED=0
@@ -104,7 +104,8 @@ ensure_env_file() {
   done
   add_env DAYBREAK_MIGRATIONS_DATABASE_URL \
     "postgresql+asyncpg://$PG_OWNER:$owner_pw@127.0.0.1:$PG_PORT/$PG_DB"
-  add_env DAYBREAK_JWT_SECRET "$(random_hex)"
+  # the identity service's token signing keys, active first (`daybreak keys rotate`)
+  add_env DAYBREAK_IDENTITY_SIGNING_KEYS "'[\"$(head -c 32 /dev/urandom | base64)\"]'"
   add_env DAYBREAK_CHILD_KEY_SECRET "$(random_hex)"
   add_env DAYBREAK_AUDIT_SIGNING_KEY "$(head -c 32 /dev/urandom | base64)"
   [[ $added -eq 1 ]] && log "wrote secrets to ${ENV_FILE#"$REPO"/}"

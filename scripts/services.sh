@@ -5,8 +5,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$REPO/.daybreak/run"
 LOGS="$REPO/.daybreak/logs"
-SERVICES=(ingest matcher notifier audit)
-declare -A PORTS=([ingest]=8001 [matcher]=8002 [notifier]=8003 [audit]=8004)
+SERVICES=(identity ingest matcher notifier audit)
+declare -A PORTS=([identity]=8005 [ingest]=8001 [matcher]=8002 [notifier]=8003 [audit]=8004)
 SMTP_PORT=8025
 mkdir -p "$RUN" "$LOGS"
 

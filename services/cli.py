@@ -12,8 +12,9 @@ from typing import Any
 
 from services.common.settings import MissingSetting, Settings
 
-PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004}
+PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004, "identity": 8005}
 APPS = {
+    "identity": "services.identity.main:build_app",
     "ingest": "services.ingest.main:build_app",
     "matcher": "services.matcher.main:build_app",
     "notifier": "services.notifier.main:build_app",
@@ -122,6 +123,16 @@ def _parser() -> argparse.ArgumentParser:
     keygen = audit_sub.add_parser("keygen", help="print a new tree-head signing keypair")
     keygen.set_defaults(run=lambda a: _audit("keygen"))
 
+    keys = sub.add_parser("keys", help="the identity service's token signing keys")
+    keys_sub = keys.add_subparsers(metavar="ACTION")
+    rotate = keys_sub.add_parser(
+        "rotate", help="print DAYBREAK_IDENTITY_SIGNING_KEYS with a new active key in front")
+    rotate.add_argument("--keep", type=int, default=2, metavar="N",
+                        help="keys to keep listed, the new one included (default 2)")
+    rotate.set_defaults(run=_keys_rotate)
+    jwks = keys_sub.add_parser("jwks", help="print the public JWKS of the configured keys")
+    jwks.set_defaults(run=_keys_jwks)
+
     retention = sub.add_parser("retention", help="data retention")
     retention_sub = retention.add_subparsers(metavar="ACTION")
     run = retention_sub.add_parser("run", help="apply the retention periods now")
@@ -174,13 +185,11 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _clients_create(args: argparse.Namespace) -> int:
-    from services.common.accounts import AccountError, create_client
     from services.common.db import standalone_uow
+    from services.identity.accounts import AccountError, create_client
 
     async def work(settings: Settings) -> dict[str, str]:
-        # police clients are ingest's callers (the accounts tables stay shared until one
-        # issuer owns them)
-        async with standalone_uow(settings, "ingest") as uow:
+        async with standalone_uow(settings, "identity") as uow:
             try:
                 new = await create_client(uow.conn, force_code=args.force)
             except AccountError as exc:
@@ -193,15 +202,15 @@ def _clients_create(args: argparse.Namespace) -> int:
 
 
 def _users_create(args: argparse.Namespace) -> int:
-    from services.common.accounts import AccountError, create_user
     from services.common.db import standalone_uow
+    from services.identity.accounts import AccountError, create_user
 
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise CliError("give the password on standard input")
 
     async def work(settings: Settings) -> dict[str, str]:
-        async with standalone_uow(settings, "notifier") as uow:
+        async with standalone_uow(settings, "identity") as uow:
             try:
                 new = await create_user(
                     uow.conn, email=args.email, password=password, role=args.role,
@@ -232,6 +241,30 @@ def _write_qr(uri: str, path: str) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror}") from None
     if sys.stderr.isatty():
         code.print_ascii(out=sys.stderr, invert=True)
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    import os
+
+    from services.identity.keys import rotated
+
+    if args.keep < 2:
+        raise CliError("keep at least 2 keys: tokens signed by the previous one must verify")
+    print(rotated(os.environ.get("DAYBREAK_IDENTITY_SIGNING_KEYS", "[]"), keep=args.keep))
+    return 0
+
+
+def _keys_jwks(args: argparse.Namespace) -> int:
+    import os
+
+    from services.identity.keys import BadSigningKey, Keyset
+
+    try:
+        keyset = Keyset.from_setting(os.environ.get("DAYBREAK_IDENTITY_SIGNING_KEYS", ""))
+    except BadSigningKey as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(keyset.jwks()))
+    return 0
 
 
 def _schools_import(args: argparse.Namespace) -> int:

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer
 from stdnum.gb import upn as upn_check
 
 from schemas import topics
-from services.common.accounts import create_client, create_user
 from services.common.db import standalone_uow
 from services.common.kafka import partitions_of
 from services.common.settings import Settings
+from services.identity.accounts import create_client, create_user
 
 INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 NOTIFIER, AUDIT = "http://127.0.0.1:8003", "http://127.0.0.1:8004"
@@ -71,7 +71,7 @@ async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
     """Create a person and sign them in with password + TOTP; returns a bearer header."""
     email = f"demo-{role}-{secrets.token_hex(3)}@example.org"
     password = secrets.token_urlsafe(18)
-    async with standalone_uow(settings, "notifier") as uow:
+    async with standalone_uow(settings, "identity") as uow:
         user = await create_user(uow.conn, email=email, password=password, role=role,
                                  school_urns=kw.get("schools", []), la_codes=kw.get("las", []))
         await uow.commit()
@@ -84,7 +84,7 @@ async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
 
 
 async def _police(settings: Settings) -> dict[str, str]:
-    async with standalone_uow(settings, "ingest") as uow:
+    async with standalone_uow(settings, "identity") as uow:
         client = await create_client(uow.conn, force_code="WMP")
         await uow.commit()
     async with httpx.AsyncClient(base_url=INGEST, timeout=15) as http:

@@ -71,12 +71,6 @@ async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
     await delete_topics_with_prefix(kafka_bootstrap, prefix)
 
 
-@pytest.fixture(scope="session")
-def jwt_secret() -> str:
-    """The session's signing key."""
-    return secrets.token_hex(32)
-
-
 @pytest.fixture
 async def engine(database: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     """The owner's engine on the session database (seeding and checks), disposed after."""
@@ -108,15 +102,14 @@ async def notifier_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def settings(
-    database: dict[str, str], kafka_bootstrap: str, topic_prefix: str, jwt_secret: str
-) -> Settings:
-    """Settings pointing at the session database, the broker and this test's topics."""
-
+def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str) -> Settings:
+    """Settings pointing at the session database, the broker and this test's topics, trusting
+    the session's token keys (tests/support/tokens.py)."""
     from tests.support.db import service_urls
+    from tests.support.tokens import trusting
 
     return Settings(
         env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=topic_prefix, jwt_secret=jwt_secret, child_key_secret=secrets.token_hex(32),
-        cookie_secure=False, db_pool_size=5, kafka_partitions=2,
+        topic_prefix=topic_prefix, child_key_secret=secrets.token_hex(32),
+        cookie_secure=False, db_pool_size=5, kafka_partitions=2, **trusting(),
     )

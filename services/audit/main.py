@@ -8,6 +8,7 @@ import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
@@ -18,23 +19,29 @@ from services.audit.handlers import AuditDeps, handle_record, on_disclosures
 from services.audit.heads import AUDIT_HEADS, HeadSigner, KafkaHeads
 from services.audit.log import TreeCache
 from services.audit.settings import audit_settings
+from services.common import relay
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.metrics import observe_worker
+from services.common.relay import identity_client
 from services.common.retention import run_daily
 from services.common.runner import Worker
 from services.common.settings import Settings
 
 PORT = 8004
+SERVICE = "audit"
 SOURCE = "audit"
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
+def build_app(
+    settings: Settings | None = None, *, issuer: httpx.AsyncClient | None = None
+) -> FastAPI:
     """The audit app with real adapters, its consumer and its signer."""
     settings = audit_settings(settings)
     registry = CollectorRegistry()
     ctx = AppContext(settings=settings, registry=registry,
+                     issuer=issuer or identity_client(settings),
                      engine=service_engine(settings, "audit"))
     appended = Counter("daybreak_audit_appended_total", "Audit entries appended", ["source"],
                        registry=registry)
@@ -81,6 +88,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await publish.stop()
         await ctx.engine.dispose()
 
-    app = create_app(title="Daybreak audit", ctx=ctx, lifespan=lifespan, readiness=[check_broker])
+    app = create_app(title="Daybreak audit", service=SERVICE, ctx=ctx, lifespan=lifespan,
+                     readiness=[check_broker])
     app.include_router(router)
+    app.include_router(relay.router)
     return app

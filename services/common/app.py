@@ -1,13 +1,14 @@
-"""The FastAPI base every service builds on: errors, limits, health, metrics, auth routes."""
+"""The FastAPI base every service builds on: errors, limits, health, metrics, token checks."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -16,9 +17,9 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common import auth_api
 from services.common.context import AppContext
 from services.common.errors import is_transient, is_unstorable_text
+from services.common.jwks import TokenVerifier, parse_jwks, url_fetch
 from services.common.kafka import broker_answers
 from services.common.metrics import refresh_gauges
 from services.common.problems import (
@@ -28,21 +29,27 @@ from services.common.problems import (
     problem_response,
     problem_responses,
 )
+from services.common.settings import Settings
 
 log = logging.getLogger("daybreak.http")
 MAX_REPORTED_ERRORS = 50  # a body of 20,000 unknown keys must not get a megabyte of errors back
 ReadinessCheck = Callable[[AppContext], Awaitable[None]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_app(
     *,
     title: str,
+    service: str,
     ctx: AppContext,
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    lifespan: Lifespan | None = None,
     readiness: list[ReadinessCheck] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with problem+json errors, a body limit, health, metrics and auth."""
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
+    """A FastAPI app with problem+json errors, a body limit, health, metrics, and a verifier
+    of bearer tokens addressed to `service` (unless the context brings its own)."""
+    if ctx.verifier is None:
+        ctx.verifier = token_verifier(ctx.settings, audience=service, http=ctx.issuer)
+    app = FastAPI(title=title, version="1.0.0", lifespan=_closing_issuer(ctx, lifespan),
                   responses=problem_responses(*EVERY_ROUTE))
     app.state.ctx = ctx
     _add_error_handlers(app)
@@ -73,12 +80,40 @@ def create_app(
         await refresh_gauges(ctx)
         return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(auth_api.router)
     app.add_middleware(
         BodyLimit, max_bytes=ctx.settings.max_body_bytes,
         upload_bytes=ctx.settings.max_upload_bytes,
     )
     return app
+
+
+def token_verifier(
+    settings: Settings, *, audience: str, http: httpx.AsyncClient | None = None
+) -> TokenVerifier:
+    """Verify with the static JWKS when settings hold one, else with the issuer's URL."""
+    static = parse_jwks(settings.jwks) if settings.jwks is not None else None
+    return TokenVerifier(
+        audience=audience, issuer=settings.jwt_issuer, static=static,
+        fetch=None if static is not None else url_fetch(settings.jwks_url, http),
+        cache_s=settings.jwks_cache_seconds, refetch_s=settings.jwks_refetch_seconds)
+
+
+def _closing_issuer(ctx: AppContext, lifespan: Lifespan | None) -> Lifespan:
+    """The service's lifespan, then the identity client closed."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            if ctx.issuer is not None:
+                await ctx.issuer.aclose()
+
+    return run
 
 
 async def check_broker(ctx: AppContext) -> None:

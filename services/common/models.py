@@ -1,4 +1,4 @@
-"""Tables shared by every service: outbox, processed events, accounts."""
+"""Tables shared by every service: outbox, processed events."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    Text,
     Uuid,
     func,
     text,
@@ -61,38 +60,3 @@ processed_events = Table(
     PrimaryKeyConstraint("consumer", "event_id"),
     schema=OWN_SCHEMA,
 )
-
-api_clients = Table(
-    "api_clients",
-    metadata,
-    Column("client_id", String(64), primary_key=True),
-    Column("force_code", String(10), nullable=False, index=True),
-    Column("secret_hash", Text, nullable=False),
-    Column("scopes", ARRAY(String(64)), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("disabled_at", DateTime(timezone=True)),
-)
-
-users = Table(
-    "users",
-    metadata,
-    Column("user_id", Uuid, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),
-    Column("password_hash", Text, nullable=False),
-    Column("totp_secret", String(64), nullable=False),
-    Column("role", String(32), nullable=False),
-    Column("school_urns", ARRAY(String(7)), nullable=False, server_default="{}"),
-    Column("la_codes", ARRAY(String(8)), nullable=False, server_default="{}"),
-    Column("last_totp_step", BigInteger),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("disabled_at", DateTime(timezone=True)),
-)
-
-auth_failures = Table(
-    "auth_failures",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("subject_hash", String(64), nullable=False),
-    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-Index("ix_auth_failures_subject", auth_failures.c.subject_hash, auth_failures.c.failed_at)

@@ -1,19 +1,17 @@
-"""Secrets, passwords and tokens: argon2 hashes, HS256 JWTs, the authenticated principal."""
+"""Who may do what, and what a bearer token says: roles, scopes, audiences, the principal.
+
+Tokens are minted only by the identity service (services/identity/tokens.py); every other
+service verifies them here with public keys alone.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
-from services.common.settings import Settings
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ROLES = ("dsl", "deputy_dsl", "la_officer", "auditor", "admin")
 Role = Literal["dsl", "deputy_dsl", "la_officer", "auditor", "admin", "police"]
@@ -25,27 +23,19 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     "admin": ("admin",),
 }
 CLIENT_SCOPES = ("incidents:write",)
-
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-
-
-def hash_secret(secret: str) -> str:
-    """An argon2id hash of a password or client secret."""
-    return _hasher.hash(secret)
-
-
-def verify_secret(stored_hash: str | None, secret: str) -> bool:
-    """Check a secret in constant work whether or not the account exists."""
-    try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, secret) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def subject_hash(subject: str) -> str:
-    """A stable digest of a login name, so rate-limit rows never hold the name itself."""
-    return hashlib.sha256(subject.strip().lower().encode()).hexdigest()
+SERVICES = ("ingest", "matcher", "notifier", "audit")
+# a token's `aud`: the services its holder's role uses. Admin routes exist on ingest
+# (forces), matcher (registry) and notifier (dead deliveries); the audit service has none.
+ROLE_AUDIENCES: dict[str, tuple[str, ...]] = {
+    "police": ("ingest",),
+    "dsl": ("notifier",),
+    "deputy_dsl": ("notifier",),
+    "la_officer": ("matcher", "notifier"),
+    "auditor": ("audit",),
+    "admin": ("ingest", "matcher", "notifier"),
+}
+ALGORITHM = "EdDSA"  # the only algorithm any service accepts
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
 
 
 @dataclass(frozen=True)
@@ -61,21 +51,19 @@ class Principal:
     la_codes: frozenset[str] = field(default_factory=frozenset)
 
 
-def issue_token(settings: Settings, principal: Principal, *, now: datetime) -> tuple[str, int]:
-    """A signed bearer token for the principal and its lifetime in seconds."""
-    ttl = (
-        settings.client_token_ttl_seconds
-        if principal.kind == "client"
-        else settings.user_token_ttl_seconds
-    )
+class InvalidToken(Exception):
+    """The bearer token is missing, malformed, forged, expired or for another audience."""
+
+
+def audiences_of(role: str) -> list[str]:
+    """The services a role's tokens are addressed to (none for an unknown role)."""
+    return list(ROLE_AUDIENCES.get(role, ()))
+
+
+def principal_claims(principal: Principal) -> dict[str, Any]:
+    """The claims that say who the principal is and what it may touch."""
     claims: dict[str, Any] = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
         "sub": principal.subject,
-        "iat": int(now.timestamp()),
-        "nbf": int(now.timestamp()) - 5,
-        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
-        "jti": uuid.uuid4().hex,
         "kind": principal.kind,
         "role": principal.role,
         "scope": " ".join(sorted(principal.scopes)),
@@ -86,27 +74,40 @@ def issue_token(settings: Settings, principal: Principal, *, now: datetime) -> t
         claims["schools"] = sorted(principal.school_urns)
     if principal.la_codes:
         claims["las"] = sorted(principal.la_codes)
-    token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
-    return token, ttl
+    return claims
 
 
-class InvalidToken(Exception):
-    """The bearer token is missing, malformed, forged, expired or for another audience."""
+def signing_kid(token: str) -> str:
+    """The `kid` of a token that claims EdDSA; refuses any other header before a key is sought."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(type(exc).__name__) from None
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
+        raise InvalidToken("header")
+    return kid
 
 
-def decode_token(settings: Settings, token: str) -> Principal:
-    """Verify signature, algorithm, issuer, audience and expiry; return the principal."""
+def decode_token(
+    token: str, *, keys: Mapping[str, Ed25519PublicKey], audience: str, issuer: str
+) -> Principal:
+    """Verify signature (EdDSA, by `kid`), issuer, audience and expiry; return the principal."""
+    key = keys.get(signing_kid(token))
+    if key is None:
+        raise InvalidToken("unknown kid")
     try:
         claims = jwt.decode(
-            token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            token, key, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
+            options={"require": REQUIRED_CLAIMS},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from None
+    return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """The principal a verified token names."""
     kind = claims.get("kind")
     if kind not in ("client", "user"):
         raise InvalidToken("kind")

@@ -7,10 +7,12 @@ from typing import Literal, get_args
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.jwks import parse_jwks
+
 DEV_SECRET = "development-only-secret-change-me-0000000000000000"
 _MIN_SECRET_LEN = 32
 # Each service owns a PostgreSQL schema of the same name and connects as its own role.
-ServiceName = Literal["ingest", "matcher", "notifier", "audit"]
+ServiceName = Literal["ingest", "matcher", "notifier", "audit", "identity"]
 SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 
 
@@ -29,16 +31,14 @@ class Settings(BaseSettings):
     matcher_database_url: str | None = None
     notifier_database_url: str | None = None
     audit_database_url: str | None = None
+    identity_database_url: str | None = None
     migrations_database_url: str | None = None
     db_pool_size: int = Field(default=20, ge=1, le=200)
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1, le=64)
     kafka_request_timeout_ms: int = Field(default=5000, ge=500)
-    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
     child_key_secret: SecretStr = SecretStr(DEV_SECRET)
-    jwt_issuer: str = "daybreak"
-    jwt_audience: str = "daybreak"
     client_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     user_token_ttl_seconds: int = Field(default=3600, ge=60, le=12 * 3600)
     login_max_failures: int = Field(default=5, ge=1)
@@ -48,11 +48,31 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     log_level: str = "INFO"
 
+    # --- tokens: minted by the identity service alone, verified everywhere with its public
+    # keys (services/common/jwks.py); the identity service's own keys: services/identity
+    jwt_issuer: str = "daybreak"
+    identity_url: str = "http://127.0.0.1:8005"  # where /v1/token and /v1/sessions are relayed
+    identity_timeout_s: float = Field(default=10, gt=0)
+    jwks_url: str = "http://127.0.0.1:8005/.well-known/jwks.json"
+    jwks: str | None = None  # a static JWKS document instead of the URL (tests, air-gapped)
+    jwks_cache_seconds: float = Field(default=300, ge=0)
+    jwks_refetch_seconds: float = Field(default=10, ge=0)  # at most one fetch per unknown kid
+
+    @model_validator(mode="after")
+    def _static_jwks_parses(self) -> Settings:
+        if self.jwks is not None:
+            try:
+                if not parse_jwks(self.jwks):
+                    raise ValueError("no Ed25519 signing key in it")
+            except ValueError as exc:
+                raise ValueError(f"DAYBREAK_JWKS is not a usable JWKS: {exc}") from None
+        return self
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.env == "development":
             return self
-        for name in ("jwt_secret", "child_key_secret"):
+        for name in ("child_key_secret",):
             value = getattr(self, name).get_secret_value()
             if value == DEV_SECRET or len(value) < _MIN_SECRET_LEN:
                 raise ValueError(

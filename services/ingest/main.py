@@ -6,26 +6,33 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas import topics
+from services.common import relay
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.kafka import KafkaPublisher
+from services.common.relay import identity_client
 from services.common.settings import Settings
 from services.ingest.api import router
 
 PORT = 8001
+SERVICE = "ingest"
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
-    """The ingest app with real adapters."""
+def build_app(
+    settings: Settings | None = None, *, issuer: httpx.AsyncClient | None = None
+) -> FastAPI:
+    """The ingest app with real adapters (`issuer`: the client to the identity service)."""
     settings = settings or Settings()
     registry = CollectorRegistry()
     ctx = AppContext(
         settings=settings,
+        issuer=issuer or identity_client(settings),
         engine=service_engine(settings, "ingest"),
         registry=registry,
     )
@@ -52,6 +59,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await publisher.stop()
         await ctx.engine.dispose()
 
-    app = create_app(title="Daybreak ingest", ctx=ctx, lifespan=lifespan, readiness=[broker])
+    app = create_app(title="Daybreak ingest", service=SERVICE, ctx=ctx, lifespan=lifespan,
+                     readiness=[broker])
     app.include_router(router)
+    app.include_router(relay.router)
     return app

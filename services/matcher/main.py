@@ -6,15 +6,18 @@ import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas import topics
+from services.common import relay
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.events import apply_record, apply_records
 from services.common.metrics import observe_worker
+from services.common.relay import identity_client
 from services.common.runner import Worker
 from services.common.settings import Settings
 from services.matcher.decisions import SOURCE
@@ -24,15 +27,19 @@ from services.matcher.metrics import observe_reviews
 from services.matcher.reviews_api import router as reviews_router
 
 PORT = 8002
+SERVICE = "matcher"
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
+def build_app(
+    settings: Settings | None = None, *, issuer: httpx.AsyncClient | None = None
+) -> FastAPI:
     """The matcher app with real adapters and its background consumer."""
     from services.matcher.registry_api import router as registry_router
 
     settings = settings or Settings()
     registry = CollectorRegistry()
     ctx = AppContext(settings=settings, registry=registry,
+                     issuer=issuer or identity_client(settings),
                      engine=service_engine(settings, "matcher"))
     outcomes = Counter("daybreak_match_outcomes_total", "Children by match outcome", ["status"],
                        registry=registry)
@@ -62,7 +69,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await worker.stop()
         await ctx.engine.dispose()
 
-    app = create_app(title="Daybreak matcher", ctx=ctx, lifespan=lifespan, readiness=[check_broker])
+    app = create_app(title="Daybreak matcher", service=SERVICE, ctx=ctx, lifespan=lifespan,
+                     readiness=[check_broker])
     app.include_router(registry_router)
     app.include_router(reviews_router)
+    app.include_router(relay.router)
     return app

@@ -14,11 +14,13 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from schemas import topics
+from services.common import relay
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.events import apply_record, apply_records
 from services.common.metrics import observe_worker
+from services.common.relay import identity_client
 from services.common.runner import Worker
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
@@ -33,12 +35,16 @@ from services.notifier.portal import router as portal_router
 from services.notifier.settings import NotifierSettings
 
 PORT = 8003
+SERVICE = "notifier"
 
 
-def build_app(settings: NotifierSettings | None = None) -> FastAPI:
+def build_app(
+    settings: NotifierSettings | None = None, *, issuer: httpx.AsyncClient | None = None
+) -> FastAPI:
     """The notifier app with real adapters, its consumer and its dispatcher."""
     settings = settings or NotifierSettings()
     ctx = AppContext(settings=settings, registry=CollectorRegistry(),
+                     issuer=issuer or identity_client(settings),
                      engine=service_engine(settings, "notifier"))
     deps = NotifierDeps(engine=ctx.engine,
                         child_key_secret=settings.child_key_secret.get_secret_value(),
@@ -97,9 +103,11 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         await ctx.engine.dispose()
 
     app = create_app(
-        title="Daybreak notifier", ctx=ctx, lifespan=lifespan, readiness=[check_broker]
+        title="Daybreak notifier", service=SERVICE, ctx=ctx, lifespan=lifespan,
+        readiness=[check_broker],
     )
     app.include_router(notifications_router)
     app.include_router(portal_router)
     app.include_router(deliveries_router)
+    app.include_router(relay.router)
     return app

@@ -5,20 +5,20 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from services.common.accounts import TooManyAttempts, authenticate_user
 from services.common.auth_api import SESSION_COOKIE
 from services.common.context import AppContext
+from services.common.jwks import KeysUnavailable
 from services.common.problems import Problem
-from services.common.security import InvalidToken, Principal, decode_token, issue_token
+from services.common.security import InvalidToken, Principal
 from services.notifier import api
 from services.notifier.dispatch import redeem_sign_in_link
 
@@ -48,7 +48,7 @@ class SecureRoute(APIRoute):
             try:
                 response = await handler(request)
             except Problem as exc:
-                response = _problem_page(request, exc)
+                response = await _problem_page(request, exc)
             response.headers.update(SECURITY_HEADERS)
             return response
 
@@ -70,7 +70,7 @@ async def sign_in_page(request: Request, token: str | None = None) -> Response:
     """The sign-in form; an e-mailed `?token=` is redeemed first and taken out of the URL."""
     if token:
         return await _redeem(request, token)
-    return _page(request, "sign_in.html", {"link": request.query_params.get("link")})
+    return await _page(request, "sign_in.html", {"link": request.query_params.get("link")})
 
 
 @router.get("/link/{token}")
@@ -85,24 +85,27 @@ async def sign_in(request: Request) -> Response:
     form = await _checked_form(request)
     ctx = _ctx(request)
     email, password, code = (str(form.get(k, ""))[:1024] for k in ("email", "password", "totp"))
-    now = ctx.clock()
-    async with ctx.uow() as uow:
-        try:
-            principal = await authenticate_user(
-                uow.conn, email=email[:320], password=password, totp=code, now=now,
-                max_failures=ctx.settings.login_max_failures,
-                window=timedelta(seconds=ctx.settings.login_failure_window_seconds))
-        except TooManyAttempts:
-            return _page(request, "error.html", {"title": "Too many sign-in attempts",
-                                                 "message": "Wait a while, then try again."},
-                         status=429, headers={"Retry-After": "60"})
-        await uow.commit()
-    if principal is None:
-        return _page(request, "sign_in.html", {"error": True, "email": email}, status=401)
-    access, ttl = issue_token(ctx.settings, principal, now=now)
+    try:
+        # the identity service checks the password and code and counts failures, as it does
+        # for POST /v1/sessions: the portal holds no accounts
+        answer = await ctx.identity().post("/v1/sessions", json={
+            "email": email[:320], "password": password, "totp": code})
+    except httpx.HTTPError:
+        return await _sign_in_unavailable(request)
+    if answer.status_code == 429:
+        return await _page(request, "error.html", {"title": "Too many sign-in attempts",
+                                                   "message": "Wait a while, then try again."},
+                           status=429, headers={"Retry-After": "60"})
+    if answer.status_code in (401, 422):  # 422: a code that is not six digits, also wrong
+        return await _page(request, "sign_in.html", {"error": True, "email": email},
+                           status=401)
+    if answer.status_code != 200:
+        return await _sign_in_unavailable(request)
+    session = answer.json()
     response = RedirectResponse("/portal/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, access, max_age=ttl, httponly=True,
-                        secure=ctx.settings.cookie_secure, samesite="strict", path="/")
+    response.set_cookie(SESSION_COOKIE, session["access_token"], max_age=session["expires_in"],
+                        httponly=True, secure=ctx.settings.cookie_secure, samesite="strict",
+                        path="/")
     return response
 
 
@@ -119,38 +122,38 @@ async def sign_out(request: Request) -> Response:
 @router.get("/")
 async def inbox(request: Request) -> Response:
     """The user's school(s)' notifications, newest first; no child data."""
-    principal = _principal(request)
+    principal = await _principal(request)
     if principal is None:
         return _to_sign_in()
     listed = await api.list_notifications(principal, _ctx(request))
-    return _page(request, "inbox.html", {
+    return await _page(request, "inbox.html", {
         "items": listed["items"], "acknowledged": request.query_params.get("acknowledged")})
 
 
 @router.get("/notifications/{notification_id}")
 async def notification(request: Request, notification_id: str) -> Response:
     """One notification's details: an audited disclosure (channel "portal")."""
-    principal = _principal(request)
+    principal = await _principal(request)
     if principal is None:
         return _to_sign_in()
     try:
         details = await api.view_notification(
             _ctx(request), uuid.UUID(notification_id), principal, channel="portal")
     except (ValueError, Problem) as exc:
-        return _problem_page(request, exc)
-    return _page(request, "notification.html", {"n": details, "actions": ACTIONS})
+        return await _problem_page(request, exc)
+    return await _page(request, "notification.html", {"n": details, "actions": ACTIONS})
 
 
 @router.post("/notifications/{notification_id}/acknowledge")
 async def acknowledge(request: Request, notification_id: str) -> Response:
     """Acknowledge with the action taken and whether the child attended this morning."""
     form = await _checked_form(request)
-    principal = _principal(request)
+    principal = await _principal(request)
     if principal is None:
         return _to_sign_in()
     action, attended = str(form.get("action_taken", "")), str(form.get("attended", ""))
     if action not in ACTIONS or attended not in ("yes", "no"):
-        return _page(request, "error.html", {
+        return await _page(request, "error.html", {
             "title": "Acknowledgement not recorded", "back": notification_id,
             "message": "Choose the action taken and whether the child attended."}, status=422)
     body = api.AcknowledgeIn(action_taken=action, attended=attended == "yes")
@@ -160,7 +163,7 @@ async def acknowledge(request: Request, notification_id: str) -> Response:
         await api.acknowledge_notification(
             _ctx(request), uuid.UUID(notification_id), body, principal, channel="portal")
     except (ValueError, Problem) as exc:
-        return _problem_page(request, exc)
+        return await _problem_page(request, exc)
     return RedirectResponse("/portal/?acknowledged=1", status_code=303)
 
 
@@ -179,14 +182,14 @@ def _ctx(request: Request) -> AppContext:
     return ctx
 
 
-def _principal(request: Request) -> Principal | None:
+async def _principal(request: Request) -> Principal | None:
     """The signed-in person, from the session cookie; None when absent, expired or not a DSL."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     try:
-        principal = decode_token(_ctx(request).settings, token)
-    except InvalidToken:
+        principal = await _ctx(request).tokens().verify(token)
+    except (InvalidToken, KeysUnavailable):
         return None
     ok = principal.kind == "user" and "notifications:read" in principal.scopes
     return principal if ok else None
@@ -201,10 +204,10 @@ async def _checked_form(request: Request) -> Mapping[str, Any]:
     return form
 
 
-def _page(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
-          headers: dict[str, str] | None = None) -> Response:
+async def _page(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    signed_in = _principal(request) is not None
+    signed_in = await _principal(request) is not None
     response = templates.TemplateResponse(
         request, name, context | {"csrf": csrf, "signed_in": signed_in},
         status_code=status, headers=headers)
@@ -214,12 +217,19 @@ def _page(request: Request, name: str, context: dict[str, Any], *, status: int =
     return response
 
 
-def _problem_page(request: Request, exc: Exception) -> Response:
+async def _problem_page(request: Request, exc: Exception) -> Response:
     status, title = (exc.status, exc.title) if isinstance(exc, Problem) else (404, "Not found")
     messages = {404: "There is no such notification for your school.",
                 409: "This notification cannot be acknowledged now."}
     message = messages.get(status) or (exc.detail if isinstance(exc, Problem) else None) or ""
-    return _page(request, "error.html", {"title": title, "message": message}, status=status)
+    return await _page(request, "error.html", {"title": title, "message": message},
+                       status=status)
+
+
+async def _sign_in_unavailable(request: Request) -> Response:
+    return await _page(request, "error.html", {
+        "title": "Sign-in is unavailable", "message": "Try again in a minute."},
+        status=503, headers={"Retry-After": "5"})
 
 
 def _to_sign_in() -> Response:

@@ -20,21 +20,22 @@ from tests.chaos.scenario import Scenario
 from tests.support.stack import Mail
 
 QUERIES = {
-    "incidents": "SELECT incident_reference AS ref, incident_id::text AS id FROM incidents",
+    "incidents": "SELECT incident_reference AS ref, incident_id::text AS id FROM ingest.incidents",
     "decisions": "SELECT i.incident_reference AS ref, d.child_index, d.status "
-                 "FROM match_decisions d JOIN incidents i USING (incident_id)",
-    "reviews": "SELECT incident_id::text AS incident_id, child_index FROM reviews",
+                 "FROM matcher.match_decisions d JOIN ingest.incidents i USING (incident_id)",
+    "reviews": "SELECT incident_id::text AS incident_id, child_index FROM matcher.reviews",
     "notifications": "SELECT n.id::text AS id, i.incident_reference AS ref, n.recipient_key, "
                      "n.state, n.email_id::text AS email_id, (SELECT count(*) FROM "
                      "notification_children c WHERE c.notification_id = n.id) AS children "
-                     "FROM notifications n JOIN incidents i USING (incident_id)",
-    "emails": "SELECT id::text AS id, kind, status, count FROM notifier_emails",
-    "webhooks": "SELECT id, status, body FROM notifier_webhook_deliveries",
-    "links": "SELECT token_hash FROM notifier_sign_in_links",
-    "disclosures": "SELECT event_id::text AS id, published_at FROM outbox "
+                     "FROM notifier.notifications n JOIN ingest.incidents i USING (incident_id)",
+    "emails": "SELECT id::text AS id, kind, status, count FROM notifier.notifier_emails",
+    "webhooks": "SELECT id, status, body FROM notifier.notifier_webhook_deliveries",
+    "links": "SELECT token_hash FROM notifier.notifier_sign_in_links",
+    "disclosures": "SELECT event_id::text AS id, published_at FROM (SELECT * FROM "
+                   "matcher.outbox UNION ALL SELECT * FROM notifier.outbox) o "
                    "WHERE topic LIKE '%disclosures.v1'",
     "audit": "SELECT id::text AS id, actor, action, notification_id::text AS notification_id "
-             "FROM audit_events",
+             "FROM audit.audit_events",
 }
 
 

@@ -7,30 +7,16 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from services.common.security import ROLE_SCOPES, Principal, issue_token
-from services.common.settings import Settings
 from tests.support.api import basic
 from tests.support.stack import Stack
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CRASHES_DISPATCH = ("notifier", "postgres")  # what can interrupt an e-mail between send and mark
-
-
-def bearer(settings: Settings, role: str, *, urns: Iterable[str] = (),
-           las: Iterable[str] = ()) -> dict[str, str]:
-    """A person's bearer token signed with the stack's key."""
-    principal = Principal(subject=f"chaos-{role}", kind="user", role=role,
-                          scopes=frozenset(ROLE_SCOPES[role]), school_urns=frozenset(urns),
-                          la_codes=frozenset(las))
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def until_ok(call: Any, *, seconds: float = 120) -> httpx.Response:

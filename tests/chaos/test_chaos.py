@@ -41,7 +41,7 @@ from tests.chaos.checks import (
     snapshot,
     wait_for,
 )
-from tests.chaos.drivers import Monkey, Police, Readers, bearer, until_ok
+from tests.chaos.drivers import Monkey, Police, Readers, until_ok
 from tests.chaos.scenario import LA, Scenario, build, check_with_engine
 from tests.integration.test_notifier import (  # noqa: F401 - receiver: the fixture
     HOOK_SECRET,
@@ -51,6 +51,7 @@ from tests.integration.test_notifier import (  # noqa: F401 - receiver: the fixt
 from tests.support.api import new_police_client
 from tests.support.kafka import read_topic
 from tests.support.stack import SERVICES, Stack
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.chaos
 INCIDENTS = int(os.environ.get("DAYBREAK_CHAOS_INCIDENTS", "400"))
@@ -69,8 +70,8 @@ async def test_nothing_lost_or_doubled_through_kills_and_restarts(
     await register(stack, scenario)
     police = Police(stack.url("ingest"), *await new_police_client(settings, "WMP"))
     readers = Readers(stack.url("notifier"), [
-        *(bearer(settings, "dsl", urns={urn}) for urn in sorted(scenario.participating)),
-        bearer(settings, "la_officer", las={LA})])
+        *(bearer(person("dsl", schools={urn})) for urn in sorted(scenario.participating)),
+        bearer(person("la_officer", las={LA}))])
     monkey = Monkey(stack, rng)
     stop_reading = asyncio.Event()
     reading = asyncio.create_task(readers.run(stop_reading))
@@ -114,7 +115,7 @@ async def load_under_chaos(stack: Stack, scenario: Scenario, police: Police,
 async def push_under_chaos(stack: Stack, monkey: Monkey) -> float:
     """Make every notification due within seconds; kill the notifier and PostgreSQL meanwhile."""
     started = time.monotonic()
-    await query(owner(stack), "UPDATE notifications SET push_at = now() + random() * "
+    await query(owner(stack), "UPDATE notifier.notifications SET push_at = now() + random() * "
                 f"make_interval(secs => {PUSH_SPREAD_S}) WHERE state = 'scheduled'")
     await monkey.run(["notifier:kill", "postgres:kill", "notifier:kill"], over_s=PUSH_SPREAD_S)
     await wait_for(lambda: all_pushed(stack), seconds=120 + INCIDENTS / 20)
@@ -141,7 +142,7 @@ def owner(stack: Stack) -> str:
 
 async def register(stack: Stack, scenario: Scenario) -> None:
     """The LA, its schools and their rolls through the matcher's admin API."""
-    admin = bearer(stack.settings(), "admin")
+    admin = bearer(person("admin"))
     async with httpx.AsyncClient(base_url=stack.url("matcher"), headers=admin,
                                  timeout=60) as client:
         la = await client.put(f"/v1/local-authorities/{LA}", json={"name": "Chaos LA", "contacts": [
@@ -162,31 +163,32 @@ async def all_decided(stack: Stack, scenario: Scenario) -> bool:
     """Every child decided and every expected notification holding all its children."""
     children = sum(len(kids) for kids in scenario.children.values())
     want = sum(sum(scenario.recipients(ref).values()) for ref in scenario.children)
-    got = await query(owner(stack), "SELECT (SELECT count(*) FROM match_decisions) AS decided, "
-                      "(SELECT count(*) FROM notification_children) AS held")
+    got = await query(owner(stack), "SELECT (SELECT count(*) FROM matcher.match_decisions) "
+                      "AS decided, (SELECT count(*) FROM notifier.notification_children) AS held")
     return bool(got[0]["decided"] >= children and got[0]["held"] >= want)
 
 
 async def all_pushed(stack: Stack) -> bool:
     """Nothing scheduled, no e-mail or webhook waiting."""
-    got = await query(owner(stack), "SELECT (SELECT count(*) FROM notifications WHERE state = "
-                      "'scheduled') + (SELECT count(*) FROM notifier_emails WHERE status = "
-                      "'pending') + (SELECT count(*) FROM notifier_webhook_deliveries WHERE "
-                      "status = 'pending') AS waiting")
+    got = await query(owner(stack), "SELECT (SELECT count(*) FROM notifier.notifications "
+                      "WHERE state = 'scheduled') + (SELECT count(*) FROM notifier.notifier_emails "
+                      "WHERE status = 'pending') + (SELECT count(*) FROM "
+                      "notifier.notifier_webhook_deliveries WHERE status = 'pending') AS waiting")
     return bool(got[0]["waiting"] == 0)
 
 
 async def audit_caught_up(stack: Stack) -> bool:
     """Every staged disclosure published and in the audit log."""
-    got = await query(owner(stack), "SELECT count(*) AS missing FROM outbox o WHERE o.topic "
-                      "LIKE '%disclosures.v1' AND NOT EXISTS (SELECT FROM audit_events a "
+    got = await query(owner(stack), "SELECT count(*) AS missing FROM (SELECT * FROM "
+                      "matcher.outbox UNION ALL SELECT * FROM notifier.outbox) o WHERE o.topic "
+                      "LIKE '%disclosures.v1' AND NOT EXISTS (SELECT FROM audit.audit_events a "
                       "WHERE a.id = o.event_id)")
     return bool(got[0]["missing"] == 0)
 
 
 async def check_audit_verifies(stack: Stack, *, events: int) -> None:
     """`GET /v1/audit/verify`: the chain, the tree and the signed heads hold."""
-    auditor = bearer(stack.settings(), "auditor")
+    auditor = bearer(person("auditor"))
     async with httpx.AsyncClient(base_url=stack.url("audit"), timeout=60) as client:
         resp = await until_ok(lambda: client.get("/v1/audit/verify", headers=auditor))
     assert resp.status_code == 200, resp.text

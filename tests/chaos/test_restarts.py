@@ -48,7 +48,7 @@ async def test_database_restarts_are_503_and_never_dead_letter(stack: Stack) -> 
     owner = stack.postgres.owner_url
 
     async def decided() -> bool:
-        rows = await query(owner, "SELECT count(*) AS n FROM match_decisions")
+        rows = await query(owner, "SELECT count(*) AS n FROM matcher.match_decisions")
         return bool(rows[0]["n"] == INCIDENTS)
 
     assert await wait_for(decided, seconds=60)
@@ -88,14 +88,14 @@ async def test_a_crash_between_sending_and_marking_leaves_every_link_working(
     owner = stack.postgres.owner_url
 
     async def sent() -> bool:
-        rows = await query(owner, "SELECT status FROM notifier_emails")
+        rows = await query(owner, "SELECT status FROM notifier.notifier_emails")
         return [r["status"] for r in rows] == ["sent"]
 
     assert await wait_for(sent, seconds=60)
     copies = stack.mail.messages
     assert len(copies) == 2 and copies[0].message_id == copies[1].message_id
     stored = {r["token_hash"] for r in await query(
-        owner, "SELECT token_hash FROM notifier_sign_in_links")}
+        owner, "SELECT token_hash FROM notifier.notifier_sign_in_links")}
     for copy in copies:
         token = re.search(r"token=([A-Za-z0-9_-]+)", copy.body)
         assert token, copy.body

@@ -7,7 +7,7 @@ import asyncio
 import random
 import secrets
 import string
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -18,22 +18,18 @@ from services.audit.merkle import leaf_hash, verify_inclusion
 from services.audit.settings import AuditSettings
 from services.audit.tree_head import generate_keypair
 from services.common.pseudonym import child_key
-from services.common.security import Principal, issue_token
+from services.common.security import Principal
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
 from tests.integration.test_audit_service import tamper
-from tests.support.api import new_police_client, police_token, running
+from tests.support.api import issuer_for, new_police_client, police_token, running
 from tests.support.incidents import incident_body
 from tests.support.registry import pupil, seed
+from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.e2e
-
-
-def bearer(settings: Any, principal: Principal) -> dict[str, str]:
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def poll(get: Any, ready: Any, *, seconds: float = 60) -> Any:
@@ -72,10 +68,10 @@ async def test_dsl_view_is_audited_provable_and_tamper_evident(
 
     async with (running(build_matcher(settings)), running(build_notifier(notifier_settings))
                 as notifier, running(build_audit(audit_settings)) as audit,
-                running(build_ingest(settings)) as ingest):
+                running(build_ingest(settings, issuer=issuer_for(settings))) as ingest):
         police = await police_headers(settings, ingest)
         assert (await ingest.post("/v1/incidents", json=body, headers=police)).status_code == 202
-        as_dsl = bearer(settings, dsl)
+        as_dsl = bearer(dsl)
         listed = await poll(lambda: notifier.get("/v1/notifications", headers=as_dsl),
                             lambda r: r.json()["items"])
         notification_id = listed.json()["items"][0]["id"]
@@ -83,7 +79,7 @@ async def test_dsl_view_is_audited_provable_and_tamper_evident(
         assert detail.status_code == 200
         assert detail.json()["children"][0]["family_name"] == family
 
-        as_auditor = bearer(audit_settings, auditor)
+        as_auditor = bearer(auditor)
         seen = await poll(
             lambda: audit.get("/v1/audit/events", params={"actor": dsl.subject},
                               headers=as_auditor),
@@ -104,13 +100,13 @@ async def test_dsl_view_is_audited_provable_and_tamper_evident(
             [bytes.fromhex(p) for p in proof["proof"]], bytes.fromhex(proof["root_hash"]))
         assert (await audit.get("/v1/audit/verify", headers=as_auditor)).json()["ok"]
 
-        await tamper(database, "UPDATE audit_events SET actor = 'someone-else' WHERE id = $1",
+        await tamper(database, "UPDATE audit.audit_events SET actor = 'someone-else' WHERE id = $1",
                      event["id"])
         try:
             report = (await audit.get("/v1/audit/verify", headers=as_auditor)).json()
             assert report["ok"] is False and report["first_bad"] == event["id"]
         finally:
-            await tamper(database, "UPDATE audit_events SET actor = $2 WHERE id = $1",
+            await tamper(database, "UPDATE audit.audit_events SET actor = $2 WHERE id = $1",
                          event["id"], dsl.subject)
         assert (await audit.get("/v1/audit/verify", headers=as_auditor)).json()["ok"]
 

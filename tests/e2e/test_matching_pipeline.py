@@ -6,20 +6,19 @@ import json
 import random
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from schemas import topics
-from services.common.security import Principal, issue_token
 from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
-from tests.support.api import new_police_client, police_token, running
+from tests.support.api import issuer_for, new_police_client, police_token, running
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 from tests.support.registry import pupil, seed
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +28,7 @@ def urn() -> str:
 
 
 def la_token(settings: Settings, la: str) -> dict[str, str]:
-    officer = Principal(subject=f"officer-{la}", kind="user", role="la_officer",
-                        scopes=frozenset({"reviews:read", "reviews:resolve"}),
-                        la_codes=frozenset({la}))
-    token, _ = issue_token(settings, officer, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(person("la_officer", las=[la], subject=f"officer-{la}"))
 
 
 async def events(settings: Settings, topic: str, at_least: int) -> list[dict]:
@@ -44,7 +39,8 @@ async def events(settings: Settings, topic: str, at_least: int) -> list[dict]:
 
 @pytest.fixture
 async def pipeline(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    async with running(build_matcher(settings)), running(build_ingest(settings)) as ingest:
+    ingest_app = build_ingest(settings, issuer=issuer_for(settings))
+    async with running(build_matcher(settings)), running(ingest_app) as ingest:
         client_id, secret = await new_police_client(settings, "WMP")
         auth = {"Authorization": f"Bearer {await police_token(ingest, client_id, secret)}"}
         yield ingest, auth

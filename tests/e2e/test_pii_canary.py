@@ -9,7 +9,6 @@ import logging
 import random
 import secrets
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -17,25 +16,21 @@ from services.audit.main import build_app as build_audit
 from services.audit.settings import AuditSettings
 from services.audit.tree_head import generate_keypair
 from services.common.logs import JsonFormatter
-from services.common.security import Principal, issue_token
+from services.common.security import Principal
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
 from tests.integration.test_notifier import smtp  # noqa: F401 - the aiosmtpd fixture
-from tests.support.api import new_police_client, police_token, running
+from tests.support.api import issuer_for, new_police_client, police_token, running
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 from tests.support.registry import pupil, seed
+from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.e2e
 GIVEN, FAMILY = "Qzcanaryella", "Vwcanaryholt"
 TOPICS = ("incidents.v1", "matches.v1", "reviews.v1", "notifications.v1", "disclosures.v1")
-
-
-def bearer(settings: Any, principal: Principal) -> dict[str, str]:
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_canary_names_leak_nowhere(settings, smtp, tmp_path, caplog) -> None:  # noqa: F811
@@ -66,7 +61,7 @@ async def test_canary_names_leak_nowhere(settings, smtp, tmp_path, caplog) -> No
     async with (running(build_matcher(settings)) as matcher,
                 running(notifier_app) as notifier,
                 running(build_audit(audit_settings)) as audit,
-                running(build_ingest(settings)) as ingest):
+                running(build_ingest(settings, issuer=issuer_for(settings))) as ingest):
         client_id, secret = await new_police_client(settings, "WMP")
         police = {"Authorization": f"Bearer {await police_token(ingest, client_id, secret)}"}
         bad = {**body, "children": [{**body["children"][0], "date_of_birth": "20x3-99-99",
@@ -77,7 +72,7 @@ async def test_canary_names_leak_nowhere(settings, smtp, tmp_path, caplog) -> No
         accepted = await ingest.post("/v1/incidents", json=body, headers=police)
         assert accepted.status_code == 202
         bodies.append(accepted.text)
-        as_dsl = bearer(settings, dsl)
+        as_dsl = bearer(dsl)
         for _ in range(150):
             listed = await notifier.get("/v1/notifications", headers=as_dsl)
             if listed.json()["items"]:

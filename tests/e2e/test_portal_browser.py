@@ -43,7 +43,7 @@ from services.notifier.models import notifications
 from services.notifier.settings import NotifierSettings
 from tests.conftest import REPO
 from tests.integration.test_notifier import Inbox
-from tests.support.api import new_police_client, new_user, police_token
+from tests.support.api import issuer_for, new_police_client, new_user, police_token
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
@@ -142,15 +142,16 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
     notifier_settings = NotifierSettings(**settings.model_dump() | {
         "smtp_port": smtp_port, "portal_base_url": f"http://127.0.0.1:{notifier_port}",
         "cookie_secure": False, "dispatch_interval_s": 0.2})
-    notifier_app = build_notifier(notifier_settings)
     clock = ShiftedClock()
+    notifier_app = build_notifier(notifier_settings, issuer=issuer_for(settings, clock=clock))
     notifier_app.state.ctx.clock = clock  # the dispatcher and the portal read ctx.clock()
     engine = service_engine(settings, "notifier", pool_size=1)
     try:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(serving(build_matcher(settings), free_port()))
             portal = await stack.enter_async_context(serving(notifier_app, notifier_port))
-            ingest = await stack.enter_async_context(serving(build_ingest(settings), free_port()))
+            ingest = await stack.enter_async_context(serving(build_ingest(
+                settings, issuer=issuer_for(settings)), free_port()))
 
             async with httpx.AsyncClient(base_url=ingest, timeout=10) as client:
                 client_id, secret = await new_police_client(settings, "WMP")

@@ -12,13 +12,13 @@ from services.ingest.main import build_app as build_ingest
 from tests.integration.test_portal import clock, deps, portal  # noqa: F401
 from tests.integration.test_registry import admin, cli_env  # noqa: F401
 from tests.integration.test_registry import api as registry  # noqa: F401
-from tests.support.api import new_police_client, police_token, running
+from tests.support.api import issuer_for, new_police_client, police_token, running
 
 
 @pytest.fixture
 async def ingest(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The ingest app as main.py builds it."""
-    async with running(build_ingest(settings)) as client:
+    async with running(build_ingest(settings, issuer=issuer_for(settings))) as client:
         yield client
 
 

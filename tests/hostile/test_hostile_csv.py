@@ -75,7 +75,7 @@ async def small_registry(settings: Settings,
                          engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """The registry with a 64 KiB upload limit."""
     limited = settings.model_copy(update={"max_upload_bytes": UPLOAD_LIMIT})
-    app = create_app(title="registry", ctx=AppContext(
+    app = create_app(title="registry", service="matcher", ctx=AppContext(
         settings=limited, engine=engine, registry=CollectorRegistry()))
     app.include_router(router)
     async with running(app) as client:

@@ -21,9 +21,10 @@ from services.common.settings import Settings
 from services.matcher.main import build_app as build_matcher
 from tests.hostile.test_hostile_csv import CANARY
 from tests.integration.test_ingest_api import incidents_on_topic
-from tests.integration.test_registry import bearer, new_la, new_urn, school_body
+from tests.integration.test_registry import new_la, new_urn, school_body
 from tests.support.api import running
 from tests.support.incidents import incident_body
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
@@ -88,7 +89,7 @@ async def test_hostile_json_to_incidents_and_admin_puts_is_a_clean_4xx(
     ingest: httpx.AsyncClient, police: dict[str, str], matcher: httpx.AsyncClient,
     settings: Settings,
 ) -> None:
-    admin = bearer(settings, "admin", {"admin"})
+    admin = bearer(person("admin"))
     targets = [
         (ingest, "POST", "/v1/incidents", police, incident_body(), "summary"),
         (ingest, "PUT", "/v1/forces/ZZ", admin, {"name": "Zed Police"}, "name"),
@@ -144,7 +145,7 @@ async def test_nul_in_any_child_text_is_refused_before_kafka(
 
 async def test_unknown_disclosure_fields_are_not_echoed(ingest: httpx.AsyncClient,
                                                         settings: Settings) -> None:
-    admin = bearer(settings, "admin", {"admin"})
+    admin = bearer(person("admin"))
     body = {"name": "Zed Police", "disclosure_profile": {"fields": [f"<script>{CANARY}"]}}
     response = await ingest.put(f"/v1/forces/Z{secrets.choice('ABC')}", json=body, headers=admin)
     assert response.status_code == 422
@@ -169,7 +170,7 @@ async def test_audit_queries_past_what_the_log_can_hold_are_422_not_500(
 ) -> None:
     audit = AuditSettings(**settings.model_dump(), audit_heads_file=tmp_path / "heads.jsonl",
                           audit_signing_key=generate_keypair().private_key)
-    auditor = bearer(settings, "auditor", {"audit:read"})
+    auditor = bearer(person("auditor"))
     async with running(build_audit(audit)) as client:
         for path, query in (("consistency", {"from": 2**63, "to": 2**63}),
                             ("consistency", {"from": 1, "to": 2**70}),

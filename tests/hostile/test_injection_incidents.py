@@ -25,9 +25,9 @@ from services.notifier.handlers import NotifierDeps, on_child_matched
 from tests.integration.test_ingest_api import incidents_on_topic
 from tests.integration.test_notifier import Clock, School, add_school, rows_for
 from tests.integration.test_portal import new_dsl, sign_in
-from tests.integration.test_registry import bearer
 from tests.support.api import new_police_client, police_token
 from tests.support.incidents import incident_body
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
 PAYLOADS = (
@@ -72,7 +72,7 @@ async def report_every_payload(ingest: httpx.AsyncClient,
     police = {"Authorization": "Bearer " + await police_token(
         ingest, *await new_police_client(settings, force))}
     profile = {"name": PAYLOADS[0], "disclosure_profile": {"fields": list(DISCLOSABLE_FIELDS)}}
-    admin = bearer(settings, "admin", {"admin"})
+    admin = bearer(person("admin"))
     assert (await ingest.put(f"/v1/forces/{force}", json=profile,
                              headers=admin)).status_code == 201
     sent = {}
@@ -107,12 +107,12 @@ async def test_injection_strings_are_kept_verbatim_and_shown_escaped(
     async with engine.connect() as conn:  # nothing was executed: the tables are all there
         kept = select(func.count()).where(incidents.c.incident_id.in_(map(uuid.UUID, sent)))
         assert await conn.scalar(kept) == len(PAYLOADS)
-        assert await conn.scalar(text("SELECT name FROM forces WHERE force_code = :force"),
+        assert await conn.scalar(text("SELECT name FROM ingest.forces WHERE force_code = :force"),
                                  {"force": force}) == PAYLOADS[0]
     school = await add_school(engine)
     for event in received:
         await notify(deps, clock, school, event)
-    email, totp = await new_dsl(engine, school)
+    email, totp = await new_dsl(settings, school)
     assert (await sign_in(portal, clock, email, totp)).status_code == 303
     for event in received:
         [row] = await rows_for(engine, event.incident_id)

@@ -2,7 +2,8 @@
 
 Bounded for CI: DAYBREAK_FUZZ_EXAMPLES examples per operation and mode (positive and
 negative), seed DAYBREAK_FUZZ_SEED. Each service is fuzzed signed in as the role each route
-admits, then signed out. The auth routes every service shares are fuzzed once, on ingest.
+admits, then signed out. The sign-in routes are fuzzed where they are served (identity) and
+once where they are relayed (ingest).
 """
 
 from __future__ import annotations
@@ -17,23 +18,27 @@ from schemathesis import GenerationMode
 from services.audit.main import build_app as build_audit
 from services.audit.settings import AuditSettings
 from services.audit.tree_head import generate_keypair
-from services.common.security import ROLE_SCOPES, Principal, issue_token
+from services.common.security import ROLE_SCOPES, Principal
 from services.common.settings import Settings
+from services.identity.main import build_app as build_identity
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
 from tests.hostile.fuzz import Headers, Operation, fuzz, served
+from tests.support.api import issuer_for
+from tests.support.tokens import identity_settings_for, mint
 
 pytestmark = [
     pytest.mark.integration,
     # schemathesis draws from `random` inside its strategies; Hypothesis seeds it per example
     pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
 ]
-OPEN_ROUTES = ("/healthz", "/readyz", "/v1/token", "/v1/sessions")
+OPEN_ROUTES = ("/healthz", "/readyz", "/v1/token", "/v1/sessions", "/.well-known/jwks.json")
 SHARED_ROUTES = ("/v1/token", "/v1/sessions")
 # the role each route prefix admits, per service (the first match wins)
-ROLES = {
+ROLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "identity": (),
     "ingest": (("/v1/incidents", "police"), ("/v1/forces", "admin")),
     "matcher": (("/v1/reviews", "la_officer"), ("/v1/", "admin")),
     "notifier": (("/v1/notifications", "dsl"), ("/v1/deliveries", "admin")),
@@ -53,8 +58,7 @@ def principal(role: str) -> Principal:
 
 def signed_in(settings: Settings, service: str) -> Headers:
     """Headers carrying a bearer token of the role the operation's route admits."""
-    tokens = {role: issue_token(settings, principal(role), now=datetime.now(UTC))[0]
-              for _, role in ROLES[service]}
+    tokens = {role: mint(principal(role), now=datetime.now(UTC)) for _, role in ROLES[service]}
 
     def headers_for(operation: Operation) -> dict[str, str]:
         for prefix, role in ROLES[service]:
@@ -67,20 +71,23 @@ def signed_in(settings: Settings, service: str) -> Headers:
 
 def app_for(service: str, settings: Settings, tmp_path: Path) -> FastAPI:
     """The service's app, built as `main.py` builds it."""
+    if service == "identity":
+        return build_identity(identity_settings_for(settings))
+    issuer = issuer_for(settings)
     if service == "notifier":
-        return build_notifier(NotifierSettings(**settings.model_dump()))
+        return build_notifier(NotifierSettings(**settings.model_dump()), issuer=issuer)
     if service == "audit":
         return build_audit(AuditSettings(
             **settings.model_dump(), audit_signing_key=generate_keypair().private_key,
-            audit_heads_file=tmp_path / "heads.jsonl"))
-    return {"ingest": build_ingest, "matcher": build_matcher}[service](settings)
+            audit_heads_file=tmp_path / "heads.jsonl"), issuer=issuer)
+    return {"ingest": build_ingest, "matcher": build_matcher}[service](settings, issuer=issuer)
 
 
-@pytest.mark.parametrize("service", ["ingest", "matcher", "notifier", "audit"])
+@pytest.mark.parametrize("service", ["identity", "ingest", "matcher", "notifier", "audit"])
 def test_fuzzed_operations_never_5xx_and_answer_as_documented(
     service: str, settings: Settings, tmp_path: Path
 ) -> None:
-    skip = () if service == "ingest" else SHARED_ROUTES
+    skip = () if service in ("identity", "ingest") else SHARED_ROUTES
     with served(app_for(service, settings, tmp_path)) as schema:
         signed = fuzz(schema, signed_in(settings, service), skip=skip)
         anonymous = fuzz(schema, lambda _: {}, skip=skip, examples=3,

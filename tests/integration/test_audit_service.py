@@ -41,10 +41,11 @@ from services.audit.tree_head import (
 from services.common.db import service_engine
 from services.common.kafka import ensure_topics, make_producer
 from services.common.pseudonym import child_key
-from services.common.security import Principal, issue_token
+from services.common.security import Principal
 from tests.support.api import running
 from tests.support.db import create_test_database, drop_test_database, service_urls
 from tests.support.kafka import read_topic
+from tests.support.tokens import bearer, trusting
 
 pytestmark = pytest.mark.integration
 CHILD_SECRET = secrets.token_hex(32)
@@ -73,10 +74,10 @@ def heads_file(tmp_path_factory):
 
 
 @pytest.fixture
-def settings(audit_db, kafka_bootstrap, topic_prefix, jwt_secret, signing_key, heads_file):
+def settings(audit_db, kafka_bootstrap, topic_prefix, signing_key, heads_file):
     return AuditSettings(
         env="test", **service_urls(audit_db), kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=topic_prefix, jwt_secret=jwt_secret, child_key_secret=CHILD_SECRET,
+        topic_prefix=topic_prefix, child_key_secret=CHILD_SECRET, **trusting(),
         cookie_secure=False, db_pool_size=5, kafka_partitions=2,
         audit_signing_key=signing_key, audit_heads_file=heads_file,
         audit_sign_every=5, audit_sign_interval_s=0.5,
@@ -93,11 +94,6 @@ async def engine(settings):
 
 async def owner(audit_db) -> asyncpg.Connection:
     return await asyncpg.connect(audit_db["owner_url"].replace("+asyncpg", "", 1))
-
-
-def bearer(settings, principal: Principal) -> dict[str, str]:
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def urn() -> str:
@@ -155,7 +151,7 @@ async def seed(engine, school: str, n: int, *, key: str | None = None) -> list[E
 
 
 async def verify_api(client: httpx.AsyncClient, settings) -> dict:
-    resp = await client.get("/v1/audit/verify", headers=bearer(settings, AUDITOR))
+    resp = await client.get("/v1/audit/verify", headers=bearer(AUDITOR))
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -230,7 +226,7 @@ async def tamper(audit_db, sql: str, *args: object) -> None:
 async def test_edited_row_is_named_by_verify_and_the_cli(settings, engine, audit_db) -> None:
     drafts = await seed(engine, urn(), 5)
     async with running(build_app(settings)) as client:
-        auditor = bearer(settings, AUDITOR)
+        auditor = bearer(AUDITOR)
         # a signed head over these rows first: the tree must hold them before the edit
         resp = await client.get(f"/v1/audit/events/{drafts[-1].id}/proof", headers=auditor)
         assert resp.status_code == 200, resp.text
@@ -255,7 +251,7 @@ async def test_edited_row_is_named_by_verify_and_the_cli(settings, engine, audit
 async def test_rewritten_chain_is_caught_by_the_signed_head(settings, engine, audit_db) -> None:
     drafts = await seed(engine, urn(), 3)
     async with running(build_app(settings)) as client:
-        auditor = bearer(settings, AUDITOR)
+        auditor = bearer(AUDITOR)
         resp = await client.get(f"/v1/audit/events/{drafts[-1].id}/proof", headers=auditor)
         assert resp.status_code == 200, resp.text
         async with engine.connect() as conn:
@@ -300,7 +296,7 @@ async def test_deleted_row_is_detected(settings, engine, audit_db) -> None:
 async def test_inclusion_and_consistency_proofs_verify(settings, engine) -> None:
     first = await seed(engine, urn(), 2)
     async with running(build_app(settings)) as client:
-        auditor = bearer(settings, AUDITOR)
+        auditor = bearer(AUDITOR)
         early = (await client.get(f"/v1/audit/events/{first[0].id}/proof",
                                   headers=auditor)).json()
         later_rows = await seed(engine, urn(), 3)
@@ -345,9 +341,9 @@ async def test_only_auditors_may_read_the_log(settings) -> None:
         for method, path in routes:
             kw = {"json": body} if method == "POST" else {}
             assert (await client.request(method, path, **kw)).status_code == 401, path
-            resp = await client.request(method, path, headers=bearer(settings, DSL), **kw)
+            resp = await client.request(method, path, headers=bearer(DSL, audience=["audit"]), **kw)
             assert resp.status_code == 403, path
-        resp = await client.get("/v1/audit/events?limit=1", headers=bearer(settings, AUDITOR))
+        resp = await client.get("/v1/audit/events?limit=1", headers=bearer(AUDITOR))
         assert resp.status_code == 200
 
 
@@ -355,7 +351,7 @@ async def test_events_page_with_an_opaque_cursor(settings, engine) -> None:
     school = urn()
     drafts = await seed(engine, school, 7)
     async with running(build_app(settings)) as client:
-        auditor = bearer(settings, AUDITOR)
+        auditor = bearer(AUDITOR)
         seen, cursor = [], None
         while True:
             params = {"school_urn": school, "limit": 3} | ({"cursor": cursor} if cursor else {})
@@ -389,7 +385,7 @@ async def test_csv_export_streams_the_filtered_rows(settings, engine) -> None:
     drafts = await seed(engine, school, 4)
     async with running(build_app(settings)) as client, client.stream(
         "GET", "/v1/audit/events.csv", params={"school_urn": school},
-        headers=bearer(settings, AUDITOR),
+        headers=bearer(AUDITOR),
     ) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/csv")
@@ -412,7 +408,7 @@ async def test_subject_access_finds_exactly_that_childs_events(settings, engine)
     mine = await seed(engine, urn(), 3, key=amelia)
     await seed(engine, urn(), 2, key=other)
     async with running(build_app(settings)) as client:
-        resp = await client.post("/v1/audit/subject-access", headers=bearer(settings, AUDITOR),
+        resp = await client.post("/v1/audit/subject-access", headers=bearer(AUDITOR),
                                  json={"given_name": "Amelia", "family_name": "KHAN",
                                        "date_of_birth": born.isoformat()})
     assert resp.status_code == 200, resp.text

@@ -1,4 +1,4 @@
-"""Token and session endpoints against the real database."""
+"""Token and session endpoints against the real database, relayed by ingest to the issuer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from services.common.settings import Settings
 from services.ingest.main import build_app
-from tests.support.api import basic, new_police_client, new_user, running
+from tests.support.api import basic, issuer_for, new_police_client, new_user, running
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(build_app(settings)) as client:
+    async with running(build_app(settings, issuer=issuer_for(settings))) as client:
         yield client
 
 
@@ -101,7 +101,7 @@ async def test_users_create_prints_the_totp_uri_and_writes_an_enrolment_qr(
 
     from services.cli import main
 
-    for key, value in {"DAYBREAK_NOTIFIER_DATABASE_URL": settings.notifier_database_url,
+    for key, value in {"DAYBREAK_IDENTITY_DATABASE_URL": settings.identity_database_url,
                        "DAYBREAK_ENV": "development"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))

@@ -25,7 +25,6 @@ from services.cli import main as cli_main
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import UnitOfWork
-from services.common.security import Principal, issue_token
 from services.common.settings import Settings
 from services.matcher import registry
 from services.matcher.models import school_calendar_days
@@ -36,6 +35,7 @@ from services.notifier.models import notification_children, notifications
 from tests.integration.test_notifier import Clock
 from tests.support.api import running
 from tests.support.directory import deliver_registry
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
 Capsys = pytest.CaptureFixture[str]
@@ -62,7 +62,7 @@ def calendar_csv(*rows: tuple[str, str, str]) -> str:
 async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     ctx = AppContext(settings=settings, engine=engine, registry=CollectorRegistry(),
                      clock=Clock())
-    app = create_app(title="registry under test", ctx=ctx)
+    app = create_app(title="registry under test", service="matcher", ctx=ctx)
     app.include_router(router)
     async with running(app) as client:
         yield client
@@ -70,10 +70,7 @@ async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.As
 
 @pytest.fixture
 def admin(settings: Settings) -> dict[str, str]:
-    principal = Principal(subject="admin@example.test", kind="user", role="admin",
-                          scopes=frozenset({"admin"}))
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(person("admin", subject="admin@example.test"))
 
 
 @pytest.fixture

@@ -12,19 +12,19 @@ import jwt
 import pytest
 
 from schemas import topics
-from services.common.security import Principal, issue_token
 from services.common.settings import Settings
 from services.ingest.main import build_app
-from tests.support.api import new_police_client, police_token, running
+from tests.support.api import issuer_for, new_police_client, police_token, running
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
+from tests.support.tokens import bearer, mint, person, police
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(build_app(settings)) as client:
+    async with running(build_app(settings, issuer=issuer_for(settings))) as client:
         yield client
 
 
@@ -102,30 +102,25 @@ async def test_missing_or_malformed_token_is_401(api, header) -> None:
     assert resp.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_expired_forged_and_alg_none_tokens_are_401(api, settings) -> None:
-    police = Principal(subject="x", kind="client", role="police",
-                       scopes=frozenset({"incidents:write"}), force_code="WMP")
-    expired, _ = issue_token(settings, police, now=datetime.now(UTC) - timedelta(hours=2))
+async def test_expired_forged_alg_none_and_other_services_tokens_are_401(api) -> None:
+    expired = mint(police(), now=datetime.now(UTC) - timedelta(hours=2))
     forged = jwt.encode({"sub": "x", "kind": "client", "scope": "incidents:write",
-                         "force": "WMP", "iss": "daybreak", "aud": "daybreak",
+                         "force": "WMP", "iss": "daybreak", "aud": "ingest",
                          "iat": 1, "exp": 4102444800}, "wrong-key" * 8, algorithm="HS256")
     unsigned = jwt.encode({"sub": "x", "kind": "client", "scope": "incidents:write",
-                           "force": "WMP", "iss": "daybreak", "aud": "daybreak",
+                           "force": "WMP", "iss": "daybreak", "aud": "ingest",
                            "iat": 1, "exp": 4102444800}, None, algorithm="none")
-    other_aud = Settings(**{**settings.model_dump(), "jwt_audience": "elsewhere"})
-    wrong_aud, _ = issue_token(other_aud, police, now=datetime.now(UTC))
-    for token in (expired, forged, unsigned, wrong_aud):
+    notifiers = mint(police(), audience=["notifier"])  # a token for the notifier, not ingest
+    for token in (expired, forged, unsigned, notifiers):
         resp = await api.post("/v1/incidents", json=incident_body(),
                               headers={"Authorization": f"Bearer {token}"})
         assert resp.status_code == 401
 
 
 async def test_user_token_without_scope_is_403(api, settings) -> None:
-    dsl = Principal(subject="u", kind="user", role="dsl",
-                    scopes=frozenset({"notifications:read"}), school_urns=frozenset({"103456"}))
-    token, _ = issue_token(settings, dsl, now=datetime.now(UTC))
+    dsl = person("dsl", schools=["103456"])
     resp = await api.post("/v1/incidents", json=incident_body(),
-                          headers={"Authorization": f"Bearer {token}"})
+                          headers=bearer(dsl, audience=["ingest"]))
     assert resp.status_code == 403
 
 
@@ -171,12 +166,9 @@ async def test_body_over_256_kib_is_413(api, wmp) -> None:
 async def test_database_down_is_503_and_nothing_published(settings) -> None:
     dead_db = Settings(**{**settings.model_dump(),
                           "ingest_database_url": "postgresql+asyncpg://nobody:x@127.0.0.1:1/none"})
-    police = Principal(subject="x", kind="client", role="police",
-                       scopes=frozenset({"incidents:write"}), force_code="WMP")
-    token, _ = issue_token(settings, police, now=datetime.now(UTC))
     async with running(build_app(dead_db)) as client:
         resp = await client.post("/v1/incidents", json=incident_body(),
-                                 headers={"Authorization": f"Bearer {token}"})
+                                 headers=bearer(police("WMP")))
     assert resp.status_code == 503
     assert resp.headers["content-type"].startswith("application/problem+json")
     assert await incidents_on_topic(settings) == []

@@ -31,7 +31,7 @@ from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.models import outbox
-from services.common.security import ROLE_SCOPES, Principal, issue_token
+from services.common.security import Principal
 from services.notifier.api import router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher, redeem_sign_in_link
@@ -44,6 +44,7 @@ from services.notifier.handlers import (
 from services.notifier.models import notification_children, notifications, webhook_deliveries
 from tests.support.directory import notifier_knows_la, notifier_knows_school
 from tests.support.ports import free_port
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
 MATCHED_AT = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # Sunday evening
@@ -339,18 +340,15 @@ async def test_webhooks_are_signed_retried_and_dead_lettered(
     assert (rows[broken.urn].status, rows[broken.urn].attempts) == ("dead", 3)
 
 
-def bearer(settings, school: School, role: str = "dsl") -> dict[str, str]:
-    principal = Principal(subject=f"user-{school.urn}", kind="user", role=role,
-                          scopes=frozenset(ROLE_SCOPES[role]), school_urns=frozenset({school.urn}))
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
+def dsl_of(school: School) -> Principal:
+    return person("dsl", schools=[school.urn])
 
 
 @pytest.fixture
 async def api(settings, engine, clock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(title="notifier", ctx=AppContext(settings=settings, engine=engine,
-                                                      registry=__import__("prometheus_client")
-                                                      .CollectorRegistry(), clock=clock))
+    app = create_app(title="notifier", service="notifier", ctx=AppContext(
+        settings=settings, engine=engine, clock=clock,
+        registry=__import__("prometheus_client").CollectorRegistry()))
     app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -364,7 +362,7 @@ async def test_dsl_reads_own_notification_with_an_audited_disclosure_and_acknowl
     incident_id = uuid.uuid4()
     await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
     [row] = await rows_for(engine, incident_id)
-    headers = bearer(settings, school)
+    headers = bearer(dsl_of(school))
     listed = (await api.get("/v1/notifications", headers=headers)).json()["items"]
     assert [(i["id"], i["children"], i["state"]) for i in listed] == [(str(row.id), 1, "scheduled")]
     early = (await api.get(f"/v1/notifications/{row.id}", headers=headers)).json()
@@ -393,7 +391,7 @@ async def test_acknowledged_before_the_push_sends_no_email(
     incident_id = uuid.uuid4()
     await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
     [row] = await rows_for(engine, incident_id)
-    headers = bearer(settings, school)
+    headers = bearer(dsl_of(school))
     ack = await api.post(f"/v1/notifications/{row.id}/acknowledge",
                          json={"action_taken": "pastoral support"}, headers=headers)
     assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
@@ -410,7 +408,7 @@ async def test_child_reported_absent_is_told_to_the_la_as_an_audited_disclosure(
     await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
     [row] = await rows_for(engine, incident_id)
     ack = await api.post(f"/v1/notifications/{row.id}/acknowledge",
-                         headers=bearer(settings, school),
+                         headers=bearer(dsl_of(school)),
                          json={"action_taken": "school nurse", "attended": False})
     assert ack.status_code == 200
     rows = {r.school_urn: r for r in await rows_for(engine, incident_id)}
@@ -435,13 +433,13 @@ async def test_another_schools_notification_is_404_on_every_route(
     incident_id = uuid.uuid4()
     await on_child_matched(matched(incident_id, school_b, "Zara"), deps=deps)
     [row] = await rows_for(engine, incident_id)
-    as_a = bearer(settings, school_a)
+    as_a = bearer(person("dsl", schools=[school_a.urn]))
     assert (await api.get("/v1/notifications", headers=as_a)).json()["items"] == []
     assert (await api.get(f"/v1/notifications/{row.id}", headers=as_a)).status_code == 404
     assert (await api.post(f"/v1/notifications/{row.id}/acknowledge", json={},
                            headers=as_a)).status_code == 404
     assert (await api.get(f"/v1/notifications/{uuid.uuid4()}", headers=as_a)).status_code == 404
-    admin = bearer(settings, school_b, role="admin")
+    admin = bearer(person("admin", schools=[school_b.urn]))
     assert (await api.get(f"/v1/notifications/{row.id}", headers=admin)).status_code == 403
     async with engine.connect() as conn:
         staged = (await conn.execute(select(outbox.c.value).where(
@@ -494,7 +492,7 @@ async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosure
         assert gone_states in ([], ["cancelled"])
         assert await was_processed(engine, withdrawal.event_id)
         [row] = await rows_for(engine, kept)
-        resp = await client.get(f"/v1/notifications/{row.id}", headers=bearer(own, school))
+        resp = await client.get(f"/v1/notifications/{row.id}", headers=bearer(dsl_of(school)))
         assert resp.status_code == 200
         records = await read_topic(own.kafka_bootstrap, own.topic(topics.DISCLOSURES),
                                    at_least=1, timeout_s=30)
@@ -525,15 +523,15 @@ async def test_dead_deliveries_are_visible_to_admins_only(engine, settings) -> N
         await conn.execute(insert(webhook_deliveries).values(
             school_urn=school.urn, body=b"{}", status="dead", attempts=5, next_attempt_at=now,
             created_at=now, last_error="ConnectError"))
-    app = create_app(title="notifier", ctx=AppContext(
+    app = create_app(title="notifier", service="notifier", ctx=AppContext(
         settings=settings, engine=engine,
         registry=__import__("prometheus_client").CollectorRegistry()))
     app.include_router(deliveries_router)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
-        as_dsl = await client.get("/v1/deliveries/dead", headers=bearer(settings, school))
+        as_dsl = await client.get("/v1/deliveries/dead", headers=bearer(dsl_of(school)))
         as_admin = await client.get("/v1/deliveries/dead",
-                                    headers=bearer(settings, school, role="admin"))
+                                    headers=bearer(person("admin", schools=[school.urn])))
     assert as_dsl.status_code == 403
     dead = [h for h in as_admin.json()["webhooks"] if h["school_urn"] == school.urn]
     assert [(h["attempts"], h["last_error"]) for h in dead] == [(5, "ConnectError")]

@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.accounts import create_user
 from services.common.app import create_app
 from services.common.auth_api import SESSION_COOKIE
 from services.common.context import AppContext
@@ -26,6 +25,7 @@ from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.portal import CSRF_COOKIE
 from services.notifier.portal import router as portal_router
 from tests.integration.test_notifier import Clock, School, add_school, matched, rows_for
+from tests.support.api import issuer_for, new_user
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
@@ -55,20 +55,21 @@ async def portal(
     settings: Settings, engine: AsyncEngine, clock: Clock
 ) -> AsyncIterator[httpx.AsyncClient]:
     secure = settings.model_copy(update={"cookie_secure": True})
-    app = create_app(title="notifier", ctx=AppContext(
-        settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock))
+    issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
+    app = create_app(title="notifier", service="notifier", ctx=AppContext(
+        settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock,
+        issuer=issuer))
     app.include_router(portal_router)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://test") as client:
+    async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:
         yield client
 
 
-async def new_dsl(engine: AsyncEngine, school: School) -> tuple[str, pyotp.TOTP]:
+async def new_dsl(settings: Settings, school: School) -> tuple[str, pyotp.TOTP]:
     email = f"dsl-{secrets.token_hex(4)}@school.test"
-    async with engine.begin() as conn:
-        user = await create_user(conn, email=email, password=PASSWORD, role="dsl",
-                                 school_urns=[school.urn], la_codes=[])
-    return email, pyotp.TOTP(pyotp.parse_uri(user.totp_uri).secret)
+    _, secret = await new_user(settings, email=email, password=PASSWORD, role="dsl",
+                               school_urns=[school.urn], la_codes=[])
+    return email, pyotp.TOTP(secret)
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -87,10 +88,10 @@ async def sign_in(client: httpx.AsyncClient, clock: Clock, email: str, totp: pyo
 
 
 async def test_sign_in_sets_a_strict_session_cookie_and_every_page_is_locked_down(
-    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient
+    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient, settings: Settings
 ) -> None:
     school = await add_school(engine)
-    email, totp = await new_dsl(engine, school)
+    email, totp = await new_dsl(settings, school)
     assert (await portal.get("/portal/")).headers["location"] == "/portal/sign-in"
     page = await portal.get("/portal/sign-in")
     assert page.status_code == 200 and '<label for="totp">' in page.text
@@ -113,10 +114,10 @@ async def test_sign_in_sets_a_strict_session_cookie_and_every_page_is_locked_dow
 
 
 async def test_posts_without_the_csrf_token_are_refused(
-    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient
+    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient, settings: Settings
 ) -> None:
     school = await add_school(engine)
-    email, totp = await new_dsl(engine, school)
+    email, totp = await new_dsl(settings, school)
     await portal.get("/portal/sign-in")
     form = {"email": email, "password": PASSWORD, "totp": totp.at(clock.now)}
     missing = await portal.post("/portal/sign-in", data=form)
@@ -138,7 +139,7 @@ async def test_inbox_shows_only_own_school_and_reading_is_an_audited_disclosure(
     await on_child_matched(matched(own_incident, mine, "Zara"), deps=deps)
     await on_child_matched(matched(other_incident, theirs, "Tomi"), deps=deps)
     [own], [other] = await rows_for(engine, own_incident), await rows_for(engine, other_incident)
-    email, totp = await new_dsl(engine, mine)
+    email, totp = await new_dsl(settings, mine)
     await sign_in(portal, clock, email, totp)
     inbox = (await portal.get("/portal/")).text
     assert str(own.id) in inbox and str(other.id) not in inbox
@@ -160,13 +161,14 @@ async def test_inbox_shows_only_own_school_and_reading_is_an_audited_disclosure(
 
 
 async def test_acknowledge_through_the_form_then_sign_out(
-    engine: AsyncEngine, deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient
+    engine: AsyncEngine, deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
+    settings: Settings,
 ) -> None:
     school = await add_school(engine)
     incident_id = uuid.uuid4()
     await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
     [row] = await rows_for(engine, incident_id)
-    email, totp = await new_dsl(engine, school)
+    email, totp = await new_dsl(settings, school)
     await sign_in(portal, clock, email, totp)
     page = await portal.get(f"/portal/notifications/{row.id}")
     url = f"/portal/notifications/{row.id}/acknowledge"
@@ -194,7 +196,7 @@ async def test_five_bad_sign_ins_then_429(
     engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient, settings: Settings
 ) -> None:
     school = await add_school(engine)
-    email, totp = await new_dsl(engine, school)
+    email, totp = await new_dsl(settings, school)
     for _ in range(settings.login_max_failures):
         failed = await sign_in(portal, clock, email, totp, password="wrong password!")
         assert failed.status_code == 401 and "Sign-in failed" in failed.text
@@ -203,7 +205,7 @@ async def test_five_bad_sign_ins_then_429(
 
 
 async def test_an_emailed_link_is_single_use_and_only_leads_to_sign_in(
-    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient
+    engine: AsyncEngine, clock: Clock, portal: httpx.AsyncClient, settings: Settings
 ) -> None:
     from services.notifier.models import sign_in_links
 

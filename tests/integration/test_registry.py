@@ -23,7 +23,6 @@ from services.cli import main as cli_main
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import UnitOfWork
-from services.common.security import Principal, issue_token
 from services.common.settings import Settings
 from services.matcher import registry
 from services.matcher.models import local_authorities, pupils, roster_imports, schools
@@ -31,6 +30,7 @@ from services.matcher.registry_api import router
 from services.matcher.registry_models import SchoolIn
 from services.matcher.roster import ROSTER_HEADER
 from tests.support.api import running
+from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
 _URNS = itertools.count(100_000 + secrets.randbelow(800_000))
@@ -70,17 +70,10 @@ def roll(urn: str, size: int, start: int = 0) -> str:
     return roster_csv(*(pupil_row(urn, start + i) for i in range(size)))
 
 
-def bearer(settings: Settings, role: str, scopes: set[str]) -> dict[str, str]:
-    principal = Principal(subject=f"{role}@example.test", kind="user", role=role,
-                          scopes=frozenset(scopes))
-    token, _ = issue_token(settings, principal, now=datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     ctx = AppContext(settings=settings, engine=engine, registry=CollectorRegistry())
-    app = create_app(title="registry under test", ctx=ctx)
+    app = create_app(title="registry under test", service="matcher", ctx=ctx)
     app.include_router(router)
     async with running(app) as client:
         yield client
@@ -97,7 +90,7 @@ async def engine(matcher_engine: AsyncEngine) -> AsyncEngine:
 
 @pytest.fixture
 def admin(settings: Settings) -> dict[str, str]:
-    return bearer(settings, "admin", {"admin"})
+    return bearer(person("admin", subject="admin@example.test"))
 
 
 @pytest.fixture
@@ -198,12 +191,15 @@ async def test_invalid_school_is_422(api, admin, path: str, body: dict[str, Any]
 async def test_only_admins_may_touch_the_registry(api, admin, settings) -> None:
     urn = new_urn()
     await api.put(f"/v1/schools/{urn}", json=school_body(), headers=admin)
-    dsl = bearer(settings, "dsl", {"notifications:read", "notifications:ack"})
+    # a DSL's real token names the notifier alone (401 here); one addressed here lacks the scope
+    dsl = bearer(person("dsl", schools=["103456"]), audience=["matcher"])
+    real_dsl = bearer(person("dsl", schools=["103456"]))
     calls = [("GET", f"/v1/schools/{urn}", None), ("PUT", f"/v1/schools/{urn}", school_body()),
              ("GET", "/v1/local-authorities/330", None),
              ("POST", f"/v1/schools/{urn}/roster", None)]
     for method, path, body in calls:
         assert (await api.request(method, path, json=body, headers=dsl)).status_code == 403
+        assert (await api.request(method, path, json=body, headers=real_dsl)).status_code == 401
         assert (await api.request(method, path, json=body)).status_code == 401
 
 

@@ -200,19 +200,15 @@ async def test_the_audit_service_runs_the_purge_on_its_schedule(
 async def test_a_purged_review_answers_410_not_an_error(
     engine: AsyncEngine, config: AuditSettings, settings: Settings
 ) -> None:
-    from services.common.security import Principal, issue_token
     from services.matcher.main import build_app as build_matcher
+    from tests.support.tokens import bearer, person
 
     now = datetime.now(UTC)
     review_id = await add_review(engine, created_at=now - timedelta(days=120),
                                  resolved_at=now - timedelta(days=100))
     await cli.purge_content(engine, config, now=now, channel="cli")
-    officer = Principal(subject="officer-999", kind="user", role="la_officer",
-                        scopes=frozenset({"reviews:read", "reviews:resolve"}),
-                        la_codes=frozenset({"999"}))
-    token, _ = issue_token(settings, officer, now=now)
+    officer = person("la_officer", las=["999"])
     async with running(build_matcher(settings)) as matcher:
-        resp = await matcher.get(f"/v1/reviews/{review_id}",
-                                 headers={"Authorization": f"Bearer {token}"})
+        resp = await matcher.get(f"/v1/reviews/{review_id}", headers=bearer(officer, now=now))
     assert resp.status_code == 410
     assert resp.headers["content-type"].startswith("application/problem+json")

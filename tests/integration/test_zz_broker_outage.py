@@ -15,7 +15,7 @@ import pytest
 from services.common.settings import Settings
 from services.ingest.main import build_app
 from tests.conftest import REPO
-from tests.support.api import new_police_client, police_token, running
+from tests.support.api import issuer_for, new_police_client, police_token, running
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 
@@ -31,7 +31,7 @@ def infra(action: str) -> None:
 
 async def test_broker_down_is_503_and_accepted_incidents_all_arrive(settings) -> None:
     quick = Settings(**{**settings.model_dump(), "kafka_request_timeout_ms": 2000})
-    async with running(build_app(quick)) as api:
+    async with running(build_app(quick, issuer=issuer_for(quick))) as api:
         client_id, secret = await new_police_client(settings, "WMP")
         auth = {"Authorization": f"Bearer {await police_token(api, client_id, secret)}"}
         accepted = []

@@ -1,4 +1,4 @@
-"""One running copy of all four services for the whole security package, with its world."""
+"""One running copy of all five services for the whole security package, with its world."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.audit.main import build_app as build_audit
 from services.audit.settings import AuditSettings
 from services.audit.tree_head import generate_keypair
 from services.common.settings import Settings
+from services.identity.main import build_app as build_identity
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
@@ -21,27 +23,35 @@ from tests.security.world import World, populate
 from tests.support.api import running
 from tests.support.db import service_urls
 from tests.support.kafka import delete_topics_with_prefix
+from tests.support.tokens import identity_settings_for, trusting
 
 
 @pytest.fixture(scope="package")
 async def world(
-    database: dict[str, str], kafka_bootstrap: str, jwt_secret: str,
-    tmp_path_factory: pytest.TempPathFactory,
+    database: dict[str, str], kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[World]:
-    """Ingest, matcher, notifier and audit running in-process on their own topics."""
+    """Identity, ingest, matcher, notifier and audit running in-process on their own topics;
+    the four relay sign-ins to the one identity app."""
     prefix = f"t{secrets.token_hex(4)}."
     settings = Settings(
         env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=prefix, jwt_secret=jwt_secret, child_key_secret=secrets.token_hex(32),
-        cookie_secure=False, db_pool_size=5, kafka_partitions=1)
+        topic_prefix=prefix, child_key_secret=secrets.token_hex(32),
+        cookie_secure=False, db_pool_size=5, kafka_partitions=1, **trusting())
     heads: Path = tmp_path_factory.mktemp("security") / "heads.jsonl"
+    identity = build_identity(identity_settings_for(settings))
+
+    def issuer() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=identity),
+                                 base_url="http://identity")
+
     apps = {
-        "ingest": build_ingest(settings),
-        "matcher": build_matcher(settings),
-        "notifier": build_notifier(NotifierSettings(**settings.model_dump())),
+        "identity": identity,
+        "ingest": build_ingest(settings, issuer=issuer()),
+        "matcher": build_matcher(settings, issuer=issuer()),
+        "notifier": build_notifier(NotifierSettings(**settings.model_dump()), issuer=issuer()),
         "audit": build_audit(AuditSettings(
             **settings.model_dump(), audit_signing_key=generate_keypair().private_key,
-            audit_heads_file=heads)),
+            audit_heads_file=heads), issuer=issuer()),
     }
     try:
         async with AsyncExitStack() as stack:

@@ -10,7 +10,7 @@ from fastapi.routing import iter_route_contexts
 
 from tests.support.incidents import incident_body
 
-SERVICES = ("ingest", "matcher", "notifier", "audit")
+SERVICES = ("identity", "ingest", "matcher", "notifier", "audit")
 PUBLIC, BEARER, PORTAL = "public", "bearer", "portal"
 PORTAL_ROLES = frozenset({"dsl", "deputy_dsl", "la_officer"})  # notifications:read people
 
@@ -75,11 +75,15 @@ COMMON: dict[tuple[str, str], Rule] = {
     ("GET", "/docs"): _public("Swagger UI over the public contract"),
     ("GET", "/docs/oauth2-redirect"): _public("Swagger UI's OAuth2 helper page"),
     ("GET", "/redoc"): _public("ReDoc over the public contract"),
-    ("POST", "/v1/token"): _public("OAuth2 client-credentials sign-in; throttled"),
-    ("POST", "/v1/sessions"): _public("password + TOTP sign-in; throttled"),
+    ("POST", "/v1/token"): _public(
+        "OAuth2 client-credentials sign-in; throttled (served by identity, relayed elsewhere)"),
+    ("POST", "/v1/sessions"): _public(
+        "password + TOTP sign-in; throttled (served by identity, relayed elsewhere)"),
 }
 
 SPECIFIC: dict[tuple[str, str, str], Rule] = {
+    ("identity", "GET", "/.well-known/jwks.json"): _public(
+        "the public halves of the token signing keys; nothing secret by construction"),
     ("ingest", "POST", "/v1/incidents"): Rule(
         BEARER, roles=POLICE, owners=frozenset({"police_a"}), foreign=403,
         attack=Call(json=incident_body("WMP")), probe=INVALID, probe_status=422),

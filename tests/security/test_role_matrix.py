@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from services.common.security import ROLE_AUDIENCES
 from tests.security.matrix import PORTAL, Rule, protected
 from tests.security.send import api_call, portal_call, portal_refusal_problems, refusal_problems
 from tests.security.world import PRINCIPALS, World
@@ -13,8 +14,13 @@ pytestmark = pytest.mark.integration
 ROUTES = protected()
 
 
-def expectation(rule: Rule, principal: str) -> tuple[int, bool]:
-    """The status the principal must get, and whether it is the object's entitled owner."""
+def expectation(service: str, rule: Rule, principal: str) -> tuple[int, bool]:
+    """The status the principal must get, and whether it is the object's entitled owner.
+
+    A token whose audience does not name the service is no credential there at all (401);
+    one that does, for a role the route does not admit, is forbidden (403)."""
+    if service not in ROLE_AUDIENCES[PRINCIPALS[principal]]:
+        return (303 if rule.access == PORTAL else 401), False
     if PRINCIPALS[principal] not in rule.roles:
         return (303 if rule.access == PORTAL else 403), False
     if rule.owners is not None and principal not in rule.owners:
@@ -37,7 +43,7 @@ async def test_only_entitled_principals_pass(
 ) -> None:
     failures: list[str] = []
     for principal in PRINCIPALS:
-        status, owner = expectation(rule, principal)
+        status, owner = expectation(key[0], rule, principal)
         resp = await _send(world, key, rule, principal, owner)
         if owner:
             # the control: the route and object are real, so the refusals below mean something
@@ -51,5 +57,5 @@ async def test_only_entitled_principals_pass(
 
 def test_every_route_has_an_entitled_principal_and_someone_refused() -> None:
     for key, rule in ROUTES:
-        outcomes = [expectation(rule, p)[1] for p in PRINCIPALS]
+        outcomes = [expectation(key[0], rule, p)[1] for p in PRINCIPALS]
         assert any(outcomes) and not all(outcomes), key

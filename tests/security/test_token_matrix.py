@@ -17,7 +17,9 @@ def _id(key: tuple[str, str, str]) -> str:
     return " ".join(key)
 
 
-def _api_credentials(world: World) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+def _api_credentials(
+    world: World, service: str
+) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     """Name → (headers, cookies): nothing, a bad bearer token, or a good token sent wrongly."""
     good = world.tokens["admin"]
     creds: dict[str, tuple[dict[str, str], dict[str, str]]] = {
@@ -26,7 +28,7 @@ def _api_credentials(world: World) -> dict[str, tuple[dict[str, str], dict[str, 
         "token under Basic": ({"Authorization": f"Basic {good}"}, {}),
         "empty bearer": ({"Authorization": "Bearer "}, {}),
     }
-    for name, token in bad_tokens(world.settings, world.tokens["dsl_x"]).items():
+    for name, token in bad_tokens(world.tokens["dsl_x"], service).items():
         creds[name] = ({"Authorization": f"Bearer {token}"}, {})
     return creds
 
@@ -38,13 +40,13 @@ async def test_bad_credentials_are_refused(
     service, method, path = key
     failures: list[str] = []
     if rule.access == PORTAL:
-        sessions = bad_tokens(world.settings, world.tokens["dsl_x"]) | {"no session": ""}
+        sessions = bad_tokens(world.tokens["dsl_x"], service) | {"no session": ""}
         for name, token in sessions.items():
             resp = await portal_call(world, method, path, rule.attack, token or None)
             failures += [f"{name}: {p}" for p in
                          portal_refusal_problems(resp, 303, world.marks())]
     else:
-        for name, (headers, cookies) in _api_credentials(world).items():
+        for name, (headers, cookies) in _api_credentials(world, service).items():
             resp = await api_call(world, service, method, path, rule.attack, headers, cookies)
             failures += [f"{name}: {p}" for p in refusal_problems(resp, 401, world.marks())]
     assert not failures, "\n".join(failures)

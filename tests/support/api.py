@@ -1,19 +1,22 @@
-"""Run a service app in-process with its lifespan, and get credentials for it."""
+"""Run a service app in-process with its lifespan, an identity service for it, credentials."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pyotp
 from fastapi import FastAPI
 
-from services.common.accounts import create_client, create_user
 from services.common.db import standalone_uow
 from services.common.settings import Settings
+from services.identity.accounts import create_client, create_user
+from services.identity.main import build_app as build_identity
+from tests.support.tokens import identity_settings_for
 
 
 @asynccontextmanager
@@ -25,9 +28,30 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+class _InProcess(httpx.ASGITransport):
+    """An ASGI transport that also disposes the app's engine when its client is closed."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__(app=app)
+        self.served = app
+
+    async def aclose(self) -> None:
+        await self.served.state.ctx.engine.dispose()
+
+
+def issuer_for(settings: Settings, *, clock: Callable[[], datetime] | None = None
+               ) -> httpx.AsyncClient:
+    """A client to an in-process identity service on the settings' database, signing with the
+    session's test keys: give it to a service's build_app(issuer=...), which closes it."""
+    app = build_identity(identity_settings_for(settings))
+    if clock is not None:
+        app.state.ctx.clock = clock
+    return httpx.AsyncClient(transport=_InProcess(app), base_url="http://identity")
+
+
 async def new_police_client(settings: Settings, force: str) -> tuple[str, str]:
     """Create a client for a force in the test database."""
-    async with standalone_uow(settings, "ingest") as uow:
+    async with standalone_uow(settings, "identity") as uow:
         new = await create_client(uow.conn, force_code=force)
         await uow.commit()
     return new.client_id, new.client_secret
@@ -35,7 +59,7 @@ async def new_police_client(settings: Settings, force: str) -> tuple[str, str]:
 
 async def new_user(settings: Settings, **kwargs: Any) -> tuple[str, str]:
     """Create a user; returns (user_id, totp_secret)."""
-    async with standalone_uow(settings, "notifier") as uow:
+    async with standalone_uow(settings, "identity") as uow:
         new = await create_user(uow.conn, **kwargs)
         await uow.commit()
     return str(new.user_id), pyotp.parse_uri(new.totp_uri).secret

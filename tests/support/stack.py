@@ -15,7 +15,8 @@ directory (logs in `stack.logs`). Nothing touches the shared broker or database.
         stack.mail.messages                        # every e-mail the notifier sent
         stack.settings()                           # Settings for tests.support helpers
 
-Component names: "postgres", "kafka" and the services. The calls block (a broker start takes
+Component names: "postgres", "kafka" and the services (the identity service always among them,
+started first). The calls block (a broker start takes
 seconds): from async code use `await asyncio.to_thread(stack.restart, "kafka")`. `close()`
 (or leaving the `with`) kills everything and deletes the directory; it also runs at exit
 (a runner killed with SIGKILL leaves its processes and /tmp/daybreak-stack-* behind).
@@ -41,9 +42,10 @@ from tests.conftest import REPO
 from tests.support.ports import free_port
 from tests.support.stack_infra import Kafka, Postgres
 from tests.support.stack_process import Mail, MailSink, Service
+from tests.support.tokens import SIGNING_KEYS, trusting
 
 __all__ = ["SERVICES", "Mail", "MailSink", "Stack"]
-SERVICES = ("ingest", "matcher", "notifier", "audit")
+SERVICES = ("identity", "ingest", "matcher", "notifier", "audit")  # the issuer starts first
 
 
 class Stack:
@@ -59,7 +61,7 @@ class Stack:
         self.services: dict[str, Service] = {}
         self.env: dict[str, str] = {}
         self.topic_prefix = ""
-        self._secrets = {"jwt": secrets.token_hex(32), "child_key": secrets.token_hex(32)}
+        self._secrets = {"child_key": secrets.token_hex(32)}
         self._closed = False
 
     @classmethod
@@ -71,6 +73,8 @@ class Stack:
         `env` overrides the services' settings, `pg_options` PostgreSQL's (`-c` name=value),
         `serve_args` adds `daybreak serve` options per service (e.g. {"ingest": ["--workers",
         "2"]})."""
+        # the issuer always runs: every other service relays sign-ins to it and fetches its keys
+        services = ("identity", *(name for name in services if name != "identity"))
         root = Path(tempfile.mkdtemp(prefix="daybreak-stack-"))
         root.chmod(0o711)  # the postgres user must reach its own subdirectory
         stack = cls(root)
@@ -108,10 +112,12 @@ class Stack:
                                       urls[f"{name}_database_url"]},
                           serve_args.get(name, []))
             for name, port in ports.items()}
-        for service in self.services.values():
-            service.child.spawn()
-        for service in self.services.values():
-            service.wait_ready()
+        first = [s for name, s in self.services.items() if name == "identity"]
+        for group in (first, [s for s in self.services.values() if s not in first]):
+            for service in group:
+                service.child.spawn()
+            for service in group:
+                service.wait_ready()
 
     def _migrate(self) -> None:
         assert self.postgres is not None
@@ -124,12 +130,16 @@ class Stack:
 
     def _service_env(self, ports: dict[str, int]) -> dict[str, str]:
         assert self.postgres is not None and self.kafka is not None
-        notifier = ports.get("notifier", 8003)
+        notifier, identity = ports.get("notifier", 8003), ports.get("identity", 8005)
         return _clean_environ() | {
             "DAYBREAK_ENV": "test",
             "DAYBREAK_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             "DAYBREAK_TOPIC_PREFIX": self.topic_prefix,
-            "DAYBREAK_JWT_SECRET": self._secrets["jwt"],
+            # the issuer signs with the test session's keys (tests/support/tokens.py can mint
+            # for this stack); the services fetch its JWKS as a deployment would
+            "DAYBREAK_IDENTITY_SIGNING_KEYS": SIGNING_KEYS,
+            "DAYBREAK_IDENTITY_URL": f"http://127.0.0.1:{identity}",
+            "DAYBREAK_JWKS_URL": f"http://127.0.0.1:{identity}/.well-known/jwks.json",
             "DAYBREAK_CHILD_KEY_SECRET": self._secrets["child_key"],
             "DAYBREAK_AUDIT_SIGNING_KEY": generate_keypair().private_key,
             "DAYBREAK_AUDIT_HEADS_FILE": str(self.root / "audit" / "tree-heads.jsonl"),
@@ -145,8 +155,8 @@ class Stack:
         return Settings(env="test", **self.postgres.service_urls(),
                         migrations_database_url=self.postgres.owner_url,
                         kafka_bootstrap=self.kafka.bootstrap, topic_prefix=self.topic_prefix,
-                        jwt_secret=self._secrets["jwt"],
-                        child_key_secret=self._secrets["child_key"], cookie_secure=False)
+                        child_key_secret=self._secrets["child_key"], cookie_secure=False,
+                        **trusting())
 
     def _part(self, name: str) -> Postgres | Kafka | Service:
         part = {"postgres": self.postgres, "kafka": self.kafka}.get(name) or self.services.get(

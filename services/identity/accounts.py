@@ -11,16 +11,9 @@ import pyotp
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.models import api_clients, auth_failures, users
-from services.common.security import (
-    CLIENT_SCOPES,
-    ROLE_SCOPES,
-    ROLES,
-    Principal,
-    hash_secret,
-    subject_hash,
-    verify_secret,
-)
+from services.common.security import CLIENT_SCOPES, ROLE_SCOPES, ROLES, Principal
+from services.identity.models import api_clients, auth_failures, users
+from services.identity.passwords import hash_secret, subject_hash, verify_secret
 
 MIN_PASSWORD_LENGTH = 12
 TOTP_ISSUER = "Daybreak"

@@ -1,0 +1,142 @@
+"""Public signing keys as a JWKS (RFC 7517/8037) and the cache every service verifies with.
+
+A service holds no secret to check a token: it fetches the issuer's JWKS (or reads a static
+one from settings), keeps it for `jwks_cache_seconds`, and asks again when a token names a
+`kid` it does not know (a key rotated in), at most once per `jwks_refetch_seconds`, so
+tokens with made-up kids cannot turn into a flood of fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from services.common.security import ALGORITHM, InvalidToken, Principal, decode_token, signing_kid
+
+log = logging.getLogger("daybreak.jwks")
+Fetch = Callable[[], Awaitable[bytes]]
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """The key's RFC 7638 thumbprint: a `kid` no two keys share, needing no registry."""
+    x = _b64url(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"),
+                           sort_keys=True)
+    return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    """One public key as a JWK."""
+    x = _b64url(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": key_id(key), "alg": ALGORITHM,
+            "use": "sig"}
+
+
+def jwks_document(keys: list[Ed25519PublicKey]) -> dict[str, Any]:
+    """The published key set."""
+    return {"keys": [public_jwk(k) for k in keys]}
+
+
+def parse_jwks(raw: str | bytes) -> dict[str, Ed25519PublicKey]:
+    """kid → key for every Ed25519 signing key in a JWKS; anything else in it is ignored."""
+    document = json.loads(raw)
+    found: dict[str, Ed25519PublicKey] = {}
+    for jwk in document.get("keys", []) if isinstance(document, dict) else []:
+        if not isinstance(jwk, dict) or (jwk.get("kty"), jwk.get("crv")) != ("OKP", "Ed25519"):
+            continue
+        if jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig":
+            continue
+        kid, x = jwk.get("kid"), jwk.get("x")
+        if isinstance(kid, str) and kid and isinstance(x, str):
+            found[kid] = Ed25519PublicKey.from_public_bytes(_unb64url(x))
+    return found
+
+
+class KeysUnavailable(Exception):
+    """No key set could be had from the issuer (it has not answered yet)."""
+
+
+class TokenVerifier:
+    """Verifies bearer tokens for one audience with a cached JWKS."""
+
+    def __init__(
+        self, *, audience: str, issuer: str, static: Mapping[str, Ed25519PublicKey] | None = None,
+        fetch: Fetch | None = None, cache_s: float = 300, refetch_s: float = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if (static is None) == (fetch is None):
+            raise ValueError("give either a static key set or a way to fetch one")
+        self.audience = audience
+        self.issuer = issuer
+        self._keys: dict[str, Ed25519PublicKey] = dict(static or {})
+        self._fetch = fetch
+        self._cache_s, self._refetch_s, self._clock = cache_s, refetch_s, clock
+        self._fetched_at: float | None = None
+        self._tried_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token for this audience; InvalidToken otherwise."""
+        kid = signing_kid(token)
+        await self._refresh(kid)
+        return decode_token(token, keys=self._keys, audience=self.audience, issuer=self.issuer)
+
+    async def _refresh(self, kid: str) -> None:
+        if self._fetch is None:
+            return
+        now = self._clock()
+        stale = self._fetched_at is None or now - self._fetched_at > self._cache_s
+        if not stale and kid in self._keys:
+            return
+        async with self._lock:
+            now = self._clock()
+            if self._tried_at is not None and now - self._tried_at < self._refetch_s:
+                if not self._keys:
+                    raise KeysUnavailable
+                return  # asked very recently: an unknown kid now is simply refused
+            self._tried_at = now
+            try:
+                self._keys = parse_jwks(await self._fetch())
+                self._fetched_at = now
+            except (httpx.HTTPError, ValueError) as exc:
+                # keep the keys we had: the issuer being away must not refuse good tokens
+                log.warning("jwks fetch failed", extra={"exc_type": type(exc).__name__})
+            if not self._keys:
+                raise KeysUnavailable
+
+
+def url_fetch(url: str, http: httpx.AsyncClient | None = None) -> Fetch:
+    """Fetch a JWKS over HTTP (with the given client, else a short-lived one)."""
+
+    async def fetch() -> bytes:
+        if http is not None:
+            resp = await http.get(url, timeout=5)
+        else:
+            async with httpx.AsyncClient(timeout=5) as client:
+                resp = await client.get(url)
+        resp.raise_for_status()
+        return resp.content
+
+    return fetch
+
+
+__all__ = ["InvalidToken", "KeysUnavailable", "TokenVerifier", "jwks_document", "key_id",
+           "parse_jwks", "public_jwk", "url_fetch"]

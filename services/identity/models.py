@@ -1,0 +1,60 @@
+"""The identity service's tables: police API clients, people, failed sign-ins.
+
+No other service reads them: they verify tokens with the published public keys instead.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+
+from services.common.db import metadata
+
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("force_code", String(10), nullable=False, index=True),
+    Column("secret_hash", Text, nullable=False),
+    Column("scopes", ARRAY(String(64)), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("disabled_at", DateTime(timezone=True)),
+    schema="identity",
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("totp_secret", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("school_urns", ARRAY(String(7)), nullable=False, server_default="{}"),
+    Column("la_codes", ARRAY(String(8)), nullable=False, server_default="{}"),
+    Column("last_totp_step", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("disabled_at", DateTime(timezone=True)),
+    schema="identity",
+)
+
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("subject_hash", String(64), nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="identity",
+)
+Index("ix_auth_failures_subject", auth_failures.c.subject_hash, auth_failures.c.failed_at)
