@@ -7,6 +7,7 @@ MATCHES = "matches.v1"
 REVIEWS = "reviews.v1"
 NOTIFICATIONS = "notifications.v1"
 DISCLOSURES = "disclosures.v1"
+AUDIT_HEADS = "audit-heads.v1"  # signed tree heads: public metadata, no dead-letter twin
 
 ALL_TOPICS: tuple[str, ...] = (INCIDENTS, MATCHES, REVIEWS, NOTIFICATIONS, DISCLOSURES)
 

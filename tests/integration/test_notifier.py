@@ -447,6 +447,7 @@ async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosure
 ) -> None:
     from schemas import topics
     from services.common.kafka import ensure_topics, make_producer
+    from services.common.settings import TopicLayout
     from services.notifier.main import build_app
     from services.notifier.settings import NotifierSettings
     from tests.support.api import running
@@ -455,10 +456,10 @@ async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosure
     own = NotifierSettings(**settings.model_dump() | {"smtp_port": smtp[1]})
     school = await add_school(engine)
     kept, gone = uuid.uuid4(), uuid.uuid4()
-    await ensure_topics(own.kafka_bootstrap, [own.topic(topics.MATCHES),
-                                              own.topic(topics.INCIDENTS)], partitions=2)
+    await ensure_topics(own.kafka(), [own.topic(topics.MATCHES), own.topic(topics.INCIDENTS)],
+                        layout=TopicLayout(partitions=2))
     async with running(build_app(own)) as client:
-        producer = make_producer(own.kafka_bootstrap)
+        producer = make_producer(own.kafka())
         await producer.start()
         try:
             for incident_id in (kept, gone):
@@ -485,7 +486,7 @@ async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosure
         [row] = await rows_for(engine, kept)
         resp = await client.get(f"/v1/notifications/{row.id}", headers=bearer(own, school))
         assert resp.status_code == 200
-        records = await read_topic(own.kafka_bootstrap, own.topic(topics.DISCLOSURES),
+        records = await read_topic(own.kafka(), own.topic(topics.DISCLOSURES),
                                    at_least=1, timeout_s=30)
     assert len(records) == 1 and str(row.id).encode() in records[0].value
     assert b"Zara" not in records[0].value

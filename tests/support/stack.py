@@ -36,6 +36,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from services.audit.tree_head import generate_keypair
+from services.common.kafka_access import ADMIN
 from services.common.settings import Settings
 from tests.conftest import REPO
 from tests.support.ports import free_port
@@ -96,12 +97,15 @@ class Stack:
         finally:
             kafka_up.join()
         self.kafka.wait_ready()
+        self.topic_prefix = topic_prefix
+        self.kafka.setup(prefix=topic_prefix, layout=self.settings().topic_layout())
         self._smtp = Controller(self.mail, hostname="127.0.0.1", port=self.mail.port)
         self._smtp.start()
-        self.topic_prefix = topic_prefix
         ports = {name: free_port() for name in services}
         self.env = self._service_env(ports) | env
-        self.services = {name: Service(name, port, self.logs / f"{name}.log", self.env,
+        # each service connects as its own principal, so the ACLs are under test too
+        self.services = {name: Service(name, port, self.logs / f"{name}.log",
+                                       self.env | self._principal_env(name),
                                        serve_args.get(name, []))
                          for name, port in ports.items()}
         for service in self.services.values():
@@ -136,12 +140,19 @@ class Stack:
             "DAYBREAK_COOKIE_SECURE": "false",
         }
 
+    def _principal_env(self, name: str) -> dict[str, str]:
+        assert self.kafka is not None
+        return {"DAYBREAK_KAFKA_USERNAME": name,
+                "DAYBREAK_KAFKA_PASSWORD": self.kafka.passwords[name]}
+
     def settings(self) -> Settings:
-        """Settings on the stack's database, broker and keys (for tests.support helpers)."""
+        """Settings on the stack's database, broker (as admin) and keys (for tests.support
+        helpers)."""
         assert self.postgres is not None and self.kafka is not None
         return Settings(env="test", database_url=self.postgres.app_url,
                         migrations_database_url=self.postgres.owner_url,
                         kafka_bootstrap=self.kafka.bootstrap, topic_prefix=self.topic_prefix,
+                        kafka_username=ADMIN, kafka_password=self.kafka.passwords[ADMIN],
                         jwt_secret=self._secrets["jwt"],
                         child_key_secret=self._secrets["child_key"], cookie_secure=False)
 
