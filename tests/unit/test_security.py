@@ -26,7 +26,8 @@ POLICE = Principal(subject="wmp-1", kind="client", role="police",
 
 
 def settings(**kw) -> Settings:
-    return Settings(**{"env": "test", "jwt_secret": KEY, "child_key_secret": KEY, **kw})
+    return Settings(**{"env": "test", "jwt_secret": KEY, "child_key_secret": KEY,
+                       "kafka_username": "ingest", "kafka_password": KEY, **kw})
 
 
 def test_default_or_short_secrets_are_refused_outside_development() -> None:
@@ -35,6 +36,33 @@ def test_default_or_short_secrets_are_refused_outside_development() -> None:
     with pytest.raises(ValidationError, match="CHILD_KEY_SECRET"):
         Settings(env="test", jwt_secret=KEY, child_key_secret="short")
     assert Settings(env="development").env == "development"
+
+
+def test_a_kafka_principal_is_required_outside_development() -> None:
+    with pytest.raises(ValidationError, match="DAYBREAK_KAFKA_PASSWORD"):
+        settings(kafka_password=None)
+    with pytest.raises(ValidationError, match="DAYBREAK_KAFKA_USERNAME"):
+        settings(kafka_username="")
+    with pytest.raises(ValidationError, match="PLAINTEXT"):
+        settings(kafka_security_protocol="PLAINTEXT")
+    with pytest.raises(ValidationError, match="MIN_INSYNC"):
+        settings(kafka_replication_factor=1, kafka_min_insync_replicas=2)
+
+
+def test_the_kafka_connection_carries_the_principal_but_never_shows_its_password() -> None:
+    connection = settings(kafka_bootstrap="kafka:9092").kafka()
+    assert connection.client_options() == {
+        "bootstrap_servers": "kafka:9092", "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "ingest",
+        "sasl_plain_password": KEY}
+    assert KEY not in repr(connection) and KEY not in str(connection)
+
+
+def test_topics_keep_records_a_week_unless_configured() -> None:
+    layout = settings(kafka_dlq_retention_ms=1_209_600_000).topic_layout()
+    assert layout.configs("incidents.v1") == {"min.insync.replicas": "1",
+                                              "retention.ms": "604800000"}
+    assert layout.configs("incidents.v1.dlq")["retention.ms"] == "1209600000"
 
 
 def test_secrets_hash_with_argon2_and_verify() -> None:
