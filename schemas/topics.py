@@ -8,6 +8,7 @@ REVIEWS = "reviews.v1"
 NOTIFICATIONS = "notifications.v1"
 DISCLOSURES = "disclosures.v1"
 REGISTRY = "registry.v1"  # compacted: the latest state of each school, LA and calendar
+AUDIT_HEADS = "audit-heads.v1"  # signed tree heads: public metadata, no dead-letter twin
 
 ALL_TOPICS: tuple[str, ...] = (INCIDENTS, MATCHES, REVIEWS, NOTIFICATIONS, DISCLOSURES, REGISTRY)
 COMPACTED: frozenset[str] = frozenset({REGISTRY})

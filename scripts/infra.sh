@@ -22,8 +22,12 @@ KAFKA_LOG4J="$REPO/infra/kafka/log4j2.yaml"
 KAFKA_TEMPLATE="$REPO/infra/kafka/server.properties"
 # Newest first; the first that Maven resolves is used (kafka-tools 4.4.0 is not needed).
 KAFKA_VERSIONS="${DAYBREAK_KAFKA_VERSION:-4.4.0 4.3.1}"
-KAFKA_PORT=9092
-CONTROLLER_PORT=9093
+# Overridable (or set in .daybreak/env) so a second checkout can run its own broker.
+KAFKA_PORT="${DAYBREAK_KAFKA_PORT:-}"
+CONTROLLER_PORT="${DAYBREAK_KAFKA_CONTROLLER_PORT:-}"
+KAFKA_SASL_MARK="$KAFKA_DATA/.daybreak-sasl"  # formatted with the SCRAM users: not PLAINTEXT
+# One SCRAM principal each (services/common/kafka_access.py); broker is the broker itself.
+KAFKA_PRINCIPALS="ADMIN BROKER INGEST MATCHER NOTIFIER AUDIT IDENTITY"
 KAFKA_START_TIMEOUT=90
 KAFKA_STOP_TIMEOUT=30
 PG_PORT=5432
@@ -62,7 +66,29 @@ apt_install() {
 
 random_hex() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
-env_get() { sed -n "s/^export $1=//p" "$ENV_FILE" | tail -n 1 | tr -d "'\""; }
+env_get() { sed -n "s/^export $1=//p" "$ENV_FILE" 2>/dev/null | tail -n 1 | tr -d "'\""; }
+
+resolve_ports() {
+  [[ -n $KAFKA_PORT ]] || KAFKA_PORT="$(env_get DAYBREAK_KAFKA_PORT)"
+  [[ -n $CONTROLLER_PORT ]] || CONTROLLER_PORT="$(env_get DAYBREAK_KAFKA_CONTROLLER_PORT)"
+  KAFKA_PORT="${KAFKA_PORT:-9092}"
+  CONTROLLER_PORT="${CONTROLLER_PORT:-9093}"
+}
+
+# Run a command with .daybreak/env loaded (as the admin principal), in the repo.
+with_env() {
+  (
+    cd "$REPO"
+    # shellcheck disable=SC1090
+    . "$ENV_FILE"
+    "$@"
+  )
+}
+
+venv_python() {
+  [[ -x $REPO/.venv/bin/python ]] || die "no .venv: run make venv first"
+  printf '%s' "$REPO/.venv/bin/python"
+}
 
 url_password() {
   local url="$1"
@@ -108,6 +134,13 @@ ensure_env_file() {
   add_env DAYBREAK_IDENTITY_SIGNING_KEYS "'[\"$(head -c 32 /dev/urandom | base64)\"]'"
   add_env DAYBREAK_CHILD_KEY_SECRET "$(random_hex)"
   add_env DAYBREAK_AUDIT_SIGNING_KEY "$(head -c 32 /dev/urandom | base64)"
+  local principal
+  for principal in $KAFKA_PRINCIPALS; do
+    add_env "DAYBREAK_${principal}_KAFKA_PASSWORD" "$(random_hex)"
+  done
+  # tests and CLIs connect as admin; each service gets its own (scripts/services.sh)
+  add_env DAYBREAK_KAFKA_USERNAME admin
+  add_env DAYBREAK_KAFKA_PASSWORD "$(env_get DAYBREAK_ADMIN_KAFKA_PASSWORD)"
   [[ $added -eq 1 ]] && log "wrote secrets to ${ENV_FILE#"$REPO"/}"
   url_password "$(env_get DAYBREAK_MIGRATIONS_DATABASE_URL)" >/dev/null
   for svc in "${DB_SERVICES[@]}"; do
@@ -324,22 +357,50 @@ kafka_ensure_jars() {
 
 kafka_write_config() {
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
-  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
-    -e "s|@KAFKA_DATA@|$KAFKA_DATA|g" "$KAFKA_TEMPLATE" >"$KAFKA_PROPS.tmp"
+  local text broker_pw
+  broker_pw="$(env_get DAYBREAK_BROKER_KAFKA_PASSWORD)"
+  [[ -n $broker_pw ]] || die "no DAYBREAK_BROKER_KAFKA_PASSWORD in $ENV_FILE"
+  # in bash, not sed: the broker's password must not show up in `ps`
+  text="$(<"$KAFKA_TEMPLATE")"
+  text="${text//@KAFKA_PORT@/$KAFKA_PORT}"
+  text="${text//@CONTROLLER_PORT@/$CONTROLLER_PORT}"
+  text="${text//@KAFKA_DATA@/$KAFKA_DATA}"
+  text="${text//@BROKER_PASSWORD@/$broker_pw}"
+  (umask 077 && printf '%s\n' "$text" >"$KAFKA_PROPS.tmp")
   mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
 }
 
 kafka_ensure_formatted() {
+  if [[ -f $KAFKA_DATA/meta.properties && ! -f $KAFKA_SASL_MARK ]]; then
+    # a PLAINTEXT broker's data has no SCRAM users, and none can be added without one
+    log "Kafka data predates SASL/SCRAM; wiping it (local data only) and formatting again"
+    rm -rf "$KAFKA_DATA"
+    mkdir -p "$KAFKA_DATA"
+  fi
   [[ -f $KAFKA_DATA/meta.properties ]] && return 0
-  local cluster_id
+  local cluster_id py
+  local -a scram
+  py="$(venv_python)"
+  # admin and broker as salted SCRAM credentials; the services' users come with setup
+  mapfile -t scram < <(with_env "$py" -m services.common.kafka_setup scram-args)
+  [[ ${#scram[@]} -eq 4 ]] || die "could not derive the SCRAM credentials (see above)"
   if [[ ! -s $KAFKA_HOME/cluster-id ]]; then
     kafka_java kafka.tools.StorageTool random-uuid >"$KAFKA_HOME/cluster-id"
   fi
   cluster_id="$(cat "$KAFKA_HOME/cluster-id")"
   log "formatting Kafka storage (cluster $cluster_id)"
   kafka_java kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$KAFKA_PROPS" \
-    >"$KAFKA_LOGS/format.log" 2>&1 \
+    "${scram[@]}" >"$KAFKA_LOGS/format.log" 2>&1 \
     || { cat "$KAFKA_LOGS/format.log" >&2; die "kafka storage format failed"; }
+  touch "$KAFKA_SASL_MARK"
+}
+
+# Users, topics and ACLs (services/common/kafka_setup.py), as admin; safe to repeat.
+kafka_setup() {
+  local py
+  py="$(venv_python)"
+  with_env "$py" -m services.common.kafka_setup apply \
+    || die "kafka setup (SCRAM users, topics, ACLs) failed"
 }
 
 # A java process on our ports that another checkout's infra.sh started.
@@ -370,7 +431,9 @@ kafka_wait_ready() {
     done
     return 2
   fi
-  "$py" - "127.0.0.1:$KAFKA_PORT" "$pid" "$KAFKA_START_TIMEOUT" <<'PY'
+  # the admin's password in the environment, not in argv
+  DAYBREAK_KAFKA_PASSWORD="$(env_get DAYBREAK_ADMIN_KAFKA_PASSWORD)" \
+    "$py" - "127.0.0.1:$KAFKA_PORT" "$pid" "$KAFKA_START_TIMEOUT" <<'PY'
 import asyncio, logging, os, socket, struct, sys, time
 
 bootstrap, pid, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
@@ -386,7 +449,10 @@ def alive() -> bool:
 
 async def aiokafka_ready() -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=3000,
+        security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username="admin", sasl_plain_password=os.environ["DAYBREAK_KAFKA_PASSWORD"])
     try:
         await admin.start()
         cluster = await admin.describe_cluster()
@@ -437,6 +503,11 @@ kafka_start() {
   local pid foreign rc=0
   mkdir -p "$STATE"
   pid="$(kafka_pid)"
+  if pid_alive "$pid" && ! grep -q '^sasl.enabled.mechanisms=' "$KAFKA_PROPS" 2>/dev/null; then
+    log "Kafka (pid $pid) runs the old PLAINTEXT configuration; restarting it with SASL"
+    kafka_terminate "$pid"
+    pid=""
+  fi
   if pid_alive "$pid" && port_open "$KAFKA_PORT"; then
     log "Kafka already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
     return 0
@@ -523,6 +594,7 @@ cmd_up() {
   pg_start
   pg_ensure_objects
   kafka_start
+  kafka_setup
   run_migrations
   log "up; load the settings with: . ${ENV_FILE#"$REPO"/}"
 }
@@ -576,6 +648,7 @@ main() {
   # One infra.sh at a time per checkout: parallel test runners may all call `up`.
   exec 9>"$STATE/lock"
   flock -w 300 9 || die "another scripts/infra.sh is still running"
+  resolve_ports
   case "$1" in
     up) cmd_up ;;
     down) cmd_down ;;

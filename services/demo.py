@@ -229,7 +229,7 @@ async def _audit(settings: Settings) -> None:
 async def _await_event(settings: Settings, topic: str, incident_id: str,
                        timeout_s: float = 60) -> dict[str, Any]:
     """The newest event on a topic keyed by the incident, waiting for it to arrive."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+    consumer = AIOKafkaConsumer(**settings.kafka().client_options(),
                                 isolation_level="read_committed")
     await consumer.start()
     try:

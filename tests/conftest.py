@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.settings import Settings
+from services.common.settings import KafkaConnection, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,6 +52,13 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture(scope="session")
+def kafka(kafka_bootstrap: str) -> KafkaConnection:
+    """The session's broker as the principal of DAYBREAK_KAFKA_USERNAME (admin: tests create
+    and delete their own topics)."""
+    return Settings(env="development", kafka_bootstrap=kafka_bootstrap).kafka()
+
+
+@pytest.fixture(scope="session")
 async def database() -> AsyncIterator[dict[str, str]]:
     """A fresh database migrated to head, dropped at the end of the session."""
     from tests.support.db import create_test_database, drop_test_database
@@ -62,13 +69,13 @@ async def database() -> AsyncIterator[dict[str, str]]:
 
 
 @pytest.fixture
-async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+async def topic_prefix(kafka: KafkaConnection) -> AsyncIterator[str]:
     """A prefix that gives each test its own topics, deleted afterwards."""
     from tests.support.kafka import delete_topics_with_prefix
 
     prefix = f"t{secrets.token_hex(4)}."
     yield prefix
-    await delete_topics_with_prefix(kafka_bootstrap, prefix)
+    await delete_topics_with_prefix(kafka, prefix)
 
 
 @pytest.fixture

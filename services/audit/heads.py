@@ -25,14 +25,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.envelope import EventPayload, wrap
+from schemas.topics import AUDIT_HEADS
 from services.audit.chain import format_timestamp
 from services.audit.log import TreeCache
 from services.audit.models import audit_tree_heads
 from services.audit.tree_head import SignedTreeHead, TreeHead, key_id, sign_tree_head
 from services.common.kafka import ensure_topics, make_producer
+from services.common.settings import KafkaConnection, TopicLayout
 
 log = logging.getLogger(__name__)
-AUDIT_HEADS = "audit-heads.v1"
+__all__ = ["AUDIT_HEADS", "HeadSigner", "KafkaHeads"]
 _HEAD_IDS = uuid.UUID("6f1d3c1e-7a1b-4d8e-9a55-1d2a6c0b7e43")
 
 
@@ -211,8 +213,9 @@ class HeadSigner:
 class KafkaHeads:
     """Publishes signed heads to `audit-heads.v1`, keyed by key id; connects on first use."""
 
-    def __init__(self, bootstrap: str, topic: str, *, partitions: int = 3) -> None:
-        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+    def __init__(self, kafka: KafkaConnection, topic: str, *,
+                 layout: TopicLayout = TopicLayout()) -> None:
+        self.kafka, self.topic, self.layout = kafka, topic, layout
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -225,9 +228,8 @@ class KafkaHeads:
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
-            await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions,
-                                timeout_s=10)
-            producer = make_producer(self.bootstrap)
+            await ensure_topics(self.kafka, [self.topic], layout=self.layout, timeout_s=10)
+            producer = make_producer(self.kafka)
             try:
                 await producer.start()
             except BaseException:

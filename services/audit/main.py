@@ -12,7 +12,6 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
-from schemas import topics
 from services.audit.api import router
 from services.audit.cli import purge_content
 from services.audit.handlers import AuditDeps, handle_record, on_disclosures
@@ -23,6 +22,7 @@ from services.common import relay
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
+from services.common.kafka_access import AUDIT
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import run_daily
@@ -46,8 +46,7 @@ def build_app(
     appended = Counter("daybreak_audit_appended_total", "Audit entries appended", ["source"],
                        registry=registry)
     heads_topic = settings.topic(AUDIT_HEADS)
-    publish = KafkaHeads(settings.kafka_bootstrap, heads_topic,
-                         partitions=settings.kafka_partitions)
+    publish = KafkaHeads(settings.kafka(), heads_topic, layout=settings.topic_layout())
     tree = TreeCache()
     signer = HeadSigner(
         engine=ctx.engine, tree=tree, private_key=settings.private_key(),
@@ -60,10 +59,10 @@ def build_app(
     # the relay stays idle (the audit service stages nothing in the outbox); Worker is used
     # for its restart-after-fault consumer loop and for creating the topics it names
     worker = Worker(
-        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
-        group_id=f"{settings.topic_prefix}daybreak-audit",
-        consume=[settings.topic(topics.DISCLOSURES)], produce=[heads_topic],
-        handle=functools.partial(handle_record, deps=deps), partitions=settings.kafka_partitions,
+        kafka=settings.kafka(), engine=ctx.engine, source=settings.topic(SOURCE),
+        group_id=AUDIT.group_id(settings.topic_prefix),
+        consume=[settings.topic(t) for t in AUDIT.consumes], produce=[heads_topic],
+        handle=functools.partial(handle_record, deps=deps), layout=settings.topic_layout(),
         handle_batch=functools.partial(on_disclosures, deps=deps),
     )
     ctx.extras["audit"] = deps

@@ -118,7 +118,7 @@ def _closing_issuer(ctx: AppContext, lifespan: Lifespan | None) -> Lifespan:
 
 async def check_broker(ctx: AppContext) -> None:
     """Readiness: the broker answers a metadata request."""
-    await broker_answers(ctx.settings.kafka_bootstrap)
+    await broker_answers(ctx.settings.kafka())
 
 
 async def _check_database(ctx: AppContext) -> None:

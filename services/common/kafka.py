@@ -18,14 +18,15 @@ from aiokafka.errors import (
     KafkaError,
     KafkaTimeoutError,
     TopicAlreadyExistsError,
+    for_code,
 )
 from aiokafka.structs import RecordMetadata
 
 from schemas.envelope import parse_envelope
 from schemas.registry import EVENT_TYPES
-from schemas.topics import COMPACTED
 from services.common.errors import is_transient
 from services.common.logs import bind_event, event_log_fields
+from services.common.settings import KafkaConnection, TopicLayout
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,12 @@ BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 LagObserver = Callable[[AIOKafkaConsumer, Mapping[TopicPartition, int]], Awaitable[None]]
 
 
-def make_producer(bootstrap: str, *, request_timeout_ms: int = 5000) -> AIOKafkaProducer:
+def make_producer(kafka: KafkaConnection, *, request_timeout_ms: int = 5000) -> AIOKafkaProducer:
     """An idempotent producer: acks=all, no duplicates on retry, small linger for batching."""
+    # Kafka 3.0+ (KIP-679) lets an idempotent producer in with WRITE on a topic alone: no
+    # IdempotentWrite on the cluster
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
@@ -48,36 +51,46 @@ def make_producer(bootstrap: str, *, request_timeout_ms: int = 5000) -> AIOKafka
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Iterable[str], *, partitions: int = 3, timeout_s: float = 30
+    kafka: KafkaConnection, topics: Iterable[str], *, layout: TopicLayout = TopicLayout(),
+    timeout_s: float = 30,
 ) -> None:
-    """Create each topic that does not exist yet (idempotent)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    """Create each topic that does not exist yet (idempotent).
+
+    A deployment's topics are made by `daybreak kafka setup` as admin; the services' own
+    principals may only see them, so for them this finds nothing missing and creates nothing.
+    """
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=10000)
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in topics if t not in existing]
+        existing = set(await admin.list_topics())  # only the topics we may DESCRIBE
+        missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if not missing:
             return
         with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics([
-                NewTopic(name=t, num_partitions=partitions, replication_factor=1,
-                         topic_configs=topic_configs(t)) for t in missing])
+            response = await admin.create_topics([
+                NewTopic(name=t, num_partitions=layout.partitions,
+                         replication_factor=layout.replication_factor,
+                         topic_configs=layout.configs(t))
+                for t in missing
+            ])
+            _raise_topic_errors(response)
     finally:
         await admin.close()
 
 
-def topic_configs(topic: str) -> dict[str, str]:
-    """Per-topic settings: a compacted topic keeps each key's latest record for ever."""
-    if any(topic.endswith(base) for base in COMPACTED):
-        return {"cleanup.policy": "compact"}
-    return {}
+def _raise_topic_errors(response: Any) -> None:
+    # create_topics reports per-topic errors in the response instead of raising them
+    for topic_error in response.topic_errors:
+        code = topic_error[1]
+        if code not in (0, TopicAlreadyExistsError.errno):
+            raise for_code(code)(f"creating topic {topic_error[0]}")
 
 
-def make_consumer(bootstrap: str, *topics: str, group_id: str) -> AIOKafkaConsumer:
+def make_consumer(kafka: KafkaConnection, *topics: str, group_id: str) -> AIOKafkaConsumer:
     """A consumer that never auto-commits: offsets move only after our transaction commits."""
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -201,17 +214,17 @@ class KafkaPublisher:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         *,
         topics: Iterable[str],
-        partitions: int = 3,
+        layout: TopicLayout = TopicLayout(),
         request_timeout_ms: int = 5000,
         transactional_id: str | None = None,
         max_batch: int = 500,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topics = tuple(topics)
-        self.partitions = partitions
+        self.layout = layout
         self.timeout_s = request_timeout_ms / 1000
         self.transactional_id = transactional_id or f"daybreak-{uuid.uuid4().hex}"
         self.max_batch = max_batch
@@ -238,10 +251,10 @@ class KafkaPublisher:
     async def _start_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             await ensure_topics(
-                self.bootstrap, self.topics, partitions=self.partitions, timeout_s=self.timeout_s
+                self.kafka, self.topics, layout=self.layout, timeout_s=self.timeout_s
             )
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
+                **self.kafka.client_options(),
                 acks="all",
                 enable_idempotence=True,
                 transactional_id=self.transactional_id,
@@ -301,7 +314,7 @@ class KafkaPublisher:
             last[tp] = max(last.get(tp, -1), meta.offset)
         if self._reader is None:
             reader = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, isolation_level="read_committed",
+                **self.kafka.client_options(), isolation_level="read_committed",
                 enable_auto_commit=False, request_timeout_ms=int(self.timeout_s * 1000))
             await reader.start()
             self._reader = reader
@@ -382,9 +395,9 @@ async def dispatch_record(
     await handler(envelope, deps=deps)
 
 
-async def broker_answers(bootstrap: str, *, timeout_s: float = 3) -> None:
+async def broker_answers(kafka: KafkaConnection, *, timeout_s: float = 3) -> None:
     """Raise unless the broker answers a metadata request (a readiness check)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=3000)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         await asyncio.wait_for(admin.list_topics(), timeout_s)

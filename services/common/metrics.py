@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.common.context import AppContext
 from services.common.kafka import partitions_of
+from services.common.settings import KafkaConnection
 
 if TYPE_CHECKING:
     from services.common.runner import Worker
@@ -103,9 +104,9 @@ class KafkaGauges:
     """Dead-letter depth of the consumed topics' `.dlq` twins, and lag from the group's
     committed offsets while the consume loop is silent; one short-lived client per scrape."""
 
-    def __init__(self, registry: CollectorRegistry, *, bootstrap: str, group_id: str,
+    def __init__(self, registry: CollectorRegistry, *, kafka: KafkaConnection, group_id: str,
                  topics: Iterable[str], lag: ConsumerLag) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.group_id = group_id
         self.topics = list(topics)
         self.lag = lag
@@ -118,7 +119,7 @@ class KafkaGauges:
     async def refresh(self) -> None:
         """Read end offsets now, one refresh at a time."""
         async with self._lock:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap,
+            consumer = AIOKafkaConsumer(**self.kafka.client_options(),
                                         isolation_level="read_committed",
                                         request_timeout_ms=int(REFRESH_TIMEOUT_S * 1000))
             try:
@@ -142,7 +143,7 @@ class KafkaGauges:
             return
         ends = await consumer.end_offsets(tps)
         starts = await consumer.beginning_offsets(tps)  # auto_offset_reset is earliest
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap,
+        admin = AIOKafkaAdminClient(**self.kafka.client_options(),
                                     request_timeout_ms=int(REFRESH_TIMEOUT_S * 1000))
         try:
             await admin.start()
@@ -158,6 +159,6 @@ def observe_worker(ctx: AppContext, worker: Worker) -> None:
     """Consumer lag and dead-letter depth for the worker's consumer group on /metrics."""
     lag = ConsumerLag(ctx.registry)
     worker.on_lag = lag
-    gauges = KafkaGauges(ctx.registry, bootstrap=worker.bootstrap, group_id=worker.group_id,
+    gauges = KafkaGauges(ctx.registry, kafka=worker.kafka, group_id=worker.group_id,
                          topics=worker.consume, lag=lag)
     add_refresher(ctx, "kafka", gauges.refresh)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.envelope import Envelope
 from services.common.models import outbox, outbox_inflight
+from services.common.settings import KafkaConnection
 
 log = logging.getLogger(__name__)
 HEADER = "daybreak-outbox"
@@ -59,7 +60,7 @@ class OutboxRelay:
         *,
         engine: AsyncEngine,
         producer: AIOKafkaProducer,
-        bootstrap: str,
+        kafka: KafkaConnection,
         source: str,
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
@@ -67,7 +68,7 @@ class OutboxRelay:
     ) -> None:
         self.engine = engine
         self.producer = producer
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.source = source
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
@@ -81,7 +82,8 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set, holding the source's leadership lock."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        # no group: it reads end offsets, and after a crash scans what it produced itself
+        consumer = AIOKafkaConsumer(**self.kafka.client_options(), enable_auto_commit=False)
         await consumer.start()
         try:
             async with self.engine.connect() as lock_conn:

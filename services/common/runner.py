@@ -20,6 +20,7 @@ from services.common.kafka import (
     run_consumer,
 )
 from services.common.outbox import OutboxRelay
+from services.common.settings import KafkaConnection, TopicLayout
 
 log = logging.getLogger(__name__)
 Handler = Callable[..., Awaitable[None]]
@@ -29,11 +30,12 @@ class Worker:
     """Runs one consumer group and one outbox relay until stopped; restarts them after faults."""
 
     def __init__(
-        self, *, bootstrap: str, engine: AsyncEngine, source: str, group_id: str,
-        consume: list[str], produce: list[str], handle: Handler, partitions: int = 3,
-        handle_batch: BatchHandler | None = None, relay: bool = True,
+        self, *, kafka: KafkaConnection, engine: AsyncEngine, source: str, group_id: str,
+        consume: list[str], produce: list[str], handle: Handler,
+        layout: TopicLayout = TopicLayout(), handle_batch: BatchHandler | None = None,
+        relay: bool = True,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.engine = engine
         self.source = source
         self.group_id = group_id
@@ -41,7 +43,7 @@ class Worker:
         self.produce = produce
         self.handle = handle
         self.handle_batch = handle_batch
-        self.partitions = partitions
+        self.layout = layout
         self.with_relay = relay
         self.stop_event = asyncio.Event()
         self.relay: OutboxRelay | None = None
@@ -75,16 +77,16 @@ class Worker:
                 await asyncio.sleep(1)
 
     async def _producer(self) -> AIOKafkaProducer:
-        topics = [*self.consume, *self.produce]
-        await ensure_topics(self.bootstrap, [*topics, *(f"{t}.dlq" for t in topics)],
-                            partitions=self.partitions)
-        producer = make_producer(self.bootstrap)
+        # only what this service uses: its principal can see (DESCRIBE) no other topic
+        await ensure_topics(self.kafka, [*self.consume, *(f"{t}.dlq" for t in self.consume),
+                                         *self.produce], layout=self.layout)
+        producer = make_producer(self.kafka)
         await producer.start()
         return producer
 
     async def _consume_once(self) -> None:
         producer = await self._producer()
-        consumer = make_consumer(self.bootstrap, *self.consume, group_id=self.group_id)
+        consumer = make_consumer(self.kafka, *self.consume, group_id=self.group_id)
         try:
             await consumer.start()
             await run_consumer(consumer, self.handle, dead_letters=DeadLetters(producer),
@@ -98,7 +100,7 @@ class Worker:
         producer = await self._producer()
         try:
             self.relay = OutboxRelay(engine=self.engine, producer=producer,
-                                     bootstrap=self.bootstrap, source=self.source)
+                                     kafka=self.kafka, source=self.source)
             await self.relay.run(self.stop_event)
         finally:
             await producer.stop()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topics import COMPACTED
 from services.common.jwks import parse_jwks
 
 DEV_SECRET = "development-only-secret-change-me-0000000000000000"
@@ -18,6 +20,61 @@ SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 
 class MissingSetting(ValueError):
     """A setting this process needs was not given (message names the variable)."""
+
+WEEK_MS = 7 * 24 * 60 * 60 * 1000
+SecurityProtocol = Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """Where the broker is and who this process is to it, for every aiokafka client."""
+
+    bootstrap: str
+    security_protocol: SecurityProtocol = "SASL_PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap,
+                                   "security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.username or "",
+                "sasl_plain_password": self.password.get_secret_value() if self.password else "",
+            }
+        return options
+
+    def as_user(self, username: str, password: str | SecretStr) -> KafkaConnection:
+        """The same broker under another principal."""
+        secret = password if isinstance(password, SecretStr) else SecretStr(password)
+        return replace(self, username=username, password=secret)
+
+
+@dataclass(frozen=True)
+class TopicLayout:
+    """How topics are created: partitions, copies, and how long records stay on the broker."""
+
+    partitions: int = 3
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    retention_ms: int = WEEK_MS
+    dlq_retention_ms: int = WEEK_MS
+
+    def configs(self, topic: str) -> dict[str, str]:
+        """The topic-level configs for one topic (dead-letter twins keep their own retention)."""
+        if topic.endswith(".dlq"):
+            return {"min.insync.replicas": str(self.min_insync_replicas),
+                    "retention.ms": str(self.dlq_retention_ms)}
+        if any(topic.endswith(base) for base in COMPACTED):
+            # the registry: each school's, LA's and calendar's latest state, kept for ever
+            return {"min.insync.replicas": str(self.min_insync_replicas),
+                    "cleanup.policy": "compact"}
+        return {"min.insync.replicas": str(self.min_insync_replicas),
+                "retention.ms": str(self.retention_ms)}
 
 
 class Settings(BaseSettings):
@@ -38,6 +95,15 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1, le=64)
     kafka_request_timeout_ms: int = Field(default=5000, ge=500)
+    kafka_security_protocol: SecurityProtocol = "SASL_PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_replication_factor: int = Field(default=1, ge=1, le=7)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1, le=7)
+    # incidents carry children's names: records leave the broker after a week, dead letters too
+    kafka_retention_ms: int = Field(default=WEEK_MS, ge=60_000)
+    kafka_dlq_retention_ms: int = Field(default=WEEK_MS, ge=60_000)
     child_key_secret: SecretStr = SecretStr(DEV_SECRET)
     client_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     user_token_ttl_seconds: int = Field(default=3600, ge=60, le=12 * 3600)
@@ -79,6 +145,11 @@ class Settings(BaseSettings):
                     f"DAYBREAK_{name.upper()} must be set to a random value of at least "
                     f"{_MIN_SECRET_LEN} characters outside development"
                 )
+        if self.kafka_security_protocol == "PLAINTEXT":
+            raise ValueError("DAYBREAK_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is for development only")
+        if not self.kafka_username or not self.kafka_password:
+            raise ValueError("DAYBREAK_KAFKA_USERNAME and DAYBREAK_KAFKA_PASSWORD must be set "
+                             "outside development")
         return self
 
     def database_url_for(self, service: ServiceName) -> str:
@@ -87,6 +158,27 @@ class Settings(BaseSettings):
         if not url:
             raise MissingSetting(f"DAYBREAK_{service.upper()}_DATABASE_URL is not set")
         return url
+
+    @model_validator(mode="after")
+    def _check_topic_copies(self) -> Settings:
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError("DAYBREAK_KAFKA_MIN_INSYNC_REPLICAS cannot exceed "
+                             "DAYBREAK_KAFKA_REPLICATION_FACTOR")
+        return self
+
+    def kafka(self) -> KafkaConnection:
+        """This process's broker connection: bootstrap servers and its own principal."""
+        return KafkaConnection(
+            bootstrap=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism, username=self.kafka_username,
+            password=self.kafka_password)
+
+    def topic_layout(self) -> TopicLayout:
+        """How this deployment creates its topics."""
+        return TopicLayout(
+            partitions=self.kafka_partitions, replication_factor=self.kafka_replication_factor,
+            min_insync_replicas=self.kafka_min_insync_replicas,
+            retention_ms=self.kafka_retention_ms, dlq_retention_ms=self.kafka_dlq_retention_ms)
 
     def topic(self, base: str) -> str:
         """The concrete topic name for a base topic under this deployment's prefix."""

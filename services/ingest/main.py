@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,12 +11,12 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
-from schemas import topics
 from services.common import relay
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.kafka import KafkaPublisher
+from services.common.kafka_access import INGEST
 from services.common.relay import identity_client
 from services.common.settings import Settings
 from services.ingest.api import router
@@ -37,10 +38,11 @@ def build_app(
         registry=registry,
     )
     publisher = KafkaPublisher(
-        settings.kafka_bootstrap,
-        topics=[settings.topic(t) for t in topics.all_topics_with_dlq()],
-        partitions=settings.kafka_partitions,
+        settings.kafka(),
+        topics=[settings.topic(t) for t in INGEST.produces],
+        layout=settings.topic_layout(),
         request_timeout_ms=settings.kafka_request_timeout_ms,
+        transactional_id=INGEST.transactional_id(settings.topic_prefix, uuid.uuid4().hex),
     )
     ctx.extras["publisher"] = publisher
     ctx.extras["accepted"] = Counter(

@@ -10,12 +10,12 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
-from schemas import topics
 from services.common import relay
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.events import apply_record, apply_records
+from services.common.kafka_access import MATCHER
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.runner import Worker
@@ -48,14 +48,13 @@ def build_app(
                        published=lambda: worker.wake_relay(),
                        on_decided=lambda status: outcomes.labels(status).inc())
     worker = Worker(
-        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
-        group_id=f"{settings.topic_prefix}daybreak-matcher",
-        consume=[settings.topic(topics.INCIDENTS)],
-        produce=[settings.topic(t) for t in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES,
-                                             topics.REGISTRY)],
+        kafka=settings.kafka(), engine=ctx.engine, source=settings.topic(SOURCE),
+        group_id=MATCHER.group_id(settings.topic_prefix),
+        consume=[settings.topic(t) for t in MATCHER.consumes],
+        produce=[settings.topic(t) for t in MATCHER.produces],
         handle=functools.partial(apply_record, handlers=HANDLERS, deps=deps),
         handle_batch=functools.partial(apply_records, handlers=HANDLERS, deps=deps),
-        partitions=settings.kafka_partitions,
+        layout=settings.topic_layout(),
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps

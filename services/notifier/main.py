@@ -13,12 +13,12 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from schemas import topics
 from services.common import relay
 from services.common.app import check_broker, create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.events import apply_record, apply_records
+from services.common.kafka_access import NOTIFIER, NOTIFIER_REGISTRY
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.runner import Worker
@@ -50,24 +50,24 @@ def build_app(
                         child_key_secret=settings.child_key_secret.get_secret_value(),
                         clock=lambda: ctx.clock(), topic_prefix=settings.topic_prefix)
     worker = Worker(
-        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
-        group_id=f"{settings.topic_prefix}daybreak-notifier",
-        consume=[settings.topic(topics.MATCHES), settings.topic(topics.INCIDENTS)],
-        produce=[settings.topic(topics.DISCLOSURES)],
+        kafka=settings.kafka(), engine=ctx.engine, source=settings.topic(SOURCE),
+        group_id=NOTIFIER.group_id(settings.topic_prefix),
+        consume=[settings.topic(t) for t in NOTIFIER.consumes],
+        produce=[settings.topic(t) for t in NOTIFIER.produces],
         handle=functools.partial(apply_record, handlers=HANDLERS, deps=deps),
         handle_batch=functools.partial(apply_records, handlers=HANDLERS, deps=deps),
-        partitions=settings.kafka_partitions,
+        layout=settings.topic_layout(),
     )
-    # its own group: a match waiting for a school's registry entry must not hold that entry up
     directory_deps = DirectoryDeps(engine=ctx.engine)
     directory = Worker(
-        bootstrap=settings.kafka_bootstrap, engine=ctx.engine, source=settings.topic(SOURCE),
-        group_id=f"{settings.topic_prefix}daybreak-notifier-registry",
-        consume=[settings.topic(topics.REGISTRY)], produce=[], relay=False,
+        kafka=settings.kafka(), engine=ctx.engine, source=settings.topic(SOURCE),
+        group_id=NOTIFIER_REGISTRY.group_id(settings.topic_prefix),
+        consume=[settings.topic(t) for t in NOTIFIER_REGISTRY.consumes], produce=[],
+        relay=False,
         handle=functools.partial(apply_record, handlers=DIRECTORY_HANDLERS, deps=directory_deps),
         handle_batch=functools.partial(apply_records, handlers=DIRECTORY_HANDLERS,
                                        deps=directory_deps),
-        partitions=settings.kafka_partitions,
+        layout=settings.topic_layout(),
     )
     ctx.extras["wake_relay"] = worker.wake_relay
     ctx.extras["deps"] = deps

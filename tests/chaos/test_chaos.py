@@ -200,7 +200,7 @@ async def check_audit_verifies(stack: Stack, *, events: int) -> None:
 async def check_accepted_on_kafka(stack: Stack, police: Police) -> None:
     """Every incident answered 202/200 has its IncidentReceived committed on incidents.v1."""
     assert stack.kafka is not None
-    visible = {r.key.decode() for r in await read_topic(stack.kafka.bootstrap, topics.INCIDENTS)
+    visible = {r.key.decode() for r in await read_topic(stack.kafka.connection(), topics.INCIDENTS)
                if r.key}
     lost = sorted(ref for ref, incident_id in police.accepted.items()
                   if incident_id not in visible)
@@ -212,9 +212,9 @@ async def check_kafka(stack: Stack) -> None:
     """No record dead-lettered; each outbox event published once."""
     assert stack.kafka is not None
     for topic in topics.ALL_TOPICS:
-        parked = await read_topic(stack.kafka.bootstrap, topics.dlq(topic))
+        parked = await read_topic(stack.kafka.connection(), topics.dlq(topic))
         assert not parked, f"{len(parked)} records dead-lettered on {topics.dlq(topic)}"
     for topic in (topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES):
         ids = [json.loads(r.value)["event_id"] for r in await read_topic(
-            stack.kafka.bootstrap, topic)]
+            stack.kafka.connection(), topic)]
         assert ids and len(ids) == len(set(ids)), f"{topic}: {len(ids) - len(set(ids))} twice"

@@ -52,7 +52,7 @@ async def test_database_restarts_are_503_and_never_dead_letter(stack: Stack) -> 
         return bool(rows[0]["n"] == INCIDENTS)
 
     assert await wait_for(decided, seconds=60)
-    parked = await read_topic(settings.kafka_bootstrap, topics.dlq(topics.INCIDENTS))
+    parked = await read_topic(settings.kafka(), topics.dlq(topics.INCIDENTS))
     assert not parked, f"{len(parked)} incidents dead-lettered while PostgreSQL restarted"
     # a failure counted against the message is one step of five towards the dead-letter topic
     log = (stack.logs / "matcher.log").read_text()

@@ -32,7 +32,7 @@ def la_token(settings: Settings, la: str) -> dict[str, str]:
 
 
 async def events(settings: Settings, topic: str, at_least: int) -> list[dict]:
-    records = await read_topic(settings.kafka_bootstrap, settings.topic(topic),
+    records = await read_topic(settings.kafka(), settings.topic(topic),
                                at_least=at_least, timeout_s=30)
     return [json.loads(r.value) | {"_key": r.key.decode()} for r in records]
 

@@ -97,7 +97,7 @@ async def test_canary_names_leak_nowhere(settings, smtp, tmp_path, caplog) -> No
 
     keys: list[bytes] = []
     for topic in TOPICS:
-        keys += [r.key or b"" for r in await read_topic(settings.kafka_bootstrap,
+        keys += [r.key or b"" for r in await read_topic(settings.kafka(),
                                                         settings.topic(topic))]
     assert keys, "the pipeline produced no Kafka records"
     emails = [m.content for m in inbox.messages]

@@ -215,7 +215,7 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
             assert acked.action_taken == "school nurse; attended this morning: yes"
 
             async def portal_views() -> list[dict[str, Any]]:
-                records = await read_topic(settings.kafka_bootstrap,
+                records = await read_topic(settings.kafka(),
                                            settings.topic(topics.DISCLOSURES), timeout_s=1)
                 events = [json.loads(r.value) for r in records if r.value]
                 return [e["payload"] for e in events if e["type"] == "DisclosureRecorded"

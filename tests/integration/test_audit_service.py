@@ -42,6 +42,7 @@ from services.common.db import service_engine
 from services.common.kafka import ensure_topics, make_producer
 from services.common.pseudonym import child_key
 from services.common.security import Principal
+from services.common.settings import TopicLayout
 from tests.support.api import running
 from tests.support.db import create_test_database, drop_test_database, service_urls
 from tests.support.kafka import read_topic
@@ -113,8 +114,9 @@ def disclosure(*, school: str, key: str | None = None, action: str = "notificati
 
 async def publish(settings, envelopes: list[Envelope]) -> None:
     topic = settings.topic(topics.DISCLOSURES)
-    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=2)
-    producer = make_producer(settings.kafka_bootstrap)
+    await ensure_topics(settings.kafka(), [topic, f"{topic}.dlq"],
+                        layout=TopicLayout(partitions=2))
+    producer = make_producer(settings.kafka())
     await producer.start()
     try:
         for envelope in envelopes:
@@ -326,7 +328,7 @@ async def test_inclusion_and_consistency_proofs_verify(settings, engine) -> None
     # the heads left the database: a file line and a message on audit-heads.v1
     sizes = {h.tree_size for h in read_heads_file(settings.audit_heads_file)}
     assert {m, n} <= sizes
-    records = await read_topic(settings.kafka_bootstrap, settings.topic(AUDIT_HEADS), at_least=2)
+    records = await read_topic(settings.kafka(), settings.topic(AUDIT_HEADS), at_least=2)
     published = {json.loads(r.value)["payload"]["tree_size"] for r in records}
     assert {m, n} <= published
 

@@ -17,6 +17,7 @@ from services.common.kafka import (
     make_producer,
     run_consumer,
 )
+from services.common.settings import TopicLayout
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -24,8 +25,9 @@ pytestmark = pytest.mark.integration
 
 async def test_poison_message_goes_to_dlq_after_n_attempts_and_others_flow(settings) -> None:
     topic = settings.topic("loop.v1")
-    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
-    producer = make_producer(settings.kafka_bootstrap)
+    await ensure_topics(settings.kafka(), [topic, f"{topic}.dlq"],
+                        layout=TopicLayout(partitions=1))
+    producer = make_producer(settings.kafka())
     await producer.start()
     for value in (b"ok-1", b"poison", b"ok-2"):
         await producer.send_and_wait(topic, value, key=b"k")
@@ -39,13 +41,13 @@ async def test_poison_message_goes_to_dlq_after_n_attempts_and_others_flow(setti
         handled.append(record.value)
 
     group = f"g-{uuid.uuid4().hex[:8]}"
-    consumer = make_consumer(settings.kafka_bootstrap, topic, group_id=group)
+    consumer = make_consumer(settings.kafka(), topic, group_id=group)
     await consumer.start()
     stop = asyncio.Event()
     task = asyncio.create_task(run_consumer(
         consumer, handle, dead_letters=DeadLetters(producer, max_attempts=3), stop=stop,
         retry_delay_s=0.01))
-    dead = await read_topic(settings.kafka_bootstrap, f"{topic}.dlq", at_least=1)
+    dead = await read_topic(settings.kafka(), f"{topic}.dlq", at_least=1)
     for _ in range(50):
         if len(handled) == 2:
             break
@@ -62,7 +64,7 @@ async def test_poison_message_goes_to_dlq_after_n_attempts_and_others_flow(setti
     assert b"child" not in b"".join(v for _, v in dead[0].headers)
 
     # a restarted consumer in the same group resumes after the committed offsets
-    again = make_consumer(settings.kafka_bootstrap, topic, group_id=group)
+    again = make_consumer(settings.kafka(), topic, group_id=group)
     await again.start()
     leftovers = await again.getmany(timeout_ms=1500)
     await again.stop()
@@ -84,8 +86,9 @@ async def test_processed_event_is_claimed_once(settings) -> None:
 
 async def test_batch_handler_takes_a_poll_and_falls_back_to_records_on_bad_data(settings) -> None:
     topic = settings.topic("batch.v1")
-    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
-    producer = make_producer(settings.kafka_bootstrap)
+    await ensure_topics(settings.kafka(), [topic, f"{topic}.dlq"],
+                        layout=TopicLayout(partitions=1))
+    producer = make_producer(settings.kafka())
     await producer.start()
     for value in (b"a", b"b", b"c"):
         await producer.send_and_wait(topic, value, key=b"k")
@@ -102,7 +105,7 @@ async def test_batch_handler_takes_a_poll_and_falls_back_to_records_on_bad_data(
             raise ValueError("bad data")
         singles.append(record.value)
 
-    consumer = make_consumer(settings.kafka_bootstrap, topic, group_id=f"g-{uuid.uuid4().hex[:8]}")
+    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{uuid.uuid4().hex[:8]}")
     await consumer.start()
     stop = asyncio.Event()
     task = asyncio.create_task(run_consumer(
@@ -114,7 +117,7 @@ async def test_batch_handler_takes_a_poll_and_falls_back_to_records_on_bad_data(
         await asyncio.sleep(0.1)
     await producer.send_and_wait(topic, b"poison", key=b"k")
     await producer.send_and_wait(topic, b"d", key=b"k")
-    dead = await read_topic(settings.kafka_bootstrap, f"{topic}.dlq", at_least=1)
+    dead = await read_topic(settings.kafka(), f"{topic}.dlq", at_least=1)
     for _ in range(50):
         if b"d" in singles or any(b"d" in b and b"poison" not in b for b in batches):
             break

@@ -35,7 +35,7 @@ async def wmp(api: httpx.AsyncClient, settings: Settings) -> dict[str, str]:
 
 
 async def incidents_on_topic(settings: Settings, at_least: int = 0) -> list[dict]:
-    records = await read_topic(settings.kafka_bootstrap, settings.topic(topics.INCIDENTS),
+    records = await read_topic(settings.kafka(), settings.topic(topics.INCIDENTS),
                                at_least=at_least, timeout_s=5 if at_least else 1)
     return [json.loads(r.value) | {"_key": r.key.decode()} for r in records]
 

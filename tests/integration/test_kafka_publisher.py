@@ -8,18 +8,19 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.kafka import KafkaPublisher
+from services.common.settings import KafkaConnection, TopicLayout
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_published_record_is_visible_to_read_committed_readers_on_return(
-    kafka_bootstrap: str, topic_prefix: str
+    kafka: KafkaConnection, topic_prefix: str
 ) -> None:
     # the coordinator acknowledges a commit before its markers reach the partition: before
     # publish waited for them, 119 of 200 records were not yet readable when it returned
     topic = f"{topic_prefix}visible"
-    publisher = KafkaPublisher(kafka_bootstrap, topics=[topic], partitions=1)
-    reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap,
+    publisher = KafkaPublisher(kafka, topics=[topic], layout=TopicLayout(partitions=1))
+    reader = AIOKafkaConsumer(**kafka.client_options(),
                               isolation_level="read_committed", enable_auto_commit=False)
     await reader.start()
     tp = TopicPartition(topic, 0)

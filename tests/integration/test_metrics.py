@@ -40,6 +40,7 @@ from services.common.kafka import (
 )
 from services.common.logs import JsonFormatter
 from services.common.metrics import ConsumerLag
+from services.common.settings import TopicLayout
 from services.matcher.main import build_app as build_matcher
 from services.matcher.models import reviews
 from services.notifier.main import build_app as build_notifier
@@ -120,9 +121,9 @@ async def test_matcher_reports_reviews_lag_before_and_after_consuming_and_dlq(se
     await add_review(settings, la, age=timedelta(minutes=10))
     await add_review(settings, la, age=timedelta(days=2), status="resolved")
     incidents = settings.topic(topics.INCIDENTS)
-    await ensure_topics(settings.kafka_bootstrap, [incidents, f"{incidents}.dlq"],
-                        partitions=settings.kafka_partitions)
-    producer = make_producer(settings.kafka_bootstrap)
+    await ensure_topics(settings.kafka(), [incidents, f"{incidents}.dlq"],
+                        layout=settings.topic_layout())
+    producer = make_producer(settings.kafka())
     await producer.start()
     for value in (received(), received(), received(), b"not an envelope"):
         await producer.send_and_wait(incidents, value, key=secrets.token_bytes(4))
@@ -249,11 +250,12 @@ async def test_notifier_reports_states_due_late_escalations_and_keeps_values_wit
 
 async def test_loop_reports_lag_while_handling_and_logs_event_ids_only(settings, caplog) -> None:
     topic = settings.topic("lag.v1")
-    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    await ensure_topics(settings.kafka(), [topic, f"{topic}.dlq"],
+                        layout=TopicLayout(partitions=1))
     events = [wrap(IncidentWithdrawn(incident_id=uuid.uuid4(), force_code="WMP",
                                      withdrawn_at=NOW, reason=reason),
                    correlation_id=uuid.uuid4()) for reason in ("ok", "Quillon", "ok")]
-    producer = make_producer(settings.kafka_bootstrap)
+    producer = make_producer(settings.kafka())
     await producer.start()
     for event in events:
         await producer.send_and_wait(topic, event.to_bytes(), key=b"k")
@@ -268,7 +270,7 @@ async def test_loop_reports_lag_while_handling_and_logs_event_ids_only(settings,
         dispatch_record, handlers={"IncidentWithdrawn": on_withdrawn}, deps=None)
     registry = CollectorRegistry()
     lag = ConsumerLag(registry)
-    consumer = make_consumer(settings.kafka_bootstrap, topic, group_id=f"g-{uuid.uuid4().hex}")
+    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{uuid.uuid4().hex}")
     await consumer.start()
     caplog.set_level(logging.INFO, logger="services.common.kafka")
     stop = asyncio.Event()

@@ -452,6 +452,7 @@ async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosure
 ) -> None:
     from schemas import topics
     from services.common.kafka import ensure_topics, make_producer
+    from services.common.settings import TopicLayout
     from services.notifier.main import build_app
     from services.notifier.settings import NotifierSettings
     from tests.support.api import running
@@ -460,14 +461,14 @@ async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosure
     own = NotifierSettings(**settings.model_dump() | {"smtp_port": smtp[1]})
     school = await add_school(engine)
     kept, gone = uuid.uuid4(), uuid.uuid4()
-    await ensure_topics(own.kafka_bootstrap, [own.topic(topics.MATCHES),
-                                              own.topic(topics.INCIDENTS)], partitions=2)
+    await ensure_topics(own.kafka(), [own.topic(topics.MATCHES), own.topic(topics.INCIDENTS)],
+                        layout=TopicLayout(partitions=2))
     app = build_app(own)
     # the matches are from Sunday evening: on the real clock they are long overdue, and the
     # dispatcher's escalation e-mails (audited too) would race the view's disclosure
     app.state.ctx.clock = lambda: MATCHED_AT
     async with running(app) as client:
-        producer = make_producer(own.kafka_bootstrap)
+        producer = make_producer(own.kafka())
         await producer.start()
         try:
             for incident_id in (kept, gone):
@@ -496,8 +497,7 @@ async def test_the_app_consumes_matches_and_withdrawals_and_publishes_disclosure
         assert resp.status_code == 200
         for _ in range(150):
             # the dispatcher serves the whole shared database: count only this notification's
-            records = [r for r in await read_topic(own.kafka_bootstrap,
-                                                   own.topic(topics.DISCLOSURES))
+            records = [r for r in await read_topic(own.kafka(), own.topic(topics.DISCLOSURES))
                        if str(row.id).encode() in r.value]
             if records:
                 break

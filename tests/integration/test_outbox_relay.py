@@ -14,6 +14,7 @@ from services.common.db import UnitOfWork, service_engine
 from services.common.kafka import ensure_topics, make_producer
 from services.common.models import outbox
 from services.common.outbox import OutboxRelay, add_to_outbox
+from services.common.settings import TopicLayout
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -37,9 +38,10 @@ async def stage(engine, topic: str, source: str, n: int) -> None:
 async def test_relay_restarted_mid_batch_publishes_each_row_once(settings) -> None:
     topic = settings.topic("relay.v1")
     source = f"test-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings.kafka_bootstrap, [topic], partitions=2)
+    await ensure_topics(settings.kafka(), [topic],
+                        layout=TopicLayout(partitions=2))
     engine = service_engine(settings, "matcher", pool_size=3)
-    producer = make_producer(settings.kafka_bootstrap)
+    producer = make_producer(settings.kafka())
     await producer.start()
     try:
         await stage(engine, topic, source, 250)
@@ -51,21 +53,21 @@ async def test_relay_restarted_mid_batch_publishes_each_row_once(settings) -> No
                 crashes += 1
                 raise Crash  # sent to Kafka, not yet marked published
 
-        doomed = OutboxRelay(engine=engine, producer=producer, bootstrap=settings.kafka_bootstrap,
+        doomed = OutboxRelay(engine=engine, producer=producer, kafka=settings.kafka(),
                              source=source, batch_size=100, after_send=crash_after_first_send)
         with pytest.raises(Crash):
             await doomed.run(asyncio.Event())
-        assert len(await read_topic(settings.kafka_bootstrap, topic, at_least=100)) == 100
+        assert len(await read_topic(settings.kafka(), topic, at_least=100)) == 100
 
         stop = asyncio.Event()
-        relay = OutboxRelay(engine=engine, producer=producer, bootstrap=settings.kafka_bootstrap,
+        relay = OutboxRelay(engine=engine, producer=producer, kafka=settings.kafka(),
                             source=source, batch_size=100, poll_interval_s=0.1)
         task = asyncio.create_task(relay.run(stop))
-        records = await read_topic(settings.kafka_bootstrap, topic, at_least=250)
+        records = await read_topic(settings.kafka(), topic, at_least=250)
         await asyncio.sleep(0.5)
         stop.set()
         await task
-        records = await read_topic(settings.kafka_bootstrap, topic)
+        records = await read_topic(settings.kafka(), topic)
         event_ids = [r.value for r in records]
         assert len(records) == 250
         assert len(set(event_ids)) == 250
@@ -82,22 +84,23 @@ async def test_relay_restarted_mid_batch_publishes_each_row_once(settings) -> No
 async def test_only_one_relay_per_source_is_active(settings) -> None:
     topic = settings.topic("relay.v1")
     source = f"test-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings.kafka_bootstrap, [topic], partitions=2)
+    await ensure_topics(settings.kafka(), [topic],
+                        layout=TopicLayout(partitions=2))
     engine = service_engine(settings, "matcher", pool_size=4)
-    producer = make_producer(settings.kafka_bootstrap)
+    producer = make_producer(settings.kafka())
     await producer.start()
     stop = asyncio.Event()
     try:
         await stage(engine, topic, source, 300)
         relays = [OutboxRelay(engine=engine, producer=producer,
-                              bootstrap=settings.kafka_bootstrap, source=source,
+                              kafka=settings.kafka(), source=source,
                               batch_size=50, poll_interval_s=0.05) for _ in range(2)]
         tasks = [asyncio.create_task(r.run(stop)) for r in relays]
-        await read_topic(settings.kafka_bootstrap, topic, at_least=300)
+        await read_topic(settings.kafka(), topic, at_least=300)
         await asyncio.sleep(0.5)
         stop.set()
         await asyncio.gather(*tasks)
-        assert len(await read_topic(settings.kafka_bootstrap, topic)) == 300
+        assert len(await read_topic(settings.kafka(), topic)) == 300
     finally:
         await producer.stop()
         await engine.dispose()

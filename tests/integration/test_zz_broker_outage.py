@@ -62,10 +62,10 @@ async def test_broker_down_is_503_and_accepted_incidents_all_arrive(settings) ->
         assert after.status_code == 202
         accepted.append(after.json()["incident_id"])
 
-    records = await read_topic(settings.kafka_bootstrap, settings.topic("incidents.v1"),
+    records = await read_topic(settings.kafka(), settings.topic("incidents.v1"),
                                at_least=len(accepted), timeout_s=30)
     await asyncio.sleep(2)  # a late duplicate would show up now
-    records = await read_topic(settings.kafka_bootstrap, settings.topic("incidents.v1"))
+    records = await read_topic(settings.kafka(), settings.topic("incidents.v1"))
     keys = Counter(r.key.decode() for r in records)
     assert set(keys) == set(accepted)
     assert all(n == 1 for n in keys.values()), keys

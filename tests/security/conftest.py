@@ -61,4 +61,4 @@ async def world(
             await populate(built)
             yield built
     finally:
-        await delete_topics_with_prefix(kafka_bootstrap, prefix)
+        await delete_topics_with_prefix(settings.kafka(), prefix)

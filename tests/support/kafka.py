@@ -8,14 +8,15 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka import partitions_of
+from services.common.settings import KafkaConnection
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, at_least: int = 0, timeout_s: float = 15
+    kafka: KafkaConnection, topic: str, *, at_least: int = 0, timeout_s: float = 15
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on the topic now (waiting up to `timeout_s` for `at_least` of them)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        **kafka.client_options(), enable_auto_commit=False, isolation_level="read_committed"
     )
     await consumer.start()
     try:
@@ -49,9 +50,9 @@ async def _read_all(
     return out
 
 
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+async def delete_topics_with_prefix(kafka: KafkaConnection, prefix: str) -> None:
     """Remove a test's topics so the shared broker does not fill up with partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]

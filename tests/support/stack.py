@@ -37,6 +37,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from services.audit.tree_head import generate_keypair
+from services.common.kafka_access import ADMIN
 from services.common.settings import Settings
 from tests.conftest import REPO
 from tests.support.ports import free_port
@@ -100,16 +101,17 @@ class Stack:
         finally:
             kafka_up.join()
         self.kafka.wait_ready()
+        self.topic_prefix = topic_prefix
+        self.kafka.setup(prefix=topic_prefix, layout=self.settings().topic_layout())
         self._smtp = Controller(self.mail, hostname="127.0.0.1", port=self.mail.port)
         self._smtp.start()
-        self.topic_prefix = topic_prefix
         ports = {name: free_port() for name in services}
         self.env = self._service_env(ports) | env
         urls = self.postgres.service_urls()
-        self.services = {  # each process gets its own database role alone
+        self.services = {  # each process: its own database role and its own Kafka principal
             name: Service(name, port, self.logs / f"{name}.log",
-                          self.env | {f"DAYBREAK_{name.upper()}_DATABASE_URL":
-                                      urls[f"{name}_database_url"]},
+                          self.env | self._principal_env(name)
+                          | {f"DAYBREAK_{name.upper()}_DATABASE_URL": urls[f"{name}_database_url"]},
                           serve_args.get(name, []))
             for name, port in ports.items()}
         first = [s for name, s in self.services.items() if name == "identity"]
@@ -149,12 +151,19 @@ class Stack:
             "DAYBREAK_COOKIE_SECURE": "false",
         }
 
+    def _principal_env(self, name: str) -> dict[str, str]:
+        assert self.kafka is not None
+        return {"DAYBREAK_KAFKA_USERNAME": name,
+                "DAYBREAK_KAFKA_PASSWORD": self.kafka.passwords[name]}
+
     def settings(self) -> Settings:
-        """Settings on the stack's database, broker and keys (for tests.support helpers)."""
+        """Settings on the stack's database, broker (as admin) and keys (for tests.support
+        helpers)."""
         assert self.postgres is not None and self.kafka is not None
         return Settings(env="test", **self.postgres.service_urls(),
                         migrations_database_url=self.postgres.owner_url,
                         kafka_bootstrap=self.kafka.bootstrap, topic_prefix=self.topic_prefix,
+                        kafka_username=ADMIN, kafka_password=self.kafka.passwords[ADMIN],
                         child_key_secret=self._secrets["child_key"], cookie_secure=False,
                         **trusting())
 

@@ -19,8 +19,13 @@ import time
 import uuid
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from services.common import kafka_setup
 from services.common.kafka import broker_answers
-from services.common.settings import SERVICES
+from services.common.kafka_access import ADMIN, BROKER, SERVICES
+from services.common.settings import SERVICES as DB_SERVICES
+from services.common.settings import KafkaConnection, TopicLayout
 from tests.conftest import REPO
 from tests.support.stack_process import Child, children_of, run_in_thread, wait_until
 
@@ -39,7 +44,7 @@ class Postgres:
         self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
                                key=lambda p: int(Path(p).parts[-3]))[-1]).parent
         self.owner_password = secrets.token_hex(16)
-        self.passwords = {svc: secrets.token_hex(16) for svc in SERVICES}
+        self.passwords = {svc: secrets.token_hex(16) for svc in DB_SERVICES}
         opts = {"listen_addresses": "127.0.0.1", "max_connections": "300",
                 "unix_socket_permissions": "0700"} | (options or {})
         argv = [str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-p", str(port),
@@ -138,7 +143,8 @@ GRANT daybreak_{svc} TO {PG_OWNER};
 
 
 class Kafka:
-    """A single-node KRaft broker (combined mode) as scripts/infra.sh runs it, on free ports."""
+    """A single-node KRaft broker (combined mode) as scripts/infra.sh runs it, on free ports,
+    with SASL/SCRAM, the ACLs and a password per principal (`connection(name)`)."""
 
     def __init__(self, root: Path, port: int, controller_port: int) -> None:
         if not (KAFKA_LIBS / ".stamp").exists():
@@ -147,6 +153,8 @@ class Kafka:
         self.port = port
         self.controller_port = controller_port
         self.props = self.dir / "server.properties"
+        self.passwords = {name: secrets.token_hex(16)
+                          for name in (ADMIN, BROKER, *(s.name for s in SERVICES))}
         logs = root / "logs"
         self.java = ["java", f"-Dkafka.logs.dir={logs / 'kafka'}",
                      f"-Dlog4j2.configurationFile={KAFKA_LOG4J}", "-cp", f"{KAFKA_LIBS}/*"]
@@ -160,15 +168,29 @@ class Kafka:
         """host:port for clients."""
         return f"127.0.0.1:{self.port}"
 
+    def connection(self, principal: str = ADMIN) -> KafkaConnection:
+        """The broker as one principal (admin by default)."""
+        return KafkaConnection(self.bootstrap, username=principal,
+                               password=SecretStr(self.passwords[principal]))
+
     def init(self) -> None:
-        """Write server.properties, format the storage, start."""
+        """Write server.properties, format the storage with admin and broker, start."""
         (self.dir / "data").mkdir(parents=True)
+        self.props.touch(mode=0o600)  # it holds the broker's password
         self.props.write_text(_server_properties(self.dir / "data", self.port,
-                                                 self.controller_port))
+                                                 self.controller_port, self.passwords[BROKER]))
+        scram = [arg for name in (ADMIN, BROKER) for arg in
+                 ("--add-scram", kafka_setup.scram_format_argument(name, self.passwords[name]))]
         subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "--standalone",
-                        "-t", _cluster_id(), "-c", str(self.props)],
+                        "-t", _cluster_id(), "-c", str(self.props), *scram],
                        check=True, capture_output=True, env=self.child.env)
         self.start()
+
+    def setup(self, *, prefix: str, layout: TopicLayout) -> None:
+        """The services' users, the topics and the ACLs, as scripts/infra.sh sets them up."""
+        services = {s.name: self.passwords[s.name] for s in SERVICES}
+        run_in_thread(lambda: kafka_setup.apply(self.connection(), prefix=prefix, layout=layout,
+                                                passwords=services))
 
     def start(self, *, timeout_s: float = 120) -> None:
         """Start on the same ports and data; wait until it answers metadata requests."""
@@ -180,7 +202,7 @@ class Kafka:
         def answers() -> bool:
             # the port first: aiokafka logs every refused connection
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            run_in_thread(lambda: broker_answers(self.bootstrap))
+            run_in_thread(lambda: broker_answers(self.connection()))
             return True
         wait_until(answers, self.child, timeout_s=timeout_s, what="answering")
 
@@ -201,8 +223,9 @@ def _cluster_id() -> str:
             return text
 
 
-def _server_properties(data: Path, port: int, controller_port: int) -> str:
+def _server_properties(data: Path, port: int, controller_port: int, broker_password: str) -> str:
     # the same broker settings as scripts/infra.sh, on this stack's ports and data directory
     return (KAFKA_TEMPLATE.read_text().replace("@KAFKA_PORT@", str(port))
             .replace("@CONTROLLER_PORT@", str(controller_port))
-            .replace("@KAFKA_DATA@", str(data)))
+            .replace("@KAFKA_DATA@", str(data))
+            .replace("@BROKER_PASSWORD@", broker_password))

@@ -25,7 +25,8 @@ from services.audit.tree_head import (
     sign_tree_head,
 )
 
-SECRETS = {"jwt_secret": "j" * 40, "child_key_secret": "c" * 40}
+SECRETS = {"jwt_secret": "j" * 40, "child_key_secret": "c" * 40,
+           "kafka_username": "audit", "kafka_password": "p" * 40}
 AT = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)
 
 

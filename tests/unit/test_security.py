@@ -15,6 +15,11 @@ from tests.support.tokens import JWKS, KEYSET, police
 KEY = "k" * 64
 
 
+def settings(**kw) -> Settings:
+    return Settings(**{"env": "test", "child_key_secret": KEY,
+                       "kafka_username": "ingest", "kafka_password": KEY, **kw})
+
+
 def test_default_or_short_secrets_are_refused_outside_development() -> None:
     with pytest.raises(ValidationError, match="CHILD_KEY_SECRET"):
         Settings(env="production", child_key_secret=DEV_SECRET)
@@ -24,10 +29,37 @@ def test_default_or_short_secrets_are_refused_outside_development() -> None:
 
 
 def test_a_static_jwks_must_hold_a_signing_key() -> None:
-    assert Settings(env="test", child_key_secret=KEY, jwks=JWKS).jwks == JWKS
+    assert settings(jwks=JWKS).jwks == JWKS
     for garbled in ("not json", '{"keys": []}', '{"keys": [{"kty": "RSA", "kid": "a"}]}'):
         with pytest.raises(ValidationError, match="DAYBREAK_JWKS"):
-            Settings(env="test", child_key_secret=KEY, jwks=garbled)
+            settings(jwks=garbled)
+
+
+def test_a_kafka_principal_is_required_outside_development() -> None:
+    with pytest.raises(ValidationError, match="DAYBREAK_KAFKA_PASSWORD"):
+        settings(kafka_password=None)
+    with pytest.raises(ValidationError, match="DAYBREAK_KAFKA_USERNAME"):
+        settings(kafka_username="")
+    with pytest.raises(ValidationError, match="PLAINTEXT"):
+        settings(kafka_security_protocol="PLAINTEXT")
+    with pytest.raises(ValidationError, match="MIN_INSYNC"):
+        settings(kafka_replication_factor=1, kafka_min_insync_replicas=2)
+
+
+def test_the_kafka_connection_carries_the_principal_but_never_shows_its_password() -> None:
+    connection = settings(kafka_bootstrap="kafka:9092").kafka()
+    assert connection.client_options() == {
+        "bootstrap_servers": "kafka:9092", "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "ingest",
+        "sasl_plain_password": KEY}
+    assert KEY not in repr(connection) and KEY not in str(connection)
+
+
+def test_topics_keep_records_a_week_unless_configured() -> None:
+    layout = settings(kafka_dlq_retention_ms=1_209_600_000).topic_layout()
+    assert layout.configs("incidents.v1") == {"min.insync.replicas": "1",
+                                              "retention.ms": "604800000"}
+    assert layout.configs("incidents.v1.dlq")["retention.ms"] == "1209600000"
 
 
 def test_secrets_hash_with_argon2_and_verify() -> None:
