@@ -88,7 +88,8 @@ def pct(samples: list[float], q: float) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     urls = await create_test_database()
-    engine = make_engine(urls["app_url"], pool_size=max(2, args.writers + 1))
+    engine = make_engine(urls["audit_database_url"], schema="audit",
+                         pool_size=max(2, args.writers + 1))
     key = load_private_key(generate_keypair().private_key)
     heads_file = Path(tempfile.mkdtemp()) / "tree-heads.jsonl"
     try:

@@ -90,7 +90,7 @@ async def post_incidents(url: str, token: str, bodies: Iterator[bytes], clients:
 
 async def police_token(settings: Settings, ingest_url: str) -> Any:
     """A police client for force BNCH and a function that fetches it a fresh token."""
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "identity") as uow:
         client = await create_client(uow.conn, force_code=FORCE)
         await uow.commit()
 
@@ -180,21 +180,29 @@ async def _statuses(engine: AsyncEngine) -> dict[str, int]:
 async def morning(engine: AsyncEngine, settings: Settings, notifier_url: str, sample: int,
                   sent_mail: Any, *, timeout_s: float) -> None:
     """Make `sample` notifications due now; time the dispatcher's pushes, then the DSLs
-    opening each one in the API (an audited disclosure) and the audit log taking them in."""
+    opening each one in the API (an audited disclosure) and the audit log taking them in.
+
+    The services run on the real clock: during a school-day morning they push at once, so
+    part of the sample (or all of it) may already have been pushed live; that is reported."""
     async with engine.begin() as conn:
         chosen = (await conn.execute(text("""
-            UPDATE notifier.notifications SET push_at = now() WHERE id IN (
-              SELECT id FROM notifier.notifications
-              WHERE state = 'scheduled' AND school_urn IS NOT NULL
-              ORDER BY created_at LIMIT :n) RETURNING id, school_urn"""), {"n": sample})).all()
+            SELECT id, school_urn, state = 'scheduled' AS waiting FROM notifier.notifications
+            WHERE state IN ('scheduled', 'sent') AND school_urn IS NOT NULL
+            ORDER BY state = 'scheduled' DESC, created_at LIMIT :n"""), {"n": sample})).all()
+        await conn.execute(text(
+            "UPDATE notifier.notifications SET push_at = now() WHERE id = ANY(:ids) "
+            "AND state = 'scheduled'"), {"ids": [row.id for row in chosen if row.waiting]})
         audit_before = (await conn.execute(
             text("SELECT count(*) FROM audit.audit_events"))).scalar()
     started = time.perf_counter()
     await _until(engine, "SELECT count(*) = 0 FROM notifier.notifications "
                          "WHERE state = 'scheduled' AND push_at <= now()", timeout_s)
     pushed = time.perf_counter() - started
+    live = sum(not row.waiting for row in chosen)
     print(f"morning sample: {len(chosen):,} notifications pushed in {pushed:.1f} s = "
-          f"{len(chosen) / pushed:,.0f}/s in {sent_mail()} content-free e-mails")
+          f"{len(chosen) / pushed:,.0f}/s in {sent_mail()} content-free e-mails"
+          + (f" ({live:,} of them pushed live: the school day had begun)" if live else ""))
+    chosen = [(row.id, row.school_urn) for row in chosen]
     started = time.perf_counter()
     await _views(settings, notifier_url, chosen)
     viewed = time.perf_counter() - started

@@ -29,7 +29,7 @@ from services.identity.accounts import create_client
 
 async def _new_token(url: str) -> str:
     settings = Settings()
-    async with standalone_uow(settings.database_url) as uow:
+    async with standalone_uow(settings, "identity") as uow:
         client = await create_client(uow.conn, force_code="BENCH")
         await uow.commit()
     async with httpx.AsyncClient(base_url=url) as http:

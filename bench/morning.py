@@ -32,16 +32,16 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import make_engine
-from services.matcher.models import local_authorities, schools
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher
-from services.notifier.models import emails, notifications
+from services.notifier.models import emails, local_authorities, notifications, schools
 from services.notifier.settings import NotifierSettings
 from tests.support.db import create_test_database, drop_test_database
 from tests.support.ports import free_port
 
 WINDOW_OPENS = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # a Monday, 07:00 in London (GMT)
 TARGET_S = 60.0
+DAY_STARTS_AT = datetime(2026, 1, 1, 8, 45).time()
 
 
 class Counter:
@@ -60,15 +60,17 @@ class Counter:
 
 
 async def load(engine: AsyncEngine, n_notifications: int, n_schools: int) -> None:
-    """The registry (LAs, schools with a DSL) and the due notifications."""
+    """The notifier's copy of the registry (LAs, schools with a DSL) and the due notifications."""
     las = [f"B{i:03d}" for i in range(max(1, n_schools // 20))]
     async with engine.begin() as conn:
         await conn.execute(insert(local_authorities), [
-            {"la_code": la, "name": f"LA {la}",
+            {"la_code": la, "name": f"LA {la}", "changed_at": WINDOW_OPENS,
              "contacts": [{"role": "safeguarding", "name": "S", "email": f"mash@{la}.test"}]}
             for la in las])
         await conn.execute(insert(schools), [
             {"urn": str(200_000 + i), "name": f"School {i}", "la_code": las[i % len(las)],
+             "status": "open", "participates": True, "day_starts_at": DAY_STARTS_AT,
+             "deputy_after_minutes": 60, "la_after_minutes": 120, "changed_at": WINDOW_OPENS,
              "contacts": [{"role": "dsl", "name": "D", "email": f"dsl@s{i}.test"},
                           {"role": "deputy_dsl", "name": "E", "email": f"deputy@s{i}.test"}]}
             for i in range(n_schools)])
@@ -106,8 +108,9 @@ async def main(args: argparse.Namespace) -> None:
     counter, port = Counter(), free_port()
     smtp = Controller(counter, hostname="127.0.0.1", port=port)
     smtp.start()
-    admin = make_engine(urls["app_url"], pool_size=2)
-    engines = [make_engine(urls["app_url"], pool_size=args.pool) for _ in range(args.dispatchers)]
+    admin = make_engine(urls["owner_url"], pool_size=2)
+    engines = [make_engine(urls["notifier_database_url"], schema="notifier", pool_size=args.pool)
+               for _ in range(args.dispatchers)]
     try:
         started = time.perf_counter()
         await load(admin, args.notifications, args.schools)

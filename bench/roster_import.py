@@ -71,9 +71,9 @@ def gias_bytes(urns: list[str]) -> bytes:
 
 
 async def create_database() -> tuple[str, str]:
-    """A migrated throwaway database: (its name, the app role's URL for it)."""
+    """A migrated throwaway database: (its name, the matcher role's URL for it)."""
     owner_url, app_url = (os.environ["DAYBREAK_MIGRATIONS_DATABASE_URL"],
-                          os.environ["DAYBREAK_DATABASE_URL"])
+                          os.environ["DAYBREAK_MATCHER_DATABASE_URL"])
     name = f"daybreak_bench_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(owner_url.replace("+asyncpg", "", 1))
     try:
@@ -100,10 +100,11 @@ async def drop_database(name: str) -> None:
 
 async def register_schools(url: str, urns: list[str]) -> float:
     """Register the schools through the GIAS import; its seconds."""
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, schema="matcher", pool_size=1)
     started = time.perf_counter()
     try:
-        await import_gias(gias_bytes(urns), uow=UnitOfWork(engine), now=datetime.now(UTC))
+        await import_gias(gias_bytes(urns), uow=UnitOfWork(engine), now=datetime.now(UTC),
+                          topic_prefix="bench.")
     finally:
         await engine.dispose()
     return time.perf_counter() - started
@@ -111,7 +112,7 @@ async def register_schools(url: str, urns: list[str]) -> float:
 
 def timed_cli_import(path: Path, url: str) -> float:
     """`daybreak roster import PATH` against the database; its seconds."""
-    os.environ["DAYBREAK_DATABASE_URL"] = url
+    os.environ["DAYBREAK_MATCHER_DATABASE_URL"] = url
     started = time.perf_counter()
     code = cli_main(["roster", "import", str(path)])
     elapsed = time.perf_counter() - started

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
@@ -13,6 +14,12 @@ from tests.integration.test_portal import clock, deps, portal  # noqa: F401
 from tests.integration.test_registry import admin, cli_env  # noqa: F401
 from tests.integration.test_registry import api as registry  # noqa: F401
 from tests.support.api import issuer_for, new_police_client, police_token, running
+
+
+@pytest.fixture
+async def engine(matcher_engine: AsyncEngine) -> AsyncEngine:
+    """Most hostile input is aimed at the registry: these tests act as the matcher."""
+    return matcher_engine
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import string
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.envelope import wrap
 from schemas.incidents import IncidentReceived
 from schemas.matching import ChildMatched, SchoolMatch
+from services.common.db import make_engine
 from services.common.settings import Settings
 from services.ingest.models import incidents
 from services.ingest.service import DISCLOSABLE_FIELDS
@@ -63,6 +65,14 @@ def texts(incident: dict[str, Any]) -> list[str]:
     child = incident["children"][0]
     return [incident["summary"], *(child[k] for k in SHOWN),
             *child["address"].values(), child["school_hint"]["name"]]
+
+
+@pytest.fixture
+async def engine(database: dict[str, str]) -> AsyncIterator[AsyncEngine]:
+    """The owner: this test reads what ingest stored and what the notifier made of it."""
+    engine = make_engine(database["owner_url"], pool_size=2)
+    yield engine
+    await engine.dispose()
 
 
 async def report_every_payload(ingest: httpx.AsyncClient,

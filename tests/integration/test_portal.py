@@ -45,19 +45,19 @@ async def engine(notifier_engine: AsyncEngine) -> AsyncEngine:
 
 
 @pytest.fixture
-def deps(engine: AsyncEngine, clock: Clock, settings: Settings) -> NotifierDeps:
-    return NotifierDeps(engine=engine, clock=clock,
+def deps(notifier_engine: AsyncEngine, clock: Clock, settings: Settings) -> NotifierDeps:
+    return NotifierDeps(engine=notifier_engine, clock=clock,
                         child_key_secret=settings.child_key_secret.get_secret_value())
 
 
 @pytest.fixture
 async def portal(
-    settings: Settings, engine: AsyncEngine, clock: Clock
+    settings: Settings, notifier_engine: AsyncEngine, clock: Clock
 ) -> AsyncIterator[httpx.AsyncClient]:
     secure = settings.model_copy(update={"cookie_secure": True})
     issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
     app = create_app(title="notifier", service="notifier", ctx=AppContext(
-        settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock,
+        settings=secure, engine=notifier_engine, registry=CollectorRegistry(), clock=clock,
         issuer=issuer))
     app.include_router(portal_router)
     transport = httpx.ASGITransport(app=app)

@@ -71,8 +71,9 @@ def roll(urn: str, size: int, start: int = 0) -> str:
 
 
 @pytest.fixture
-async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    ctx = AppContext(settings=settings, engine=engine, registry=CollectorRegistry())
+async def api(settings: Settings, matcher_engine: AsyncEngine
+              ) -> AsyncIterator[httpx.AsyncClient]:
+    ctx = AppContext(settings=settings, engine=matcher_engine, registry=CollectorRegistry())
     app = create_app(title="registry under test", service="matcher", ctx=ctx)
     app.include_router(router)
     async with running(app) as client:

@@ -167,6 +167,8 @@ async def populate(world: World) -> None:
         world.tokens[name] = await police_token(ingest, *await new_police_client(
             world.settings, force))
     await _put_force(world)
+    for school in (x, y):
+        await _register(world, school)
     world.params.update(
         incident_id=await report_incident(world, "police_a", FORCE_A, "incident_a"),
         incident_b=await report_incident(world, "police_b", FORCE_B, "incident_b"),
@@ -181,6 +183,21 @@ async def populate(world: World) -> None:
     seen = world.canaries["notification_x"]
     world.params.update(given=seen.given, family=seen.family, born=seen.born.isoformat())
     world.params.update(await _audit_objects(world))
+
+
+async def _register(world: World, school: School) -> None:
+    """The school and its LA in the matcher's registry too, as an admin puts them."""
+    matcher, admin = world.clients["matcher"], world.bearer("admin")
+    resp = await matcher.put(f"/v1/local-authorities/{school.la}", headers=admin, json={
+        "name": f"LA {school.la}",
+        "contacts": [{"role": "safeguarding", "name": "S", "email": school.la_contact}]})
+    assert resp.status_code in (200, 201), resp.text
+    resp = await matcher.put(f"/v1/schools/{school.urn}", headers=admin, json={
+        "name": f"School {school.urn}", "la_code": school.la, "participates": True,
+        "day_starts_at": "08:45",
+        "contacts": [{"role": "dsl", "name": "D", "email": school.dsl},
+                     {"role": "deputy_dsl", "name": "E", "email": school.deputy}]})
+    assert resp.status_code in (200, 201), resp.text
 
 
 async def _put_force(world: World) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert
 
 from services.common.db import standalone_uow
 from services.common.settings import Settings
+from services.matcher.directory import announce
 from services.matcher.models import local_authorities, pupils, roster_imports, schools
 
 
@@ -26,7 +27,8 @@ def pupil(urn: str, upn: str, given: str, family: str, born: str, **kw: Any) -> 
 
 async def seed(settings: Settings, *, las: list[str], school_rows: list[dict[str, Any]],
                pupil_rows: list[dict[str, Any]]) -> None:
-    """Insert local authorities, schools and roll rows in one transaction."""
+    """Insert local authorities, schools and roll rows in one transaction, announcing the LAs
+    and schools on registry.v1 as the registry's own writes do."""
     async with standalone_uow(settings, "matcher") as uow:
         for la in las:
             await uow.conn.execute(
@@ -39,4 +41,6 @@ async def seed(settings: Settings, *, las: list[str], school_rows: list[dict[str
         for urn in {p["urn"] for p in pupil_rows}:
             await uow.conn.execute(insert(roster_imports).values(
                 urn=urn, rows=0, sha256="0" * 64, imported_by="test"))
+        await announce(uow.conn, topic_prefix=settings.topic_prefix, now=datetime.now(UTC),
+                       la_codes=las, urns=[s["urn"] for s in school_rows])
         await uow.commit()
