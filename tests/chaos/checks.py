@@ -26,7 +26,8 @@ QUERIES = {
     "reviews": "SELECT incident_id::text AS incident_id, child_index FROM matcher.reviews",
     "notifications": "SELECT n.id::text AS id, i.incident_reference AS ref, n.recipient_key, "
                      "n.state, n.email_id::text AS email_id, (SELECT count(*) FROM "
-                     "notification_children c WHERE c.notification_id = n.id) AS children "
+                     "notifier.notification_children c WHERE c.notification_id = n.id) "
+                     "AS children "
                      "FROM notifier.notifications n JOIN ingest.incidents i USING (incident_id)",
     "emails": "SELECT id::text AS id, kind, status, count FROM notifier.notifier_emails",
     "webhooks": "SELECT id, status, body FROM notifier.notifier_webhook_deliveries",

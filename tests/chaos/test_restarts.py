@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import insert
 
 from schemas import topics
-from services.common.db import standalone_uow
+from services.common.db import service_engine, standalone_uow
 from services.notifier.models import notifications
 from tests.chaos.checks import query, wait_for
 from tests.chaos.drivers import Police
 from tests.support.api import new_police_client
+from tests.support.directory import notifier_knows_la, notifier_knows_school
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
-from tests.support.registry import seed
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.chaos
@@ -67,10 +67,13 @@ async def test_a_crash_between_sending_and_marking_leaves_every_link_working(
     the same Message-ID (at least once), and the sign-in link in each copy works."""
     settings = stack.settings()
     urn, now = "654321", datetime.now(UTC)
-    await seed(settings, las=["LINK1"], school_rows=[{
-        "urn": urn, "name": "Link Primary", "la_code": "LINK1", "postcode": "DY1 2AB",
-        "contacts": [{"role": "dsl", "name": "Key Adult", "email": "dsl@link.test"}]}],
-        pupil_rows=[])
+    engine = service_engine(settings, "notifier", pool_size=1)
+    try:  # the stack runs the notifier alone: its copy of the registry is seeded directly
+        await notifier_knows_la(engine, "LINK1")
+        await notifier_knows_school(engine, urn, "LINK1", name="Link Primary", contacts=[
+            {"role": "dsl", "name": "Key Adult", "email": "dsl@link.test"}])
+    finally:
+        await engine.dispose()
     stack.mail.delay_s = 3
     async with standalone_uow(settings, "notifier") as uow:
         await uow.conn.execute(insert(notifications).values(
