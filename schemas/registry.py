@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
-from schemas.disclosures import DisclosureRecorded
+from schemas.disclosures import ContentPurged, DisclosureRecorded
 from schemas.envelope import EventPayload
 from schemas.incidents import IncidentReceived, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildNeedsReview, ChildUnmatched
 
 _PAYLOADS: tuple[type[EventPayload], ...] = (
     IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
-    DisclosureRecorded, SchoolChanged, LocalAuthorityChanged, SchoolCalendarChanged,
+    DisclosureRecorded, ContentPurged, SchoolChanged, LocalAuthorityChanged, SchoolCalendarChanged,
 )
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {

@@ -281,7 +281,8 @@ SELECT 'CREATE ROLE $PG_LEGACY' WHERE NOT EXISTS
 SET password_encryption = 'scram-sha-256';
 SET client_min_messages = warning;
 ALTER ROLE $PG_OWNER WITH LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD :'owner_pw';
--- revisions 0001-0005 granted to the shared role; 0006 revokes it all
+-- revisions 0001-0005 granted to the shared role; 0006 revokes it all; it may not log in
+ALTER ROLE $PG_LEGACY WITH NOLOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE PASSWORD NULL;
 SELECT 'CREATE DATABASE $PG_DB OWNER $PG_OWNER' WHERE NOT EXISTS
   (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
 ALTER DATABASE $PG_DB OWNER TO $PG_OWNER;

@@ -7,10 +7,10 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from services.common.settings import MissingSetting, Settings
+from services.common.settings import MissingSetting, ServiceName, Settings
 
 PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004, "identity": 8005}
 APPS = {
@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     republish = registry_sub.add_parser(
         "republish", help="announce every school, LA and calendar again (after an upgrade)")
     republish.set_defaults(run=_registry_republish)
+    rebuild = registry_sub.add_parser(
+        "rebuild", help="rebuild the notifier's copy of the registry from registry.v1")
+    rebuild.set_defaults(run=_registry_rebuild)
 
     match = sub.add_parser("match", help="match a children file against a roster file")
     match.add_argument("--roster", required=True, metavar="ROSTER.csv")
@@ -152,13 +155,47 @@ def _audit(action: str) -> int:
     try:
         if action == "verify":
             return audit_cli.verify(settings)
-        return audit_cli.retention_run(settings)
+        return retention_run(settings)
     except Exception as exc:
         from services.common.errors import is_transient
 
         if is_transient(exc):
             raise CliError(f"database unavailable ({type(exc).__name__})") from None
         raise
+
+
+def retention_run(settings: Settings) -> int:
+    """Each service's purge as its own role (each announced to the audit log), then the audit
+    log's own count; prints a one-line summary."""
+    from services.audit.cli import record_retention_run
+    from services.audit.settings import audit_settings
+    from services.common.context import utc_now
+    from services.common.db import service_engine
+    from services.common.retention import content_cutoff
+    from services.matcher.retention import run_retention as purge_reviews
+    from services.notifier.retention import run_retention as purge_notifications
+
+    async def purge_as(service: ServiceName, purge: Any, now: datetime) -> int:
+        engine = service_engine(settings, service, pool_size=1)
+        try:
+            count: int = await purge(engine, topic_prefix=settings.topic_prefix,
+                                     days=settings.retention_content_days, now=now,
+                                     trigger="cli")
+            return count
+        finally:
+            await engine.dispose()
+
+    async def work() -> dict[str, Any]:
+        now = utc_now()
+        notifications = await purge_as("notifier", purge_notifications, now)
+        reviews = await purge_as("matcher", purge_reviews, now)
+        audit = await record_retention_run(audit_settings(settings), now=now)
+        return {"notifications_purged": notifications, "reviews_purged": reviews,
+                "cutoff": content_cutoff(now, settings.retention_content_days).isoformat(),
+                "audit": audit}
+
+    print(json.dumps(asyncio.run(work())))
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -289,6 +326,23 @@ def _registry_republish(args: argparse.Namespace) -> int:
     from services.matcher.registry_cli import registry_republish
 
     return registry_republish(_settings())
+
+
+def _registry_rebuild(args: argparse.Namespace) -> int:
+    from schemas import topics
+    from services.common.db import service_engine
+    from services.notifier.directory import rebuild
+
+    async def work(settings: Settings) -> dict[str, int]:
+        engine = service_engine(settings, "notifier", pool_size=1)
+        try:
+            return {"applied": await rebuild(engine, kafka=settings.kafka(),
+                                             topic=settings.topic(topics.REGISTRY))}
+        finally:
+            await engine.dispose()
+
+    print(json.dumps(_run_async(work)))
+    return 0
 
 
 def _match(args: argparse.Namespace) -> int:

@@ -11,12 +11,20 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.disclosures import DisclosureRecorded
+from schemas.disclosures import ContentPurged, DisclosureRecorded
 from schemas.envelope import Envelope, parse_envelope
 from schemas.registry import EVENT_TYPES
-from services.audit.chain import AuditEntry
+from services.audit.chain import AuditEntry, EntryDraft
 from services.audit.heads import HeadSigner
-from services.audit.log import TreeCache, access_draft, append_entries, append_entry, draft_of
+from services.audit.log import (
+    Context,
+    TreeCache,
+    access_draft,
+    append_entries,
+    append_entry,
+    draft_of,
+    purge_draft,
+)
 from services.common.db import UnitOfWork
 from services.common.kafka import dispatch_record
 from services.common.security import Principal
@@ -52,10 +60,28 @@ async def on_disclosure_recorded(envelope: Envelope[Any], *, deps: AuditDeps) ->
         deps.committed(entry, "kafka")
 
 
+async def on_content_purged(envelope: Envelope[Any], *, deps: AuditDeps) -> None:
+    """Record a service's purge; a redelivered one (same purge_id) is skipped."""
+    async with UnitOfWork(deps.engine) as uow:
+        entry = await append_entry(uow.conn, *purge_draft(envelope.payload))
+        await uow.commit()
+    if entry is not None:
+        deps.committed(entry, "kafka")
+
+
+def _draft(payload: Any) -> tuple[EntryDraft, Context] | None:
+    if isinstance(payload, DisclosureRecorded):
+        return draft_of(payload)
+    if isinstance(payload, ContentPurged):
+        return purge_draft(payload)
+    return None
+
+
 async def on_disclosures(records: list[ConsumerRecord[bytes, bytes]], *, deps: AuditDeps) -> None:
-    """Append a whole poll of disclosures in one transaction (ids already logged skipped)."""
+    """Append a whole poll of disclosures and purges in one transaction (ids already logged
+    skipped)."""
     envelopes = [parse_envelope(r.value, EVENT_TYPES) for r in records]
-    drafts = [draft_of(e.payload) for e in envelopes if isinstance(e.payload, DisclosureRecorded)]
+    drafts = [d for e in envelopes if (d := _draft(e.payload)) is not None]
     if not drafts:
         return
     async with UnitOfWork(deps.engine) as uow:
@@ -67,6 +93,7 @@ async def on_disclosures(records: list[ConsumerRecord[bytes, bytes]], *, deps: A
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "DisclosureRecorded": on_disclosure_recorded,
+    "ContentPurged": on_content_purged,
 }
 
 

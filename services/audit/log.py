@@ -20,10 +20,11 @@ from typing import Any, TypeAlias
 from sqlalchemy import Row, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from schemas.disclosures import DisclosureRecorded
+from schemas.disclosures import ContentPurged, DisclosureRecorded
 from services.audit.chain import AuditEntry, ChainVerifier, EntryDraft, seal_entry
 from services.audit.merkle import MerkleLog, leaf_hash
 from services.audit.models import CHAIN_COLUMNS, audit_events
+from services.common.retention import RETENTION_ACTOR, purge_purpose
 
 log = logging.getLogger(__name__)
 APPEND_LOCK = zlib.crc32(b"daybreak:audit:append")
@@ -48,6 +49,16 @@ def draft_of(event: DisclosureRecorded) -> tuple[EntryDraft, Context]:
         child_key=event.child_key, notification_id=event.notification_id, purpose=event.purpose,
     )
     return draft, Context(event.la_code, event.review_id, event.incident_id)
+
+
+def purge_draft(event: ContentPurged) -> tuple[EntryDraft, Context]:
+    """The chain draft of a service's content purge (its purge_id is the entry's id)."""
+    draft = EntryDraft(
+        id=event.purge_id, at=event.at, actor=RETENTION_ACTOR, actor_role="system",
+        action="retention.purge", channel=event.trigger, school_urn=None, child_key=None,
+        notification_id=None, purpose=purge_purpose(event),
+    )
+    return draft, Context()
 
 
 def entry_of(row: AnyRow) -> AuditEntry:

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from services.audit.api import router
-from services.audit.cli import purge_content
 from services.audit.handlers import AuditDeps, handle_record, on_disclosures
 from services.audit.heads import AUDIT_HEADS, HeadSigner, KafkaHeads
 from services.audit.log import TreeCache
@@ -25,7 +24,6 @@ from services.common.db import service_engine
 from services.common.kafka_access import AUDIT
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
-from services.common.retention import run_daily
 from services.common.runner import Worker
 from services.common.settings import Settings
 
@@ -71,14 +69,8 @@ def build_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing = asyncio.create_task(signer.run())  # first rebuilds the tree from the table
-        retaining = asyncio.create_task(run_daily(
-            lambda: purge_content(ctx.engine, settings, now=ctx.clock(), channel="schedule"),
-            interval_s=settings.retention_interval_s))
         worker.start()
         yield
-        retaining.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retaining
         await worker.stop()
         signer.stop()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):

@@ -25,9 +25,6 @@ class AuditSettings(Settings):
     audit_sign_every: int = Field(default=1000, ge=1)
     audit_sign_interval_s: float = Field(default=60.0, gt=0)
     audit_retention_years: int = Field(default=25, ge=1, le=200)
-    # notification content (the school keeps its own safeguarding record): DAYBREAK_RETENTION_*
-    retention_content_days: int = Field(default=90, ge=1)
-    retention_interval_s: float = Field(default=24 * 60 * 60.0, gt=0)  # the daily purge
 
     @model_validator(mode="after")
     def _test_heads_stay_out_of_the_tree(self) -> AuditSettings:

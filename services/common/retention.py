@@ -1,4 +1,7 @@
-"""Content retention: erase child data from old notifications and reviews, keep the metadata.
+"""Content retention, shared rules: when content has passed its period, what of an incident is
+kept, how a purge is announced, and the daily loop. Each service purges its own tables
+(services/notifier/retention.py, services/matcher/retention.py) and announces the purge on
+disclosures.v1 in the same transaction, so the audit log records every erasure.
 
 A notification's content is judged by its `created_at` (when Daybreak received it), not the
 incident's `occurred_at`: a late report must still reach the school in full. A review is
@@ -11,32 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import DateTime, String, Uuid, and_, column, delete, func, literal, table, update
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, literal
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
+
+from schemas import topics
+from schemas.disclosures import ContentPurged, PurgeTrigger
+from schemas.envelope import wrap
+from services.common.outbox import add_to_outbox
+from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
 DAY_S = 24 * 60 * 60.0
 # incident facts that identify no one: kept so a purged row still reads as an incident
 KEPT_INCIDENT_KEYS = ("incident_id", "force_code", "occurred_at", "incident_type")
 PURGED_MARK = "purged_at"
-
-# Lightweight views of tables the notifier and the matcher own: common code may not import
-# another service's models, and retention needs only these columns.
-_notifications = table(
-    "notifications", column("id", Uuid), column("incident", JSONB),
-    column("created_at", DateTime(timezone=True)), schema="notifier")
-_notification_children = table("notification_children", column("notification_id", Uuid),
-                               schema="notifier")
-_reviews = table(
-    "reviews", column("review_id", Uuid), column("status", String), column("child", JSONB),
-    column("incident", JSONB), column("candidates", JSONB),
-    column("resolved_at", DateTime(timezone=True)), schema="matcher")
+RETENTION_ACTOR = "system:retention"
 
 
 def content_cutoff(now: datetime, days: int) -> datetime:
@@ -44,37 +42,51 @@ def content_cutoff(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
-def _stub(incident: ColumnElement[Any], now: datetime) -> ColumnElement[Any]:
+def stub_incident(incident: ColumnElement[Any], now: datetime) -> ColumnElement[Any]:
+    """SQL for an incident document reduced to KEPT_INCIDENT_KEYS and the purge mark."""
     kept = [part for key in KEPT_INCIDENT_KEYS for part in (literal(key), incident[key])]
     return func.jsonb_strip_nulls(func.jsonb_build_object(
         *kept, literal(PURGED_MARK), literal(now.isoformat())))
 
 
-async def purge_notifications(conn: AsyncConnection, *, cutoff: datetime, now: datetime) -> int:
-    """Erase old notifications' incident content and delete their child rows; returns how many."""
-    n = _notifications.c
-    ids = list((await conn.execute(
-        update(_notifications)
-        .where(n.created_at < cutoff, ~n.incident.has_key(PURGED_MARK))
-        .values(incident=_stub(n.incident, now))
-        .returning(n.id))).scalars())
-    if ids:
-        await conn.execute(delete(_notification_children).where(
-            _notification_children.c.notification_id.in_(ids)))
-    return len(ids)
+async def announce_purge(
+    conn: AsyncConnection, *, topic_prefix: str, service: str, kind: str, count: int,
+    cutoff: datetime, days: int, now: datetime, trigger: PurgeTrigger,
+) -> None:
+    """Stage a ContentPurged for the audit log in the caller's (the erasing) transaction."""
+    purge_id = uuid.uuid4()
+    event = ContentPurged(purge_id=purge_id, at=now, service=service, kind=kind, count=count,
+                          cutoff=cutoff, retention_days=days, trigger=trigger)
+    await add_to_outbox(conn, source=f"{topic_prefix}{service}",
+                        topic=f"{topic_prefix}{topics.DISCLOSURES}", key=str(purge_id),
+                        envelope=wrap(event, event_id=purge_id, occurred_at=now))
 
 
-async def purge_reviews(conn: AsyncConnection, *, cutoff: datetime, now: datetime) -> int:
-    """Erase the child, candidates and incident detail of long-closed reviews; returns how many."""
-    r = _reviews.c
-    result = await conn.execute(
-        update(_reviews)
-        .where(and_(r.status != "open", r.resolved_at < cutoff),
-               ~r.incident.has_key(PURGED_MARK))
-        .values(child=literal({}, JSONB), candidates=literal([], JSONB),
-                incident=_stub(r.incident, now))
-        .returning(r.review_id))
-    return len(result.all())
+def purge_purpose(event: ContentPurged) -> str:
+    """The audit entry's purpose for a purge: what, how many, by whom, and the cutoff."""
+    return (f"retention {event.retention_days}d: {event.count} {event.kind} erased by "
+            f"{event.service}, cutoff {event.cutoff.isoformat()}")
+
+
+class RetentionRun(Protocol):
+    """A service's purge: erase and announce in one transaction, return how many rows."""
+
+    def __call__(self, engine: AsyncEngine, *, topic_prefix: str, days: int, now: datetime,
+                 trigger: PurgeTrigger) -> Awaitable[int]: ...
+
+
+def schedule_retention(
+    run: RetentionRun, *, engine: AsyncEngine, settings: Settings,
+    clock: Callable[[], datetime], published: Callable[[], None],
+) -> asyncio.Task[None]:
+    """The service's daily purge as a background task; cancel it to stop."""
+
+    async def once() -> None:
+        if await run(engine, topic_prefix=settings.topic_prefix,
+                     days=settings.retention_content_days, now=clock(), trigger="schedule"):
+            published()
+
+    return asyncio.create_task(run_daily(once, interval_s=settings.retention_interval_s))
 
 
 async def run_daily(

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 256 * 1024 * 1024
     cookie_secure: bool = True
     log_level: str = "INFO"
+    # notification and review content (the school keeps its own safeguarding record): each
+    # service purges its own daily, DAYBREAK_RETENTION_*
+    retention_content_days: int = Field(default=90, ge=1)
+    retention_interval_s: float = Field(default=24 * 60 * 60.0, gt=0)
 
     # --- tokens: minted by the identity service alone, verified everywhere with its public
     # keys (services/common/jwks.py); the identity service's own keys: services/identity

@@ -18,12 +18,14 @@ from services.common.events import apply_record, apply_records
 from services.common.kafka_access import MATCHER
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
+from services.common.retention import schedule_retention
 from services.common.runner import Worker
 from services.common.settings import Settings
 from services.matcher.decisions import SOURCE
 from services.matcher.handlers import HANDLERS, MatcherDeps
 from services.matcher.index import RosterCache
 from services.matcher.metrics import observe_reviews
+from services.matcher.retention import run_retention
 from services.matcher.reviews_api import router as reviews_router
 
 PORT = 8002
@@ -64,7 +66,10 @@ def build_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.start()
+        retaining = schedule_retention(run_retention, engine=ctx.engine, settings=settings,
+                                       clock=lambda: ctx.clock(), published=worker.wake_relay)
         yield
+        retaining.cancel()
         await worker.stop()
         await ctx.engine.dispose()
 

@@ -22,6 +22,7 @@ from schemas.registry import EVENT_TYPES
 from services.common.db import UnitOfWork
 from services.common.events import transactional
 from services.common.kafka import partitions_of
+from services.common.settings import KafkaConnection
 from services.notifier.models import local_authorities, school_calendar_days, schools
 
 
@@ -73,10 +74,10 @@ HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
-async def rebuild(engine: AsyncEngine, *, bootstrap: str, topic: str) -> int:
+async def rebuild(engine: AsyncEngine, *, kafka: KafkaConnection, topic: str) -> int:
     """Replace the copy with a replay of `topic` from its start to its current end, in one
     transaction (readers see the old copy until it commits); returns the records applied."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False,
                                 isolation_level="read_committed")
     await consumer.start()
     try:

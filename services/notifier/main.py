@@ -21,6 +21,7 @@ from services.common.events import apply_record, apply_records
 from services.common.kafka_access import NOTIFIER, NOTIFIER_REGISTRY
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
+from services.common.retention import schedule_retention
 from services.common.runner import Worker
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
@@ -32,6 +33,7 @@ from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
 from services.notifier.portal import router as portal_router
+from services.notifier.retention import run_retention
 from services.notifier.settings import NotifierSettings
 
 PORT = 8003
@@ -94,7 +96,10 @@ def build_app(
             worker.start()
             task = asyncio.create_task(
                 dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
+            retaining = schedule_retention(run_retention, engine=ctx.engine, settings=settings,
+                                           clock=lambda: ctx.clock(), published=worker.wake_relay)
             yield
+            retaining.cancel()
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 15)

@@ -1,4 +1,5 @@
-"""Content retention against the real database: old child data erased, metadata and audit kept.
+"""Content retention against the real database: each service erases its own old child data,
+keeps the metadata, and announces the purge to the audit log in the same transaction.
 
 The session database is shared, so every assertion is about rows this module creates.
 """
@@ -16,14 +17,22 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.audit import cli
-from services.audit.main import build_app
+from schemas.disclosures import ContentPurged
+from schemas.envelope import parse_envelope
+from schemas.registry import EVENT_TYPES
+from services.audit.main import build_app as build_audit
 from services.audit.models import audit_events
 from services.audit.settings import AuditSettings, audit_settings
+from services.cli import retention_run
+from services.common.models import outbox
 from services.common.retention import run_daily
 from services.common.settings import Settings
+from services.matcher import retention as matcher_retention
 from services.matcher.models import reviews
+from services.notifier import retention as notifier_retention
+from services.notifier.main import build_app as build_notifier
 from services.notifier.models import notification_children, notifications
+from services.notifier.settings import NotifierSettings
 from tests.support.api import running
 
 CHILD = {"given_name": "Amelia", "family_name": "Hart", "date_of_birth": "2015-03-02",
@@ -86,15 +95,28 @@ async def review(engine: AsyncEngine, review_id: uuid.UUID) -> Any:
         return (await conn.execute(select(reviews).where(reviews.c.review_id == review_id))).one()
 
 
-async def purges_at(engine: AsyncEngine, at: datetime) -> list[Any]:
+async def purge(settings: Settings, notifier_engine: AsyncEngine, matcher_engine: AsyncEngine,
+                *, now: datetime, days: int = 90) -> tuple[int, int]:
+    """Each service's own purge, as its own role."""
+    kw: dict[str, Any] = {"topic_prefix": settings.topic_prefix, "days": days, "now": now,
+                          "trigger": "cli"}
+    return (await notifier_retention.run_retention(notifier_engine, **kw),
+            await matcher_retention.run_retention(matcher_engine, **kw))
+
+
+async def announced(engine: AsyncEngine, settings: Settings, service: str) -> list[ContentPurged]:
+    """The purges `service` staged for the audit log (its own outbox, this test's prefix)."""
     async with engine.connect() as conn:
-        return list((await conn.execute(select(audit_events).where(
-            audit_events.c.action == "retention.purge", audit_events.c.at == at)
-            .order_by(audit_events.c.seq))).all())
+        values = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.source == f"{settings.topic_prefix}{service}").order_by(outbox.c.id)
+        )).scalars()
+    events = [parse_envelope(v, EVENT_TYPES).payload for v in values]
+    return [e for e in events if isinstance(e, ContentPurged)]
 
 
-async def test_old_content_is_erased_recent_kept_metadata_and_audit_remain(
-    engine: AsyncEngine, config: AuditSettings
+async def test_old_content_is_erased_recent_kept_metadata_and_the_purges_announced(
+    engine: AsyncEngine, settings: Settings, notifier_engine: AsyncEngine,
+    matcher_engine: AsyncEngine,
 ) -> None:
     now = datetime.now(UTC)
     old_n = await add_notification(engine, created_at=now - timedelta(days=100), children=2)
@@ -105,10 +127,10 @@ async def test_old_content_is_erased_recent_kept_metadata_and_audit_remain(
     new_r = await add_review(engine, created_at=now - timedelta(days=120),
                              resolved_at=now - timedelta(days=10))
 
-    summary = await cli.purge_content(engine, config, now=now, channel="cli")
+    notifications_purged, reviews_purged = await purge(settings, notifier_engine,
+                                                       matcher_engine, now=now)
 
-    assert summary["notifications_purged"] >= 1 and summary["reviews_purged"] >= 1
-    assert summary["cutoff"] == (now - timedelta(days=90)).isoformat()
+    assert notifications_purged >= 1 and reviews_purged >= 1
     row, kids = await notification(engine, old_n)
     assert kids == 0 and "summary" not in row.incident and "disclosure_fields" not in row.incident
     assert row.incident["incident_id"] == str(row.incident_id) and "purged_at" in row.incident
@@ -120,31 +142,40 @@ async def test_old_content_is_erased_recent_kept_metadata_and_audit_remain(
     assert "summary" not in purged.incident and purged.resolution["urns"] == ["100001"]
     for kept in (open_r, new_r):
         assert (await review(engine, kept)).child == CHILD
-    events = await purges_at(engine, now)
-    assert [(e.channel, e.actor) for e in events] == [("cli", "system:retention")] * 2
-    assert "notifications erased" in events[0].purpose
-    assert "reviews erased" in events[1].purpose
+    [by_notifier] = await announced(notifier_engine, settings, "notifier")
+    [by_matcher] = await announced(matcher_engine, settings, "matcher")
+    cutoff = now - timedelta(days=90)
+    assert (by_notifier.kind, by_notifier.count, by_notifier.cutoff, by_notifier.trigger) == (
+        "notifications", notifications_purged, cutoff, "cli")
+    assert (by_matcher.kind, by_matcher.count, by_matcher.service) == (
+        "reviews", reviews_purged, "matcher")
 
 
-async def test_a_second_run_purges_nothing_more(engine: AsyncEngine, config: AuditSettings) -> None:
+async def test_a_second_run_purges_and_announces_nothing_more(
+    engine: AsyncEngine, settings: Settings, notifier_engine: AsyncEngine,
+    matcher_engine: AsyncEngine,
+) -> None:
     now = datetime.now(UTC)
     old_n = await add_notification(engine, created_at=now - timedelta(days=91), children=1)
-    await cli.purge_content(engine, config, now=now, channel="cli")
+    await purge(settings, notifier_engine, matcher_engine, now=now)
     first, _ = await notification(engine, old_n)
+    staged = len(await announced(notifier_engine, settings, "notifier"))
 
     later = now + timedelta(seconds=1)
-    again = await cli.purge_content(engine, config, now=later, channel="cli")
-
-    assert (again["notifications_purged"], again["reviews_purged"]) == (0, 0)
+    assert await purge(settings, notifier_engine, matcher_engine, now=later) == (0, 0)
     assert (await notification(engine, old_n))[0].incident == first.incident
-    assert await purges_at(engine, later) == []
+    assert len(await announced(notifier_engine, settings, "notifier")) == staged
 
 
-async def test_the_period_is_configurable(engine: AsyncEngine, settings: Settings) -> None:
+async def test_the_period_is_configurable(
+    engine: AsyncEngine, settings: Settings, notifier_engine: AsyncEngine,
+    matcher_engine: AsyncEngine,
+) -> None:
     now = datetime.now(UTC)
     week_old = await add_notification(engine, created_at=now - timedelta(days=8), children=1)
-    config = AuditSettings(**(settings.model_dump() | {"retention_content_days": 7}))
-    await cli.purge_content(engine, config, now=now, channel="cli")
+    await purge(settings, notifier_engine, matcher_engine, now=now, days=30)
+    assert (await notification(engine, week_old))[1] == 1
+    await purge(settings, notifier_engine, matcher_engine, now=now, days=7)
     assert (await notification(engine, week_old))[1] == 0
 
 
@@ -153,16 +184,17 @@ async def test_retention_run_prints_a_one_line_summary(
 ) -> None:
     old_n = await add_notification(
         engine, created_at=datetime.now(UTC) - timedelta(days=200), children=1)
-    assert await asyncio.to_thread(cli.retention_run, settings) == 0
+    assert await asyncio.to_thread(retention_run, settings) == 0
     out = capsys.readouterr().out.strip()
     summary = json.loads(out)
     assert "\n" not in out and summary["notifications_purged"] >= 1
     assert {"reviews_purged", "cutoff", "audit"} <= summary.keys()
+    assert summary["audit"]["purged"] == 0
     assert (await notification(engine, old_n))[1] == 0
 
 
 async def test_run_daily_purges_once_per_interval(
-    engine: AsyncEngine, config: AuditSettings
+    engine: AsyncEngine, settings: Settings, notifier_engine: AsyncEngine,
 ) -> None:
     now = datetime.now(UTC)
     old_n = await add_notification(engine, created_at=now - timedelta(days=100), children=1)
@@ -174,31 +206,45 @@ async def test_run_daily_purges_once_per_interval(
         slept.append(seconds)
 
     with pytest.raises(asyncio.CancelledError):
-        await run_daily(lambda: cli.purge_content(engine, config, now=now, channel="schedule"),
-                        sleep=sleep)
+        await run_daily(lambda: notifier_retention.run_retention(
+            notifier_engine, topic_prefix=settings.topic_prefix, days=90, now=now,
+            trigger="schedule"), sleep=sleep)
 
     assert slept == [86400.0, 86400.0]
     assert (await notification(engine, old_n))[1] == 0
-    assert [e.channel for e in await purges_at(engine, now)][:1] == ["schedule"]
+    assert [e.trigger for e in await announced(notifier_engine, settings, "notifier")] == [
+        "schedule"]
 
 
-async def test_the_audit_service_runs_the_purge_on_its_schedule(
-    engine: AsyncEngine, settings: Settings
+async def test_the_notifier_purges_on_its_schedule_and_the_audit_log_records_it(
+    engine: AsyncEngine, settings: Settings, config: AuditSettings,
 ) -> None:
-    config = AuditSettings(**(settings.model_dump() | {"retention_interval_s": 0.05}))
-    old_n = await add_notification(
-        engine, created_at=datetime.now(UTC) - timedelta(days=100), children=1)
-    async with running(build_app(config)):
-        for _ in range(100):
-            if (await notification(engine, old_n))[1] == 0:
+    started = datetime.now(UTC)
+    own = NotifierSettings(**(settings.model_dump() | {"retention_interval_s": 0.05}))
+    old_n = await add_notification(engine, created_at=started - timedelta(days=100), children=1)
+    async with running(build_audit(config)), running(build_notifier(own)):
+        for _ in range(300):
+            logged = await purges_since(engine, started)
+            if (await notification(engine, old_n))[1] == 0 and logged:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
     row, kids = await notification(engine, old_n)
     assert kids == 0 and "purged_at" in row.incident
+    [entry, *_] = await purges_since(engine, started)
+    assert (entry.actor, entry.channel) == ("system:retention", "schedule")
+    assert "notifications erased by notifier" in entry.purpose and entry.child_key is None
+
+
+async def purges_since(engine: AsyncEngine, since: datetime) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(audit_events).where(
+            audit_events.c.action == "retention.purge", audit_events.c.at >= since)
+            .order_by(audit_events.c.seq))).all())
 
 
 async def test_a_purged_review_answers_410_not_an_error(
-    engine: AsyncEngine, config: AuditSettings, settings: Settings
+    engine: AsyncEngine, settings: Settings, notifier_engine: AsyncEngine,
+    matcher_engine: AsyncEngine,
 ) -> None:
     from services.matcher.main import build_app as build_matcher
     from tests.support.tokens import bearer, person
@@ -206,7 +252,7 @@ async def test_a_purged_review_answers_410_not_an_error(
     now = datetime.now(UTC)
     review_id = await add_review(engine, created_at=now - timedelta(days=120),
                                  resolved_at=now - timedelta(days=100))
-    await cli.purge_content(engine, config, now=now, channel="cli")
+    await purge(settings, notifier_engine, matcher_engine, now=now)
     officer = person("la_officer", las=["999"])
     async with running(build_matcher(settings)) as matcher:
         resp = await matcher.get(f"/v1/reviews/{review_id}", headers=bearer(officer, now=now))

@@ -1,0 +1,43 @@
+"""The notifier's retention: old notifications lose their child content, the rows stay."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas.disclosures import PurgeTrigger
+from services.common.db import UnitOfWork
+from services.common.retention import PURGED_MARK, announce_purge, content_cutoff, stub_incident
+from services.notifier.models import notification_children, notifications
+
+SERVICE = "notifier"
+
+
+async def purge_notifications(conn: AsyncConnection, *, cutoff: datetime, now: datetime) -> int:
+    """Erase old notifications' incident content and delete their child rows; returns how many."""
+    n = notifications.c
+    ids = list((await conn.execute(
+        update(notifications)
+        .where(n.created_at < cutoff, ~n.incident.has_key(PURGED_MARK))
+        .values(incident=stub_incident(n.incident, now))
+        .returning(n.id))).scalars())
+    if ids:
+        await conn.execute(delete(notification_children).where(
+            notification_children.c.notification_id.in_(ids)))
+    return len(ids)
+
+
+async def run_retention(engine: AsyncEngine, *, topic_prefix: str, days: int, now: datetime,
+                        trigger: PurgeTrigger) -> int:
+    """Purge and announce the purge in one transaction; returns how many were erased."""
+    cutoff = content_cutoff(now, days)
+    async with UnitOfWork(engine) as uow:
+        count = await purge_notifications(uow.conn, cutoff=cutoff, now=now)
+        if count:
+            await announce_purge(uow.conn, topic_prefix=topic_prefix, service=SERVICE,
+                                 kind="notifications", count=count, cutoff=cutoff, days=days,
+                                 now=now, trigger=trigger)
+        await uow.commit()
+    return count
