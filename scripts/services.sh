@@ -22,6 +22,30 @@ start_smtp() {
   echo "services: SMTP on 127.0.0.1:$SMTP_PORT, mail lands in .daybreak/mail/new/"
 }
 
+# The environment one service runs with: the settings everyone shares, and its own database
+# role, Kafka principal and keys, never another service's (an RCE in one gets that one only).
+service_env() {
+  local svc="$1" up="${1^^}" name
+  SERVICE_ENV=("PATH=$PATH" "HOME=${HOME:-/root}" "LANG=${LANG:-C.UTF-8}")
+  for name in $(compgen -v DAYBREAK_); do
+    case "$name" in
+      *DATABASE_URL | *KAFKA_PASSWORD | DAYBREAK_KAFKA_USERNAME | *SECRET* | *SIGNING_KEY*) ;;
+      *) SERVICE_ENV+=("$name=${!name}") ;;
+    esac
+  done
+  name="DAYBREAK_${up}_DATABASE_URL"
+  SERVICE_ENV+=("$name=${!name}" "DAYBREAK_KAFKA_USERNAME=$svc")
+  name="DAYBREAK_${up}_KAFKA_PASSWORD"
+  SERVICE_ENV+=("DAYBREAK_KAFKA_PASSWORD=${!name}")
+  case "$svc" in  # who turns a child's name and birth date into the audit log's pseudonym
+    matcher | notifier | audit) SERVICE_ENV+=("DAYBREAK_CHILD_KEY_SECRET=$DAYBREAK_CHILD_KEY_SECRET") ;;
+  esac
+  case "$svc" in
+    audit) SERVICE_ENV+=("DAYBREAK_AUDIT_SIGNING_KEY=$DAYBREAK_AUDIT_SIGNING_KEY") ;;
+    identity) SERVICE_ENV+=("DAYBREAK_IDENTITY_SIGNING_KEYS=$DAYBREAK_IDENTITY_SIGNING_KEYS") ;;
+  esac
+}
+
 start() {
   # shellcheck disable=SC1091
   set -a; . "$REPO/.daybreak/env"; set +a
@@ -29,7 +53,9 @@ start() {
   start_smtp
   for svc in "${SERVICES[@]}"; do
     if alive "$svc"; then echo "services: $svc already running"; continue; fi
-    nohup "$REPO/.venv/bin/daybreak" serve "$svc" --workers "${DAYBREAK_WORKERS:-1}" >>"$LOGS/$svc.log" 2>&1 </dev/null &
+    service_env "$svc"
+    env -i "${SERVICE_ENV[@]}" nohup "$REPO/.venv/bin/daybreak" serve "$svc" \
+      --workers "${DAYBREAK_WORKERS:-1}" >>"$LOGS/$svc.log" 2>&1 </dev/null &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do
