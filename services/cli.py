@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result: int = args.run(args)
-    except CliError as exc:
+    except (CliError, MissingSetting) as exc:
         print(f"daybreak: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

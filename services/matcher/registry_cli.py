@@ -19,7 +19,7 @@ from services.cli import CliError
 from services.common.context import utc_now
 from services.common.db import UnitOfWork, service_engine
 from services.common.problems import Problem
-from services.common.settings import Settings
+from services.common.settings import MissingSetting, Settings
 from services.matcher import registry
 from services.matcher.directory import announce_everything
 
@@ -149,6 +149,8 @@ def _run(
         return rejected
     except Problem as problem:
         raise CliError(f"{problem.title}: {problem.detail or ''}".rstrip(": ")) from None
+    except MissingSetting:
+        raise
     except Exception as exc:
         # the class name only: driver messages can carry values from the file
         raise CliError(f"database error ({type(exc).__name__})") from None
