@@ -166,7 +166,11 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
                         notifications.c.school_urn == urn))).first()
 
             row = await until(notification_row, what="the notification")
-            assert row.push_at is not None and not inbox.to(dsl_email)
+            assert row.push_at is not None
+            if row.push_at > datetime.now(UTC) + timedelta(seconds=1):
+                # outside a school-day morning the e-mail waits for the push time (inside
+                # one, as on the real clock at 08:17 on a Tuesday, it goes at once)
+                assert not inbox.to(dsl_email)
             # due: the dispatcher's clock jumps to the push time (the next school-day window)
             clock.offset = max(timedelta(0), row.push_at - datetime.now(UTC))
 

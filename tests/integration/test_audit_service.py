@@ -38,6 +38,7 @@ from services.audit.tree_head import (
     load_private_key,
     verify_tree_head,
 )
+from services.cli import retention_run
 from services.common.db import service_engine
 from services.common.kafka import ensure_topics, make_producer
 from services.common.pseudonym import child_key
@@ -429,7 +430,7 @@ async def test_subject_access_finds_exactly_that_childs_events(settings, engine)
 async def test_retention_run_records_itself_and_purges_nothing(settings, engine) -> None:
     async with engine.connect() as conn:
         before = (await conn.execute(select(func.count()).select_from(audit_events))).scalar_one()
-    assert await asyncio.to_thread(cli.retention_run, settings) == 0
+    assert await asyncio.to_thread(retention_run, settings) == 0
     async with engine.connect() as conn:
         after = (await conn.execute(select(func.count()).select_from(audit_events))).scalar_one()
         run = (await conn.execute(select(audit_events).where(
