@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.audit import TreeHeadSigned
 from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
 from schemas.disclosures import DisclosureRecorded
 from schemas.envelope import EventPayload
@@ -11,6 +12,7 @@ from schemas.matching import ChildMatched, ChildNeedsReview, ChildUnmatched
 _PAYLOADS: tuple[type[EventPayload], ...] = (
     IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
     DisclosureRecorded, SchoolChanged, LocalAuthorityChanged, SchoolCalendarChanged,
+    TreeHeadSigned,
 )
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
