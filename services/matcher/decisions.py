@@ -6,7 +6,6 @@ import uuid
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +21,7 @@ from schemas.matching import (
     SchoolMatch,
     UnmatchedReason,
 )
+from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
 from services.matcher.index import Registry
 from services.matcher.models import match_decisions, reviews
@@ -29,7 +29,6 @@ from services.matcher.records import Candidate, Decision
 from services.matcher.records import ChildReport as EngineChild
 
 SOURCE = "matcher"
-LONDON = ZoneInfo("Europe/London")
 YOUNGEST_ON_A_ROLL = 4
 
 
