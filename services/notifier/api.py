@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.disclosures import Channel
+from schemas.incidents import CHILD_DISCLOSABLE_FIELDS, INCIDENT_DISCLOSABLE_FIELDS
 from services.common.auth_api import require_scope
 from services.common.disclosure import record_disclosure
 from services.common.problems import Problem, problem_responses
@@ -25,9 +26,6 @@ from services.notifier.models import notification_children, notifications
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"],
                    responses=problem_responses(401, 403))
 SOURCE = OUTBOX_SOURCE
-INCIDENT_FIELDS = ("occurred_at", "incident_type", "summary")
-CHILD_FIELDS = ("present_at_incident", "voice_of_child", "gender", "address", "upn",
-                "school_hint")
 _WITHDRAWN = ("cancelled", "retracted")
 Reader = Annotated[Principal, Depends(require_scope("notifications:read"))]
 Acker = Annotated[Principal, Depends(require_scope("notifications:ack"))]
@@ -49,12 +47,12 @@ def disclosed_view(
     """What the force lets the school see: its disclosure fields plus each child's names/DOB."""
     fields = set(incident.get("disclosure_fields", []))
     shown_incident = {"incident_id": incident["incident_id"], "force_code": incident["force_code"]}
-    shown_incident |= {f: incident.get(f) for f in INCIDENT_FIELDS if f in fields}
+    shown_incident |= {f: incident.get(f) for f in INCIDENT_DISCLOSABLE_FIELDS if f in fields}
     shown_children = []
     for row in children:
         child = row["child"]
         shown = {k: child[k] for k in ("given_name", "family_name", "date_of_birth")}
-        shown |= {f: child.get(f) for f in CHILD_FIELDS if f in fields}
+        shown |= {f: child.get(f) for f in CHILD_DISCLOSABLE_FIELDS if f in fields}
         if row.get("unmatched_reason"):
             shown["unmatched_reason"] = row["unmatched_reason"]
         shown_children.append(shown)
