@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import text
@@ -34,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.e2e_data import build_registry, incident_bodies, register
 from bench.ingest import RawHttp
 from services.common.db import make_engine, standalone_uow
+from services.common.local_time import LONDON
 from services.common.settings import Settings
 from services.identity.accounts import create_client
 from tests.support.stack import Stack
@@ -279,7 +279,7 @@ def parse_args() -> argparse.Namespace:
 
 def today_london() -> Any:
     """Today's date in England."""
-    return datetime.now(ZoneInfo("Europe/London")).date()
+    return datetime.now(LONDON).date()
 
 
 async def run(args: argparse.Namespace, stack: Stack) -> None:

@@ -28,6 +28,11 @@ IncidentType = Literal["domestic_abuse", "domestic_abuse_crime", "domestic_abuse
 Gender = Literal["F", "M", "X", "U"]
 
 MAX_CHILDREN = 20
+# what a force's disclosure profile may let a school see (names and birth date always shown)
+INCIDENT_DISCLOSABLE_FIELDS = ("occurred_at", "incident_type", "summary")
+CHILD_DISCLOSABLE_FIELDS = ("present_at_incident", "voice_of_child", "gender", "address", "upn",
+                            "school_hint")
+DISCLOSABLE_FIELDS = INCIDENT_DISCLOSABLE_FIELDS + CHILD_DISCLOSABLE_FIELDS
 ADULT_AGE = 18
 
 
@@ -81,12 +86,13 @@ class IncidentIn(_Strict):
         for child in self.children:
             if child.date_of_birth > on:
                 raise ValueError("a child's date_of_birth is after occurred_at")
-            if _age_on(child.date_of_birth, on) >= ADULT_AGE:
+            if age_on(child.date_of_birth, on) >= ADULT_AGE:
                 raise ValueError("a child is 18 or over on occurred_at")
         return self
 
 
-def _age_on(born: date, on: date) -> int:
+def age_on(born: date, on: date) -> int:
+    """Age in whole years on a date (born on 29 February: a year older on 1 March)."""
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 

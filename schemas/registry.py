@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.audit import TreeHeadSigned
 from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
 from schemas.disclosures import ContentPurged, DisclosureRecorded
 from schemas.envelope import EventPayload
@@ -10,7 +11,8 @@ from schemas.matching import ChildMatched, ChildNeedsReview, ChildUnmatched
 
 _PAYLOADS: tuple[type[EventPayload], ...] = (
     IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
-    DisclosureRecorded, ContentPurged, SchoolChanged, LocalAuthorityChanged, SchoolCalendarChanged,
+    DisclosureRecorded, ContentPurged, SchoolChanged, LocalAuthorityChanged,
+    SchoolCalendarChanged, TreeHeadSigned,
 )
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Any
 
+from services.common.cli_errors import CliError
 from services.common.settings import MissingSetting, ServiceName, Settings
 
 PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004, "identity": 8005}
@@ -20,10 +21,6 @@ APPS = {
     "notifier": "services.notifier.main:build_app",
     "audit": "services.audit.main:build_app",
 }
-
-
-class CliError(Exception):
-    """A problem to report on one line, exiting non-zero."""
 
 
 def main(argv: list[str] | None = None) -> int:

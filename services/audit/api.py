@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.audit import proofs
+from services.audit.context import AuditCtx
 from services.audit.handlers import AuditDeps, record_access
 from services.audit.queries import (
     EventFilter,
@@ -22,7 +23,6 @@ from services.audit.queries import (
 )
 from services.audit.settings import AuditSettings
 from services.common.auth_api import require_scope
-from services.common.context import AppContext, get_ctx
 from services.common.problems import Problem, problem_responses
 from services.common.pseudonym import child_key
 from services.common.security import Principal
@@ -33,13 +33,12 @@ _SUBJECT_ACCESS_LIMIT = 10_000
 _MAX_TREE_SIZE = 2**63 - 1  # tree sizes are BIGINT: a larger one can name no head
 
 
-async def get_deps(ctx: Annotated[AppContext, Depends(get_ctx)]) -> AuditDeps:
+async def get_deps(ctx: AuditCtx) -> AuditDeps:
     """The audit service's consumer and signer state."""
-    deps: AuditDeps = ctx.extras["audit"]
-    return deps
+    return ctx.deps
 
 
-async def get_settings(ctx: Annotated[AppContext, Depends(get_ctx)]) -> AuditSettings:
+async def get_settings(ctx: AuditCtx) -> AuditSettings:
     """The audit settings the app was built with."""
     if not isinstance(ctx.settings, AuditSettings):
         raise TypeError("the audit app needs AuditSettings")

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import AwareDatetime
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from schemas.envelope import EventPayload, wrap
+from schemas.audit import TreeHeadSigned
+from schemas.envelope import wrap
 from schemas.topics import AUDIT_HEADS
 from services.audit.chain import format_timestamp
 from services.audit.log import TreeCache
@@ -36,17 +36,6 @@ from services.common.settings import KafkaConnection, TopicLayout
 log = logging.getLogger(__name__)
 __all__ = ["AUDIT_HEADS", "HeadSigner", "KafkaHeads"]
 _HEAD_IDS = uuid.UUID("6f1d3c1e-7a1b-4d8e-9a55-1d2a6c0b7e43")
-
-
-class TreeHeadSigned(EventPayload):
-    """A signed tree head, as published on `audit-heads.v1`."""
-
-    event_type = "TreeHeadSigned"
-    tree_size: int
-    root_hash: str
-    signed_at: AwareDatetime
-    key_id: str
-    signature: str
 
 
 @dataclass(frozen=True, slots=True)

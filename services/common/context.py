@@ -1,20 +1,27 @@
-"""What every service's request handlers reach through `request.app.state.ctx`."""
+"""What every service's request handlers reach through `request.app.state.ctx`.
+
+Each service extends `AppContext` with its own named fields (`NotifierContext`, ...) and
+its routes ask for it through a typed dependency made by `context_of`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 import httpx
 from fastapi import Request
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import UnitOfWork
 from services.common.jwks import TokenVerifier
 from services.common.settings import Settings
+
+Refresher = Callable[[], Awaitable[None]]
+C = TypeVar("C", bound="AppContext")
 
 
 def utc_now() -> datetime:
@@ -36,9 +43,11 @@ class AppContext:
     engine: AsyncEngine
     registry: CollectorRegistry
     clock: Callable[[], datetime] = utc_now
-    extras: dict[str, Any] = field(default_factory=dict)
     verifier: TokenVerifier | None = None
     issuer: httpx.AsyncClient | None = None
+    # gauges brought up to date before each /metrics scrape (services.common.metrics)
+    refreshers: list[tuple[str, Refresher]] = field(default_factory=list)
+    refresh_failures: Counter | None = None
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work."""
@@ -61,3 +70,21 @@ async def get_ctx(request: Request) -> AppContext:
     """FastAPI dependency: the app's context."""
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+def context_in(request: Request, kind: type[C]) -> C:
+    """The app's context, which must be a `kind` (a service's own context type)."""
+    ctx = request.app.state.ctx
+    if not isinstance(ctx, kind):
+        raise TypeError(f"this route needs a {kind.__name__}, the app has {type(ctx).__name__}")
+    return ctx
+
+
+def context_of(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
+    """A FastAPI dependency: the app's context, which must be a `kind`."""
+
+    async def get(request: Request) -> C:
+        return context_in(request, kind)
+
+    get.__name__ = f"get_{kind.__name__}"
+    return get

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from services.common.context import AppContext
+from services.common.context import AppContext, Refresher
 from services.common.kafka import partitions_of
 from services.common.settings import KafkaConnection
 
@@ -23,26 +23,22 @@ if TYPE_CHECKING:
     from services.common.runner import Worker
 
 log = logging.getLogger(__name__)
-Refresher = Callable[[], Awaitable[None]]
 REFRESH_TIMEOUT_S = 2.0
-_REFRESHERS = "metrics_refreshers"
 
 
 def add_refresher(ctx: AppContext, name: str, refresh: Refresher) -> None:
     """Run `refresh` before each scrape of /metrics (it sets gauges on ctx.registry)."""
-    if _REFRESHERS not in ctx.extras:
-        ctx.extras[_REFRESHERS] = []
-        ctx.extras["metrics_refresh_failures"] = Counter(
+    if ctx.refresh_failures is None:
+        ctx.refresh_failures = Counter(
             "daybreak_metrics_refresh_failures_total",
             "Scrapes whose gauges kept their last values because a query failed or timed out",
             ["refresher"], registry=ctx.registry)
-    ctx.extras[_REFRESHERS].append((name, refresh))
+    ctx.refreshers.append((name, refresh))
 
 
 async def refresh_gauges(ctx: AppContext, *, timeout_s: float = REFRESH_TIMEOUT_S) -> None:
     """Await every refresher, each for at most `timeout_s`; a failed one keeps its last values."""
-    refreshers: list[tuple[str, Refresher]] = ctx.extras.get(_REFRESHERS, [])
-    await asyncio.gather(*(_refresh(ctx, name, fn, timeout_s) for name, fn in refreshers))
+    await asyncio.gather(*(_refresh(ctx, name, fn, timeout_s) for name, fn in ctx.refreshers))
 
 
 async def _refresh(ctx: AppContext, name: str, refresh: Refresher, timeout_s: float) -> None:
@@ -51,7 +47,8 @@ async def _refresh(ctx: AppContext, name: str, refresh: Refresher, timeout_s: fl
     except Exception as exc:
         log.warning("metrics refresh failed", extra={"refresher": name,
                                                       "exc_type": type(exc).__name__})
-        ctx.extras["metrics_refresh_failures"].labels(name).inc()
+        if ctx.refresh_failures is not None:
+            ctx.refresh_failures.labels(name).inc()
 
 
 class ConsumerLag:

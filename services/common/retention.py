@@ -13,9 +13,11 @@ The live roll (`pupils`) is not content and is never purged here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -75,18 +77,25 @@ class RetentionRun(Protocol):
                  trigger: PurgeTrigger) -> Awaitable[int]: ...
 
 
-def schedule_retention(
+@asynccontextmanager
+async def daily_retention(
     run: RetentionRun, *, engine: AsyncEngine, settings: Settings,
     clock: Callable[[], datetime], published: Callable[[], None],
-) -> asyncio.Task[None]:
-    """The service's daily purge as a background task; cancel it to stop."""
+) -> AsyncIterator[None]:
+    """The service's daily purge in the background while the context is open."""
 
     async def once() -> None:
         if await run(engine, topic_prefix=settings.topic_prefix,
                      days=settings.retention_content_days, now=clock(), trigger="schedule"):
             published()
 
-    return asyncio.create_task(run_daily(once, interval_s=settings.retention_interval_s))
+    task = asyncio.create_task(run_daily(once, interval_s=settings.retention_interval_s))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def run_daily(

@@ -18,7 +18,7 @@ from services.common.auth_api import (
     SessionIn,
     TokenOut,
 )
-from services.common.context import AppContext
+from services.common.context import AppContext, context_of
 from services.common.problems import Problem
 from services.common.security import Principal
 from services.identity.accounts import TooManyAttempts, authenticate_client, authenticate_user
@@ -36,11 +36,7 @@ class IdentityContext(AppContext):
     keyset: Keyset
 
 
-async def get_identity(request: Request) -> IdentityContext:
-    """FastAPI dependency: the identity app's context."""
-    ctx = request.app.state.ctx
-    assert isinstance(ctx, IdentityContext)
-    return ctx
+get_identity = context_of(IdentityContext)
 
 
 Ctx = Annotated[IdentityContext, Depends(get_identity)]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Final
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.common.app import create_app
+from services.common.bootstrap import service_lifespan
 from services.common.db import service_engine
 from services.common.settings import Settings
 from services.identity.api import IdentityContext, router
@@ -26,12 +25,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, registry=CollectorRegistry(), keyset=settings.keyset(),
         engine=service_engine(settings, SERVICE),
     )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await ctx.engine.dispose()
-
-    app = create_app(title="Daybreak identity", service=SERVICE, ctx=ctx, lifespan=lifespan)
+    app = create_app(title="Daybreak identity", service=SERVICE, ctx=ctx,
+                     lifespan=service_lifespan(ctx.engine))
     app.include_router(router)
     return app

@@ -11,15 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.incidents import ForceCode, IncidentIn, WithdrawIn
 from services.common.auth_api import require_scope
-from services.common.context import AppContext, get_ctx
 from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.ingest import service
+from services.ingest.context import IngestCtx
 
 router = APIRouter(tags=["incidents"])
 Police = Annotated[Principal, Depends(require_scope("incidents:write"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = IngestCtx
 _ERRORS = problem_responses(401, 403, 404, 409)
 _CREATED: dict[int | str, dict[str, Any]] = {
     201: {"description": "Created", "content": {"application/json": {"schema": {}}}}}
@@ -49,11 +49,11 @@ class ForceIn(BaseModel):
 async def post_incident(body: IncidentIn, principal: Police, ctx: Ctx) -> JSONResponse:
     """Report an incident: 202 once it is durably on Kafka, 200 for an identical retry."""
     outcome = await service.accept_incident(
-        body, principal=principal, uow=ctx.uow(), publisher=ctx.extras["publisher"],
+        body, principal=principal, uow=ctx.uow(), publisher=ctx.publisher,
         topic_prefix=ctx.settings.topic_prefix, now=ctx.clock(),
     )
     if outcome.created:
-        ctx.extras["accepted"].labels(body.force_code).inc()
+        ctx.accepted.labels(body.force_code).inc()
     return _answer(outcome)
 
 
@@ -65,7 +65,7 @@ async def withdraw(
     """Retract an incident reported in error."""
     outcome = await service.withdraw_incident(
         incident_id, body, principal=principal, uow=ctx.uow(),
-        publisher=ctx.extras["publisher"], topic_prefix=ctx.settings.topic_prefix,
+        publisher=ctx.publisher, topic_prefix=ctx.settings.topic_prefix,
         now=ctx.clock(),
     )
     return _answer(outcome)

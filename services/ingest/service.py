@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from schemas import topics
 from schemas.envelope import wrap
 from schemas.incidents import (
+    DISCLOSABLE_FIELDS,
     IncidentIn,
     IncidentReceived,
     IncidentWithdrawn,
@@ -26,10 +27,6 @@ from services.common.security import Principal
 from services.ingest.models import forces, incidents
 
 INCIDENT_NAMESPACE = uuid.UUID("6f1b8a8e-4c1e-4a77-9d5e-0c2f6d0b7a11")
-DISCLOSABLE_FIELDS = (
-    "occurred_at", "incident_type", "summary", "present_at_incident", "voice_of_child",
-    "gender", "address", "upn", "school_hint",
-)
 DEFAULT_DISCLOSURE = ("occurred_at", "incident_type", "present_at_incident")
 
 

@@ -6,14 +6,13 @@ import uuid
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import topics
 from schemas.envelope import EventPayload, wrap
-from schemas.incidents import ChildReport, IncidentReceived
+from schemas.incidents import ChildReport, IncidentReceived, age_on
 from schemas.matching import (
     ChildMatched,
     ChildNeedsReview,
@@ -22,14 +21,15 @@ from schemas.matching import (
     SchoolMatch,
     UnmatchedReason,
 )
+from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
 from services.matcher.index import Registry
 from services.matcher.models import match_decisions, reviews
+from services.matcher.names import postcode_outward
 from services.matcher.records import Candidate, Decision
 from services.matcher.records import ChildReport as EngineChild
 
 SOURCE = "matcher"
-LONDON = ZoneInfo("Europe/London")
 YOUNGEST_ON_A_ROLL = 4
 
 
@@ -80,9 +80,9 @@ def guess_la(
     hinted = registry.schools.get(child.school_urn_hint)
     if hinted is not None:
         return hinted.la_code
-    outward = child.postcode.upper().split(" ")[0] if child.postcode else ""
+    outward = postcode_outward(child.postcode or "")
     nearby = [s.la_code for s in registry.schools.values()
-              if outward and s.postcode.upper().split(" ")[0] == outward]
+              if outward and postcode_outward(s.postcode) == outward]
     return Counter(nearby).most_common(1)[0][0] if nearby else None
 
 
@@ -104,8 +104,7 @@ def candidate_view(candidate: Candidate, registry: Registry) -> dict[str, Any]:
 def unmatched_reason(child: EngineChild, on: date) -> UnmatchedReason:
     """Too young for any roll, or school age but on none."""
     born = child.date_of_birth
-    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-    return "not_school_age" if age < YOUNGEST_ON_A_ROLL else "not_on_roll"
+    return "not_school_age" if age_on(born, on) < YOUNGEST_ON_A_ROLL else "not_on_roll"
 
 
 async def already_decided(conn: AsyncConnection, incident_id: uuid.UUID, index: int) -> bool:

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from services.common.db import metadata
+from services.common.escalation import DEPUTY_AFTER_MINUTES, LA_AFTER_MINUTES
 
 local_authorities = Table(
     "local_authorities",
@@ -52,8 +53,10 @@ schools = Table(
     Column("webhook", JSONB),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # unacknowledged this long after day_starts_at: the deputy DSL, then the LA, are told
-    Column("deputy_after_minutes", SmallInteger, nullable=False, server_default="60"),
-    Column("la_after_minutes", SmallInteger, nullable=False, server_default="120"),
+    Column("deputy_after_minutes", SmallInteger, nullable=False,
+           server_default=str(DEPUTY_AFTER_MINUTES)),
+    Column("la_after_minutes", SmallInteger, nullable=False,
+           server_default=str(LA_AFTER_MINUTES)),
     schema="matcher",
 )
 

@@ -105,9 +105,14 @@ def normalise_postcode(text: str) -> str:
     return "".join(text.split()).upper()
 
 
-def postcode_outward(compact: str) -> str:
-    """Return the outward code (district) of a compact postcode."""
-    return compact[:-3] if len(compact) > 3 else compact
+def postcode_outward(postcode: str) -> str:
+    """Return the outward code (district) of a postcode, spaced or not ('' when absent).
+
+    A full postcode's inward code is its last three characters; shorter text (five at the
+    least in full) is taken to be the outward code alone, as a report may give.
+    """
+    compact = normalise_postcode(postcode)
+    return compact[:-3] if len(compact) >= 5 else compact
 
 
 @lru_cache(maxsize=262_144)

@@ -17,6 +17,7 @@ from sqlalchemy import ARRAY, String, any_, bindparam, delete, func, null, selec
 from sqlalchemy.dialects.postgresql import insert
 
 from services.common.db import UnitOfWork
+from services.common.escalation import DEFAULT_ESCALATION
 from services.common.problems import Problem
 from services.matcher.directory import announce
 from services.matcher.models import (
@@ -44,7 +45,6 @@ COPY_CHUNK = 50_000
 COPY_TIMEOUT_S = 900.0
 Progress = Callable[[int, int], None]
 ESCALATION_FIELDS = ("deputy_after_minutes", "la_after_minutes")
-DEFAULT_ESCALATION = {"deputy_after_minutes": 60, "la_after_minutes": 120}
 CALENDAR_HEADER = ("urn", "date", "kind")
 _pupil_record = attrgetter(*ROSTER_HEADER)  # the pupils columns share the CSV's names
 

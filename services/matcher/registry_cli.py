@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from services.cli import CliError
+from services.common.cli_errors import CliError
 from services.common.context import utc_now
 from services.common.db import UnitOfWork, service_engine
 from services.common.problems import Problem

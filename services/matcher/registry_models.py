@@ -83,7 +83,7 @@ class SchoolIn(_Body):
     contacts: list[SchoolContactIn] = Field(default_factory=list, max_length=50)
     webhook: WebhookIn | None = None
     status: Literal["open", "closed"] | None = None
-    # minutes after day_starts_at; omitted: keep the stored value (60 and 120 for a new school)
+    # minutes after day_starts_at; omitted: keep the stored value (DEFAULT_ESCALATION for a new one)
     deputy_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES)
     la_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES)
 

@@ -16,6 +16,7 @@ from schemas.incidents import ChildReport
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.db import UnitOfWork
 from services.common.disclosure import record_disclosure
+from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
 from services.common.problems import Problem
 from services.common.pseudonym import child_key
@@ -24,7 +25,6 @@ from services.common.security import Principal
 from services.matcher.decisions import SOURCE
 from services.matcher.models import match_decisions, pupils, reviews, schools
 
-LONDON = ZoneInfo("Europe/London")
 DEFAULT_DAY_STARTS = time(8, 45)
 Outcome = Literal["not_on_roll", "not_school_age", "home_educated"]
 

@@ -9,16 +9,16 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.auth_api import require_scope
-from services.common.context import AppContext, get_ctx
 from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.matcher import reviews
+from services.matcher.context import MatcherCtx
 from services.matcher.reviews import Outcome
 
 router = APIRouter(tags=["reviews"])
 Reader = Annotated[Principal, Depends(require_scope("reviews:read"))]
 Resolver = Annotated[Principal, Depends(require_scope("reviews:resolve"))]
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = MatcherCtx
 _ERRORS = problem_responses(401, 403, 404, 409)
 
 
@@ -63,5 +63,5 @@ async def resolve_review(
         outcome=body.outcome, principal=principal, uow=ctx.uow(), now=ctx.clock(),
         topic_prefix=ctx.settings.topic_prefix,
     )
-    ctx.extras["wake_relay"]()
+    ctx.wake_relay()
     return result

@@ -12,26 +12,24 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.disclosures import Channel
+from schemas.incidents import CHILD_DISCLOSABLE_FIELDS, INCIDENT_DISCLOSABLE_FIELDS
 from services.common.auth_api import require_scope
-from services.common.context import AppContext, get_ctx
 from services.common.disclosure import record_disclosure
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
+from services.notifier.context import NotifierContext, NotifierCtx
 from services.notifier.dispatch import OUTBOX_SOURCE
 from services.notifier.domain import IllegalTransitionError, transition
-from services.notifier.handlers import NotifierDeps, tell_la_child_absent
+from services.notifier.handlers import tell_la_child_absent
 from services.notifier.models import notification_children, notifications
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"],
                    responses=problem_responses(401, 403))
 SOURCE = OUTBOX_SOURCE
-INCIDENT_FIELDS = ("occurred_at", "incident_type", "summary")
-CHILD_FIELDS = ("present_at_incident", "voice_of_child", "gender", "address", "upn",
-                "school_hint")
 _WITHDRAWN = ("cancelled", "retracted")
 Reader = Annotated[Principal, Depends(require_scope("notifications:read"))]
 Acker = Annotated[Principal, Depends(require_scope("notifications:ack"))]
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = NotifierCtx
 
 
 class AcknowledgeIn(BaseModel):
@@ -49,12 +47,12 @@ def disclosed_view(
     """What the force lets the school see: its disclosure fields plus each child's names/DOB."""
     fields = set(incident.get("disclosure_fields", []))
     shown_incident = {"incident_id": incident["incident_id"], "force_code": incident["force_code"]}
-    shown_incident |= {f: incident.get(f) for f in INCIDENT_FIELDS if f in fields}
+    shown_incident |= {f: incident.get(f) for f in INCIDENT_DISCLOSABLE_FIELDS if f in fields}
     shown_children = []
     for row in children:
         child = row["child"]
         shown = {k: child[k] for k in ("given_name", "family_name", "date_of_birth")}
-        shown |= {f: child.get(f) for f in CHILD_FIELDS if f in fields}
+        shown |= {f: child.get(f) for f in CHILD_DISCLOSABLE_FIELDS if f in fields}
         if row.get("unmatched_reason"):
             shown["unmatched_reason"] = row["unmatched_reason"]
         shown_children.append(shown)
@@ -84,7 +82,8 @@ async def get_notification(
 
 
 async def view_notification(
-    ctx: AppContext, notification_id: uuid.UUID, principal: Principal, *, channel: Channel
+    ctx: NotifierContext, notification_id: uuid.UUID, principal: Principal, *,
+    channel: Channel,
 ) -> dict[str, Any]:
     """A notification's details; each child's disclosure is staged in the same transaction."""
     now = ctx.clock()
@@ -107,7 +106,7 @@ async def view_notification(
         await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state=state, viewed_at=func.coalesce(notifications.c.viewed_at, now)))
         await uow.commit()
-    _wake(ctx)
+    ctx.wake_relay()
     return _summary(dict(row._mapping)) | {"state": state} | disclosed_view(row.incident, children)
 
 
@@ -120,7 +119,7 @@ async def acknowledge(
 
 
 async def acknowledge_notification(
-    ctx: AppContext, notification_id: uuid.UUID, body: AcknowledgeIn, principal: Principal,
+    ctx: NotifierContext, notification_id: uuid.UUID, body: AcknowledgeIn, principal: Principal,
     *, channel: Channel,
 ) -> dict[str, Any]:
     """Acknowledge; a child reported absent is told to the LA, audited, in the same step."""
@@ -137,7 +136,7 @@ async def acknowledge_notification(
         if body.attended is False and row.school_urn is not None:
             await _report_absence(uow.conn, ctx, row, principal, channel=channel)
         await uow.commit()
-    _wake(ctx)
+    ctx.wake_relay()
     return {"id": str(row.id), "state": state, "acknowledged_at": now.isoformat()}
 
 
@@ -149,15 +148,14 @@ def _with_attendance(body: AcknowledgeIn) -> str | None:
 
 
 async def _report_absence(
-    conn: AsyncConnection, ctx: AppContext, row: Any, principal: Principal, *, channel: Channel
+    conn: AsyncConnection, ctx: NotifierContext, row: Any, principal: Principal, *,
+    channel: Channel,
 ) -> None:
     """Tell the LA safeguarding contact, each child's disclosure recorded with it."""
     children = [dict(r._mapping) for r in (await conn.execute(
         select(notification_children).where(
             notification_children.c.notification_id == row.id))).all()]
-    deps = NotifierDeps(engine=ctx.engine, clock=ctx.clock,
-                        child_key_secret=ctx.settings.child_key_secret.get_secret_value())
-    await tell_la_child_absent(conn, deps, notification=dict(row._mapping), children=children)
+    await tell_la_child_absent(conn, ctx.deps, notification=dict(row._mapping), children=children)
     for child in children:
         await record_disclosure(
             conn, source=ctx.settings.topic(SOURCE), topic_prefix=ctx.settings.topic_prefix,
@@ -193,9 +191,3 @@ def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
     if "children" in row:
         out["children"] = row["children"]
     return {"id": str(row["id"]), **out}
-
-
-def _wake(ctx: AppContext) -> None:
-    wake = ctx.extras.get("wake_relay")
-    if wake is not None:
-        wake()

@@ -52,6 +52,7 @@ from services.notifier.models import (
     sign_in_links,
     webhook_deliveries,
 )
+from services.notifier.recipients import choose_recipients
 
 log = logging.getLogger(__name__)
 DELIVERED: frozenset[str] = frozenset({"sent", "viewed", "escalated", "acknowledged"})
@@ -72,13 +73,11 @@ async def queue_email(
     la_code = school.la_code if school is not None else la_code
     la = (await conn.execute(select(local_authorities).where(
         local_authorities.c.la_code == la_code))).first() if la_code else None
-    role = {"escalation_deputy": "deputy_dsl", "escalation_la": "safeguarding"}.get(
-        kind, recipient_role)
-    people = la.contacts if la is not None and (school is None or role == "safeguarding") else (
-        school.contacts if school is not None else [])
-    to = [c["email"] for c in people if c.get("role") == role]
-    if not to and role == "holiday_cover" and school is not None:
-        to = [c["email"] for c in school.contacts if c.get("role") == "dsl"]
+    to = choose_recipients(
+        kind, recipient_role=recipient_role,
+        school_contacts=school.contacts if school is not None else None,
+        la_contacts=la.contacts if la is not None else None,
+    ).addresses
     name = school.name if school is not None else (la.name if la is not None else "your LA")
     email_id = uuid.uuid4()
     await conn.execute(insert(emails).values(

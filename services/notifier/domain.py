@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from services.common.local_time import LONDON
 from services.common.school_calendar import (
     SchoolCalendar,
     is_bank_holiday,
     is_working_day,
 )
 from services.notifier.scheduling import (
-    LONDON,
     EscalationDeadlines,
     PushPlan,
     escalation_deadlines,

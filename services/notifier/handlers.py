@@ -18,6 +18,7 @@ from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.db import UnitOfWork
 from services.common.errors import WaitingForFacts
+from services.common.escalation import DEPUTY_AFTER_MINUTES, LA_AFTER_MINUTES
 from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.common.pseudonym import child_key
@@ -80,8 +81,9 @@ def plan_target(
                              day_starts_at=starts, has_holiday_cover=cover)
         deadlines = escalation_deadlines(
             plan.push_at, day_starts_at=starts,
-            deputy_after=timedelta(minutes=school.get("deputy_after_minutes") or 60),
-            la_after=timedelta(minutes=school.get("la_after_minutes") or 120),
+            deputy_after=timedelta(
+                minutes=school.get("deputy_after_minutes") or DEPUTY_AFTER_MINUTES),
+            la_after=timedelta(minutes=school.get("la_after_minutes") or LA_AFTER_MINUTES),
         )
         return Target(f"school:{school['urn']}", school["urn"], school["la_code"],
                       plan.recipient_role, plan.push_at, deadlines.deputy_at, deadlines.la_at,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Final
 
 import httpx
 from fastapi import FastAPI
@@ -15,18 +15,17 @@ from prometheus_client import CollectorRegistry
 
 from services.common import relay
 from services.common.app import check_broker, create_app
-from services.common.context import AppContext
+from services.common.bootstrap import service_lifespan, table_worker
 from services.common.db import service_engine
-from services.common.events import apply_record, apply_records
 from services.common.kafka_access import NOTIFIER, NOTIFIER_REGISTRY
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
-from services.common.retention import schedule_retention
-from services.common.runner import Worker
+from services.common.retention import daily_retention
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
 from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
+from services.notifier.context import NotifierContext
 from services.notifier.directory import HANDLERS as DIRECTORY_HANDLERS
 from services.notifier.directory import DirectoryDeps
 from services.notifier.dispatch import Dispatcher
@@ -37,7 +36,7 @@ from services.notifier.retention import run_retention
 from services.notifier.settings import NotifierSettings
 
 PORT = 8003
-SERVICE = "notifier"
+SERVICE: Final = "notifier"
 
 
 def build_app(
@@ -45,74 +44,54 @@ def build_app(
 ) -> FastAPI:
     """The notifier app with real adapters, its consumer and its dispatcher."""
     settings = settings or NotifierSettings()
-    ctx = AppContext(settings=settings, registry=CollectorRegistry(),
-                     issuer=issuer or identity_client(settings),
-                     engine=service_engine(settings, "notifier"))
-    deps = NotifierDeps(engine=ctx.engine,
+    engine = service_engine(settings, SERVICE)
+    deps = NotifierDeps(engine=engine,
                         child_key_secret=settings.child_key_secret.get_secret_value(),
                         clock=lambda: ctx.clock(), topic_prefix=settings.topic_prefix)
-    worker = Worker(
-        kafka=settings.kafka(), engine=ctx.engine, source=settings.topic(SOURCE),
-        group_id=NOTIFIER.group_id(settings.topic_prefix),
-        consume=[settings.topic(t) for t in NOTIFIER.consumes],
-        produce=[settings.topic(t) for t in NOTIFIER.produces],
-        handle=functools.partial(apply_record, handlers=HANDLERS, deps=deps),
-        handle_batch=functools.partial(apply_records, handlers=HANDLERS, deps=deps),
-        layout=settings.topic_layout(),
-    )
-    directory_deps = DirectoryDeps(engine=ctx.engine)
-    directory = Worker(
-        kafka=settings.kafka(), engine=ctx.engine, source=settings.topic(SOURCE),
-        group_id=NOTIFIER_REGISTRY.group_id(settings.topic_prefix),
-        consume=[settings.topic(t) for t in NOTIFIER_REGISTRY.consumes], produce=[],
-        relay=False,
-        handle=functools.partial(apply_record, handlers=DIRECTORY_HANDLERS, deps=directory_deps),
-        handle_batch=functools.partial(apply_records, handlers=DIRECTORY_HANDLERS,
-                                       deps=directory_deps),
-        layout=settings.topic_layout(),
-    )
-    ctx.extras["wake_relay"] = worker.wake_relay
-    ctx.extras["deps"] = deps
+    worker = table_worker(NOTIFIER, settings, engine=engine, source=SOURCE, handlers=HANDLERS,
+                          deps=deps)
+    directory = table_worker(NOTIFIER_REGISTRY, settings, engine=engine, source=SOURCE,
+                             handlers=DIRECTORY_HANDLERS, deps=DirectoryDeps(engine=engine),
+                             relay=False)
+    ctx = NotifierContext(settings=settings, registry=CollectorRegistry(), engine=engine,
+                          issuer=issuer or identity_client(settings), deps=deps,
+                          wake_relay=worker.wake_relay)
     observe_worker(ctx, worker)
     observe_notifications(ctx)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def dispatching() -> AsyncIterator[None]:
         stop = asyncio.Event()
         async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http:
-            dispatcher = Dispatcher(
-                engine=ctx.engine, topic_prefix=settings.topic_prefix,
-                mailer=SmtpMailer(host=settings.smtp_host, port=settings.smtp_port,
-                                  sender=settings.mail_from, starttls=settings.smtp_starttls,
-                                  timeout_s=settings.smtp_timeout_s),
-                webhooks=HttpxWebhookPoster(http), clock=lambda: ctx.clock(),
-                portal_base_url=settings.portal_base_url.rstrip("/"),
-                link_ttl=timedelta(minutes=settings.sign_in_link_ttl_minutes),
-                max_attempts=settings.delivery_max_attempts,
-                backoff_s=settings.delivery_backoff_s,
-            )
-            ctx.extras["dispatcher"] = dispatcher
-            directory.start()
-            worker.start()
+            ctx.dispatcher = dispatcher = build_dispatcher(settings, ctx, http)
             task = asyncio.create_task(
                 dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
-            retaining = schedule_retention(run_retention, engine=ctx.engine, settings=settings,
-                                           clock=lambda: ctx.clock(), published=worker.wake_relay)
-            yield
-            retaining.cancel()
+            async with daily_retention(run_retention, engine=engine, settings=settings,
+                                       clock=lambda: ctx.clock(), published=worker.wake_relay):
+                yield
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 15)
-            await worker.stop()
-            await directory.stop()
-        await ctx.engine.dispose()
 
-    app = create_app(
-        title="Daybreak notifier", service=SERVICE, ctx=ctx, lifespan=lifespan,
-        readiness=[check_broker],
-    )
-    app.include_router(notifications_router)
-    app.include_router(portal_router)
-    app.include_router(deliveries_router)
-    app.include_router(relay.router)
+    app = create_app(title="Daybreak notifier", service=SERVICE, ctx=ctx,
+                     lifespan=service_lifespan(engine, directory, worker, inner=dispatching),
+                     readiness=[check_broker])
+    for router in (notifications_router, portal_router, deliveries_router, relay.router):
+        app.include_router(router)
     return app
+
+
+def build_dispatcher(
+    settings: NotifierSettings, ctx: NotifierContext, http: httpx.AsyncClient
+) -> Dispatcher:
+    """The dispatcher over real SMTP and webhooks, on the context's engine and clock."""
+    return Dispatcher(
+        engine=ctx.engine, topic_prefix=settings.topic_prefix,
+        mailer=SmtpMailer(host=settings.smtp_host, port=settings.smtp_port,
+                          sender=settings.mail_from, starttls=settings.smtp_starttls,
+                          timeout_s=settings.smtp_timeout_s),
+        webhooks=HttpxWebhookPoster(http), clock=lambda: ctx.clock(),
+        portal_base_url=settings.portal_base_url.rstrip("/"),
+        link_ttl=timedelta(minutes=settings.sign_in_link_ttl_minutes),
+        max_attempts=settings.delivery_max_attempts, backoff_s=settings.delivery_backoff_s,
+    )

@@ -12,10 +12,10 @@ from sqlalchemy import ColumnElement, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.context import AppContext
+from services.common.local_time import LONDON
 from services.common.metrics import add_refresher
 from services.notifier.domain import NotificationState
 from services.notifier.models import emails, notifications, schools, webhook_deliveries
-from services.notifier.scheduling import LONDON
 
 LATE_GRACE = timedelta(minutes=15)
 DELIVERY_STATUSES = {"email": ("pending", "sent", "dead"),

@@ -15,11 +15,12 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from services.common.auth_api import SESSION_COOKIE
-from services.common.context import AppContext
+from services.common.context import context_in
 from services.common.jwks import KeysUnavailable
 from services.common.problems import Problem
 from services.common.security import InvalidToken, Principal
 from services.notifier import api
+from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
 
 CSRF_COOKIE = "daybreak_csrf"
@@ -177,9 +178,8 @@ async def _redeem(request: Request, token: str) -> Response:
                             status_code=303)
 
 
-def _ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
+def _ctx(request: Request) -> NotifierContext:
+    return context_in(request, NotifierContext)
 
 
 async def _principal(request: Request) -> Principal | None:

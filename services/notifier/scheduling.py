@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from services.common.escalation import DEPUTY_AFTER_MINUTES, LA_AFTER_MINUTES
+from services.common.local_time import LONDON
 from services.common.school_calendar import SchoolCalendar, is_working_day
 
-LONDON = ZoneInfo("Europe/London")
 DEFAULT_WINDOW_OPENS_AT = time(7, 0)
 DEFAULT_DAY_ENDS_AT = time(18, 0)
-DEFAULT_DEPUTY_AFTER = timedelta(minutes=60)
-DEFAULT_LA_AFTER = timedelta(minutes=120)
+DEFAULT_DEPUTY_AFTER = timedelta(minutes=DEPUTY_AFTER_MINUTES)
+DEFAULT_LA_AFTER = timedelta(minutes=LA_AFTER_MINUTES)
 _SEARCH_DAYS = 400
 
 RecipientRole = Literal["dsl", "holiday_cover"]

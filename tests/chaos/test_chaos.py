@@ -24,12 +24,12 @@ import random
 import secrets
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from schemas import topics
+from services.common.local_time import LONDON
 from tests.chaos.checks import (
     Run,
     check_audit,
@@ -65,7 +65,7 @@ async def test_nothing_lost_or_doubled_through_kills_and_restarts(
     print(f"\nchaos: seed {seed}, {INCIDENTS} incidents, logs in {stack.logs}")
     rng = random.Random(seed)
     scenario = build(rng, incidents=INCIDENTS, hook_url=receiver.url, hook_secret=HOOK_SECRET)
-    check_with_engine(scenario, on_date=datetime.now(ZoneInfo("Europe/London")).date())
+    check_with_engine(scenario, on_date=datetime.now(LONDON).date())
     settings = stack.settings()
     await register(stack, scenario)
     police = Police(stack.url("ingest"), *await new_police_client(settings, "WMP"))

@@ -16,12 +16,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.envelope import wrap
-from schemas.incidents import IncidentReceived
+from schemas.incidents import DISCLOSABLE_FIELDS, IncidentReceived
 from schemas.matching import ChildMatched, SchoolMatch
 from services.common.db import make_engine
 from services.common.settings import Settings
 from services.ingest.models import incidents
-from services.ingest.service import DISCLOSABLE_FIELDS
 from services.matcher.decisions import incident_facts
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from tests.integration.test_ingest_api import incidents_on_topic

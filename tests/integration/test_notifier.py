@@ -34,6 +34,7 @@ from services.common.models import outbox
 from services.common.security import Principal
 from services.notifier.api import router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
+from services.notifier.context import NotifierContext
 from services.notifier.dispatch import Dispatcher, redeem_sign_in_link
 from services.notifier.handlers import (
     NotifierDeps,
@@ -345,9 +346,9 @@ def dsl_of(school: School) -> Principal:
 
 
 @pytest.fixture
-async def api(settings, engine, clock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(title="notifier", service="notifier", ctx=AppContext(
-        settings=settings, engine=engine, clock=clock,
+async def api(settings, engine, clock, deps) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(title="notifier", service="notifier", ctx=NotifierContext(
+        settings=settings, engine=engine, clock=clock, deps=deps,
         registry=__import__("prometheus_client").CollectorRegistry()))
     app.include_router(router)
     transport = httpx.ASGITransport(app=app)

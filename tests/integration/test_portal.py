@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.app import create_app
 from services.common.auth_api import SESSION_COOKIE
-from services.common.context import AppContext
 from services.common.models import outbox
 from services.common.settings import Settings
+from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.portal import CSRF_COOKIE
 from services.notifier.portal import router as portal_router
@@ -52,13 +52,13 @@ def deps(notifier_engine: AsyncEngine, clock: Clock, settings: Settings) -> Noti
 
 @pytest.fixture
 async def portal(
-    settings: Settings, notifier_engine: AsyncEngine, clock: Clock
+    settings: Settings, notifier_engine: AsyncEngine, clock: Clock, deps: NotifierDeps
 ) -> AsyncIterator[httpx.AsyncClient]:
     secure = settings.model_copy(update={"cookie_secure": True})
     issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
-    app = create_app(title="notifier", service="notifier", ctx=AppContext(
+    app = create_app(title="notifier", service="notifier", ctx=NotifierContext(
         settings=secure, engine=notifier_engine, registry=CollectorRegistry(), clock=clock,
-        issuer=issuer))
+        issuer=issuer, deps=deps))
     app.include_router(portal_router)
     transport = httpx.ASGITransport(app=app)
     async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:

@@ -106,7 +106,7 @@ async def notify_school(world: World, school: School, key: str) -> str:
         child_id=uuid.uuid5(incident_id, "0"), child_index=0, incident=_facts(incident_id, "WMP"),
         child=canary.report(), decided_by="engine", matched_at=datetime.now(UTC),
         schools=[SchoolMatch(urn=school.urn, la_code=school.la, score=30)]))
-    await on_child_matched(envelope, deps=world.apps["notifier"].state.ctx.extras["deps"])
+    await on_child_matched(envelope, deps=world.apps["notifier"].state.ctx.deps)
     return await _notification_of(world, incident_id)
 
 
@@ -118,7 +118,7 @@ async def notify_la(world: World, la_code: str, key: str) -> str:
         child_id=uuid.uuid5(incident_id, "0"), child_index=0, incident=_facts(incident_id, "WMP"),
         child=canary.report(), la_code=la_code, reason="not_on_roll", decided_by="engine",
         decided_at=datetime.now(UTC)))
-    await on_child_unmatched(envelope, deps=world.apps["notifier"].state.ctx.extras["deps"])
+    await on_child_unmatched(envelope, deps=world.apps["notifier"].state.ctx.deps)
     return await _notification_of(world, incident_id)
 
 

@@ -17,6 +17,7 @@ from schemas.directory import (
 )
 from schemas.envelope import parse_envelope, wrap
 from schemas.registry import EVENT_TYPES
+from services.common.escalation import DEFAULT_ESCALATION
 from services.common.models import outbox
 from services.notifier.directory import (
     HANDLERS,
@@ -38,11 +39,11 @@ async def notifier_knows_la(engine: AsyncEngine, la_code: str, *,
 async def notifier_knows_school(engine: AsyncEngine, urn: str, la_code: str, **fields: Any
                                 ) -> None:
     """Apply a SchoolChanged to the notifier's copy; unnamed fields take the registry's
-    defaults (open, participating, 08:45, 60 and 120 minutes)."""
+    defaults (open, participating, 08:45, the default escalation minutes)."""
     state: dict[str, Any] = {
         "name": f"School {urn}", "status": "open", "participates": True,
         "day_starts_at": time(8, 45), "contacts": [], "webhook": None,
-        "deputy_after_minutes": 60, "la_after_minutes": 120} | fields
+        **DEFAULT_ESCALATION} | fields
     await on_school_changed(wrap(SchoolChanged(urn=urn, la_code=la_code, **state),
                                  occurred_at=datetime.now(UTC)), deps=DirectoryDeps(engine))
 

@@ -1,0 +1,76 @@
+"""What every service's main.py wires the same way: its workers and its lifespan."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.app import Lifespan
+from services.common.events import Apply, HasEngine, apply_record, apply_records
+from services.common.kafka import BatchHandler
+from services.common.kafka_access import ServiceAccess
+from services.common.runner import Handler, Worker
+from services.common.settings import Settings
+
+
+def build_worker(
+    access: ServiceAccess, settings: Settings, *, engine: AsyncEngine, source: str,
+    handle: Handler, handle_batch: BatchHandler | None = None, relay: bool = True,
+) -> Worker:
+    """A worker on the group and topics `access` names, relaying the outbox rows of `source`."""
+    return Worker(
+        kafka=settings.kafka(), engine=engine, source=settings.topic(source),
+        group_id=access.group_id(settings.topic_prefix),
+        consume=[settings.topic(t) for t in access.consumes],
+        produce=[settings.topic(t) for t in access.produces],
+        handle=handle, handle_batch=handle_batch, layout=settings.topic_layout(), relay=relay,
+    )
+
+
+def table_worker(
+    access: ServiceAccess, settings: Settings, *, engine: AsyncEngine, source: str,
+    handlers: Mapping[str, Apply], deps: HasEngine, relay: bool = True,
+) -> Worker:
+    """`build_worker` dispatching each record (and each batch) through a handler table."""
+    return build_worker(
+        access, settings, engine=engine, source=source, relay=relay,
+        handle=functools.partial(apply_record, handlers=handlers, deps=deps),
+        handle_batch=functools.partial(apply_records, handlers=handlers, deps=deps),
+    )
+
+
+@asynccontextmanager
+async def running(*workers: Worker) -> AsyncIterator[None]:
+    """The workers started in order, then stopped in reverse."""
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        for worker in reversed(workers):
+            await worker.stop()
+
+
+def service_lifespan(
+    engine: AsyncEngine, *workers: Worker,
+    inner: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+) -> Lifespan:
+    """Start the workers, then enter `inner`; leave it, stop the workers, dispose the engine.
+
+    `inner` is the service's own background work (the notifier's dispatcher): it stops
+    before the workers do, so whatever it stages is still relayed.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with running(*workers), inner() if inner else nullcontext():
+                yield
+        finally:
+            await engine.dispose()
+
+    return lifespan

@@ -1,0 +1,24 @@
+"""What ingest's routes reach: the shared adapters, the Kafka publisher and its counter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from prometheus_client import Counter
+
+from services.common.context import AppContext, context_of
+from services.common.kafka import KafkaPublisher
+
+
+@dataclass(kw_only=True)
+class IngestContext(AppContext):
+    """The shared adapters plus the transactional publisher and the accepted-incidents counter."""
+
+    publisher: KafkaPublisher
+    accepted: Counter  # labelled by force code
+
+
+get_ingest_ctx = context_of(IngestContext)
+IngestCtx = Annotated[IngestContext, Depends(get_ingest_ctx)]
