@@ -32,6 +32,17 @@ def _load_local_env() -> None:
 
 _load_local_env()
 
+# fixtures more than one tier uses, beside the helpers they go with (tests/support/*.py);
+# each after the ones it imports, so that pytest can rewrite its asserts
+pytest_plugins = (
+    "tests.support.clock",
+    "tests.support.smtp",
+    "tests.support.webhooks",
+    "tests.support.notifier",
+    "tests.support.portal",
+    "tests.support.registry",
+)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The shared broker's outage test after every other test that uses it; the tests on a
