@@ -51,7 +51,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("chaos") or item.get_closest_marker("stack"):
             return 2
-        return 1 if item.path.name == "test_zz_broker_outage.py" else 0
+        return 1 if item.get_closest_marker("broker_outage") else 0
 
     items.sort(key=rank)
 
