@@ -82,9 +82,10 @@ async def database() -> AsyncIterator[dict[str, str]]:
 @pytest.fixture
 async def topic_prefix(kafka: KafkaConnection) -> AsyncIterator[str]:
     """A prefix that gives each test its own topics, deleted afterwards."""
+    from tests.support.ids import next_tag
     from tests.support.kafka import delete_topics_with_prefix
 
-    prefix = f"t{secrets.token_hex(4)}."
+    prefix = f"t{next_tag()}."
     yield prefix
     await delete_topics_with_prefix(kafka, prefix)
 

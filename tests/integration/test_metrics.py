@@ -47,7 +47,7 @@ from services.notifier.models import emails, notifications, webhook_deliveries
 from services.notifier.settings import NotifierSettings
 from tests.support.api import running
 from tests.support.directory import notifier_knows_la, notifier_knows_school
-from tests.support.ids import next_la, next_urn
+from tests.support.ids import next_la, next_tag, next_urn
 from tests.support.incidents import incident_body
 from tests.support.registry import seed
 
@@ -270,7 +270,7 @@ async def test_loop_reports_lag_while_handling_and_logs_event_ids_only(settings,
         dispatch_record, handlers={"IncidentWithdrawn": on_withdrawn}, deps=None)
     registry = CollectorRegistry()
     lag = ConsumerLag(registry)
-    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{uuid.uuid4().hex}")
+    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{next_tag()}")
     await consumer.start()
     caplog.set_level(logging.INFO, logger="services.common.kafka")
     stop = asyncio.Event()
