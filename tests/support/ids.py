@@ -1,8 +1,9 @@
 """Ids for test data from one counter: unique within a session by construction.
 
 The counter starts at a point drawn once per session from the process id and the time, so
-two sessions sharing a database or broker rarely overlap; within a session no two calls
-return the same value until a kind's space is spent (900,000 URNs, 268 million LA codes).
+two sessions sharing a database or broker rarely overlap. Within a session two calls of one
+kind differ unless the counter has moved on by that kind's whole space between them (900,000
+for URNs, 268 million for LA codes, 16**10 for tags): every call moves it by one.
 """
 
 from __future__ import annotations
