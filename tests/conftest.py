@@ -32,6 +32,17 @@ def _load_local_env() -> None:
 
 _load_local_env()
 
+# fixtures more than one tier uses, beside the helpers they go with (tests/support/*.py);
+# each after the ones it imports, so that pytest can rewrite its asserts
+pytest_plugins = (
+    "tests.support.clock",
+    "tests.support.smtp",
+    "tests.support.webhooks",
+    "tests.support.notifier",
+    "tests.support.portal",
+    "tests.support.registry",
+)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The shared broker's outage test after every other test that uses it; the tests on a
@@ -40,7 +51,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("chaos") or item.get_closest_marker("stack"):
             return 2
-        return 1 if item.path.name == "test_zz_broker_outage.py" else 0
+        return 1 if item.get_closest_marker("broker_outage") else 0
 
     items.sort(key=rank)
 
@@ -71,9 +82,10 @@ async def database() -> AsyncIterator[dict[str, str]]:
 @pytest.fixture
 async def topic_prefix(kafka: KafkaConnection) -> AsyncIterator[str]:
     """A prefix that gives each test its own topics, deleted afterwards."""
+    from tests.support.ids import next_tag
     from tests.support.kafka import delete_topics_with_prefix
 
-    prefix = f"t{secrets.token_hex(4)}."
+    prefix = f"t{next_tag()}."
     yield prefix
     await delete_topics_with_prefix(kafka, prefix)
 

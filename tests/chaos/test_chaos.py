@@ -43,15 +43,11 @@ from tests.chaos.checks import (
 )
 from tests.chaos.drivers import Monkey, Police, Readers, until_ok
 from tests.chaos.scenario import LA, Scenario, build, check_with_engine
-from tests.integration.test_notifier import (  # noqa: F401 - receiver: the fixture
-    HOOK_SECRET,
-    Receiver,
-    receiver,
-)
 from tests.support.api import new_police_client
 from tests.support.kafka import read_topic
 from tests.support.stack import SERVICES, Stack
 from tests.support.tokens import bearer, person
+from tests.support.webhooks import HOOK_SECRET, Receiver
 
 pytestmark = pytest.mark.chaos
 INCIDENTS = int(os.environ.get("DAYBREAK_CHAOS_INCIDENTS", "400"))
@@ -59,7 +55,7 @@ PUSH_SPREAD_S = 20
 
 
 async def test_nothing_lost_or_doubled_through_kills_and_restarts(
-    stack: Stack, receiver: Receiver  # noqa: F811
+    stack: Stack, receiver: Receiver
 ) -> None:
     seed = int(os.environ.get("DAYBREAK_CHAOS_SEED") or secrets.randbits(32))
     print(f"\nchaos: seed {seed}, {INCIDENTS} incidents, logs in {stack.logs}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import string
 from datetime import date, timedelta
 from typing import Any
@@ -23,8 +22,9 @@ from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
-from tests.integration.test_audit_service import tamper
 from tests.support.api import issuer_for, new_police_client, police_token, running
+from tests.support.audit import tamper
+from tests.support.ids import next_la, next_tag, next_urn
 from tests.support.incidents import incident_body
 from tests.support.registry import pupil, seed
 from tests.support.tokens import bearer
@@ -48,7 +48,7 @@ async def test_dsl_view_is_audited_provable_and_tamper_evident(
         **settings.model_dump(), audit_signing_key=generate_keypair().private_key,
         audit_heads_file=tmp_path / "heads.jsonl", audit_sign_every=1, audit_sign_interval_s=0.5)
     notifier_settings = NotifierSettings(**settings.model_dump())
-    la, urn = secrets.token_hex(2).upper(), str(random.randint(100000, 999999))
+    la, urn = next_la(), next_urn()
     family = "".join(random.choices(string.ascii_lowercase, k=9)).title()
     born = date(2012, 1, 1) + timedelta(days=random.randint(0, 2500))
     await seed(settings, las=[la], school_rows=[
@@ -60,7 +60,7 @@ async def test_dsl_view_is_audited_provable_and_tamper_evident(
                                date_of_birth=born.isoformat(), school_hint=None,
                                address={"line1": "3 Elm Way", "postcode": "WV1 1AA"})
     body["children"][0].pop("upn")
-    dsl = Principal(subject=f"dsl-{secrets.token_hex(3)}", kind="user", role="dsl",
+    dsl = Principal(subject=f"dsl-{next_tag()}", kind="user", role="dsl",
                     scopes=frozenset({"notifications:read", "notifications:ack"}),
                     school_urns=frozenset({urn}))
     auditor = Principal(subject="auditor-e2e", kind="user", role="auditor",

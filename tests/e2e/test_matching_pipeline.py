@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-import secrets
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,16 +13,13 @@ from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from tests.support.api import issuer_for, new_police_client, police_token, running
+from tests.support.ids import next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 from tests.support.registry import pupil, seed
 from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.e2e
-
-
-def urn() -> str:
-    return str(random.randint(100000, 999999))
 
 
 def la_token(settings: Settings, la: str) -> dict[str, str]:
@@ -48,8 +43,8 @@ async def pipeline(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient,
 
 async def test_incident_reaches_child_matched_with_the_right_urn(settings, pipeline) -> None:
     ingest, auth = pipeline
-    la = secrets.token_hex(2).upper()
-    oak, elm = urn(), urn()
+    la = next_la()
+    oak, elm = next_urn(), next_urn()
     await seed(settings, las=[la], school_rows=[
         {"urn": oak, "name": "Oak Road Primary", "la_code": la, "postcode": "DY1 2AB"},
         {"urn": elm, "name": "Elm Academy", "la_code": la, "postcode": "DY2 9ZZ"},
@@ -77,8 +72,8 @@ async def test_incident_reaches_child_matched_with_the_right_urn(settings, pipel
 
 async def test_ambiguous_child_goes_to_review_and_resolving_matches(settings, pipeline) -> None:
     ingest, auth = pipeline
-    la, other_la = secrets.token_hex(2).upper(), secrets.token_hex(2).upper()
-    north, south = urn(), urn()
+    la, other_la = next_la(), next_la()
+    north, south = next_urn(), next_urn()
     await seed(settings, las=[la, other_la], school_rows=[
         {"urn": north, "name": "North Primary", "la_code": la, "postcode": "B1 1AA"},
         {"urn": south, "name": "South Primary", "la_code": la, "postcode": "B9 9ZZ"},
@@ -118,7 +113,7 @@ async def test_ambiguous_child_goes_to_review_and_resolving_matches(settings, pi
         assert {c["urn"] for c in detail.json()["candidates"]} == {north, south}
 
         nowhere = await matcher.post(f"/v1/reviews/{review_id}/resolve",
-                                     json={"urn": urn()}, headers=officer)
+                                     json={"urn": next_urn()}, headers=officer)
         assert nowhere.status_code == 422
         both = await matcher.post(f"/v1/reviews/{review_id}/resolve",
                                   json={"urn": south, "outcome": "not_on_roll"}, headers=officer)

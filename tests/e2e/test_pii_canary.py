@@ -21,8 +21,8 @@ from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
-from tests.integration.test_notifier import smtp  # noqa: F401 - the aiosmtpd fixture
 from tests.support.api import issuer_for, new_police_client, police_token, running
+from tests.support.ids import next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 from tests.support.registry import pupil, seed
@@ -33,11 +33,11 @@ GIVEN, FAMILY = "Qzcanaryella", "Vwcanaryholt"
 TOPICS = ("incidents.v1", "matches.v1", "reviews.v1", "notifications.v1", "disclosures.v1")
 
 
-async def test_canary_names_leak_nowhere(settings, smtp, tmp_path, caplog) -> None:  # noqa: F811
+async def test_canary_names_leak_nowhere(settings, smtp, tmp_path, caplog) -> None:
     caplog.set_level(logging.INFO)
     inbox, smtp_port = smtp
     born = date(2013, 1, 1) + timedelta(days=random.randint(0, 2000))
-    la, urn = secrets.token_hex(2).upper(), str(random.randint(100000, 999999))
+    la, urn = next_la(), next_urn()
     await seed(settings, las=[la], school_rows=[{
         "urn": urn, "name": "Canary Primary", "la_code": la, "postcode": "WV1 1AA",
         "contacts": [{"role": "dsl", "name": "Key Adult", "email": "dsl@canary.test"}]}],

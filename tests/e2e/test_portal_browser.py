@@ -14,7 +14,6 @@ import asyncio
 import json
 import random
 import re
-import secrets
 import string
 import subprocess
 import uuid
@@ -42,12 +41,13 @@ from services.notifier.main import build_app as build_notifier
 from services.notifier.models import notifications
 from services.notifier.settings import NotifierSettings
 from tests.conftest import REPO
-from tests.integration.test_notifier import Inbox
 from tests.support.api import issuer_for, new_police_client, new_user, police_token
+from tests.support.ids import next_email, next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
 from tests.support.registry import pupil, seed
+from tests.support.smtp import Inbox
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
@@ -119,10 +119,10 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
-    la, urn = secrets.token_hex(2).upper(), str(random.randint(100000, 999999))
+    la, urn = next_la(), next_urn()
     given, family = "Maya", "".join(random.choices(string.ascii_lowercase, k=9)).title()
     born = date(2012, 1, 1) + timedelta(days=random.randint(0, 2500))
-    dsl_email = f"dsl-{secrets.token_hex(4)}@school.test"
+    dsl_email = next_email("dsl")
     await seed(settings, las=[la], school_rows=[{
         "urn": urn, "name": "Browser Primary", "la_code": la, "postcode": "WV1 1AA",
         "contacts": [{"role": "dsl", "name": "D", "email": dsl_email}]}],

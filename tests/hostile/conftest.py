@@ -1,4 +1,5 @@
-"""Fixtures the hostile-input tests share with the integration tests, under plain names."""
+"""The hostile-input tests' fixtures; the registry, portal and clock ones they share with the
+integration tests are plugins (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
-from tests.integration.test_portal import clock, deps, portal  # noqa: F401
-from tests.integration.test_registry import admin, cli_env  # noqa: F401
-from tests.integration.test_registry import api as registry  # noqa: F401
 from tests.support.api import issuer_for, new_police_client, police_token, running
 
 

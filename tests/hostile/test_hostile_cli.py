@@ -12,15 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.matcher.models import schools
-from tests.hostile.test_hostile_csv import (
-    CALENDARS,
-    CANARY,
-    MALFORMED_ROSTERS,
-    roll_of,
-    school_with_roll,
-)
-from tests.integration.test_calendars import calendar_csv, overrides
-from tests.integration.test_registry import add_school, gias_file, new_la, new_urn, run_cli
+from tests.support.hostile import CALENDARS, CANARY, MALFORMED_ROSTERS, roll_of, school_with_roll
+from tests.support.ids import next_la, next_urn
+from tests.support.registry import overrides, register_school, run_cli
+from tests.support.registry_files import calendar_csv, gias_file
 
 pytestmark = pytest.mark.integration
 Capsys = pytest.CaptureFixture[str]
@@ -87,8 +82,8 @@ async def test_cli_roster_import_refuses_malformed_files(
 async def test_cli_calendar_import_refuses_malformed_files(
     engine: AsyncEngine, cli_env: None, capsys: Capsys, tmp_path: Path, case: str
 ) -> None:
-    urn = new_urn()
-    await add_school(engine, urn)
+    urn = next_urn()
+    await register_school(engine, urn)
     path = tmp_path / "c.csv"
     good = calendar_csv((urn, "2026-12-21", "closed"))
     assert await asyncio.to_thread(import_file, capsys, "calendar", path, good.encode()) == (
@@ -103,7 +98,7 @@ async def test_cli_calendar_import_refuses_malformed_files(
 async def test_cli_schools_import_refuses_malformed_files(
     engine: AsyncEngine, cli_env: None, capsys: Capsys, tmp_path: Path, case: str
 ) -> None:
-    urns, la = [new_urn() for _ in range(1000)], new_la()
+    urns, la = [next_urn() for _ in range(1000)], next_la()
     build, first = GIAS[case]
     code, err = await asyncio.to_thread(import_file, capsys, "schools", tmp_path / "g.csv",
                                         build(urns, la))

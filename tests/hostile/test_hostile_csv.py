@@ -2,72 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.settings import Settings
-from services.matcher.models import pupils, roster_imports
 from services.matcher.registry_api import router
-from tests.integration.test_calendars import calendar_csv, overrides
-from tests.integration.test_registry import (
-    add_school,
-    new_urn,
-    post_roster,
-    pupil_row,
-    roll,
-    roster_csv,
-)
 from tests.support.api import running
+from tests.support.hostile import (
+    CALENDARS,
+    CANARY,
+    MALFORMED_ROSTERS,
+    lines_of,
+    roll_of,
+    school_with_roll,
+)
+from tests.support.ids import next_urn
+from tests.support.registry import overrides, post_roster, register_school
+from tests.support.registry_files import calendar_csv, roll
 
 pytestmark = pytest.mark.integration
-CANARY = "Qzhostilecanary"  # a name that must never come back in an error body
 UPLOAD_LIMIT = 64 * 1024
-Build = Callable[[str], bytes]
-
-
-def lines_of(urn: str, size: int = 4) -> list[str]:
-    """A roster as lines: the header, then `size` good pupils."""
-    return roll(urn, size, start=500).splitlines()
-
-
-def csv_bytes(lines: list[str], end: str = "\n") -> bytes:
-    """Lines joined back into a file."""
-    return (end.join(lines) + end).encode()
-
-
-def with_row(urn: str, index: int, **changes: str) -> bytes:
-    """1,000 good pupils with one changed; the header is row 1, so pupil i is on row i + 2."""
-    rows = [pupil_row(urn, 1000 + i) for i in range(1000)]
-    rows[index] = pupil_row(urn, 1000 + index, **changes)
-    return roster_csv(*rows).encode()
-
-
-MALFORMED_ROSTERS: dict[str, tuple[Build, int, str | None]] = {
-    "wrong header": (lambda u: csv_bytes(
-        [lines_of(u)[0].replace("given_name", "first_name"), *lines_of(u)[1:]]), 1, None),
-    "missing column": (lambda u: csv_bytes(
-        [line.rsplit(",", 1)[0] for line in lines_of(u)]), 1, None),
-    "extra column": (lambda u: csv_bytes(
-        [*lines_of(u)[:3], lines_of(u)[3] + f",{CANARY}", *lines_of(u)[4:]]), 4, None),
-    "unbalanced quote": (lambda u: csv_bytes(
-        [*lines_of(u)[:2], lines_of(u)[2].replace("Zebedee", f'"{CANARY}'), *lines_of(u)[3:]]),
-        3, None),
-    "NUL byte": (lambda u: with_row(u, 40, family_name=f"{CANARY}\x00"), 42, "family_name"),
-    "bad UTF-8": (lambda u: csv_bytes(lines_of(u)).replace(b"Quibble502", b"Qu\xffibble"), 4,
-                  None),
-    "bad row in the middle of 1,000": (
-        lambda u: with_row(u, 500, date_of_birth="31/02/2016"), 502, "date_of_birth"),
-    "CRLF mix with a bad row": (lambda u: with_row(u, 700, gender="Q").replace(
-        b"\n", b"\r\n", 300), 702, "gender"),
-}
 
 
 @pytest.fixture
@@ -80,25 +41,6 @@ async def small_registry(settings: Settings,
     app.include_router(router)
     async with running(app) as client:
         yield client
-
-
-async def roll_of(engine: AsyncEngine, urn: str) -> tuple[list[str], int]:
-    """The family names on the school's roll and how many imports it has had."""
-    async with engine.connect() as conn:
-        names = (await conn.execute(select(pupils.c.family_name).where(pupils.c.urn == urn)
-                                    .order_by(pupils.c.family_name))).scalars().all()
-        imports = (await conn.execute(select(func.count()).select_from(roster_imports).where(
-            roster_imports.c.urn == urn))).scalar_one()
-    return list(names), int(imports)
-
-
-async def school_with_roll(registry: httpx.AsyncClient, admin: dict[str, str],
-                           engine: AsyncEngine) -> tuple[str, tuple[list[str], int]]:
-    """A school whose roll has five pupils."""
-    urn = new_urn()
-    await add_school(engine, urn)
-    assert (await post_roster(registry, urn, roll(urn, 5), admin)).status_code == 200
-    return urn, await roll_of(engine, urn)
 
 
 def assert_refused(response: httpx.Response, row: int, field: str | None) -> None:
@@ -163,28 +105,12 @@ async def test_oversized_uploads_are_413_and_change_nothing(
     assert await overrides(engine, urn) == days
 
 
-CALENDARS: dict[str, tuple[Callable[[str], bytes], int, str | None]] = {
-    "wrong header": (lambda u: calendar_csv((u, "2027-01-04", "closed")).replace(
-        "kind", "type").encode(), 1, None),
-    "extra column": (lambda u: calendar_csv((u, "2027-01-04", "closed")).replace(
-        "closed", f"closed,{CANARY}").encode(), 2, None),
-    "unbalanced quote": (lambda u: calendar_csv(
-        (u, '"2027-01-04', "closed"), (u, "2027-01-05", "closed")).encode(), 2, None),
-    "NUL byte": (lambda u: calendar_csv((u, "2027-01-04", "clo\x00sed")).encode(), 2, "kind"),
-    "bad UTF-8": (lambda u: calendar_csv((u, "2027-01-04", "closed")).encode().replace(
-        b"closed", b"clos\xffd"), 2, "kind"),
-    "bad row in the middle of 1,000": (lambda u: calendar_csv(*(
-        (u, (date(2027, 1, 1) + timedelta(days=i)).isoformat() if i != 500 else "2027-02-30",
-         "closed") for i in range(1000))).encode(), 502, "date"),
-}
-
-
 @pytest.mark.parametrize("case", sorted(CALENDARS))
 async def test_malformed_calendar_is_refused_by_row_and_the_old_one_stays(
     registry: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, case: str
 ) -> None:
-    urn = new_urn()
-    await add_school(engine, urn)
+    urn = next_urn()
+    await register_school(engine, urn)
     good = calendar_csv((urn, "2026-12-21", "closed"), (urn, "2026-12-22", "open"))
     await registry.put(f"/v1/schools/{urn}/calendar", content=good.encode(),
                   headers=admin | {"Content-Type": "text/csv"})

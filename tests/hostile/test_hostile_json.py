@@ -6,7 +6,6 @@ import asyncio
 import base64
 import gzip
 import json
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ from services.audit.settings import AuditSettings
 from services.audit.tree_head import generate_keypair
 from services.common.settings import Settings
 from services.matcher.main import build_app as build_matcher
-from tests.hostile.test_hostile_csv import CANARY
-from tests.integration.test_ingest_api import incidents_on_topic
-from tests.integration.test_registry import new_la, new_urn, school_body
 from tests.support.api import running
-from tests.support.incidents import incident_body
+from tests.support.hostile import CANARY
+from tests.support.ids import next_force, next_la, next_urn
+from tests.support.incidents import incident_body, incidents_on_topic
+from tests.support.registry import school_body
 from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
@@ -93,8 +92,8 @@ async def test_hostile_json_to_incidents_and_admin_puts_is_a_clean_4xx(
     targets = [
         (ingest, "POST", "/v1/incidents", police, incident_body(), "summary"),
         (ingest, "PUT", "/v1/forces/ZZ", admin, {"name": "Zed Police"}, "name"),
-        (matcher, "PUT", f"/v1/local-authorities/{new_la()}", admin, {"name": "Dudley"}, "name"),
-        (matcher, "PUT", f"/v1/schools/{new_urn()}", admin, school_body(), "name"),
+        (matcher, "PUT", f"/v1/local-authorities/{next_la()}", admin, {"name": "Dudley"}, "name"),
+        (matcher, "PUT", f"/v1/schools/{next_urn()}", admin, school_body(), "name"),
     ]
     for client, method, path, headers, base, text in targets:
         answers = {name: await refused_cleanly(client, method, path, headers, case)
@@ -147,7 +146,7 @@ async def test_unknown_disclosure_fields_are_not_echoed(ingest: httpx.AsyncClien
                                                         settings: Settings) -> None:
     admin = bearer(person("admin"))
     body = {"name": "Zed Police", "disclosure_profile": {"fields": [f"<script>{CANARY}"]}}
-    response = await ingest.put(f"/v1/forces/Z{secrets.choice('ABC')}", json=body, headers=admin)
+    response = await ingest.put(f"/v1/forces/{next_force('Z')}", json=body, headers=admin)
     assert response.status_code == 422
     assert CANARY not in response.text and "<script>" not in response.text
     assert "summary" in response.json()["errors"][0]["message"]  # names what is allowed

@@ -3,8 +3,6 @@ through ingest and Kafka to the notifier, and shown escaped in the DSL portal.""
 
 from __future__ import annotations
 
-import secrets
-import string
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,28 +21,16 @@ from services.common.settings import Settings
 from services.ingest.models import incidents
 from services.matcher.decisions import incident_facts
 from services.notifier.handlers import NotifierDeps, on_child_matched
-from tests.integration.test_ingest_api import incidents_on_topic
-from tests.integration.test_notifier import Clock, School, add_school, rows_for
-from tests.integration.test_portal import new_dsl, sign_in
 from tests.support.api import new_police_client, police_token
-from tests.support.incidents import incident_body
+from tests.support.clock import Clock
+from tests.support.hostile import PAYLOADS
+from tests.support.ids import next_force
+from tests.support.incidents import incident_body, incidents_on_topic
+from tests.support.notifier import School, add_school, rows_for
+from tests.support.portal import new_dsl, sign_in
 from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
-PAYLOADS = (
-    "'; DROP TABLE incidents;--",
-    "Robert'); DROP TABLE pupils;--",
-    '" OR "1"="1',
-    "{{7*7}}",
-    "${7*7}",
-    "#{7*7}",
-    "<%= 7*7 %>",
-    "{% print(7*7) %}",
-    "<script>alert(1)</script>",
-    "<img src=x onerror=alert(1)>",
-    "%s%n%x%d",
-    "$(touch /tmp/pwned)",
-)
 SHOWN = ("given_name", "family_name", "voice_of_child")
 
 
@@ -77,7 +63,7 @@ async def engine(database: dict[str, str]) -> AsyncIterator[AsyncEngine]:
 async def report_every_payload(ingest: httpx.AsyncClient,
                                settings: Settings) -> tuple[str, dict[str, dict[str, Any]]]:
     """A force that discloses everything (its name a payload) reports one incident per payload."""
-    force = "HX" + "".join(secrets.choice(string.ascii_uppercase) for _ in range(6))
+    force = next_force("HX")
     police = {"Authorization": "Bearer " + await police_token(
         ingest, *await new_police_client(settings, force))}
     profile = {"name": PAYLOADS[0], "disclosure_profile": {"fields": list(DISCLOSABLE_FIELDS)}}
@@ -105,7 +91,7 @@ async def notify(deps: NotifierDeps, clock: Clock, school: School,
 
 async def test_injection_strings_are_kept_verbatim_and_shown_escaped(
     ingest: httpx.AsyncClient, settings: Settings, engine: AsyncEngine,
-    deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
+    notifier_deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
 ) -> None:
     force, sent = await report_every_payload(ingest, settings)
     events = await incidents_on_topic(settings, at_least=len(PAYLOADS))
@@ -120,7 +106,7 @@ async def test_injection_strings_are_kept_verbatim_and_shown_escaped(
                                  {"force": force}) == PAYLOADS[0]
     school = await add_school(engine)
     for event in received:
-        await notify(deps, clock, school, event)
+        await notify(notifier_deps, clock, school, event)
     email, totp = await new_dsl(settings, school)
     assert (await sign_in(portal, clock, email, totp)).status_code == 303
     for event in received:

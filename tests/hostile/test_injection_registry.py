@@ -12,15 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.matcher.models import pupils
 from services.matcher.roster import ROSTER_HEADER
-from tests.hostile.test_injection_incidents import PAYLOADS
-from tests.integration.test_registry import (
-    add_school,
-    new_la,
-    new_urn,
-    post_roster,
-    pupil_row,
-    school_body,
-)
+from tests.support.hostile import PAYLOADS
+from tests.support.ids import next_la, next_urn
+from tests.support.registry import post_roster, register_school, school_body
+from tests.support.registry_files import pupil_row
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +36,7 @@ async def test_registry_records_keep_injection_strings_verbatim(
     registry: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     for payload in PAYLOADS:
-        la, urn = new_la(), new_urn()
+        la, urn = next_la(), next_urn()
         contact = {"name": payload, "email": "o'neil+{{7*7}}@la.example"}
         put = await registry.put(f"/v1/local-authorities/{la}", headers=admin, json={
             "name": payload, "contacts": [contact | {"role": "safeguarding"}]})
@@ -59,8 +54,8 @@ async def test_registry_records_keep_injection_strings_verbatim(
 async def test_roster_rows_keep_injection_strings_verbatim(
     registry: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
 ) -> None:
-    urn = new_urn()
-    await add_school(engine, urn)
+    urn = next_urn()
+    await register_school(engine, urn)
     response = await post_roster(registry, urn, quoted_roster(urn), admin)
     assert response.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": 0}
     async with engine.connect() as conn:

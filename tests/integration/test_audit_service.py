@@ -45,7 +45,9 @@ from services.common.pseudonym import child_key
 from services.common.security import Principal
 from services.common.settings import TopicLayout
 from tests.support.api import running
+from tests.support.audit import owner, tamper
 from tests.support.db import create_test_database, drop_test_database, service_urls
+from tests.support.ids import next_urn
 from tests.support.kafka import read_topic
 from tests.support.tokens import bearer, trusting
 
@@ -92,14 +94,6 @@ async def engine(settings):
     engine = service_engine(settings, "audit", pool_size=4)
     yield engine
     await engine.dispose()
-
-
-async def owner(audit_db) -> asyncpg.Connection:
-    return await asyncpg.connect(audit_db["owner_url"].replace("+asyncpg", "", 1))
-
-
-def urn() -> str:
-    return str(secrets.randbelow(900000) + 100000)
 
 
 def disclosure(*, school: str, key: str | None = None, action: str = "notification.viewed"):
@@ -160,7 +154,7 @@ async def verify_api(client: httpx.AsyncClient, settings) -> dict:
 
 
 async def test_redelivered_disclosure_is_logged_once(settings, engine) -> None:
-    school, key = urn(), secrets.token_hex(32)
+    school, key = next_urn(), secrets.token_hex(32)
     first, sentinel = disclosure(school=school, key=key), disclosure(school=school, key=key)
     async with running(build_app(settings)):
         # same key, same partition: the sentinel is handled after both copies
@@ -171,7 +165,7 @@ async def test_redelivered_disclosure_is_logged_once(settings, engine) -> None:
 
 
 async def test_outage_backlog_is_caught_up_with_nothing_lost(settings, engine) -> None:
-    school = urn()
+    school = next_urn()
     async with running(build_app(settings)):
         await publish(settings, [disclosure(school=school) for _ in range(3)])
         assert await wait_for_count(engine, school, 3) == 3
@@ -191,7 +185,7 @@ async def test_outage_backlog_is_caught_up_with_nothing_lost(settings, engine) -
 async def test_app_role_and_owner_cannot_change_or_remove_entries(
     settings, engine, audit_db
 ) -> None:
-    await seed(engine, urn(), 1)
+    await seed(engine, next_urn(), 1)
     for statement in ("UPDATE audit.audit_events SET purpose = 'x'",
                       "DELETE FROM audit.audit_events", "TRUNCATE audit.audit_events",
                       "DELETE FROM audit.audit_tree_heads"):
@@ -212,22 +206,8 @@ async def test_app_role_and_owner_cannot_change_or_remove_entries(
         assert (await c.execute(select(func.count()).select_from(audit_events))).scalar_one()
 
 
-async def tamper(audit_db, sql: str, *args: object) -> None:
-    """What someone holding the owner role can still do: switch the trigger off."""
-    conn = await owner(audit_db)
-    try:
-        async with conn.transaction():
-            await conn.execute(
-                "ALTER TABLE audit.audit_events DISABLE TRIGGER audit_events_append_only")
-            await conn.execute(sql, *args)
-            await conn.execute(
-                "ALTER TABLE audit.audit_events ENABLE TRIGGER audit_events_append_only")
-    finally:
-        await conn.close()
-
-
 async def test_edited_row_is_named_by_verify_and_the_cli(settings, engine, audit_db) -> None:
-    drafts = await seed(engine, urn(), 5)
+    drafts = await seed(engine, next_urn(), 5)
     async with running(build_app(settings)) as client:
         auditor = bearer(AUDITOR)
         # a signed head over these rows first: the tree must hold them before the edit
@@ -252,7 +232,7 @@ async def test_edited_row_is_named_by_verify_and_the_cli(settings, engine, audit
 
 
 async def test_rewritten_chain_is_caught_by_the_signed_head(settings, engine, audit_db) -> None:
-    drafts = await seed(engine, urn(), 3)
+    drafts = await seed(engine, next_urn(), 3)
     async with running(build_app(settings)) as client:
         auditor = bearer(AUDITOR)
         resp = await client.get(f"/v1/audit/events/{drafts[-1].id}/proof", headers=auditor)
@@ -276,7 +256,7 @@ async def test_rewritten_chain_is_caught_by_the_signed_head(settings, engine, au
 
 
 async def test_deleted_row_is_detected(settings, engine, audit_db) -> None:
-    drafts = await seed(engine, urn(), 3)
+    drafts = await seed(engine, next_urn(), 3)
     async with engine.connect() as conn:
         row = (await conn.execute(select(audit_events).where(
             audit_events.c.id == drafts[1].id))).one()
@@ -297,12 +277,12 @@ async def test_deleted_row_is_detected(settings, engine, audit_db) -> None:
 
 
 async def test_inclusion_and_consistency_proofs_verify(settings, engine) -> None:
-    first = await seed(engine, urn(), 2)
+    first = await seed(engine, next_urn(), 2)
     async with running(build_app(settings)) as client:
         auditor = bearer(AUDITOR)
         early = (await client.get(f"/v1/audit/events/{first[0].id}/proof",
                                   headers=auditor)).json()
-        later_rows = await seed(engine, urn(), 3)
+        later_rows = await seed(engine, next_urn(), 3)
         resp = await client.get(f"/v1/audit/events/{later_rows[1].id}/proof", headers=auditor)
         assert resp.status_code == 200, resp.text
         body = resp.json()
@@ -351,7 +331,7 @@ async def test_only_auditors_may_read_the_log(settings) -> None:
 
 
 async def test_events_page_with_an_opaque_cursor(settings, engine) -> None:
-    school = urn()
+    school = next_urn()
     drafts = await seed(engine, school, 7)
     async with running(build_app(settings)) as client:
         auditor = bearer(AUDITOR)
@@ -384,7 +364,7 @@ async def test_events_page_with_an_opaque_cursor(settings, engine) -> None:
 
 
 async def test_csv_export_streams_the_filtered_rows(settings, engine) -> None:
-    school = urn()
+    school = next_urn()
     drafts = await seed(engine, school, 4)
     async with running(build_app(settings)) as client, client.stream(
         "GET", "/v1/audit/events.csv", params={"school_urn": school},
@@ -408,8 +388,8 @@ async def test_subject_access_finds_exactly_that_childs_events(settings, engine)
     amelia = child_key(CHILD_SECRET, given_name="Amélia", family_name="Khan", date_of_birth=born)
     other = child_key(CHILD_SECRET, given_name="Amelia", family_name="Khan",
                       date_of_birth=date(2016, 3, 3))
-    mine = await seed(engine, urn(), 3, key=amelia)
-    await seed(engine, urn(), 2, key=other)
+    mine = await seed(engine, next_urn(), 3, key=amelia)
+    await seed(engine, next_urn(), 2, key=other)
     async with running(build_app(settings)) as client:
         resp = await client.post("/v1/audit/subject-access", headers=bearer(AUDITOR),
                                  json={"given_name": "Amelia", "family_name": "KHAN",

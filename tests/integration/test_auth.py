@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +13,7 @@ import pytest
 from services.common.settings import Settings
 from services.ingest.main import build_app
 from tests.support.api import basic, issuer_for, new_police_client, new_user, running
+from tests.support.ids import next_email
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
@@ -106,7 +106,7 @@ async def test_users_create_prints_the_totp_uri_and_writes_an_enrolment_qr(
         monkeypatch.setenv(key, value)
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))
     png = tmp_path / "enrol.png"
-    email = f"qr{secrets.token_hex(3)}@school.example"
+    email = next_email("qr", "school.example")
     code = await asyncio.to_thread(main, ["users", "create", "--email", email, "--role", "dsl",
                                           "--school", "103456", "--qr", str(png)])
     assert code == 0

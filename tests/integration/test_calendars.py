@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -21,26 +19,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.envelope import wrap
 from schemas.incidents import ChildReport
 from schemas.matching import ChildMatched, IncidentFacts, SchoolMatch
-from services.cli import main as cli_main
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import UnitOfWork
 from services.common.settings import Settings
 from services.matcher import registry
-from services.matcher.models import school_calendar_days
 from services.matcher.registry_api import router
 from services.matcher.registry_models import SchoolIn
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.models import notification_children, notifications
-from tests.integration.test_notifier import Clock
 from tests.support.api import running
+from tests.support.clock import Clock
 from tests.support.directory import deliver_registry
-from tests.support.tokens import bearer, person
+from tests.support.ids import next_la, next_urn
+from tests.support.registry import overrides, run_cli
+from tests.support.registry_files import calendar_csv
 
 pytestmark = pytest.mark.integration
 Capsys = pytest.CaptureFixture[str]
 Api = httpx.AsyncClient
-_URNS = itertools.count(100_000 + secrets.randbelow(800_000))
 MATCHED_AT = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # Sunday evening (GMT)
 PREFIX = "calendars."  # the registry.v1 events this module stages (no relay publishes them)
 MONDAY, TUESDAY, WEDNESDAY = date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25)
@@ -50,32 +47,14 @@ def at_seven(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 7, 0, tzinfo=UTC)
 
 
-def new_urn() -> str:
-    return str(next(_URNS))
-
-
-def calendar_csv(*rows: tuple[str, str, str]) -> str:
-    return "urn,date,kind\n" + "".join(f"{u},{d},{k}\n" for u, d, k in rows)
-
-
 @pytest.fixture
 async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     ctx = AppContext(settings=settings, engine=engine, registry=CollectorRegistry(),
-                     clock=Clock())
+                     clock=Clock(MATCHED_AT))
     app = create_app(title="registry under test", service="matcher", ctx=ctx)
     app.include_router(router)
     async with running(app) as client:
         yield client
-
-
-@pytest.fixture
-def admin(settings: Settings) -> dict[str, str]:
-    return bearer(person("admin", subject="admin@example.test"))
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DAYBREAK_MATCHER_DATABASE_URL", settings.matcher_database_url)
 
 
 @pytest.fixture
@@ -86,7 +65,7 @@ async def engine(matcher_engine: AsyncEngine) -> AsyncEngine:
 
 @pytest.fixture
 def deps(notifier_engine: AsyncEngine, settings: Settings) -> NotifierDeps:
-    return NotifierDeps(engine=notifier_engine, clock=Clock(),
+    return NotifierDeps(engine=notifier_engine, clock=Clock(MATCHED_AT),
                         child_key_secret=settings.child_key_secret.get_secret_value())
 
 
@@ -98,23 +77,11 @@ def school_body(la_code: str, **changes: Any) -> dict[str, Any]:
 
 
 async def add_school(engine: AsyncEngine, **changes: Any) -> tuple[str, str]:
-    urn, la_code = new_urn(), f"T{secrets.token_hex(3).upper()}"
+    urn, la_code = next_urn(), next_la()
     body = SchoolIn.model_validate(school_body(la_code, **changes))
     await registry.put_school(urn, body=body, uow=UnitOfWork(engine), now=MATCHED_AT,
                               topic_prefix=PREFIX)
     return urn, la_code
-
-
-async def overrides(engine: AsyncEngine, urn: str) -> list[tuple[date, str]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(school_calendar_days.c.day, school_calendar_days.c.kind)
-            .where(school_calendar_days.c.urn == urn).order_by(school_calendar_days.c.day))
-        return [(row.day, row.kind) for row in rows]
-
-
-def run_cli(*argv: str) -> int:
-    return cli_main(list(argv))
 
 
 async def put_calendar(api: httpx.AsyncClient, urn: str, text: str,
@@ -173,7 +140,7 @@ async def test_cli_bad_calendar_rows_are_numbered_and_nothing_changes(
 async def test_cli_calendar_naming_an_unknown_school_changes_nothing(
     tmp_path: Path, engine: AsyncEngine, cli_env: None, capsys: Capsys
 ) -> None:
-    known, unknown = await add_school(engine), new_urn()
+    known, unknown = await add_school(engine), next_urn()
     path = tmp_path / "calendar.csv"
     path.write_text(calendar_csv((known[0], "2027-01-04", "closed"),
                                  (unknown, "2027-01-04", "closed")))
@@ -192,7 +159,7 @@ async def test_put_calendar_replaces_one_schools_overrides(
     assert response.json() == {"urn": urn, "days": 2, "replaced": 0}
 
     response = await put_calendar(api, urn, calendar_csv((urn, "2027-01-04", "open"),
-                                                         (new_urn(), "2027-01-05", "closed")),
+                                                         (next_urn(), "2027-01-05", "closed")),
                                   admin)
     assert response.status_code == 422
     assert response.json()["errors"] == [
@@ -202,7 +169,7 @@ async def test_put_calendar_replaces_one_schools_overrides(
     response = await put_calendar(api, urn, calendar_csv((urn, "2027-01-04", "open")), admin)
     assert response.json() == {"urn": urn, "days": 1, "replaced": 2}
     assert await overrides(engine, urn) == [(date(2027, 1, 4), "open")]
-    assert (await put_calendar(api, new_urn(), "urn,date,kind\n", admin)).status_code == 404
+    assert (await put_calendar(api, next_urn(), "urn,date,kind\n", admin)).status_code == 404
     assert (await api.put(f"/v1/schools/{urn}/calendar", json={"days": []},
                           headers=admin)).status_code == 415
     assert (await put_calendar(api, urn, "urn,date,kind\n", {})).status_code == 401
@@ -211,7 +178,7 @@ async def test_put_calendar_replaces_one_schools_overrides(
 async def test_put_school_sets_and_keeps_escalation_minutes(
     api: Api, admin: dict[str, str]
 ) -> None:
-    urn, la_code = new_urn(), f"T{secrets.token_hex(3).upper()}"
+    urn, la_code = next_urn(), next_la()
     response = await api.put(f"/v1/schools/{urn}", headers=admin, json=school_body(la_code))
     assert response.status_code == 201, response.text
     assert (response.json()["deputy_after_minutes"], response.json()["la_after_minutes"]) == (

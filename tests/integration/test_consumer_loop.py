@@ -18,6 +18,7 @@ from services.common.kafka import (
     run_consumer,
 )
 from services.common.settings import TopicLayout
+from tests.support.ids import next_tag
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ async def test_poison_message_goes_to_dlq_after_n_attempts_and_others_flow(setti
             raise ValueError("contains a child's name")
         handled.append(record.value)
 
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    group = f"g-{next_tag()}"
     consumer = make_consumer(settings.kafka(), topic, group_id=group)
     await consumer.start()
     stop = asyncio.Event()
@@ -105,7 +106,7 @@ async def test_batch_handler_takes_a_poll_and_falls_back_to_records_on_bad_data(
             raise ValueError("bad data")
         singles.append(record.value)
 
-    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{uuid.uuid4().hex[:8]}")
+    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{next_tag()}")
     await consumer.start()
     stop = asyncio.Event()
     task = asyncio.create_task(run_consumer(

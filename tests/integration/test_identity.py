@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,6 +16,7 @@ from services.identity.main import build_app as build_identity
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from tests.support.api import basic, issuer_for, new_police_client, new_user, running
+from tests.support.ids import next_email
 from tests.support.incidents import incident_body
 from tests.support.tokens import KEYSET, bearer, identity_settings_for, police
 
@@ -32,7 +32,7 @@ async def identity(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def new_dsl(settings: Settings) -> tuple[str, pyotp.TOTP]:
-    email = f"dsl-{secrets.token_hex(4)}@school.test"
+    email = next_email("dsl")
     _, totp = await new_user(settings, email=email, password=PASSWORD, role="dsl",
                              school_urns=["103456"], la_codes=[])
     return email, pyotp.TOTP(totp)

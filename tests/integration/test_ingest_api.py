@@ -11,12 +11,10 @@ import httpx
 import jwt
 import pytest
 
-from schemas import topics
 from services.common.settings import Settings
 from services.ingest.main import build_app
 from tests.support.api import issuer_for, new_police_client, police_token, running
-from tests.support.incidents import incident_body
-from tests.support.kafka import read_topic
+from tests.support.incidents import incident_body, incidents_on_topic
 from tests.support.tokens import bearer, mint, person, police
 
 pytestmark = pytest.mark.integration
@@ -32,12 +30,6 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def wmp(api: httpx.AsyncClient, settings: Settings) -> dict[str, str]:
     client_id, secret = await new_police_client(settings, "WMP")
     return {"Authorization": f"Bearer {await police_token(api, client_id, secret)}"}
-
-
-async def incidents_on_topic(settings: Settings, at_least: int = 0) -> list[dict]:
-    records = await read_topic(settings.kafka(), settings.topic(topics.INCIDENTS),
-                               at_least=at_least, timeout_s=5 if at_least else 1)
-    return [json.loads(r.value) | {"_key": r.key.decode()} for r in records]
 
 
 async def test_accepted_incident_is_on_kafka_once_keyed_by_id(api, wmp, settings) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import secrets
 import string
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +25,7 @@ from services.matcher.handlers import (
 )
 from services.matcher.index import RosterCache
 from services.matcher.models import match_decisions
+from tests.support.ids import next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.registry import pupil, seed
 
@@ -58,7 +58,7 @@ async def staged(deps: MatcherDeps, incident_id: uuid.UUID) -> list[bytes]:
 async def seeded_child(settings, *, status: str = "open", **pupil_kw) -> tuple[str, dict]:
     # every test's child is unlike every other's (the session database is shared), so
     # no earlier test's pupil can be a plausible candidate
-    la, school = secrets.token_hex(2).upper(), str(random.randint(100000, 999999))
+    la, school = next_la(), next_urn()
     family = "".join(random.choices(string.ascii_lowercase, k=9)).title()
     born = date(2012, 1, 1) + timedelta(days=random.randint(0, 2500))
     await seed(settings, las=[la], school_rows=[

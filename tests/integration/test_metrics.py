@@ -11,7 +11,6 @@ import asyncio
 import functools
 import json
 import logging
-import random
 import secrets
 import uuid
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from services.notifier.models import emails, notifications, webhook_deliveries
 from services.notifier.settings import NotifierSettings
 from tests.support.api import running
 from tests.support.directory import notifier_knows_la, notifier_knows_school
+from tests.support.ids import next_la, next_tag, next_urn
 from tests.support.incidents import incident_body
 from tests.support.registry import seed
 
@@ -115,7 +115,7 @@ async def add_review(settings: Any, la: str, *, age: timedelta, status: str = "o
 
 
 async def test_matcher_reports_reviews_lag_before_and_after_consuming_and_dlq(settings) -> None:
-    la = f"M{secrets.token_hex(2).upper()}"
+    la = next_la()
     await seed(settings, las=[la], school_rows=[], pupil_rows=[])
     first = await add_review(settings, la, age=timedelta(hours=1))
     await add_review(settings, la, age=timedelta(minutes=10))
@@ -167,8 +167,8 @@ def notification(state: str, push_at: datetime, *, urn: str | None, la: str,
 
 async def seed_notifications(settings: Any) -> list[dict[str, Any]]:
     """Scheduled, sent and escalated rows around NOW, and two dead deliveries."""
-    la = f"N{secrets.token_hex(2).upper()}"
-    early, late = (str(random.randint(9000000, 9999999)) for _ in range(2))
+    la = next_la()
+    early, late = next_urn(), next_urn()
     engine = service_engine(settings, "notifier", pool_size=1)
     try:
         await notifier_knows_la(engine, la)
@@ -270,7 +270,7 @@ async def test_loop_reports_lag_while_handling_and_logs_event_ids_only(settings,
         dispatch_record, handlers={"IncidentWithdrawn": on_withdrawn}, deps=None)
     registry = CollectorRegistry()
     lag = ConsumerLag(registry)
-    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{uuid.uuid4().hex}")
+    consumer = make_consumer(settings.kafka(), topic, group_id=f"g-{next_tag()}")
     await consumer.start()
     caplog.set_level(logging.INFO, logger="services.common.kafka")
     stop = asyncio.Event()

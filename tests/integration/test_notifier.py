@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import random
-import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from schemas.envelope import wrap
-from schemas.incidents import ChildReport, IncidentWithdrawn
-from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
+from schemas.incidents import IncidentWithdrawn
+from schemas.matching import ChildUnmatched
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
@@ -43,82 +31,20 @@ from services.notifier.handlers import (
     on_incident_withdrawn,
 )
 from services.notifier.models import notification_children, notifications, webhook_deliveries
-from tests.support.directory import notifier_knows_la, notifier_knows_school
-from tests.support.ports import free_port
+from tests.support.clock import Clock
+from tests.support.notifier import (
+    MATCHED_AT,
+    PUSH_AT,
+    School,
+    add_school,
+    child,
+    facts,
+    matched,
+    rows_for,
+)
 from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
-MATCHED_AT = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # Sunday evening
-PUSH_AT = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday 07:00 in London (GMT)
-HOOK_SECRET = "a-webhook-secret-of-some-length"
-
-
-@dataclass
-class Clock:
-    now: datetime = MATCHED_AT
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class Inbox:
-    messages: list[Any] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-    def to(self, address: str) -> list[str]:
-        parsed = [message_from_bytes(m.content, policy=policy.default)
-                  for m in self.messages if address in m.rcpt_tos]
-        return [f"{p['Subject']}\n{p.get_content()}" for p in parsed]  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
-@dataclass
-class Receiver:
-    url: str
-    fail_first: int = 0
-    verified: list[bytes] = field(default_factory=list)
-    refused: int = 0
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    port = free_port()
-    state = Receiver(url=f"http://127.0.0.1:{port}/hook")
-
-    async def hook(request: Request) -> Response:
-        body = await request.body()
-        stamp = request.headers["x-daybreak-timestamp"]
-        want = hmac.new(HOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
-        if not hmac.compare_digest(request.headers["x-daybreak-signature"],
-                                   f"sha256={want.hexdigest()}"):
-            return Response(status_code=401)
-        if state.refused < state.fail_first:
-            state.refused += 1
-            return Response(status_code=503)
-        state.verified.append(body)
-        return Response(status_code=204)
-
-    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield state
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture
@@ -131,7 +57,8 @@ async def engine(settings) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """Sunday evening, when the children are matched."""
+    return Clock(MATCHED_AT)
 
 
 @pytest.fixture
@@ -150,56 +77,6 @@ def dispatcher(engine, clock, smtp_port: int, http: httpx.AsyncClient) -> Dispat
     return Dispatcher(engine=engine, clock=clock, portal_base_url="https://portal.test",
                       mailer=SmtpMailer(host="127.0.0.1", port=smtp_port, sender="db@test"),
                       webhooks=HttpxWebhookPoster(http), max_attempts=3, backoff_s=1)
-
-
-@dataclass
-class School:
-    urn: str
-    la: str
-    dsl: str
-    deputy: str
-    la_contact: str
-
-
-async def add_school(engine, *, participates: bool = True, webhook_url: str | None = None
-                     ) -> School:
-    tag = secrets.token_hex(3)
-    school = School(str(random.randint(100000, 999999)), secrets.token_hex(2).upper(),
-                    f"dsl-{tag}@school.test", f"deputy-{tag}@school.test", f"la-{tag}@la.test")
-    await notifier_knows_la(engine, school.la, contacts=[
-        {"role": "safeguarding", "name": "S", "email": school.la_contact}])
-    await notifier_knows_school(
-        engine, school.urn, school.la, name=f"School {tag}", participates=participates,
-        contacts=[{"role": "dsl", "name": "D", "email": school.dsl},
-                  {"role": "deputy_dsl", "name": "E", "email": school.deputy}],
-        webhook={"url": webhook_url, "secret": HOOK_SECRET} if webhook_url else None)
-    return school
-
-
-def facts(incident_id: uuid.UUID) -> IncidentFacts:
-    return IncidentFacts(incident_id=incident_id, force_code="WMP",
-                         occurred_at=MATCHED_AT - timedelta(hours=2),
-                         incident_type="domestic_abuse", summary="Secret summary",
-                         disclosure_fields=["occurred_at", "present_at_incident"])
-
-
-def child(given: str) -> ChildReport:
-    return ChildReport(given_name=given, family_name="Okafor", date_of_birth=date(2015, 1, 9),
-                       present_at_incident=True, voice_of_child="Secret voice")
-
-
-def matched(incident_id: uuid.UUID, school: School, given: str, index: int = 0):
-    return wrap(ChildMatched(
-        child_id=uuid.uuid5(incident_id, str(index)), child_index=index,
-        incident=facts(incident_id), child=child(given), decided_by="engine",
-        schools=[SchoolMatch(urn=school.urn, la_code=school.la, score=30)],
-        matched_at=MATCHED_AT))
-
-
-async def rows_for(engine, incident_id: uuid.UUID) -> list[Any]:
-    async with engine.connect() as conn:
-        return list((await conn.execute(select(notifications).where(
-            notifications.c.incident_id == incident_id))).all())
 
 
 async def test_children_of_one_incident_and_school_share_one_notification(engine, deps) -> None:

@@ -15,6 +15,7 @@ from services.common.kafka import ensure_topics, make_producer
 from services.common.models import outbox
 from services.common.outbox import OutboxRelay, add_to_outbox
 from services.common.settings import TopicLayout
+from tests.support.ids import next_tag
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,7 @@ async def stage(engine, topic: str, source: str, n: int) -> None:
 
 async def test_relay_restarted_mid_batch_publishes_each_row_once(settings) -> None:
     topic = settings.topic("relay.v1")
-    source = f"test-{uuid.uuid4().hex[:8]}"
+    source = f"test-{next_tag()}"
     await ensure_topics(settings.kafka(), [topic],
                         layout=TopicLayout(partitions=2))
     engine = service_engine(settings, "matcher", pool_size=3)
@@ -83,7 +84,7 @@ async def test_relay_restarted_mid_batch_publishes_each_row_once(settings) -> No
 
 async def test_only_one_relay_per_source_is_active(settings) -> None:
     topic = settings.topic("relay.v1")
-    source = f"test-{uuid.uuid4().hex[:8]}"
+    source = f"test-{next_tag()}"
     await ensure_topics(settings.kafka(), [topic],
                         layout=TopicLayout(partitions=2))
     engine = service_engine(settings, "matcher", pool_size=4)

@@ -3,88 +3,31 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
-import pyotp
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.app import create_app
 from services.common.auth_api import SESSION_COOKIE
 from services.common.models import outbox
 from services.common.settings import Settings
-from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.portal import CSRF_COOKIE
-from services.notifier.portal import router as portal_router
-from tests.integration.test_notifier import Clock, School, add_school, matched, rows_for
-from tests.support.api import issuer_for, new_user
+from tests.support.clock import Clock
+from tests.support.notifier import add_school, matched, rows_for
+from tests.support.portal import PASSWORD, csrf_of, new_dsl, sign_in
 
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    # tokens are checked against the real time: start a little behind it, as each sign-in
-    # steps the clock on by one TOTP interval
-    return Clock(datetime.now(UTC) - timedelta(minutes=5))
 
 
 @pytest.fixture
 async def engine(notifier_engine: AsyncEngine) -> AsyncEngine:
     """The portal's tests act as the notifier."""
     return notifier_engine
-
-
-@pytest.fixture
-def deps(notifier_engine: AsyncEngine, clock: Clock, settings: Settings) -> NotifierDeps:
-    return NotifierDeps(engine=notifier_engine, clock=clock,
-                        child_key_secret=settings.child_key_secret.get_secret_value())
-
-
-@pytest.fixture
-async def portal(
-    settings: Settings, notifier_engine: AsyncEngine, clock: Clock, deps: NotifierDeps
-) -> AsyncIterator[httpx.AsyncClient]:
-    secure = settings.model_copy(update={"cookie_secure": True})
-    issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
-    app = create_app(title="notifier", service="notifier", ctx=NotifierContext(
-        settings=secure, engine=notifier_engine, registry=CollectorRegistry(), clock=clock,
-        issuer=issuer, deps=deps))
-    app.include_router(portal_router)
-    transport = httpx.ASGITransport(app=app)
-    async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:
-        yield client
-
-
-async def new_dsl(settings: Settings, school: School) -> tuple[str, pyotp.TOTP]:
-    email = f"dsl-{secrets.token_hex(4)}@school.test"
-    _, secret = await new_user(settings, email=email, password=PASSWORD, role="dsl",
-                               school_urns=[school.urn], la_codes=[])
-    return email, pyotp.TOTP(secret)
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
-
-
-async def sign_in(client: httpx.AsyncClient, clock: Clock, email: str, totp: pyotp.TOTP,
-                  *, password: str = PASSWORD) -> httpx.Response:
-    clock.now += timedelta(seconds=30)  # a fresh TOTP step: a used code cannot be replayed
-    page = await client.get("/portal/sign-in")
-    return await client.post("/portal/sign-in", data={
-        "csrf": csrf_of(page), "email": email, "password": password,
-        "totp": totp.at(clock.now)})
 
 
 async def test_sign_in_sets_a_strict_session_cookie_and_every_page_is_locked_down(
@@ -131,13 +74,13 @@ async def test_posts_without_the_csrf_token_are_refused(
 
 
 async def test_inbox_shows_only_own_school_and_reading_is_an_audited_disclosure(
-    engine: AsyncEngine, deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
+    engine: AsyncEngine, notifier_deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
     settings: Settings,
 ) -> None:
     mine, theirs = await add_school(engine), await add_school(engine)
     own_incident, other_incident = uuid.uuid4(), uuid.uuid4()
-    await on_child_matched(matched(own_incident, mine, "Zara"), deps=deps)
-    await on_child_matched(matched(other_incident, theirs, "Tomi"), deps=deps)
+    await on_child_matched(matched(own_incident, mine, "Zara"), deps=notifier_deps)
+    await on_child_matched(matched(other_incident, theirs, "Tomi"), deps=notifier_deps)
     [own], [other] = await rows_for(engine, own_incident), await rows_for(engine, other_incident)
     email, totp = await new_dsl(settings, mine)
     await sign_in(portal, clock, email, totp)
@@ -161,12 +104,12 @@ async def test_inbox_shows_only_own_school_and_reading_is_an_audited_disclosure(
 
 
 async def test_acknowledge_through_the_form_then_sign_out(
-    engine: AsyncEngine, deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
+    engine: AsyncEngine, notifier_deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
     settings: Settings,
 ) -> None:
     school = await add_school(engine)
     incident_id = uuid.uuid4()
-    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=notifier_deps)
     [row] = await rows_for(engine, incident_id)
     email, totp = await new_dsl(settings, school)
     await sign_in(portal, clock, email, totp)

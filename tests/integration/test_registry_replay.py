@@ -23,6 +23,7 @@ from services.notifier.directory import rebuild
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
 from tests.support.api import running
+from tests.support.ids import next_la, next_urn
 from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,7 @@ async def until_equal(engine: AsyncEngine, urns: list[str], la: str) -> dict[str
 async def test_the_copy_follows_the_registry_and_a_replay_rebuilds_it(
     settings: Settings, engine: AsyncEngine, notifier_engine: AsyncEngine
 ) -> None:
-    la, urns = "RPL1", ["710001", "710002"]
+    la, urns = next_la(), [next_urn(), next_urn()]
     admin = bearer(person("admin"))
     school = {"name": "Replay Primary", "la_code": la, "participates": True,
               "day_starts_at": "08:40",

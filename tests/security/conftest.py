@@ -22,6 +22,7 @@ from services.notifier.settings import NotifierSettings
 from tests.security.world import World, populate
 from tests.support.api import running
 from tests.support.db import service_urls
+from tests.support.ids import next_tag
 from tests.support.kafka import delete_topics_with_prefix
 from tests.support.tokens import identity_settings_for, trusting
 
@@ -32,7 +33,7 @@ async def world(
 ) -> AsyncIterator[World]:
     """Identity, ingest, matcher, notifier and audit running in-process on their own topics;
     the four relay sign-ins to the one identity app."""
-    prefix = f"t{secrets.token_hex(4)}."
+    prefix = f"t{next_tag()}."
     settings = Settings(
         env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix, child_key_secret=secrets.token_hex(32),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from tests.security.matrix import SERVICES
 from tests.security.world import PASSWORD, World
 from tests.support.api import basic, new_police_client, new_user
+from tests.support.ids import next_email
 
 pytestmark = pytest.mark.integration
 Door = Callable[[str, str, str], Awaitable[httpx.Response]]
@@ -25,7 +25,7 @@ Door = Callable[[str, str, str], Awaitable[httpx.Response]]
 
 async def new_dsl(world: World) -> tuple[str, pyotp.TOTP]:
     """A fresh DSL: email and authenticator."""
-    email = f"guess-{secrets.token_hex(4)}@security.test"
+    email = next_email("guess", "security.test")
     _, secret = await new_user(world.settings, email=email, password=PASSWORD, role="dsl",
                                school_urns=[world.params["urn"]], la_codes=[])
     return email, pyotp.TOTP(secret)
@@ -115,7 +115,7 @@ async def test_a_burst_of_parallel_guesses_checks_no_more_than_the_limit(
 async def test_unknown_accounts_lock_out_alike_so_none_can_be_told_apart(
     world: World,
 ) -> None:
-    door, nobody = session_door(world, "matcher"), f"nobody-{secrets.token_hex(4)}@x.test"
+    door, nobody = session_door(world, "matcher"), next_email("nobody", "x.test")
     codes = [(await door(nobody, "guess", "000000")).status_code
              for _ in range(world.settings.login_max_failures + 1)]
     assert codes == [401] * world.settings.login_max_failures + [429]

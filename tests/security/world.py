@@ -18,9 +18,10 @@ from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, School
 from services.common.settings import Settings
 from services.matcher.models import reviews
 from services.notifier.handlers import on_child_matched, on_child_unmatched
-from tests.integration.test_notifier import School, add_school, rows_for
 from tests.support.api import new_police_client, new_user, police_token
+from tests.support.ids import next_email
 from tests.support.incidents import incident_body
+from tests.support.notifier import School, add_school, rows_for
 
 PASSWORD = "correct horse battery staple"
 FORCE_A, FORCE_B = "WMP", "GMP"
@@ -81,7 +82,7 @@ class World:
 async def sign_in(client: httpx.AsyncClient, settings: Settings, role: str,
                   schools: list[str], las: list[str]) -> str:
     """Create a person and sign them in through `POST /v1/sessions`; their bearer token."""
-    email = f"{role}-{secrets.token_hex(4)}@security.test"
+    email = next_email(role, "security.test")
     _, totp = await new_user(settings, email=email, password=PASSWORD, role=role,
                              school_urns=schools, la_codes=las)
     resp = await client.post("/v1/sessions", json={

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 
 import asyncpg
 from alembic import command
@@ -13,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from services.common.settings import SERVICES
 from tests.conftest import REPO
+from tests.support.ids import next_tag
 
 
 def _plain(url: str) -> str:
@@ -26,7 +26,7 @@ async def create_test_database() -> dict[str, str]:
     `service_urls(urls)` can be passed straight to `Settings`.
     """
     owner_url = os.environ["DAYBREAK_MIGRATIONS_DATABASE_URL"]
-    name = f"daybreak_test_{secrets.token_hex(4)}"
+    name = f"daybreak_test_{next_tag()}"
     services = {svc: os.environ[f"DAYBREAK_{svc.upper()}_DATABASE_URL"] for svc in SERVICES}
     conn = await asyncpg.connect(_plain(owner_url))
     try:

@@ -1,9 +1,14 @@
-"""Example incident bodies, as a police system would post them."""
+"""Example incident bodies, as a police system would post them, and what reaches Kafka."""
 
 from __future__ import annotations
 
-import secrets
+import json
 from typing import Any
+
+from schemas import topics
+from services.common.settings import Settings
+from tests.support.ids import next_tag
+from tests.support.kafka import read_topic
 
 
 def incident_body(
@@ -12,7 +17,7 @@ def incident_body(
     """A valid `POST /v1/incidents` body with one child."""
     body: dict[str, Any] = {
         "force_code": force,
-        "incident_reference": reference or f"{force}-{secrets.token_hex(6)}",
+        "incident_reference": reference or f"{force}-{next_tag()}",
         "occurred_at": "2026-11-21T22:40:00+00:00",
         "incident_type": "domestic_abuse",
         "summary": "Verbal argument between adults; child present in the home.",
@@ -30,3 +35,10 @@ def incident_body(
     }
     body.update(overrides)
     return body
+
+
+async def incidents_on_topic(settings: Settings, at_least: int = 0) -> list[dict[str, Any]]:
+    """The events on this test's incidents topic, each with its Kafka key as `_key`."""
+    records = await read_topic(settings.kafka(), settings.topic(topics.INCIDENTS),
+                               at_least=at_least, timeout_s=5 if at_least else 1)
+    return [json.loads(r.value) | {"_key": r.key.decode()} for r in records]

@@ -1,16 +1,36 @@
-"""Seed schools and rolls straight into the matcher's tables."""
+"""The matcher's registry in tests: seed its tables straight, or use its API and CLI (the
+`registry`, `admin` and `cli_env` fixtures)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.db import standalone_uow
+from services.cli import main as cli_main
+from services.common.app import create_app
+from services.common.context import AppContext
+from services.common.db import UnitOfWork, standalone_uow
 from services.common.settings import Settings
 from services.matcher.directory import announce
-from services.matcher.models import local_authorities, pupils, roster_imports, schools
+from services.matcher.models import (
+    local_authorities,
+    pupils,
+    roster_imports,
+    school_calendar_days,
+    schools,
+)
+from services.matcher.registry import put_school
+from services.matcher.registry_api import router
+from services.matcher.registry_models import SchoolIn
+from tests.support.api import running
+from tests.support.tokens import bearer, person
 
 
 def pupil(urn: str, upn: str, given: str, family: str, born: str, **kw: Any) -> dict[str, Any]:
@@ -44,3 +64,69 @@ async def seed(settings: Settings, *, las: list[str], school_rows: list[dict[str
         await announce(uow.conn, topic_prefix=settings.topic_prefix, now=datetime.now(UTC),
                        la_codes=las, urns=[s["urn"] for s in school_rows])
         await uow.commit()
+
+
+# --- the registry API and CLI, as the matcher serves them --------------------------------
+
+SECRET = "whsec-" + "s3cr3t" * 4
+PREFIX = "registry."  # the registry.v1 events direct calls stage (no relay publishes them)
+
+
+@pytest.fixture
+async def registry(settings: Settings, matcher_engine: AsyncEngine
+                   ) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry's routes in-process, on the matcher's own role."""
+    ctx = AppContext(settings=settings, engine=matcher_engine, registry=CollectorRegistry())
+    app = create_app(title="registry under test", service="matcher", ctx=ctx)
+    app.include_router(router)
+    async with running(app) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(settings: Settings) -> dict[str, str]:
+    """An admin's bearer header."""
+    return bearer(person("admin", subject="admin@example.test"))
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `daybreak` CLI pointed at the session database as the matcher."""
+    monkeypatch.setenv("DAYBREAK_MATCHER_DATABASE_URL", settings.matcher_database_url)
+
+
+def school_body(la_code: str = "330", **changes: Any) -> dict[str, Any]:
+    """A valid school for `PUT /v1/schools/{urn}`, with a DSL and a webhook."""
+    return {"name": "Oak Road Primary", "la_code": la_code, "postcode": "dy1 2ab",
+            "participates": True, "day_starts_at": "08:40",
+            "contacts": [{"role": "dsl", "name": "Dana Lead", "email": "dsl@oak.sch.uk"}],
+            "webhook": {"url": "https://mis.oak.sch.uk/hooks/daybreak", "secret": SECRET}
+            } | changes
+
+
+async def register_school(engine: AsyncEngine, urn: str, la_code: str = "330") -> None:
+    """Put a school through the registry's use case (`engine`: the matcher's)."""
+    body = SchoolIn.model_validate(school_body(la_code))
+    await put_school(urn, body=body, uow=UnitOfWork(engine), now=datetime.now(UTC),
+                     topic_prefix=PREFIX)
+
+
+async def post_roster(api: httpx.AsyncClient, urn: str, text: str,
+                      headers: dict[str, str]) -> httpx.Response:
+    """Upload a roster file for the school."""
+    return await api.post(f"/v1/schools/{urn}/roster", content=text.encode(),
+                          headers=headers | {"Content-Type": "text/csv; charset=utf-8"})
+
+
+async def overrides(engine: AsyncEngine, urn: str) -> list[tuple[date, str]]:
+    """The school's calendar overrides, by day."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(school_calendar_days.c.day, school_calendar_days.c.kind)
+            .where(school_calendar_days.c.urn == urn).order_by(school_calendar_days.c.day))
+        return [(row.day, row.kind) for row in rows]
+
+
+def run_cli(*argv: str) -> int:
+    """`daybreak ARGV...`, in this process; the exit code."""
+    return cli_main(list(argv))

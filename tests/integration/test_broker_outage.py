@@ -1,6 +1,7 @@
 """Stop the real broker: ingest answers 503 and keeps nothing; accepted incidents all arrive.
 
-Named to run last: it restarts the session's shared broker.
+Marked `broker_outage`: it restarts the session's shared broker, so tests/conftest.py runs it
+after every other test that uses that broker.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.support.api import issuer_for, new_police_client, police_token, runni
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker_outage]
 
 
 def infra(action: str) -> None:
