@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from schemas import topics
 from schemas.disclosures import ContentPurged, PurgeTrigger
 from schemas.envelope import wrap
+from services.common.db import UnitOfWork
 from services.common.outbox import add_to_outbox
 from services.common.settings import Settings
 
@@ -62,6 +63,29 @@ async def announce_purge(
     await add_to_outbox(conn, source=f"{topic_prefix}{service}",
                         topic=f"{topic_prefix}{topics.DISCLOSURES}", key=str(purge_id),
                         envelope=wrap(event, event_id=purge_id, occurred_at=now))
+
+
+class Purge(Protocol):
+    """Erase content older than `cutoff` in the caller's transaction; returns how many rows."""
+
+    def __call__(self, conn: AsyncConnection, *, cutoff: datetime, now: datetime
+                 ) -> Awaitable[int]: ...
+
+
+async def purge_and_announce(
+    engine: AsyncEngine, purge: Purge, *, service: str, kind: str, topic_prefix: str,
+    days: int, now: datetime, trigger: PurgeTrigger,
+) -> int:
+    """Purge and announce the purge in one transaction; returns how many were erased."""
+    cutoff = content_cutoff(now, days)
+    async with UnitOfWork(engine) as uow:
+        count = await purge(uow.conn, cutoff=cutoff, now=now)
+        if count:
+            await announce_purge(uow.conn, topic_prefix=topic_prefix, service=service,
+                                 kind=kind, count=count, cutoff=cutoff, days=days, now=now,
+                                 trigger=trigger)
+        await uow.commit()
+    return count
 
 
 def purge_purpose(event: ContentPurged) -> str:

@@ -9,8 +9,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import PurgeTrigger
-from services.common.db import UnitOfWork
-from services.common.retention import PURGED_MARK, announce_purge, content_cutoff, stub_incident
+from services.common.retention import PURGED_MARK, purge_and_announce, stub_incident
 from services.matcher.models import reviews
 
 SERVICE = "matcher"
@@ -32,12 +31,6 @@ async def purge_reviews(conn: AsyncConnection, *, cutoff: datetime, now: datetim
 async def run_retention(engine: AsyncEngine, *, topic_prefix: str, days: int, now: datetime,
                         trigger: PurgeTrigger) -> int:
     """Purge and announce the purge in one transaction; returns how many were erased."""
-    cutoff = content_cutoff(now, days)
-    async with UnitOfWork(engine) as uow:
-        count = await purge_reviews(uow.conn, cutoff=cutoff, now=now)
-        if count:
-            await announce_purge(uow.conn, topic_prefix=topic_prefix, service=SERVICE,
-                                 kind="reviews", count=count, cutoff=cutoff, days=days,
-                                 now=now, trigger=trigger)
-        await uow.commit()
-    return count
+    return await purge_and_announce(engine, purge_reviews, service=SERVICE, kind="reviews",
+                                    topic_prefix=topic_prefix, days=days, now=now,
+                                    trigger=trigger)

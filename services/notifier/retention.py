@@ -8,8 +8,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import PurgeTrigger
-from services.common.db import UnitOfWork
-from services.common.retention import PURGED_MARK, announce_purge, content_cutoff, stub_incident
+from services.common.retention import PURGED_MARK, purge_and_announce, stub_incident
 from services.notifier.models import notification_children, notifications
 
 SERVICE = "notifier"
@@ -32,12 +31,6 @@ async def purge_notifications(conn: AsyncConnection, *, cutoff: datetime, now: d
 async def run_retention(engine: AsyncEngine, *, topic_prefix: str, days: int, now: datetime,
                         trigger: PurgeTrigger) -> int:
     """Purge and announce the purge in one transaction; returns how many were erased."""
-    cutoff = content_cutoff(now, days)
-    async with UnitOfWork(engine) as uow:
-        count = await purge_notifications(uow.conn, cutoff=cutoff, now=now)
-        if count:
-            await announce_purge(uow.conn, topic_prefix=topic_prefix, service=SERVICE,
-                                 kind="notifications", count=count, cutoff=cutoff, days=days,
-                                 now=now, trigger=trigger)
-        await uow.commit()
-    return count
+    return await purge_and_announce(engine, purge_notifications, service=SERVICE,
+                                    kind="notifications", topic_prefix=topic_prefix, days=days,
+                                    now=now, trigger=trigger)
