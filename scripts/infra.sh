@@ -66,7 +66,10 @@ apt_install() {
 
 random_hex() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
-env_get() { sed -n "s/^export $1=//p" "$ENV_FILE" 2>/dev/null | tail -n 1 | tr -d "'\""; }
+env_get() {  # a value from the env file, empty when it (or the file, on a fresh checkout) is missing
+  [[ -f $ENV_FILE ]] || return 0
+  sed -n "s/^export $1=//p" "$ENV_FILE" | tail -n 1 | tr -d "'\""
+}
 
 resolve_ports() {
   [[ -n $KAFKA_PORT ]] || KAFKA_PORT="$(env_get DAYBREAK_KAFKA_PORT)"
