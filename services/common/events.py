@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from aiokafka import ConsumerRecord
@@ -49,13 +49,23 @@ async def apply_records(
     Any failure rolls the whole poll back; the consumer loop then retries record by record, so
     a poison message is dead-lettered alone.
     """
-    raws = [RawEnvelope.model_validate_json(record.value) for record in records]
-    envelopes = [typed_envelope(raw, EVENT_TYPES) for raw in raws if raw.type in handlers]
     async with UnitOfWork(deps.engine) as uow:
-        for envelope in envelopes:
-            bind_event(envelope)
-            await handlers[envelope.type](envelope, deps=deps, uow=uow)
+        await apply_values([record.value for record in records], handlers, deps=deps, uow=uow)
         await uow.commit()
+
+
+async def apply_values(
+    values: Iterable[bytes], handlers: Mapping[str, Apply], *, deps: HasEngine,
+    uow: UnitOfWork,
+) -> int:
+    """Apply wire values in the caller's unit of work, in order, skipping unknown event types
+    (all parsed first, so a malformed one applies none); returns how many were handled."""
+    raws = [RawEnvelope.model_validate_json(value) for value in values]
+    envelopes = [typed_envelope(raw, EVENT_TYPES) for raw in raws if raw.type in handlers]
+    for envelope in envelopes:
+        bind_event(envelope)
+        await handlers[envelope.type](envelope, deps=deps, uow=uow)
+    return len(envelopes)
 
 
 async def apply_record(

@@ -379,6 +379,28 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> li
     ]
 
 
+async def read_to_end(
+    consumer: AIOKafkaConsumer, topic: str
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` from its start up to its end offsets at the time of the call,
+    on a started consumer without a group (it is assigned the topic's partitions)."""
+    tps = await partitions_of(consumer, [topic])
+    if not tps:
+        return []
+    ends = await consumer.end_offsets(tps)
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    pending = {tp for tp in tps if ends[tp] > 0}
+    while pending:
+        batch = await consumer.getmany(*pending, timeout_ms=1000)
+        for tp, records in batch.items():
+            out.extend(r for r in records if r.offset < ends[tp])
+            if await consumer.position(tp) >= ends[tp]:
+                pending.discard(tp)
+    return out
+
+
 async def dispatch_record(
     record: ConsumerRecord[bytes, bytes],
     handlers: dict[str, Callable[..., Awaitable[None]]],

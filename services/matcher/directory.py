@@ -3,7 +3,7 @@ calendar a transaction touched, staged in the matcher's outbox in that same tran
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,12 @@ from services.matcher.decisions import SOURCE
 from services.matcher.models import local_authorities, school_calendar_days, schools
 
 Staged = tuple[str, str, Envelope[Any]]
+
+
+def any_of(codes: Sequence[str]) -> Any:
+    """`column == any_of(codes)`: one array parameter, since a GIAS import names more schools
+    than asyncpg takes arguments (32,767)."""
+    return any_(bindparam("codes", list(codes), type_=ARRAY(String)))
 
 
 async def announce(
@@ -52,7 +58,7 @@ async def _las(conn: AsyncConnection, codes: list[str], topic: str, now: datetim
     if not codes:
         return []
     rows = await conn.execute(select(local_authorities).where(
-        local_authorities.c.la_code == _any(codes)).order_by(local_authorities.c.la_code))
+        local_authorities.c.la_code == any_of(codes)).order_by(local_authorities.c.la_code))
     return [(topic, registry_key("la", r.la_code), wrap(LocalAuthorityChanged(
         la_code=r.la_code, name=r.name, contacts=r.contacts), occurred_at=now)) for r in rows]
 
@@ -61,7 +67,7 @@ async def _schools(conn: AsyncConnection, urns: list[str], topic: str, now: date
                    ) -> list[Staged]:
     if not urns:
         return []
-    rows = await conn.execute(select(schools).where(schools.c.urn == _any(urns))
+    rows = await conn.execute(select(schools).where(schools.c.urn == any_of(urns))
                               .order_by(schools.c.urn))
     return [(topic, registry_key("school", r.urn), wrap(SchoolChanged(
         urn=r.urn, name=r.name, la_code=r.la_code, status=r.status,
@@ -75,14 +81,10 @@ async def _calendars(conn: AsyncConnection, urns: list[str], topic: str, now: da
     days: dict[str, list[CalendarDay]] = {urn: [] for urn in urns}
     if urns:
         rows = await conn.execute(
-            select(school_calendar_days).where(school_calendar_days.c.urn == _any(urns))
+            select(school_calendar_days).where(school_calendar_days.c.urn == any_of(urns))
             .order_by(school_calendar_days.c.urn, school_calendar_days.c.day))
         for r in rows:
             days[r.urn].append(CalendarDay(day=r.day, kind=r.kind))
     return [(topic, registry_key("calendar", urn), wrap(SchoolCalendarChanged(
         urn=urn, days=listed), occurred_at=now)) for urn, listed in days.items()]
 
-
-def _any(codes: list[str]) -> Any:
-    # one array parameter: a GIAS import names more schools than asyncpg takes arguments
-    return any_(bindparam("codes", codes, type_=ARRAY(String)))

@@ -13,13 +13,13 @@ from datetime import date, datetime, time
 from operator import attrgetter
 from typing import Any, BinaryIO
 
-from sqlalchemy import ARRAY, String, any_, bindparam, delete, func, null, select
+from sqlalchemy import delete, func, null, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.common.db import UnitOfWork
 from services.common.escalation import DEFAULT_ESCALATION
 from services.common.problems import Problem
-from services.matcher.directory import announce
+from services.matcher.directory import announce, any_of
 from services.matcher.models import (
     local_authorities,
     pupils,
@@ -79,11 +79,6 @@ class GiasResult:
     created: int
     updated: int
     local_authorities_created: int
-
-
-def _urns_param(urns: Sequence[str]) -> Any:
-    # one array parameter: an IN list of 50,000 URNs would pass asyncpg's 32,767-argument limit
-    return any_(bindparam("urns", list(urns), type_=ARRAY(String)))
 
 
 async def _ensure_local_authorities(
@@ -238,7 +233,7 @@ def _read(raw: BinaryIO, urn: str | None) -> tuple[list[Pupil], str]:
 async def _school_urns(uow: UnitOfWork, urns: Sequence[str], *, lock: bool = False) -> set[str]:
     """Which of the URNs are registered schools; `lock` (in URN order, against deadlocks)
     makes concurrent imports of one roll queue up instead of both inserting."""
-    query = select(schools.c.urn).where(schools.c.urn == _urns_param(urns))
+    query = select(schools.c.urn).where(schools.c.urn == any_of(urns))
     if lock:
         query = query.order_by(schools.c.urn).with_for_update()
     return set((await uow.conn.execute(query)).scalars())
@@ -275,7 +270,7 @@ async def import_roster(
             problems = await asyncio.to_thread(unknown_urn_rows, raw, missing)
             raise ImportRejected(problems, title="Invalid roster")
         replaced = (await uow.conn.execute(
-            delete(pupils).where(pupils.c.urn == _urns_param(urns))
+            delete(pupils).where(pupils.c.urn == any_of(urns))
         )).rowcount
         # the statements above began the transaction (SQLAlchemy begins lazily), so COPY on
         # the same driver connection is inside it: a failure leaves the old roll in place
@@ -418,7 +413,7 @@ async def import_calendar(
         replaced = 0
         if urns:
             replaced = (await uow.conn.execute(delete(school_calendar_days).where(
-                school_calendar_days.c.urn == _urns_param(urns)))).rowcount
+                school_calendar_days.c.urn == any_of(urns)))).rowcount
         if days:
             await uow.conn.execute(insert(school_calendar_days), [
                 {"urn": d.urn, "day": d.day, "kind": d.kind} for d in days])

@@ -17,11 +17,10 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
-from schemas.envelope import Envelope, parse_envelope
-from schemas.registry import EVENT_TYPES
+from schemas.envelope import Envelope
 from services.common.db import UnitOfWork
-from services.common.events import transactional
-from services.common.kafka import partitions_of
+from services.common.events import apply_values, transactional
+from services.common.kafka import read_to_end
 from services.common.settings import KafkaConnection
 from services.notifier.models import local_authorities, school_calendar_days, schools
 
@@ -81,26 +80,13 @@ async def rebuild(engine: AsyncEngine, *, kafka: KafkaConnection, topic: str) ->
                                 isolation_level="read_committed")
     await consumer.start()
     try:
-        partitions = await partitions_of(consumer, [topic])
-        ends = await consumer.end_offsets(partitions)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        deps, applied = DirectoryDeps(engine), 0
-        async with UnitOfWork(engine) as uow:
-            for table in (school_calendar_days, schools, local_authorities):
-                await uow.conn.execute(delete(table))
-            remaining = {tp for tp in partitions if ends[tp] > 0}
-            while remaining:
-                for records in (await consumer.getmany(*remaining, timeout_ms=1000)).values():
-                    for raw in records:
-                        envelope = parse_envelope(raw.value, EVENT_TYPES)
-                        if envelope.type in HANDLERS:
-                            await HANDLERS[envelope.type](envelope, deps=deps, uow=uow)
-                            applied += 1
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-            await uow.commit()
-        return applied
+        records = await read_to_end(consumer, topic)
     finally:
         await consumer.stop()
+    async with UnitOfWork(engine) as uow:
+        for table in (school_calendar_days, schools, local_authorities):
+            await uow.conn.execute(delete(table))
+        applied = await apply_values([r.value for r in records], HANDLERS,
+                                     deps=DirectoryDeps(engine), uow=uow)
+        await uow.commit()
+    return applied

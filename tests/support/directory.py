@@ -15,9 +15,10 @@ from schemas.directory import (
     SchoolCalendarChanged,
     SchoolChanged,
 )
-from schemas.envelope import parse_envelope, wrap
-from schemas.registry import EVENT_TYPES
+from schemas.envelope import wrap
+from services.common.db import UnitOfWork
 from services.common.escalation import DEFAULT_ESCALATION
+from services.common.events import apply_values
 from services.common.models import outbox
 from services.notifier.directory import (
     HANDLERS,
@@ -61,12 +62,11 @@ async def deliver_registry(matcher: AsyncEngine, notifier: AsyncEngine, *,
     """What the relay and the notifier's registry consumer do, without a broker: apply the
     registry.v1 events the matcher has staged (under this prefix) to the notifier's copy."""
     async with matcher.connect() as conn:
-        values = (await conn.execute(select(outbox.c.value).where(
+        values = list((await conn.execute(select(outbox.c.value).where(
             outbox.c.source == f"{topic_prefix}matcher",
-            outbox.c.topic == f"{topic_prefix}{topics.REGISTRY}").order_by(outbox.c.id))).scalars()
-    applied = 0
-    for value in values:
-        envelope = parse_envelope(value, EVENT_TYPES)
-        await HANDLERS[envelope.type](envelope, deps=DirectoryDeps(notifier))
-        applied += 1
+            outbox.c.topic == f"{topic_prefix}{topics.REGISTRY}").order_by(outbox.c.id))
+        ).scalars())
+    async with UnitOfWork(notifier) as uow:
+        applied = await apply_values(values, HANDLERS, deps=DirectoryDeps(notifier), uow=uow)
+        await uow.commit()
     return applied

@@ -7,7 +7,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common.kafka import partitions_of
+from services.common.kafka import read_to_end
 from services.common.settings import KafkaConnection
 
 
@@ -22,32 +22,12 @@ async def read_topic(
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            records = await _read_all(consumer, topic)
+            records = await read_to_end(consumer, topic)
             if len(records) >= at_least or asyncio.get_running_loop().time() > deadline:
                 return records
             await asyncio.sleep(0.2)
     finally:
         await consumer.stop()
-
-
-async def _read_all(
-    consumer: AIOKafkaConsumer, topic: str
-) -> list[ConsumerRecord[bytes, bytes]]:
-    tps = await partitions_of(consumer, [topic])
-    if not tps:
-        return []
-    ends = await consumer.end_offsets(tps)
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    out: list[ConsumerRecord[bytes, bytes]] = []
-    pending = {tp for tp in tps if ends[tp] > 0}
-    while pending:
-        batch = await consumer.getmany(*pending, timeout_ms=1000)
-        for tp, records in batch.items():
-            out.extend(r for r in records if r.offset < ends[tp])
-            if await consumer.position(tp) >= ends[tp]:
-                pending.discard(tp)
-    return out
 
 
 async def delete_topics_with_prefix(kafka: KafkaConnection, prefix: str) -> None:
