@@ -47,12 +47,17 @@ class SchoolChanged(EventPayload):
 
 
 class LocalAuthorityChanged(EventPayload):
-    """A local authority and its contacts as they now stand."""
+    """A local authority, its contacts and its safety-net settings as they now stand."""
 
     event_type = "LocalAuthorityChanged"
     la_code: str
     name: str
     contacts: list[Contact] = Field(default_factory=list)
+    # minutes before a deadline at which the LA's duty manager is called
+    escalation_before_minutes: int = Field(default=30, ge=1, le=720)
+    # the DSL is prompted for attendance not yet recorded, then the LA is told (London time)
+    attendance_prompt_at: time = time(10, 0)
+    attendance_la_at: time = time(12, 0)
 
 
 class CalendarDay(BaseModel):

@@ -110,6 +110,8 @@ class IncidentReceived(EventPayload):
     received_at: AwareDatetime
     incident: IncidentIn
     disclosure_fields: list[str] = Field(default_factory=list)
+    # the force's default LA: where a child with no usable address or school hint goes
+    default_la_code: str | None = None
 
 
 class IncidentWithdrawn(EventPayload):

@@ -60,6 +60,10 @@ class ChildNeedsReview(EventPayload):
     la_code: str | None
     candidates: int
     queued_at: AwareDatetime
+    # the earliest start of the school day among the candidate schools (None: before 0010)
+    deadline_at: AwareDatetime | None = None
+    # set when another LA accepted a handover of this review: it is theirs now
+    handed_over_from: str | None = None
 
 
 class ChildUnmatched(EventPayload):

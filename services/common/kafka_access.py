@@ -102,8 +102,10 @@ INGEST = ServiceAccess("ingest", produces=(topics.INCIDENTS,), transactional=Tru
 MATCHER = ServiceAccess("matcher", consumes=(topics.INCIDENTS,),
                         produces=(topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES,
                                   topics.REGISTRY), outbox=True)
-# incidents.v1 too: a withdrawal retracts the notifications it caused
-NOTIFIER = ServiceAccess("notifier", consumes=(topics.MATCHES, topics.INCIDENTS),
+# incidents.v1 too: a withdrawal retracts the notifications it caused; reviews.v1: the LA is
+# told of each review waiting and chased until it is resolved
+NOTIFIER = ServiceAccess("notifier",
+                         consumes=(topics.MATCHES, topics.INCIDENTS, topics.REVIEWS),
                          produces=(topics.DISCLOSURES,), outbox=True)
 # the notifier's copy of the registry, in a group of its own: a match waiting for a school's
 # entry must not hold that entry up behind it

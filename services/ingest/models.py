@@ -13,6 +13,8 @@ forces = Table(
     Column("force_code", String(10), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("disclosure_profile", JSONB, nullable=False, server_default="{}"),
+    # where a child with no usable address or school hint goes
+    Column("default_la_code", String(8)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     schema="ingest",
 )

@@ -33,6 +33,10 @@ local_authorities = Table(
     Column("name", String(200), nullable=False),
     Column("contacts", JSONB, nullable=False, server_default="[]"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # minutes before a deadline the LA's duty manager is called; attendance follow-up times
+    Column("escalation_before_minutes", SmallInteger, nullable=False, server_default="30"),
+    Column("attendance_prompt_at", Time, nullable=False, server_default="10:00"),
+    Column("attendance_la_at", Time, nullable=False, server_default="12:00"),
     schema="matcher",
 )
 
@@ -138,6 +142,12 @@ reviews = Table(
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolved_by", String(64)),
     Column("resolution", JSONB),
+    # the earliest school-day start among the candidate schools
+    Column("deadline_at", DateTime(timezone=True)),
+    # a cross-LA handover waiting for the other LA to accept it
+    Column("handover_to", String(8)),
+    Column("handover_by", String(64)),
+    Column("handover_at", DateTime(timezone=True)),
     schema="matcher",
 )
 

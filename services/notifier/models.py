@@ -50,11 +50,25 @@ notifications = Table(
     Column("action_taken", Text),
     Column("closed_at", DateTime(timezone=True)),
     Column("email_id", Uuid),
+    # the safety net: when the current owner must have acted, when the LA took over (an
+    # escalation or a delivery that failed for good), when its duty manager is next called
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("la_since", DateTime(timezone=True)),
+    Column("duty_at", DateTime(timezone=True)),
+    Column("duty_calls", SmallInteger, nullable=False, server_default="0"),
+    # attendance follow-up: prompt the DSL, then tell the LA (stage 0 → 1 → 2)
+    Column("attendance_prompt_at", DateTime(timezone=True)),
+    Column("attendance_la_at", DateTime(timezone=True)),
+    Column("attendance_stage", SmallInteger, nullable=False, server_default="0"),
     UniqueConstraint("incident_id", "recipient_key"),
     schema="notifier",
 )
 Index("ix_notifications_due", notifications.c.push_at,
       postgresql_where=text("state = 'scheduled'"))
+Index("ix_notifications_duty", notifications.c.duty_at,
+      postgresql_where=text("acknowledged_at IS NULL AND duty_at IS NOT NULL"))
+Index("ix_notifications_attendance", notifications.c.attendance_prompt_at,
+      postgresql_where=text("attendance_stage < 2 AND attendance_prompt_at IS NOT NULL"))
 
 notification_children = Table(
     "notification_children",
@@ -65,6 +79,12 @@ notification_children = Table(
     Column("child_key", String(64), nullable=False),
     Column("child", JSONB, nullable=False),
     Column("unmatched_reason", String(32)),
+    Column("attended", Boolean),
+    Column("attendance_at", DateTime(timezone=True)),
+    Column("attendance_by", String(64)),
+    # the school a child reached the LA through (not participating, closed, not ready)
+    Column("via_school_urn", String(7)),
+    Column("via_school_name", String(200)),
     PrimaryKeyConstraint("notification_id", "child_id"),
     schema="notifier",
 )
@@ -93,6 +113,9 @@ emails = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
     Column("last_error", String(200)),
+    Column("notification_ids", JSONB, nullable=False, server_default="[]"),
+    # a mail that failed for good is handed on to the next person once
+    Column("handed_on_at", DateTime(timezone=True)),
     schema="notifier",
 )
 Index("ix_notifier_emails_pending", emails.c.next_attempt_at,
@@ -163,5 +186,30 @@ local_authorities = Table(
     Column("name", String(200), nullable=False),
     Column("contacts", JSONB, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("escalation_before_minutes", SmallInteger, nullable=False, server_default="30"),
+    Column("attendance_prompt_at", Time, nullable=False, server_default="10:00"),
+    Column("attendance_la_at", Time, nullable=False, server_default="12:00"),
     schema="notifier",
 )
+
+# The LA's open reviews as the notifier chases them (no child data: the matcher holds it):
+# the review contact is alerted at once, the duty manager before the deadline, then hourly.
+review_alerts = Table(
+    "review_alerts",
+    metadata,
+    Column("review_id", Uuid, primary_key=True),
+    Column("child_id", Uuid, nullable=False, unique=True),
+    Column("incident_id", Uuid, nullable=False),
+    Column("la_code", String(8), nullable=False),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("alert_at", DateTime(timezone=True), nullable=False),
+    Column("alerted_at", DateTime(timezone=True)),
+    Column("duty_at", DateTime(timezone=True), nullable=False),
+    Column("duty_calls", SmallInteger, nullable=False, server_default="0"),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution", String(32)),
+    schema="notifier",
+)
+Index("ix_review_alerts_open", review_alerts.c.duty_at,
+      postgresql_where=text("resolved_at IS NULL"))
