@@ -16,10 +16,12 @@ from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.doctor import default_la_problems, forces_problems
 from services.identity.models import api_clients
+from services.ingest.api import ForceIn
 from services.ingest.main import build_app as build_ingest
 from services.ingest.models import forces
 from services.matcher.main import build_app as build_matcher
 from services.matcher.models import local_authorities
+from services.matcher.registry_models import SchoolIn
 from tests.support.api import issuer_for, new_police_client, running
 from tests.support.db import create_test_database, drop_test_database, service_urls
 from tests.support.incidents import register_force
@@ -130,6 +132,19 @@ async def test_the_demos_configuration_leaves_nobody_unready(own: Settings,
     await new_police_client(own, demo.FORCE, default_la=None)
     capsys.readouterr()  # what the demo printed as it registered
     assert await asyncio.to_thread(doctor, capsys) == (0, READY_LINE, "")
+
+
+def test_the_demo_registers_every_contact_the_doctor_asks_for() -> None:
+    """Read without the matcher's rules: the LA's three contacts, each school's DSL and deputy,
+    the force's default LA (the demo's own), each body as its admin API takes it."""
+    assert {c["role"] for c in demo.la_body()["contacts"]} == {
+        "safeguarding", "review", "duty_manager"}
+    for urn, name, postcode in demo.SCHOOLS:
+        school = SchoolIn.model_validate(demo.school_body(urn, name, postcode))
+        assert school.participates and school.la_code == demo.LA
+        assert {c.role for c in school.contacts} == {"dsl", "deputy_dsl"}
+    force = ForceIn.model_validate(demo.force_body())
+    assert force.default_la_code == demo.LA
 
 
 async def test_a_database_away_is_one_line_and_a_nonzero_exit(
