@@ -380,7 +380,7 @@ def _doctor(args: argparse.Namespace) -> int:
     from services.common.context import utc_now
     from services.doctor import RegistryCheck, configuration_problems
 
-    # the matcher's half, by name: the one module here that reads its registry's rules
+    # the matcher's own rules for its registry, loaded only when the command runs
     registry: RegistryCheck = importlib.import_module(
         "services.matcher.readiness").registry_problems
     problems = _run_async(lambda settings: configuration_problems(
