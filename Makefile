@@ -9,7 +9,7 @@ PYTEST_ARGS ?= -q
 
 .PHONY: up down test venv infra services demo lint bench-ingest
 
-## up: install, start PostgreSQL + Kafka + the services, run the demo
+## up: install, start PostgreSQL + Kafka + the services, run the demo, then `daybreak doctor`
 up: venv infra services demo
 
 ## test: install, start PostgreSQL + Kafka, run the whole test suite
@@ -35,6 +35,8 @@ services:
 demo:
 	$(ENV)
 	$(VENV)/bin/daybreak demo
+	# fails `make up` when the configuration would leave a reported child with nobody told
+	$(VENV)/bin/daybreak doctor
 
 down:
 	bash scripts/services.sh stop

@@ -30,12 +30,13 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.e2e_data import build_registry, incident_bodies, register
+from bench.e2e_data import LA_CODES, build_registry, incident_bodies, register
 from bench.ingest import RawHttp
 from services.common.db import make_engine, standalone_uow
 from services.common.local_time import LONDON
 from services.common.settings import Settings
 from services.identity.accounts import create_client
+from tests.support.incidents import register_force
 from tests.support.stack import Stack
 from tests.support.tokens import bearer, person
 
@@ -89,7 +90,9 @@ async def post_incidents(url: str, token: str, bodies: Iterator[bytes], clients:
 
 
 async def police_token(settings: Settings, ingest_url: str) -> Any:
-    """A police client for force BNCH and a function that fetches it a fresh token."""
+    """A police client for force BNCH (registered, its default LA the first of the registry's)
+    and a function that fetches it a fresh token."""
+    await register_force(settings, FORCE, LA_CODES[0])
     async with standalone_uow(settings, "identity") as uow:
         client = await create_client(uow.conn, force_code=FORCE)
         await uow.commit()

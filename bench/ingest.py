@@ -21,14 +21,17 @@ from typing import Any
 
 import httpx
 
-from services.common.db import standalone_uow
+from services.common.db import UnitOfWork, service_engine, standalone_uow
 from services.common.settings import Settings
+from services.demo import LA as DEMO_LA
 from services.demo import demo_incident
 from services.identity.accounts import create_client
+from services.ingest.service import put_force
 
 
 async def _new_token(url: str) -> str:
     settings = Settings()
+    await _register_force(settings, "BENCH")
     async with standalone_uow(settings, "identity") as uow:
         client = await create_client(uow.conn, force_code="BENCH")
         await uow.commit()
@@ -37,6 +40,16 @@ async def _new_token(url: str) -> str:
                                auth=(client.client_id, client.client_secret))
         resp.raise_for_status()
         return str(resp.json()["access_token"])
+
+
+async def _register_force(settings: Settings, force: str) -> None:
+    """Ingest refuses a force with no default LA: the demo's LA, as the incidents are the demo's."""
+    engine = service_engine(settings, "ingest", pool_size=1)
+    try:
+        await put_force(force, name="Benchmark force", fields=[], default_la_code=DEMO_LA,
+                        uow=UnitOfWork(engine), now=datetime.now(UTC))
+    finally:
+        await engine.dispose()
 
 
 class RawHttp:

@@ -24,6 +24,9 @@ IncidentReference = Annotated[
 Postcode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10, pattern=NO_NUL)]
 Upn = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{13}$")]
 Urn = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,7}$")]
+# a local authority's code as the registry keys it (GIAS "LA (code)" or a made-up one)
+LA_CODE_PATTERN = r"^[A-Za-z0-9]{1,8}$"
+LaCode = Annotated[str, StringConstraints(to_upper=True, pattern=LA_CODE_PATTERN)]
 IncidentType = Literal["domestic_abuse", "domestic_abuse_crime", "domestic_abuse_non_crime"]
 Gender = Literal["F", "M", "X", "U"]
 

@@ -140,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="report a demo incident to the running services")
     demo.set_defaults(run=_demo)
+
+    doctor = sub.add_parser(
+        "doctor", help="list each configuration problem that would leave a child with nobody "
+        "told (exit 1 when there is any)")
+    doctor.set_defaults(run=_doctor)
     return parser
 
 
@@ -367,6 +372,27 @@ def _demo(args: argparse.Namespace) -> int:
         raise CliError(f"demo failed: {exc}") from None
     except (OSError, KeyError, TimeoutError, httpx.HTTPError) as exc:
         raise CliError(f"demo failed ({type(exc).__name__}); is `make up` running?") from None
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import importlib
+
+    from services.common.context import utc_now
+    from services.doctor import RegistryCheck, configuration_problems
+
+    # the matcher's own rules for its registry, loaded only when the command runs
+    registry: RegistryCheck = importlib.import_module(
+        "services.matcher.readiness").registry_problems
+    problems = _run_async(lambda settings: configuration_problems(
+        settings, now=utc_now(), registry_problems=registry))
+    for problem in problems:
+        print(problem.line())
+    if problems:
+        print(f"daybreak: {len(problems)} configuration problem(s) would leave a child with "
+              "nobody told", file=sys.stderr)
+        return 1
+    print("ready: no configuration problem would leave a child with nobody told")
+    return 0
 
 
 def _settings() -> Settings:

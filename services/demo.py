@@ -1,8 +1,10 @@
 """`daybreak demo`: the morning's work end to end against the running services, demo data only.
 
-An admin registers a local authority, two schools and their rolls; a police client reports two
-incidents; the matcher resolves one child to her school and queues an ambiguous one for the LA,
-whose officer opens it (an audited disclosure) and resolves it.
+An admin registers a local authority, two schools and their rolls, and the police force with
+the LA as its default (each with the contacts `daybreak doctor` asks for: `make up` runs it
+next); a police client reports two incidents; the matcher resolves one child to her school
+and queues an ambiguous one for the LA, whose officer opens it (an audited disclosure) and
+resolves it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 NOTIFIER, AUDIT = "http://127.0.0.1:8003", "http://127.0.0.1:8004"
 MAILBOX = Path(".daybreak/mail")
 LA = "332"
+FORCE = "WMP"
 OAK, ELM = "103456", "103457"
+SCHOOLS = ((OAK, "Oak Road Primary", "DY1 2AB"), (ELM, "Elm Academy", "DY2 9ZZ"))
 
 
 def demo_upn(digits: str) -> str:
@@ -85,7 +89,7 @@ async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
 
 async def _police(settings: Settings) -> dict[str, str]:
     async with standalone_uow(settings, "identity") as uow:
-        client = await create_client(uow.conn, force_code="WMP")
+        client = await create_client(uow.conn, force_code=FORCE)
         await uow.commit()
     async with httpx.AsyncClient(base_url=INGEST, timeout=15) as http:
         token = (await http.post("/v1/token", data={"grant_type": "client_credentials"},
@@ -95,42 +99,69 @@ async def _police(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {token['access_token']}"}
 
 
-async def _register(admin: dict[str, str]) -> None:
-    async with httpx.AsyncClient(base_url=MATCHER, timeout=60) as http:
-        contacts = [{"role": "safeguarding", "name": "LADO desk", "email": "lado@la.example"},
-                    {"role": "review", "name": "Encompass team", "email": "encompass@la.example"}]
-        (await http.put(f"/v1/local-authorities/{LA}", headers=admin,
-                        json={"name": "Dudley", "contacts": contacts})).raise_for_status()
-        for urn, name, postcode in ((OAK, "Oak Road Primary", "DY1 2AB"),
-                                    (ELM, "Elm Academy", "DY2 9ZZ")):
-            school = {"name": name, "la_code": LA, "postcode": postcode, "participates": True,
-                      "day_starts_at": "08:45", "webhook": None,
-                      "contacts": [{"role": "dsl", "name": "Key Adult",
-                                    "email": f"dsl@{urn}.school.example"}]}
-            (await http.put(f"/v1/schools/{urn}", headers=admin, json=school)).raise_for_status()
-            roll = "\n".join([ROSTER_HEADER, *ROLLS[urn]]) + "\n"
-            resp = await http.post(f"/v1/schools/{urn}/roster", content=roll.encode(),
-                                   headers={**admin, "Content-Type": "text/csv"})
-            resp.raise_for_status()
-            print(f"   {name} ({urn}): roll of {resp.json()['rows']} pupils imported")
+def la_body() -> dict[str, Any]:
+    """The demo LA: who is told of a child on no roll, of a review, and when nobody acts."""
+    return {"name": "Dudley", "contacts": [
+        {"role": "safeguarding", "name": "LADO desk", "email": "lado@la.example"},
+        {"role": "review", "name": "Encompass team", "email": "encompass@la.example"},
+        {"role": "duty_manager", "name": "Duty manager", "email": "duty@la.example"}]}
+
+
+def school_body(urn: str, name: str, postcode: str) -> dict[str, Any]:
+    """A demo school taking part, with a DSL and the deputy told when the DSL has not acted."""
+    return {"name": name, "la_code": LA, "postcode": postcode, "participates": True,
+            "day_starts_at": "08:45", "webhook": None,
+            "contacts": [{"role": "dsl", "name": "Key Adult",
+                          "email": f"dsl@{urn}.school.example"},
+                         {"role": "deputy_dsl", "name": "Deputy Key Adult",
+                          "email": f"deputy@{urn}.school.example"}]}
+
+
+def force_body() -> dict[str, Any]:
+    """The demo force: a child whose LA the report does not tell goes to the demo LA."""
+    return {"name": "West Midlands Police",
+            "disclosure_profile": {"fields": ["occurred_at", "incident_type",
+                                              "present_at_incident"]},
+            "default_la_code": LA}
+
+
+async def register(matcher: httpx.AsyncClient, ingest: httpx.AsyncClient,
+                   admin: dict[str, str]) -> None:
+    """The demo's LA, schools, rolls and force, through the admin APIs."""
+    (await matcher.put(f"/v1/local-authorities/{LA}", headers=admin,
+                       json=la_body())).raise_for_status()
+    for urn, name, postcode in SCHOOLS:
+        (await matcher.put(f"/v1/schools/{urn}", headers=admin,
+                           json=school_body(urn, name, postcode))).raise_for_status()
+        roll = "\n".join([ROSTER_HEADER, *ROLLS[urn]]) + "\n"
+        resp = await matcher.post(f"/v1/schools/{urn}/roster", content=roll.encode(),
+                                  headers={**admin, "Content-Type": "text/csv"})
+        resp.raise_for_status()
+        print(f"   {name} ({urn}): roll of {resp.json()['rows']} pupils imported")
+    (await ingest.put(f"/v1/forces/{FORCE}", headers=admin,
+                      json=force_body())).raise_for_status()
+    print(f"   force {FORCE}: children whose LA the report does not tell go to LA {LA}")
 
 
 async def run_demo(settings: Settings) -> int:
     """Walk the morning through the real APIs and Kafka topics."""
-    print("1. admin signs in (password + TOTP) and registers LA 332, two schools, their rolls")
+    print(f"1. admin signs in (password + TOTP) and registers LA {LA}, two schools, their "
+          f"rolls and force {FORCE}")
     admin = await _person(settings, "admin")
-    await _register(admin)
-    print("2. police client WMP gets an OAuth2 token")
+    async with httpx.AsyncClient(base_url=MATCHER, timeout=60) as matcher, \
+            httpx.AsyncClient(base_url=INGEST, timeout=15) as ingest:
+        await register(matcher, ingest, admin)
+    print(f"2. police client {FORCE} gets an OAuth2 token")
     police = await _police(settings)
     now = datetime.now(UTC)
     async with httpx.AsyncClient(base_url=INGEST, timeout=15) as http:
-        first = demo_incident("WMP", now, family_name="Kahn")  # a typo the matcher survives
+        first = demo_incident(FORCE, now, family_name="Kahn")  # a typo the matcher survives
         resp = await http.post("/v1/incidents", json=first, headers=police)
         again = await http.post("/v1/incidents", json=first, headers=police)
         print(f"3. incident posted -> {resp.status_code} {resp.json()}; "
               f"retried -> {again.status_code} (same id: "
               f"{again.json()['incident_id'] == resp.json()['incident_id']})")
-        second = demo_incident("WMP", now, given_name="Oliver", family_name="Smith",
+        second = demo_incident(FORCE, now, given_name="Oliver", family_name="Smith",
                                date_of_birth="2017-05-05", gender="M", address=None,
                                school_hint=None)
         ambiguous = await http.post("/v1/incidents", json=second, headers=police)

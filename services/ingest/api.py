@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.incidents import ForceCode, IncidentIn, WithdrawIn
+from schemas.incidents import ForceCode, IncidentIn, LaCode, WithdrawIn
 from services.common.auth_api import require_scope
 from services.common.problems import problem_responses
 from services.common.security import Principal
-from services.ingest import service
+from services.ingest import readiness, service
 from services.ingest.context import IngestCtx
 
 router = APIRouter(tags=["incidents"])
@@ -37,11 +37,14 @@ def _no_fields() -> dict[str, list[str]]:
 
 
 class ForceIn(BaseModel):
-    """A force and what its disclosure profile lets schools see."""
+    """A force, what its disclosure profile lets schools see, and its default LA."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     disclosure_profile: dict[str, list[str]] = Field(default_factory=_no_fields)
+    # where a child whose LA cannot be told from the report goes; omitted: keep the stored
+    # one. Until a force has one, its incidents are refused (409 "Force not ready").
+    default_la_code: LaCode | None = None
 
 
 @router.post("/v1/incidents", status_code=202, response_model=IncidentAccepted,
@@ -82,10 +85,10 @@ async def put_force(
     force_code: Annotated[str, Path(pattern=ForceCode.__metadata__[0].pattern)],
     body: ForceIn, principal: Admin, ctx: Ctx,
 ) -> JSONResponse:
-    """Create or update a force and its disclosure profile."""
+    """Create or update a force, its disclosure profile and its default LA."""
     created = await service.put_force(
         force_code, name=body.name, fields=body.disclosure_profile.get("fields", []),
-        uow=ctx.uow(), now=ctx.clock(),
+        default_la_code=body.default_la_code, uow=ctx.uow(), now=ctx.clock(),
     )
     view = await service.get_force(force_code, uow=ctx.uow())
     return JSONResponse(view, status_code=201 if created else 200)
@@ -93,8 +96,15 @@ async def put_force(
 
 @router.get("/v1/forces/{force_code}", responses=_ERRORS)
 async def get_force(force_code: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
-    """A force and its disclosure profile."""
+    """A force, its disclosure profile and its default LA."""
     return await service.get_force(force_code, uow=ctx.uow())
+
+
+@router.get("/v1/admin/readiness", tags=["admin"], responses=problem_responses(401, 403))
+async def get_readiness(principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Forces whose configuration would leave a child with nobody told (the police clients'
+    forces are checked by `daybreak doctor`, which can read the identity service's table)."""
+    return await readiness.readiness_report(ctx.uow(), now=ctx.clock())
 
 
 def _answer(outcome: service.Outcome) -> JSONResponse:

@@ -23,6 +23,7 @@ from services.common.relay import identity_client
 from services.common.settings import Settings
 from services.ingest.api import router
 from services.ingest.context import IngestContext
+from services.ingest.readiness import observe_readiness
 
 PORT = 8001
 SERVICE: Final = "ingest"
@@ -62,4 +63,5 @@ def build_app(
                      readiness=[broker])
     app.include_router(router)
     app.include_router(relay.router)
+    observe_readiness(ctx, service=SERVICE)
     return app

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.sql.dml import ReturningInsert
 
 from schemas import topics
 from schemas.envelope import wrap
@@ -59,7 +60,12 @@ async def accept_incident(
     body: IncidentIn, *, principal: Principal, uow: UnitOfWork, publisher: Publisher,
     topic_prefix: str, now: datetime,
 ) -> Outcome:
-    """Record the incident and put it on Kafka (acks=all) before the transaction commits."""
+    """Record the incident and put it on Kafka (acks=all) before the transaction commits.
+
+    A force with no profile naming its default LA is refused (409) and nothing is kept: the
+    police still hold the incident and phone it through, so no child waits on an LA nobody
+    knows (`la:unknown` cannot exist).
+    """
     if body.force_code != principal.force_code:
         raise Problem(403, "Forbidden", "You may only report incidents of your own force.")
     if not incident_age_check(body.occurred_at, now):
@@ -68,26 +74,17 @@ async def accept_incident(
     digest = body_digest(body)
     incident_id = incident_id_for(body.force_code, body.incident_reference)
     async with uow:
-        profile = (
-            select(forces.c.disclosure_profile)
-            .where(forces.c.force_code == body.force_code)
-            .scalar_subquery()
-        )
-        inserted = (
-            await uow.conn.execute(
-                insert(incidents)
-                .values(incident_id=incident_id, force_code=body.force_code,
-                        incident_reference=body.incident_reference, body_sha256=digest,
-                        status="accepted", children_count=len(body.children), received_at=now)
-                .on_conflict_do_nothing()
-                .returning(incidents.c.incident_id, profile)
-            )
-        ).first()
+        stored = _insert_if_ready(body, incident_id=incident_id, digest=digest, now=now)
+        inserted = (await uow.conn.execute(stored)).first()
         if inserted is None:
-            return await _existing(uow, body, digest)
-        fields = disclosure_fields(inserted[1])
+            existing = await _existing(uow, body, digest)
+            if existing is None:
+                raise force_not_ready(body.force_code)
+            return existing
         event = IncidentReceived(
-            incident_id=incident_id, received_at=now, incident=body, disclosure_fields=fields
+            incident_id=incident_id, received_at=now, incident=body,
+            disclosure_fields=disclosure_fields(inserted.disclosure_profile),
+            default_la_code=inserted.default_la_code,
         )
         envelope = wrap(event, event_id=uuid.uuid5(incident_id, f"received:{digest}"),
                         occurred_at=now, correlation_id=incident_id)
@@ -99,7 +96,41 @@ async def accept_incident(
     return Outcome(True, incident_id, "accepted")
 
 
-async def _existing(uow: UnitOfWork, body: IncidentIn, digest: str) -> Outcome:
+def _insert_if_ready(body: IncidentIn, *, incident_id: uuid.UUID, digest: str,
+                     now: datetime) -> ReturningInsert[Any]:
+    """One statement: the incident, stored only if its force has a profile naming a default
+    LA, returning that profile; no row when the force is not ready or the reference is taken."""
+    ready = (
+        select(forces.c.disclosure_profile, forces.c.default_la_code)
+        .where(forces.c.force_code == body.force_code, forces.c.default_la_code.is_not(None))
+        .cte("ready")
+    )
+    row = {"incident_id": incident_id, "force_code": body.force_code,
+           "incident_reference": body.incident_reference, "body_sha256": digest,
+           "status": "accepted", "children_count": len(body.children), "received_at": now}
+    source = select(*(literal(value, incidents.c[name].type).label(name)
+                      for name, value in row.items())).select_from(ready)
+    return (
+        insert(incidents).from_select(list(row), source).add_cte(ready)
+        .on_conflict_do_nothing()
+        .returning(incidents.c.incident_id,
+                   select(ready.c.disclosure_profile).scalar_subquery().label(
+                       "disclosure_profile"),
+                   select(ready.c.default_la_code).scalar_subquery().label("default_la_code"))
+    )
+
+
+def force_not_ready(force_code: str) -> Problem:
+    """409: the force has no profile naming its default LA, so a child might reach nobody."""
+    return Problem(
+        409, "Force not ready",
+        f"Force {force_code} has no Daybreak profile naming its default local authority, so "
+        "a child whose local authority cannot be told from the report would reach nobody. "
+        "Nothing was stored. Keep this incident and pass it on by telephone as before, and "
+        "contact the Daybreak administrator to complete the force's profile.")
+
+
+async def _existing(uow: UnitOfWork, body: IncidentIn, digest: str) -> Outcome | None:
     row = (
         await uow.conn.execute(
             select(incidents.c.incident_id, incidents.c.body_sha256, incidents.c.status).where(
@@ -107,7 +138,9 @@ async def _existing(uow: UnitOfWork, body: IncidentIn, digest: str) -> Outcome:
                 incidents.c.incident_reference == body.incident_reference,
             )
         )
-    ).one()
+    ).first()
+    if row is None:
+        return None
     if row.body_sha256 != digest:
         raise Problem(409, "Conflict", "This incident_reference was already used with a "
                       "different body. Use a new reference for a new incident.")
@@ -172,9 +205,13 @@ async def get_incident_status(
 
 
 async def put_force(
-    force_code: str, *, name: str, fields: list[str], uow: UnitOfWork, now: datetime
+    force_code: str, *, name: str, fields: list[str], default_la_code: str | None,
+    uow: UnitOfWork, now: datetime,
 ) -> bool:
-    """Create or replace a force and its disclosure profile; True when it was created."""
+    """Create or replace a force and its disclosure profile; True when it was created.
+
+    `default_la_code` None keeps the stored one: a force's default LA is never unset.
+    """
     unknown = sorted(set(fields) - set(DISCLOSABLE_FIELDS))
     if unknown:
         raise Problem(422, "Invalid request body", "Unknown disclosure fields.",
@@ -188,11 +225,14 @@ async def put_force(
             )
         ).first()
         stmt = insert(forces).values(force_code=force_code, name=name,
-                                     disclosure_profile={"fields": fields}, updated_at=now)
+                                     disclosure_profile={"fields": fields},
+                                     default_la_code=default_la_code, updated_at=now)
         await uow.conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["force_code"],
-                set_={"name": name, "disclosure_profile": {"fields": fields}, "updated_at": now},
+                set_={"name": name, "disclosure_profile": {"fields": fields}, "updated_at": now,
+                      "default_la_code": func.coalesce(stmt.excluded.default_la_code,
+                                                       forces.c.default_la_code)},
             )
         )
         await uow.commit()
@@ -208,4 +248,5 @@ async def get_force(force_code: str, *, uow: UnitOfWork) -> dict[str, Any]:
     if row is None:
         raise Problem(404, "Not found", "No such force.")
     return {"force_code": row.force_code, "name": row.name,
-            "disclosure_profile": {"fields": row.disclosure_profile.get("fields", [])}}
+            "disclosure_profile": {"fields": row.disclosure_profile.get("fields", [])},
+            "default_la_code": row.default_la_code}

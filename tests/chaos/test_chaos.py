@@ -64,7 +64,8 @@ async def test_nothing_lost_or_doubled_through_kills_and_restarts(
     check_with_engine(scenario, on_date=datetime.now(LONDON).date())
     settings = stack.settings()
     await register(stack, scenario)
-    police = Police(stack.url("ingest"), *await new_police_client(settings, "WMP"))
+    police = Police(stack.url("ingest"),
+                    *await new_police_client(settings, "WMP", default_la=LA))
     readers = Readers(stack.url("notifier"), [
         *(bearer(person("dsl", schools={urn})) for urn in sorted(scenario.participating)),
         bearer(person("la_officer", las={LA}))])

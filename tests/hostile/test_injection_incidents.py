@@ -25,7 +25,7 @@ from tests.support.api import new_police_client, police_token
 from tests.support.clock import Clock
 from tests.support.hostile import PAYLOADS
 from tests.support.ids import next_force
-from tests.support.incidents import incident_body, incidents_on_topic
+from tests.support.incidents import DEFAULT_LA, incident_body, incidents_on_topic
 from tests.support.notifier import School, add_school, rows_for
 from tests.support.portal import new_dsl, sign_in
 from tests.support.tokens import bearer, person
@@ -65,8 +65,9 @@ async def report_every_payload(ingest: httpx.AsyncClient,
     """A force that discloses everything (its name a payload) reports one incident per payload."""
     force = next_force("HX")
     police = {"Authorization": "Bearer " + await police_token(
-        ingest, *await new_police_client(settings, force))}
-    profile = {"name": PAYLOADS[0], "disclosure_profile": {"fields": list(DISCLOSABLE_FIELDS)}}
+        ingest, *await new_police_client(settings, force, default_la=None))}
+    profile = {"name": PAYLOADS[0], "disclosure_profile": {"fields": list(DISCLOSABLE_FIELDS)},
+               "default_la_code": DEFAULT_LA}
     admin = bearer(person("admin"))
     assert (await ingest.put(f"/v1/forces/{force}", json=profile,
                              headers=admin)).status_code == 201

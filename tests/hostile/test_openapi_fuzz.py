@@ -8,6 +8,7 @@ once where they are relayed (ingest).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
 from tests.hostile.fuzz import Headers, Operation, fuzz, served
 from tests.support.api import issuer_for
+from tests.support.incidents import register_force
 from tests.support.tokens import identity_settings_for, mint
 
 pytestmark = [
@@ -39,7 +41,7 @@ SHARED_ROUTES = ("/v1/token", "/v1/sessions")
 # the role each route prefix admits, per service (the first match wins)
 ROLES: dict[str, tuple[tuple[str, str], ...]] = {
     "identity": (),
-    "ingest": (("/v1/incidents", "police"), ("/v1/forces", "admin")),
+    "ingest": (("/v1/incidents", "police"), ("/v1/forces", "admin"), ("/v1/admin", "admin")),
     "matcher": (("/v1/reviews", "la_officer"), ("/v1/", "admin")),
     "notifier": (("/v1/notifications", "dsl"), ("/v1/deliveries", "admin")),
     "audit": (("/v1/audit", "auditor"),),
@@ -88,6 +90,8 @@ def test_fuzzed_operations_never_5xx_and_answer_as_documented(
     service: str, settings: Settings, tmp_path: Path
 ) -> None:
     skip = () if service in ("identity", "ingest") else SHARED_ROUTES
+    if service == "ingest":  # the police principal's force can report (its profile is set)
+        asyncio.run(register_force(settings, "WMP"))
     with served(app_for(service, settings, tmp_path)) as schema:
         signed = fuzz(schema, signed_in(settings, service), skip=skip)
         anonymous = fuzz(schema, lambda _: {}, skip=skip, examples=3,

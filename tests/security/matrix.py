@@ -96,6 +96,7 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         Call(json={"name": "Hijacked", "disclosure_profile": {"fields": ["summary"]}}),
         INVALID, 422),
     ("ingest", "GET", "/v1/forces/{force_code}"): _admin(),
+    ("ingest", "GET", "/v1/admin/readiness"): _admin(),
     ("matcher", "PUT", "/v1/local-authorities/{la_code}"): _admin(
         Call(json={"name": "Hijacked", "contacts": []}), INVALID, 422),
     ("matcher", "GET", "/v1/local-authorities/{la_code}"): _admin(),

@@ -164,10 +164,10 @@ async def populate(world: World) -> None:
         "la_1": ([], [x.la]), "la_2": ([], [y.la]), "auditor": ([], []), "admin": ([], [])}
     for name, (schools, las) in tied.items():
         world.tokens[name] = await sign_in(ingest, world.settings, PRINCIPALS[name], schools, las)
-    for name, force in (("police_a", FORCE_A), ("police_b", FORCE_B)):
+    for name, force, la in (("police_a", FORCE_A, x.la), ("police_b", FORCE_B, y.la)):
         world.tokens[name] = await police_token(ingest, *await new_police_client(
-            world.settings, force))
-    await _put_force(world)
+            world.settings, force, default_la=la))
+    await _put_force(world, x.la)
     for school in (x, y):
         await _register(world, school)
     world.params.update(
@@ -201,10 +201,11 @@ async def _register(world: World, school: School) -> None:
     assert resp.status_code in (200, 201), resp.text
 
 
-async def _put_force(world: World) -> None:
+async def _put_force(world: World, default_la: str) -> None:
     resp = await world.clients["ingest"].put(
         f"/v1/forces/{FORCE_A}", headers=world.bearer("admin"),
-        json={"name": "West Midlands Police", "disclosure_profile": {"fields": ["summary"]}})
+        json={"name": "West Midlands Police", "disclosure_profile": {"fields": ["summary"]},
+              "default_la_code": default_la})
     assert resp.status_code in (200, 201), resp.text
 
 

@@ -16,6 +16,7 @@ from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.identity.accounts import create_client, create_user
 from services.identity.main import build_app as build_identity
+from tests.support.incidents import DEFAULT_LA, register_force
 from tests.support.tokens import identity_settings_for
 
 
@@ -49,8 +50,13 @@ def issuer_for(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     return httpx.AsyncClient(transport=_InProcess(app), base_url="http://identity")
 
 
-async def new_police_client(settings: Settings, force: str) -> tuple[str, str]:
-    """Create a client for a force in the test database."""
+async def new_police_client(
+    settings: Settings, force: str, *, default_la: str | None = DEFAULT_LA
+) -> tuple[str, str]:
+    """Create a client for a force in the test database, registering the force with
+    `default_la` as its default LA first (None: leave the force as it is, maybe unknown)."""
+    if default_la is not None:
+        await register_force(settings, force, default_la)
     async with standalone_uow(settings, "identity") as uow:
         new = await create_client(uow.conn, force_code=force)
         await uow.commit()

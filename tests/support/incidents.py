@@ -5,10 +5,31 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+
 from schemas import topics
+from services.common.db import standalone_uow
 from services.common.settings import Settings
+from services.ingest.models import forces
 from tests.support.ids import next_tag
 from tests.support.kafka import read_topic
+
+# the LA a test force's children go to when the report does not tell their LA (no test's
+# registry has it unless the test seeds it): ingest refuses a force without one
+DEFAULT_LA = "FALLBACK"
+
+
+async def register_force(settings: Settings, force: str, la_code: str = DEFAULT_LA) -> None:
+    """Make `force` ready to report, as an admin's `PUT /v1/forces` would: its profile names
+    `la_code` as its default LA (a profile the test set before keeps its other fields)."""
+    async with standalone_uow(settings, "ingest") as uow:
+        stmt = insert(forces).values(force_code=force, name=f"Force {force}",
+                                     default_la_code=la_code)
+        await uow.conn.execute(stmt.on_conflict_do_update(
+            index_elements=["force_code"],
+            set_={"default_la_code": stmt.excluded.default_la_code, "updated_at": func.now()}))
+        await uow.commit()
 
 
 def incident_body(
