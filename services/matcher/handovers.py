@@ -26,6 +26,7 @@ from services.common.problems import Problem
 from services.common.security import Principal
 from services.matcher.decisions import SOURCE
 from services.matcher.models import local_authorities, reviews
+from services.matcher.readiness import roles_of
 from services.matcher.registry_models import field_problem
 from services.matcher.reviews import (
     PURPOSE,
@@ -48,10 +49,13 @@ async def offer_handover(review_id: uuid.UUID, *, to_la: str, reason: str,
                           "Only the review's own local authority may hand it over.")
         if to_la == row.la_code:
             raise field_problem("to_la", "must be another local authority")
-        known = await uow.conn.execute(select(local_authorities.c.la_code).where(
-            local_authorities.c.la_code == to_la))
-        if known.first() is None:
+        target = (await uow.conn.execute(select(local_authorities.c.contacts).where(
+            local_authorities.c.la_code == to_la))).first()
+        if target is None:
             raise field_problem("to_la", "no such local authority")
+        if "safeguarding" not in roles_of(target.contacts):
+            # its review alert would reach nobody: the child would fall between the two LAs
+            raise field_problem("to_la", "has no safeguarding contact to take the review")
         resolution = {k: v for k, v in (row.resolution or {}).items() if k == "handovers"}
         await uow.conn.execute(update(reviews).where(reviews.c.review_id == review_id).values(
             handover_to=to_la, handover_by=principal.subject[:64], handover_at=deps.now,

@@ -31,7 +31,7 @@ from services.common.settings import Settings
 from services.matcher.handlers import MatcherDeps, on_incident_received
 from services.matcher.index import RosterCache
 from services.matcher.main import build_app as build_matcher
-from services.matcher.models import reviews, school_calendar_days
+from services.matcher.models import local_authorities, reviews, school_calendar_days
 from services.matcher.registry import import_calendar
 from services.matcher.retention import purge_reviews
 from services.matcher.reviews import chosen_candidate
@@ -45,6 +45,7 @@ pytestmark = pytest.mark.integration
 # Friday 27 November 2026, 18:00 in London (GMT): the next school day is Monday 30th
 NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 MONDAY = date(2026, 11, 30)
+SAFEGUARDING = {"role": "safeguarding", "name": "LADO", "email": "lado@other.example"}
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _upn() -> str:
 async def world(settings: Settings, matcher_engine: AsyncEngine) -> World:
     w = World(next_la(), next_la(), next_urn(), next_urn(), next_urn(), _upn(), _name(),
               _name(), date(2016, 1, 1) + timedelta(days=random.randint(0, 900)))
-    await seed(settings, las=[w.la, w.other_la], school_rows=[
+    await seed(settings, las=[w.la], school_rows=[
         {"urn": w.north, "name": "North Primary", "la_code": w.la, "postcode": "B1 1AA",
          "day_starts_at": datetime(2000, 1, 1, 8, 30).time()},
         {"urn": w.south, "name": "South Primary", "la_code": w.la, "postcode": "B9 9ZZ",
@@ -91,6 +92,8 @@ async def world(settings: Settings, matcher_engine: AsyncEngine) -> World:
     ])
     # north keeps Monday as an INSET day: south (08:50) opens before north (08:30, Tuesday)
     async with matcher_engine.begin() as conn:
+        await conn.execute(insert(local_authorities).values(
+            la_code=w.other_la, name="Other LA", contacts=[SAFEGUARDING]))
         await conn.execute(insert(school_calendar_days).values(
             urn=w.north, day=MONDAY, kind="closed"))
     return w
@@ -162,7 +165,7 @@ async def disclosures(settings: Settings, deps: MatcherDeps, review_id: str
             if isinstance(e.payload, DisclosureRecorded) and str(e.payload.review_id) == review_id]
 
 
-async def outcome_of(settings: Settings, deps: MatcherDeps, review_id: str) -> Any:
+async def outcome_of(deps: MatcherDeps, review_id: str) -> Any:
     async with deps.engine.connect() as conn:
         row = (await conn.execute(select(reviews).where(
             reviews.c.review_id == uuid.UUID(review_id)))).one()
@@ -181,7 +184,7 @@ async def test_a_review_is_due_at_the_earliest_candidate_school_start(
     # north is closed on Monday (INSET), south opens at 08:50 on Monday
     assert payload.deadline_at == datetime(2026, 11, 30, 8, 50, tzinfo=UTC)
     assert payload.candidates == 2 and payload.handed_over_from is None
-    row = await outcome_of(settings, deps, str(payload.review_id))
+    row = await outcome_of(deps, str(payload.review_id))
     assert row.deadline_at == payload.deadline_at
     [listed] = [r for r in (await matcher.get("/v1/reviews", headers=officer(world.la))).json()
                 if r["review_id"] == str(payload.review_id)]
@@ -263,13 +266,12 @@ async def test_only_a_candidate_resolves_and_no_answer_tells_who_is_on_a_roll(
     # east is told too (dual registration) but is no candidate: only counted
     assert resolved.json() == {"review_id": review_id, "status": "matched",
                                "urns": [world.north], "other_schools": 1}
+    row = await outcome_of(deps, review_id)
     [matched] = [e.payload for e in await staged_by_matcher(deps.engine, settings, topics.MATCHES)
-                 if isinstance(e.payload, ChildMatched) and str(e.payload.child_id) ==
-                 str((await outcome_of(settings, deps, review_id)).child_id)]
+                 if isinstance(e.payload, ChildMatched) and e.payload.child_id == row.child_id]
     assert [(s.urn, s.upn) for s in matched.schools] == [(world.north, world.upn),
                                                          (world.east, world.upn)]
     assert matched.decided_by == "review"
-    row = await outcome_of(settings, deps, review_id)
     assert row.resolution == {"status": "matched", "urns": [world.north, world.east],
                               "outcome": None, "reason": "Mother confirmed the school"}
     [audited] = [d for d in await disclosures(settings, deps, review_id)
@@ -377,8 +379,10 @@ async def test_a_handover_shows_to_both_las_and_the_accepting_la_owns_it(
     ours, theirs = officer(world.la), officer(world.other_la)
     url = f"/v1/reviews/{review_id}/handover"
     assert (await matcher.get(f"/v1/reviews/{review_id}", headers=theirs)).status_code == 404
-    for bad in ({"to_la": world.la, "reason": "r"}, {"to_la": next_la(), "reason": "r"}):
-        resp = await matcher.post(url, json=bad, headers=ours)
+    nobody_there = next_la()
+    await seed(settings, las=[nobody_there], school_rows=[], pupil_rows=[])  # no contacts
+    for bad in (world.la, next_la(), nobody_there):
+        resp = await matcher.post(url, json={"to_la": bad, "reason": "r"}, headers=ours)
         assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "to_la"
     assert (await matcher.post(url, json={"to_la": world.other_la}, headers=ours)
             ).status_code == 422  # a reason is required
@@ -414,8 +418,8 @@ async def test_a_handover_shows_to_both_las_and_the_accepting_la_owns_it(
     assert accepted.status_code == 200, accepted.text
     assert accepted.json() == {"review_id": review_id, "la_code": world.other_la,
                                "handed_over_from": world.la}
-    first, again = await queued(deps, settings, uuid.UUID(
-        str((await outcome_of(settings, deps, review_id)).incident_id)))
+    first, again = await queued(deps, settings, (
+        await outcome_of(deps, review_id)).incident_id)
     assert isinstance(again.payload, ChildNeedsReview)
     assert (again.payload.review_id, again.payload.la_code, again.payload.handed_over_from,
             again.payload.deadline_at) == (first.payload.review_id, world.other_la, world.la,
@@ -445,8 +449,8 @@ async def test_a_declined_handover_stays_with_the_la_that_offered_it(
     view = (await matcher.get(f"/v1/reviews/{review_id}", headers=ours)).json()
     assert (view["la_code"], view["handover_to"]) == (world.la, None)
     assert [h["outcome"] for h in view["handovers"]] == ["declined"]
-    assert len(await queued(deps, settings, uuid.UUID(
-        str((await outcome_of(settings, deps, review_id)).incident_id)))) == 1  # no re-route
+    assert len(await queued(deps, settings, (
+        await outcome_of(deps, review_id)).incident_id)) == 1  # no re-route
     resolved = await matcher.post(f"/v1/reviews/{review_id}/resolve", headers=ours,
                                   json={"outcome": "not_on_roll", "reason": "Left the area"})
     assert resolved.status_code == 200
@@ -470,7 +474,7 @@ async def test_retention_erases_what_officers_wrote(
         await conn.execute(update(reviews).where(reviews.c.review_id == uuid.UUID(review_id))
                            .values(resolved_at=long_ago))
         assert await purge_reviews(conn, cutoff=NOW - timedelta(days=90), now=NOW) >= 1
-    row = await outcome_of(settings, deps, review_id)
+    row = await outcome_of(deps, review_id)
     assert row.resolution == {"status": "matched", "urns": [world.south], "outcome": None}
 
 
