@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -36,6 +37,8 @@ INCIDENT_DISCLOSABLE_FIELDS = ("occurred_at", "incident_type", "summary")
 CHILD_DISCLOSABLE_FIELDS = ("present_at_incident", "voice_of_child", "gender", "address", "upn",
                             "school_hint")
 DISCLOSABLE_FIELDS = INCIDENT_DISCLOSABLE_FIELDS + CHILD_DISCLOSABLE_FIELDS
+CHILD_ALWAYS_SHOWN = ("given_name", "family_name", "date_of_birth")
+INCIDENT_ALWAYS_SHOWN = ("incident_id", "force_code")
 ADULT_AGE = 18
 
 
@@ -125,6 +128,25 @@ class IncidentWithdrawn(EventPayload):
     force_code: ForceCode
     withdrawn_at: AwareDatetime
     reason: str
+
+
+def disclosed_child(child: Mapping[str, Any], fields: Iterable[str], *,
+                    also: Iterable[str] = ()) -> dict[str, Any]:
+    """A child as the force's disclosure profile (`fields`) lets it be shown: the names and
+    birth date always, another field only when the profile or the reader's task (`also`)
+    names it."""
+    shown = {*fields, *also}
+    return ({k: child.get(k) for k in CHILD_ALWAYS_SHOWN}
+            | {f: child.get(f) for f in CHILD_DISCLOSABLE_FIELDS if f in shown})
+
+
+def disclosed_incident(incident: Mapping[str, Any], fields: Iterable[str], *,
+                       also: Iterable[str] = ()) -> dict[str, Any]:
+    """An incident as the force's disclosure profile lets it be shown: its id and force
+    always, another fact only when the profile or the reader's task (`also`) names it."""
+    shown = {*fields, *also}
+    return ({k: incident.get(k) for k in INCIDENT_ALWAYS_SHOWN}
+            | {f: incident.get(f) for f in INCIDENT_DISCLOSABLE_FIELDS if f in shown})
 
 
 def incident_age_check(occurred_at: datetime, now: datetime) -> bool:

@@ -23,6 +23,7 @@ from schemas.matching import (
 )
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
+from services.matcher.deadlines import review_deadline
 from services.matcher.index import Registry
 from services.matcher.models import match_decisions, reviews
 from services.matcher.names import postcode_outward
@@ -67,9 +68,11 @@ def incident_date(event: IncidentReceived) -> date:
 
 
 def guess_la(
-    registry: Registry, candidates: tuple[Candidate, ...], child: EngineChild
+    registry: Registry, candidates: tuple[Candidate, ...], child: EngineChild,
+    default: str | None = None,
 ) -> str | None:
-    """The LA to hand a child to: its candidates' schools, the hinted school, its postcode area."""
+    """The LA to hand a child to: its candidates' schools, the hinted school, its postcode
+    area, else the reporting force's default LA."""
     las = [
         registry.schools[c.pupil.urn].la_code
         for c in candidates
@@ -83,7 +86,14 @@ def guess_la(
     outward = postcode_outward(child.postcode or "")
     nearby = [s.la_code for s in registry.schools.values()
               if outward and postcode_outward(s.postcode) == outward]
-    return Counter(nearby).most_common(1)[0][0] if nearby else None
+    return Counter(nearby).most_common(1)[0][0] if nearby else default
+
+
+def deadline_for(registry: Registry, candidates: tuple[Candidate, ...], now: datetime
+                 ) -> datetime:
+    """A review's deadline: the earliest school-day start among its candidates' schools."""
+    known = (registry.schools.get(urn) for urn in {c.pupil.urn for c in candidates})
+    return review_deadline(now, [(s.calendar, s.day_starts_at) for s in known if s is not None])
 
 
 def candidate_view(candidate: Candidate, registry: Registry) -> dict[str, Any]:
@@ -137,26 +147,28 @@ async def record_decision(
                                child=child, schools=schools, decided_by="engine", matched_at=now)
         topic = topics.MATCHES
     elif decision.status == "review":
-        la_code = guess_la(registry, decision.candidates, report)
+        la_code = guess_la(registry, decision.candidates, report, event.default_la_code)
         review_id = uuid.uuid5(child_id, "review")
+        deadline_at = deadline_for(registry, decision.candidates, now)
         await conn.execute(insert(reviews).values(
             review_id=review_id, incident_id=event.incident_id, child_index=index,
             child_id=child_id, la_code=la_code, child=child.model_dump(mode="json"),
             incident=incident_facts(event).model_dump(mode="json"),
             candidates=[candidate_view(c, registry) for c in decision.candidates],
-            reason=decision.reason[:64], created_at=now))
+            reason=decision.reason[:64], created_at=now, deadline_at=deadline_at))
         await conn.execute(insert(match_decisions).values(**base, status="review"))
         payload = ChildNeedsReview(child_id=child_id, child_index=index,
                                    incident_id=event.incident_id, review_id=review_id,
                                    la_code=la_code, candidates=len(decision.candidates),
-                                   queued_at=now)
+                                   queued_at=now, deadline_at=deadline_at)
         topic = topics.REVIEWS
     else:
         reason = unmatched_reason(report, incident_date(event))
         await conn.execute(insert(match_decisions).values(**base, status="unmatched"))
         payload = ChildUnmatched(child_id=child_id, child_index=index,
                                  incident=incident_facts(event), child=child,
-                                 la_code=guess_la(registry, decision.candidates, report),
+                                 la_code=guess_la(registry, decision.candidates, report,
+                                                  event.default_la_code),
                                  reason=reason, decided_by="engine", decided_at=now)
         topic = topics.MATCHES
     await add_to_outbox(conn, source=f"{topic_prefix}{SOURCE}", topic=f"{topic_prefix}{topic}",

@@ -60,7 +60,10 @@ async def _las(conn: AsyncConnection, codes: list[str], topic: str, now: datetim
     rows = await conn.execute(select(local_authorities).where(
         local_authorities.c.la_code == any_of(codes)).order_by(local_authorities.c.la_code))
     return [(topic, registry_key("la", r.la_code), wrap(LocalAuthorityChanged(
-        la_code=r.la_code, name=r.name, contacts=r.contacts), occurred_at=now)) for r in rows]
+        la_code=r.la_code, name=r.name, contacts=r.contacts,
+        escalation_before_minutes=r.escalation_before_minutes,
+        attendance_prompt_at=r.attendance_prompt_at, attendance_la_at=r.attendance_la_at),
+        occurred_at=now)) for r in rows]
 
 
 async def _schools(conn: AsyncConnection, urns: list[str], topic: str, now: datetime

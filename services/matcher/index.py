@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, time
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.common.school_calendar import OverrideKind, SchoolCalendar
+from services.matcher.deadlines import DEFAULT_DAY_STARTS
 from services.matcher.domain import RosterIndex
-from services.matcher.models import pupils, roster_imports, schools
+from services.matcher.models import pupils, roster_imports, school_calendar_days, schools
 from services.matcher.records import Pupil
 
 
 @dataclass(frozen=True)
 class SchoolInfo:
-    """What the matcher needs to know of a school besides its roll."""
+    """What the matcher needs to know of a school besides its roll (its school days decide
+    a review's deadline)."""
 
     urn: str
     name: str
     la_code: str
     postcode: str
     status: str
+    day_starts_at: time = DEFAULT_DAY_STARTS
+    calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Registry:
     index: RosterIndex
     schools: dict[str, SchoolInfo]
     version: tuple[object, ...]
+    open_urns: frozenset[str] = frozenset()  # the schools the index matches against
 
 
 class RosterCache:
@@ -60,13 +68,23 @@ class RosterCache:
             return tuple((await conn.execute(query)).one())
 
     async def _build(self, version: tuple[object, ...]) -> Registry:
+        previous = self._current
         async with self.engine.connect() as conn:
             school_rows = (await conn.execute(select(schools))).all()
+            calendars = await _calendars(conn)
+            infos = {
+                r.urn: SchoolInfo(r.urn, r.name, r.la_code, r.postcode or "", r.status,
+                                  r.day_starts_at, calendars.get(r.urn, SchoolCalendar()))
+                for r in school_rows
+            }
+            open_urns = frozenset(urn for urn, info in infos.items() if info.status != "closed")
+            # a school edited or a calendar imported, with the rolls as they were: the index
+            # (the expensive part) still holds
+            if (previous is not None and previous.version[0] == version[0]
+                    and previous.open_urns == open_urns):
+                return Registry(index=previous.index, schools=infos, version=version,
+                                open_urns=open_urns)
             pupil_rows = (await conn.execute(select(pupils))).all()
-        infos = {
-            r.urn: SchoolInfo(r.urn, r.name, r.la_code, r.postcode or "", r.status)
-            for r in school_rows
-        }
         roster = [
             Pupil(
                 urn=r.urn, upn=r.upn, given_name=r.given_name, preferred_name=r.preferred_name,
@@ -77,7 +95,16 @@ class RosterCache:
             )
             for r in pupil_rows
         ]
-        open_urns = {urn for urn, info in infos.items() if info.status != "closed"}
         # building a large index is CPU work: keep the event loop answering meanwhile
         index = await asyncio.to_thread(RosterIndex, roster, open_urns=open_urns)
-        return Registry(index=index, schools=infos, version=version)
+        return Registry(index=index, schools=infos, version=version, open_urns=open_urns)
+
+
+async def _calendars(conn: AsyncConnection) -> dict[str, SchoolCalendar]:
+    """Every school's calendar overrides, in one query with the registry."""
+    days: defaultdict[str, list[tuple[date, OverrideKind]]] = defaultdict(list)
+    rows = await conn.execute(select(school_calendar_days.c.urn, school_calendar_days.c.day,
+                                     school_calendar_days.c.kind))
+    for urn, day, kind in rows:
+        days[urn].append((day, kind))
+    return {urn: SchoolCalendar.from_overrides(listed) for urn, listed in days.items()}

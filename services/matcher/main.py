@@ -21,7 +21,7 @@ from services.matcher.context import MatcherContext
 from services.matcher.decisions import SOURCE
 from services.matcher.handlers import HANDLERS, MatcherDeps
 from services.matcher.index import RosterCache
-from services.matcher.metrics import observe_reviews
+from services.matcher.metrics import observe_readiness, observe_reviews
 from services.matcher.retention import run_retention
 from services.matcher.reviews_api import router as reviews_router
 
@@ -51,6 +51,7 @@ def build_app(
                          wake_relay=worker.wake_relay)
     observe_worker(ctx, worker)
     observe_reviews(ctx)
+    observe_readiness(ctx)
     app = create_app(title="Daybreak matcher", service=SERVICE, ctx=ctx,
                      lifespan=service_lifespan(engine, worker, inner=lambda: daily_retention(
                          run_retention, engine=engine, settings=settings,

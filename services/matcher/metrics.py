@@ -1,6 +1,9 @@
-"""Matcher gauges read from its tables at scrape time: the LA review queue."""
+"""Matcher gauges read from its tables at scrape time: the LA review queue, the registry's
+readiness."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from prometheus_client import Gauge
 from sqlalchemy import func, select
@@ -8,6 +11,7 @@ from sqlalchemy import func, select
 from services.common.context import AppContext
 from services.common.metrics import add_refresher
 from services.matcher.models import local_authorities, reviews
+from services.matcher.readiness import CODES, registry_problems
 
 NO_LA = "none"  # a review whose child's LA is not known
 
@@ -41,3 +45,20 @@ def observe_reviews(ctx: AppContext) -> None:
             oldest.labels(la_code or NO_LA).set(max(0.0, (now - first_at).total_seconds()))
 
     add_refresher(ctx, "reviews", refresh)
+
+
+def observe_readiness(ctx: AppContext) -> None:
+    """Registry problems that would leave a child with nobody told, by problem code (every
+    code listed, 0 when none): what `GET /v1/admin/readiness` lists, counted at scrape time."""
+    problems = Gauge(
+        "daybreak_readiness_problems",
+        "Registry configuration problems that would leave a reported child with nobody told, "
+        "by problem code", ["code"], registry=ctx.registry)
+
+    async def refresh() -> None:
+        async with ctx.engine.connect() as conn:
+            found = Counter(p.code for p in await registry_problems(conn, now=ctx.clock()))
+        for code in CODES:
+            problems.labels(code).set(found[code])
+
+    add_refresher(ctx, "readiness", refresh)

@@ -1,4 +1,5 @@
-"""Registry use cases: local authorities, schools, their rolls, and GIAS imports."""
+"""Registry use cases: schools, their rolls and calendars, and GIAS imports (local authorities:
+services/matcher/local_authorities.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import date, datetime, time
 from operator import attrgetter
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, func, null, select
+from sqlalchemy import delete, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from services.common.db import UnitOfWork
@@ -27,6 +28,7 @@ from services.matcher.models import (
     school_calendar_days,
     schools,
 )
+from services.matcher.readiness import school_readiness
 from services.matcher.records import Pupil
 from services.matcher.registry_files import (
     Establishment,
@@ -37,7 +39,7 @@ from services.matcher.registry_files import (
     read_roster,
     unknown_urn_rows,
 )
-from services.matcher.registry_models import URN_PATTERN, SchoolIn, WebhookIn
+from services.matcher.registry_models import URN_PATTERN, SchoolIn, WebhookIn, field_problem
 from services.matcher.roster import ROSTER_HEADER
 
 MAX_REPORTED = 100
@@ -95,41 +97,6 @@ async def _ensure_local_authorities(
     return list(created.scalars())
 
 
-async def put_local_authority(
-    la_code: str, *, name: str, contacts: Sequence[Mapping[str, str]], uow: UnitOfWork,
-    now: datetime, topic_prefix: str,
-) -> bool:
-    """Create or replace a local authority; True when it was created."""
-    values = {"name": name, "contacts": [dict(c) for c in contacts], "updated_at": now}
-    async with uow:
-        existed = (await uow.conn.execute(
-            select(local_authorities.c.la_code).where(local_authorities.c.la_code == la_code)
-            .with_for_update()
-        )).first()
-        await uow.conn.execute(
-            insert(local_authorities).values(la_code=la_code, **values)
-            .on_conflict_do_update(index_elements=["la_code"], set_=values)
-        )
-        await announce(uow.conn, topic_prefix=topic_prefix, now=now, la_codes=[la_code])
-        await uow.commit()
-    return existed is None
-
-
-async def get_local_authority(la_code: str, *, uow: UnitOfWork) -> dict[str, Any]:
-    """A local authority, its contacts and how many schools it has."""
-    async with uow:
-        row = (await uow.conn.execute(
-            select(local_authorities).where(local_authorities.c.la_code == la_code)
-        )).first()
-        count = (await uow.conn.execute(
-            select(func.count()).select_from(schools).where(schools.c.la_code == la_code)
-        )).scalar_one()
-    if row is None:
-        raise Problem(404, "Not found", "No such local authority.")
-    return {"la_code": row.la_code, "name": row.name, "contacts": row.contacts,
-            "schools": count, "updated_at": row.updated_at.isoformat()}
-
-
 def _webhook(given: WebhookIn | None, stored: Mapping[str, str] | None) -> dict[str, str] | None:
     """The webhook to store; a PUT without a secret keeps the stored one for the same URL."""
     if given is None:
@@ -138,8 +105,7 @@ def _webhook(given: WebhookIn | None, stored: Mapping[str, str] | None) -> dict[
         return {"url": given.url, "secret": given.secret.get_secret_value()}
     if stored and stored.get("url") == given.url and stored.get("secret"):
         return {"url": given.url, "secret": stored["secret"]}
-    raise Problem(422, "Invalid request body", "A new webhook URL needs a secret.",
-                  extra={"errors": [{"field": "webhook.secret", "message": "required"}]})
+    raise field_problem("webhook.secret", "required", "A new webhook URL needs a secret.")
 
 
 def _escalation(body: SchoolIn, current: Any) -> dict[str, int]:
@@ -148,10 +114,7 @@ def _escalation(body: SchoolIn, current: Any) -> dict[str, int]:
     merged = {k: getattr(current, k) if current is not None else DEFAULT_ESCALATION[k]
               for k in ESCALATION_FIELDS} | given
     if merged["deputy_after_minutes"] > merged["la_after_minutes"]:
-        raise Problem(422, "Invalid request body",
-                      "deputy_after_minutes must not exceed la_after_minutes.",
-                      extra={"errors": [{"field": "deputy_after_minutes",
-                                         "message": "must not exceed la_after_minutes"}]})
+        raise field_problem("deputy_after_minutes", "must not exceed la_after_minutes")
     return given
 
 
@@ -188,13 +151,14 @@ async def put_school(
 
 
 async def get_school(urn: str, *, uow: UnitOfWork) -> dict[str, Any]:
-    """A school as an admin sees it: never the webhook secret."""
+    """A school as an admin sees it (never the webhook secret) and its readiness."""
     async with uow:
         row = (await uow.conn.execute(select(schools).where(schools.c.urn == urn))).first()
         last = (await uow.conn.execute(
             select(roster_imports.c.rows, roster_imports.c.imported_at)
             .where(roster_imports.c.urn == urn).order_by(roster_imports.c.id.desc()).limit(1)
         )).first()
+        problems = await school_readiness(uow.conn, [urn])
     if row is None:
         raise Problem(404, "Not found", "No such school.")
     webhook = row.webhook or None
@@ -207,6 +171,7 @@ async def get_school(urn: str, *, uow: UnitOfWork) -> dict[str, Any]:
         "deputy_after_minutes": row.deputy_after_minutes,
         "la_after_minutes": row.la_after_minutes,
         "roster": last and {"rows": last.rows, "imported_at": last.imported_at.isoformat()},
+        "ready": not problems, "problems": [p.as_dict() for p in problems],
         "updated_at": row.updated_at.isoformat(),
     }
 
@@ -417,6 +382,11 @@ async def import_calendar(
         if days:
             await uow.conn.execute(insert(school_calendar_days), [
                 {"urn": d.urn, "day": d.day, "kind": d.kind} for d in days])
+        if urns:
+            # the matcher's registry snapshot (services/matcher/index.py) notices a change by
+            # the schools' updated_at: a calendar decides its schools' review deadlines
+            await uow.conn.execute(update(schools).where(schools.c.urn == any_of(urns))
+                                   .values(updated_at=now))
         await announce(uow.conn, topic_prefix=topic_prefix, now=now, calendars=urns)
         await uow.commit()
     return CalendarResult(days=len(days), replaced=replaced, schools=len(urns))

@@ -1,4 +1,4 @@
-"""Registry routes (admin only): local authorities, schools and roster uploads."""
+"""Registry routes (admin only): local authorities, schools, roster uploads, readiness."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
-from services.matcher import registry
+from services.matcher import local_authorities, registry
+from services.matcher.readiness import registry_problems
 from services.matcher.registry_models import (
     LA_CODE_PATTERN,
     URN_PATTERN,
@@ -44,19 +45,27 @@ class RosterImported(BaseModel):
 async def put_local_authority(
     la_code: LaCode, body: LocalAuthorityIn, principal: Admin, ctx: Ctx
 ) -> JSONResponse:
-    """Create (201) or replace (200) a local authority and its contacts."""
-    created = await registry.put_local_authority(
-        la_code.upper(), name=body.name, contacts=[c.model_dump() for c in body.contacts],
-        uow=ctx.uow(), now=ctx.clock(), topic_prefix=ctx.settings.topic_prefix,
+    """Create (201) or replace (200) a local authority, its contacts and settings."""
+    created = await local_authorities.put_local_authority(
+        la_code.upper(), body=body, uow=ctx.uow(), now=ctx.clock(),
+        topic_prefix=ctx.settings.topic_prefix,
     )
-    view = await registry.get_local_authority(la_code.upper(), uow=ctx.uow())
+    view = await local_authorities.get_local_authority(la_code.upper(), uow=ctx.uow())
     return JSONResponse(view, status_code=201 if created else 200)
 
 
 @router.get("/v1/local-authorities/{la_code}", responses=_ERRORS)
 async def get_local_authority(la_code: LaCode, principal: Admin, ctx: Ctx) -> dict[str, Any]:
-    """A local authority and its contacts."""
-    return await registry.get_local_authority(la_code.upper(), uow=ctx.uow())
+    """A local authority, its contacts and settings, and whether it is ready."""
+    return await local_authorities.get_local_authority(la_code.upper(), uow=ctx.uow())
+
+
+@router.get("/v1/admin/readiness", responses=problem_responses(401, 403))
+async def get_readiness(principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Every registry configuration that would leave a reported child with nobody told."""
+    async with ctx.uow() as uow:
+        problems = await registry_problems(uow.conn, now=ctx.clock())
+    return {"ready": not problems, "problems": [p.as_dict() for p in problems]}
 
 
 @router.put("/v1/schools/{urn}", responses=_CREATED | _ERRORS)

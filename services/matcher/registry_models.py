@@ -15,12 +15,15 @@ from pydantic import (
     model_validator,
 )
 
+from services.common.problems import Problem
 from services.matcher.roster import normalise_uk_postcode
 
 LA_CODE_PATTERN = r"^[A-Za-z0-9]{1,8}$"
 URN_PATTERN = r"^[0-9]{6,7}$"
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"  # "HH:MM", London time
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_ESCALATION_MINUTES = 24 * 60
+MAX_ESCALATION_BEFORE_MINUTES = 12 * 60
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Email = Annotated[str, StringConstraints(
     strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s.]+$",
@@ -32,9 +35,11 @@ class _Body(BaseModel):
 
 
 class LaContactIn(_Body):
-    """A person at a local authority."""
+    """A person at a local authority: `safeguarding` (children on no roll, and every item
+    addressed to the LA; required), `review` (review alerts; without one the safeguarding
+    contact gets them), `duty_manager` (called before a deadline when nobody has acted)."""
 
-    role: Literal["safeguarding", "review"]
+    role: Literal["safeguarding", "review", "duty_manager"]
     name: Name
     email: Email
 
@@ -66,10 +71,15 @@ class WebhookIn(_Body):
 
 
 class LocalAuthorityIn(_Body):
-    """`PUT /v1/local-authorities/{la_code}`."""
+    """`PUT /v1/local-authorities/{la_code}`; an omitted setting keeps the stored value (the
+    defaults of services/common/escalation.py for a new LA)."""
 
     name: Name
     contacts: list[LaContactIn] = Field(default_factory=list, max_length=50)
+    escalation_before_minutes: int | None = Field(default=None, ge=1,
+                                                  le=MAX_ESCALATION_BEFORE_MINUTES)
+    attendance_prompt_at: str | None = Field(default=None, pattern=CLOCK_PATTERN)
+    attendance_la_at: str | None = Field(default=None, pattern=CLOCK_PATTERN)
 
 
 class SchoolIn(_Body):
@@ -79,7 +89,7 @@ class SchoolIn(_Body):
     la_code: Annotated[str, StringConstraints(to_upper=True, pattern=LA_CODE_PATTERN)]
     postcode: str | None = None
     participates: bool = True
-    day_starts_at: str = Field(default="08:45", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    day_starts_at: str = Field(default="08:45", pattern=CLOCK_PATTERN)
     contacts: list[SchoolContactIn] = Field(default_factory=list, max_length=50)
     webhook: WebhookIn | None = None
     status: Literal["open", "closed"] | None = None
@@ -99,3 +109,9 @@ class SchoolIn(_Body):
             raise ValueError("deputy_after_minutes must not exceed la_after_minutes")
         return self
 
+
+
+def field_problem(field: str, message: str, detail: str | None = None) -> Problem:
+    """A 422 naming the one field that is wrong, as pydantic's own refusals do."""
+    return Problem(422, "Invalid request body", detail or f"{field} {message}.",
+                   extra={"errors": [{"field": field, "message": message}]})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, literal, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Text, and_, literal, update
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import PurgeTrigger
@@ -13,17 +13,23 @@ from services.common.retention import PURGED_MARK, purge_and_announce, stub_inci
 from services.matcher.models import reviews
 
 SERVICE = "matcher"
+# what officers wrote about the child when resolving or handing over (the outcome, the
+# schools and the LAs stay)
+RESOLUTION_CONTENT = ["reason", "handover_reason", "handovers"]
 
 
 async def purge_reviews(conn: AsyncConnection, *, cutoff: datetime, now: datetime) -> int:
-    """Erase the child, candidates and incident detail of long-closed reviews; returns how many."""
+    """Erase the child, candidates, incident detail and officers' reasons of long-closed
+    reviews; returns how many."""
     r = reviews.c
     result = await conn.execute(
         update(reviews)
         .where(and_(r.status != "open", r.resolved_at < cutoff),
                ~r.incident.has_key(PURGED_MARK))
         .values(child=literal({}, JSONB), candidates=literal([], JSONB),
-                incident=stub_incident(r.incident, now))
+                incident=stub_incident(r.incident, now),
+                resolution=r.resolution.op("-", return_type=JSONB)(
+                    literal(RESOLUTION_CONTENT, ARRAY(Text))))
         .returning(r.review_id))
     return len(result.all())
 

@@ -1,4 +1,4 @@
-"""Review-queue routes for local-authority officers (own LA only)."""
+"""Review-queue routes for local-authority officers (their own LA's, and those offered to it)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,34 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.common.auth_api import require_scope
 from services.common.problems import problem_responses
 from services.common.security import Principal
-from services.matcher import reviews
-from services.matcher.context import MatcherCtx
-from services.matcher.reviews import Outcome
+from services.matcher import handovers, reviews
+from services.matcher.context import MatcherContext, MatcherCtx
+from services.matcher.registry_models import LA_CODE_PATTERN
+from services.matcher.reviews import Outcome, ReviewDeps
 
 router = APIRouter(tags=["reviews"])
 Reader = Annotated[Principal, Depends(require_scope("reviews:read"))]
 Resolver = Annotated[Principal, Depends(require_scope("reviews:resolve"))]
 Ctx = MatcherCtx
 _ERRORS = problem_responses(401, 403, 404, 409)
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500,
+                                          pattern=r"^[^\x00]*$")]
 
 
 class ResolveIn(BaseModel):
-    """Either the roll the child is on (`urn`, `upn`), or why the child is on none."""
+    """One of the review's candidates (`urn`, and `upn` when that school has several), or
+    why the child is on no roll; an optional reason, kept with the resolution."""
 
     model_config = ConfigDict(extra="forbid")
     urn: str | None = Field(default=None, pattern=r"^[0-9]{6,7}$")
     upn: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{13}$")
     outcome: Outcome | None = None
+    reason: Reason | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> ResolveIn:
@@ -37,31 +42,65 @@ class ResolveIn(BaseModel):
         return self
 
 
+class HandoverIn(BaseModel):
+    """The LA to offer the review to, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    to_la: Annotated[str, StringConstraints(to_upper=True, pattern=LA_CODE_PATTERN)]
+    reason: Reason
+
+
+def _deps(ctx: MatcherContext) -> ReviewDeps:
+    return ReviewDeps(uow=ctx.uow(), now=ctx.clock(), topic_prefix=ctx.settings.topic_prefix,
+                      key_secret=ctx.settings.child_key_secret.get_secret_value())
+
+
 @router.get("/v1/reviews", responses=_ERRORS)
 async def list_reviews(principal: Reader, ctx: Ctx) -> list[dict[str, Any]]:
-    """Open reviews for the officer's local authorities, with time left before school."""
+    """Open reviews for the officer's local authorities, each with its deadline."""
     return await reviews.list_reviews(principal=principal, uow=ctx.uow(), now=ctx.clock())
 
 
 @router.get("/v1/reviews/{review_id}", responses=_ERRORS)
 async def get_review(review_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict[str, Any]:
-    """The child and the candidate pupils: an audited disclosure."""
-    return await reviews.open_review(
-        review_id, principal=principal, uow=ctx.uow(), now=ctx.clock(),
-        topic_prefix=ctx.settings.topic_prefix,
-        key_secret=ctx.settings.child_key_secret.get_secret_value(),
-    )
+    """The child and the candidate pupils: audited disclosures, one for each."""
+    return await reviews.open_review(review_id, principal=principal, deps=_deps(ctx))
 
 
 @router.post("/v1/reviews/{review_id}/resolve", responses=_ERRORS)
 async def resolve_review(
     review_id: uuid.UUID, body: ResolveIn, principal: Resolver, ctx: Ctx
 ) -> dict[str, Any]:
-    """Resolve to a school roll, or to the LA safeguarding contact."""
+    """Resolve to one of the candidates' schools, or to the LA safeguarding contact."""
     result = await reviews.resolve_review(
         review_id, urn=body.urn, upn=body.upn.upper() if body.upn else None,
-        outcome=body.outcome, principal=principal, uow=ctx.uow(), now=ctx.clock(),
-        topic_prefix=ctx.settings.topic_prefix,
-    )
+        outcome=body.outcome, reason=body.reason, principal=principal, deps=_deps(ctx))
     ctx.wake_relay()
     return result
+
+
+@router.post("/v1/reviews/{review_id}/handover", responses=_ERRORS)
+async def offer_handover(
+    review_id: uuid.UUID, body: HandoverIn, principal: Resolver, ctx: Ctx
+) -> dict[str, Any]:
+    """Offer the review to another local authority (audited: it shows them the child)."""
+    result = await handovers.offer_handover(review_id, to_la=body.to_la, reason=body.reason,
+                                            principal=principal, deps=_deps(ctx))
+    ctx.wake_relay()
+    return result
+
+
+@router.post("/v1/reviews/{review_id}/handover/accept", responses=_ERRORS)
+async def accept_handover(review_id: uuid.UUID, principal: Resolver, ctx: Ctx
+                          ) -> dict[str, Any]:
+    """Take over a review offered to your local authority."""
+    result = await handovers.accept_handover(review_id, principal=principal, deps=_deps(ctx))
+    ctx.wake_relay()
+    return result
+
+
+@router.post("/v1/reviews/{review_id}/handover/decline", responses=_ERRORS)
+async def decline_handover(review_id: uuid.UUID, principal: Resolver, ctx: Ctx
+                           ) -> dict[str, Any]:
+    """Refuse a review offered to your local authority; it stays with the LA that offered it."""
+    return await handovers.decline_handover(review_id, principal=principal, deps=_deps(ctx))

@@ -121,17 +121,21 @@ async def test_ambiguous_child_goes_to_review_and_resolving_matches(settings, pi
         resolved = await matcher.post(f"/v1/reviews/{review_id}/resolve",
                                       json={"urn": south}, headers=officer)
         assert resolved.status_code == 200
-        assert resolved.json() == {"review_id": review_id, "status": "matched", "urns": [south]}
+        assert resolved.json() == {"review_id": review_id, "status": "matched", "urns": [south],
+                                   "other_schools": 0}
         again = await matcher.post(f"/v1/reviews/{review_id}/resolve",
                                    json={"outcome": "not_on_roll"}, headers=officer)
         assert again.status_code == 409
 
-    disclosures = await events(settings, topics.DISCLOSURES, at_least=1)
-    assert len(disclosures) == 1
-    seen = disclosures[0]["payload"]
-    assert seen["actor"] == f"officer-{la}" and seen["action"] == "review.view"
-    assert seen["review_id"] == review_id and len(seen["child_key"]) == 64
-    assert "Smith" not in json.dumps(disclosures[0])
+    # the child, each candidate pupil shown, then the resolution
+    disclosures = await events(settings, topics.DISCLOSURES, at_least=4)
+    assert sorted(d["payload"]["action"] for d in disclosures) == [
+        "review.candidate.view", "review.candidate.view", "review.resolve", "review.view"]
+    for disclosure in disclosures:
+        seen = disclosure["payload"]
+        assert seen["actor"] == f"officer-{la}" and seen["review_id"] == review_id
+        assert len(seen["child_key"]) == 64
+    assert "Smith" not in json.dumps(disclosures)
 
     outcome = await events(settings, topics.MATCHES, at_least=1)
     assert [e["type"] for e in outcome] == ["ChildMatched"]

@@ -113,6 +113,16 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("matcher", "POST", "/v1/reviews/{review_id}/resolve"): Rule(
         BEARER, roles=frozenset({"la_officer"}), owners=frozenset({"la_1"}),
         attack=Call(json={"outcome": "not_on_roll"}), probe=INVALID, probe_status=422),
+    ("matcher", "POST", "/v1/reviews/{review_id}/handover"): Rule(
+        BEARER, roles=frozenset({"la_officer"}), owners=frozenset({"la_1"}),
+        attack=Call(json={"to_la": "{la_2}", "reason": "the family moved"}), probe=INVALID,
+        probe_status=422),
+    # the owning LA's own officer passes the gate: nothing is offered to it (409)
+    ("matcher", "POST", "/v1/reviews/{review_id}/handover/accept"): Rule(
+        BEARER, roles=frozenset({"la_officer"}), owners=frozenset({"la_1"}), probe_status=409),
+    ("matcher", "POST", "/v1/reviews/{review_id}/handover/decline"): Rule(
+        BEARER, roles=frozenset({"la_officer"}), owners=frozenset({"la_1"}), probe_status=409),
+    ("matcher", "GET", "/v1/admin/readiness"): _admin(),
     ("notifier", "GET", "/v1/notifications"): Rule(BEARER, roles=READERS),
     ("notifier", "GET", "/v1/notifications/{notification_id}"): Rule(
         BEARER, roles=READERS, owners=SCHOOL_X),

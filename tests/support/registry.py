@@ -13,10 +13,13 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas.envelope import Envelope, parse_envelope
+from schemas.registry import EVENT_TYPES
 from services.cli import main as cli_main
 from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import UnitOfWork, standalone_uow
+from services.common.models import outbox
 from services.common.settings import Settings
 from services.matcher.directory import announce
 from services.matcher.models import (
@@ -130,3 +133,32 @@ async def overrides(engine: AsyncEngine, urn: str) -> list[tuple[date, str]]:
 def run_cli(*argv: str) -> int:
     """`daybreak ARGV...`, in this process; the exit code."""
     return cli_main(list(argv))
+
+
+def la_body(name: str = "Dudley", **changes: Any) -> dict[str, Any]:
+    """A ready local authority for `PUT /v1/local-authorities/{la_code}`: a safeguarding
+    contact, a review contact and a duty manager."""
+    return {"name": name, "contacts": [
+        {"role": "safeguarding", "name": "LADO desk", "email": "lado@la.example"},
+        {"role": "review", "name": "Encompass team", "email": "encompass@la.example"},
+        {"role": "duty_manager", "name": "Duty manager", "email": "duty@la.example"},
+    ]} | changes
+
+
+def ready_school_body(la_code: str, **changes: Any) -> dict[str, Any]:
+    """A ready school for `PUT /v1/schools/{urn}`: a DSL and a deputy DSL."""
+    return school_body(la_code, contacts=[
+        {"role": "dsl", "name": "Dana Lead", "email": "dsl@oak.sch.uk"},
+        {"role": "deputy_dsl", "name": "Dev Deputy", "email": "deputy@oak.sch.uk"},
+    ]) | changes
+
+
+async def staged_by_matcher(engine: AsyncEngine, settings: Settings, topic: str
+                            ) -> list[Envelope[Any]]:
+    """The events the matcher staged in its outbox for `topic` under this test's prefix, in
+    order (`engine`: the matcher's or the owner's)."""
+    async with engine.connect() as conn:
+        values = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.source == f"{settings.topic_prefix}matcher",
+            outbox.c.topic == settings.topic(topic)).order_by(outbox.c.id))).scalars().all()
+    return [parse_envelope(v, EVENT_TYPES) for v in values]
