@@ -375,14 +375,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    import importlib
-
     from services.common.context import utc_now
-    from services.doctor import RegistryCheck, configuration_problems
+    from services.doctor import configuration_problems
+    from services.matcher.readiness import registry_problems as registry
 
-    # the matcher's own rules for its registry, loaded only when the command runs
-    registry: RegistryCheck = importlib.import_module(
-        "services.matcher.readiness").registry_problems
     problems = _run_async(lambda settings: configuration_problems(
         settings, now=utc_now(), registry_problems=registry))
     for problem in problems:

@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections import Counter as CounterOf
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.context import AppContext, Refresher
+from services.common.doctor import ReadinessProblem
 from services.common.kafka import partitions_of
 from services.common.settings import KafkaConnection
 
@@ -159,3 +163,24 @@ def observe_worker(ctx: AppContext, worker: Worker) -> None:
     gauges = KafkaGauges(ctx.registry, kafka=worker.kafka, group_id=worker.group_id,
                          topics=worker.consume, lag=lag)
     add_refresher(ctx, "kafka", gauges.refresh)
+
+
+ProblemLister = Callable[[AsyncConnection, datetime], Awaitable[Sequence[ReadinessProblem]]]
+
+
+def observe_readiness_problems(ctx: AppContext, codes: Sequence[str],
+                               lister: ProblemLister) -> None:
+    """`daybreak_readiness_problems{code}`: the configuration problems this service's
+    `GET /v1/admin/readiness` lists, by code (every code listed, 0 when none), counted at
+    scrape time. Codes are distinct across services, so `sum by (code)` adds them up."""
+    gauge = Gauge("daybreak_readiness_problems",
+                  "Configuration problems that would leave a reported child with nobody told, "
+                  "by problem code", ["code"], registry=ctx.registry)
+
+    async def refresh() -> None:
+        async with ctx.engine.connect() as conn:
+            found = CounterOf(p.code for p in await lister(conn, ctx.clock()))
+        for code in codes:
+            gauge.labels(code).set(found[code])
+
+    add_refresher(ctx, "readiness", refresh)

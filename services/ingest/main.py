@@ -63,5 +63,5 @@ def build_app(
                      readiness=[broker])
     app.include_router(router)
     app.include_router(relay.router)
-    observe_readiness(ctx, service=SERVICE)
+    observe_readiness(ctx)
     return app

@@ -6,15 +6,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Gauge
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.context import AppContext
 from services.common.db import UnitOfWork
 from services.common.doctor import ReadinessProblem
-from services.common.metrics import add_refresher
+from services.common.metrics import observe_readiness_problems
 from services.ingest.models import forces
+
+CODES = ("force_no_default_la", "force_no_profile")
 
 
 async def force_problems(
@@ -51,15 +52,6 @@ async def readiness_report(uow: UnitOfWork, *, now: datetime) -> dict[str, Any]:
     return {"ready": not problems, "problems": [p.as_dict() for p in problems]}
 
 
-def observe_readiness(ctx: AppContext, *, service: str) -> None:
-    """`daybreak_readiness_problems{service=...}`: the count the readiness endpoint lists."""
-    gauge = Gauge("daybreak_readiness_problems",
-                  "Configuration problems that would leave a reported child with nobody told",
-                  ["service"], registry=ctx.registry)
-
-    async def refresh() -> None:
-        async with ctx.engine.connect() as conn:
-            count = len(await force_problems(conn, now=ctx.clock()))
-        gauge.labels(service).set(count)
-
-    add_refresher(ctx, "readiness", refresh)
+def observe_readiness(ctx: AppContext) -> None:
+    """Forces that would leave a child with nobody told, by problem code."""
+    observe_readiness_problems(ctx, CODES, lambda conn, now: force_problems(conn, now=now))

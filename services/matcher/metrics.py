@@ -3,13 +3,11 @@ readiness."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 from prometheus_client import Gauge
 from sqlalchemy import func, select
 
 from services.common.context import AppContext
-from services.common.metrics import add_refresher
+from services.common.metrics import add_refresher, observe_readiness_problems
 from services.matcher.models import local_authorities, reviews
 from services.matcher.readiness import CODES, registry_problems
 
@@ -48,17 +46,5 @@ def observe_reviews(ctx: AppContext) -> None:
 
 
 def observe_readiness(ctx: AppContext) -> None:
-    """Registry problems that would leave a child with nobody told, by problem code (every
-    code listed, 0 when none): what `GET /v1/admin/readiness` lists, counted at scrape time."""
-    problems = Gauge(
-        "daybreak_readiness_problems",
-        "Registry configuration problems that would leave a reported child with nobody told, "
-        "by problem code", ["code"], registry=ctx.registry)
-
-    async def refresh() -> None:
-        async with ctx.engine.connect() as conn:
-            found = Counter(p.code for p in await registry_problems(conn, now=ctx.clock()))
-        for code in CODES:
-            problems.labels(code).set(found[code])
-
-    add_refresher(ctx, "readiness", refresh)
+    """Registry problems that would leave a child with nobody told, by problem code."""
+    observe_readiness_problems(ctx, CODES, lambda conn, now: registry_problems(conn, now=now))

@@ -100,7 +100,6 @@ def doctor(capsys: Capsys) -> tuple[int, str, str]:
 
 async def test_doctor_prints_a_line_per_problem_and_exits_1(own: Settings,
                                                              capsys: Capsys) -> None:
-    pytest.importorskip("services.matcher.readiness")
     await flawed_world(own)
     code, out, err = await asyncio.to_thread(doctor, capsys)
     assert code == 1
@@ -115,7 +114,6 @@ async def test_doctor_prints_a_line_per_problem_and_exits_1(own: Settings,
 async def test_doctor_is_quiet_and_exits_0_when_everyone_is_reachable(
     own: Settings, capsys: Capsys
 ) -> None:
-    pytest.importorskip("services.matcher.readiness")
     await add_la(own, "LA1", LA_CONTACTS)
     await new_police_client(own, "READY", default_la="LA1")
     assert await asyncio.to_thread(doctor, capsys) == (0, READY_LINE, "")
@@ -125,7 +123,6 @@ async def test_the_demos_configuration_leaves_nobody_unready(own: Settings,
                                                              capsys: Capsys) -> None:
     """What `make up` checks after `daybreak demo`: the demo's LA, schools and force as it
     registers them through the admin APIs, and its police client."""
-    pytest.importorskip("services.matcher.readiness")
     async with running(build_matcher(own)) as matcher, \
             running(build_ingest(own, issuer=issuer_for(own))) as ingest:
         await demo.register(matcher, ingest, bearer(person("admin")))
@@ -150,7 +147,6 @@ def test_the_demo_registers_every_contact_the_doctor_asks_for() -> None:
 async def test_a_database_away_is_one_line_and_a_nonzero_exit(
     monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
-    pytest.importorskip("services.matcher.readiness")
     for service in ("ingest", "matcher", "identity"):
         monkeypatch.setenv(f"DAYBREAK_{service.upper()}_DATABASE_URL",
                            "postgresql+asyncpg://nobody:x@127.0.0.1:1/none")

@@ -128,10 +128,11 @@ async def test_a_retry_of_an_accepted_incident_is_still_200(
 
 
 def gauge(metrics: str) -> float:
+    """The readiness gauge's count of forces with no default LA."""
     for family in text_string_to_metric_families(metrics):
         for sample in family.samples:
-            if sample.name == "daybreak_readiness_problems":
-                assert sample.labels == {"service": "ingest"}
+            if (sample.name == "daybreak_readiness_problems"
+                    and sample.labels == {"code": "force_no_default_la"}):
                 return sample.value
     raise AssertionError("no daybreak_readiness_problems gauge")
 
