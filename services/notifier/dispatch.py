@@ -182,7 +182,7 @@ class Dispatcher:
             for (action, urn, la, role), members in groups.items():
                 queued = await queue_email(
                     uow.conn, kind=EMAIL_KIND[action], school_urn=urn, la_code=la,
-                    recipient_role=members[0].recipient_role if action == "send" else role,
+                    recipient_role=role,
                     notification_ids=[m.id for m in members], now=now,
                     service_desk=self.service_desk)
                 for member in members:

@@ -42,7 +42,7 @@ from services.notifier.models import (
     school_calendar_days,
     schools,
 )
-from services.notifier.outgoing import audit_sent_about, desk_of, queue_email
+from services.notifier.outgoing import audit_sent_about, escalation_before, queue_email
 from services.notifier.review_alerts import (
     on_child_needs_review,
     resolve_incident_reviews,
@@ -162,12 +162,12 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
             raise WaitingForFacts(f"school {match.urn} not yet in the notifier's registry")
         target = plan_target(event.matched_at, school=school, la_code=match.la_code,
                              calendar=await _calendar(uow.conn, match.urn),
-                             before=await _before(uow.conn, school["la_code"]))
+                             before=await escalation_before(uow.conn, school["la_code"]))
         await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
         if target.also_tell_la_at is not None:
             await _add(uow.conn, deps, event.incident,
                        la_target(target.la_code, target.also_tell_la_at,
-                                 before=await _before(uow.conn, target.la_code)),
+                                 before=await escalation_before(uow.conn, target.la_code)),
                        event.child_id, event.child, reason=HOLIDAY_REASON)
 
 
@@ -182,7 +182,7 @@ async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps,
                              resolution=event.reason, at=event.decided_at)
     if await _claim(uow.conn, envelope, event.incident.incident_id):
         target = plan_target(event.decided_at, school=None, la_code=event.la_code,
-                             before=await _before(uow.conn, event.la_code))
+                             before=await escalation_before(uow.conn, event.la_code))
         await _add(uow.conn, deps, event.incident, target, event.child_id, event.child,
                    reason=event.reason)
 
@@ -222,10 +222,6 @@ async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
                                purpose="police withdrew the incident")
 
 
-async def _before(conn: AsyncConnection, la_code: str | None) -> timedelta:
-    return (await desk_of(conn, school_urn=None, la_code=la_code)).before
-
-
 async def _claim(conn: AsyncConnection, envelope: Envelope[Any], incident_id: uuid.UUID) -> bool:
     if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
         return False
@@ -252,7 +248,7 @@ async def tell_la_child_absent(
     """The school reports the child(ren) absent the morning after: the LA hears at once."""
     incident = IncidentFacts.model_validate(notification["incident"])
     la_code = notification["la_code"]
-    target = la_target(la_code, deps.clock(), before=await _before(conn, la_code))
+    target = la_target(la_code, deps.clock(), before=await escalation_before(conn, la_code))
     for child in children:
         await _add(conn, deps, incident, target, child["child_id"],
                    ChildReport.model_validate(child["child"]), reason=ABSENT_REASON)

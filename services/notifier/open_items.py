@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier.chain import EMAIL_KIND, OPEN_STATES, Chain, deadline, next_step, owner
@@ -77,11 +77,7 @@ async def open_items(
 
 async def _notifications(conn: AsyncConnection, codes: list[str] | None,
                          service_desk: str) -> list[OpenItem]:
-    n = notifications.c
-    query = select(notifications).where(n.state.in_(OPEN_STATES))
-    if codes is not None:
-        query = query.where(n.la_code.in_(codes))
-    rows = (await conn.execute(query)).all()
+    rows = await _rows(conn, notifications, notifications.c.state.in_(OPEN_STATES), codes)
     children: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if rows:
         kids = await conn.execute(
@@ -97,8 +93,7 @@ async def _notifications(conn: AsyncConnection, codes: list[str] | None,
         step = next_step(chain, before=desk.before)
         if step is None:
             continue
-        role = row.recipient_role if step.action == "send" else step.role
-        told = desk.recipients(EMAIL_KIND[step.action], recipient_role=role,
+        told = desk.recipients(EMAIL_KIND[step.action], recipient_role=step.role,
                                service_desk=service_desk)
         items.append(OpenItem(
             "notification", row.id, row.la_code, row.school_urn, owner(chain),
@@ -109,11 +104,7 @@ async def _notifications(conn: AsyncConnection, codes: list[str] | None,
 
 async def _reviews(conn: AsyncConnection, codes: list[str] | None,
                    service_desk: str) -> list[OpenItem]:
-    a = review_alerts.c
-    query = select(review_alerts).where(a.resolved_at.is_(None))
-    if codes is not None:
-        query = query.where(a.la_code.in_(codes))
-    rows = (await conn.execute(query)).all()
+    rows = await _rows(conn, review_alerts, review_alerts.c.resolved_at.is_(None), codes)
     desks = await _desks(conn, {(None, r.la_code or None) for r in rows})
     items = []
     for row in rows:
@@ -127,6 +118,14 @@ async def _reviews(conn: AsyncConnection, codes: list[str] | None,
             row.alert_at if waiting else row.duty_at, told.role,
             told.addresses, [row.child_id]))
     return items
+
+
+async def _rows(conn: AsyncConnection, table: Table, is_open: ColumnElement[bool],
+                codes: list[str] | None) -> Sequence[Row[Any]]:
+    query = select(table).where(is_open)
+    if codes is not None:
+        query = query.where(table.c.la_code.in_(codes))
+    return (await conn.execute(query)).all()
 
 
 async def _desks(conn: AsyncConnection, keys: set[tuple[str | None, str | None]]

@@ -72,6 +72,12 @@ async def desk_of(conn: AsyncConnection, *, school_urn: str | None,
     return Desk(school, la, la_code)
 
 
+async def escalation_before(conn: AsyncConnection, la_code: str | None) -> timedelta:
+    """How long before a deadline the LA's duty manager is called (the default when the
+    copy does not know the LA)."""
+    return (await desk_of(conn, school_urn=None, la_code=la_code)).before
+
+
 @dataclass(frozen=True)
 class Queued:
     """A staged e-mail and who it is for."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, Protocol
 
 from sqlalchemy import and_, func, or_, select, update
@@ -30,7 +30,7 @@ from services.common.events import HasEngine, transactional
 from services.notifier.chain import DUTY_REPEAT
 from services.notifier.channels import EmailKind
 from services.notifier.models import notifier_withdrawn_incidents, review_alerts
-from services.notifier.outgoing import desk_of, queue_email
+from services.notifier.outgoing import escalation_before, queue_email
 from services.notifier.scheduling import duty_call_at, next_repeat, next_school_day_start
 
 WITHDRAWN: Final = "withdrawn"
@@ -41,10 +41,6 @@ class ReviewDeps(HasEngine, Protocol):
     """What the review handler needs of the notifier's deps: the engine and the clock."""
 
     clock: Callable[[], datetime]
-
-
-async def _before(conn: AsyncConnection, la_code: str | None) -> timedelta:
-    return (await desk_of(conn, school_urn=None, la_code=la_code)).before
 
 
 @transactional
@@ -60,26 +56,27 @@ async def on_child_needs_review(envelope: Envelope[Any], *, deps: ReviewDeps,
     la_code = event.la_code or ""  # an LA unknown to the copy: the service desk is told
     arrived = max(event.queued_at, envelope.occurred_at)
     deadline = event.deadline_at or next_school_day_start(event.queued_at)
-    duty_at = duty_call_at(deadline, arrived_at=arrived, before=await _before(conn, la_code))
+    before = await escalation_before(conn, la_code)
+    duty_at = duty_call_at(deadline, arrived_at=arrived, before=before)
     gone = (await conn.execute(select(notifier_withdrawn_incidents.c.incident_id).where(
         notifier_withdrawn_incidents.c.incident_id == event.incident_id))).first()
     fresh = {"review_id": event.review_id, "la_code": la_code, "deadline_at": deadline,
              "alert_at": now, "alerted_at": None, "duty_at": duty_at, "duty_calls": 0}
-    if gone is not None:
-        fresh |= {"resolved_at": now, "resolution": WITHDRAWN}
+    withdrawn = {"resolved_at": now, "resolution": WITHDRAWN} if gone is not None else {}
     await conn.execute(insert(review_alerts).values(
         child_id=event.child_id, incident_id=event.incident_id, created_at=now, **fresh,
-    ).on_conflict_do_nothing(index_elements=["child_id"]))
+        **withdrawn).on_conflict_do_nothing(index_elements=["child_id"]))
     row = (await conn.execute(select(review_alerts).where(
         review_alerts.c.child_id == event.child_id).with_for_update())).one()
-    if row.resolved_at is not None and row.resolved_at < event.queued_at:
-        # resolved, then queued again (a corrected incident): a new review to chase
-        fresh |= {"resolved_at": None, "resolution": None}
-    elif row.resolved_at is not None or row.la_code == la_code:
-        return  # resolved before this (late) arrival, or a redelivery
-    # a new LA (a handover accepted): its review contact is told anew, its own duty manager
-    await conn.execute(update(review_alerts).where(
-        review_alerts.c.child_id == event.child_id).values(**fresh))
+    if gone is not None or (row.resolved_at is not None
+                            and row.resolved_at >= event.queued_at):
+        return  # withdrawn, or resolved before this late arrival (the topics race)
+    if row.resolved_at is None and row.la_code == la_code:
+        return  # a redelivery
+    # a new LA (a handover accepted), or queued again after it was resolved (a corrected
+    # incident): the review contact is told anew, the duty manager's calls start over
+    await conn.execute(update(review_alerts).where(review_alerts.c.child_id == event.child_id)
+                       .values(**fresh, resolved_at=None, resolution=None))
 
 
 async def resolve_review(

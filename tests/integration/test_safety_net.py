@@ -630,3 +630,25 @@ async def test_gauges_count_open_items_past_their_deadline_and_mail_handed_to_no
     after = (await sample("daybreak_open_items", **late),
              await sample("daybreak_dead_emails_not_handed_on"))
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # deadline 09:00, not met
+
+
+async def test_a_review_after_a_withdrawal_is_silent_and_one_queued_again_is_chased_anew(
+    notifier_engine, deps, clock, dispatcher, mailbox
+) -> None:
+    w = await world(notifier_engine)
+    gone, again = uuid.uuid4(), uuid.uuid4()
+    await on_incident_withdrawn(wrap(IncidentWithdrawn(
+        incident_id=gone, force_code="WMP", withdrawn_at=MATCHED_AT, reason="error")),
+        deps=deps)
+    await on_child_needs_review(needs_review(gone, w.la), deps=deps)
+    await on_child_needs_review(needs_review(again, w.la), deps=deps)
+    await on_child_unmatched(unmatched(again, w.la, decided_by="review",
+                                       at_=MATCHED_AT + timedelta(minutes=5)), deps=deps)
+    await at(clock, dispatcher, MATCHED_AT + timedelta(minutes=10))
+    assert mailbox.to(w.addr["review"]) == []  # one withdrawn, one resolved before its alert
+    # the incident corrected: the child is queued for review again, after its resolution
+    await on_child_needs_review(needs_review(again, w.la, queued_at=monday(7)), deps=deps)
+    await at(clock, dispatcher, monday(7))
+    assert len(mailbox.to(w.addr["review"])) == 1
+    reviews = [i for i in await items_of(notifier_engine, w, clock.now) if i.kind == "review"]
+    assert [i.child_ids for i in reviews] == [[uuid.uuid5(again, "0")]]
