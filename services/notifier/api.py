@@ -18,6 +18,7 @@ from services.common.auth_api import current_principal, require_scope
 from services.common.disclosure import record_disclosure
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
+from services.notifier.chain import COLUMNS as CHAIN_COLUMNS
 from services.notifier.chain import OPEN_STATES, Chain, owner
 from services.notifier.context import NotifierContext, NotifierCtx
 from services.notifier.domain import IllegalTransitionError, transition
@@ -71,9 +72,11 @@ async def list_notifications(principal: Reader, ctx: Ctx) -> dict[str, Any]:
     n = notifications.c
     count = (select(func.count()).where(notification_children.c.notification_id == n.id)
              .scalar_subquery())
+    shown = dict.fromkeys(("id", "la_code", "sent_at", "viewed_at", "acknowledged_at",
+                           "created_at", "deadline_at", *CHAIN_COLUMNS))
     async with ctx.engine.connect() as conn:
         rows = (await conn.execute(
-            select(notifications, count.label("children"))
+            select(*(n[name] for name in shown), count.label("children"))
             .where(_visible(principal)).order_by(n.created_at.desc()).limit(500))).all()
     return {"items": [_summary(r) for r in rows]}
 

@@ -31,6 +31,11 @@ EMAIL_KIND: Final[dict[ChainAction, EmailKind]] = {
     "escalate_to_la": "escalation_la", "call_duty_manager": "escalation_duty"}
 
 
+# the `notifications` columns the chain reads (Chain.of)
+COLUMNS: Final = ("state", "school_urn", "recipient_role", "push_at", "deputy_at", "la_at",
+                  "escalations_sent", "la_since", "duty_at", "duty_calls")
+
+
 @dataclass(frozen=True, slots=True)
 class Chain:
     """The columns of a notification the chain reads."""
