@@ -1,4 +1,5 @@
-"""`/v1/notifications`: a school's DSLs (or an LA's officers) list, read and acknowledge."""
+"""`/v1/notifications`: a school's DSLs (or an LA's officers) list, read and acknowledge;
+`/v1/open-items`: what is still waiting for someone, for the LA (and admins)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.disclosures import Channel
 from schemas.incidents import CHILD_DISCLOSABLE_FIELDS, INCIDENT_DISCLOSABLE_FIELDS
-from services.common.auth_api import require_scope
+from services.common.auth_api import current_principal, require_scope
 from services.common.disclosure import record_disclosure
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
+from services.notifier.chain import COLUMNS as CHAIN_COLUMNS
+from services.notifier.chain import OPEN_STATES, Chain, owner
 from services.notifier.context import NotifierContext, NotifierCtx
-from services.notifier.dispatch import OUTBOX_SOURCE
 from services.notifier.domain import IllegalTransitionError, transition
 from services.notifier.handlers import tell_la_child_absent
 from services.notifier.models import notification_children, notifications
+from services.notifier.open_items import open_items
+from services.notifier.outgoing import OUTBOX_SOURCE
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"],
                    responses=problem_responses(401, 403))
@@ -53,24 +57,28 @@ def disclosed_view(
         child = row["child"]
         shown = {k: child[k] for k in ("given_name", "family_name", "date_of_birth")}
         shown |= {f: child.get(f) for f in CHILD_DISCLOSABLE_FIELDS if f in fields}
-        if row.get("unmatched_reason"):
-            shown["unmatched_reason"] = row["unmatched_reason"]
+        # why the child reached the LA, and through which school (its URN and name)
+        for key in ("unmatched_reason", "via_school_urn", "via_school_name"):
+            if row.get(key):
+                shown[key] = row[key]
         shown_children.append(shown)
     return {"incident": shown_incident, "children": shown_children}
 
 
 @router.get("")
 async def list_notifications(principal: Reader, ctx: Ctx) -> dict[str, Any]:
-    """The caller's school(s)' notifications, newest first; no child data."""
+    """The caller's school(s)' notifications (an LA officer's: the LA's, and its schools'
+    once the LA was sent them), newest first; no child data."""
     n = notifications.c
     count = (select(func.count()).where(notification_children.c.notification_id == n.id)
              .scalar_subquery())
+    shown = dict.fromkeys(("id", "la_code", "sent_at", "viewed_at", "acknowledged_at",
+                           "created_at", "deadline_at", *CHAIN_COLUMNS))
     async with ctx.engine.connect() as conn:
         rows = (await conn.execute(
-            select(n.id, n.school_urn, n.la_code, n.state, n.push_at, n.sent_at, n.viewed_at,
-                   n.acknowledged_at, n.created_at, count.label("children"))
+            select(*(n[name] for name in shown), count.label("children"))
             .where(_visible(principal)).order_by(n.created_at.desc()).limit(500))).all()
-    return {"items": [_summary(dict(r._mapping)) for r in rows]}
+    return {"items": [_summary(r) for r in rows]}
 
 
 @router.get("/{notification_id}", responses=problem_responses(404, 410))
@@ -107,14 +115,15 @@ async def view_notification(
             state=state, viewed_at=func.coalesce(notifications.c.viewed_at, now)))
         await uow.commit()
     ctx.wake_relay()
-    return _summary(dict(row._mapping)) | {"state": state} | disclosed_view(row.incident, children)
+    return _summary(row) | {"state": state} | disclosed_view(row.incident, children)
 
 
 @router.post("/{notification_id}/acknowledge", responses=problem_responses(404, 409))
 async def acknowledge(
     notification_id: uuid.UUID, body: AcknowledgeIn, principal: Acker, ctx: Ctx
 ) -> dict[str, Any]:
-    """Record that the DSL has read it and what they are doing about it."""
+    """Record that the DSL (or, once it was sent to the LA, an LA officer) has read it and
+    what they are doing about it; the escalation stops there."""
     return await acknowledge_notification(ctx, notification_id, body, principal, channel="api")
 
 
@@ -166,12 +175,15 @@ async def _report_absence(
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:
+    """Its school's people see a school's notifications; an LA's officers see the LA's own
+    and its schools' once the LA was sent them (escalated, or a delivery failed for good)."""
     n = notifications.c
     own: list[ColumnElement[bool]] = []
     if principal.school_urns:
         own.append(n.school_urn.in_(sorted(principal.school_urns)))
     if principal.role == "la_officer" and principal.la_codes:
-        own.append(and_(n.school_urn.is_(None), n.la_code.in_(sorted(principal.la_codes))))
+        own.append(and_(n.la_code.in_(sorted(principal.la_codes)),
+                        or_(n.school_urn.is_(None), n.la_since.is_not(None))))
     return or_(*own) if own else false()
 
 
@@ -184,10 +196,41 @@ async def _locked(conn: AsyncConnection, notification_id: uuid.UUID, principal: 
     return row
 
 
-def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: row.get(k) for k in ("school_urn", "la_code", "state")}
-    for k in ("push_at", "sent_at", "viewed_at", "acknowledged_at", "created_at"):
-        out[k] = row[k].isoformat() if row.get(k) else None
-    if "children" in row:
-        out["children"] = row["children"]
-    return {"id": str(row["id"]), **out}
+def _summary(row: Any) -> dict[str, Any]:
+    fields = row._mapping
+    out = {k: fields.get(k) for k in ("school_urn", "la_code", "state")}
+    for k in ("push_at", "sent_at", "viewed_at", "acknowledged_at", "created_at",
+              "deadline_at", "la_since"):
+        out[k] = fields[k].isoformat() if fields.get(k) else None
+    # who must act now: a contact role ("dsl", "deputy_dsl", "safeguarding", "duty_manager")
+    out["owner"] = owner(Chain.of(row)) if row.state in OPEN_STATES else None
+    if "children" in fields:
+        out["children"] = fields["children"]
+    return {"id": str(fields["id"]), **out}
+
+
+async def open_items_reader(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    """LA officers (their LAs' items) and admins (every item)."""
+    if "admin" in principal.scopes or (
+            principal.role == "la_officer" and "notifications:read" in principal.scopes):
+        return principal
+    raise Problem(403, "Forbidden", "This credential may not do that.")
+
+
+open_items_router = APIRouter(prefix="/v1/open-items", tags=["open items"],
+                              responses=problem_responses(401, 403))
+
+
+@open_items_router.get("")
+async def list_open_items(
+    principal: Annotated[Principal, Depends(open_items_reader)], ctx: Ctx
+) -> dict[str, Any]:
+    """Every open item of the caller's LAs: owner, deadline, who is told next and when; ids
+    and roles only, no child data."""
+    las = None if "admin" in principal.scopes else principal.la_codes
+    async with ctx.engine.connect() as conn:
+        items = await open_items(conn, now=ctx.clock(), la_codes=las,
+                                 service_desk=ctx.deps.service_desk)
+    return {"items": [item.as_json() for item in items]}

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Literal, Protocol
 
 import aiosmtplib
 import httpx
 
-EmailKind = Literal["notice", "escalation_deputy", "escalation_la", "retraction"]
+from services.common.local_time import LONDON
+
+EmailKind = Literal[
+    "notice", "escalation_deputy", "escalation_la", "escalation_duty", "retraction",
+    "review_waiting", "review_overdue", "delivery_failed"]
+REVIEW_KINDS: frozenset[EmailKind] = frozenset({"review_waiting", "review_overdue"})
 SIGNATURE_HEADER = "X-Daybreak-Signature"
 TIMESTAMP_HEADER = "X-Daybreak-Timestamp"
 DELIVERY_HEADER = "X-Daybreak-Delivery"
@@ -42,22 +47,49 @@ def backoff_delay(attempts: int, *, base_s: float) -> timedelta:
     return min(timedelta(seconds=base_s * 2 ** max(attempts - 1, 0)), _MAX_BACKOFF)
 
 
-def render_email(kind: EmailKind, *, name: str, count: int, link: str | None) -> tuple[str, str]:
-    """Subject and body of a content-free e-mail: who it is for, how many, where to sign in."""
+def render_email(kind: EmailKind, *, name: str, count: int, link: str | None,
+                 deadline_at: datetime | None = None) -> tuple[str, str]:
+    """Subject and body of a content-free e-mail: who it is for, how many, by when, where to
+    sign in. No child data: a count, a school's or LA's name and a time only."""
     plural = "notification" if count == 1 else "notifications"
     if kind == "retraction":
         return (f"Operation Encompass: a notification for {name} was withdrawn",
                 f"The police have withdrawn {count} Operation Encompass {plural} sent to "
                 f"{name}. No action is needed; any details you saw should be disregarded.\n")
-    if kind == "notice":
+    if kind in REVIEW_KINDS:
+        subject, lead = _review_text(kind, name=name, count=count, deadline_at=deadline_at)
+    elif kind == "notice":
         subject = f"Operation Encompass: {count} new {plural} for {name}"
         lead = f"{name} has {count} new Operation Encompass {plural}."
+    elif kind == "delivery_failed":
+        subject = f"Operation Encompass: {count} {plural} for {name} could not be delivered"
+        lead = (f"An Operation Encompass e-mail about {count} {plural} for {name} could not "
+                "be delivered, so they are passed to you to act on.")
     else:
         subject = f"Operation Encompass: {count} unacknowledged {plural} for {name}"
         lead = (f"{count} Operation Encompass {plural} for {name} "
                 "have not been acknowledged in time and are escalated to you.")
     body = f"{lead}\n\nSign in to read and acknowledge: {link}\n\n" if link else f"{lead}\n"
     return subject, body + "This e-mail holds no details; they are shown only after sign-in.\n"
+
+
+def spoken_time(at: datetime) -> str:
+    """A moment as people read it, in London: "Monday 23 November, 8:45am"."""
+    local = at.astimezone(LONDON)
+    hour = local.hour % 12 or 12
+    return (f"{local:%A} {local.day} {local:%B}, {hour}:{local:%M}"
+            f"{'am' if local.hour < 12 else 'pm'}")
+
+
+def _review_text(kind: EmailKind, *, name: str, count: int,
+                 deadline_at: datetime | None) -> tuple[str, str]:
+    reviews = "a review is" if count == 1 else f"{count} reviews are"
+    by = f", deadline {spoken_time(deadline_at)}" if deadline_at else ""
+    if kind == "review_waiting":
+        return (f"Operation Encompass: {reviews} waiting for {name}{by}",
+                f"For {name}, {reviews} waiting in the Operation Encompass review queue{by}.")
+    return (f"Operation Encompass: {reviews} overdue for {name}{by}",
+            f"For {name}, {reviews} still not resolved{by}; they are escalated to you.")
 
 
 class SmtpMailer:

@@ -46,10 +46,11 @@ async def on_school_changed(envelope: Envelope[Any], *, deps: DirectoryDeps,
 @transactional
 async def on_local_authority_changed(envelope: Envelope[Any], *, deps: DirectoryDeps,
                                      uow: UnitOfWork) -> None:
-    """Keep the LA and its contacts as the registry now has them."""
+    """Keep the LA, its contacts ("safeguarding", "review", "duty_manager") and its
+    safety-net settings as the registry now has them."""
     event: LocalAuthorityChanged = envelope.payload
-    values = {"name": event.name, "contacts": [c.model_dump() for c in event.contacts],
-              "changed_at": envelope.occurred_at}
+    values = event.model_dump(mode="python", exclude={"la_code"}) | {
+        "changed_at": envelope.occurred_at}
     await uow.conn.execute(upsert(local_authorities).values(la_code=event.la_code, **values)
                            .on_conflict_do_update(index_elements=["la_code"], set_=values))
 

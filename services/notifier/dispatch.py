@@ -1,11 +1,13 @@
-"""The dispatcher: pushes due notifications, escalates unacknowledged ones, delivers mail.
+"""The dispatcher: pushes due notifications, walks them along the safety net, delivers mail.
 
-Planning locks due notifications `FOR UPDATE SKIP LOCKED` and, in the same transaction,
-moves them on and stages one e-mail per recipient (an outbox for mail), so two dispatchers
-plan each notification once. Delivery locks one staged e-mail at a time the same way and
-marks it sent in the transaction that held the lock while sending: a crash between send and
-mark resends it (at least once) under the same Message-ID, which mail clients deduplicate;
-each copy's sign-in link is committed before it is sent, so every copy's link works.
+Planning locks due notifications (and review alerts) `FOR UPDATE SKIP LOCKED` and, in the
+same transaction, moves them on and stages one e-mail per recipient (an outbox for mail), so
+two dispatchers plan each step once. Delivery locks one staged e-mail at a time the same way
+and marks it sent in the transaction that held the lock while sending: a crash between send
+and mark resends it (at least once) under the same Message-ID, which mail clients
+deduplicate; each copy's sign-in link is committed before it is sent, so every copy's link
+works. A mail that fails for good is handed on to the next person in line in the
+transaction that marks it dead, so that happens once.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -27,71 +28,47 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
-from services.common.disclosure import record_disclosure
-from services.common.security import Principal
+from services.notifier.chain import (
+    AWAITING,
+    DELIVERED,
+    EMAIL_KIND,
+    Chain,
+    ChainAction,
+    after,
+    deadline,
+    handed_to_la,
+    next_step,
+)
 from services.notifier.channels import (
+    REVIEW_KINDS,
     EmailKind,
     Mailer,
     WebhookPoster,
     backoff_delay,
     render_email,
 )
-from services.notifier.domain import (
-    DueAction,
-    EscalationDeadlines,
-    NotificationState,
-    next_due_action,
-    transition,
-)
 from services.notifier.models import (
     emails,
     local_authorities,
-    notification_children,
     notifications,
+    review_alerts,
     schools,
     sign_in_links,
     webhook_deliveries,
 )
-from services.notifier.recipients import choose_recipients
+from services.notifier.outgoing import (
+    OUTBOX_SOURCE,
+    Desk,
+    audit_sent_about,
+    desk_of,
+    queue_email,
+)
+from services.notifier.recipients import SCHOOL_ROLES, Recipients, hand_on_recipients
+from services.notifier.review_alerts import due_alerts, earliest_deadline, plan_review_alerts
+from services.notifier.settings import SERVICE_DESK_EMAIL
 
 log = logging.getLogger(__name__)
-DELIVERED: frozenset[str] = frozenset({"sent", "viewed", "escalated", "acknowledged"})
-_AWAITING = ("sent", "viewed", "escalated")
-_KIND_OF: dict[DueAction, EmailKind] = {
-    "send": "notice", "escalate_to_deputy": "escalation_deputy", "escalate_to_la": "escalation_la",
-}
-
-
-async def queue_email(
-    conn: AsyncConnection, *, kind: EmailKind, school_urn: str | None, la_code: str | None,
-    recipient_role: str, notification_ids: Sequence[uuid.UUID], now: datetime,
-) -> uuid.UUID:
-    """Stage one content-free e-mail (and the school's webhook) in the caller's transaction."""
-    school = None
-    if school_urn is not None:
-        school = (await conn.execute(select(schools).where(schools.c.urn == school_urn))).first()
-    la_code = school.la_code if school is not None else la_code
-    la = (await conn.execute(select(local_authorities).where(
-        local_authorities.c.la_code == la_code))).first() if la_code else None
-    to = choose_recipients(
-        kind, recipient_role=recipient_role,
-        school_contacts=school.contacts if school is not None else None,
-        la_contacts=la.contacts if la is not None else None,
-    ).addresses
-    name = school.name if school is not None else (la.name if la is not None else "your LA")
-    email_id = uuid.uuid4()
-    await conn.execute(insert(emails).values(
-        id=email_id, kind=kind, to_addrs=to, school_urn=school_urn, la_code=la_code,
-        subject_name=name[:200], count=len(notification_ids), next_attempt_at=now, created_at=now,
-    ))
-    if school is not None and school.webhook and kind in ("notice", "retraction"):
-        body = json.dumps({
-            "delivery_id": str(email_id), "event": kind, "school_urn": school_urn,
-            "notification_ids": [str(i) for i in notification_ids], "at": now.isoformat(),
-        }).encode()
-        await conn.execute(insert(webhook_deliveries).values(
-            school_urn=school_urn, body=body, next_attempt_at=now, created_at=now))
-    return email_id
+__all__ = ["DELIVERED", "OUTBOX_SOURCE", "Dispatcher", "SignInLink", "redeem_sign_in_link"]
 
 
 @dataclass(frozen=True)
@@ -117,30 +94,24 @@ async def redeem_sign_in_link(
     return None if row is None else SignInLink(row.email_id, row.school_urn, row.la_code)
 
 
-OUTBOX_SOURCE = "notifier"
-_SYSTEM = Principal(subject="system:notifier", kind="user", role="system", scopes=frozenset())
-
-
-async def audit_sent_about(
-    conn: AsyncConnection, *, topic_prefix: str, notification: Any, action: str, purpose: str,
-    at: datetime,
-) -> None:
-    """Record, per child, that an e-mail went out about this notification (escalation,
-    retraction): the e-mail holds no child data, but who was told about whom is audited."""
-    keys = (await conn.execute(select(notification_children.c.child_key).where(
-        notification_children.c.notification_id == notification.id))).scalars()
-    for key in keys:
-        await record_disclosure(
-            conn, source=f"{topic_prefix}{OUTBOX_SOURCE}", topic_prefix=topic_prefix,
-            principal=_SYSTEM, action=action, channel="email", purpose=purpose, child_key=key,
-            at=at, school_urn=notification.school_urn, la_code=notification.la_code,
-            notification_id=notification.id, incident_id=notification.incident_id)
-
-
 _CLAIM_RECIPIENTS = text(
     "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
     "WHERE pg_try_advisory_xact_lock(hashtext('notifier-recipient:' || key))"
 )
+
+
+def due_notifications(now: datetime) -> Any:
+    """Notifications with a step due at `now` (a superset: services/notifier/chain.py decides)."""
+    n = notifications.c
+    unplanned_duty = and_(n.duty_at.is_(None),
+                          or_(n.school_urn.is_(None), n.escalations_sent >= 2,
+                              n.la_since.is_not(None)))
+    return or_(
+        and_(n.state == "scheduled", n.push_at <= now),
+        and_(n.state.in_(AWAITING), or_(
+            and_(n.school_urn.is_not(None), n.escalations_sent == 0, n.deputy_at <= now),
+            and_(n.school_urn.is_not(None), n.escalations_sent == 1, n.la_at <= now),
+            n.duty_at <= now, unplanned_duty)))
 
 
 @dataclass
@@ -157,6 +128,7 @@ class Dispatcher:
     backoff_s: float = 5.0
     batch_size: int = 200
     topic_prefix: str = ""
+    service_desk: str = SERVICE_DESK_EMAIL
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 1.0) -> None:
         """Run passes until `stop` is set; a failed pass is logged and retried."""
@@ -172,8 +144,11 @@ class Dispatcher:
                 await asyncio.wait_for(stop.wait(), interval_s)
 
     async def run_once(self) -> int:
-        """One pass: plan what is due, then deliver staged e-mails and webhooks; count work."""
-        done = await self.plan_due()
+        """One pass: plan every step due now (one step can make the next due too), then
+        deliver staged e-mails and webhooks; count work."""
+        done = 0
+        while planned := await self.plan_due() + await self.plan_reviews():
+            done += planned
         while await self.deliver_one_email():
             done += 1
         while await self.deliver_one_webhook():
@@ -181,46 +156,73 @@ class Dispatcher:
         return done
 
     async def plan_due(self) -> int:
-        """Push due notifications and escalate late ones, one e-mail per recipient; count."""
+        """Take each due notification one step along its chain, one e-mail per recipient;
+        count the notifications moved."""
         now = self.clock()
         n = notifications.c
-        due = or_(
-            and_(n.state == "scheduled", n.push_at <= now),
-            and_(n.state.in_(_AWAITING), n.school_urn.is_not(None), or_(
-                and_(n.escalations_sent == 0, n.deputy_at <= now),
-                and_(n.escalations_sent == 1, n.la_at <= now))))
+        due = due_notifications(now)
         # whole recipients per pass, so a school with many due notifications gets one e-mail
         recipients = (select(n.recipient_key).where(due).group_by(n.recipient_key)
                       .order_by(func.min(n.push_at)).limit(self.batch_size))
         async with UnitOfWork(self.engine) as uow:
             keys = list((await uow.conn.execute(recipients)).scalars())
-            # one dispatcher per recipient at a time (the others skip it this pass), so two
-            # instances never split one school's morning into two e-mails
-            mine = list((await uow.conn.execute(_CLAIM_RECIPIENTS, {"keys": keys})).scalars())
+            mine = await _claim(uow.conn, keys)
             rows = (await uow.conn.execute(
                 select(notifications).where(due, n.recipient_key.in_(mine))
                 .order_by(n.push_at).with_for_update(skip_locked=True))).all() if mine else []
-            groups: dict[tuple[DueAction, str | None, str | None, str], list[Any]] = (
+            befores = await _befores(uow.conn, {row.la_code for row in rows})
+            groups: dict[tuple[ChainAction, str | None, str | None, str], list[Any]] = (
                 defaultdict(list))
             for row in rows:
-                action = _due(row, now)
-                if action is not None:
-                    groups[(action, row.school_urn, row.la_code, row.recipient_role)].append(row)
+                step = next_step(Chain.of(row), before=befores[row.la_code])
+                if step is not None and step.due_at <= now:
+                    # the duty manager hears once for all of the LA's schools in the pass
+                    urn = None if step.action == "call_duty_manager" else row.school_urn
+                    groups[(step.action, urn, row.la_code, step.role)].append(row)
             for (action, urn, la, role), members in groups.items():
-                ids = [m.id for m in members]
-                email_id = await queue_email(uow.conn, kind=_KIND_OF[action], school_urn=urn,
-                                             la_code=la, recipient_role=role,
-                                             notification_ids=ids, now=now)
+                queued = await queue_email(
+                    uow.conn, kind=EMAIL_KIND[action], school_urn=urn, la_code=la,
+                    recipient_role=role,
+                    notification_ids=[m.id for m in members], now=now,
+                    service_desk=self.service_desk)
                 for member in members:
-                    await uow.conn.execute(update(notifications).where(n.id == member.id)
-                                           .values(**_moved(member, action, now, email_id)))
-                    if action != "send":
-                        await audit_sent_about(
-                            uow.conn, topic_prefix=self.topic_prefix, notification=member,
-                            action="notification.escalated", at=now,
-                            purpose=f"unacknowledged: {_KIND_OF[action]}")
+                    await self._move(uow.conn, member, action, queued.recipients, now,
+                                     before=befores[member.la_code], email_id=queued.email_id)
             await uow.commit()
         return sum(len(m) for m in groups.values())
+
+    async def _move(self, conn: AsyncConnection, row: Any, action: ChainAction,
+                    to: Recipients, now: datetime, *, before: timedelta,
+                    email_id: uuid.UUID) -> None:
+        moved = after(Chain.of(row), action, now, before=before)
+        # a notice nobody at its school or LA could take went further: audited as escalations
+        strayed = to.role != row.recipient_role and to.role not in SCHOOL_ROLES
+        if to.role not in SCHOOL_ROLES:
+            moved = handed_to_la(moved, now, before=before)  # the LA was sent it: theirs too
+        values = _chain_values(moved, before=before)
+        if action == "send":
+            values |= {"sent_at": now, "email_id": email_id}
+        await conn.execute(update(notifications).where(notifications.c.id == row.id)
+                           .values(**values))
+        if action != "send" or strayed:
+            await audit_sent_about(conn, topic_prefix=self.topic_prefix, notification=row,
+                                   action="notification.escalated", at=now,
+                                   purpose=f"unacknowledged: {EMAIL_KIND[action]} to {to.role}")
+
+    async def plan_reviews(self) -> int:
+        """Tell LAs of their reviews waiting and overdue (services/notifier/review_alerts.py)."""
+        now = self.clock()
+        a = review_alerts.c
+        async with UnitOfWork(self.engine) as uow:
+            las = list((await uow.conn.execute(
+                select(a.la_code).where(due_alerts(now)).group_by(a.la_code)
+                .order_by(func.min(a.duty_at)).limit(self.batch_size))).scalars())
+            mine = await _claim(uow.conn, [f"review:{la}" for la in las])
+            done = await plan_review_alerts(
+                uow.conn, las=[key.removeprefix("review:") for key in mine], now=now,
+                service_desk=self.service_desk) if mine else 0
+            await uow.commit()
+        return done
 
     async def deliver_one_email(self) -> bool:
         """Send the next staged e-mail holding its row lock; False when none is waiting."""
@@ -233,20 +235,24 @@ class Dispatcher:
             if row is None:
                 return False
             values: dict[str, Any]
-            if not row.to_addrs:
+            if not Recipients.from_json(row.to_addrs).addresses:
                 log.error("e-mail has no recipients", extra={"email_id": str(row.id)})
                 values = {"status": "dead", "last_error": "no recipients"}
             else:
-                values = await self._send(row, now)
+                values = await self._send(uow.conn, row, now)
+            if values["status"] == "dead":
+                values["handed_on_at"] = await self._hand_on(uow.conn, row, now)
             await uow.conn.execute(update(emails).where(emails.c.id == row.id).values(**values))
             await uow.commit()
         return True
 
-    async def _send(self, row: Any, now: datetime) -> dict[str, Any]:
-        token = None if row.kind == "retraction" else secrets.token_urlsafe(32)
+    async def _send(self, conn: AsyncConnection, row: Any, now: datetime) -> dict[str, Any]:
+        kind = cast(EmailKind, row.kind)
+        token = None if kind == "retraction" else secrets.token_urlsafe(32)
         link = f"{self.portal_base_url}/portal/sign-in?token={token}" if token else None
-        subject, body = render_email(cast(EmailKind, row.kind), name=row.subject_name,
-                                     count=row.count, link=link)
+        by = await earliest_deadline(conn, row.la_code) if kind in REVIEW_KINDS else None
+        subject, body = render_email(kind, name=row.subject_name, count=row.count, link=link,
+                                     deadline_at=by)
         if token is not None:
             # committed before the e-mail leaves: a crash between sending and marking resends,
             # and the copy already delivered must not carry a link that was rolled back
@@ -256,11 +262,41 @@ class Dispatcher:
                     la_code=row.la_code, expires_at=now + self.link_ttl))
                 await links.commit()
         try:
-            await self.mailer.send(to=list(row.to_addrs), subject=subject, body=body,
+            await self.mailer.send(to=Recipients.from_json(row.to_addrs).addresses,
+                                   subject=subject, body=body,
                                    message_id=f"<{row.id}@daybreak>")
         except Exception as exc:
-            return self._failed(row.attempts + 1, now, exc)
+            return self._failed(row.attempts + 1, now, exc, channel="email")
         return {"status": "sent", "sent_at": now, "attempts": row.attempts + 1}
+
+    async def _hand_on(self, conn: AsyncConnection, row: Any, now: datetime) -> datetime | None:
+        """Tell the next person in line of a mail that failed for good; the school's
+        notifications it was about become the LA's. When it was handed on, or None."""
+        ids = [uuid.UUID(i) for i in row.notification_ids]
+        about = (await conn.execute(select(notifications).where(
+            notifications.c.id.in_(ids), notifications.c.state.in_(AWAITING))
+            .with_for_update())).all() if ids else []
+        if not about and row.kind not in REVIEW_KINDS:
+            return None  # acknowledged or withdrawn since: nobody has anything left to do
+        desk = await desk_of(conn, school_urn=row.school_urn, la_code=row.la_code)
+        to = _next_in_line(desk, Recipients.from_json(row.to_addrs), self.service_desk)
+        if to is None:
+            log.error("a delivery failed for good and nobody is left to tell",
+                      extra={"email_id": str(row.id), "kind": row.kind})
+            return None
+        for notification in about:
+            moved = handed_to_la(Chain.of(notification), now, before=desk.before)
+            await conn.execute(update(notifications).where(notifications.c.id == notification.id)
+                               .values(**_chain_values(moved, before=desk.before)))
+            await audit_sent_about(conn, topic_prefix=self.topic_prefix, notification=notification,
+                                   action="notification.escalated", at=now,
+                                   purpose=f"delivery failed for good: handed on to {to.role}")
+        await queue_email(conn, kind="delivery_failed", school_urn=row.school_urn,
+                          la_code=row.la_code, recipient_role=to.role,
+                          notification_ids=[n.id for n in about], now=now,
+                          service_desk=self.service_desk, recipients=to,
+                          count=len(about) or row.count)
+        return now
 
     async def deliver_one_webhook(self) -> bool:
         """Post the next due webhook with its signature; False when none is waiting."""
@@ -283,34 +319,52 @@ class Dispatcher:
                     values = {"status": "delivered", "delivered_at": now,
                               "attempts": row.attempts + 1}
                 except Exception as exc:
-                    values = self._failed(row.attempts + 1, now, exc)
+                    values = self._failed(row.attempts + 1, now, exc, channel="webhook")
             await uow.conn.execute(update(webhook_deliveries).where(w.id == row.id)
                                    .values(**values))
             await uow.commit()
         return True
 
-    def _failed(self, attempts: int, now: datetime, exc: Exception) -> dict[str, Any]:
-        # dead after max attempts: kept for an operator, never retried on its own
+    def _failed(self, attempts: int, now: datetime, exc: Exception, *,
+                channel: str) -> dict[str, Any]:
+        # dead after max attempts, never retried on its own: a dead e-mail is handed on to
+        # the next person in line; a dead webhook only logs (its school's e-mail still went)
         status = "dead" if attempts >= self.max_attempts else "pending"
         if status == "dead":
-            log.error("delivery dead-lettered", extra={"exc_type": type(exc).__name__})
+            log.error("delivery dead-lettered",
+                      extra={"channel": channel, "exc_type": type(exc).__name__})
         return {"status": status, "attempts": attempts, "last_error": type(exc).__name__,
                 "next_attempt_at": now + backoff_delay(attempts, base_s=self.backoff_s)}
 
 
-def _due(row: Any, now: datetime) -> DueAction | None:
-    if row.deputy_at is None or row.la_at is None:
-        return "send" if row.state == "scheduled" and now >= row.push_at else None
-    return next_due_action(row.state, now, push_at=row.push_at,
-                           deadlines=EscalationDeadlines(row.deputy_at, row.la_at),
-                           escalations_sent=row.escalations_sent)
+def _next_in_line(desk: Desk, failed: Recipients, service_desk: str) -> Recipients | None:
+    return hand_on_recipients(
+        failed, school_contacts=desk.school.contacts if desk.school is not None else None,
+        la_contacts=desk.la.contacts if desk.la is not None else None,
+        service_desk=service_desk)
 
 
-def _moved(row: Any, action: DueAction, now: datetime, email_id: uuid.UUID) -> Mapping[str, Any]:
-    state: NotificationState = row.state
-    if action == "send":
-        return {"state": transition(state, "send"), "sent_at": now, "email_id": email_id}
-    return {"state": transition(state, "escalate"), "escalations_sent": row.escalations_sent + 1}
+def _chain_values(chain: Chain, *, before: timedelta) -> dict[str, Any]:
+    return {"state": chain.state, "escalations_sent": chain.escalations_sent,
+            "la_since": chain.la_since, "duty_at": chain.duty_at,
+            "duty_calls": chain.duty_calls, "deadline_at": deadline(chain, before=before)}
+
+
+async def _claim(conn: AsyncConnection, keys: Sequence[str]) -> list[str]:
+    # one dispatcher per recipient at a time (the others skip it this pass), so two
+    # instances never split one school's morning into two e-mails
+    if not keys:
+        return []
+    return list((await conn.execute(_CLAIM_RECIPIENTS, {"keys": list(keys)})).scalars())
+
+
+async def _befores(conn: AsyncConnection, la_codes: set[str | None]) -> dict[str | None, timedelta]:
+    """Each LA's minutes before a deadline at which its duty manager is called."""
+    known = [code for code in la_codes if code]
+    rows = (await conn.execute(select(local_authorities).where(
+        local_authorities.c.la_code.in_(known)))).all() if known else []
+    by_code = {row.la_code: row for row in rows}
+    return {code: Desk(None, by_code.get(code or ""), code).before for code in la_codes}
 
 
 def _hash(token: str) -> str:

@@ -1,11 +1,12 @@
-"""The notifier's consumer: matches become notifications, withdrawals cancel or retract them."""
+"""The notifier's consumer: matches become notifications, reviews are chased, withdrawals cancel
+or retract them."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -18,11 +19,16 @@ from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.db import UnitOfWork
 from services.common.errors import WaitingForFacts
-from services.common.escalation import DEPUTY_AFTER_MINUTES, LA_AFTER_MINUTES
+from services.common.escalation import (
+    DEPUTY_AFTER_MINUTES,
+    ESCALATION_BEFORE_MINUTES,
+    LA_AFTER_MINUTES,
+    LA_DAY_STARTS_AT,
+)
 from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.common.pseudonym import child_key
-from services.notifier.dispatch import DELIVERED, audit_sent_about, queue_email
+from services.notifier.chain import DELIVERED
 from services.notifier.domain import (
     SchoolCalendar,
     escalation_deadlines,
@@ -36,12 +42,20 @@ from services.notifier.models import (
     school_calendar_days,
     schools,
 )
+from services.notifier.outgoing import audit_sent_about, escalation_before, queue_email
+from services.notifier.review_alerts import (
+    on_child_needs_review,
+    resolve_incident_reviews,
+    resolve_review,
+)
+from services.notifier.scheduling import duty_call_at, la_deadline
+from services.notifier.settings import SERVICE_DESK_EMAIL
 
 log = logging.getLogger(__name__)
 CONSUMER = "notifier"
-LA_DAY_STARTS_AT = time(9, 0)
 HOLIDAY_REASON = "school_holiday"  # why the LA hears of a matched child: school away, no cover
 ABSENT_REASON = "absent_after_incident"
+DEFAULT_BEFORE = timedelta(minutes=ESCALATION_BEFORE_MINUTES)
 
 
 @dataclass
@@ -52,11 +66,12 @@ class NotifierDeps:
     child_key_secret: str
     clock: Callable[[], datetime]
     topic_prefix: str = ""
+    service_desk: str = SERVICE_DESK_EMAIL
 
 
 @dataclass(frozen=True)
 class Target:
-    """Who a notification goes to and when: a participating school, else its LA."""
+    """Who a notification goes to and when: a school that can take it, else its LA."""
 
     recipient_key: str
     school_urn: str | None
@@ -67,14 +82,32 @@ class Target:
     la_at: datetime | None = None
     # a school on holiday without cover: the LA is told too, at this moment
     also_tell_la_at: datetime | None = None
+    deadline_at: datetime | None = None  # by when its first owner must act
+    duty_at: datetime | None = None  # an LA's: when its duty manager is first called
+    # why a matched child reaches the LA instead of its school, and through which school
+    reason: str | None = None
+    via_school_urn: str | None = None
+    via_school_name: str | None = None
+
+
+def school_unable(school: Mapping[str, Any]) -> str | None:
+    """Why a school cannot take a notification (its children go to the LA), or None."""
+    if school["status"] == "closed":
+        return "school_closed"
+    if not school["participates"]:
+        return "school_not_participating"
+    if not any(c.get("role") == "dsl" and c.get("email") for c in school["contacts"]):
+        return "school_not_ready"  # nobody at the school to tell
+    return None
 
 
 def plan_target(
     matched_at: datetime, *, school: Mapping[str, Any] | None, la_code: str | None,
-    calendar: SchoolCalendar | None = None,
+    calendar: SchoolCalendar | None = None, before: timedelta = DEFAULT_BEFORE,
 ) -> Target:
-    """Plan delivery to a participating school (with escalations), else to the LA."""
-    if school is not None and school["participates"] and school["status"] != "closed":
+    """Plan delivery to a school that can take it (with escalations), else to the LA."""
+    reason = school_unable(school) if school is not None else None
+    if school is not None and reason is None:
         starts: time = school["day_starts_at"]
         cover = any(c.get("role") == "holiday_cover" for c in school["contacts"])
         plan = schedule_push(matched_at, calendar=calendar or SchoolCalendar(),
@@ -87,23 +120,38 @@ def plan_target(
         )
         return Target(f"school:{school['urn']}", school["urn"], school["la_code"],
                       plan.recipient_role, plan.push_at, deadlines.deputy_at, deadlines.la_at,
-                      plan.also_tell_la_at)
+                      plan.also_tell_la_at, deadline_at=deadlines.deputy_at)
     la = school["la_code"] if school is not None else la_code
     plan = schedule_push(matched_at, calendar=SchoolCalendar(), day_starts_at=LA_DAY_STARTS_AT,
                          has_holiday_cover=False)
-    return la_target(la, plan.push_at)
+    target = la_target(la, plan.push_at, before=before)
+    if school is None:
+        return target
+    return replace(target, reason=reason, via_school_urn=school["urn"],
+                   via_school_name=school.get("name"))
 
 
-def la_target(la_code: str | None, push_at: datetime) -> Target:
-    """A notification for the LA's safeguarding contact, pushed at `push_at`."""
-    return Target(f"la:{la_code or 'unknown'}", None, la_code, "safeguarding", push_at)
+def la_target(la_code: str | None, push_at: datetime, *,
+              before: timedelta = DEFAULT_BEFORE) -> Target:
+    """A notification for the LA's safeguarding contact, pushed at `push_at`, its duty
+    manager called `before` its deadline (the LA's day start)."""
+    deadline = la_deadline(push_at)
+    return Target(f"la:{la_code or 'unknown'}", None, la_code, "safeguarding", push_at,
+                  deadline_at=deadline,
+                  duty_at=duty_call_at(deadline, arrived_at=push_at, before=before))
 
 
 @transactional
 async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
                            uow: UnitOfWork) -> None:
-    """Add the child to one notification per (incident, school) it is on the roll of."""
+    """Add the child to one notification per (incident, school) it is on the roll of; a
+    school that cannot take it sends the child to its LA, with the school and the reason."""
     event: ChildMatched = envelope.payload
+    if event.decided_by == "review":
+        await resolve_review(uow.conn, child_id=event.child_id,
+                             incident_id=event.incident.incident_id,
+                             la_code=event.schools[0].la_code, resolution="matched",
+                             at=event.matched_at)
     if not await _claim(uow.conn, envelope, event.incident.incident_id):
         return
     for match in event.schools:
@@ -113,11 +161,13 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
             # copy is behind: wait for it rather than send the child to the wrong desk
             raise WaitingForFacts(f"school {match.urn} not yet in the notifier's registry")
         target = plan_target(event.matched_at, school=school, la_code=match.la_code,
-                             calendar=await _calendar(uow.conn, match.urn))
+                             calendar=await _calendar(uow.conn, match.urn),
+                             before=await escalation_before(uow.conn, school["la_code"]))
         await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
         if target.also_tell_la_at is not None:
             await _add(uow.conn, deps, event.incident,
-                       la_target(target.la_code, target.also_tell_la_at),
+                       la_target(target.la_code, target.also_tell_la_at,
+                                 before=await escalation_before(uow.conn, target.la_code)),
                        event.child_id, event.child, reason=HOLIDAY_REASON)
 
 
@@ -126,8 +176,13 @@ async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps,
                              uow: UnitOfWork) -> None:
     """Tell the LA's safeguarding contact about a child on no roll."""
     event: ChildUnmatched = envelope.payload
+    if event.decided_by == "review":
+        await resolve_review(uow.conn, child_id=event.child_id,
+                             incident_id=event.incident.incident_id, la_code=event.la_code,
+                             resolution=event.reason, at=event.decided_at)
     if await _claim(uow.conn, envelope, event.incident.incident_id):
-        target = plan_target(event.decided_at, school=None, la_code=event.la_code)
+        target = plan_target(event.decided_at, school=None, la_code=event.la_code,
+                             before=await escalation_before(uow.conn, event.la_code))
         await _add(uow.conn, deps, event.incident, target, event.child_id, event.child,
                    reason=event.reason)
 
@@ -135,7 +190,8 @@ async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps,
 @transactional
 async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
                                 uow: UnitOfWork) -> None:
-    """Cancel notifications not yet sent; retract sent ones with a content-free notice."""
+    """Cancel notifications not yet sent; retract sent ones with a content-free notice (to
+    the LA too once it was told); stop chasing the incident's reviews."""
     event: IncidentWithdrawn = envelope.payload
     now, conn = deps.clock(), uow.conn
     if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
@@ -143,6 +199,7 @@ async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
     await conn.execute(insert(notifier_withdrawn_incidents).values(
         incident_id=event.incident_id, withdrawn_at=event.withdrawn_at,
     ).on_conflict_do_nothing())
+    await resolve_incident_reviews(conn, incident_id=event.incident_id, at=now)
     rows = (await conn.execute(
         select(notifications).where(notifications.c.incident_id == event.incident_id)
         .with_for_update())).all()
@@ -152,13 +209,17 @@ async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
         state = on_withdraw(row.state)
         await conn.execute(update(notifications).where(notifications.c.id == row.id)
                            .values(state=state, closed_at=now))
-        if state == "retracted":
+        if state != "retracted":
+            continue
+        told = [row.recipient_role] + (["safeguarding"] if row.la_since is not None else [])
+        for role in told:
             await queue_email(conn, kind="retraction", school_urn=row.school_urn,
-                              la_code=row.la_code, recipient_role=row.recipient_role,
-                              notification_ids=[row.id], now=now)
-            await audit_sent_about(conn, topic_prefix=deps.topic_prefix, notification=row,
-                                   action="notification.retracted", at=now,
-                                   purpose="police withdrew the incident")
+                              la_code=row.la_code, recipient_role=role,
+                              notification_ids=[row.id], now=now,
+                              service_desk=deps.service_desk)
+        await audit_sent_about(conn, topic_prefix=deps.topic_prefix, notification=row,
+                               action="notification.retracted", at=now,
+                               purpose="police withdrew the incident")
 
 
 async def _claim(conn: AsyncConnection, envelope: Envelope[Any], incident_id: uuid.UUID) -> bool:
@@ -186,7 +247,8 @@ async def tell_la_child_absent(
 ) -> None:
     """The school reports the child(ren) absent the morning after: the LA hears at once."""
     incident = IncidentFacts.model_validate(notification["incident"])
-    target = la_target(notification["la_code"], deps.clock())
+    la_code = notification["la_code"]
+    target = la_target(la_code, deps.clock(), before=await escalation_before(conn, la_code))
     for child in children:
         await _add(conn, deps, incident, target, child["child_id"],
                    ChildReport.model_validate(child["child"]), reason=ABSENT_REASON)
@@ -197,31 +259,41 @@ async def _add(
     child_id: uuid.UUID, child: ChildReport, *, reason: str | None = None,
 ) -> None:
     now = deps.clock()
+    plan = {"push_at": target.push_at, "deputy_at": target.deputy_at, "la_at": target.la_at,
+            "deadline_at": target.deadline_at, "duty_at": target.duty_at}
     await conn.execute(insert(notifications).values(
         id=uuid.uuid4(), incident_id=incident.incident_id, recipient_key=target.recipient_key,
         school_urn=target.school_urn, la_code=target.la_code,
         recipient_role=target.recipient_role, state="scheduled",
-        incident=incident.model_dump(mode="json"), push_at=target.push_at,
-        deputy_at=target.deputy_at, la_at=target.la_at, created_at=now,
+        incident=incident.model_dump(mode="json"), created_at=now, **plan,
     ).on_conflict_do_nothing())
     row = (await conn.execute(select(notifications.c.id, notifications.c.state).where(
         notifications.c.incident_id == incident.incident_id,
-        notifications.c.recipient_key == target.recipient_key))).one()
+        notifications.c.recipient_key == target.recipient_key).with_for_update())).one()
     key = child_key(deps.child_key_secret, given_name=child.given_name,
                     family_name=child.family_name, date_of_birth=child.date_of_birth)
     added = await conn.execute(insert(notification_children).values(
         notification_id=row.id, child_id=child_id, child_key=key,
-        child=child.model_dump(mode="json"), unmatched_reason=reason,
+        child=child.model_dump(mode="json"), unmatched_reason=reason or target.reason,
+        via_school_urn=target.via_school_urn, via_school_name=target.via_school_name,
     ).on_conflict_do_nothing().returning(notification_children.c.child_id))
-    if added.first() is not None and row.state in DELIVERED:
-        # a child decided later (after review) joins a notification already pushed: push again
-        await queue_email(conn, kind="notice", school_urn=target.school_urn,
-                          la_code=target.la_code, recipient_role=target.recipient_role,
-                          notification_ids=[row.id], now=now)
+    if added.first() is None or row.state not in DELIVERED:
+        return
+    if row.state == "acknowledged":
+        # nobody has acknowledged this child yet: the notification starts over, as new
+        await conn.execute(update(notifications).where(notifications.c.id == row.id).values(
+            state="scheduled", acknowledged_at=None, acknowledged_by=None, escalations_sent=0,
+            la_since=None, duty_calls=0, **plan))
+        return
+    # a child decided later (after review) joins a notification already pushed: push again
+    await queue_email(conn, kind="notice", school_urn=target.school_urn,
+                      la_code=target.la_code, recipient_role=target.recipient_role,
+                      notification_ids=[row.id], now=now, service_desk=deps.service_desk)
 
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "ChildMatched": on_child_matched,
     "ChildUnmatched": on_child_unmatched,
+    "ChildNeedsReview": on_child_needs_review,
     "IncidentWithdrawn": on_incident_withdrawn,
 }

@@ -22,7 +22,7 @@ from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import daily_retention
 from services.notifier.admin_api import router as deliveries_router
-from services.notifier.api import SOURCE
+from services.notifier.api import SOURCE, open_items_router
 from services.notifier.api import router as notifications_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.context import NotifierContext
@@ -47,7 +47,8 @@ def build_app(
     engine = service_engine(settings, SERVICE)
     deps = NotifierDeps(engine=engine,
                         child_key_secret=settings.child_key_secret.get_secret_value(),
-                        clock=lambda: ctx.clock(), topic_prefix=settings.topic_prefix)
+                        clock=lambda: ctx.clock(), topic_prefix=settings.topic_prefix,
+                        service_desk=settings.service_desk_email)
     worker = table_worker(NOTIFIER, settings, engine=engine, source=SOURCE, handlers=HANDLERS,
                           deps=deps)
     directory = table_worker(NOTIFIER_REGISTRY, settings, engine=engine, source=SOURCE,
@@ -76,7 +77,8 @@ def build_app(
     app = create_app(title="Daybreak notifier", service=SERVICE, ctx=ctx,
                      lifespan=service_lifespan(engine, directory, worker, inner=dispatching),
                      readiness=[check_broker])
-    for router in (notifications_router, portal_router, deliveries_router, relay.router):
+    for router in (notifications_router, open_items_router, portal_router, deliveries_router,
+                   relay.router):
         app.include_router(router)
     return app
 
@@ -94,4 +96,5 @@ def build_dispatcher(
         portal_base_url=settings.portal_base_url.rstrip("/"),
         link_ttl=timedelta(minutes=settings.sign_in_link_ttl_minutes),
         max_attempts=settings.delivery_max_attempts, backoff_s=settings.delivery_backoff_s,
+        service_desk=settings.service_desk_email,
     )

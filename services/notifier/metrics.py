@@ -1,6 +1,6 @@
 """Notifier gauges read from its tables at scrape time: notification states, due and late
-pushes, escalations and dead deliveries. Table-wide, so every replica reports the same
-values: aggregate them with max(), never sum()."""
+pushes, escalations, dead deliveries and the safety net's open items. Table-wide, so every
+replica reports the same values: aggregate them with max(), never sum()."""
 
 from __future__ import annotations
 
@@ -14,8 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.context import AppContext
 from services.common.local_time import LONDON
 from services.common.metrics import add_refresher
+from services.notifier.chain import OPEN_STATES
 from services.notifier.domain import NotificationState
-from services.notifier.models import emails, notifications, schools, webhook_deliveries
+from services.notifier.models import (
+    emails,
+    notifications,
+    review_alerts,
+    schools,
+    webhook_deliveries,
+)
 
 LATE_GRACE = timedelta(minutes=15)
 DELIVERY_STATUSES = {"email": ("pending", "sent", "dead"),
@@ -41,6 +48,13 @@ def observe_notifications(ctx: AppContext) -> None:
     deliveries = Gauge(
         "daybreak_deliveries", "Staged e-mails and webhooks by status; dead ones ran out of "
         "attempts and wait for an operator", ["channel", "status"], registry=ctx.registry)
+    open_items = Gauge(
+        "daybreak_open_items", "Open items of the safety net (notifications not acknowledged, "
+        "reviews not resolved), and those past their owner's deadline", ["kind", "when"],
+        registry=ctx.registry)
+    stranded = Gauge(
+        "daybreak_dead_emails_not_handed_on", "E-mails that failed for good and were handed "
+        "to no one (the service desk's own, or about items closed since)", registry=ctx.registry)
 
     async def refresh() -> None:
         async with ctx.engine.connect() as conn:
@@ -49,6 +63,7 @@ def observe_notifications(ctx: AppContext) -> None:
             )).all())
             summary = await _summary(conn, ctx.clock())
             delivered = (await conn.execute(_deliveries())).all()
+            items = (await conn.execute(_open_items(ctx.clock()))).one()
         for state in get_args(NotificationState):
             by_state.labels(state).set(states.get(state, 0))
         for name, gauge in counts.items():
@@ -60,6 +75,10 @@ def observe_notifications(ctx: AppContext) -> None:
                 deliveries.labels(channel, status).set(0)
         for channel, status, count in delivered:
             deliveries.labels(channel, status).set(count)
+        for kind in ("notification", "review"):
+            open_items.labels(kind, "open").set(getattr(items, f"{kind}s"))
+            open_items.labels(kind, "past_deadline").set(getattr(items, f"{kind}s_late"))
+        stranded.set(items.stranded)
 
     add_refresher(ctx, "notifications", refresh)
 
@@ -93,4 +112,22 @@ def _deliveries() -> Any:
     return union_all(
         select(literal("email"), e.status, func.count()).group_by(e.status),
         select(literal("webhook"), w.status, func.count()).group_by(w.status),
+    )
+
+
+def _open_items(now: Any) -> Any:
+    n, a, e = notifications.c, review_alerts.c, emails.c
+    is_open = n.state.in_(OPEN_STATES)
+    unresolved = a.resolved_at.is_(None)
+    return select(
+        select(func.count()).where(is_open).scalar_subquery().label("notifications"),
+        select(func.count()).where(is_open, n.deadline_at < now).scalar_subquery()
+        .label("notifications_late"),
+        select(func.count()).select_from(review_alerts).where(unresolved).scalar_subquery()
+        .label("reviews"),
+        select(func.count()).select_from(review_alerts).where(unresolved, a.deadline_at < now)
+        .scalar_subquery().label("reviews_late"),
+        select(func.count()).select_from(emails).where(e.status == "dead",
+                                                       e.handed_on_at.is_(None))
+        .scalar_subquery().label("stranded"),
     )

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.common.escalation import DEPUTY_AFTER_MINUTES, LA_AFTER_MINUTES
+from services.common.escalation import DEPUTY_AFTER_MINUTES, LA_AFTER_MINUTES, LA_DAY_STARTS_AT
 from services.common.local_time import LONDON
 from services.common.school_calendar import SchoolCalendar, is_working_day
 
 DEFAULT_WINDOW_OPENS_AT = time(7, 0)
+DEFAULT_DAY_STARTS_AT = time(8, 45)  # the registry's default for a school
 DEFAULT_DAY_ENDS_AT = time(18, 0)
 DEFAULT_DEPUTY_AFTER = timedelta(minutes=DEPUTY_AFTER_MINUTES)
 DEFAULT_LA_AFTER = timedelta(minutes=LA_AFTER_MINUTES)
@@ -91,6 +92,41 @@ def escalation_deadlines(
     starts_utc = _local_moment(push_utc.astimezone(tz).date(), day_starts_at, tz)
     base = max(push_utc, starts_utc)
     return EscalationDeadlines(deputy_at=base + deputy_after, la_at=base + la_after)
+
+
+def la_deadline(push_at: datetime, *, tz: ZoneInfo = LONDON) -> datetime:
+    """When an item addressed to the LA must be acted on: the LA's day start on the push day,
+    or the push itself when it comes later (UTC)."""
+    push_utc = _to_utc(push_at)
+    return max(push_utc, _local_moment(push_utc.astimezone(tz).date(), LA_DAY_STARTS_AT, tz))
+
+
+def duty_call_at(deadline_at: datetime, *, arrived_at: datetime, before: timedelta) -> datetime:
+    """When the LA's duty manager is first called: `before` ahead of the deadline, but never
+    sooner than `before` after the item arrived (the first owner always gets that long)."""
+    return max(_to_utc(deadline_at) - before, _to_utc(arrived_at) + before)
+
+
+def next_repeat(due_at: datetime, now: datetime, *, every: timedelta) -> datetime:
+    """The next call of a repeating reminder due at `due_at`, strictly after `now`, on its
+    beat: a dispatcher that was away calls once on its return, not once per missed beat."""
+    missed = max((_to_utc(now) - _to_utc(due_at)) // every, 0)
+    return _to_utc(due_at) + (missed + 1) * every
+
+
+def next_school_day_start(
+    after: datetime, *, calendar: SchoolCalendar | None = None,
+    day_starts_at: time = DEFAULT_DAY_STARTS_AT, tz: ZoneInfo = LONDON,
+) -> datetime:
+    """The first school-day start strictly after `after` (default calendar), in UTC."""
+    after_utc = _to_utc(after)
+    is_open = (calendar or SchoolCalendar()).is_school_day
+    first = after_utc.astimezone(tz).date()
+    for day in (first + timedelta(days=n) for n in range(_SEARCH_DAYS)):
+        starts = _local_moment(day, day_starts_at, tz)
+        if starts > after_utc and is_open(day):
+            return starts
+    raise ValueError(f"no school day within {_SEARCH_DAYS} days of {after.isoformat()}")
 
 
 def _make_window(opens: time, starts: time, ends: time) -> _Window:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Final
+
+from pydantic import Field, model_validator
 
 from services.common.settings import Settings
+
+# the last in every chain: mail nobody else can take (a development mailbox by default)
+SERVICE_DESK_EMAIL: Final = "service-desk@localhost"
 
 
 class NotifierSettings(Settings):
@@ -21,3 +26,12 @@ class NotifierSettings(Settings):
     delivery_max_attempts: int = Field(default=8, ge=1, le=30)
     delivery_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=10, gt=0)
+    service_desk_email: str = Field(default=SERVICE_DESK_EMAIL, min_length=3, max_length=320,
+                                    pattern=r"^[^@\s]+@[^@\s]+$")
+
+    @model_validator(mode="after")
+    def _real_service_desk_in_production(self) -> NotifierSettings:
+        # a mailbox nobody reads would end every chain in silence
+        if self.env == "production" and self.service_desk_email == SERVICE_DESK_EMAIL:
+            raise ValueError("DAYBREAK_SERVICE_DESK_EMAIL must be set in production")
+        return self

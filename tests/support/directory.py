@@ -70,3 +70,12 @@ async def deliver_registry(matcher: AsyncEngine, notifier: AsyncEngine, *,
         applied = await apply_values(values, HANDLERS, deps=DirectoryDeps(notifier), uow=uow)
         await uow.commit()
     return applied
+
+
+async def notifier_knows_la_as(engine: AsyncEngine, la_code: str, *,
+                               contacts: list[dict[str, str]], **settings: Any) -> None:
+    """Apply a LocalAuthorityChanged with its safety-net settings (escalation_before_minutes,
+    attendance_prompt_at, attendance_la_at; unnamed ones take the registry's defaults)."""
+    await on_local_authority_changed(wrap(LocalAuthorityChanged(
+        la_code=la_code, name=f"LA {la_code}", contacts=contacts, **settings)),
+        deps=DirectoryDeps(engine))
