@@ -52,7 +52,8 @@ async def test_dsl_view_is_audited_provable_and_tamper_evident(
     family = "".join(random.choices(string.ascii_lowercase, k=9)).title()
     born = date(2012, 1, 1) + timedelta(days=random.randint(0, 2500))
     await seed(settings, las=[la], school_rows=[
-        {"urn": urn, "name": "Audit Primary", "la_code": la, "postcode": "WV1 1AA"}],
+        {"urn": urn, "name": "Audit Primary", "la_code": la, "postcode": "WV1 1AA",
+         "contacts": [{"role": "dsl", "name": "D", "email": "dsl@audit.test"}]}],
         pupil_rows=[pupil(urn, "", "Maya", family, born.isoformat(),
                           address_line1="3 Elm Way", postcode="WV1 1AA")])
     body = incident_body()

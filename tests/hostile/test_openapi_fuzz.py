@@ -43,7 +43,8 @@ ROLES: dict[str, tuple[tuple[str, str], ...]] = {
     "identity": (),
     "ingest": (("/v1/incidents", "police"), ("/v1/forces", "admin"), ("/v1/admin", "admin")),
     "matcher": (("/v1/reviews", "la_officer"), ("/v1/", "admin")),
-    "notifier": (("/v1/notifications", "dsl"), ("/v1/deliveries", "admin")),
+    "notifier": (("/v1/notifications", "dsl"), ("/v1/open-items", "la_officer"),
+                 ("/v1/deliveries", "admin")),
     "audit": (("/v1/audit", "auditor"),),
 }
 

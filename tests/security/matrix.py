@@ -124,6 +124,7 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         BEARER, roles=frozenset({"la_officer"}), owners=frozenset({"la_1"}), probe_status=409),
     ("matcher", "GET", "/v1/admin/readiness"): _admin(),
     ("notifier", "GET", "/v1/notifications"): Rule(BEARER, roles=READERS),
+    ("notifier", "GET", "/v1/open-items"): Rule(BEARER, roles=frozenset({"la_officer", "admin"})),
     ("notifier", "GET", "/v1/notifications/{notification_id}"): Rule(
         BEARER, roles=READERS, owners=SCHOOL_X),
     ("notifier", "POST", "/v1/notifications/{notification_id}/acknowledge"): Rule(
