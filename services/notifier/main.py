@@ -24,6 +24,8 @@ from services.common.retention import daily_retention
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE
 from services.notifier.api import router as notifications_router
+from services.notifier.attendance import following_up
+from services.notifier.attendance import router as attendance_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.context import NotifierContext
 from services.notifier.directory import HANDLERS as DIRECTORY_HANDLERS
@@ -66,8 +68,9 @@ def build_app(
             ctx.dispatcher = dispatcher = build_dispatcher(settings, ctx, http)
             task = asyncio.create_task(
                 dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
-            async with daily_retention(run_retention, engine=engine, settings=settings,
-                                       clock=lambda: ctx.clock(), published=worker.wake_relay):
+            async with (daily_retention(run_retention, engine=engine, settings=settings,
+                                        clock=lambda: ctx.clock(), published=worker.wake_relay),
+                        following_up(ctx, interval_s=settings.dispatch_interval_s)):
                 yield
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
@@ -78,6 +81,7 @@ def build_app(
                      readiness=[check_broker])
     for router in (notifications_router, portal_router, deliveries_router, relay.router):
         app.include_router(router)
+    app.include_router(attendance_router)
     return app
 
 
