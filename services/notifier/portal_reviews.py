@@ -37,7 +37,7 @@ router = APIRouter(route_class=SecureRoute)
 OUTCOMES = (("not_on_roll", "On none of these rolls (not on roll)"),
             ("not_school_age", "Not of school age"), ("home_educated", "Home educated"))
 BAR_MINUTES = 12 * 60  # a full bar: half a day or more before the deadline
-MAX_REASON = 1000
+MAX_REASON = 500  # as the matcher keeps it
 _MESSAGES = {404: "There is no such review for your local authority.",
              410: "This review's content was erased under the retention policy."}
 _GENDERS = {"F": "Female", "M": "Male", "X": "Other", "U": "Not known"}
