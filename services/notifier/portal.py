@@ -20,8 +20,8 @@ from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
 from services.notifier.models import schools
 from services.notifier.portal_pages import (
-    _HERE,
     CSRF_COOKIE,
+    HERE,
     SecureRoute,
     checked_form,
     ctx_of,
@@ -44,7 +44,7 @@ router = APIRouter(prefix="/portal", tags=["portal"], route_class=SecureRoute,
 @router.get("/static/portal.css")
 async def stylesheet() -> Response:
     """The portal's only stylesheet (no inline styles, no scripts)."""
-    return Response((_HERE / "static" / "portal.css").read_bytes(), media_type="text/css")
+    return Response((HERE / "static" / "portal.css").read_bytes(), media_type="text/css")
 
 
 @router.get("/sign-in")

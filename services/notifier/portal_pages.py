@@ -58,8 +58,8 @@ REASON_LABELS = {
     "absent_after_incident": "Reported absent by the school the morning after",
     "attendance_unknown": "The school did not say whether the child attended",
 }
-_HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=_HERE / "templates")
+HERE = Path(__file__).parent  # templates/ and static/
+templates = Jinja2Templates(directory=HERE / "templates")
 
 
 @dataclass(frozen=True)
