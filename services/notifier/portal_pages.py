@@ -97,10 +97,17 @@ def long_date(value: str | date | None) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
+def shown(value: Any) -> str:
+    """A stored value in words: yes or no for a flag, labels for a reason."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return REASON_LABELS.get(value, str(value)) if isinstance(value, str) else str(value)
+
+
 templates.env.filters["london"] = london_time
+templates.env.filters["shown"] = shown
 templates.env.filters["long_date"] = long_date
 templates.env.filters["state_label"] = lambda s: STATE_LABELS.get(s, s)
-templates.env.filters["reason_label"] = lambda r: REASON_LABELS.get(r, str(r).replace("_", " "))
 
 
 class SecureRoute(APIRoute):
