@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "daybreak"
     identity_url: str = "http://127.0.0.1:8005"  # where /v1/token and /v1/sessions are relayed
     identity_timeout_s: float = Field(default=10, gt=0)
+    # the matcher's review API: the notifier's portal calls it with the signed-in person's own
+    # token, so the matcher authorises and audits every read itself
+    matcher_url: str = "http://127.0.0.1:8002"
+    matcher_timeout_s: float = Field(default=10, gt=0)
     jwks_url: str = "http://127.0.0.1:8005/.well-known/jwks.json"
     jwks: str | None = None  # a static JWKS document instead of the URL (tests, air-gapped)
     jwks_cache_seconds: float = Field(default=300, ge=0)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import httpx
 from fastapi import Depends
 
 from services.common.context import AppContext, context_of
@@ -24,6 +25,16 @@ class NotifierContext(AppContext):
     deps: NotifierDeps
     wake_relay: Callable[[], None] = no_relay
     dispatcher: Dispatcher | None = None  # built by the lifespan, beside its HTTP client
+    # the portal's client to the matcher's review API (settings.matcher_url), built on first
+    # use and kept for the process; tests give one over an ASGITransport to a matcher app
+    matcher_api: httpx.AsyncClient | None = None
+
+    def matcher(self) -> httpx.AsyncClient:
+        """The client to the matcher's review API."""
+        if self.matcher_api is None:
+            self.matcher_api = httpx.AsyncClient(base_url=self.settings.matcher_url,
+                                                 timeout=self.settings.matcher_timeout_s)
+        return self.matcher_api
 
 
 get_notifier_ctx = context_of(NotifierContext)

@@ -243,15 +243,16 @@ async def _calendar(conn: AsyncConnection, urn: str) -> SchoolCalendar:
 
 async def tell_la_child_absent(
     conn: AsyncConnection, deps: NotifierDeps, *, notification: Mapping[str, Any],
-    children: Sequence[Mapping[str, Any]],
+    children: Sequence[Mapping[str, Any]], reason: str = ABSENT_REASON,
 ) -> None:
-    """The school reports the child(ren) absent the morning after: the LA hears at once."""
+    """The school reports the child(ren) absent the morning after (or nobody said whether they
+    came, `reason`): the LA hears at once."""
     incident = IncidentFacts.model_validate(notification["incident"])
     la_code = notification["la_code"]
     target = la_target(la_code, deps.clock(), before=await escalation_before(conn, la_code))
     for child in children:
         await _add(conn, deps, incident, target, child["child_id"],
-                   ChildReport.model_validate(child["child"]), reason=ABSENT_REASON)
+                   ChildReport.model_validate(child["child"]), reason=reason)
 
 
 async def _add(

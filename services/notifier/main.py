@@ -24,6 +24,8 @@ from services.common.retention import daily_retention
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE, open_items_router
 from services.notifier.api import router as notifications_router
+from services.notifier.attendance import following_up
+from services.notifier.attendance import router as attendance_router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.context import NotifierContext
 from services.notifier.directory import HANDLERS as DIRECTORY_HANDLERS
@@ -67,8 +69,9 @@ def build_app(
             ctx.dispatcher = dispatcher = build_dispatcher(settings, ctx, http)
             task = asyncio.create_task(
                 dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
-            async with daily_retention(run_retention, engine=engine, settings=settings,
-                                       clock=lambda: ctx.clock(), published=worker.wake_relay):
+            async with (daily_retention(run_retention, engine=engine, settings=settings,
+                                        clock=lambda: ctx.clock(), published=worker.wake_relay),
+                        following_up(ctx, interval_s=settings.dispatch_interval_s)):
                 yield
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
@@ -80,6 +83,7 @@ def build_app(
     for router in (notifications_router, open_items_router, portal_router, deliveries_router,
                    relay.router):
         app.include_router(router)
+    app.include_router(attendance_router)
     return app
 
 

@@ -1,60 +1,41 @@
-"""`/portal/`: the DSL's web pages: sign in, inbox, read (an audited disclosure), acknowledge."""
+"""`/portal/`: the one portal for people. Sign in; the inbox; a notification (an audited
+disclosure), its acknowledgement and each child's attendance; and, for LA officers, the review
+queue (services/notifier/portal_reviews.py). What every page shares: portal_pages.py."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.routing import APIRoute
-from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 
 from services.common.auth_api import SESSION_COOKIE
-from services.common.context import context_in
-from services.common.jwks import KeysUnavailable
 from services.common.problems import Problem
-from services.common.security import InvalidToken, Principal
-from services.notifier import api
+from services.notifier import api, attendance, portal_reviews
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
+from services.notifier.models import schools
+from services.notifier.portal_pages import (
+    CSRF_COOKIE,
+    HERE,
+    SecureRoute,
+    checked_form,
+    ctx_of,
+    page,
+    problem_page,
+    signed_in,
+    to_sign_in,
+)
 
-CSRF_COOKIE = "daybreak_csrf"
+__all__ = ["CSRF_COOKIE", "router"]
 ACTIONS = ("pastoral support", "education welfare officer", "school nurse", "CAMHS",
            "Early Help/CAF", "social care referral", "police", "voluntary agency",
            "no further action")
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-}
-_HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=_HERE / "templates")
-
-
-class SecureRoute(APIRoute):
-    """Every portal response carries the security headers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def secured(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except Problem as exc:
-                response = await _problem_page(request, exc)
-            response.headers.update(SECURITY_HEADERS)
-            return response
-
-        return secured
-
+_ATTENDED = {"attended": True, "absent": False}
 
 router = APIRouter(prefix="/portal", tags=["portal"], route_class=SecureRoute,
                    include_in_schema=False)
@@ -63,7 +44,7 @@ router = APIRouter(prefix="/portal", tags=["portal"], route_class=SecureRoute,
 @router.get("/static/portal.css")
 async def stylesheet() -> Response:
     """The portal's only stylesheet (no inline styles, no scripts)."""
-    return Response((_HERE / "static" / "portal.css").read_bytes(), media_type="text/css")
+    return Response((HERE / "static" / "portal.css").read_bytes(), media_type="text/css")
 
 
 @router.get("/sign-in")
@@ -71,7 +52,7 @@ async def sign_in_page(request: Request, token: str | None = None) -> Response:
     """The sign-in form; an e-mailed `?token=` is redeemed first and taken out of the URL."""
     if token:
         return await _redeem(request, token)
-    return await _page(request, "sign_in.html", {"link": request.query_params.get("link")})
+    return await page(request, "sign_in.html", {"link": request.query_params.get("link")})
 
 
 @router.get("/link/{token}")
@@ -83,8 +64,8 @@ async def sign_in_link(request: Request, token: str) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     """Password + TOTP → the session cookie and the inbox; failures are generic and throttled."""
-    form = await _checked_form(request)
-    ctx = _ctx(request)
+    form = await checked_form(request)
+    ctx = ctx_of(request)
     email, password, code = (str(form.get(k, ""))[:1024] for k in ("email", "password", "totp"))
     try:
         # the identity service checks the password and code and counts failures, as it does
@@ -94,12 +75,12 @@ async def sign_in(request: Request) -> Response:
     except httpx.HTTPError:
         return await _sign_in_unavailable(request)
     if answer.status_code == 429:
-        return await _page(request, "error.html", {"title": "Too many sign-in attempts",
-                                                   "message": "Wait a while, then try again."},
-                           status=429, headers={"Retry-After": "60"})
+        return await page(request, "error.html", {"title": "Too many sign-in attempts",
+                                                  "message": "Wait a while, then try again."},
+                          status=429, headers={"Retry-After": "60"})
     if answer.status_code in (401, 422):  # 422: a code that is not six digits, also wrong
-        return await _page(request, "sign_in.html", {"error": True, "email": email},
-                           status=401)
+        return await page(request, "sign_in.html", {"error": True, "email": email},
+                          status=401)
     if answer.status_code != 200:
         return await _sign_in_unavailable(request)
     session = answer.json()
@@ -113,63 +94,134 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
     """Forget the session cookie."""
-    await _checked_form(request)
+    await checked_form(request)
     response = RedirectResponse("/portal/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True,
-                           secure=_ctx(request).settings.cookie_secure, samesite="strict")
+                           secure=ctx_of(request).settings.cookie_secure, samesite="strict")
     return response
 
 
 @router.get("/")
 async def inbox(request: Request) -> Response:
-    """The user's school(s)' notifications, newest first; no child data."""
-    principal = await _principal(request)
+    """The notifications the person may see (a school's, or an LA's escalations and
+    fallbacks), newest first; no child data."""
+    principal = await signed_in(request, "notifications:read")
     if principal is None:
-        return _to_sign_in()
-    listed = await api.list_notifications(principal, _ctx(request))
-    return await _page(request, "inbox.html", {
-        "items": listed["items"], "acknowledged": request.query_params.get("acknowledged")})
+        return to_sign_in()
+    ctx = ctx_of(request)
+    listed = await api.list_notifications(principal, ctx)
+    names = await _school_names(ctx, (n["school_urn"] for n in listed["items"]))
+    done = next((k for k in ("acknowledged", "attendance") if request.query_params.get(k)), None)
+    return await page(request, "inbox.html", {"items": listed["items"], "names": names,
+                                              "done": done})
 
 
 @router.get("/notifications/{notification_id}")
 async def notification(request: Request, notification_id: str) -> Response:
     """One notification's details: an audited disclosure (channel "portal")."""
-    principal = await _principal(request)
+    principal = await signed_in(request, "notifications:read")
     if principal is None:
-        return _to_sign_in()
+        return to_sign_in()
+    ctx = ctx_of(request)
     try:
         details = await api.view_notification(
-            _ctx(request), uuid.UUID(notification_id), principal, channel="portal")
+            ctx, uuid.UUID(notification_id), principal, channel="portal")
     except (ValueError, Problem) as exc:
-        return await _problem_page(request, exc)
-    return await _page(request, "notification.html", {"n": details, "actions": ACTIONS})
+        return await problem_page(request, exc)
+    answers = await attendance.attendance_of(ctx, uuid.UUID(details["id"]))
+    # both read the children ordered by id: pair them unless one joined in between
+    rows = ([{"child": c, "id": a.child_id, "attended": a.attended, "at": a.attendance_at}
+             for c, a in zip(details["children"], answers, strict=True)]
+            if len(answers) == len(details["children"]) else [])
+    names = await _school_names(ctx, [details["school_urn"]])
+    return await page(request, "notification.html", {
+        "n": details, "actions": ACTIONS, "children": rows, "school": names,
+        "records_attendance": details["school_urn"] in principal.school_urns and bool(rows),
+        "unanswered": any(r["attended"] is None for r in rows)})
 
 
 @router.post("/notifications/{notification_id}/acknowledge")
 async def acknowledge(request: Request, notification_id: str) -> Response:
-    """Acknowledge with the action taken and whether the child attended this morning."""
-    form = await _checked_form(request)
-    principal = await _principal(request)
+    """Acknowledge with the action taken; its attendance answer is for every child with
+    none recorded yet (a child absent goes to the LA at once)."""
+    form = await checked_form(request)
+    principal = await signed_in(request, "notifications:read")
     if principal is None:
-        return _to_sign_in()
-    action, attended = str(form.get("action_taken", "")), str(form.get("attended", ""))
-    if action not in ACTIONS or attended not in ("yes", "no"):
-        return await _page(request, "error.html", {
-            "title": "Acknowledgement not recorded", "back": notification_id,
-            "message": "Choose the action taken and whether the child attended."}, status=422)
-    body = api.AcknowledgeIn(action_taken=action, attended=attended == "yes")
+        return to_sign_in()
+    action, said = str(form.get("action_taken", "")), str(form.get("attended", ""))
+    if action not in ACTIONS or said not in ("yes", "no", ""):
+        return await _not_recorded(request, notification_id, "Acknowledgement not recorded",
+                                   "Choose the action taken and whether the child attended.")
+    attended = None if not said else said == "yes"
+    text = api._with_attendance(api.AcknowledgeIn(action_taken=action, attended=attended))
+    ctx = ctx_of(request)
     try:
         if "notifications:ack" not in principal.scopes:
             raise Problem(403, "Forbidden", "Your account may not acknowledge notifications.")
+        if attended is not None:
+            # first, so that a refused acknowledgement still leaves the answer with the LA
+            await attendance.record_attendance(ctx, uuid.UUID(notification_id), principal,
+                                               channel="portal", unanswered=attended)
         await api.acknowledge_notification(
-            _ctx(request), uuid.UUID(notification_id), body, principal, channel="portal")
+            ctx, uuid.UUID(notification_id), api.AcknowledgeIn(action_taken=text), principal,
+            channel="portal")
     except (ValueError, Problem) as exc:
-        return await _problem_page(request, exc)
+        return await problem_page(request, exc)
     return RedirectResponse("/portal/?acknowledged=1", status_code=303)
 
 
+@router.post("/notifications/{notification_id}/attendance")
+async def record_attendance(request: Request, notification_id: str) -> Response:
+    """Each child attended or absent this morning, at any time of the day."""
+    form = await checked_form(request)
+    principal = await signed_in(request, "notifications:ack")
+    if principal is None:
+        return to_sign_in()
+    try:
+        answers = _answers(form)
+    except ValueError:
+        answers = []
+    if not answers:
+        return await _not_recorded(request, notification_id, "Attendance not recorded",
+                                   "Choose attended or absent for at least one child.")
+    try:
+        await attendance.record_attendance(ctx_of(request), uuid.UUID(notification_id),
+                                           principal, channel="portal", answers=answers)
+    except (ValueError, Problem) as exc:
+        return await problem_page(request, exc)
+    return RedirectResponse("/portal/?attendance=1", status_code=303)
+
+
+def _answers(form: Mapping[str, Any]) -> list[attendance.ChildAttendance]:
+    """The `child-<id>=attended|absent` fields; ValueError for any other `child-` field."""
+    answers = []
+    for key, value in form.items():
+        if key.startswith("child-"):
+            if str(value) not in _ATTENDED:
+                raise ValueError("neither attended nor absent")
+            answers.append(attendance.ChildAttendance(child_id=uuid.UUID(key[len("child-"):]),
+                                                      attended=_ATTENDED[str(value)]))
+    return answers
+
+
+async def _school_names(ctx: NotifierContext, urns: Iterable[str | None]) -> dict[str, str]:
+    wanted = sorted({u for u in urns if u})
+    if not wanted:
+        return {}
+    async with ctx.engine.connect() as conn:
+        rows = await conn.execute(select(schools.c.urn, schools.c.name)
+                                  .where(schools.c.urn.in_(wanted)))
+        return {r.urn: r.name for r in rows}
+
+
+async def _not_recorded(request: Request, notification_id: str, title: str,
+                        message: str) -> Response:
+    return await page(request, "error.html", {"title": title, "back": notification_id,
+                                              "message": message}, status=422)
+
+
 async def _redeem(request: Request, token: str) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     async with ctx.uow() as uow:
         link = await redeem_sign_in_link(uow.conn, token[:200], now=ctx.clock())
         await uow.commit()
@@ -178,59 +230,10 @@ async def _redeem(request: Request, token: str) -> Response:
                             status_code=303)
 
 
-def _ctx(request: Request) -> NotifierContext:
-    return context_in(request, NotifierContext)
-
-
-async def _principal(request: Request) -> Principal | None:
-    """The signed-in person, from the session cookie; None when absent, expired or not a DSL."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        principal = await _ctx(request).tokens().verify(token)
-    except (InvalidToken, KeysUnavailable):
-        return None
-    ok = principal.kind == "user" and "notifications:read" in principal.scopes
-    return principal if ok else None
-
-
-async def _checked_form(request: Request) -> Mapping[str, Any]:
-    """The posted form, after the double-submit CSRF check (403 on a mismatch)."""
-    form = await request.form()
-    cookie, field = request.cookies.get(CSRF_COOKIE, ""), str(form.get("csrf", ""))
-    if not cookie or not secrets.compare_digest(cookie.encode(), field.encode()):
-        raise Problem(403, "Forbidden", "The form expired; reload the page and try again.")
-    return form
-
-
-async def _page(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
-                headers: dict[str, str] | None = None) -> Response:
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    signed_in = await _principal(request) is not None
-    response = templates.TemplateResponse(
-        request, name, context | {"csrf": csrf, "signed_in": signed_in},
-        status_code=status, headers=headers)
-    if request.cookies.get(CSRF_COOKIE) != csrf:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/portal",
-                            secure=_ctx(request).settings.cookie_secure)
-    return response
-
-
-async def _problem_page(request: Request, exc: Exception) -> Response:
-    status, title = (exc.status, exc.title) if isinstance(exc, Problem) else (404, "Not found")
-    messages = {404: "There is no such notification for your school.",
-                409: "This notification cannot be acknowledged now."}
-    message = messages.get(status) or (exc.detail if isinstance(exc, Problem) else None) or ""
-    return await _page(request, "error.html", {"title": title, "message": message},
-                       status=status)
-
-
 async def _sign_in_unavailable(request: Request) -> Response:
-    return await _page(request, "error.html", {
+    return await page(request, "error.html", {
         "title": "Sign-in is unavailable", "message": "Try again in a minute."},
         status=503, headers={"Retry-After": "5"})
 
 
-def _to_sign_in() -> Response:
-    return RedirectResponse("/portal/sign-in", status_code=303)
+router.include_router(portal_reviews.router)

@@ -54,6 +54,9 @@ async def world(
             **settings.model_dump(), audit_signing_key=generate_keypair().private_key,
             audit_heads_file=heads), issuer=issuer()),
     }
+    # the portal's review pages call the matcher in-process, as they would at its address
+    apps["notifier"].state.ctx.matcher_api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=apps["matcher"]), base_url="http://matcher")
     try:
         async with AsyncExitStack() as stack:
             clients = {name: await stack.enter_async_context(running(app))

@@ -64,6 +64,9 @@ POLICE = frozenset({"police"})
 READERS = frozenset({"dsl", "deputy_dsl", "la_officer"})
 SCHOOL_X = frozenset({"dsl_x", "deputy_x"})
 ACK_FORM = {"action_taken": "school nurse", "attended": "yes"}
+LA_OFFICERS = frozenset({"la_officer"})
+LA_1 = frozenset({"la_1"})
+SOME_CHILD = "0e5d4a5e-9a4b-4a47-8e37-7f3b8f3d2c10"  # refused at the gate before it is looked up
 
 COMMON: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): _public("liveness probe; answers {status: ok}"),
@@ -130,6 +133,10 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("notifier", "POST", "/v1/notifications/{notification_id}/acknowledge"): Rule(
         BEARER, roles=READERS, owners=SCHOOL_X, attack=Call(json={"action_taken": "none"}),
         probe=INVALID, probe_status=422),
+    ("notifier", "POST", "/v1/notifications/{notification_id}/attendance"): Rule(
+        BEARER, roles=READERS, owners=SCHOOL_X,
+        attack=Call(json={"children": [{"child_id": SOME_CHILD, "attended": False}]}),
+        probe=INVALID, probe_status=422),
     ("notifier", "GET", "/v1/deliveries/dead"): _admin(),
     ("notifier", "GET", "/portal/static/portal.css"): _public("the portal's stylesheet"),
     ("notifier", "GET", "/portal/sign-in"): _public("the sign-in form"),
@@ -143,6 +150,18 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("notifier", "POST", "/portal/notifications/{notification_id}/acknowledge"): Rule(
         PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X, attack=Call(form=ACK_FORM),
         probe=Call(form={"action_taken": "tea", "attended": "yes"}), probe_status=422),
+    ("notifier", "POST", "/portal/notifications/{notification_id}/attendance"): Rule(
+        PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X,
+        attack=Call(form={f"child-{SOME_CHILD}": "absent"}), probe=Call(form={}),
+        probe_status=422),
+    # the review pages call the matcher with the officer's own token: it decides (and audits)
+    ("notifier", "GET", "/portal/reviews"): Rule(PORTAL, roles=LA_OFFICERS),
+    ("notifier", "GET", "/portal/reviews/{review_id}"): Rule(PORTAL, roles=LA_OFFICERS,
+                                                             owners=LA_1),
+    ("notifier", "POST", "/portal/reviews/{review_id}/resolve"): Rule(
+        PORTAL, roles=LA_OFFICERS, owners=LA_1,
+        attack=Call(form={"choice": "outcome:not_on_roll", "reason": "not ours"}),
+        probe=Call(form={"choice": "nonsense", "reason": "x"}), probe_status=422),
     ("audit", "GET", "/v1/audit/events"): _auditor(),
     ("audit", "GET", "/v1/audit/events.csv"): _auditor(),
     ("audit", "GET", "/v1/audit/verify"): _auditor(),

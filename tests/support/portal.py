@@ -1,14 +1,17 @@
-"""The DSL portal in-process (the `portal` fixture), DSL accounts and signing in."""
+"""The portal in-process (the `portal` fixture, `portal_client` with a matcher for the review
+pages), people's accounts and signing in."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pyotp
 import pytest
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,28 +28,49 @@ from tests.support.notifier import School
 PASSWORD = "correct horse battery staple"
 
 
+@asynccontextmanager
+async def portal_client(
+    settings: Settings, engine: AsyncEngine, clock: Clock, deps: NotifierDeps, *,
+    matcher: FastAPI | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client to the portal as the notifier serves it, behind secure cookies, on the clock;
+    its review pages call `matcher` (an app in-process) when one is given."""
+    secure = settings.model_copy(update={"cookie_secure": True})
+    issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
+    reviews = None if matcher is None else httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=matcher), base_url="http://matcher")
+    app = create_app(title="notifier", service="notifier", ctx=NotifierContext(
+        settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock,
+        issuer=issuer, deps=deps, matcher_api=reviews))
+    app.include_router(portal_router)
+    transport = httpx.ASGITransport(app=app)
+    async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:
+        yield client
+    if reviews is not None:
+        await reviews.aclose()
+
+
 @pytest.fixture
 async def portal(
     settings: Settings, notifier_engine: AsyncEngine, clock: Clock, notifier_deps: NotifierDeps
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The portal as the notifier serves it, behind secure cookies, on the test's clock."""
-    secure = settings.model_copy(update={"cookie_secure": True})
-    issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
-    app = create_app(title="notifier", service="notifier", ctx=NotifierContext(
-        settings=secure, engine=notifier_engine, registry=CollectorRegistry(), clock=clock,
-        issuer=issuer, deps=notifier_deps))
-    app.include_router(portal_router)
-    transport = httpx.ASGITransport(app=app)
-    async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:
+    async with portal_client(settings, notifier_engine, clock, notifier_deps) as client:
         yield client
+
+
+async def new_person(settings: Settings, role: str, *, schools: list[str] | None = None,
+                     las: list[str] | None = None) -> tuple[str, pyotp.TOTP]:
+    """An account for a person of the role: its e-mail address and TOTP."""
+    email = next_email(role)
+    _, secret = await new_user(settings, email=email, password=PASSWORD, role=role,
+                               school_urns=schools or [], la_codes=las or [])
+    return email, pyotp.TOTP(secret)
 
 
 async def new_dsl(settings: Settings, school: School) -> tuple[str, pyotp.TOTP]:
     """A DSL account for the school: its e-mail address and TOTP."""
-    email = next_email("dsl")
-    _, secret = await new_user(settings, email=email, password=PASSWORD, role="dsl",
-                               school_urns=[school.urn], la_codes=[])
-    return email, pyotp.TOTP(secret)
+    return await new_person(settings, "dsl", schools=[school.urn])
 
 
 def csrf_of(page: httpx.Response) -> str:

@@ -1,0 +1,205 @@
+"""What every page of the one portal for people shares: the session, the navigation, CSRF,
+security headers, rendering and the words people read (London times, labels, not codes).
+
+One portal, one origin (the notifier's `/portal/`), one session: the cookie holds the
+person's own EdDSA token from the identity service, whose `aud` names every service their
+role uses. People's casework (notifications, acknowledgements, attendance) lives here in
+the notifier; other services' pages call those services' APIs with that same token, so each
+service still authorises and audits every read itself (the LA's review pages call the
+matcher: services/notifier/portal_reviews.py) and the notifier never holds their data.
+
+Auditor and admin pages join the same way: a `NavItem` for their scope below, a router of
+pages on the service's API (the audit service's for auditors), and the role's token audience
+(services/common/security.ROLE_AUDIENCES) extended to name the notifier, whose portal then
+admits them. The navigation is built from the signed-in person's scopes, so each person sees
+only what they may use, and every page extends the one base template.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from services.common.auth_api import SESSION_COOKIE
+from services.common.context import context_in
+from services.common.jwks import KeysUnavailable
+from services.common.local_time import LONDON
+from services.common.problems import Problem
+from services.common.security import InvalidToken, Principal
+from services.notifier.context import NotifierContext
+
+CSRF_COOKIE = "daybreak_csrf"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+STATE_LABELS = {
+    "scheduled": "Waiting for the morning e-mail", "sent": "New", "viewed": "Read",
+    "escalated": "Escalated: not acknowledged in time", "acknowledged": "Acknowledged",
+    "cancelled": "Withdrawn before it was sent", "retracted": "Withdrawn by the police",
+}
+REASON_LABELS = {
+    "not_on_roll": "On no school's roll", "not_school_age": "Not of school age",
+    "home_educated": "Home educated", "no_candidate": "No pupil resembles the child",
+    "school_holiday": "The school is on holiday with no cover",
+    "absent_after_incident": "Reported absent by the school the morning after",
+    "attendance_unknown": "The school did not say whether the child attended",
+}
+HERE = Path(__file__).parent  # templates/ and static/
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A portal section, shown to whoever holds its scope."""
+
+    label: str
+    href: str
+    scope: str
+
+
+NAV = (
+    NavItem("Notifications", "/portal/", "notifications:read"),
+    NavItem("Review queue", "/portal/reviews", "reviews:read"),
+    # later: NavItem("Audit log", "/portal/audit", "audit:read"), NavItem("Registry",
+    # "/portal/admin", "admin"), each with its pages (see the module docstring)
+)
+
+
+def london_time(value: str | datetime | None) -> str:
+    """'Tuesday 1 December, 5:21am' in London, as people say it."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = moment.astimezone(LONDON)
+    hour, half = local.hour % 12 or 12, "am" if local.hour < 12 else "pm"
+    return f"{local:%A} {local.day} {local:%B}, {hour}:{local:%M}{half}"
+
+
+def long_date(value: str | date | None) -> str:
+    """'2 March 2016'."""
+    if not value:
+        return ""
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{day.day} {day:%B %Y}"
+
+
+def shown(value: Any) -> str:
+    """A stored value in words: yes or no for a flag, labels for a reason."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return REASON_LABELS.get(value, str(value)) if isinstance(value, str) else str(value)
+
+
+templates.env.filters["london"] = london_time
+templates.env.filters["shown"] = shown
+templates.env.filters["long_date"] = long_date
+templates.env.filters["state_label"] = lambda s: STATE_LABELS.get(s, s)
+
+
+class SecureRoute(APIRoute):
+    """Every portal response carries the security headers; a Problem becomes an error page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def secured(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except Problem as exc:
+                response = await problem_page(request, exc)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return secured
+
+
+def ctx_of(request: Request) -> NotifierContext:
+    """The notifier's context."""
+    return context_in(request, NotifierContext)
+
+
+async def principal_of(request: Request) -> Principal | None:
+    """The signed-in person, from the session cookie; None when absent, expired, or holding
+    no scope the portal has pages for."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        principal = await ctx_of(request).tokens().verify(token)
+    except (InvalidToken, KeysUnavailable):
+        return None
+    ok = principal.kind == "user" and any(item.scope in principal.scopes for item in NAV)
+    return principal if ok else None
+
+
+async def signed_in(request: Request, scope: str) -> Principal | None:
+    """The signed-in person if they hold `scope` (else None: the page sends them to sign in)."""
+    principal = await principal_of(request)
+    return principal if principal is not None and scope in principal.scopes else None
+
+
+def session_token(request: Request) -> str:
+    """The signed-in person's own token, for calls to the other services' APIs."""
+    return request.cookies.get(SESSION_COOKIE, "")
+
+
+async def checked_form(request: Request) -> Mapping[str, Any]:
+    """The posted form, after the double-submit CSRF check (403 on a mismatch)."""
+    form = await request.form()
+    cookie, field = request.cookies.get(CSRF_COOKIE, ""), str(form.get("csrf", ""))
+    if not cookie or not secrets.compare_digest(cookie.encode(), field.encode()):
+        raise Problem(403, "Forbidden", "The form expired; reload the page and try again.")
+    return form
+
+
+async def page(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
+               headers: dict[str, str] | None = None) -> Response:
+    """A page from the base template, with the navigation the person's scopes allow."""
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    principal = await principal_of(request)
+    nav = [{"label": i.label, "href": i.href, "current": _current(request.url.path, i.href)}
+           for i in NAV if principal is not None and i.scope in principal.scopes]
+    response = templates.TemplateResponse(
+        request, name, context | {"csrf": csrf, "signed_in": principal is not None,
+                                  "nav": nav, "principal": principal},
+        status_code=status, headers=headers)
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/portal",
+                            secure=ctx_of(request).settings.cookie_secure)
+    return response
+
+
+async def problem_page(request: Request, exc: Exception,
+                       messages: Mapping[int, str] | None = None) -> Response:
+    """An error page for a Problem (a malformed id is a 404), with words for its status."""
+    status, title = (exc.status, exc.title) if isinstance(exc, Problem) else (404, "Not found")
+    words = {404: "There is no such notification for your school.",
+             409: "This notification cannot be acknowledged now."} | dict(messages or {})
+    message = words.get(status) or (exc.detail if isinstance(exc, Problem) else None) or ""
+    return await page(request, "error.html", {"title": title, "message": message},
+                      status=status)
+
+
+def to_sign_in() -> Response:
+    """Off to the sign-in form (no session, or not one for this page)."""
+    return RedirectResponse("/portal/sign-in", status_code=303)
+
+
+def _current(path: str, href: str) -> bool:
+    if href == "/portal/":
+        return path == href or path.startswith("/portal/notifications/")
+    return path == href or path.startswith(href + "/")
