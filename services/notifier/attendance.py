@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,15 +37,10 @@ from services.common.security import Principal
 from services.notifier.api import _WITHDRAWN, Acker, Ctx, _locked
 from services.notifier.channels import EmailKind
 from services.notifier.context import NotifierContext
-from services.notifier.dispatch import (
-    _SYSTEM,
-    DELIVERED,
-    OUTBOX_SOURCE,
-    audit_sent_about,
-    queue_email,
-)
+from services.notifier.dispatch import DELIVERED, OUTBOX_SOURCE
 from services.notifier.handlers import ABSENT_REASON, NotifierDeps, tell_la_child_absent
 from services.notifier.models import local_authorities, notification_children, notifications
+from services.notifier.outgoing import _SYSTEM, audit_sent_about, queue_email
 from services.notifier.scheduling import _local_moment
 
 log = logging.getLogger(__name__)
@@ -59,7 +54,7 @@ LATE_LA_AFTER: Final = timedelta(minutes=180)
 LOOKBACK: Final = timedelta(days=7)
 UNKNOWN_REASON: Final = "attendance_unknown"
 # until services/notifier/channels.EmailKind names it (and render_email words it)
-PROMPT_KIND: Final = cast(EmailKind, "attendance_prompt")
+PROMPT_KIND: Final[EmailKind] = "attendance_prompt"
 WAITING, PROMPTED, DONE = 0, 1, 2
 _ABSENT_PURPOSE = "child absent the morning after an incident"
 _UNKNOWN_PURPOSE = "nobody recorded whether the child attended the morning after an incident"
@@ -245,7 +240,7 @@ class AttendanceFollowUp:
             for (urn, la_code), members in schools.items():
                 await queue_email(uow.conn, kind=PROMPT_KIND, school_urn=urn, la_code=la_code,
                                   recipient_role="dsl", notification_ids=[m.id for m in members],
-                                  now=now)
+                                  now=now, service_desk=self.deps.service_desk)
                 for member in members:
                     await audit_sent_about(uow.conn, topic_prefix=self.topic_prefix,
                                            notification=member, action="attendance.prompted",

@@ -15,7 +15,7 @@ from services.common.local_time import LONDON
 
 EmailKind = Literal[
     "notice", "escalation_deputy", "escalation_la", "escalation_duty", "retraction",
-    "review_waiting", "review_overdue", "delivery_failed"]
+    "review_waiting", "review_overdue", "delivery_failed", "attendance_prompt"]
 REVIEW_KINDS: frozenset[EmailKind] = frozenset({"review_waiting", "review_overdue"})
 SIGNATURE_HEADER = "X-Daybreak-Signature"
 TIMESTAMP_HEADER = "X-Daybreak-Timestamp"
@@ -61,6 +61,11 @@ def render_email(kind: EmailKind, *, name: str, count: int, link: str | None,
     elif kind == "notice":
         subject = f"Operation Encompass: {count} new {plural} for {name}"
         lead = f"{name} has {count} new Operation Encompass {plural}."
+    elif kind == "attendance_prompt":
+        subject = f"Operation Encompass: attendance not yet recorded at {name}"
+        lead = (f"{name} has {count} Operation Encompass {plural} from this morning whose "
+                "children's attendance is not yet recorded. Please record it; if it is still "
+                "unknown later this morning, the local authority is told.")
     elif kind == "delivery_failed":
         subject = f"Operation Encompass: {count} {plural} for {name} could not be delivered"
         lead = (f"An Operation Encompass e-mail about {count} {plural} for {name} could not "

@@ -231,3 +231,9 @@ def test_handed_on_and_duty_emails_say_what_happened() -> None:
     subject, _ = render_email("escalation_duty", name="Dudley", count=1, link="l")
     assert "unacknowledged" in subject
     assert spoken_time(datetime(2026, 7, 1, 16, 5, tzinfo=UTC)) == "Wednesday 1 July, 5:05pm"
+
+
+def test_attendance_prompt_asks_for_attendance_and_names_no_child() -> None:
+    subject, body = render_email("attendance_prompt", name="Oak Primary", count=1, link="l")
+    assert "attendance not yet recorded" in subject and "escalated" not in body
+    assert "local authority is told" in body
