@@ -3,14 +3,16 @@
 An admin registers a local authority, two schools and their rolls, and the police force with
 the LA as its default (each with the contacts `daybreak doctor` asks for: `make up` runs it
 next); a police client reports two incidents; the matcher resolves one child to her school
-and queues an ambiguous one for the LA, whose officer opens it (an audited disclosure) and
-resolves it.
+and queues an ambiguous one for the LA, whose review contact is e-mailed; the LA officer
+signs in to the portal, compares the candidates (audited disclosures) and resolves it with a
+reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,15 +73,22 @@ def demo_incident(force: str, now: datetime, **child: Any) -> dict[str, Any]:
     }
 
 
-async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
-    """Create a person and sign them in with password + TOTP; returns a bearer header."""
+async def _account(settings: Settings, role: str, **kw: Any
+                   ) -> tuple[str, str, pyotp.TOTP]:
+    """Create a person: their e-mail, password and authenticator."""
     email = f"demo-{role}-{secrets.token_hex(3)}@example.org"
     password = secrets.token_urlsafe(18)
     async with standalone_uow(settings, "identity") as uow:
         user = await create_user(uow.conn, email=email, password=password, role=role,
                                  school_urns=kw.get("schools", []), la_codes=kw.get("las", []))
         await uow.commit()
-    code = pyotp.TOTP(pyotp.parse_uri(user.totp_uri).secret).now()
+    return email, password, pyotp.TOTP(pyotp.parse_uri(user.totp_uri).secret)
+
+
+async def _person(settings: Settings, role: str, **kw: Any) -> dict[str, str]:
+    """Create a person and sign them in with password + TOTP; returns a bearer header."""
+    email, password, totp = await _account(settings, role, **kw)
+    code = totp.now()
     async with httpx.AsyncClient(base_url=MATCHER, timeout=15) as http:
         resp = await http.post("/v1/sessions", json={"email": email, "password": password,
                                                      "totp": code})
@@ -174,19 +183,10 @@ async def run_demo(settings: Settings) -> int:
     review_id = queued["payload"]["review_id"]
     print(f"6. reviews.v1: {queued['type']} for LA {queued['payload']['la_code']} "
           f"({queued['payload']['candidates']} candidates)")
-    officer = await _person(settings, "la_officer", las=[LA])
-    async with httpx.AsyncClient(base_url=MATCHER, timeout=15) as http:
-        queue = (await http.get("/v1/reviews", headers=officer)).json()
-        mine = next(r for r in queue if r["review_id"] == review_id)
-        print(f"7. LA officer's queue: {len(queue)} open; school day starts in "
-              f"{mine['minutes_until_school_day']} min")
-        detail = (await http.get(f"/v1/reviews/{review_id}", headers=officer)).json()
-        pick = detail["candidates"][0]
-        print(f"   opened review (audited on disclosures.v1): {len(detail['candidates'])} "
-              f"candidates; officer confirms school {pick['urn']}")
-        done = await http.post(f"/v1/reviews/{review_id}/resolve", headers=officer,
-                               json={"urn": pick["urn"], "upn": pick["upn"] or None})
-        print(f"8. resolved -> {done.status_code} {done.json()}")
+    alert = await _await_mail(MAILBOX, "encompass@la.example")
+    print(f"7. the LA's review contact is e-mailed (no child data; the deadline is the "
+          f"earliest school-day start among the candidates): {alert or 'not yet sent'}")
+    await _la_officer_resolves_in_portal(settings, review_id)
     resolved = await _await_event(settings, topics.MATCHES, ambiguous.json()["incident_id"])
     print(f"   matches.v1: {resolved['type']} (decided by {resolved['payload']['decided_by']})")
     await _dsl(settings)
@@ -194,6 +194,61 @@ async def run_demo(settings: Settings) -> int:
     print(f"See the APIs at {INGEST}/docs, {MATCHER}/docs and {AUDIT}/docs; "
           "logs in .daybreak/logs/")
     return 0
+
+
+async def _la_officer_resolves_in_portal(settings: Settings, review_id: str) -> None:
+    """The LA officer signs in to the portal (password + TOTP), works the review queue,
+    compares the candidates side by side and resolves to one with a reason."""
+    email, password, totp = await _account(settings, "la_officer", las=[LA])
+    async with httpx.AsyncClient(base_url=NOTIFIER, timeout=30) as http:
+        portal = _Browser(http)
+        signed_in = await portal.submit("/portal/sign-in", "/portal/sign-in", {
+            "email": email, "password": password, "totp": totp.now()})
+        queue = await portal.get("/portal/reviews")
+        waiting = queue.text.count('href="/portal/reviews/')
+        print(f"8. LA officer signs in to {NOTIFIER}/portal/ ({signed_in.status_code} "
+              f"-> {signed_in.headers.get('location')}); review queue: {waiting} waiting, "
+              "each with a countdown to its deadline")
+        page = await portal.get(f"/portal/reviews/{review_id}")
+        choice = re.search(r'name="choice" type="radio" value="(school:[^"]+)"', page.text)
+        if choice is None:
+            raise DemoTimeout(f"the review page did not offer a candidate ({page.status_code})")
+        done = await portal.submit(f"/portal/reviews/{review_id}",
+                                   f"/portal/reviews/{review_id}/resolve", {
+                                       "choice": choice.group(1),
+                                       "reason": "Same date of birth; the address matches the "
+                                                 "school's record"})
+        print(f"   opened the review (the matcher audits the child and each candidate shown), "
+              f"resolved to school {choice.group(1).split(':')[1]} with a reason -> "
+              f"{done.status_code} {done.headers.get('location')}")
+
+
+class _Browser:
+    """A portal visitor: keeps the cookies a browser would (the session cookie is Secure,
+    which httpx would not send back over plain http to 127.0.0.1; browsers do)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.cookies: dict[str, str] = {}
+
+    async def get(self, path: str) -> httpx.Response:
+        return self._keep(await self.http.get(path, headers=self._headers()))
+
+    async def submit(self, form_path: str, action: str, fields: dict[str, str]
+                     ) -> httpx.Response:
+        page = await self.get(form_path)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        if csrf is None:
+            raise DemoTimeout(f"no form at {form_path} ({page.status_code})")
+        return self._keep(await self.http.post(action, data={"csrf": csrf.group(1), **fields},
+                                               headers=self._headers()))
+
+    def _headers(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+
+    def _keep(self, response: httpx.Response) -> httpx.Response:
+        self.cookies.update(response.cookies.items())
+        return response
 
 
 async def _dsl(settings: Settings) -> None:

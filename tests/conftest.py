@@ -35,6 +35,7 @@ _load_local_env()
 # fixtures more than one tier uses, beside the helpers they go with (tests/support/*.py);
 # each after the ones it imports, so that pytest can rewrite its asserts
 pytest_plugins = (
+    "tests.support.browser",
     "tests.support.clock",
     "tests.support.smtp",
     "tests.support.webhooks",

@@ -13,7 +13,6 @@ The live roll (`pupils`) is not content and is never purged here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +29,7 @@ from schemas.disclosures import ContentPurged, PurgeTrigger
 from schemas.envelope import wrap
 from services.common.db import UnitOfWork
 from services.common.outbox import add_to_outbox
+from services.common.runner import in_background
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,13 +113,8 @@ async def daily_retention(
                      days=settings.retention_content_days, now=clock(), trigger="schedule"):
             published()
 
-    task = asyncio.create_task(run_daily(once, interval_s=settings.retention_interval_s))
-    try:
+    async with in_background(run_daily(once, interval_s=settings.retention_interval_s)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def run_daily(

@@ -11,7 +11,6 @@ the children still without one go to the LA. A notification's `attendance_stage`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -33,6 +32,7 @@ from services.common.disclosure import record_disclosure
 from services.common.escalation import ATTENDANCE_LA_AT, ATTENDANCE_PROMPT_AT
 from services.common.local_time import LONDON
 from services.common.problems import Problem, problem_responses
+from services.common.runner import in_background
 from services.common.security import Principal
 from services.notifier.api import _WITHDRAWN, Acker, Ctx, _locked
 from services.notifier.channels import EmailKind
@@ -287,13 +287,8 @@ class AttendanceFollowUp:
 @asynccontextmanager
 async def following_up(ctx: NotifierContext, *, interval_s: float) -> AsyncIterator[None]:
     """The attendance follow-up in the background while the context is open."""
-    task = asyncio.create_task(AttendanceFollowUp.of(ctx).run(interval_s=interval_s))
-    try:
+    async with in_background(AttendanceFollowUp.of(ctx).run(interval_s=interval_s)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _children(conn: AsyncConnection, notification_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
 from tests.support.api import issuer_for, new_police_client, new_user, police_token
-from tests.support.browser import CHROMIUM_ARGS, chromium_or_skip, serving, until
+from tests.support.browser import CHROMIUM_ARGS, serving, until
 from tests.support.ids import next_email, next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.ports import free_port
@@ -45,11 +45,6 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 PHONE = {"width": 375, "height": 812}
 REASON = "Same household address as the police report"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    return chromium_or_skip()
 
 
 @dataclass

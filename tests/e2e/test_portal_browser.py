@@ -10,15 +10,12 @@ needs a real socket); mail goes to an aiosmtpd server. Chromium is Debian's /usr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import re
 import string
-import subprocess
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,9 +24,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from schemas import topics
@@ -40,8 +35,8 @@ from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.models import notifications
 from services.notifier.settings import NotifierSettings
-from tests.conftest import REPO
 from tests.support.api import issuer_for, new_police_client, new_user, police_token
+from tests.support.browser import CHROMIUM_ARGS, serving, until
 from tests.support.ids import next_email, next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
@@ -50,28 +45,7 @@ from tests.support.registry import pupil, seed
 from tests.support.smtp import Inbox
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 PASSWORD = "correct horse battery staple"
-
-
-def _chromium() -> Path | None:
-    """Debian's Chromium, installed by scripts/install-browser.sh when missing."""
-    if not CHROMIUM.exists():
-        script = REPO / "scripts" / "install-browser.sh"
-        subprocess.run([str(script)], check=False, capture_output=True, timeout=600)
-    return CHROMIUM if CHROMIUM.exists() else None
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    found = _chromium()
-    if found is None:
-        pytest.skip("no /usr/bin/chromium and scripts/install-browser.sh could not install it")
-    pytest.importorskip("playwright.async_api", reason="the `playwright` package is missing")
-    return found
 
 
 @dataclass
@@ -84,34 +58,6 @@ class ShiftedClock:
         return datetime.now(UTC) + self.offset
 
 
-
-
-@asynccontextmanager
-async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
-    """The app (with its lifespan: consumers, relay, dispatcher) on a real loopback port."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(300):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.05)
-        if not server.started:
-            raise RuntimeError(f"{app.title} did not start on port {port}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-
-
-async def until(get: Any, *, seconds: float = 60, what: str) -> Any:
-    for _ in range(int(seconds * 5)):
-        value = await get()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_dsl_reads_and_acknowledges_in_a_browser(

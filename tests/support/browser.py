@@ -1,5 +1,6 @@
-"""What browser tests share: Debian's Chromium driven by Playwright, apps served on real
-loopback ports (the browser needs a socket), and waiting for something to happen."""
+"""What browser tests share: Debian's Chromium driven by Playwright (the `chromium` fixture:
+this module is a pytest plugin), apps served on real loopback ports (the browser needs a
+socket), and waiting for something to happen."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def chromium_or_skip() -> Path:
         pytest.skip("no /usr/bin/chromium and scripts/install-browser.sh could not install it")
     pytest.importorskip("playwright.async_api", reason="the `playwright` package is missing")
     return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    """Debian's Chromium for a browser test module (skipped when it cannot be had)."""
+    return chromium_or_skip()
 
 
 @asynccontextmanager
