@@ -250,7 +250,8 @@ class Dispatcher:
         kind = cast(EmailKind, row.kind)
         token = None if kind == "retraction" else secrets.token_urlsafe(32)
         link = f"{self.portal_base_url}/portal/sign-in?token={token}" if token else None
-        by = await earliest_deadline(conn, row.la_code) if kind in REVIEW_KINDS else None
+        by = await earliest_deadline(conn, row.la_code, [
+            uuid.UUID(i) for i in row.notification_ids]) if kind in REVIEW_KINDS else None
         subject, body = render_email(kind, name=row.subject_name, count=row.count, link=link,
                                      deadline_at=by)
         if token is not None:

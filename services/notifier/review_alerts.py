@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -123,8 +123,10 @@ async def plan_review_alerts(
         if row.duty_at <= now:
             groups[("review_overdue", row.la_code)].append(row)
     for (kind, la_code), members in groups.items():
+        # the mail is about these reviews: it names their nearest deadline, not an older one's
         await queue_email(conn, kind=kind, school_urn=None, la_code=la_code or None,
-                          recipient_role="review", notification_ids=[], now=now,
+                          recipient_role="review",
+                          notification_ids=[m.review_id for m in members], now=now,
                           service_desk=service_desk, count=len(members))
         for member in members:
             moved = {"alerted_at": now} if kind == "review_waiting" else {
@@ -135,9 +137,12 @@ async def plan_review_alerts(
     return sum(len(m) for m in groups.values())
 
 
-async def earliest_deadline(conn: AsyncConnection, la_code: str | None) -> datetime | None:
-    """The nearest deadline of the LA's open reviews: what a review e-mail names."""
-    found: datetime | None = (await conn.execute(select(func.min(review_alerts.c.deadline_at))
-                              .where(review_alerts.c.la_code == (la_code or ""),
-                                     review_alerts.c.resolved_at.is_(None)))).scalar()
+async def earliest_deadline(conn: AsyncConnection, la_code: str | None,
+                            review_ids: Sequence[uuid.UUID] = ()) -> datetime | None:
+    """The nearest deadline of the reviews a review e-mail is about (of all the LA's open
+    reviews when it names none: a mail staged before it recorded them)."""
+    a = review_alerts.c
+    about = a.review_id.in_(review_ids) if review_ids else a.resolved_at.is_(None)
+    found: datetime | None = (await conn.execute(select(func.min(a.deadline_at)).where(
+        a.la_code == (la_code or ""), about))).scalar()
     return found

@@ -353,6 +353,23 @@ async def test_an_la_with_nobody_in_a_role_falls_back_to_safeguarding_then_the_d
 # --- review alerts ----------------------------------------------------------------------------
 
 
+async def test_a_review_alert_names_its_own_deadline_not_an_older_reviews(
+    notifier_engine, deps, clock, dispatcher, mailbox
+) -> None:
+    w = await world(notifier_engine)
+    await on_child_needs_review(needs_review(uuid.uuid4(), w.la, deadline_at=monday(8, 45)),
+                                deps=deps)
+    await at(clock, dispatcher, MATCHED_AT)
+    # left open past its deadline; a review queued during the school day is due tomorrow
+    later = monday(10, 0)
+    await on_child_needs_review(needs_review(uuid.uuid4(), w.la, queued_at=later,
+                                             deadline_at=later + timedelta(hours=22, minutes=45)),
+                                deps=deps)
+    await at(clock, dispatcher, later)
+    newest = [m for m in mailbox.to(w.addr["review"]) if "a review is waiting" in m][-1]
+    assert "deadline Tuesday 24 November, 8:45am" in newest
+
+
 async def test_a_review_alerts_its_contact_then_calls_the_duty_manager_until_resolved(
     notifier_engine, deps, clock, dispatcher, mailbox
 ) -> None:
