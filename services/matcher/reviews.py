@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import topics
+from schemas.disclosures import Channel
 from schemas.envelope import EventPayload, wrap
 from schemas.incidents import ChildReport, disclosed_child, disclosed_incident
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
@@ -51,6 +52,7 @@ class ReviewDeps:
     now: datetime
     topic_prefix: str
     key_secret: str
+    channel: Channel = "api"  # how the officer reached the review: the API or the portal
 
 
 def owns(principal: Principal, row: Any) -> bool:
@@ -117,7 +119,7 @@ async def open_review(review_id: uuid.UUID, *, principal: Principal, deps: Revie
         for candidate in row.candidates:
             await record_disclosure(
                 uow.conn, source=f"{deps.topic_prefix}{SOURCE}", topic_prefix=deps.topic_prefix,
-                principal=principal, action="review.candidate.view", channel="api",
+                principal=principal, action="review.candidate.view", channel=deps.channel,
                 purpose=PURPOSE, at=deps.now, child_key=child_key(
                     deps.key_secret, given_name=candidate["given_name"],
                     family_name=candidate["family_name"],
@@ -239,7 +241,8 @@ async def stage_child_disclosure(conn: AsyncConnection, row: Any, principal: Pri
     child = ChildReport.model_validate(row.child)
     await record_disclosure(
         conn, source=f"{deps.topic_prefix}{SOURCE}", topic_prefix=deps.topic_prefix,
-        principal=principal, action=action, channel="api", purpose=purpose, at=deps.now,
+        principal=principal, action=action, channel=deps.channel, purpose=purpose,
+        at=deps.now,
         child_key=child_key(deps.key_secret, given_name=child.given_name,
                             family_name=child.family_name, date_of_birth=child.date_of_birth),
         school_urn=school_urn, la_code=la_code, review_id=row.review_id,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from schemas.disclosures import Channel
 from services.common.auth_api import require_scope
 from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.matcher import handovers, reviews
-from services.matcher.context import MatcherContext, MatcherCtx
+from services.matcher.context import MatcherCtx
 from services.matcher.registry_models import LA_CODE_PATTERN
 from services.matcher.reviews import Outcome, ReviewDeps
 
@@ -50,9 +51,16 @@ class HandoverIn(BaseModel):
     reason: Reason
 
 
-def _deps(ctx: MatcherContext) -> ReviewDeps:
+def _deps(ctx: MatcherCtx, x_daybreak_channel: Annotated[str | None, Header(
+        description="`portal` when the people's portal calls with the person's own token: "
+                    "the audit log records the channel they used")] = None) -> ReviewDeps:
+    channel: Channel = "portal" if x_daybreak_channel == "portal" else "api"
     return ReviewDeps(uow=ctx.uow(), now=ctx.clock(), topic_prefix=ctx.settings.topic_prefix,
-                      key_secret=ctx.settings.child_key_secret.get_secret_value())
+                      key_secret=ctx.settings.child_key_secret.get_secret_value(),
+                      channel=channel)
+
+
+Deps = Annotated[ReviewDeps, Depends(_deps)]
 
 
 @router.get("/v1/reviews", responses=_ERRORS)
@@ -62,45 +70,45 @@ async def list_reviews(principal: Reader, ctx: Ctx) -> list[dict[str, Any]]:
 
 
 @router.get("/v1/reviews/{review_id}", responses=_ERRORS)
-async def get_review(review_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+async def get_review(review_id: uuid.UUID, principal: Reader, deps: Deps) -> dict[str, Any]:
     """The child and the candidate pupils: audited disclosures, one for each."""
-    return await reviews.open_review(review_id, principal=principal, deps=_deps(ctx))
+    return await reviews.open_review(review_id, principal=principal, deps=deps)
 
 
 @router.post("/v1/reviews/{review_id}/resolve", responses=_ERRORS)
 async def resolve_review(
-    review_id: uuid.UUID, body: ResolveIn, principal: Resolver, ctx: Ctx
+    review_id: uuid.UUID, body: ResolveIn, principal: Resolver, ctx: Ctx, deps: Deps
 ) -> dict[str, Any]:
     """Resolve to one of the candidates' schools, or to the LA safeguarding contact."""
     result = await reviews.resolve_review(
         review_id, urn=body.urn, upn=body.upn.upper() if body.upn else None,
-        outcome=body.outcome, reason=body.reason, principal=principal, deps=_deps(ctx))
+        outcome=body.outcome, reason=body.reason, principal=principal, deps=deps)
     ctx.wake_relay()
     return result
 
 
 @router.post("/v1/reviews/{review_id}/handover", responses=_ERRORS)
 async def offer_handover(
-    review_id: uuid.UUID, body: HandoverIn, principal: Resolver, ctx: Ctx
+    review_id: uuid.UUID, body: HandoverIn, principal: Resolver, ctx: Ctx, deps: Deps
 ) -> dict[str, Any]:
     """Offer the review to another local authority (audited: it shows them the child)."""
     result = await handovers.offer_handover(review_id, to_la=body.to_la, reason=body.reason,
-                                            principal=principal, deps=_deps(ctx))
+                                            principal=principal, deps=deps)
     ctx.wake_relay()
     return result
 
 
 @router.post("/v1/reviews/{review_id}/handover/accept", responses=_ERRORS)
-async def accept_handover(review_id: uuid.UUID, principal: Resolver, ctx: Ctx
+async def accept_handover(review_id: uuid.UUID, principal: Resolver, ctx: Ctx, deps: Deps
                           ) -> dict[str, Any]:
     """Take over a review offered to your local authority."""
-    result = await handovers.accept_handover(review_id, principal=principal, deps=_deps(ctx))
+    result = await handovers.accept_handover(review_id, principal=principal, deps=deps)
     ctx.wake_relay()
     return result
 
 
 @router.post("/v1/reviews/{review_id}/handover/decline", responses=_ERRORS)
-async def decline_handover(review_id: uuid.UUID, principal: Resolver, ctx: Ctx
+async def decline_handover(review_id: uuid.UUID, principal: Resolver, deps: Deps
                            ) -> dict[str, Any]:
     """Refuse a review offered to your local authority; it stays with the LA that offered it."""
-    return await handovers.decline_handover(review_id, principal=principal, deps=_deps(ctx))
+    return await handovers.decline_handover(review_id, principal=principal, deps=deps)

@@ -264,7 +264,10 @@ async def _call(request: Request, method: str, path: str,
     """The matcher's answer, or the page to show instead (sign in again, not found, away)."""
     try:
         answer = await ctx_of(request).matcher().request(
-            method, path, json=json, headers={"Authorization": f"Bearer {session_token(request)}"})
+            method, path, json=json, headers={
+                "Authorization": f"Bearer {session_token(request)}",
+                # the matcher audits what the officer sees; it records the portal as the channel
+                "X-Daybreak-Channel": "portal"})
     except httpx.HTTPError:
         return await _unavailable(request)
     if answer.status_code in (401, 403):

@@ -238,6 +238,9 @@ async def test_the_review_page_shows_the_child_beside_each_candidate_audited_by_
     assert "<legend>Which candidate is the reported child?</legend>" in text
     views = await matcher_staged(matcher_engine, settings, "disclosures.v1", queued.review_id)
     assert any(b'"review.view"' in v and b'"la_officer"' in v for v in views)
+    # the matcher audits the portal's reads as the portal's (the officer's own token)
+    assert all(b'"channel":"portal"' in v.replace(b" ", b"") for v in views
+               if b'"review.' in v)
     other = await queue_review(settings, matcher_engine, desk.other_la, created_at=clock.now,
                                deadline_at=clock.now)
     foreign = await la_portal.get(f"/portal/reviews/{other.review_id}")
