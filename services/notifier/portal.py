@@ -19,6 +19,7 @@ from services.notifier import api, attendance, portal_reviews
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
 from services.notifier.models import schools
+from services.notifier.open_items import open_items
 from services.notifier.portal_pages import (
     CSRF_COOKIE,
     HERE,
@@ -30,6 +31,7 @@ from services.notifier.portal_pages import (
     signed_in,
     to_sign_in,
 )
+from services.notifier.portal_reviews import countdown
 
 __all__ = ["CSRF_COOKIE", "router"]
 ACTIONS = ("pastoral support", "education welfare officer", "school nurse", "CAMHS",
@@ -110,10 +112,19 @@ async def inbox(request: Request) -> Response:
         return to_sign_in()
     ctx = ctx_of(request)
     listed = await api.list_notifications(principal, ctx)
-    names = await _school_names(ctx, (n["school_urn"] for n in listed["items"]))
+    now = ctx.clock()
+    desk: list[dict[str, Any]] = []
+    if principal.role == "la_officer" and principal.la_codes:
+        # the LA's desk: everything still open in its LAs, who owns it, by when, who is next
+        async with ctx.engine.connect() as conn:
+            desk = [{"item": item, "countdown": countdown(item.deadline_at, now)}
+                    for item in await open_items(conn, now=now, la_codes=principal.la_codes,
+                                                 service_desk=ctx.deps.service_desk)]
+    names = await _school_names(ctx, [*(n["school_urn"] for n in listed["items"]),
+                                      *(d["item"].school_urn for d in desk)])
     done = next((k for k in ("acknowledged", "attendance") if request.query_params.get(k)), None)
     return await page(request, "inbox.html", {"items": listed["items"], "names": names,
-                                              "done": done})
+                                              "done": done, "desk": desk})
 
 
 @router.get("/notifications/{notification_id}")

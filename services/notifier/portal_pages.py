@@ -57,6 +57,14 @@ REASON_LABELS = {
     "school_holiday": "The school is on holiday with no cover",
     "absent_after_incident": "Reported absent by the school the morning after",
     "attendance_unknown": "The school did not say whether the child attended",
+    "school_not_participating": "The school does not take part in Operation Encompass",
+    "school_closed": "The school is closed",
+    "school_not_ready": "The school has no DSL contact registered",
+}
+ROLE_LABELS = {
+    "dsl": "the DSL", "deputy_dsl": "the deputy DSL", "holiday_cover": "holiday cover",
+    "safeguarding": "the LA's safeguarding contact", "review": "the LA's review contact",
+    "duty_manager": "the LA's duty manager", "service_desk": "the Daybreak service desk",
 }
 HERE = Path(__file__).parent  # templates/ and static/
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -108,6 +116,7 @@ templates.env.filters["london"] = london_time
 templates.env.filters["shown"] = shown
 templates.env.filters["long_date"] = long_date
 templates.env.filters["state_label"] = lambda s: STATE_LABELS.get(s, s)
+templates.env.filters["role_label"] = lambda r: ROLE_LABELS.get(r, r)
 
 
 class SecureRoute(APIRoute):

@@ -325,6 +325,10 @@ async def test_the_la_officer_opens_and_acknowledges_what_was_sent_to_the_la(
     inbox = await la_portal.get("/portal/")
     assert f"/portal/notifications/{row.id}" in inbox.text
     assert f"Local authority {school.la}" in inbox.text and "Okafor" not in inbox.text
+    # the LA's desk: the open item, its owner, deadline and who is told next
+    assert "Your local authority's open items" in inbox.text
+    assert inbox.text.count(f"/portal/notifications/{row.id}") == 2
+    assert "<td data-label=\"Owner now\">the LA&#39;s safeguarding contact</td>" in inbox.text
     page = await la_portal.get(f"/portal/notifications/{row.id}")
     assert "Ola Okafor" in page.text and "On no school&#39;s roll" in page.text
     assert "Record attendance" not in page.text  # the school's to answer, not the LA's
@@ -333,3 +337,5 @@ async def test_the_la_officer_opens_and_acknowledges_what_was_sent_to_the_la(
     assert ack.status_code == 303
     [acked] = await rows_for(notifier_engine, incident_id)
     assert acked.state == "acknowledged" and acked.action_taken == "social care referral"
+    after = await la_portal.get("/portal/")
+    assert after.text.count(f"/portal/notifications/{row.id}") == 1  # off the desk, listed
