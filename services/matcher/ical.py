@@ -73,8 +73,13 @@ def read_events(data: bytes) -> list[TermEvent]:
     if not starts:
         raise IcsRejected(["no event has a start date (DTSTART)"])
     window = (min(starts), min(starts) + MAX_SPAN)
-    # read each event as written first: expansion would quietly drop one that ends too soon
+    # read each event as written first: expansion would quietly drop one that ends too soon,
+    # or one that starts after the window it expands
     problems = [f"{_label(c)}: {why}" for c in masters if (why := _unreadable(c)) is not None]
+    problems += [f"{_label(c)} on {day.isoformat()}: starts more than three years after the "
+                 "file's first event (import at most three years at a time)"
+                 for c in masters if c.get("DTSTART") is not None
+                 and (day := _day_of(c.get("DTSTART"))) > window[1]]
     if problems:
         raise IcsRejected(problems)
     events: list[TermEvent] = []

@@ -86,3 +86,12 @@ def test_wrong_or_ambiguous_events_are_refused_by_name(event: str, said: str) ->
 def test_a_file_that_is_not_icalendar_is_refused() -> None:
     with pytest.raises(IcsRejected, match=r"not an iCalendar file|no events"):
         read_events(b"urn,date,kind\n100001,2027-01-04,closed\n")
+
+
+def test_an_event_past_the_three_years_read_is_refused_not_dropped() -> None:
+    with pytest.raises(IcsRejected) as refused:
+        read_events(ics(all_day("Autumn term", "20260903", "20261219"),
+                        all_day("Half term", "20301028", "20301102")))
+    assert refused.value.problems == [
+        "event 'Half term' on 2030-10-28: starts more than three years after the file's first "
+        "event (import at most three years at a time)"]
