@@ -7,17 +7,7 @@ from datetime import date
 import pytest
 
 from services.matcher.ical import IcsRejected, calendar_from_ics, classify, read_events
-
-
-def ics(*events: str) -> bytes:
-    body = "".join(f"BEGIN:VEVENT\r\nUID:{n}@test\r\nDTSTAMP:20260101T000000Z\r\n{e}"
-                   "END:VEVENT\r\n" for n, e in enumerate(events))
-    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{body}"
-            "END:VCALENDAR\r\n").encode()
-
-
-def all_day(summary: str, first: str, stop: str) -> str:
-    return f"SUMMARY:{summary}\r\nDTSTART;VALUE=DATE:{first}\r\nDTEND;VALUE=DATE:{stop}\r\n"
+from tests.support.registry_files import all_day, ics
 
 
 def closed(data: bytes) -> set[date]:
