@@ -219,7 +219,7 @@ async def test_a_schools_own_term_dates_replace_its_las_and_its_overrides_stay_o
 async def test_a_school_that_moves_la_takes_its_new_las_term_dates(
     api: Api, admin: dict[str, str], matcher_engine: AsyncEngine, own_settings: Settings
 ) -> None:
-    first, (urn, _) = await world(api, admin)
+    _, (urn, _) = await world(api, admin)
     second, _ = await world(api, admin)
     await put_la_calendar(api, second, XMAS, admin)
     assert (await announced(matcher_engine, own_settings, urn))[-1] == []
