@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from stdnum.gb.upn import calc_check_digit
 
 from services.matcher.roster import ROSTER_HEADER
@@ -50,6 +52,18 @@ def calendar_csv(*rows: tuple[str, str, str]) -> str:
 def la_calendar_csv(*rows: tuple[str, str]) -> str:
     """An LA's term dates as a CSV of (date, kind) rows."""
     return "date,kind\n" + "".join(f"{d},{k}\n" for d, k in rows)
+
+
+HOLIDAYS = (("2026-12-21", "2027-01-01"), ("2027-03-29", "2027-04-09"),
+            ("2027-07-22", "2027-08-31"), ("2027-10-25", "2027-10-29"))
+
+
+def holidays_csv() -> str:
+    """An LA's term dates as a CSV: the Christmas, Easter and summer holidays of 2026-27 and
+    the October half term of 2027-28, every day of each closed."""
+    days = [date.fromisoformat(first) + timedelta(days=n) for first, last in HOLIDAYS
+            for n in range((date.fromisoformat(last) - date.fromisoformat(first)).days + 1)]
+    return la_calendar_csv(*((d.isoformat(), "closed") for d in days))
 
 
 def ics(*events: str) -> bytes:
