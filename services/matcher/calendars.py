@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, Table, delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import any_of
@@ -62,6 +62,15 @@ async def load_calendars(conn: AsyncConnection, *, urns: Sequence[str] | None = 
     for urn, day, kind, source in await conn.execute(sq.order_by(s.day)):
         own[source][urn].append((day, kind))
     return CalendarBook(dict(la_days), dict(own["term"]), dict(own["override"]))
+
+
+async def replace_days(conn: AsyncConnection, table: Table, where: ColumnElement[bool],
+                       rows: list[dict[str, Any]]) -> int:
+    """Replace the calendar rows `where` selects with `rows`; how many were replaced."""
+    replaced = (await conn.execute(delete(table).where(where))).rowcount
+    if rows:
+        await conn.execute(insert(table), rows)
+    return replaced
 
 
 async def la_followers(conn: AsyncConnection, la_code: str) -> list[str]:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from services.common.db import UnitOfWork, any_of
 from services.common.escalation import DEFAULT_ESCALATION
 from services.common.problems import Problem
+from services.matcher.calendars import replace_days
 from services.matcher.directory import announce, announce_calendars
 from services.matcher.models import (
     la_calendar_days,
@@ -414,13 +415,12 @@ async def import_calendar(
             ], title="Invalid calendar")
         replaced = 0
         if urns:
-            replaced = (await uow.conn.execute(delete(school_calendar_days).where(
-                school_calendar_days.c.urn == any_of(urns),
-                school_calendar_days.c.source == "override"))).rowcount
-        if days:
-            await uow.conn.execute(insert(school_calendar_days), [
-                {"urn": d.urn, "day": d.day, "kind": d.kind, "source": "override"}
-                for d in days])
+            own = school_calendar_days.c
+            replaced = await replace_days(
+                uow.conn, school_calendar_days, (own.urn == any_of(urns))
+                & (own.source == "override"),
+                [{"urn": d.urn, "day": d.day, "kind": d.kind, "source": "override"}
+                 for d in days])
         await announce_calendars(uow.conn, urns, topic_prefix=topic_prefix, now=now)
         await uow.commit()
     return CalendarResult(days=len(days), replaced=replaced, schools=len(urns))

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 
 from services.common.db import UnitOfWork
 from services.common.problems import Problem
 from services.common.school_calendar import CalendarRow
-from services.matcher.calendars import la_followers, load_calendars
+from services.matcher.calendars import la_followers, load_calendars, replace_days
 from services.matcher.directory import announce_calendars
 from services.matcher.ical import IcsRejected, calendar_from_ics
 from services.matcher.models import (
@@ -80,15 +79,10 @@ async def put_la_calendar(
     follows them (those with no term dates of their own)."""
     days = await asyncio.to_thread(read_la_calendar, data, fmt)
     async with uow:
-        known = (await uow.conn.execute(select(local_authorities.c.la_code).where(
-            local_authorities.c.la_code == la_code).with_for_update())).first()
-        if known is None:
-            raise Problem(404, "Not found", "No such local authority.")
-        replaced = (await uow.conn.execute(delete(la_calendar_days).where(
-            la_calendar_days.c.la_code == la_code))).rowcount
-        if days:
-            await uow.conn.execute(insert(la_calendar_days), [
-                {"la_code": la_code, "day": day, "kind": kind} for day, kind in days])
+        await _lock(uow, local_authorities.c.la_code, la_code, "local authority")
+        replaced = await replace_days(
+            uow.conn, la_calendar_days, la_calendar_days.c.la_code == la_code,
+            [{"la_code": la_code, "day": day, "kind": kind} for day, kind in days])
         followers = await la_followers(uow.conn, la_code)
         await announce_calendars(uow.conn, followers, now=now, topic_prefix=topic_prefix)
         await uow.commit()
@@ -115,16 +109,11 @@ async def put_school_term_dates(
     LA's again); its overrides stay on top either way."""
     days = await asyncio.to_thread(read_ics, data) if data is not None else []
     async with uow:
-        known = (await uow.conn.execute(select(schools.c.urn).where(
-            schools.c.urn == urn).with_for_update())).first()
-        if known is None:
-            raise Problem(404, "Not found", "No such school.")
-        replaced = (await uow.conn.execute(delete(school_calendar_days).where(
-            school_calendar_days.c.urn == urn, school_calendar_days.c.source == "term"))
-        ).rowcount
-        if days:
-            await uow.conn.execute(insert(school_calendar_days), [
-                {"urn": urn, "day": day, "kind": kind, "source": "term"} for day, kind in days])
+        await _lock(uow, schools.c.urn, urn, "school")
+        own = school_calendar_days.c
+        replaced = await replace_days(
+            uow.conn, school_calendar_days, (own.urn == urn) & (own.source == "term"),
+            [{"urn": urn, "day": day, "kind": kind, "source": "term"} for day, kind in days])
         await announce_calendars(uow.conn, [urn], now=now, topic_prefix=topic_prefix)
         await uow.commit()
     return TermDatesResult(urn, len(days), replaced)
@@ -143,6 +132,13 @@ async def get_school_calendar(urn: str, *, uow: UnitOfWork) -> dict[str, Any]:
             "term_dates_of": book.term_dates_of(urn, row.la_code),
             "overrides": len(book.overrides.get(urn, [])),
             "days": _listed(book.days(urn, row.la_code))}
+
+
+async def _lock(uow: UnitOfWork, key: Any, value: str, what: str) -> None:
+    """Lock the LA's or school's row (concurrent imports queue up), or 404."""
+    found = (await uow.conn.execute(select(key).where(key == value).with_for_update())).first()
+    if found is None:
+        raise Problem(404, "Not found", f"No such {what}.")
 
 
 def _listed(days: list[CalendarRow]) -> list[dict[str, str]]:

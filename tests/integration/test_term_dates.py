@@ -7,31 +7,25 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import topics
 from schemas.directory import SchoolCalendarChanged
-from services.common.app import create_app
-from services.common.context import AppContext
 from services.common.db import UnitOfWork
 from services.common.settings import Settings
 from services.demo import term_dates
 from services.matcher.directory import announce_everything
 from services.matcher.index import RosterCache
 from services.matcher.models import schools
-from services.matcher.registry_api import router
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.models import notification_children, notifications
-from tests.support.api import running
 from tests.support.clock import Clock
 from tests.support.directory import deliver_registry
 from tests.support.ids import next_la, next_urn
@@ -56,24 +50,13 @@ COVER = {"role": "holiday_cover", "name": "Holly Cover", "email": "cover@oak.sch
 
 
 @pytest.fixture
-def own_settings(settings: Settings) -> Settings:
+def registry_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"topic_prefix": PREFIX})
 
 
 @pytest.fixture
-def api_clock() -> Clock:
+def registry_clock() -> Clock:
     return Clock(NOW)
-
-
-@pytest.fixture
-async def api(own_settings: Settings, matcher_engine: AsyncEngine, api_clock: Clock
-              ) -> AsyncIterator[Api]:
-    ctx = AppContext(settings=own_settings, engine=matcher_engine, registry=CollectorRegistry(),
-                     clock=api_clock)
-    app = create_app(title="registry under test", service="matcher", ctx=ctx)
-    app.include_router(router)
-    async with running(app) as client:
-        yield client
 
 
 def body(data: bytes | str, media_type: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -81,27 +64,27 @@ def body(data: bytes | str, media_type: str, headers: dict[str, str]) -> dict[st
     return {"content": content, "headers": headers | {"Content-Type": media_type}}
 
 
-async def put_la_calendar(api: Api, la: str, data: bytes | str, headers: dict[str, str],
+async def put_la_calendar(registry: Api, la: str, data: bytes | str, headers: dict[str, str],
                           media_type: str = "text/csv") -> httpx.Response:
-    return await api.put(f"/v1/local-authorities/{la}/calendar",
+    return await registry.put(f"/v1/local-authorities/{la}/calendar",
                          **body(data, media_type, headers))
 
 
-async def put_school_calendar(api: Api, urn: str, data: bytes | str, headers: dict[str, str],
+async def put_school_calendar(registry: Api, urn: str, data: bytes | str, headers: dict[str, str],
                               media_type: str = "text/calendar") -> httpx.Response:
-    return await api.put(f"/v1/schools/{urn}/calendar", **body(data, media_type, headers))
+    return await registry.put(f"/v1/schools/{urn}/calendar", **body(data, media_type, headers))
 
 
-async def world(api: Api, admin: dict[str, str], *contacts: dict[str, str]
+async def world(registry: Api, admin: dict[str, str], *contacts: dict[str, str]
                 ) -> tuple[str, list[str]]:
     """A ready LA and two ready schools in it (with the extra contacts)."""
     la, urns = next_la(), sorted([next_urn(), next_urn()])
-    assert (await api.put(f"/v1/local-authorities/{la}", json=la_body(),
+    assert (await registry.put(f"/v1/local-authorities/{la}", json=la_body(),
                           headers=admin)).status_code == 201
     for urn in urns:
         school = ready_school_body(la)
         school["contacts"] += list(contacts)
-        assert (await api.put(f"/v1/schools/{urn}", json=school, headers=admin)
+        assert (await registry.put(f"/v1/schools/{urn}", json=school, headers=admin)
                 ).status_code == 201
     return la, urns
 
@@ -122,26 +105,26 @@ def xmas_days() -> list[tuple[date, str]]:
 # --- the API --------------------------------------------------------------------------------
 
 async def test_an_las_term_dates_become_its_schools_calendars(
-    api: Api, admin: dict[str, str], matcher_engine: AsyncEngine, own_settings: Settings
+    registry: Api, admin: dict[str, str], matcher_engine: AsyncEngine, registry_settings: Settings
 ) -> None:
-    la, (follower, academy) = await world(api, admin)
-    own = await put_school_calendar(api, academy, academy_term_dates(), admin)
+    la, (follower, academy) = await world(registry, admin)
+    own = await put_school_calendar(registry, academy, academy_term_dates(), admin)
     assert own.status_code == 200, own.text
-    resp = await put_la_calendar(api, la, XMAS, admin)
+    resp = await put_la_calendar(registry, la, XMAS, admin)
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"la_code": la, "days": 8, "replaced": 0, "schools_affected": 1}
-    got = (await api.get(f"/v1/local-authorities/{la}/calendar", headers=admin)).json()
+    got = (await registry.get(f"/v1/local-authorities/{la}/calendar", headers=admin)).json()
     assert got["la_code"] == la and got["schools_following"] == 1
     assert got["days"][0] == {"day": "2026-12-21", "kind": "closed"} and len(got["days"]) == 8
-    assert (await announced(matcher_engine, own_settings, follower))[-1] == xmas_days()
-    academy_calendars = await announced(matcher_engine, own_settings, academy)
+    assert (await announced(matcher_engine, registry_settings, follower))[-1] == xmas_days()
+    academy_calendars = await announced(matcher_engine, registry_settings, academy)
     assert len(academy_calendars) == 2  # created, then its own term dates: the LA's is not its
 
-    resp = await put_la_calendar(api, la.lower(), term_dates(), admin, "text/calendar")
+    resp = await put_la_calendar(registry, la.lower(), term_dates(), admin, "text/calendar")
     assert resp.json() == {"la_code": la, "days": 180, "replaced": 8, "schools_affected": 1}
-    latest = (await announced(matcher_engine, own_settings, follower))[-1]
+    latest = (await announced(matcher_engine, registry_settings, follower))[-1]
     assert len(latest) == 180 and (date(2027, 8, 12), "closed") in latest
-    views = {urn: (await api.get(f"/v1/schools/{urn}/calendar", headers=admin)).json()
+    views = {urn: (await registry.get(f"/v1/schools/{urn}/calendar", headers=admin)).json()
              for urn in (follower, academy)}
     assert (views[follower]["term_dates_of"], len(views[follower]["days"])) == ("la", 180)
     assert views[academy]["term_dates_of"] == "school"
@@ -149,13 +132,13 @@ async def test_an_las_term_dates_become_its_schools_calendars(
 
 
 async def test_a_bad_file_is_422_naming_each_row_or_event_and_changes_nothing(
-    api: Api, admin: dict[str, str]
+    registry: Api, admin: dict[str, str]
 ) -> None:
-    la, _ = await world(api, admin)
-    assert (await put_la_calendar(api, la, XMAS, admin)).status_code == 200
+    la, _ = await world(registry, admin)
+    assert (await put_la_calendar(registry, la, XMAS, admin)).status_code == 200
     bad_csv = la_calendar_csv(("2027-02-15", "closed"), ("2027-02-30", "closed"),
                               ("2027-02-16", "shut"), ("2027-02-15", "open"))
-    resp = await put_la_calendar(api, la, bad_csv, admin)
+    resp = await put_la_calendar(registry, la, bad_csv, admin)
     assert resp.status_code == 422
     assert resp.json()["errors"] == [
         {"row": 3, "field": "date", "message": "must be a date as YYYY-MM-DD"},
@@ -164,80 +147,80 @@ async def test_a_bad_file_is_422_naming_each_row_or_event_and_changes_nothing(
     bad_ics = ics(all_day("Spring term", "20270104", "20270327"),
                   all_day("Sports day", "20270610", "20270611"),
                   "SUMMARY:INSET day\r\nDTSTART:20270610T000000\r\nDTEND:20270611T000000\r\n")
-    resp = await put_la_calendar(api, la, bad_ics, admin, "text/calendar")
+    resp = await put_la_calendar(registry, la, bad_ics, admin, "text/calendar")
     assert resp.status_code == 422 and resp.json()["title"] == "Invalid iCalendar file"
     messages = [e["message"] for e in resp.json()["errors"]]
     assert messages == [
         "event 'INSET day': a time without a time zone (floating time) is ambiguous"]
-    resp = await put_la_calendar(api, la, ics(all_day("Sports day", "20270610", "20270611")),
+    resp = await put_la_calendar(registry, la, ics(all_day("Sports day", "20270610", "20270611")),
                                  admin, "text/calendar")
     assert [e["message"] for e in resp.json()["errors"]] == [
         "event 'Sports day' on 2027-06-10: its name says neither holiday, term nor INSET day"]
-    resp = await put_la_calendar(api, la, XMAS, admin, "text/calendar")  # a CSV said to be .ics
+    resp = await put_la_calendar(registry, la, XMAS, admin, "text/calendar")  # CSV, said .ics
     assert resp.status_code == 422
-    got = (await api.get(f"/v1/local-authorities/{la}/calendar", headers=admin)).json()
+    got = (await registry.get(f"/v1/local-authorities/{la}/calendar", headers=admin)).json()
     assert len(got["days"]) == 8
-    assert (await put_la_calendar(api, next_la(), XMAS, admin)).status_code == 404
-    assert (await api.get(f"/v1/local-authorities/{next_la()}/calendar", headers=admin)
+    assert (await put_la_calendar(registry, next_la(), XMAS, admin)).status_code == 404
+    assert (await registry.get(f"/v1/local-authorities/{next_la()}/calendar", headers=admin)
             ).status_code == 404
-    assert (await put_la_calendar(api, la, XMAS, admin, "application/json")).status_code == 415
-    assert (await put_la_calendar(api, la, XMAS, {})).status_code == 401
+    assert (await put_la_calendar(registry, la, XMAS, admin, "application/json")).status_code == 415
+    assert (await put_la_calendar(registry, la, XMAS, {})).status_code == 401
 
 
 async def test_a_schools_own_term_dates_replace_its_las_and_its_overrides_stay_on_top(
-    api: Api, admin: dict[str, str], matcher_engine: AsyncEngine, own_settings: Settings
+    registry: Api, admin: dict[str, str], matcher_engine: AsyncEngine, registry_settings: Settings
 ) -> None:
-    la, (academy, _) = await world(api, admin)
-    await put_la_calendar(api, la, XMAS, admin)
+    la, (academy, _) = await world(registry, admin)
+    await put_la_calendar(registry, la, XMAS, admin)
     override = calendar_csv((academy, "2026-12-17", "open"), (academy, "2027-02-01", "closed"))
-    assert (await put_school_calendar(api, academy, override, admin, "text/csv")).json() == {
+    assert (await put_school_calendar(registry, academy, override, admin, "text/csv")).json() == {
         "urn": academy, "days": 2, "replaced": 0}
-    assert (await announced(matcher_engine, own_settings, academy))[-1] == sorted(
+    assert (await announced(matcher_engine, registry_settings, academy))[-1] == sorted(
         [*xmas_days(), (date(2026, 12, 17), "open"), (date(2027, 2, 1), "closed")])
 
-    resp = await put_school_calendar(api, academy, academy_term_dates(), admin)
+    resp = await put_school_calendar(registry, academy, academy_term_dates(), admin)
     assert resp.status_code == 200 and resp.json()["replaced"] == 0
-    latest = dict((await announced(matcher_engine, own_settings, academy))[-1])
+    latest = dict((await announced(matcher_engine, registry_settings, academy))[-1])
     assert latest[date(2026, 12, 17)] == "open"  # the override wins on its day
     assert latest[date(2026, 12, 18)] == "closed" and date(2027, 1, 4) in latest  # its own
     assert latest[date(2027, 2, 1)] == "closed"
     assert len(await overrides(matcher_engine, academy)) == 2
     assert len(await overrides(matcher_engine, academy, "term")) == resp.json()["days"]
 
-    count = len(await announced(matcher_engine, own_settings, academy))
-    await put_la_calendar(api, la, XMAS, admin)  # the LA's dates are not the academy's
-    assert len(await announced(matcher_engine, own_settings, academy)) == count
+    count = len(await announced(matcher_engine, registry_settings, academy))
+    await put_la_calendar(registry, la, XMAS, admin)  # the LA's dates are not the academy's
+    assert len(await announced(matcher_engine, registry_settings, academy)) == count
 
-    dropped = await api.delete(f"/v1/schools/{academy}/calendar/term-dates", headers=admin)
+    dropped = await registry.delete(f"/v1/schools/{academy}/calendar/term-dates", headers=admin)
     assert dropped.json() == {"urn": academy, "days": 0, "replaced": resp.json()["days"]}
-    assert (await announced(matcher_engine, own_settings, academy))[-1] == sorted(
+    assert (await announced(matcher_engine, registry_settings, academy))[-1] == sorted(
         [*xmas_days(), (date(2026, 12, 17), "open"), (date(2027, 2, 1), "closed")])
-    assert (await put_school_calendar(api, next_urn(), academy_term_dates(), admin)
+    assert (await put_school_calendar(registry, next_urn(), academy_term_dates(), admin)
             ).status_code == 404
 
 
 async def test_a_school_that_moves_la_takes_its_new_las_term_dates(
-    api: Api, admin: dict[str, str], matcher_engine: AsyncEngine, own_settings: Settings
+    registry: Api, admin: dict[str, str], matcher_engine: AsyncEngine, registry_settings: Settings
 ) -> None:
-    _, (urn, _) = await world(api, admin)
-    second, _ = await world(api, admin)
-    await put_la_calendar(api, second, XMAS, admin)
-    assert (await announced(matcher_engine, own_settings, urn))[-1] == []
-    await api.put(f"/v1/schools/{urn}", json=ready_school_body(second), headers=admin)
-    assert (await announced(matcher_engine, own_settings, urn))[-1] == xmas_days()
-    count = len(await announced(matcher_engine, own_settings, urn))
-    await api.put(f"/v1/schools/{urn}", json=ready_school_body(second), headers=admin)
-    assert len(await announced(matcher_engine, own_settings, urn)) == count  # not moved
+    _, (urn, _) = await world(registry, admin)
+    second, _ = await world(registry, admin)
+    await put_la_calendar(registry, second, XMAS, admin)
+    assert (await announced(matcher_engine, registry_settings, urn))[-1] == []
+    await registry.put(f"/v1/schools/{urn}", json=ready_school_body(second), headers=admin)
+    assert (await announced(matcher_engine, registry_settings, urn))[-1] == xmas_days()
+    count = len(await announced(matcher_engine, registry_settings, urn))
+    await registry.put(f"/v1/schools/{urn}", json=ready_school_body(second), headers=admin)
+    assert len(await announced(matcher_engine, registry_settings, urn)) == count  # not moved
 
 
 async def test_republish_and_the_matchers_snapshot_use_the_effective_calendar(
-    api: Api, admin: dict[str, str], matcher_engine: AsyncEngine, own_settings: Settings,
-    api_clock: Clock,
+    registry: Api, admin: dict[str, str], matcher_engine: AsyncEngine, registry_settings: Settings,
+    registry_clock: Clock,
 ) -> None:
-    la, (follower, academy) = await world(api, admin)
-    await put_school_calendar(api, academy, academy_term_dates(), admin)
-    api_clock.now = NOW + timedelta(hours=1)
-    await put_la_calendar(api, la, XMAS, admin)
+    la, (follower, academy) = await world(registry, admin)
+    await put_school_calendar(registry, academy, academy_term_dates(), admin)
+    registry_clock.now = NOW + timedelta(hours=1)
+    await put_la_calendar(registry, la, XMAS, admin)
     # the snapshot notices a calendar change by its schools' updated_at
     async with matcher_engine.connect() as conn:
         touched = dict((await conn.execute(select(schools.c.urn, schools.c.updated_at).where(
@@ -250,7 +233,7 @@ async def test_republish_and_the_matchers_snapshot_use_the_effective_calendar(
     async with UnitOfWork(matcher_engine) as uow:
         await announce_everything(uow.conn, topic_prefix=PREFIX, now=NOW)
         await uow.commit()
-    republished = await announced(matcher_engine, own_settings, follower)
+    republished = await announced(matcher_engine, registry_settings, follower)
     assert republished[-1] == republished[-2] == xmas_days()
 
 
@@ -278,24 +261,24 @@ async def match_in_the_holiday(matcher: AsyncEngine, deps: NotifierDeps, urn: st
 
 @pytest.mark.parametrize("source", ["la-csv", "la-ics", "school-ics"])
 async def test_a_child_matched_in_the_holidays_reaches_cover_or_the_la_now_and_the_dsl_on_return(
-    api: Api, admin: dict[str, str], matcher_engine: AsyncEngine, notifier_engine: AsyncEngine,
+    registry: Api, admin: dict[str, str], matcher_engine: AsyncEngine, notifier_engine: AsyncEngine,
     settings: Settings, source: str,
 ) -> None:
-    la, (covered, uncovered) = await world(api, admin)
+    la, (covered, uncovered) = await world(registry, admin)
     back = datetime(2027, 1, 5, 7, 0, tzinfo=UTC)  # the demo LA: an INSET day on 4 January
     if source == "la-csv":
-        resp = await put_la_calendar(api, la, XMAS, admin)
+        resp = await put_la_calendar(registry, la, XMAS, admin)
         back = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
     elif source == "la-ics":
-        resp = await put_la_calendar(api, la, term_dates(), admin, "text/calendar")
+        resp = await put_la_calendar(registry, la, term_dates(), admin, "text/calendar")
     else:  # the academy's own: back on 6 January
         for urn in (covered, uncovered):
-            resp = await put_school_calendar(api, urn, academy_term_dates(), admin)
+            resp = await put_school_calendar(registry, urn, academy_term_dates(), admin)
         back = datetime(2027, 1, 6, 7, 0, tzinfo=UTC)
     assert resp.status_code == 200, resp.text
     school = ready_school_body(la)
     school["contacts"].append(COVER)
-    await api.put(f"/v1/schools/{covered}", json=school, headers=admin)
+    await registry.put(f"/v1/schools/{covered}", json=school, headers=admin)
     deps = NotifierDeps(engine=notifier_engine, clock=Clock(CHRISTMAS_EVE),
                         child_key_secret=settings.child_key_secret.get_secret_value())
     after_bank_holidays = datetime(2026, 12, 29, 7, 0, tzinfo=UTC)
@@ -316,10 +299,10 @@ async def test_a_child_matched_in_the_holidays_reaches_cover_or_the_la_now_and_t
 # --- the CLI --------------------------------------------------------------------------------
 
 async def test_cli_imports_an_las_and_a_schools_term_dates(
-    api: Api, admin: dict[str, str], matcher_engine: AsyncEngine, tmp_path: Path,
+    registry: Api, admin: dict[str, str], matcher_engine: AsyncEngine, tmp_path: Path,
     cli_env: None, capsys: Capsys,
 ) -> None:
-    la, (academy, follower) = await world(api, admin)
+    la, (academy, follower) = await world(registry, admin)
     dates, csv_dates = tmp_path / "la.ics", tmp_path / "la.csv"
     dates.write_bytes(term_dates())
     csv_dates.write_text(XMAS)
@@ -346,9 +329,9 @@ async def test_cli_imports_an_las_and_a_schools_term_dates(
 
 
 async def test_cli_refuses_a_bad_term_dates_file_and_an_unknown_la(
-    api: Api, admin: dict[str, str], tmp_path: Path, cli_env: None, capsys: Capsys,
+    registry: Api, admin: dict[str, str], tmp_path: Path, cli_env: None, capsys: Capsys,
 ) -> None:
-    la, _ = await world(api, admin)
+    la, _ = await world(registry, admin)
     path = tmp_path / "la.ics"
     path.write_bytes(ics(all_day("Autumn term", "20260903", "20261219"),
                          all_day("Sports day", "20270610", "20270611")))

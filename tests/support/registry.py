@@ -82,11 +82,18 @@ def registry_clock() -> Callable[[], datetime]:
 
 
 @pytest.fixture
-async def registry(settings: Settings, matcher_engine: AsyncEngine,
+def registry_settings(settings: Settings) -> Settings:
+    """The registry's settings (the session's); a module may stage its registry.v1 events
+    under a topic prefix of its own."""
+    return settings
+
+
+@pytest.fixture
+async def registry(registry_settings: Settings, matcher_engine: AsyncEngine,
                    registry_clock: Callable[[], datetime]) -> AsyncIterator[httpx.AsyncClient]:
     """The registry's routes in-process, on the matcher's own role."""
-    ctx = AppContext(settings=settings, engine=matcher_engine, registry=CollectorRegistry(),
-                     clock=registry_clock)
+    ctx = AppContext(settings=registry_settings, engine=matcher_engine,
+                     registry=CollectorRegistry(), clock=registry_clock)
     app = create_app(title="registry under test", service="matcher", ctx=ctx)
     app.include_router(router)
     async with running(app) as client:
