@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Table, delete, exists, insert, select
@@ -24,6 +25,7 @@ class CalendarBook:
     def __init__(self, la_days: Rows, term_days: Rows, overrides: Rows) -> None:
         self.la_days, self.term_days, self.overrides = la_days, term_days, overrides
         self._by_la: dict[str, SchoolCalendar] = {}
+        self._first_holiday: dict[tuple[str, date], date | None] = {}
 
     def days(self, urn: str, la_code: str) -> list[CalendarRow]:
         """The school's effective days, by date."""
@@ -38,11 +40,24 @@ class CalendarBook:
 
     def calendar(self, urn: str, la_code: str) -> SchoolCalendar:
         """The school's effective calendar; schools that follow their LA unchanged share one."""
-        if urn in self.term_days or urn in self.overrides:
+        if self._own(urn):
             return SchoolCalendar.from_overrides(self.days(urn, la_code))
         if la_code not in self._by_la:
             self._by_la[la_code] = SchoolCalendar.from_overrides(self.la_days.get(la_code, ()))
         return self._by_la[la_code]
+
+    def first_holiday(self, urn: str, la_code: str, since: date) -> date | None:
+        """The school's first holiday day from `since` on; worked out once per LA for the
+        schools that follow it unchanged (readiness asks for every school at each scrape)."""
+        if self._own(urn):
+            return self.calendar(urn, la_code).first_holiday(since, date.max)
+        key = (la_code, since)
+        if key not in self._first_holiday:
+            self._first_holiday[key] = self.calendar(urn, la_code).first_holiday(since, date.max)
+        return self._first_holiday[key]
+
+    def _own(self, urn: str) -> bool:
+        return urn in self.term_days or urn in self.overrides
 
 
 async def load_calendars(conn: AsyncConnection, *, urns: Sequence[str] | None = None,

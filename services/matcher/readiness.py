@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.db import any_of
 from services.common.doctor import ReadinessProblem
 from services.common.local_time import LONDON
-from services.common.school_calendar import SchoolCalendar
 from services.matcher.calendars import load_calendars
 from services.matcher.models import local_authorities, school_calendar_days, schools
 
@@ -54,7 +53,7 @@ class SchoolFacts:
     status: str
     roles: frozenset[str]
     la_registered: bool
-    calendar: SchoolCalendar = field(default_factory=SchoolCalendar)  # its effective one
+    first_holiday: date | None = None  # its effective calendar's next school-holiday day
 
 
 def roles_of(contacts: Iterable[Mapping[str, Any]] | None) -> frozenset[str]:
@@ -103,7 +102,8 @@ def la_problems(la: LaFacts, *, today: date) -> list[ReadinessProblem]:
 
 def school_problems(school: SchoolFacts, *, today: date) -> list[ReadinessProblem]:
     """An open school's problems: its LA unknown; taking part with no DSL or no deputy, with no
-    holiday in its calendar for a year, or with a holiday near and nobody to cover it."""
+    holiday in its calendar for a year, or with a holiday near and nobody to cover it (its
+    `first_holiday` is the first from `today`)."""
     if school.status == "closed":
         return []
     subject, name = f"school:{school.urn}", _label(school.name)
@@ -125,8 +125,8 @@ def school_problems(school: SchoolFacts, *, today: date) -> list[ReadinessProble
             "school_no_deputy_dsl_contact", subject,
             f"{name} takes part but has no deputy_dsl contact: an unacknowledged "
             "notification cannot escalate to a deputy"))
-    holiday = school.calendar.first_holiday(today, today + HOLIDAYS_WITHIN)
-    if holiday is None:
+    holiday = school.first_holiday
+    if holiday is None or holiday > today + HOLIDAYS_WITHIN:
         found.append(ReadinessProblem(
             "school_calendar_bare_default", subject,
             f"{name} takes part but its calendar has no school holiday in the next 12 months: "
@@ -185,4 +185,4 @@ async def school_readiness(conn: AsyncConnection, urns: Sequence[str] | None = N
     today = now.astimezone(LONDON).date()
     return [p for r in rows for p in school_problems(SchoolFacts(
         r.urn, r.name, r.la_code, r.participates, r.status, roles_of(r.contacts),
-        r.la_registered, book.calendar(r.urn, r.la_code)), today=today)]
+        r.la_registered, book.first_holiday(r.urn, r.la_code, today)), today=today)]

@@ -27,42 +27,50 @@ LA_ROLES = frozenset({"safeguarding", "duty_manager"})
 LONE_INSET = SchoolCalendar(closed_dates=frozenset({date(2027, 2, 1)}))
 
 
-def school(calendar: SchoolCalendar, roles: frozenset[str] = ROLES, **changes: Any
-           ) -> SchoolFacts:
-    return replace(SchoolFacts("100001", "Oak Road", "332", True, "open", roles, True, calendar),
-                   **changes)
-
-
 def codes(found: list[ReadinessProblem]) -> list[str]:
     return [p.code for p in found]
 
 
-@pytest.mark.parametrize(("facts", "today", "expected"), [
-    pytest.param(school(SchoolCalendar()), date(2026, 12, 1), ["school_calendar_bare_default"],
-                 id="bare-default"),
-    pytest.param(school(LONE_INSET), date(2026, 12, 1), ["school_calendar_bare_default"],
+def problems_of(calendar: SchoolCalendar, today: date, roles: frozenset[str] = ROLES,
+                **changes: Any) -> list[ReadinessProblem]:
+    """A school's problems on `today`, its first holiday read from its calendar."""
+    facts = SchoolFacts("100001", "Oak Road", "332", True, "open", roles, True,
+                        calendar.first_holiday(today, date.max))
+    return school_problems(replace(facts, **changes), today=today)
+
+
+COVERED = ROLES | {"holiday_cover"}
+
+
+@pytest.mark.parametrize(("calendar", "today", "roles", "changes", "expected"), [
+    pytest.param(SchoolCalendar(), date(2026, 12, 1), ROLES, {},
+                 ["school_calendar_bare_default"], id="bare-default"),
+    pytest.param(LONE_INSET, date(2026, 12, 1), ROLES, {}, ["school_calendar_bare_default"],
                  id="a-lone-inset-day-is-no-holiday"),
-    pytest.param(school(DEMO_LA), date(2026, 12, 1), [], id="holiday-20-days-away"),
-    pytest.param(school(DEMO_LA), date(2026, 12, 7), ["school_no_holiday_cover"],
+    pytest.param(DEMO_LA, date(2026, 12, 1), ROLES, {}, [], id="holiday-20-days-away"),
+    pytest.param(DEMO_LA, date(2026, 12, 7), ROLES, {}, ["school_no_holiday_cover"],
                  id="holiday-in-14-days-no-cover"),
-    pytest.param(school(DEMO_LA), date(2026, 12, 22), ["school_no_holiday_cover"],
+    pytest.param(DEMO_LA, date(2026, 12, 22), ROLES, {}, ["school_no_holiday_cover"],
                  id="in-the-holiday-no-cover"),
-    pytest.param(school(DEMO_LA, ROLES | {"holiday_cover"}), date(2026, 12, 7), [],
-                 id="holiday-in-14-days-covered"),
-    pytest.param(school(SchoolCalendar(), participates=False), date(2026, 12, 1), [],
+    pytest.param(DEMO_LA, date(2026, 12, 7), COVERED, {}, [], id="holiday-in-14-days-covered"),
+    pytest.param(SchoolCalendar(), date(2026, 12, 1), ROLES, {"participates": False}, [],
                  id="not-taking-part"),
-    pytest.param(school(SchoolCalendar(), status="closed"), date(2026, 12, 1), [],
+    pytest.param(SchoolCalendar(), date(2026, 12, 1), ROLES, {"status": "closed"}, [],
                  id="closed-school"),
-    pytest.param(school(DEMO_LA), date(2029, 9, 1), ["school_calendar_bare_default"],
+    pytest.param(DEMO_LA, date(2029, 9, 1), ROLES, {}, ["school_calendar_bare_default"],
                  id="term-dates-run-out"),
+    pytest.param(SchoolCalendar(closed_dates=frozenset({date(2028, 1, 4), date(2028, 1, 5)})),
+                 date(2026, 12, 1), ROLES, {}, ["school_calendar_bare_default"],
+                 id="a-holiday-more-than-a-year-away"),
 ])
-def test_a_schools_calendar_problems(facts: SchoolFacts, today: date,
+def test_a_schools_calendar_problems(calendar: SchoolCalendar, today: date,
+                                     roles: frozenset[str], changes: dict[str, Any],
                                      expected: list[str]) -> None:
-    assert codes(school_problems(facts, today=today)) == expected
+    assert codes(problems_of(calendar, today, roles, **changes)) == expected
 
 
 def test_the_holiday_cover_problem_names_the_day_the_holiday_begins() -> None:
-    [problem] = school_problems(school(DEMO_LA), today=date(2026, 12, 10))
+    [problem] = problems_of(DEMO_LA, date(2026, 12, 10))
     assert problem.line() == (
         "school:100001: Oak Road takes part, its holiday begins Monday 21 December and it has "
         "no holiday_cover contact: a child reported then waits for the DSL's return "
