@@ -24,6 +24,7 @@ from services.demo import term_dates
 from services.matcher.directory import announce_everything
 from services.matcher.index import RosterCache
 from services.matcher.models import schools
+from services.matcher.registry import import_gias
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.models import notification_children, notifications
 from tests.support.clock import Clock
@@ -35,6 +36,7 @@ from tests.support.registry_files import (
     academy_term_dates,
     all_day,
     calendar_csv,
+    gias_file,
     ics,
     la_calendar_csv,
 )
@@ -211,6 +213,24 @@ async def test_a_school_that_moves_la_takes_its_new_las_term_dates(
     count = len(await announced(matcher_engine, registry_settings, urn))
     await registry.put(f"/v1/schools/{urn}", json=ready_school_body(second), headers=admin)
     assert len(await announced(matcher_engine, registry_settings, urn)) == count  # not moved
+
+
+async def test_a_gias_import_announces_the_calendars_it_changes(
+    registry: Api, admin: dict[str, str], matcher_engine: AsyncEngine,
+    registry_settings: Settings,
+) -> None:
+    bare, (moved, _) = await world(registry, admin)
+    dated, _ = await world(registry, admin)
+    await put_la_calendar(registry, dated, XMAS, admin)
+    fresh, fresh_bare = next_urn(), next_urn()
+    await import_gias(gias_file(*(f"{urn},{la},School {urn},Open,Primary,4,11,DY1 2AB,x"
+                                  for urn, la in ((moved, dated), (fresh, dated),
+                                                  (fresh_bare, bare)))),
+                      uow=UnitOfWork(matcher_engine), now=NOW, topic_prefix=PREFIX)
+    assert (await announced(matcher_engine, registry_settings, moved))[-1] == xmas_days()
+    assert await announced(matcher_engine, registry_settings, fresh) == [xmas_days()]
+    # new in an LA without term dates: the notifier's copy holds the default already
+    assert await announced(matcher_engine, registry_settings, fresh_bare) == []
 
 
 async def test_republish_and_the_matchers_snapshot_use_the_effective_calendar(
