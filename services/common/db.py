@@ -23,14 +23,15 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# Every service has its own outbox and processed-events tables, in its own schema. They are
+# declared once under this placeholder, which each service's engine maps to its schema.
+OWN_SCHEMA = "own"
+
 
 def any_of(codes: Sequence[str]) -> Any:
     """`column == any_of(codes)`: one array parameter, since a GIAS import names more schools
     than asyncpg takes arguments (32,767)."""
     return any_(bindparam("codes", list(codes), type_=ARRAY(String)))
-# Every service has its own outbox and processed-events tables, in its own schema. They are
-# declared once under this placeholder, which each service's engine maps to its schema.
-OWN_SCHEMA = "own"
 
 
 def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20) -> AsyncEngine:
