@@ -61,7 +61,8 @@ class LocalAuthorityChanged(EventPayload):
 
 
 class CalendarDay(BaseModel):
-    """One override of the default school days."""
+    """One day that differs from the default school days (Monday to Friday less bank
+    holidays)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     day: date
@@ -69,7 +70,8 @@ class CalendarDay(BaseModel):
 
 
 class SchoolCalendarChanged(EventPayload):
-    """Every override a school's calendar now holds (an empty list: back to the default)."""
+    """A school's effective calendar as it now stands: every day that differs from the default
+    (its LA's term dates, or its own, with its overrides on top; an empty list: the default)."""
 
     event_type = "SchoolCalendarChanged"
     urn: str

@@ -91,12 +91,19 @@ def _parser() -> argparse.ArgumentParser:
     roster_import.add_argument("file", metavar="FILE.csv")
     roster_import.set_defaults(run=_roster_import)
 
-    calendar = sub.add_parser("calendar", help="school calendars")
+    calendar = sub.add_parser("calendar", help="school calendars and LA term dates")
     calendar_sub = calendar.add_subparsers(metavar="ACTION")
     calendar_import = calendar_sub.add_parser(
-        "import", help="replace the calendar overrides of the schools a CSV names (all or nothing)"
-    )
-    calendar_import.add_argument("file", metavar="FILE.csv")
+        "import", help="replace the calendar overrides of the schools a CSV names, an LA's "
+                       "term dates (--la) or a school's own (--school), all or nothing")
+    whose = calendar_import.add_mutually_exclusive_group()
+    whose.add_argument("--la", metavar="CODE",
+                       help="the LA's term dates, for its schools without their own "
+                            "(FILE .ics, or a date,kind CSV)")
+    whose.add_argument("--school", metavar="URN",
+                       help="the school's own term dates (FILE .ics; a urn,date,kind CSV sets "
+                            "its overrides)")
+    calendar_import.add_argument("file", metavar="FILE")
     calendar_import.set_defaults(run=_calendar_import)
 
     registry = sub.add_parser("registry", help="the registry's events (registry.v1)")
@@ -321,7 +328,7 @@ def _roster_import(args: argparse.Namespace) -> int:
 def _calendar_import(args: argparse.Namespace) -> int:
     from services.matcher.registry_cli import calendar_import
 
-    return calendar_import(args.file, _settings())
+    return calendar_import(args.file, _settings(), la_code=args.la, urn=args.school)
 
 
 def _registry_republish(args: argparse.Namespace) -> int:

@@ -1,11 +1,11 @@
 """`daybreak demo`: the morning's work end to end against the running services, demo data only.
 
-An admin registers a local authority, two schools and their rolls, and the police force with
-the LA as its default (each with the contacts `daybreak doctor` asks for: `make up` runs it
-next); a police client reports two incidents; the matcher resolves one child to her school
-and queues an ambiguous one for the LA, whose review contact is e-mailed; the LA officer
-signs in to the portal, compares the candidates (audited disclosures) and resolves it with a
-reason.
+An admin registers a local authority and its term dates (an iCalendar file), two schools and
+their rolls, and the police force with the LA as its default (each with the contacts
+`daybreak doctor` asks for: `make up` runs it next); a police client reports two incidents;
+the matcher resolves one child to her school and queues an ambiguous one for the LA, whose
+review contact is e-mailed; the LA officer signs in to the portal, compares the candidates
+(audited disclosures) and resolves it with a reason.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import asyncio
 import json
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,12 @@ from stdnum.gb import upn as upn_check
 from schemas import topics
 from services.common.db import standalone_uow
 from services.common.kafka import partitions_of
+from services.common.local_time import LONDON
+from services.common.school_calendar import SchoolCalendar
 from services.common.settings import Settings
 from services.identity.accounts import create_client, create_user
+from services.notifier.channels import spoken_time
+from services.notifier.scheduling import schedule_push
 
 INGEST, MATCHER = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 NOTIFIER, AUDIT = "http://127.0.0.1:8003", "http://127.0.0.1:8004"
@@ -36,6 +41,7 @@ LA = "332"
 FORCE = "WMP"
 OAK, ELM = "103456", "103457"
 SCHOOLS = ((OAK, "Oak Road Primary", "DY1 2AB"), (ELM, "Elm Academy", "DY2 9ZZ"))
+TERM_DATES = "la-332-term-dates.ics"
 
 
 def demo_upn(digits: str) -> str:
@@ -117,13 +123,38 @@ def la_body() -> dict[str, Any]:
 
 
 def school_body(urn: str, name: str, postcode: str) -> dict[str, Any]:
-    """A demo school taking part, with a DSL and the deputy told when the DSL has not acted."""
+    """A demo school taking part, with a DSL, the deputy told when the DSL has not acted, and
+    the person who covers the holidays."""
     return {"name": name, "la_code": LA, "postcode": postcode, "participates": True,
             "day_starts_at": "08:45", "webhook": None,
             "contacts": [{"role": "dsl", "name": "Key Adult",
                           "email": f"dsl@{urn}.school.example"},
                          {"role": "deputy_dsl", "name": "Deputy Key Adult",
-                          "email": f"deputy@{urn}.school.example"}]}
+                          "email": f"deputy@{urn}.school.example"},
+                         {"role": "holiday_cover", "name": "Holiday Cover",
+                          "email": f"cover@{urn}.school.example"}]}
+
+
+def term_dates() -> bytes:
+    """The demo LA's published term dates (made up: three academic years from September 2026,
+    terms, half terms, the Christmas, Easter and summer holidays, INSET days)."""
+    return (resources.files("services") / "demo_data" / TERM_DATES).read_bytes()
+
+
+def christmas_eve_line(days: list[dict[str, str]], today: date) -> str:
+    """What the calendar does to a child matched on the coming Christmas Eve at 8pm."""
+    eve = date(today.year if today <= date(today.year, 12, 24) else today.year + 1, 12, 24)
+    matched_at = datetime.combine(eve, time(20), tzinfo=LONDON)
+    calendar = SchoolCalendar.from_overrides(
+        (date.fromisoformat(d["day"]), "open" if d["kind"] == "open" else "closed")
+        for d in days)
+    cover = schedule_push(matched_at, calendar=calendar, day_starts_at=time(8, 45),
+                          has_holiday_cover=True)
+    back = schedule_push(matched_at, calendar=calendar, day_starts_at=time(8, 45),
+                         has_holiday_cover=False)
+    return (f"a child matched on Christmas Eve at 8pm reaches the holiday cover on "
+            f"{spoken_time(cover.push_at)}; without cover, the LA then and the DSL on "
+            f"{spoken_time(back.push_at)}")
 
 
 def force_body() -> dict[str, Any]:
@@ -147,6 +178,15 @@ async def register(matcher: httpx.AsyncClient, ingest: httpx.AsyncClient,
                                   headers={**admin, "Content-Type": "text/csv"})
         resp.raise_for_status()
         print(f"   {name} ({urn}): roll of {resp.json()['rows']} pupils imported")
+    resp = await matcher.put(f"/v1/local-authorities/{LA}/calendar", content=term_dates(),
+                             headers={**admin, "Content-Type": "text/calendar"})
+    resp.raise_for_status()
+    imported = resp.json()
+    calendar = await matcher.get(f"/v1/schools/{OAK}/calendar", headers=admin)
+    calendar.raise_for_status()
+    print(f"   LA {LA} term dates ({TERM_DATES}): {imported['days']} closed days for "
+          f"{imported['schools_affected']} schools; "
+          f"{christmas_eve_line(calendar.json()['days'], datetime.now(UTC).date())}")
     (await ingest.put(f"/v1/forces/{FORCE}", headers=admin,
                       json=force_body())).raise_for_status()
     print(f"   force {FORCE}: children whose LA the report does not tell go to LA {LA}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import ARRAY, MetaData, String, any_, bindparam
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -21,9 +22,16 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
 # Every service has its own outbox and processed-events tables, in its own schema. They are
 # declared once under this placeholder, which each service's engine maps to its schema.
 OWN_SCHEMA = "own"
+
+
+def any_of(codes: Sequence[str]) -> Any:
+    """`column == any_of(codes)`: one array parameter, since a GIAS import names more schools
+    than asyncpg takes arguments (32,767)."""
+    return any_(bindparam("codes", list(codes), type_=ARRAY(String)))
 
 
 def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20) -> AsyncEngine:

@@ -11,6 +11,7 @@ from typing import Literal
 import holidays
 
 OverrideKind = Literal["closed", "open"]
+CalendarRow = tuple[date, OverrideKind]
 
 _SATURDAY = 5
 _ONE_DAY = timedelta(days=1)
@@ -55,6 +56,11 @@ class SchoolCalendar:
             open_dates=frozenset(day for day, kind in rows if kind == "open"),
         )
 
+    def first_holiday(self, first: date, last: date) -> date | None:
+        """The first school-holiday day from `first` to `last` (inclusive), or None."""
+        return next((day for day in sorted(self.closed_dates)
+                     if first <= day <= last and self.is_holiday(day)), None)
+
     def is_school_day(self, day: date) -> bool:
         """Whether the school is open on the day."""
         if day in self.open_dates:
@@ -78,3 +84,12 @@ class SchoolCalendar:
         while not (is_working_day(day) or self.is_school_day(day)):
             day += step
         return day
+
+
+def effective_days(la_days: Iterable[CalendarRow], school_term_days: Iterable[CalendarRow],
+                   overrides: Iterable[CalendarRow]) -> list[CalendarRow]:
+    """A school's days, by date: its own term dates when it has any, else its LA's, with its
+    overrides on top (an override wins on its day)."""
+    own = dict(school_term_days)
+    days = (own or dict(la_days)) | dict(overrides)
+    return sorted(days.items())

@@ -1,5 +1,7 @@
 """The registry's changes on `registry.v1`: the whole current state of each school, LA and
-calendar a transaction touched, staged in the matcher's outbox in that same transaction."""
+calendar a transaction touched, staged in the matcher's outbox in that same transaction. A
+school's calendar is announced as it takes effect: its LA's term dates or its own, with its
+overrides on top, so the notifier's copy needs no rule of its own."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, String, any_, bindparam, select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import topics
@@ -19,17 +21,13 @@ from schemas.directory import (
     registry_key,
 )
 from schemas.envelope import Envelope, wrap
+from services.common.db import any_of
 from services.common.outbox import add_all_to_outbox
+from services.matcher.calendars import load_calendars
 from services.matcher.decisions import SOURCE
-from services.matcher.models import local_authorities, school_calendar_days, schools
+from services.matcher.models import local_authorities, schools
 
 Staged = tuple[str, str, Envelope[Any]]
-
-
-def any_of(codes: Sequence[str]) -> Any:
-    """`column == any_of(codes)`: one array parameter, since a GIAS import names more schools
-    than asyncpg takes arguments (32,767)."""
-    return any_(bindparam("codes", list(codes), type_=ARRAY(String)))
 
 
 async def announce(
@@ -43,6 +41,17 @@ async def announce(
               *await _calendars(conn, sorted(set(calendars)), topic, now)]
     await add_all_to_outbox(conn, source=f"{topic_prefix}{SOURCE}", staged=staged)
     return len(staged)
+
+
+async def announce_calendars(conn: AsyncConnection, urns: Sequence[str], *, topic_prefix: str,
+                             now: datetime) -> int:
+    """Stage the schools' effective calendars after a change to them, touching the schools'
+    updated_at: the matcher's registry snapshot (services/matcher/index.py) notices a change
+    by it, and a calendar decides its schools' review deadlines."""
+    if urns:
+        await conn.execute(update(schools).where(schools.c.urn == any_of(urns))
+                           .values(updated_at=now))
+    return await announce(conn, topic_prefix=topic_prefix, now=now, calendars=urns)
 
 
 async def announce_everything(conn: AsyncConnection, *, topic_prefix: str, now: datetime) -> int:
@@ -81,13 +90,13 @@ async def _schools(conn: AsyncConnection, urns: list[str], topic: str, now: date
 
 async def _calendars(conn: AsyncConnection, urns: list[str], topic: str, now: datetime
                      ) -> list[Staged]:
-    days: dict[str, list[CalendarDay]] = {urn: [] for urn in urns}
+    """Each school's effective calendar (its LA's term dates or its own, overrides on top)."""
+    las: dict[str, str] = {}
     if urns:
-        rows = await conn.execute(
-            select(school_calendar_days).where(school_calendar_days.c.urn == any_of(urns))
-            .order_by(school_calendar_days.c.urn, school_calendar_days.c.day))
-        for r in rows:
-            days[r.urn].append(CalendarDay(day=r.day, kind=r.kind))
+        las = {r.urn: r.la_code for r in await conn.execute(
+            select(schools.c.urn, schools.c.la_code).where(schools.c.urn == any_of(urns)))}
+    book = await load_calendars(conn, urns=urns, la_codes=sorted(set(las.values())))
     return [(topic, registry_key("calendar", urn), wrap(SchoolCalendarChanged(
-        urn=urn, days=listed), occurred_at=now)) for urn, listed in days.items()]
-
+        urn=urn, days=[CalendarDay(day=day, kind=kind)
+                       for day, kind in book.days(urn, las.get(urn, ""))]),
+        occurred_at=now)) for urn in urns]

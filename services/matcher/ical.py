@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import icalendar
 import recurring_ical_events
+from icalendar.error import InvalidCalendar
 
 from services.common.local_time import LONDON
 from services.common.school_calendar import is_working_day
@@ -24,6 +25,8 @@ from services.common.school_calendar import is_working_day
 EventKind = Literal["holiday", "inset", "term"]
 MAX_EVENTS = 5_000
 MAX_SPAN = timedelta(days=3 * 366)
+_WHOLE_DAY_FREQS = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
+_TIMES_OF_DAY = frozenset({"BYHOUR", "BYMINUTE", "BYSECOND"})
 _HOLIDAY = re.compile(r"\b(holiday|holidays|half[\s-]?term|break|closed|closure|christmas|"
                       r"easter|bank holiday|may day)\b", re.IGNORECASE)
 _INSET = re.compile(r"\b(inset|training day|staff (development|training)|teacher day|"
@@ -69,20 +72,20 @@ def read_events(data: bytes) -> list[TermEvent]:
     masters = [c for c in calendar.walk("VEVENT")]
     if not masters:
         raise IcsRejected(["the file has no events (VEVENT)"])
-    starts = [_day_of(c.get("DTSTART")) for c in masters if c.get("DTSTART") is not None]
-    if not starts:
-        raise IcsRejected(["no event has a start date (DTSTART)"])
-    window = (min(starts), min(starts) + MAX_SPAN)
-    # read each event as written first: expansion would quietly drop one that ends too soon
+    # read each event as written first: expansion would quietly drop one that ends too soon,
+    # or one that starts after the window it expands
     problems = [f"{_label(c)}: {why}" for c in masters if (why := _unreadable(c)) is not None]
     if problems:
         raise IcsRejected(problems)
+    first_day = min(_whole_days(c)[0] for c in masters)
+    window = (first_day, first_day + MAX_SPAN)
+    problems = [f"{_label(c)} on {day.isoformat()}: starts more than three years after the "
+                "file's first event (import at most three years at a time)"
+                for c in masters if (day := _whole_days(c)[0]) > window[1]]
+    if problems:
+        raise IcsRejected(problems)
+    occurrences = _expand(calendar, masters, window)
     events: list[TermEvent] = []
-    try:
-        occurrences = recurring_ical_events.of(calendar).between(*window)
-    except Exception as exc:  # the library raises its own types for broken rules
-        raise IcsRejected([f"a recurrence rule cannot be expanded ({type(exc).__name__})"]) \
-            from None
     for event in occurrences[:MAX_EVENTS + 1]:
         named, label = str(event.get("SUMMARY", "")).strip(), _label(event)
         try:
@@ -101,6 +104,29 @@ def read_events(data: bytes) -> list[TermEvent]:
     if problems:
         raise IcsRejected(problems)
     return sorted(events, key=lambda e: (e.first, e.last, e.kind))
+
+
+def _expand(calendar: Any, masters: list[Any], window: tuple[date, date]) -> list[Any]:
+    """Every occurrence in the window, one recurring series at a time, stopping past
+    MAX_EVENTS: with rules no finer than a day, a series yields at most one a day."""
+    series: dict[str, list[Any]] = {}
+    for n, event in enumerate(masters):
+        recurs = any(event.get(p) is not None for p in ("RRULE", "RDATE", "RECURRENCE-ID"))
+        series.setdefault(f"uid:{event.get('UID', n)}" if recurs else "single", []).append(event)
+    zones = calendar.walk("VTIMEZONE")
+    found: list[Any] = []
+    for events in series.values():
+        one = icalendar.Calendar()
+        for component in (*zones, *events):
+            one.add_component(component)
+        try:
+            found += recurring_ical_events.of(one).between(*window)
+        except Exception as exc:  # the library raises its own types for broken rules
+            raise IcsRejected([f"a recurrence rule cannot be expanded ({type(exc).__name__})"]
+                              ) from None
+        if len(found) > MAX_EVENTS:
+            break
+    return found
 
 
 def closed_days(events: Iterable[TermEvent]) -> list[date]:
@@ -131,9 +157,21 @@ def _label(event: Any) -> str:
 def _unreadable(event: Any) -> str | None:
     try:
         _whole_days(event)
+        if _sub_daily(event):
+            return "recurs more often than once a day (term dates are whole days)"
+    except InvalidCalendar:  # icalendar keeps a malformed value and refuses to read it
+        return "a date, time or recurrence rule in it cannot be read"
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def _sub_daily(event: Any) -> bool:
+    """Whether a rule repeats within a day (expanding it would run to millions)."""
+    rules = event.get("RRULE")
+    listed = rules if isinstance(rules, list) else [] if rules is None else [rules]
+    return any(set(map(str, rule.get("FREQ", []))) - _WHOLE_DAY_FREQS
+               or _TIMES_OF_DAY & set(rule) for rule in listed)
 
 
 def _whole_days(event: Any) -> tuple[date, date]:
@@ -167,11 +205,6 @@ def _midnights(first: datetime, stop: Any) -> tuple[date, date]:
     if (local_first.time(), local_stop.time()) != (datetime.min.time(), datetime.min.time()):
         raise ValueError("is not an all-day event (it starts or ends during a day in England)")
     return local_first.date(), local_stop.date()
-
-
-def _day_of(prop: Any) -> date:
-    value = prop.dt
-    return value.astimezone(LONDON).date() if isinstance(value, datetime) else value
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import time
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.school_calendar import OverrideKind, SchoolCalendar
+from services.common.school_calendar import SchoolCalendar
+from services.matcher.calendars import load_calendars
 from services.matcher.deadlines import DEFAULT_DAY_STARTS
 from services.matcher.domain import RosterIndex
-from services.matcher.models import pupils, roster_imports, school_calendar_days, schools
+from services.matcher.models import pupils, roster_imports, schools
 from services.matcher.records import Pupil
 
 
@@ -71,10 +71,11 @@ class RosterCache:
         previous = self._current
         async with self.engine.connect() as conn:
             school_rows = (await conn.execute(select(schools))).all()
-            calendars = await _calendars(conn)
+            # the effective calendars: an LA's term dates decide its schools' review deadlines
+            calendars = await load_calendars(conn)
             infos = {
                 r.urn: SchoolInfo(r.urn, r.name, r.la_code, r.postcode or "", r.status,
-                                  r.day_starts_at, calendars.get(r.urn, SchoolCalendar()))
+                                  r.day_starts_at, calendars.calendar(r.urn, r.la_code))
                 for r in school_rows
             }
             open_urns = frozenset(urn for urn, info in infos.items() if info.status != "closed")
@@ -98,13 +99,3 @@ class RosterCache:
         # building a large index is CPU work: keep the event loop answering meanwhile
         index = await asyncio.to_thread(RosterIndex, roster, open_urns=open_urns)
         return Registry(index=index, schools=infos, version=version, open_urns=open_urns)
-
-
-async def _calendars(conn: AsyncConnection) -> dict[str, SchoolCalendar]:
-    """Every school's calendar overrides, in one query with the registry."""
-    days: defaultdict[str, list[tuple[date, OverrideKind]]] = defaultdict(list)
-    rows = await conn.execute(select(school_calendar_days.c.urn, school_calendar_days.c.day,
-                                     school_calendar_days.c.kind))
-    for urn, day, kind in rows:
-        days[urn].append((day, kind))
-    return {urn: SchoolCalendar.from_overrides(listed) for urn, listed in days.items()}

@@ -62,8 +62,10 @@ async def put_local_authority(
     return current is None
 
 
-async def get_local_authority(la_code: str, *, uow: UnitOfWork) -> dict[str, Any]:
-    """A local authority, its contacts, its settings, how many schools it has, its readiness."""
+async def get_local_authority(la_code: str, *, uow: UnitOfWork, now: datetime
+                              ) -> dict[str, Any]:
+    """A local authority, its contacts, its settings, how many schools it has, its readiness
+    as of `now`."""
     async with uow:
         row = (await uow.conn.execute(
             select(local_authorities).where(local_authorities.c.la_code == la_code)
@@ -71,7 +73,7 @@ async def get_local_authority(la_code: str, *, uow: UnitOfWork) -> dict[str, Any
         count = (await uow.conn.execute(
             select(func.count()).select_from(schools).where(schools.c.la_code == la_code)
         )).scalar_one()
-        problems = await la_readiness(uow.conn, [la_code])
+        problems = await la_readiness(uow.conn, [la_code], now=now)
     if row is None:
         raise Problem(404, "Not found", "No such local authority.")
     return {"la_code": row.la_code, "name": row.name, "contacts": row.contacts,

@@ -64,15 +64,31 @@ schools = Table(
     schema="matcher",
 )
 
-# Overrides of the default school days (Monday to Friday less bank holidays), per school.
+# Days that differ from the default (Monday to Friday less bank holidays), per school: its
+# own term dates ('term', from its .ics) and the overrides of the calendar CSV ('override').
+# Its effective calendar: services/common/school_calendar.effective_days.
 school_calendar_days = Table(
     "school_calendar_days",
     metadata,
     Column("urn", String(7), nullable=False),
     Column("day", Date, nullable=False),
     Column("kind", String(6), nullable=False),
+    Column("source", String(8), nullable=False, server_default="override"),
     CheckConstraint("kind IN ('closed', 'open')", name="kind"),
-    PrimaryKeyConstraint("urn", "day"),
+    CheckConstraint("source IN ('term', 'override')", name="source"),
+    PrimaryKeyConstraint("urn", "source", "day"),
+    schema="matcher",
+)
+
+# An LA's term dates: the calendar of each of its schools that has none of its own.
+la_calendar_days = Table(
+    "la_calendar_days",
+    metadata,
+    Column("la_code", String(8), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("kind", String(6), nullable=False),
+    CheckConstraint("kind IN ('closed', 'open')", name="kind"),
+    PrimaryKeyConstraint("la_code", "day"),
     schema="matcher",
 )
 

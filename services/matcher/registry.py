@@ -14,14 +14,16 @@ from datetime import date, datetime, time
 from operator import attrgetter
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, null, select, update
+from sqlalchemy import delete, null, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, any_of
 from services.common.escalation import DEFAULT_ESCALATION
 from services.common.problems import Problem
-from services.matcher.directory import announce, any_of
+from services.matcher.calendars import replace_days
+from services.matcher.directory import announce, announce_calendars
 from services.matcher.models import (
+    la_calendar_days,
     local_authorities,
     pupils,
     roster_imports,
@@ -48,6 +50,7 @@ COPY_TIMEOUT_S = 900.0
 Progress = Callable[[int, int], None]
 ESCALATION_FIELDS = ("deputy_after_minutes", "la_after_minutes")
 CALENDAR_HEADER = ("urn", "date", "kind")
+LA_CALENDAR_HEADER = ("date", "kind")
 _pupil_record = attrgetter(*ROSTER_HEADER)  # the pupils columns share the CSV's names
 
 
@@ -124,8 +127,8 @@ async def put_school(
     """Create or replace a school's registration (GIAS facts are kept); True when created."""
     async with uow:
         current = (await uow.conn.execute(
-            select(schools.c.webhook, schools.c.deputy_after_minutes, schools.c.la_after_minutes)
-            .where(schools.c.urn == urn).with_for_update()
+            select(schools.c.webhook, schools.c.deputy_after_minutes, schools.c.la_after_minutes,
+                   schools.c.la_code).where(schools.c.urn == urn).with_for_update()
         )).first()
         webhook = _webhook(body.webhook, current.webhook if current else None)
         escalation = _escalation(body, current)
@@ -144,21 +147,23 @@ async def put_school(
             insert(schools).values(urn=urn, **values)
             .on_conflict_do_update(index_elements=["urn"], set_=values)
         )
+        # a new school, or one that moved LA, follows another LA's term dates
+        moved = current is None or current.la_code != body.la_code
         await announce(uow.conn, topic_prefix=topic_prefix, now=now, urns=[urn],
-                       la_codes=created_las)
+                       la_codes=created_las, calendars=[urn] if moved else [])
         await uow.commit()
     return current is None
 
 
-async def get_school(urn: str, *, uow: UnitOfWork) -> dict[str, Any]:
-    """A school as an admin sees it (never the webhook secret) and its readiness."""
+async def get_school(urn: str, *, uow: UnitOfWork, now: datetime) -> dict[str, Any]:
+    """A school as an admin sees it (never the webhook secret) and its readiness as of `now`."""
     async with uow:
         row = (await uow.conn.execute(select(schools).where(schools.c.urn == urn))).first()
         last = (await uow.conn.execute(
             select(roster_imports.c.rows, roster_imports.c.imported_at)
             .where(roster_imports.c.urn == urn).order_by(roster_imports.c.id.desc()).limit(1)
         )).first()
-        problems = await school_readiness(uow.conn, [urn])
+        problems = await school_readiness(uow.conn, [urn], now=now)
     if row is None:
         raise Problem(404, "Not found", "No such school.")
     webhook = row.webhook or None
@@ -255,6 +260,17 @@ async def import_roster(
     return ImportResult(rows=len(rows), replaced=replaced, schools=len(urns), sha256=sha256)
 
 
+async def _calendars_moved(uow: UnitOfWork, found: Sequence[Establishment],
+                           before: Mapping[str, str]) -> list[str]:
+    """The schools whose LA changed, and the new ones in an LA with term dates: their
+    calendars change (a new school in an LA without them keeps the default it already has)."""
+    las = {s.la_code for s in found if s.urn not in before}
+    dated = set((await uow.conn.execute(select(la_calendar_days.c.la_code).distinct().where(
+        la_calendar_days.c.la_code == any_of(sorted(las))))).scalars()) if las else set()
+    return [s.urn for s in found if (before[s.urn] != s.la_code if s.urn in before
+                                     else s.la_code in dated)]
+
+
 def _gias_row(school: Establishment, now: datetime) -> dict[str, Any]:
     return {"urn": school.urn, "name": school.name, "la_code": school.la_code,
             "postcode": school.postcode, "status": school.status, "phase": school.phase,
@@ -276,7 +292,8 @@ async def import_gias(
     found = await asyncio.to_thread(_parse_gias, data)
     urns = [school.urn for school in found]
     async with uow:
-        existing = await _school_urns(uow, urns)
+        existing = {r.urn: r.la_code for r in await uow.conn.execute(
+            select(schools.c.urn, schools.c.la_code).where(schools.c.urn == any_of(urns)))}
         las_created = await _ensure_local_authorities(uow, {s.la_code for s in found}, now)
         if found:
             stmt = insert(schools)
@@ -289,7 +306,8 @@ async def import_gias(
                 [_gias_row(school, now) for school in found],
             )
         await announce(uow.conn, topic_prefix=topic_prefix, now=now, urns=urns,
-                       la_codes=las_created)
+                       la_codes=las_created,
+                       calendars=await _calendars_moved(uow, found, existing))
         await uow.commit()
     return GiasResult(schools=len(found), created=len(found) - len(existing),
                       updated=len(existing), local_authorities_created=len(las_created))
@@ -316,10 +334,20 @@ class CalendarResult:
 
 def parse_calendar(data: bytes, *, urn: str | None = None) -> list[CalendarDay]:
     """Validate a `urn,date,kind` CSV whole; with `urn`, every row must name that school."""
+    return _parse_days(data, CALENDAR_HEADER, urn=urn)
+
+
+def parse_la_calendar(data: bytes) -> list[CalendarDay]:
+    """Validate an LA's `date,kind` CSV (its term dates) whole; the rows name no school."""
+    return _parse_days(data, LA_CALENDAR_HEADER)
+
+
+def _parse_days(data: bytes, columns: tuple[str, ...], *, urn: str | None = None
+                ) -> list[CalendarDay]:
     reader = csv.reader(io.StringIO(decode_csv(data)))
     header = [h.strip().lower() for h in next(reader, [])]
-    if tuple(header) != CALENDAR_HEADER:
-        raise ImportRejected([RowProblem(1, None, "header must be urn,date,kind")],
+    if tuple(header) != columns:
+        raise ImportRejected([RowProblem(1, None, f"header must be {','.join(columns)}")],
                              title="Invalid calendar")
     days: list[CalendarDay] = []
     problems: list[RowProblem] = []
@@ -327,33 +355,43 @@ def parse_calendar(data: bytes, *, urn: str | None = None) -> list[CalendarDay]:
     for number, fields in enumerate(reader, start=2):
         if not fields or not any(f.strip() for f in fields):
             continue
-        if len(fields) != len(CALENDAR_HEADER):
-            problems.append(RowProblem(number, None, f"expected {len(CALENDAR_HEADER)} fields, "
+        if len(fields) != len(columns):
+            problems.append(RowProblem(number, None, f"expected {len(columns)} fields, "
                                                      f"found {len(fields)}"))
             continue
-        row_urn, raw_day, kind = (f.strip() for f in fields)
-        before = len(problems)
-        if not re.fullmatch(URN_PATTERN, row_urn):
-            problems.append(RowProblem(number, "urn", "must be a 6 or 7 digit URN"))
-        elif urn is not None and row_urn != urn:
-            problems.append(RowProblem(number, "urn", "must be the school in the URL"))
-        try:
-            day = date.fromisoformat(raw_day)
-        except ValueError:
-            problems.append(RowProblem(number, "date", "must be a date as YYYY-MM-DD"))
-            day = date.min
-        if kind.lower() not in ("closed", "open"):
-            problems.append(RowProblem(number, "kind", "must be closed or open"))
-        if len(problems) > before:
+        found = _calendar_row(number, dict(zip(columns, (f.strip() for f in fields),
+                                               strict=True)), urn=urn)
+        if isinstance(found, list):
+            problems += found
             continue
-        first = seen.setdefault((row_urn, day), number)
+        first = seen.setdefault((found.urn, found.day), number)
         if first != number:
             problems.append(RowProblem(number, "date", f"listed twice (first on row {first})"))
             continue
-        days.append(CalendarDay(number, row_urn, day, kind.lower()))
+        days.append(found)
     if problems:
         raise ImportRejected(problems, title="Invalid calendar")
     return days
+
+
+def _calendar_row(number: int, fields: dict[str, str], *, urn: str | None
+                  ) -> CalendarDay | list[RowProblem]:
+    """One row, or what is wrong with it; a row with no `urn` column names no school."""
+    problems: list[RowProblem] = []
+    row_urn = fields.get("urn", "")
+    if "urn" in fields and not re.fullmatch(URN_PATTERN, row_urn):
+        problems.append(RowProblem(number, "urn", "must be a 6 or 7 digit URN"))
+    elif urn is not None and row_urn != urn:
+        problems.append(RowProblem(number, "urn", "must be the school in the URL"))
+    day = date.min
+    try:
+        day = date.fromisoformat(fields["date"])
+    except ValueError:
+        problems.append(RowProblem(number, "date", "must be a date as YYYY-MM-DD"))
+    kind = fields["kind"].lower()
+    if kind not in ("closed", "open"):
+        problems.append(RowProblem(number, "kind", "must be closed or open"))
+    return problems or CalendarDay(number, row_urn, day, kind)
 
 
 async def import_calendar(
@@ -377,16 +415,12 @@ async def import_calendar(
             ], title="Invalid calendar")
         replaced = 0
         if urns:
-            replaced = (await uow.conn.execute(delete(school_calendar_days).where(
-                school_calendar_days.c.urn == any_of(urns)))).rowcount
-        if days:
-            await uow.conn.execute(insert(school_calendar_days), [
-                {"urn": d.urn, "day": d.day, "kind": d.kind} for d in days])
-        if urns:
-            # the matcher's registry snapshot (services/matcher/index.py) notices a change by
-            # the schools' updated_at: a calendar decides its schools' review deadlines
-            await uow.conn.execute(update(schools).where(schools.c.urn == any_of(urns))
-                                   .values(updated_at=now))
-        await announce(uow.conn, topic_prefix=topic_prefix, now=now, calendars=urns)
+            own = school_calendar_days.c
+            replaced = await replace_days(
+                uow.conn, school_calendar_days, (own.urn == any_of(urns))
+                & (own.source == "override"),
+                [{"urn": d.urn, "day": d.day, "kind": d.kind, "source": "override"}
+                 for d in days])
+        await announce_calendars(uow.conn, urns, topic_prefix=topic_prefix, now=now)
         await uow.commit()
     return CalendarResult(days=len(days), replaced=replaced, schools=len(urns))

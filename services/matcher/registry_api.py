@@ -1,4 +1,4 @@
-"""Registry routes (admin only): local authorities, schools, roster uploads, readiness."""
+"""Registry routes (admin only): local authorities, schools, rosters, calendars, readiness."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
-from services.matcher import local_authorities, registry
+from services.matcher import local_authorities, registry, term_dates
 from services.matcher.readiness import registry_problems
 from services.matcher.registry_models import (
     LA_CODE_PATTERN,
@@ -29,8 +29,11 @@ LaCode = Annotated[str, Path(pattern=LA_CODE_PATTERN)]
 _ERRORS = problem_responses(401, 403, 404, 415)
 _CREATED: dict[int | str, dict[str, Any]] = {
     201: {"description": "Created", "content": {"application/json": {"schema": {}}}}}
+ICS = "text/calendar"
 _CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {
     "schema": {"type": "string"}}}}}
+_CALENDAR_BODY = {"requestBody": {"required": True, "content": {
+    media_type: {"schema": {"type": "string"}} for media_type in ("text/csv", ICS)}}}
 
 
 class RosterImported(BaseModel):
@@ -50,14 +53,16 @@ async def put_local_authority(
         la_code.upper(), body=body, uow=ctx.uow(), now=ctx.clock(),
         topic_prefix=ctx.settings.topic_prefix,
     )
-    view = await local_authorities.get_local_authority(la_code.upper(), uow=ctx.uow())
+    view = await local_authorities.get_local_authority(la_code.upper(), uow=ctx.uow(),
+                                                      now=ctx.clock())
     return JSONResponse(view, status_code=201 if created else 200)
 
 
 @router.get("/v1/local-authorities/{la_code}", responses=_ERRORS)
 async def get_local_authority(la_code: LaCode, principal: Admin, ctx: Ctx) -> dict[str, Any]:
     """A local authority, its contacts and settings, and whether it is ready."""
-    return await local_authorities.get_local_authority(la_code.upper(), uow=ctx.uow())
+    return await local_authorities.get_local_authority(la_code.upper(), uow=ctx.uow(),
+                                                        now=ctx.clock())
 
 
 @router.get("/v1/admin/readiness", responses=problem_responses(401, 403))
@@ -73,41 +78,99 @@ async def put_school(urn: Urn, body: SchoolIn, principal: Admin, ctx: Ctx) -> JS
     """Create (201) or replace (200) a school's registration."""
     created = await registry.put_school(urn, body=body, uow=ctx.uow(), now=ctx.clock(),
                                         topic_prefix=ctx.settings.topic_prefix)
-    view = await registry.get_school(urn, uow=ctx.uow())
+    view = await registry.get_school(urn, uow=ctx.uow(), now=ctx.clock())
     return JSONResponse(view, status_code=201 if created else 200)
 
 
 @router.get("/v1/schools/{urn}", responses=_ERRORS)
 async def get_school(urn: Urn, principal: Admin, ctx: Ctx) -> dict[str, Any]:
     """A school's registration; the webhook secret is never returned."""
-    return await registry.get_school(urn, uow=ctx.uow())
+    return await registry.get_school(urn, uow=ctx.uow(), now=ctx.clock())
 
 
 class CalendarImported(BaseModel):
-    """The answer to a calendar upload."""
+    """The answer to a school's calendar upload: its overrides (CSV) or own term dates (.ics)."""
 
     urn: str
     days: int
     replaced: int
 
 
-def _require_csv(request: Request, what: str) -> None:
+class LaCalendarImported(BaseModel):
+    """The answer to an LA's term dates upload."""
+
+    la_code: str
+    days: int
+    replaced: int
+    schools_affected: int  # its schools without term dates of their own: they follow these
+
+
+def _media_type(request: Request, what: str, *allowed: str) -> str:
+    """The body's media type, one of `allowed` in UTF-8, else 415."""
     media_type, _, params = request.headers.get("content-type", "").partition(";")
+    media_type = media_type.strip().lower()
     charset = params.partition("charset=")[2].strip().strip('"').lower()
-    if media_type.strip().lower() != "text/csv" or charset not in ("", "utf-8", "utf8"):
-        raise Problem(415, "Unsupported media type", f"Send the {what} as text/csv in UTF-8.")
+    if media_type not in allowed or charset not in ("", "utf-8", "utf8"):
+        raise Problem(415, "Unsupported media type",
+                      f"Send the {what} as {' or '.join(allowed)} in UTF-8.")
+    return media_type
+
+
+def _require_csv(request: Request, what: str) -> None:
+    _media_type(request, what, "text/csv")
 
 
 @router.put("/v1/schools/{urn}/calendar", response_model=CalendarImported, responses=_ERRORS,
-            openapi_extra=_CSV_BODY)
+            openapi_extra=_CALENDAR_BODY)
 async def put_calendar(urn: Urn, request: Request, principal: Admin, ctx: Ctx
                        ) -> CalendarImported:
-    """Replace the school's calendar overrides with a `urn,date,kind` CSV: all rows or none."""
-    _require_csv(request, "calendar")
-    result = await registry.import_calendar(urn, await request.body(), uow=ctx.uow(),
-                                            now=ctx.clock(),
-                                            topic_prefix=ctx.settings.topic_prefix)
+    """Replace the school's calendar overrides with a `urn,date,kind` CSV, or its own term
+    dates (which replace its LA's for it) with an iCalendar file: all or nothing."""
+    media_type = _media_type(request, "calendar", "text/csv", ICS)
+    body, now, prefix = await request.body(), ctx.clock(), ctx.settings.topic_prefix
+    if media_type == ICS:
+        own = await term_dates.put_school_term_dates(urn, body, uow=ctx.uow(), now=now,
+                                                     topic_prefix=prefix)
+        return CalendarImported(urn=urn, days=own.days, replaced=own.replaced)
+    result = await registry.import_calendar(urn, body, uow=ctx.uow(), now=now,
+                                            topic_prefix=prefix)
     return CalendarImported(urn=urn, days=result.days, replaced=result.replaced)
+
+
+@router.get("/v1/schools/{urn}/calendar", responses=_ERRORS)
+async def get_calendar(urn: Urn, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """The school's effective calendar: whose term dates it follows (`school`, `la` or `none`)
+    and each day that differs from Monday to Friday less bank holidays."""
+    return await term_dates.get_school_calendar(urn, uow=ctx.uow())
+
+
+@router.delete("/v1/schools/{urn}/calendar/term-dates", response_model=CalendarImported,
+               responses=_ERRORS)
+async def delete_term_dates(urn: Urn, principal: Admin, ctx: Ctx) -> CalendarImported:
+    """Drop the school's own term dates: it follows its LA's again (overrides are kept)."""
+    result = await term_dates.put_school_term_dates(
+        urn, None, uow=ctx.uow(), now=ctx.clock(), topic_prefix=ctx.settings.topic_prefix)
+    return CalendarImported(urn=urn, days=result.days, replaced=result.replaced)
+
+
+@router.put("/v1/local-authorities/{la_code}/calendar", response_model=LaCalendarImported,
+            responses=_ERRORS, openapi_extra=_CALENDAR_BODY)
+async def put_la_calendar(la_code: LaCode, request: Request, principal: Admin, ctx: Ctx
+                          ) -> LaCalendarImported:
+    """Replace the LA's term dates (an iCalendar file, or a `date,kind` CSV): the calendar of
+    every school of the LA without its own; all or nothing."""
+    media_type = _media_type(request, "term dates", ICS, "text/csv")
+    result = await term_dates.put_la_calendar(
+        la_code.upper(), await request.body(), fmt="ics" if media_type == ICS else "csv",
+        uow=ctx.uow(), now=ctx.clock(), topic_prefix=ctx.settings.topic_prefix)
+    return LaCalendarImported(la_code=result.la_code, days=result.days,
+                              replaced=result.replaced, schools_affected=result.schools_affected)
+
+
+@router.get("/v1/local-authorities/{la_code}/calendar", responses=_ERRORS)
+async def get_la_calendar(la_code: LaCode, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """The LA's term dates, by day, and how many of its schools follow them."""
+    return await term_dates.get_la_calendar(la_code.upper(), uow=ctx.uow())
 
 
 @router.post("/v1/schools/{urn}/roster", response_model=RosterImported, responses=_ERRORS,

@@ -1,8 +1,10 @@
-"""`daybreak schools|roster|calendar import`: load a CSV into the registry."""
+"""`daybreak schools|roster|calendar import`: load a file (CSV, or iCalendar term dates) into
+the registry."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import json
 import os
@@ -20,7 +22,7 @@ from services.common.context import utc_now
 from services.common.db import UnitOfWork, service_engine
 from services.common.problems import Problem
 from services.common.settings import MissingSetting, Settings
-from services.matcher import registry
+from services.matcher import registry, term_dates
 from services.matcher.directory import announce_everything
 
 MAX_SHOWN = 20
@@ -64,16 +66,31 @@ def roster_import(path: str, settings: Settings) -> int:
     return 0
 
 
-def calendar_import(path: str, settings: Settings) -> int:
-    """Replace the calendar overrides of every school a CSV names, all or nothing; 0, or 2."""
+def calendar_import(path: str, settings: Settings, *, la_code: str | None = None,
+                    urn: str | None = None) -> int:
+    """Replace calendar days, all or nothing; 0, or 2 when the file is refused. With neither
+    `la_code` nor `urn`: the overrides of every school a `urn,date,kind` CSV names; with
+    `la_code`: the LA's term dates (.ics, or a `date,kind` CSV); with `urn`: the school's own
+    term dates (.ics), or its overrides (a `urn,date,kind` CSV naming it alone)."""
     with _opened(path) as (file, _):
         data = file.read()
-    outcome = _run(settings, lambda uow: registry.import_calendar(
-        None, data, uow=uow, now=utc_now(), topic_prefix=settings.topic_prefix))
+    fmt, now, prefix = term_dates.format_of(data, path), utc_now(), settings.topic_prefix
+    if la_code is not None:
+        outcome = _run(settings, lambda uow: term_dates.put_la_calendar(
+            la_code.upper(), data, fmt=fmt, uow=uow, now=now, topic_prefix=prefix))
+    elif urn is not None and fmt == "ics":
+        outcome = _run(settings, lambda uow: term_dates.put_school_term_dates(
+            urn, data, uow=uow, now=now, topic_prefix=prefix))
+    else:
+        outcome = _run(settings, lambda uow: registry.import_calendar(
+            urn, data, uow=uow, now=now, topic_prefix=prefix))
     if isinstance(outcome, registry.ImportRejected):
         return _report(outcome)
-    print(json.dumps({"days": outcome.days, "replaced": outcome.replaced,
-                      "schools": outcome.schools}))
+    if isinstance(outcome, registry.CalendarResult):
+        print(json.dumps({"days": outcome.days, "replaced": outcome.replaced,
+                          "schools": outcome.schools}))
+    else:
+        print(json.dumps(dataclasses.asdict(outcome)))
     return 0
 
 

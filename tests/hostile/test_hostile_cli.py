@@ -1,10 +1,12 @@
-"""`daybreak roster|calendar|schools import` refuse malformed files: row-numbered, exit 2."""
+"""`daybreak roster|calendar|schools import` refuse malformed files: row-numbered (or, for
+iCalendar term dates, naming the event), exit 2, nothing changed."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,10 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.matcher.models import schools
-from tests.support.hostile import CALENDARS, CANARY, MALFORMED_ROSTERS, roll_of, school_with_roll
+from tests.support.hostile import (
+    CALENDARS,
+    CANARY,
+    MALFORMED_ROSTERS,
+    MALFORMED_TERM_DATES,
+    roll_of,
+    school_with_roll,
+)
 from tests.support.ids import next_la, next_urn
-from tests.support.registry import overrides, register_school, run_cli
-from tests.support.registry_files import calendar_csv, gias_file
+from tests.support.registry import la_body, overrides, register_school, run_cli
+from tests.support.registry_files import all_day, calendar_csv, gias_file, ics
 
 pytestmark = pytest.mark.integration
 Capsys = pytest.CaptureFixture[str]
@@ -92,6 +101,42 @@ async def test_cli_calendar_import_refuses_malformed_files(
     code, err = await asyncio.to_thread(import_file, capsys, "calendar", path, build(urn))
     assert_rejected(code, err, "calendar", f"row {row}: {field + ': ' if field else ''}")
     assert len(await overrides(engine, urn)) == 1
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_TERM_DATES))
+@pytest.mark.parametrize("whose", ["--la", "--school"])
+async def test_cli_term_dates_import_refuses_malformed_files(
+    registry: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, cli_env: None,
+    capsys: Capsys, tmp_path: Path, case: str, whose: str,
+) -> None:
+    la, urn = next_la(), next_urn()
+    await registry.put(f"/v1/local-authorities/{la}", headers=admin, json=la_body())
+    await register_school(engine, urn, la)
+    target = la if whose == "--la" else urn
+    path = tmp_path / "term-dates.ics"
+
+    def run(data: bytes) -> tuple[int, list[str]]:
+        path.write_bytes(data)
+        code = run_cli("calendar", "import", whose, target, str(path))
+        captured = capsys.readouterr()
+        assert CANARY not in captured.out + captured.err
+        assert code == 0 or captured.out == ""
+        return code, captured.err.splitlines()
+
+    assert await asyncio.to_thread(run, ics(all_day("Half term", "20270215", "20270220"))
+                                   ) == (0, [])
+    before = await term_days(registry, admin, engine, la, urn)
+    data, first = MALFORMED_TERM_DATES[case]
+    code, err = await asyncio.to_thread(run, data)
+    assert_rejected(code, err, "icalendar file", f"file: {first}")
+    assert await term_days(registry, admin, engine, la, urn) == before
+
+
+async def term_days(registry: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine,
+                    la: str, urn: str) -> tuple[Any, ...]:
+    """The LA's term dates and the school's own."""
+    got = await registry.get(f"/v1/local-authorities/{la}/calendar", headers=admin)
+    return got.json()["days"], await overrides(engine, urn, "term")
 
 
 @pytest.mark.parametrize("case", sorted(GIAS))

@@ -1,4 +1,5 @@
-"""Malformed and oversized roster and calendar uploads: row-numbered refusals, nothing changed."""
+"""Malformed and oversized roster and calendar uploads: row-numbered refusals (event-named for
+iCalendar term dates), nothing changed."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from tests.support.hostile import (
     CALENDARS,
     CANARY,
     MALFORMED_ROSTERS,
+    MALFORMED_TERM_DATES,
     lines_of,
     roll_of,
     school_with_roll,
 )
 from tests.support.ids import next_urn
 from tests.support.registry import overrides, post_roster, register_school
-from tests.support.registry_files import calendar_csv, roll
+from tests.support.registry_files import all_day, calendar_csv, ics, roll
 
 pytestmark = pytest.mark.integration
 UPLOAD_LIMIT = 64 * 1024
@@ -121,3 +123,23 @@ async def test_malformed_calendar_is_refused_by_row_and_the_old_one_stays(
                              headers=admin | {"Content-Type": "text/csv"})
     assert_refused(response, row, field)
     assert await overrides(engine, urn) == before
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_TERM_DATES))
+async def test_malformed_term_dates_are_refused_by_event_and_the_old_ones_stay(
+    registry: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, case: str
+) -> None:
+    urn = next_urn()
+    await register_school(engine, urn)
+    headers = admin | {"Content-Type": "text/calendar"}
+    good = ics(all_day("Half term", "20270215", "20270220"))
+    assert (await registry.put(f"/v1/schools/{urn}/calendar", content=good, headers=headers)
+            ).status_code == 200
+    before = await overrides(engine, urn, "term")
+    data, first = MALFORMED_TERM_DATES[case]
+    response = await registry.put(f"/v1/schools/{urn}/calendar", content=data, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["message"].startswith(first), response.text
+    assert CANARY not in response.text
+    assert await overrides(engine, urn, "term") == before

@@ -14,13 +14,14 @@ from sqlalchemy import insert, update
 from services import demo
 from services.common.db import standalone_uow
 from services.common.settings import Settings
-from services.doctor import default_la_problems, forces_problems
+from services.doctor import configuration_problems, default_la_problems, forces_problems
 from services.identity.models import api_clients
 from services.ingest.api import ForceIn
 from services.ingest.main import build_app as build_ingest
 from services.ingest.models import forces
 from services.matcher.main import build_app as build_matcher
 from services.matcher.models import local_authorities
+from services.matcher.readiness import registry_problems
 from services.matcher.registry_models import SchoolIn
 from tests.support.api import issuer_for, new_police_client, running
 from tests.support.db import create_test_database, drop_test_database, service_urls
@@ -119,27 +120,42 @@ async def test_doctor_is_quiet_and_exits_0_when_everyone_is_reachable(
     assert await asyncio.to_thread(doctor, capsys) == (0, READY_LINE, "")
 
 
+# `make up` runs the doctor after the demo, on whatever day it is: the demo's term dates (three
+# academic years from September 2026) keep it clean until they run out
+DEMO_CLEAN_ON = [datetime(2026, 12, 1, 7, 30, tzinfo=UTC), datetime(2026, 12, 21, 9, tzinfo=UTC),
+                 datetime(2027, 6, 1, 7, tzinfo=UTC), datetime(2027, 8, 12, 20, tzinfo=UTC),
+                 datetime(2028, 6, 1, 7, tzinfo=UTC), datetime(2029, 5, 31, 12, tzinfo=UTC)]
+
+
 async def test_the_demos_configuration_leaves_nobody_unready(own: Settings,
                                                              capsys: Capsys) -> None:
-    """What `make up` checks after `daybreak demo`: the demo's LA, schools and force as it
-    registers them through the admin APIs, and its police client."""
+    """What `make up` checks after `daybreak demo`: the demo's LA, its term dates, schools and
+    force as it registers them through the admin APIs, and its police client."""
     async with running(build_matcher(own)) as matcher, \
             running(build_ingest(own, issuer=issuer_for(own))) as ingest:
         await demo.register(matcher, ingest, bearer(person("admin")))
     await new_police_client(own, demo.FORCE, default_la=None)
-    capsys.readouterr()  # what the demo printed as it registered
-    assert await asyncio.to_thread(doctor, capsys) == (0, READY_LINE, "")
+    printed = capsys.readouterr().out
+    assert "a child matched on Christmas Eve at 8pm reaches the holiday cover on" in printed
+    for now in DEMO_CLEAN_ON:
+        assert await configuration_problems(own, now=now, registry_problems=registry_problems
+                                            ) == [], now
+    run_out = await configuration_problems(own, now=datetime(2029, 6, 1, 7, tzinfo=UTC),
+                                           registry_problems=registry_problems)
+    assert [(p.subject, p.code) for p in run_out] == [
+        (f"la:{demo.LA}", "la_no_term_dates_next_year")]
 
 
 def test_the_demo_registers_every_contact_the_doctor_asks_for() -> None:
-    """Read without the matcher's rules: the LA's three contacts, each school's DSL and deputy,
-    the force's default LA (the demo's own), each body as its admin API takes it."""
+    """Read without the matcher's rules: the LA's three contacts, each school's DSL, deputy and
+    holiday cover, the force's default LA (the demo's own), each body as its admin API takes
+    it."""
     assert {c["role"] for c in demo.la_body()["contacts"]} == {
         "safeguarding", "review", "duty_manager"}
     for urn, name, postcode in demo.SCHOOLS:
         school = SchoolIn.model_validate(demo.school_body(urn, name, postcode))
         assert school.participates and school.la_code == demo.LA
-        assert {c.role for c in school.contacts} == {"dsl", "deputy_dsl"}
+        assert {c.role for c in school.contacts} == {"dsl", "deputy_dsl", "holiday_cover"}
     force = ForceIn.model_validate(demo.force_body())
     assert force.default_la_code == demo.LA
 

@@ -1,10 +1,11 @@
 """The registry's safety-net settings and readiness, against the real database: LA settings on
 the API and on registry.v1, every configuration that would leave a child with nobody told (per
-entity, at /v1/admin/readiness and as a gauge), GIAS schools not ready until contacts are set."""
+entity, at /v1/admin/readiness and as a gauge), GIAS schools not ready until contacts and term
+dates are set, calendars checked ahead of the registry's (pinned) clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from services.matcher.readiness import (
     school_problems,
 )
 from services.matcher.registry import import_gias
+from tests.support.clock import Clock
 from tests.support.ids import next_la, next_urn
 from tests.support.registry import (
     PREFIX,
@@ -35,11 +37,18 @@ from tests.support.registry import (
     seed,
     staged_by_matcher,
 )
-from tests.support.registry_files import gias_file
+from tests.support.registry_files import gias_file, holidays_csv, la_calendar_csv
 from tests.support.tokens import bearer, person
 
 pytestmark = pytest.mark.integration
 SAFEGUARDING_ONLY = [{"role": "safeguarding", "name": "LADO", "email": "lado@la.example"}]
+NOW = datetime(2026, 12, 1, 7, 30, tzinfo=UTC)  # the Christmas holiday is 20 days away
+COVER = {"role": "holiday_cover", "name": "Holly Cover", "email": "cover@oak.sch.uk"}
+
+
+@pytest.fixture
+def registry_clock() -> Clock:
+    return Clock(NOW)
 
 
 def codes(view: dict[str, Any]) -> list[str]:
@@ -49,6 +58,12 @@ def codes(view: dict[str, Any]) -> list[str]:
 async def put_la(api: httpx.AsyncClient, admin: dict[str, str], la: str, **body: Any
                  ) -> httpx.Response:
     return await api.put(f"/v1/local-authorities/{la}", json=la_body(**body), headers=admin)
+
+
+async def give_term_dates(api: httpx.AsyncClient, admin: dict[str, str], la: str) -> None:
+    resp = await api.put(f"/v1/local-authorities/{la}/calendar", content=holidays_csv().encode(),
+                         headers=admin | {"Content-Type": "text/csv"})
+    assert resp.status_code == 200, resp.text
 
 
 # --- LA settings ---------------------------------------------------------------------------
@@ -133,6 +148,7 @@ async def test_a_participating_school_needs_a_dsl_and_a_deputy(
 ) -> None:
     la, urn = next_la(), next_urn()
     await put_la(registry, admin, la)
+    await give_term_dates(registry, admin, la)
     bare = await registry.put(f"/v1/schools/{urn}", headers=admin,
                               json=school_body(la, contacts=[]))
     assert codes(bare.json()) == ["school_no_dsl_contact", "school_no_deputy_dsl_contact"]
@@ -147,6 +163,55 @@ async def test_a_participating_school_needs_a_dsl_and_a_deputy(
         resp = await registry.put(f"/v1/schools/{urn}", headers=admin,
                                   json=school_body(la, contacts=[], **changes))
         assert resp.json()["ready"] is True, changes
+
+
+async def test_a_school_needs_holidays_in_its_calendar_and_cover_before_them(
+    registry: httpx.AsyncClient, admin: dict[str, str], registry_clock: Clock
+) -> None:
+    la, urn = next_la(), next_urn()
+    await put_la(registry, admin, la)
+    bare = await registry.put(f"/v1/schools/{urn}", headers=admin, json=ready_school_body(la))
+    assert codes(bare.json()) == ["school_calendar_bare_default"]
+    assert "no school holiday in the next 12 months" in bare.json()["problems"][0]["message"]
+    await give_term_dates(registry, admin, la)
+    assert (await registry.get(f"/v1/schools/{urn}", headers=admin)).json()["ready"] is True
+    registry_clock.now = NOW + timedelta(days=7)  # the holiday is 13 days away
+    near = (await registry.get(f"/v1/schools/{urn}", headers=admin)).json()
+    assert codes(near) == ["school_no_holiday_cover"]
+    assert "its holiday begins Monday 21 December" in near["problems"][0]["message"]
+    # writes stay at NOW: an updated_at ahead of the real time would hide later edits from
+    # the matcher's registry snapshot for the rest of the session
+    registry_clock.now = NOW
+    covered = ready_school_body(la)
+    covered["contacts"].append(COVER)
+    await registry.put(f"/v1/schools/{urn}", headers=admin, json=covered)
+    registry_clock.now = NOW + timedelta(days=7)
+    assert (await registry.get(f"/v1/schools/{urn}", headers=admin)).json()["ready"] is True
+
+
+async def test_from_june_an_la_whose_schools_follow_it_needs_next_years_term_dates(
+    registry: httpx.AsyncClient, admin: dict[str, str], registry_clock: Clock
+) -> None:
+    known, stale, unfollowed = next_la(), next_la(), next_la()
+    for la in (known, stale, unfollowed):
+        await put_la(registry, admin, la)
+    await give_term_dates(registry, admin, known)  # it knows October 2027 already
+    only_this_year = la_calendar_csv(("2026-12-21", "closed"), ("2026-12-22", "closed"))
+    for la in (stale, unfollowed):
+        await registry.put(f"/v1/local-authorities/{la}/calendar", headers=admin | {
+            "Content-Type": "text/csv"}, content=only_this_year.encode())
+    for la in (known, stale):
+        await registry.put(f"/v1/schools/{next_urn()}", headers=admin, json=ready_school_body(la))
+    registry_clock.now = datetime(2027, 5, 31, 12, 0, tzinfo=UTC)
+    views = {la: (await registry.get(f"/v1/local-authorities/{la}", headers=admin)).json()
+             for la in (known, stale, unfollowed)}
+    assert all(v["ready"] for v in views.values())
+    registry_clock.now = datetime(2027, 6, 1, 7, 0, tzinfo=UTC)
+    views = {la: (await registry.get(f"/v1/local-authorities/{la}", headers=admin)).json()
+             for la in (known, stale, unfollowed)}
+    assert {la: codes(v) for la, v in views.items()} == {
+        known: [], stale: ["la_no_term_dates_next_year"], unfollowed: []}
+    assert "no term dates for 2027-28" in views[stale]["problems"][0]["message"]
 
 
 async def test_a_school_whose_la_is_not_registered_is_not_ready(settings: Settings,
@@ -169,11 +234,13 @@ async def test_gias_schools_are_not_ready_until_their_contacts_are_set(
                       uow=UnitOfWork(matcher_engine), now=datetime.now(UTC), topic_prefix=PREFIX)
     school = (await registry.get(f"/v1/schools/{urn}", headers=admin)).json()
     assert school["participates"] is True and school["ready"] is False
-    assert codes(school) == ["school_no_dsl_contact", "school_no_deputy_dsl_contact"]
+    assert codes(school) == ["school_no_dsl_contact", "school_no_deputy_dsl_contact",
+                             "school_calendar_bare_default"]
     created_la = (await registry.get(f"/v1/local-authorities/{la}", headers=admin)).json()
     assert codes(created_la) == ["la_no_safeguarding_contact", "la_no_duty_manager_contact"]
     await registry.put(f"/v1/schools/{urn}", headers=admin, json=ready_school_body(la))
     await put_la(registry, admin, la)
+    await give_term_dates(registry, admin, la)
     for path in (f"/v1/schools/{urn}", f"/v1/local-authorities/{la}"):
         assert (await registry.get(path, headers=admin)).json()["ready"] is True
 
@@ -187,6 +254,7 @@ async def test_admin_readiness_lists_every_problem_once_in_a_stable_order(
     urn_a, urn_b = sorted((next_urn(), next_urn()))
     await put_la(registry, admin, la_b, contacts=SAFEGUARDING_ONLY)
     await put_la(registry, admin, la_a, contacts=[])
+    await give_term_dates(registry, admin, la_a)  # urn_b's LA; urn_a's has none
     await registry.put(f"/v1/schools/{urn_b}", headers=admin, json=school_body(la_a))
     await registry.put(f"/v1/schools/{urn_a}", headers=admin,
                        json=school_body(la_b, contacts=[]))
@@ -201,6 +269,7 @@ async def test_admin_readiness_lists_every_problem_once_in_a_stable_order(
         (f"la:{la_b}", "la_no_duty_manager_contact"),
         (f"school:{urn_a}", "school_no_dsl_contact"),
         (f"school:{urn_a}", "school_no_deputy_dsl_contact"),
+        (f"school:{urn_a}", "school_calendar_bare_default"),
         (f"school:{urn_b}", "school_no_deputy_dsl_contact"),
     ]
     subjects = [p["subject"] for p in body["problems"]]
@@ -226,9 +295,10 @@ async def test_the_gauge_counts_what_readiness_lists(settings: Settings,
 
 
 def test_problems_are_one_line_and_name_no_one() -> None:
-    la = LaFacts("330", "Dudley\nMBC\u2028", frozenset({"review"}))
+    la = LaFacts("330", "Dudley\nMBC\u2028", frozenset({"review"}), followed=True)
     school = SchoolFacts("100001", "Oak\r\nRoad", "330", True, "open", frozenset(), False)
-    lines = [p.line() for p in la_problems(la) + school_problems(school)]
-    assert len(lines) == 5 and all("\n" not in line and "\r" not in line for line in lines)
+    june = date(2027, 6, 1)
+    lines = [p.line() for p in la_problems(la, today=june) + school_problems(school, today=june)]
+    assert len(lines) == 7 and all("\n" not in line and "\r" not in line for line in lines)
     assert lines[0] == ("la:330: Dudley MBC has no safeguarding contact: children on no roll "
                         "and items addressed to the LA reach nobody [la_no_safeguarding_contact]")

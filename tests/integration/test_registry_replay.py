@@ -1,8 +1,9 @@
 """The notifier's copy of the registry is fed by registry.v1 alone and rebuilt from it.
 
 The matcher's registry API announces every change through its outbox; the notifier's own
-consumer group keeps its copy; emptying the copy and replaying the compacted topic from the
-start gives back exactly the registry's current state, edits included.
+consumer group keeps its copy (each school's calendar as it takes effect: its LA's term dates,
+its overrides on top); emptying the copy and replaying the compacted topic from the start gives
+back exactly the registry's current state, edits included.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas import topics
 from services.common.settings import Settings
 from services.matcher import models as matcher
+from services.matcher.calendars import load_calendars
 from services.matcher.main import build_app as build_matcher
 from services.notifier import models as notifier
 from services.notifier.directory import rebuild
@@ -47,9 +49,15 @@ async def registry_state(engine: AsyncEngine, urns: list[str], la: str,
             "days": [tuple(r) for r in day_rows]}
 
 
-def matcher_side(engine: AsyncEngine, urns: list[str], la: str) -> Any:
-    return registry_state(engine, urns, la, schools=matcher.schools,
-                          las=matcher.local_authorities, days=matcher.school_calendar_days)
+async def matcher_side(engine: AsyncEngine, urns: list[str], la: str) -> Any:
+    """The registry's state, each school's days as they take effect (its LA's term dates
+    with its overrides on top)."""
+    state = await registry_state(engine, urns, la, schools=matcher.schools,
+                                 las=matcher.local_authorities, days=matcher.school_calendar_days)
+    async with engine.connect() as conn:
+        book = await load_calendars(conn, urns=urns, la_codes=[la])
+    return state | {"days": [(urn, day, kind) for urn in sorted(urns)
+                             for day, kind in book.days(urn, la)]}
 
 
 def notifier_side(engine: AsyncEngine, urns: list[str], la: str) -> Any:
@@ -89,11 +97,17 @@ async def test_the_copy_follows_the_registry_and_a_replay_rebuilds_it(
         calendar = f"urn,date,kind\n{urns[0]},2026-12-21,closed\n{urns[0]},2026-12-22,closed\n"
         assert (await api.put(f"/v1/schools/{urns[0]}/calendar", content=calendar.encode(),
                               headers=admin | {"Content-Type": "text/csv"})).status_code == 200
+        term_dates = "date,kind\n2026-12-22,open\n2026-12-23,closed\n"  # the LA's, for both
+        assert (await api.put(f"/v1/local-authorities/{la}/calendar", content=term_dates.encode(),
+                              headers=admin | {"Content-Type": "text/csv"})).status_code == 200
         edited = school | {"participates": False, "day_starts_at": "09:00"}
         assert (await api.put(f"/v1/schools/{urns[1]}", headers=admin,
                               json=edited)).status_code == 200
         live = await until_equal(engine, urns, la)
-    assert live["schools"][1][4] is False and len(live["days"]) == 2
+    assert live["schools"][1][4] is False
+    assert [(day.day, kind) for urn, day, kind in live["days"] if urn == urns[0]] == [
+        (21, "closed"), (22, "closed"), (23, "closed")]  # its override wins on the 22nd
+    assert len(live["days"]) == 5
     assert live["schools"][0][7]["secret"] == "s" * 32  # the notifier signs its webhooks
 
     async with notifier_engine.begin() as conn:  # the copy is lost

@@ -108,6 +108,12 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("matcher", "GET", "/v1/schools/{urn}"): _admin(),
     ("matcher", "PUT", "/v1/schools/{urn}/calendar"): _admin(
         Call(content=b"urn,date,kind\n", content_type="text/csv"), NOT_JSON, 415),
+    ("matcher", "GET", "/v1/schools/{urn}/calendar"): _admin(),
+    # the school has no term dates of its own to drop: the gate opens and nothing changes
+    ("matcher", "DELETE", "/v1/schools/{urn}/calendar/term-dates"): _admin(),
+    ("matcher", "PUT", "/v1/local-authorities/{la_code}/calendar"): _admin(
+        Call(content=b"date,kind\n", content_type="text/csv"), NOT_JSON, 415),
+    ("matcher", "GET", "/v1/local-authorities/{la_code}/calendar"): _admin(),
     ("matcher", "POST", "/v1/schools/{urn}/roster"): _admin(
         Call(content=b"urn,upn,given_name\n", content_type="text/csv"), NOT_JSON, 415),
     ("matcher", "GET", "/v1/reviews"): Rule(BEARER, roles=frozenset({"la_officer"})),

@@ -1,5 +1,5 @@
-"""Hostile input the hostile tier shares: injection strings, malformed roster and calendar
-files, and a school whose roll they must leave alone."""
+"""Hostile input the hostile tier shares: injection strings, malformed roster, calendar and
+term-dates files, and a school whose roll they must leave alone."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.matcher.models import pupils, roster_imports
 from tests.support.ids import next_urn
 from tests.support.registry import post_roster, register_school
-from tests.support.registry_files import calendar_csv, pupil_row, roll, roster_csv
+from tests.support.registry_files import all_day, calendar_csv, ics, pupil_row, roll, roster_csv
 
 PAYLOADS = (
     "'; DROP TABLE incidents;--",
@@ -83,6 +83,36 @@ CALENDARS: dict[str, tuple[Callable[[str], bytes], int, str | None]] = {
     "bad row in the middle of 1,000": (lambda u: calendar_csv(*(
         (u, (date(2027, 1, 1) + timedelta(days=i)).isoformat() if i != 500 else "2027-02-30",
          "closed") for i in range(1000))).encode(), 502, "date"),
+}
+
+
+def _with_hidden(event: str) -> str:
+    """The event with the canary where no refusal names it (its description and location)."""
+    return event + f"DESCRIPTION:{CANARY}\r\nLOCATION:{CANARY}\r\n"
+
+
+GOOD_TERM = all_day("Autumn term", "20260903", "20261219")
+# a term-dates .ics refused whole: how it is built, the start of its first problem
+MALFORMED_TERM_DATES: dict[str, tuple[bytes, str]] = {
+    "not iCalendar": (f"date,kind\n2027-01-04,closed\n{CANARY}\n".encode(),
+                      "not an iCalendar file"),
+    "truncated": (ics(_with_hidden(GOOD_TERM))[:150], "not an iCalendar file"),
+    "no events": (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n", "the file has no"),
+    "NUL byte in a name": (ics(GOOD_TERM, _with_hidden(all_day(
+        "Sports\x00day", "20270610", "20270611"))), "event 'Sports\\x00day' on 2027-06-10"),
+    "unnamed kind": (ics(GOOD_TERM, _with_hidden(all_day("Sports day", "20270610", "20270611"))),
+                     "event 'Sports day' on 2027-06-10: its name says neither"),
+    "floating time": (ics(GOOD_TERM, _with_hidden(
+        "SUMMARY:INSET day\r\nDTSTART:20270610T000000\r\nDTEND:20270611T000000\r\n")),
+        "event 'INSET day': a time without a time zone"),
+    "broken date": (ics(_with_hidden(
+        "SUMMARY:Half term\r\nDTSTART;VALUE=DATE:2027-02-15\r\nDTEND;VALUE=DATE:x\r\n")),
+        "event 'Half term': a date, time or recurrence rule in it cannot be read"),
+    "every second": (ics(GOOD_TERM, _with_hidden(
+        "SUMMARY:INSET day\r\nDTSTART:20270104T000000Z\r\nDTEND:20270105T000000Z\r\n"
+        "RRULE:FREQ=SECONDLY\r\n")), "event 'INSET day': recurs more often than once a day"),
+    "ten thousand days": (ics(*(all_day("INSET day", "20270104", "20270105") + "RRULE:FREQ="
+                                "DAILY\r\n" for _ in range(10))), "more than 5000 events"),
 }
 
 

@@ -76,13 +76,14 @@ def child(given: str) -> ChildReport:
                        present_at_incident=True, voice_of_child="Secret voice")
 
 
-def matched(incident_id: uuid.UUID, school: School, given: str, index: int = 0) -> Any:
+def matched(incident_id: uuid.UUID, school: School, given: str, index: int = 0, *,
+            matched_at: datetime = MATCHED_AT) -> Any:
     """The matcher's ChildMatched for child `index` of the incident, at the school."""
     return wrap(ChildMatched(
         child_id=uuid.uuid5(incident_id, str(index)), child_index=index,
         incident=facts(incident_id), child=child(given), decided_by="engine",
         schools=[SchoolMatch(urn=school.urn, la_code=school.la, score=30)],
-        matched_at=MATCHED_AT))
+        matched_at=matched_at))
 
 
 async def rows_for(engine: AsyncEngine, incident_id: uuid.UUID) -> list[Any]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from schemas.envelope import Envelope, parse_envelope
 from schemas.registry import EVENT_TYPES
 from services.cli import main as cli_main
 from services.common.app import create_app
-from services.common.context import AppContext
+from services.common.context import AppContext, utc_now
 from services.common.db import UnitOfWork, standalone_uow
 from services.common.models import outbox
 from services.common.settings import Settings
@@ -76,10 +76,24 @@ PREFIX = "registry."  # the registry.v1 events direct calls stage (no relay publ
 
 
 @pytest.fixture
-async def registry(settings: Settings, matcher_engine: AsyncEngine
-                   ) -> AsyncIterator[httpx.AsyncClient]:
+def registry_clock() -> Callable[[], datetime]:
+    """The registry's clock (the real one); a module whose checks look ahead pins it."""
+    return utc_now
+
+
+@pytest.fixture
+def registry_settings(settings: Settings) -> Settings:
+    """The registry's settings (the session's); a module may stage its registry.v1 events
+    under a topic prefix of its own."""
+    return settings
+
+
+@pytest.fixture
+async def registry(registry_settings: Settings, matcher_engine: AsyncEngine,
+                   registry_clock: Callable[[], datetime]) -> AsyncIterator[httpx.AsyncClient]:
     """The registry's routes in-process, on the matcher's own role."""
-    ctx = AppContext(settings=settings, engine=matcher_engine, registry=CollectorRegistry())
+    ctx = AppContext(settings=registry_settings, engine=matcher_engine,
+                     registry=CollectorRegistry(), clock=registry_clock)
     app = create_app(title="registry under test", service="matcher", ctx=ctx)
     app.include_router(router)
     async with running(app) as client:
@@ -121,12 +135,14 @@ async def post_roster(api: httpx.AsyncClient, urn: str, text: str,
                           headers=headers | {"Content-Type": "text/csv; charset=utf-8"})
 
 
-async def overrides(engine: AsyncEngine, urn: str) -> list[tuple[date, str]]:
-    """The school's calendar overrides, by day."""
+async def overrides(engine: AsyncEngine, urn: str, source: str = "override"
+                    ) -> list[tuple[date, str]]:
+    """The school's calendar overrides (or, with source "term", its own term dates), by day."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             select(school_calendar_days.c.day, school_calendar_days.c.kind)
-            .where(school_calendar_days.c.urn == urn).order_by(school_calendar_days.c.day))
+            .where(school_calendar_days.c.urn == urn, school_calendar_days.c.source == source)
+            .order_by(school_calendar_days.c.day))
         return [(row.day, row.kind) for row in rows]
 
 

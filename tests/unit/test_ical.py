@@ -7,17 +7,7 @@ from datetime import date
 import pytest
 
 from services.matcher.ical import IcsRejected, calendar_from_ics, classify, read_events
-
-
-def ics(*events: str) -> bytes:
-    body = "".join(f"BEGIN:VEVENT\r\nUID:{n}@test\r\nDTSTAMP:20260101T000000Z\r\n{e}"
-                   "END:VEVENT\r\n" for n, e in enumerate(events))
-    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{body}"
-            "END:VCALENDAR\r\n").encode()
-
-
-def all_day(summary: str, first: str, stop: str) -> str:
-    return f"SUMMARY:{summary}\r\nDTSTART;VALUE=DATE:{first}\r\nDTEND;VALUE=DATE:{stop}\r\n"
+from tests.support.registry_files import all_day, ics
 
 
 def closed(data: bytes) -> set[date]:
@@ -76,6 +66,15 @@ def test_a_midnight_to_midnight_event_in_london_counts_as_all_day() -> None:
     ("SUMMARY:INSET day\r\nDTSTART:20270610T000000\r\nDTEND:20270611T000000\r\n",
      "floating time"),
     (all_day("Half term", "20270610", "20270601"), "ends before it starts"),
+    ("SUMMARY:Half term\r\nDTSTART;VALUE=DATE:20271345\r\nDTEND;VALUE=DATE:20271350\r\n",
+     "event 'Half term': a date, time or recurrence rule in it cannot be read"),
+    (all_day("INSET day", "20270104", "20270105") + "RRULE:FREQ=SOMETIMES\r\n",
+     "event 'INSET day': a date, time or recurrence rule in it cannot be read"),
+    # a rule repeating within a day would expand to millions of occurrences
+    ("SUMMARY:INSET day\r\nDTSTART:20270104T000000Z\r\nDTEND:20270105T000000Z\r\n"
+     "RRULE:FREQ=SECONDLY\r\n", "recurs more often than once a day"),
+    (all_day("INSET day", "20270104", "20270105") + "RRULE:FREQ=DAILY;BYMINUTE=1,2\r\n",
+     "recurs more often than once a day"),
 ])
 def test_wrong_or_ambiguous_events_are_refused_by_name(event: str, said: str) -> None:
     with pytest.raises(IcsRejected) as refused:
@@ -86,3 +85,20 @@ def test_wrong_or_ambiguous_events_are_refused_by_name(event: str, said: str) ->
 def test_a_file_that_is_not_icalendar_is_refused() -> None:
     with pytest.raises(IcsRejected, match=r"not an iCalendar file|no events"):
         read_events(b"urn,date,kind\n100001,2027-01-04,closed\n")
+
+
+def test_an_event_past_the_three_years_read_is_refused_not_dropped() -> None:
+    with pytest.raises(IcsRejected) as refused:
+        read_events(ics(all_day("Autumn term", "20260903", "20261219"),
+                        all_day("Half term", "20301028", "20301102")))
+    assert refused.value.problems == [
+        "event 'Half term' on 2030-10-28: starts more than three years after the file's first "
+        "event (import at most three years at a time)"]
+
+
+def test_recurring_series_past_the_limit_are_refused_without_expanding_them_all() -> None:
+    daily = [all_day("INSET day", f"2027{m:02d}01", f"2027{m:02d}02") + "RRULE:FREQ=DAILY\r\n"
+             for m in range(1, 13)]
+    with pytest.raises(IcsRejected) as refused:
+        read_events(ics(*daily))
+    assert refused.value.problems == ["more than 5000 events"]
