@@ -148,13 +148,12 @@ def christmas_eve_line(days: list[dict[str, str]], today: date) -> str:
     calendar = SchoolCalendar.from_overrides(
         (date.fromisoformat(d["day"]), "open" if d["kind"] == "open" else "closed")
         for d in days)
-    cover = schedule_push(matched_at, calendar=calendar, day_starts_at=time(8, 45),
-                          has_holiday_cover=True)
-    back = schedule_push(matched_at, calendar=calendar, day_starts_at=time(8, 45),
-                         has_holiday_cover=False)
-    return (f"a child matched on Christmas Eve at 8pm reaches the holiday cover on "
-            f"{spoken_time(cover.push_at)}; without cover, the LA then and the DSL on "
-            f"{spoken_time(back.push_at)}")
+    plan = schedule_push(matched_at, calendar=calendar, day_starts_at=time(8, 45),
+                         has_holiday_cover=True)
+    back = plan.dsl_return_at or plan.push_at
+    return (f"a child matched on Christmas Eve at 8pm reaches the holiday cover and the LA on "
+            f"{spoken_time(plan.push_at)}, and the DSL on the first day back, "
+            f"{spoken_time(back)}")
 
 
 def force_body() -> dict[str, Any]:

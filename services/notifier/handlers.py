@@ -53,7 +53,7 @@ from services.notifier.settings import SERVICE_DESK_EMAIL
 
 log = logging.getLogger(__name__)
 CONSUMER = "notifier"
-HOLIDAY_REASON = "school_holiday"  # why the LA hears of a matched child: school away, no cover
+HOLIDAY_REASON = "school_holiday"  # why the LA hears of a matched child: the school is away
 ABSENT_REASON = "absent_after_incident"
 DEFAULT_BEFORE = timedelta(minutes=ESCALATION_BEFORE_MINUTES)
 
@@ -80,8 +80,10 @@ class Target:
     push_at: datetime
     deputy_at: datetime | None = None
     la_at: datetime | None = None
-    # a school on holiday without cover: the LA is told too, at this moment
+    # a school on holiday: the LA is told too, at this moment
     also_tell_la_at: datetime | None = None
+    # a school on holiday with cover: its DSL is told on the first school day back
+    then: Target | None = None
     deadline_at: datetime | None = None  # by when its first owner must act
     duty_at: datetime | None = None  # an LA's: when its duty manager is first called
     # why a matched child reaches the LA instead of its school, and through which school
@@ -112,15 +114,24 @@ def plan_target(
         cover = any(c.get("role") == "holiday_cover" for c in school["contacts"])
         plan = schedule_push(matched_at, calendar=calendar or SchoolCalendar(),
                              day_starts_at=starts, has_holiday_cover=cover)
-        deadlines = escalation_deadlines(
-            plan.push_at, day_starts_at=starts,
-            deputy_after=timedelta(
-                minutes=school.get("deputy_after_minutes") or DEPUTY_AFTER_MINUTES),
-            la_after=timedelta(minutes=school.get("la_after_minutes") or LA_AFTER_MINUTES),
-        )
-        return Target(f"school:{school['urn']}", school["urn"], school["la_code"],
-                      plan.recipient_role, plan.push_at, deadlines.deputy_at, deadlines.la_at,
-                      plan.also_tell_la_at, deadline_at=deadlines.deputy_at)
+        def at_school(key: str, role: str, push_at: datetime) -> Target:
+            deadlines = escalation_deadlines(
+                push_at, day_starts_at=starts,
+                deputy_after=timedelta(
+                    minutes=school.get("deputy_after_minutes") or DEPUTY_AFTER_MINUTES),
+                la_after=timedelta(minutes=school.get("la_after_minutes") or LA_AFTER_MINUTES),
+            )
+            return Target(key, school["urn"], school["la_code"], role, push_at,
+                          deadlines.deputy_at, deadlines.la_at, deadline_at=deadlines.deputy_at)
+
+        target = replace(at_school(f"school:{school['urn']}", plan.recipient_role, plan.push_at),
+                         also_tell_la_at=plan.also_tell_la_at)
+        if plan.dsl_return_at is not None:
+            # the cover's notification is theirs to act on now; the DSL's own, with its own
+            # chain, waits for the first school day back (one per school and recipient)
+            target = replace(target, then=at_school(f"school:{school['urn']}:return", "dsl",
+                                                    plan.dsl_return_at))
+        return target
     la = school["la_code"] if school is not None else la_code
     plan = schedule_push(matched_at, calendar=SchoolCalendar(), day_starts_at=LA_DAY_STARTS_AT,
                          has_holiday_cover=False)
@@ -164,6 +175,8 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
                              calendar=await _calendar(uow.conn, match.urn),
                              before=await escalation_before(uow.conn, school["la_code"]))
         await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
+        if target.then is not None:
+            await _add(uow.conn, deps, event.incident, target.then, event.child_id, event.child)
         if target.also_tell_la_at is not None:
             await _add(uow.conn, deps, event.incident,
                        la_target(target.la_code, target.also_tell_la_at,

@@ -54,7 +54,7 @@ STATE_LABELS = {
 REASON_LABELS = {
     "not_on_roll": "On no school's roll", "not_school_age": "Not of school age",
     "home_educated": "Home educated", "no_candidate": "No pupil resembles the child",
-    "school_holiday": "The school is on holiday with no cover",
+    "school_holiday": "The school is on holiday",
     "absent_after_incident": "Reported absent by the school the morning after",
     "attendance_unknown": "The school did not say whether the child attended",
     "school_not_participating": "The school does not take part in Operation Encompass",

@@ -37,6 +37,8 @@ class PushPlan:
     recipient_role: RecipientRole
     also_tell_la_at: datetime | None
     reason: PushReason
+    # in a school holiday with cover: the DSL is told too, on the first school day back
+    dsl_return_at: datetime | None = None
 
 
 class EscalationDeadlines(NamedTuple):
@@ -68,11 +70,14 @@ def schedule_push(
     matched_utc = _to_utc(matched_at)
     school_at = _first_open_moment(matched_utc, calendar.is_school_day, window, tz)
     working_at = _first_open_moment(matched_utc, is_working_day, window, tz)
-    # In a school holiday the DSL is away for days: holiday cover (or, without it, the LA)
-    # hears in the next working-day window; a lone INSET day or a long weekend just waits.
+    # In a school holiday the DSL is away for days: holiday cover and the LA (or, without
+    # cover, the LA alone) hear in the next working-day window, and the DSL on the first
+    # school day back; a lone INSET day or a long weekend just waits.
     if working_at < school_at and calendar.is_holiday(working_at.astimezone(tz).date()):
         if has_holiday_cover:
-            return PushPlan(working_at, "holiday_cover", None, "holiday_cover")
+            # the designated lead on holiday duty now, the LA beside them, the DSL on return
+            return PushPlan(working_at, "holiday_cover", working_at, "holiday_cover",
+                            dsl_return_at=school_at)
         return PushPlan(school_at, "dsl", working_at, "held_for_return")
     return PushPlan(school_at, "dsl", None, _reason_for(school_at, matched_utc, window, tz))
 

@@ -257,7 +257,7 @@ async def test_a_holiday_without_cover_holds_the_dsl_and_tells_the_la(
     assert la_row.deputy_at is None and la_child.unmatched_reason == "school_holiday"
 
 
-async def test_a_holiday_with_cover_goes_to_cover_and_not_the_la(
+async def test_a_holiday_with_cover_goes_to_cover_and_the_la_now_and_the_dsl_on_return(
     engine: AsyncEngine, deps: NotifierDeps
 ) -> None:
     contacts = [{"role": "dsl", "name": "D", "email": "d@oak.sch.uk"},
@@ -267,9 +267,13 @@ async def test_a_holiday_with_cover_goes_to_cover_and_not_the_la(
         urn, calendar_csv((urn, str(MONDAY), "closed"), (urn, str(TUESDAY), "closed")).encode(),
         uow=UnitOfWork(engine), now=MATCHED_AT, topic_prefix=PREFIX)
     found = await notify(engine, deps, urn, la_code)
-    assert list(found) == [f"school:{urn}"]
+    assert sorted(found) == sorted([f"school:{urn}", f"school:{urn}:return", f"la:{la_code}"])
     row, _ = found[f"school:{urn}"]
     assert (row.recipient_role, row.push_at) == ("holiday_cover", at_seven(MONDAY))
+    la_row, la_child = found[f"la:{la_code}"]
+    assert (la_row.push_at, la_child.unmatched_reason) == (at_seven(MONDAY), "school_holiday")
+    back, _ = found[f"school:{urn}:return"]  # the school is back on Wednesday
+    assert (back.recipient_role, back.push_at) == ("dsl", at_seven(WEDNESDAY))
 
 
 async def test_custom_escalation_minutes_are_respected(

@@ -304,9 +304,14 @@ async def test_a_child_matched_in_the_holidays_reaches_cover_or_the_la_now_and_t
     after_bank_holidays = datetime(2026, 12, 29, 7, 0, tzinfo=UTC)
 
     found = await match_in_the_holiday(matcher_engine, deps, covered, la)
-    assert list(found) == [f"school:{covered}"]
+    assert sorted(found) == sorted([f"school:{covered}", f"school:{covered}:return",
+                                    f"la:{la}"])
     row, _ = found[f"school:{covered}"]
     assert (row.recipient_role, row.push_at) == ("holiday_cover", after_bank_holidays)
+    la_row, _ = found[f"la:{la}"]
+    assert la_row.push_at == after_bank_holidays  # the LA hears now, beside the cover
+    returning, _ = found[f"school:{covered}:return"]
+    assert (returning.recipient_role, returning.push_at) == ("dsl", back)
 
     found = await match_in_the_holiday(matcher_engine, deps, uncovered, la)
     row, _ = found[f"school:{uncovered}"]

@@ -217,6 +217,14 @@ def test_schedule_push(case: Case) -> None:
     assert plan.recipient_role == case.role
     assert plan.reason == case.reason
     expected_la = at(case.la_at) if case.la_at else None
+    if case.role == COVER:  # the LA hears beside the cover; the DSL when the school is back
+        expected_la = plan.push_at
+        held = schedule_push(at(case.matched_at), calendar=case.calendar,
+                             day_starts_at=case.day_starts_at,
+                             window_opens_at=case.window_opens_at, has_holiday_cover=False)
+        assert plan.dsl_return_at == held.push_at > plan.push_at
+    else:
+        assert plan.dsl_return_at is None
     assert plan.also_tell_la_at == expected_la
     if plan.also_tell_la_at is not None:
         assert plan.also_tell_la_at.tzinfo is UTC

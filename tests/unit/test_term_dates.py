@@ -110,7 +110,19 @@ def test_pushes_follow_the_effective_calendar(case: Case) -> None:
     assert plan.push_at == datetime.fromisoformat(case.push_at).astimezone(UTC)
     assert plan.recipient_role == case.role
     expected_la = datetime.fromisoformat(case.la_at) if case.la_at else None
+    if case.role == "holiday_cover":
+        expected_la = plan.push_at  # the LA hears beside the cover
     assert plan.also_tell_la_at == expected_la
+    assert (plan.dsl_return_at is not None) == (case.role == "holiday_cover")
+
+
+def test_christmas_eve_with_cover_tells_cover_and_the_la_then_the_dsl_on_return() -> None:
+    plan = schedule_push(datetime(2026, 12, 24, 20, 0, tzinfo=UTC), calendar=LA,
+                         day_starts_at=time(8, 45), has_holiday_cover=True)
+    after_bank_holidays = datetime(2026, 12, 29, 7, 0, tzinfo=UTC)
+    assert (plan.push_at, plan.recipient_role, plan.also_tell_la_at) == (
+        after_bank_holidays, "holiday_cover", after_bank_holidays)
+    assert plan.dsl_return_at == datetime(2027, 1, 5, 7, 0, tzinfo=UTC)  # 4 Jan is INSET
 
 
 def test_the_demo_term_dates_span_three_academic_years_with_every_kind_of_break() -> None:
