@@ -7,7 +7,6 @@ clients as identity, the registry as the matcher.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -20,7 +19,7 @@ from services.common.settings import Settings
 from services.identity.models import api_clients
 from services.ingest.models import forces
 from services.ingest.readiness import force_problems
-from services.matcher.models import local_authorities
+from services.matcher.readiness import default_la_problems
 
 
 class RegistryCheck(Protocol):
@@ -56,16 +55,3 @@ async def forces_problems(
             select(forces.c.force_code, forces.c.default_la_code)
             .where(forces.c.default_la_code.is_not(None)))).all()
     return problems, {row.force_code: row.default_la_code for row in rows}
-
-
-async def default_la_problems(
-    conn: AsyncConnection, defaults: Mapping[str, str]
-) -> list[ReadinessProblem]:
-    """Each force whose default LA the registry (`conn`: the matcher's) does not hold: its
-    children whose LA the report does not tell would go to an LA nobody answers for."""
-    known = set((await conn.execute(select(local_authorities.c.la_code))).scalars())
-    return [ReadinessProblem(
-        "force_default_la_unknown", f"force:{force}",
-        f"default local authority {la} is not in the registry: register it (PUT "
-        f"/v1/local-authorities/{la}) or name another")
-        for force, la in sorted(defaults.items()) if la not in known]

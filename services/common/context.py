@@ -48,6 +48,8 @@ class AppContext:
     # gauges brought up to date before each /metrics scrape (services.common.metrics)
     refreshers: list[tuple[str, Refresher]] = field(default_factory=list)
     refresh_failures: Counter | None = None
+    # ingest's admin API, which the matcher's readiness asks with the admin's own token
+    ingest_api: httpx.AsyncClient | None = None
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work."""
@@ -58,6 +60,13 @@ class AppContext:
         if self.verifier is None:
             raise RuntimeError("no token verifier is wired into this app")
         return self.verifier
+
+    def ingest(self) -> httpx.AsyncClient:
+        """The client to ingest (`DAYBREAK_INGEST_URL`; tests give an in-process one)."""
+        if self.ingest_api is None:
+            self.ingest_api = httpx.AsyncClient(base_url=self.settings.ingest_url,
+                                                timeout=self.settings.matcher_timeout_s)
+        return self.ingest_api
 
     def identity(self) -> httpx.AsyncClient:
         """The client to the identity service."""

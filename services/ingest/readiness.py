@@ -49,7 +49,11 @@ async def readiness_report(uow: UnitOfWork, *, now: datetime) -> dict[str, Any]:
     """The body of `GET /v1/admin/readiness`: ready when no force would leave a child alone."""
     async with uow:
         problems = await force_problems(uow.conn, now=now)
-    return {"ready": not problems, "problems": [p.as_dict() for p in problems]}
+        rows = (await uow.conn.execute(select(forces.c.force_code, forces.c.default_la_code)
+                                       .where(forces.c.default_la_code.is_not(None)))).all()
+    # each force's default LA, so the matcher can check it against its registry
+    return {"ready": not problems, "problems": [p.as_dict() for p in problems],
+            "default_las": {row.force_code: row.default_la_code for row in rows}}
 
 
 def observe_readiness(ctx: AppContext) -> None:

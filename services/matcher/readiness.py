@@ -186,3 +186,16 @@ async def school_readiness(conn: AsyncConnection, urns: Sequence[str] | None = N
     return [p for r in rows for p in school_problems(SchoolFacts(
         r.urn, r.name, r.la_code, r.participates, r.status, roles_of(r.contacts),
         r.la_registered, book.first_holiday(r.urn, r.la_code, today)), today=today)]
+
+
+async def default_la_problems(
+    conn: AsyncConnection, defaults: Mapping[str, str]
+) -> list[ReadinessProblem]:
+    """Each force whose default LA the registry (`conn`: the matcher's) does not hold: its
+    children whose LA the report does not tell would go to an LA nobody answers for."""
+    known = set((await conn.execute(select(local_authorities.c.la_code))).scalars())
+    return [ReadinessProblem(
+        "force_default_la_unknown", f"force:{force}",
+        f"default local authority {la} is not in the registry: register it (PUT "
+        f"/v1/local-authorities/{la}) or name another")
+        for force, la in sorted(defaults.items()) if la not in known]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
+from services.common.doctor import ReadinessProblem
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.matcher import local_authorities, registry, term_dates
-from services.matcher.readiness import registry_problems
+from services.matcher.readiness import default_la_problems, registry_problems
 from services.matcher.registry_models import (
     LA_CODE_PATTERN,
     URN_PATTERN,
@@ -66,11 +68,38 @@ async def get_local_authority(la_code: LaCode, principal: Admin, ctx: Ctx) -> di
 
 
 @router.get("/v1/admin/readiness", responses=problem_responses(401, 403))
-async def get_readiness(principal: Admin, ctx: Ctx) -> dict[str, Any]:
-    """Every registry configuration that would leave a reported child with nobody told."""
+async def get_readiness(request: Request, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Every configuration that would leave a reported child with nobody told: the registry's,
+    the forces' (ingest's own list, asked with the admin's own token) and each force's default
+    LA against the registry. The list `daybreak doctor` prints, but for the police clients'
+    forces, which only the identity service may read (the doctor checks those too)."""
+    forces, defaults = await _forces_readiness(ctx, request.headers.get("authorization", ""))
     async with ctx.uow() as uow:
         problems = await registry_problems(uow.conn, now=ctx.clock())
+        problems += await default_la_problems(uow.conn, defaults)
+    # forces, then the registry's own order (LAs, then schools), then anything unchecked
+    problems = sorted([*forces, *problems], key=lambda p: _RANK.get(p.subject.split(":")[0], 9))
     return {"ready": not problems, "problems": [p.as_dict() for p in problems]}
+
+
+_RANK = {"force": 0, "la": 1, "school": 2}
+
+
+async def _forces_readiness(ctx: AppContext, authorization: str
+                            ) -> tuple[list[ReadinessProblem], dict[str, str]]:
+    """Ingest's forces problems and default LAs; a problem of its own when ingest does not
+    answer, so the list is never 'ready' with the forces unchecked."""
+    try:
+        answer = await ctx.ingest().get("/v1/admin/readiness",
+                                        headers={"Authorization": authorization})
+        answer.raise_for_status()
+        body = answer.json()
+        return ([ReadinessProblem(p["code"], p["subject"], p["message"])
+                 for p in body["problems"]], dict(body.get("default_las", {})))
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return ([ReadinessProblem(
+            "forces_unchecked", "service:ingest",
+            f"ingest did not answer ({type(exc).__name__}): the forces were not checked")], {})
 
 
 @router.put("/v1/schools/{urn}", responses=_CREATED | _ERRORS)

@@ -14,14 +14,14 @@ from sqlalchemy import insert, update
 from services import demo
 from services.common.db import standalone_uow
 from services.common.settings import Settings
-from services.doctor import configuration_problems, default_la_problems, forces_problems
+from services.doctor import configuration_problems, forces_problems
 from services.identity.models import api_clients
 from services.ingest.api import ForceIn
 from services.ingest.main import build_app as build_ingest
 from services.ingest.models import forces
 from services.matcher.main import build_app as build_matcher
 from services.matcher.models import local_authorities
-from services.matcher.readiness import registry_problems
+from services.matcher.readiness import default_la_problems, registry_problems
 from services.matcher.registry_models import SchoolIn
 from tests.support.api import issuer_for, new_police_client, running
 from tests.support.db import create_test_database, drop_test_database, service_urls

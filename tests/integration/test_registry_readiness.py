@@ -10,13 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import topics
 from schemas.directory import LocalAuthorityChanged
+from services.common.app import create_app
+from services.common.context import AppContext
 from services.common.db import UnitOfWork
 from services.common.settings import Settings
+from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.matcher.readiness import (
     CODES,
@@ -27,8 +31,11 @@ from services.matcher.readiness import (
     school_problems,
 )
 from services.matcher.registry import import_gias
+from services.matcher.registry_api import router as registry_router
+from tests.support.api import issuer_for, running
 from tests.support.clock import Clock
-from tests.support.ids import next_la, next_urn
+from tests.support.ids import next_force, next_la, next_urn
+from tests.support.incidents import register_force
 from tests.support.registry import (
     PREFIX,
     la_body,
@@ -302,3 +309,35 @@ def test_problems_are_one_line_and_name_no_one() -> None:
     assert len(lines) == 7 and all("\n" not in line and "\r" not in line for line in lines)
     assert lines[0] == ("la:330: Dudley MBC has no safeguarding contact: children on no roll "
                         "and items addressed to the LA reach nobody [la_no_safeguarding_contact]")
+
+
+async def test_one_readiness_list_holds_the_forces_from_ingest_and_their_default_las(
+    registry_settings: Settings, settings: Settings, matcher_engine: AsyncEngine,
+    registry_clock: Clock, admin: dict[str, str],
+) -> None:
+    unknown_la, no_default, astray = next_la(), next_force("RDN"), next_force("RDA")
+    await register_force(settings, no_default, la_code=None)
+    await register_force(settings, astray, la_code=unknown_la)
+
+    async def readiness(ingest: httpx.AsyncClient) -> dict[str, Any]:
+        ctx = AppContext(settings=registry_settings, engine=matcher_engine,
+                         registry=CollectorRegistry(), clock=registry_clock, ingest_api=ingest)
+        app = create_app(title="registry under test", service="matcher", ctx=ctx)
+        app.include_router(registry_router)
+        async with running(app) as client:
+            answer = await client.get("/v1/admin/readiness", headers=admin)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async with running(build_ingest(settings, issuer=issuer_for(settings))) as ingest:
+        body = await readiness(ingest)
+    found = [(p["subject"], p["code"]) for p in body["problems"]]
+    assert (f"force:{no_default}", "force_no_default_la") in found
+    assert (f"force:{astray}", "force_default_la_unknown") in found
+    assert body["ready"] is False
+    # ingest away: the forces are not silently taken as ready
+    async with httpx.AsyncClient(base_url="http://127.0.0.1:9") as nowhere:
+        away = await readiness(nowhere)
+    assert ("service:ingest", "forces_unchecked") in [
+        (p["subject"], p["code"]) for p in away["problems"]]

@@ -20,7 +20,8 @@ from tests.support.kafka import read_topic
 DEFAULT_LA = "FALLBACK"
 
 
-async def register_force(settings: Settings, force: str, la_code: str = DEFAULT_LA) -> None:
+async def register_force(settings: Settings, force: str, la_code: str | None = DEFAULT_LA
+                         ) -> None:
     """Make `force` ready to report, as an admin's `PUT /v1/forces` would: its profile names
     `la_code` as its default LA (a profile the test set before keeps its other fields)."""
     async with standalone_uow(settings, "ingest") as uow:
