@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REFRESH_TIMEOUT_S = 2.0
+POSITION_WAIT_S = 0.5  # the consume loop's lag report waits no longer for a position
 
 
 def add_refresher(ctx: AppContext, name: str, refresh: Refresher) -> None:
@@ -80,10 +81,13 @@ class ConsumerLag:
                 if end is None:
                     continue  # not fetched yet in this assignment
                 start = first_unhandled.get(tp)
-                # every record fetched before this poll was handled, so position == committed
-                start = start if start is not None else await consumer.position(tp)
+                # every record fetched before this poll was handled, so position == committed;
+                # position() waits (for ever, after a rebalance the coordinator has not
+                # finished) when the partition has none yet: never hold the loop for a gauge
+                start = start if start is not None else await asyncio.wait_for(
+                    consumer.position(tp), POSITION_WAIT_S)
                 lags[tp] = max(0, end - start)
-        except (IllegalStateError, AssertionError):
+        except (IllegalStateError, AssertionError, TimeoutError):
             return  # a rebalance took a partition meanwhile: the next poll reports again
         self.set(lags)
         self.reported_at = time.monotonic()
