@@ -22,7 +22,7 @@ from services.notifier.chain import COLUMNS as CHAIN_COLUMNS
 from services.notifier.chain import OPEN_STATES, Chain, owner
 from services.notifier.context import NotifierContext, NotifierCtx
 from services.notifier.domain import IllegalTransitionError, transition
-from services.notifier.handlers import tell_la_child_absent
+from services.notifier.handlers import ABSENT_REASON, tell_la
 from services.notifier.models import notification_children, notifications
 from services.notifier.open_items import open_items
 from services.notifier.outgoing import OUTBOX_SOURCE
@@ -164,14 +164,10 @@ async def _report_absence(
     children = [dict(r._mapping) for r in (await conn.execute(
         select(notification_children).where(
             notification_children.c.notification_id == row.id))).all()]
-    await tell_la_child_absent(conn, ctx.deps, notification=dict(row._mapping), children=children)
-    for child in children:
-        await record_disclosure(
-            conn, source=ctx.settings.topic(SOURCE), topic_prefix=ctx.settings.topic_prefix,
-            principal=principal, action="absence.report", channel=channel,
-            purpose="child absent the morning after an incident",
-            child_key=child["child_key"], at=ctx.clock(), school_urn=row.school_urn,
-            la_code=row.la_code, notification_id=row.id, incident_id=row.incident_id)
+    await tell_la(conn, ctx.deps, notification=row, children=children, principal=principal,
+                  channel=channel, reason=ABSENT_REASON, action="absence.report",
+                  purpose="child absent the morning after an incident",
+                  topic_prefix=ctx.settings.topic_prefix)
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:

@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from schemas.disclosures import Channel
 from schemas.incidents import MAX_CHILDREN
 from services.common.db import UnitOfWork
-from services.common.disclosure import record_disclosure
 from services.common.escalation import ATTENDANCE_LA_AT, ATTENDANCE_PROMPT_AT
 from services.common.local_time import LONDON
 from services.common.problems import Problem, problem_responses
@@ -37,8 +36,8 @@ from services.common.security import Principal
 from services.notifier.api import _WITHDRAWN, Acker, Ctx, _locked
 from services.notifier.channels import EmailKind
 from services.notifier.context import NotifierContext
-from services.notifier.dispatch import DELIVERED, OUTBOX_SOURCE
-from services.notifier.handlers import ABSENT_REASON, NotifierDeps, tell_la_child_absent
+from services.notifier.dispatch import DELIVERED
+from services.notifier.handlers import ABSENT_REASON, NotifierDeps, tell_la
 from services.notifier.models import local_authorities, notification_children, notifications
 from services.notifier.outgoing import _SYSTEM, audit_sent_about, queue_email
 from services.notifier.scheduling import _local_moment
@@ -137,23 +136,6 @@ async def attendance_of(ctx: NotifierContext, notification_id: uuid.UUID) -> lis
         return list((await conn.execute(
             select(c.child_id, c.attended, c.attendance_at)
             .where(c.notification_id == notification_id).order_by(c.child_id))).all())
-
-
-async def tell_la(
-    conn: AsyncConnection, deps: NotifierDeps, *, notification: Any,
-    children: Sequence[Mapping[str, Any]], principal: Principal, channel: Channel, reason: str,
-    action: str, purpose: str, topic_prefix: str,
-) -> None:
-    """Hand the children to the LA's safeguarding contact, each child's disclosure with it."""
-    await tell_la_child_absent(conn, deps, notification=dict(notification._mapping),
-                               children=children, reason=reason)
-    for child in children:
-        await record_disclosure(
-            conn, source=f"{topic_prefix}{OUTBOX_SOURCE}", topic_prefix=topic_prefix,
-            principal=principal, action=action, channel=channel, purpose=purpose,
-            child_key=child["child_key"], at=deps.clock(), school_urn=notification.school_urn,
-            la_code=notification.la_code, notification_id=notification.id,
-            incident_id=notification.incident_id)
 
 
 def attendance_times(

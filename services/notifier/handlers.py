@@ -14,10 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from schemas.disclosures import Channel
 from schemas.envelope import Envelope
 from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.db import UnitOfWork
+from services.common.disclosure import record_disclosure
 from services.common.errors import WaitingForFacts
 from services.common.escalation import (
     DEPUTY_AFTER_MINUTES,
@@ -28,6 +30,7 @@ from services.common.escalation import (
 from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.common.pseudonym import child_key
+from services.common.security import Principal
 from services.notifier.chain import DELIVERED
 from services.notifier.domain import (
     SchoolCalendar,
@@ -42,7 +45,12 @@ from services.notifier.models import (
     school_calendar_days,
     schools,
 )
-from services.notifier.outgoing import audit_sent_about, escalation_before, queue_email
+from services.notifier.outgoing import (
+    OUTBOX_SOURCE,
+    audit_sent_about,
+    escalation_before,
+    queue_email,
+)
 from services.notifier.review_alerts import (
     on_child_needs_review,
     resolve_incident_reviews,
@@ -266,6 +274,23 @@ async def tell_la_child_absent(
     for child in children:
         await _add(conn, deps, incident, target, child["child_id"],
                    ChildReport.model_validate(child["child"]), reason=reason)
+
+
+async def tell_la(
+    conn: AsyncConnection, deps: NotifierDeps, *, notification: Any,
+    children: Sequence[Mapping[str, Any]], principal: Principal, channel: Channel, reason: str,
+    action: str, purpose: str, topic_prefix: str,
+) -> None:
+    """Hand the children to the LA's safeguarding contact, each child's disclosure with it."""
+    await tell_la_child_absent(conn, deps, notification=dict(notification._mapping),
+                               children=children, reason=reason)
+    for child in children:
+        await record_disclosure(
+            conn, source=f"{topic_prefix}{OUTBOX_SOURCE}", topic_prefix=topic_prefix,
+            principal=principal, action=action, channel=channel, purpose=purpose,
+            child_key=child["child_key"], at=deps.clock(), school_urn=notification.school_urn,
+            la_code=notification.la_code, notification_id=notification.id,
+            incident_id=notification.incident_id)
 
 
 async def _add(
