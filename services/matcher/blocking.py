@@ -7,15 +7,24 @@ from functools import lru_cache
 
 from services.matcher.comparisons import Profile
 from services.matcher.dates import nearby_dobs, swapped_dob
-from services.matcher.names import name_code, nickname_relatives
+from services.matcher.names import (
+    consonant_skeleton,
+    latin_form,
+    name_code,
+    nickname_relatives,
+)
 
 _CODE_SPACE = 10_000  # name codes are four decimal digits
+# The loose keys (a name pair whatever the birth date; one name, the other's initial and
+# the birth year) are followed only when few pupils share them: common names with a wild
+# date of birth are left to the other keys, and to review.
+_LOOSE_LIMIT = 50
 
 
 @lru_cache(maxsize=262_144)
 def _codes(forms: tuple[str, ...]) -> frozenset[int]:
     """Return the phonetic codes of name forms."""
-    return frozenset(name_code(form) for form in forms if form)
+    return frozenset(code for code in map(name_code, forms) if code)
 
 
 @lru_cache(maxsize=65_536)
@@ -23,6 +32,19 @@ def _given_codes_with_nicknames(forms: tuple[str, ...]) -> frozenset[int]:
     """Return the codes of given names and of their nickname relatives."""
     relatives = (relative for form in forms for relative in nickname_relatives(form))
     return _codes(forms) | _codes(tuple(relatives))
+
+
+@lru_cache(maxsize=262_144)
+def _skeleton_codes(forms: tuple[str, ...]) -> frozenset[int]:
+    """Return the codes of the names' consonants: محمد (mhmd) meets Mohammed on the same
+    birth date though their sounds code differently."""
+    return _codes(tuple(consonant_skeleton(form) for form in forms))
+
+
+@lru_cache(maxsize=65_536)
+def _initials(forms: tuple[str, ...]) -> frozenset[str]:
+    """Return the first letters (in Latin letters) of name forms."""
+    return frozenset(latin[0] for latin in map(latin_form, forms) if latin)
 
 
 @lru_cache(maxsize=65_536)
@@ -47,6 +69,8 @@ class BlockingIndex:
         self._by_dob_name: dict[int, list[int]] = {}
         self._by_names: dict[int, list[int]] = {}
         self._by_postcode_name: dict[tuple[str, int], list[int]] = {}
+        self._by_pair: dict[int, list[int]] = {}
+        self._by_initial: dict[tuple[int, str, int], list[int]] = {}
 
     def add(self, profile: Profile) -> int:
         """Index one pupil under every key it can be found by and return its id."""
@@ -56,14 +80,22 @@ class BlockingIndex:
         family = _codes(profile.family + profile.former)
         if profile.upn:
             self._by_upn.setdefault(profile.upn, []).append(pupil_id)
-        for code in given | family:
+        for code in given | family | _skeleton_codes(profile.given + profile.family):
             self._by_dob_name.setdefault(profile.dob * _CODE_SPACE + code, []).append(pupil_id)
             if profile.postcode:
                 self._by_postcode_name.setdefault((profile.postcode, code), []).append(pupil_id)
+        year = _birth_parts(profile.dob)[0]
         for given_code in given:
             for family_code in family:
-                for key in _pair_keys(given_code * _CODE_SPACE + family_code, profile.dob):
+                pair = given_code * _CODE_SPACE + family_code
+                for key in _pair_keys(pair, profile.dob):
                     self._by_names.setdefault(key, []).append(pupil_id)
+                self._by_pair.setdefault(pair, []).append(pupil_id)
+        for codes, initials in ((given, _initials(profile.family + profile.former)),
+                                (family, _initials(profile.given + profile.preferred))):
+            for name_code_ in codes:
+                for initial in initials:
+                    self._by_initial.setdefault((name_code_, initial, year), []).append(pupil_id)
         return pupil_id
 
     def candidates(self, child: Profile) -> set[int]:
@@ -71,12 +103,33 @@ class BlockingIndex:
         given = _given_codes_with_nicknames(child.given)
         family = _codes(child.family)
         found: set[int] = set(self._by_upn.get(child.upn, ())) if child.upn else set()
-        self._add_same_dob(found, child.dob, _codes(child.given) | family)
+        skeletons = _skeleton_codes(child.given + child.family)
+        self._add_same_dob(found, child.dob, _codes(child.given) | family | skeletons)
         self._add_same_names(found, child.dob, given, family)
         if child.postcode:
             for code in given | family:
                 found.update(self._by_postcode_name.get((child.postcode, code), ()))
+        self._add_loose(found, child, given, family)
         return found
+
+    def _add_loose(
+        self, found: set[int], child: Profile, given: frozenset[int], family: frozenset[int]
+    ) -> None:
+        """Add pupils whose two names both sound alike whatever the birth date (rare pairs
+        only), and pupils with one name and the other's initial alike born in the same year
+        (both names mistyped), where few pupils share the key."""
+        for pair in {g * _CODE_SPACE + f for g in given for f in family}:
+            postings = self._by_pair.get(pair, ())
+            if len(postings) <= _LOOSE_LIMIT:
+                found.update(postings)
+        year = _birth_parts(child.dob)[0]
+        for codes, initials in ((given, _initials(child.family)),
+                                (family, _initials(child.given))):
+            for code in codes:
+                for initial in initials:
+                    postings = self._by_initial.get((code, initial, year), ())
+                    if len(postings) <= _LOOSE_LIMIT:
+                        found.update(postings)
 
     def _add_same_dob(self, found: set[int], dob: int, codes: frozenset[int]) -> None:
         """Add pupils born on the date (or its day/month swap) sharing any name code."""

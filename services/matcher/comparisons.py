@@ -10,8 +10,13 @@ import jellyfish
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from services.matcher.dates import slipped_dobs, swapped_dob
-from services.matcher.names import are_nicknames
+from services.matcher.dates import slipped_dobs, swapped_dob, year_off_dobs
+from services.matcher.names import (
+    are_nicknames,
+    consonant_skeleton,
+    latin_form,
+    writes_few_vowels,
+)
 
 GIVEN, FAMILY, DOB, GENDER, ADDRESS, UPN = (
     "given_name", "family_name", "date_of_birth", "gender", "address", "upn",
@@ -19,18 +24,18 @@ GIVEN, FAMILY, DOB, GENDER, ADDRESS, UPN = (
 NAME_ORDER, SCHOOL_HINT = "name_order", "school_hint"
 
 EXACT, PREFERRED, NICKNAME, FORMER, PART = "exact", "preferred", "nickname", "former", "part"
-VARIANT, TYPO = "spelling_variant", "typo"
+VARIANT, TYPO, TRANSLITERATED = "spelling_variant", "typo", "transliterated"
 FUZZY_HIGH, FUZZY_LOW, DISAGREE, MISSING, AGREE = (
     "fuzzy_high", "fuzzy_low", "disagree", "missing", "agree",
 )
-DAY_MONTH_SWAP, ONE_DIGIT = "day_month_swap", "one_digit"
+DAY_MONTH_SWAP, ONE_DIGIT, YEAR_OFF = "day_month_swap", "one_digit", "year_off"
 HOUSEHOLD, SAME_POSTCODE, SAME_STREET, SAME_DISTRICT = (
     "same_household", "same_postcode", "same_street", "same_district",
 )
 
-STRONG_GIVEN = frozenset({EXACT, PREFERRED, NICKNAME, VARIANT, TYPO})
-STRONG_FAMILY = frozenset({EXACT, FORMER, PART, FUZZY_HIGH})
-CLOSE_DOB = frozenset({EXACT, DAY_MONTH_SWAP, ONE_DIGIT})
+STRONG_GIVEN = frozenset({EXACT, PREFERRED, NICKNAME, VARIANT, TYPO, TRANSLITERATED})
+STRONG_FAMILY = frozenset({EXACT, FORMER, PART, FUZZY_HIGH, TRANSLITERATED})
+CLOSE_DOB = frozenset({EXACT, DAY_MONTH_SWAP, ONE_DIGIT, YEAR_OFF})
 
 _HIGH_SIMILARITY = 0.92
 _LOW_SIMILARITY = 0.84
@@ -56,7 +61,8 @@ class Profile(NamedTuple):
 
 _metaphone = lru_cache(maxsize=131_072)(jellyfish.metaphone)
 _nysiis = lru_cache(maxsize=131_072)(jellyfish.nysiis)
-_NEAR_RANK = {NICKNAME: 0, VARIANT: 1, FUZZY_HIGH: 2, FUZZY_LOW: 3, DISAGREE: 4}
+_NEAR_RANK = {TRANSLITERATED: 0, NICKNAME: 1, VARIANT: 2, FUZZY_HIGH: 3, FUZZY_LOW: 4,
+              DISAGREE: 5}
 
 
 def _sounds_alike(first: str, second: str) -> bool:
@@ -67,8 +73,25 @@ def _sounds_alike(first: str, second: str) -> bool:
     return same_nysiis or JaroWinkler.similarity(first, second) >= _VARIANT_SIMILARITY
 
 
+def _same_transliterated(first: str, second: str) -> bool:
+    """Tell whether two forms, one not in Latin letters, agree once transliterated (or, for a
+    script that writes few vowels, agree in their consonants: محمد and Mohammed)."""
+    if latin_form(first) == latin_form(second):
+        return True
+    if not (writes_few_vowels(first) or writes_few_vowels(second)):
+        return False
+    skeleton = consonant_skeleton(first)
+    return len(skeleton) >= 2 and skeleton == consonant_skeleton(second)
+
+
+@lru_cache(maxsize=262_144)
 def _near_level(first: str, second: str, nicknames: bool) -> str:
-    """Return how nearly two different name forms agree, short of exactly."""
+    """Return how nearly two different name forms agree, short of exactly; a form in another
+    script is compared with its transliteration."""
+    if not (first.isascii() and second.isascii()):
+        if _same_transliterated(first, second):
+            return TRANSLITERATED
+        first, second = latin_form(first), latin_form(second)
     if len(first) < 2 or len(second) < 2:
         return DISAGREE
     if nicknames and are_nicknames(first, second):
@@ -79,7 +102,9 @@ def _near_level(first: str, second: str, nicknames: bool) -> str:
     one_slip = min(len(first), len(second)) > 2 and OSA.distance(first, second, score_cutoff=1) <= 1
     if similarity >= _HIGH_SIMILARITY or one_slip:
         return FUZZY_HIGH
-    return FUZZY_LOW if similarity >= _LOW_SIMILARITY else DISAGREE
+    two_slips = min(len(first), len(second)) > 4 and OSA.distance(
+        first, second, score_cutoff=2) <= 2
+    return FUZZY_LOW if similarity >= _LOW_SIMILARITY or two_slips else DISAGREE
 
 
 def _best_near_level(pairs: Iterable[tuple[str, str]], nicknames: bool) -> str:
@@ -111,7 +136,19 @@ def compare_given(
         agreeing = [a for a, b in pairs if a == b]
         if agreeing:
             return level, min(agreeing)
-    return _best_near_level(on_given | on_preferred, nicknames=True), ""
+    near = _best_near_level(on_given | on_preferred, nicknames=True)
+    if near == FUZZY_LOW and not _low_on_parts(child, given, preferred):
+        # "Amelia Rose" and "Aisha Rose" are alike only as whole names: their shared middle
+        # name (twins often share one) makes the joined forms look close
+        return DISAGREE, ""
+    return near, ""
+
+
+def _low_on_parts(child: tuple[str, ...], given: tuple[str, ...],
+                  preferred: tuple[str, ...]) -> bool:
+    """Tell whether a loose likeness holds between first names, not only whole names."""
+    firsts = {(child[0], known[0]) for known in (given, preferred) if child and known}
+    return _best_near_level(firsts, nicknames=True) != DISAGREE
 
 
 def _shares_part(first: tuple[str, ...], second: tuple[str, ...]) -> bool:
@@ -145,7 +182,9 @@ def compare_dob(child: int, pupil: int) -> str:
         return EXACT
     if swapped_dob(child) == pupil:
         return DAY_MONTH_SWAP
-    return ONE_DIGIT if pupil in slipped_dobs(child) else DISAGREE
+    if pupil in slipped_dobs(child):
+        return ONE_DIGIT
+    return YEAR_OFF if pupil in year_off_dobs(child) else DISAGREE
 
 
 def compare_gender(child: str, pupil: str) -> str:
@@ -163,8 +202,9 @@ def _same_street(child: Profile, pupil: Profile) -> bool:
 
 
 def compare_address(child: Profile, pupil: Profile) -> str:
-    """Return the address level from postcode and first address line together."""
-    if not child.postcode and not child.street:
+    """Return the address level from postcode and first address line together; an address
+    absent on either side is missing, which weighs nothing, not a disagreement."""
+    if not (child.postcode or child.street) or not (pupil.postcode or pupil.street):
         return MISSING
     if child.postcode and child.postcode == pupil.postcode:
         return HOUSEHOLD if _same_street(child, pupil) else SAME_POSTCODE

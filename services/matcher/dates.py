@@ -40,8 +40,17 @@ def slipped_dobs(ordinal: int) -> frozenset[int]:
 
 
 @lru_cache(maxsize=65_536)
+def year_off_dobs(ordinal: int) -> frozenset[int]:
+    """Return the same day and month a year before and after (none for 29 February)."""
+    day = date.fromordinal(ordinal)
+    if day.month == 2 and day.day == 29:
+        return frozenset()
+    return frozenset(day.replace(year=day.year + step).toordinal() for step in (-1, 1))
+
+
+@lru_cache(maxsize=65_536)
 def nearby_dobs(ordinal: int) -> frozenset[int]:
-    """Return the date itself, its day/month swap and every one-slip variant."""
+    """Return the date itself, its day/month swap, every one-slip variant and the year out."""
     swapped = swapped_dob(ordinal)
     extra = {ordinal} if swapped is None else {ordinal, swapped}
-    return slipped_dobs(ordinal) | extra
+    return slipped_dobs(ordinal) | year_off_dobs(ordinal) | extra

@@ -108,7 +108,16 @@ def candidate_view(candidate: Candidate, registry: Registry) -> dict[str, Any]:
         "address_line1": pupil.address_line1, "postcode": pupil.postcode,
         "enrolment_status": pupil.enrolment_status, "score": round(candidate.score, 2),
         "agreements": dict(candidate.agreements),
+        "explanation": explanation(candidate),
     }
+
+
+def explanation(candidate: Candidate) -> list[dict[str, Any]]:
+    """Why the model scored a candidate so: per field, the level reached and its weight in
+    bits (log2 of m/u), with the prior that one pupil among the roll is the child."""
+    levels = candidate.agreements
+    return [{"field": name, "level": levels.get(name, ""), "bits": round(bits, 2)}
+            for name, bits in candidate.bits.items()]
 
 
 def unmatched_reason(child: EngineChild, on: date) -> UnmatchedReason:

@@ -4,36 +4,36 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from services.matcher.blocking import BlockingIndex
 from services.matcher.comparisons import (
     AGREE,
-    CLOSE_DOB,
     DISAGREE,
-    DOB,
     FAMILY,
-    FUZZY_LOW,
     GIVEN,
     SCHOOL_HINT,
-    STRONG_FAMILY,
-    STRONG_GIVEN,
     UPN,
     Profile,
 )
 from services.matcher.profiles import group_people, pupil_profile, report_profile
 from services.matcher.records import Candidate, ChildReport, Decision, Pupil
 from services.matcher.scoring import (
+    Scored,
     estimate_weights,
     max_name_bits,
     score_context,
     score_names,
+    score_pair,
+    sibling_overlap,
 )
 
 __all__ = ["Candidate", "ChildReport", "Decision", "Pupil", "RosterIndex", "Thresholds"]
 
+
+PRIOR = "prior"  # the explanation's entry for log2(1/N), one pupil among N
 
 # A report may name any child in the country, so a small roster never makes a match likelier
 # than it would be among this many children.
@@ -44,23 +44,30 @@ MIN_POPULATION = 10_000
 class Thresholds:
     """Decision thresholds, in bits of posterior log-odds that a candidate is the child."""
 
-    # Tuned on bench/match_quality.py for precision: about 0.02% wrong-school auto-matches
-    # at 100,000 and 1,000,000 pupils, against a 0.1% ceiling.
-    matched: float = 3.0
+    # Chosen on bench/match_quality.py's world with seed 11 (the one EM trains on), then
+    # checked on seed 7: a lead at even odds or better against the whole roll, and no other
+    # pupil within 5 bits (32 times less likely), gave about 0.1% wrong-school auto-matches,
+    # the ceiling; 3 bits more of either cost 1-2 points of recall for one fewer wrong match
+    # in 5,000. The score is conservative: it treats the child as one of N pupils, where
+    # most reported children are on some roll.
+    matched: float = 0.0
     review: float = -6.0
     # Wider than the hint's step, so a hint can never tell two close pupils apart.
-    margin: float = 6.0
+    margin: float = 5.0
     hint_bonus: float = 1.0
     hint_penalty: float = 1.0
     review_candidates: int = 5
 
 
 def has_identity_evidence(agreements: dict[str, str]) -> bool:
-    """Tell whether the first name agrees, and family name and date of birth (or the UPN)."""
-    family_ok = agreements[FAMILY] in STRONG_FAMILY or agreements[FAMILY] == FUZZY_LOW
-    dob_ok = agreements[DOB] in CLOSE_DOB
-    upn_ok = agreements[UPN] == AGREE
-    return agreements[GIVEN] in STRONG_GIVEN and (family_ok or upn_ok) and (dob_ok or upn_ok)
+    """Tell whether the given name agrees at all, or the UPN does.
+
+    Brothers and sisters share a family name, an address and (twins) a date of birth, so
+    those fields agree together far more often than their weights, multiplied as if
+    independent, allow: only the given name tells a pupil from a sibling who is on no roll.
+    Every other field is left to the weights.
+    """
+    return agreements[GIVEN] != DISAGREE or agreements[UPN] == AGREE
 
 
 def review_reason(people: Sequence[Sequence[Candidate]], limits: Thresholds) -> str:
@@ -71,7 +78,7 @@ def review_reason(people: Sequence[Sequence[Candidate]], limits: Thresholds) -> 
     if lead.score < limits.matched:
         return "best candidate scored below the match threshold"
     if not has_identity_evidence(lead.agreements):
-        return "first name, date of birth and family name do not all agree closely"
+        return "the given name does not agree and no UPN does"
     return ""
 
 
@@ -142,6 +149,17 @@ class RosterIndex:
         scored = self._score_contenders(rows, profile, hint)
         return self._decide(scored, profile, hint, on_date)
 
+    @property
+    def u_probabilities(self) -> Mapping[str, Mapping[str, float]]:
+        """Return u per field and level as measured on this roster's random pairs."""
+        return self._weights.u
+
+    def comparison_levels(self, child: ChildReport, *, on_date: date) -> list[dict[str, str]]:
+        """Return each blocked candidate's comparison levels: the pairs EM learns m from."""
+        profile = report_profile(child)
+        return [score_pair(profile, self._profiles[row], self._weights)[1]
+                for row in self._blocking.candidates(profile) if self._eligible(row, on_date)]
+
     def _eligible(self, row: int, on_date: date) -> bool:
         """Tell whether a row is on roll at the date at a school that is not closed."""
         starts, ends = self._roll_dates[row]
@@ -165,33 +183,39 @@ class RosterIndex:
         )
         scored: dict[int, Candidate] = {}
         best = -math.inf
-        for (bits, levels), row in contexts:
-            if ceiling + bits < max(limits.review, best - limits.margin):
+        for context, row in contexts:
+            if ceiling + context[0] < max(limits.review, best - limits.margin):
                 break
-            scored[row] = self._finish(row, profile, bits, levels)
+            scored[row] = self._finish(row, profile, context)
             best = max(best, scored[row].score)
         return scored
 
-    def _context(self, row: int, profile: Profile, hint: str) -> tuple[float, dict[str, str]]:
+    def _context(self, row: int, profile: Profile, hint: str) -> Scored:
         """Weigh everything but the names; a school hint adds or costs one small fixed step."""
-        bits, levels = score_context(profile, self._profiles[row], self._weights)
+        bits, levels, by_field = score_context(profile, self._profiles[row], self._weights)
         if hint:
             hinted = hint == self._pupils[row].urn
             levels[SCHOOL_HINT] = AGREE if hinted else DISAGREE
-            bits += self._thresholds.hint_bonus if hinted else -self._thresholds.hint_penalty
-        return bits, levels
+            step = self._thresholds.hint_bonus if hinted else -self._thresholds.hint_penalty
+            by_field[SCHOOL_HINT] = step
+            bits += step
+        return bits, levels, by_field
 
-    def _finish(
-        self, row: int, profile: Profile, context_bits: float, levels: dict[str, str]
-    ) -> Candidate:
+    def _finish(self, row: int, profile: Profile, context: Scored) -> Candidate:
         """Add the names to a row's weighed context and make it a candidate."""
-        name_bits, agreements = score_names(profile, self._profiles[row], self._weights)
-        score = self._prior + context_bits + name_bits
-        return Candidate(self._pupils[row], score, agreements | levels)
+        context_bits, levels, by_field = context
+        name_bits, agreements, by_name = score_names(profile, self._profiles[row], self._weights)
+        all_levels = agreements | levels
+        overlap = sibling_overlap(all_levels, by_name)
+        if overlap:
+            by_name[FAMILY] -= overlap
+        score = self._prior + context_bits + name_bits - overlap
+        return Candidate(self._pupils[row], score, all_levels,
+                         {PRIOR: self._prior} | by_name | by_field)
 
     def _score(self, row: int, profile: Profile, hint: str) -> Candidate:
         """Score one row against a report."""
-        return self._finish(row, profile, *self._context(row, profile, hint))
+        return self._finish(row, profile, self._context(row, profile, hint))
 
     def _person_rows(
         self, person: int, scored: dict[int, Candidate], profile: Profile, hint: str,

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 import jellyfish
 from nicknames import NickNamer
 
-# Letters that Unicode decomposition leaves alone but a keyboard writes differently.
-_UNDECOMPOSED = str.maketrans({"\u0131": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d",
-                               "Đ": "D", "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe",
-                               "Œ": "OE", "þ": "th", "Þ": "Th"})
-_NON_LETTER = re.compile(r"[^a-z ]+")
+from services.common.textfold import fold_name, latin_name
+
 _SEPARATOR = re.compile(r"[\s\-\u2010\u2011\u2013\u2014_/.,]+")
+_VOWELS = re.compile(r"[aeiouyw]+")
 _HOUSE_NUMBER = re.compile(r"\d+[a-z]?\b")
 _SOUNDEX_GROUP = str.maketrans("abcdefghijklmnopqrstuvwxyz", "01230120022455012623010202")
 _STREET_WORDS = {
@@ -46,13 +43,33 @@ _UK_NICKNAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-@lru_cache(maxsize=262_144)
 def fold_text(text: str) -> str:
-    """Fold to lower-case ASCII letters and single spaces (Zoë -> zoe, O'Brien -> obrien)."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
-    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-    spaced = _SEPARATOR.sub(" ", ascii_only)
-    return " ".join(_NON_LETTER.sub("", spaced).split())
+    """Fold to lower-case letters of any script and single spaces (Zoë -> zoe, O'Brien ->
+    obrien, Анна -> анна): see services/common/textfold.py."""
+    return fold_name(text)
+
+
+@lru_cache(maxsize=262_144)
+def latin_form(token: str) -> str:
+    """Return a folded name form in Latin letters (itself when it is Latin already)."""
+    return token if token.isascii() else latin_name(token).replace(" ", "")
+
+
+@lru_cache(maxsize=262_144)
+def consonant_skeleton(token: str) -> str:
+    """Return a Latin form's consonants, doubles collapsed and a final h dropped.
+
+    Arabic and Urdu script write few vowels, so محمد transliterates to mhmd while a school
+    writes Mohammed: both reduce to mhmd.
+    """
+    consonants = _VOWELS.sub("", latin_form(token))
+    collapsed = "".join(ch for i, ch in enumerate(consonants) if i == 0 or consonants[i - 1] != ch)
+    return collapsed[:-1] if len(collapsed) > 2 and collapsed.endswith("h") else collapsed
+
+
+def writes_few_vowels(token: str) -> bool:
+    """Tell whether a folded name form is in a script that leaves vowels out (Arabic, Hebrew)."""
+    return any("\u0590" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u08ff" for ch in token)
 
 
 @lru_cache(maxsize=262_144)
@@ -69,8 +86,11 @@ def name_code(token: str) -> int:
     """Return a phonetic blocking code: Soundex with the first letter coded like the rest."""
     if not token:
         return 0
-    code = jellyfish.soundex(token)
-    return int(token[0].translate(_SOUNDEX_GROUP) + code[1:])
+    latin = latin_form(token)
+    if not latin:
+        return 0
+    code = jellyfish.soundex(latin)
+    return int(latin[0].translate(_SOUNDEX_GROUP) + code[1:])
 
 
 @lru_cache(maxsize=1)

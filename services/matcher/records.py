@@ -51,6 +51,8 @@ class Candidate:
     pupil: Pupil
     score: float
     agreements: dict[str, str] = field(hash=False)
+    # the weight each field added, in bits, and the prior: the model's explanation
+    bits: dict[str, float] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,19 +1,20 @@
-"""Fellegi-Sunter match weights: m from documented priors, u estimated from the roster.
+"""Fellegi-Sunter match weights: m learnt by EM, u estimated from the roster.
 
 A pair's match weight is the sum over fields of log2(m/u) for the level the field reached;
 the index adds the prior log2(1/N) that one given pupil among N is the reported child.
 
-* m = P(level | same child) comes from ``M_PRIORS``: how often a police record of a child
-  differs from the school's (nicknames, typos, moved house, date of birth keyed wrong). We
-  chose fixed priors over an EM pass because a roster holds no labelled pairs, reports
-  arrive one at a time, and an m that drifts with each batch would move the thresholds a
-  precision-first service is tuned on. The benchmark (bench/match_quality.py) checks them.
+* m = P(level | same child): how often a police record of a child differs from the school's
+  (nicknames, typos, moved house, date of birth keyed wrong). It is learnt by EM
+  (services/matcher/training.py) over unlabelled report/roster candidate pairs, starting
+  from ``M_START``, by ``bench/train_match_model.py`` on a generated world that the quality
+  benchmark does not use; the result ships as match_model.json, so the m the thresholds
+  were set on does not drift from one batch of reports to the next.
 * u = P(level | different children) is estimated as Splink does: compare random pairs of
   roster pupils (40,000, fixed seed) and count each level. Exact levels of given and
   family name, date of birth, household and UPN use term frequencies instead (u = share of
   roster records with that value), so agreeing on "Smith" counts for less than on
   "Oyelaran". Both estimates are shrunk towards national ``U_PRIORS`` (2,000 pseudo-pairs,
-  10,000 pseudo-records) so a one-school roster still gets sensible weights.
+  1,000 pseudo-records) so a one-school roster still gets sensible weights.
 * A near miss (nickname, variant, typo, part of a double name) never weighs more than an
   exact match on the reported name would, and a given name one slip from a roster name
   counts as a typo only when the reported spelling is itself no known name (Eva is not a
@@ -25,7 +26,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from services.matcher.comparisons import (
@@ -53,9 +54,11 @@ from services.matcher.comparisons import (
     SAME_STREET,
     STRONG_FAMILY,
     STRONG_GIVEN,
+    TRANSLITERATED,
     TYPO,
     UPN,
     VARIANT,
+    YEAR_OFF,
     Profile,
     compare_address,
     compare_dob,
@@ -65,13 +68,15 @@ from services.matcher.comparisons import (
     compare_upn,
 )
 from services.matcher.names import nickname_relatives
+from services.matcher.training import learned_m
 
-M_PRIORS: dict[str, dict[str, float]] = {
+M_START: dict[str, dict[str, float]] = {
     GIVEN: {EXACT: 0.80, PREFERRED: 0.05, NICKNAME: 0.05, VARIANT: 0.03, TYPO: 0.03,
-            FUZZY_HIGH: 0.01, FUZZY_LOW: 0.015, DISAGREE: 0.015},
-    FAMILY: {EXACT: 0.84, FORMER: 0.03, PART: 0.04, FUZZY_HIGH: 0.04, FUZZY_LOW: 0.02,
-             DISAGREE: 0.03},
-    DOB: {EXACT: 0.93, DAY_MONTH_SWAP: 0.02, ONE_DIGIT: 0.03, DISAGREE: 0.02},
+            TRANSLITERATED: 0.01, FUZZY_HIGH: 0.01, FUZZY_LOW: 0.015, DISAGREE: 0.015},
+    FAMILY: {EXACT: 0.84, FORMER: 0.03, PART: 0.04, TRANSLITERATED: 0.01, FUZZY_HIGH: 0.04,
+             FUZZY_LOW: 0.02, DISAGREE: 0.03},
+    DOB: {EXACT: 0.93, DAY_MONTH_SWAP: 0.02, ONE_DIGIT: 0.03, YEAR_OFF: 0.005,
+          DISAGREE: 0.015},
     GENDER: {AGREE: 0.98, DISAGREE: 0.02},
     ADDRESS: {HOUSEHOLD: 0.70, SAME_POSTCODE: 0.05, SAME_STREET: 0.03, SAME_DISTRICT: 0.07,
               DISAGREE: 0.15},
@@ -83,19 +88,21 @@ TF_LEVELS = frozenset({(GIVEN, EXACT), (GIVEN, PREFERRED), (FAMILY, EXACT), (DOB
 # roster's own pairs and frequencies refine (so a one-school roster still weighs sensibly).
 U_PRIORS: dict[str, dict[str, float]] = {
     GIVEN: {EXACT: 0.006, PREFERRED: 0.0001, NICKNAME: 0.004, VARIANT: 0.0005, TYPO: 0.0005,
-            FUZZY_HIGH: 0.0005, FUZZY_LOW: 0.002, DISAGREE: 0.9869},
-    FAMILY: {EXACT: 0.004, FORMER: 0.0001, PART: 0.0007, FUZZY_HIGH: 0.0005, FUZZY_LOW: 0.001,
-             DISAGREE: 0.9937},
-    DOB: {EXACT: 0.0002, DAY_MONTH_SWAP: 0.00007, ONE_DIGIT: 0.0055, DISAGREE: 0.99423},
+            TRANSLITERATED: 0.002, FUZZY_HIGH: 0.0005, FUZZY_LOW: 0.002, DISAGREE: 0.9844},
+    FAMILY: {EXACT: 0.004, FORMER: 0.0001, PART: 0.0007, TRANSLITERATED: 0.002,
+             FUZZY_HIGH: 0.0005, FUZZY_LOW: 0.001, DISAGREE: 0.9917},
+    DOB: {EXACT: 0.0002, DAY_MONTH_SWAP: 0.00007, ONE_DIGIT: 0.0055, YEAR_OFF: 0.0004,
+          DISAGREE: 0.99383},
     GENDER: {AGREE: 0.5, DISAGREE: 0.5},
     ADDRESS: {HOUSEHOLD: 0.00002, SAME_POSTCODE: 0.0004, SAME_STREET: 0.00005,
               SAME_DISTRICT: 0.002, DISAGREE: 0.99753},
     UPN: {AGREE: 0.000001, DISAGREE: 0.999999},
 }
 PSEUDO_PAIRS = 2_000
-PSEUDO_RECORDS = 10_000
+PSEUDO_RECORDS = 1_000
 SWAPPED_NAMES_PENALTY = 2.0
-NEAR_MISSES = frozenset({NICKNAME, VARIANT, TYPO, FUZZY_HIGH, FUZZY_LOW, PART})
+SIBLING_FAMILY_BITS = 1.0  # what a family name still says once the household agrees
+NEAR_MISSES = frozenset({NICKNAME, VARIANT, TYPO, TRANSLITERATED, FUZZY_HIGH, FUZZY_LOW, PART})
 NEAR_MISS_GAP = 0.5
 U_SAMPLE_PAIRS = 40_000
 
@@ -107,6 +114,8 @@ class Weights:
     bits: dict[str, dict[str, float]]
     counts: dict[str, Counter[Hashable]]
     size: int
+    m: Mapping[str, Mapping[str, float]]
+    u: Mapping[str, Mapping[str, float]]
 
     def level_bits(self, field: str, level: str, value: Hashable = None) -> float:
         """Return log2(m/u) for a level, using the value's frequency on exact levels."""
@@ -115,7 +124,7 @@ class Weights:
         if value is not None and (field, level) in TF_LEVELS:
             prior_share = U_PRIORS[field][level] * PSEUDO_RECORDS
             share = (self.counts[field][value] + prior_share) / (self.size + PSEUDO_RECORDS)
-            return math.log2(M_PRIORS[field][level] / share)
+            return math.log2(self.m[field][level] / share)
         return self.bits[field][level]
 
     def is_known_given(self, forms: tuple[str, ...]) -> bool:
@@ -131,7 +140,7 @@ def household_key(profile: Profile) -> tuple[str, str]:
 
 def _level_counts(pairs: Sequence[tuple[Profile, Profile]]) -> dict[str, Counter[str]]:
     """Count comparison levels over pairs (names in their given order)."""
-    counts: dict[str, Counter[str]] = {field: Counter() for field in M_PRIORS}
+    counts: dict[str, Counter[str]] = {field: Counter() for field in M_START}
     for child, pupil in pairs:
         counts[GIVEN][compare_given(child.given, pupil.given, pupil.preferred)[0]] += 1
         counts[FAMILY][compare_family(child.family, pupil.family, pupil.former)[0]] += 1
@@ -163,7 +172,7 @@ def estimate_u(
     """Estimate u per field and level from random roster pairs, shrunk towards U_PRIORS."""
     counts = _level_counts(_sample_pairs(profiles, pairs, seed))
     u: dict[str, dict[str, float]] = {}
-    for field, levels in M_PRIORS.items():
+    for field, levels in M_START.items():
         seen = sum(counts[field][level] for level in levels)
         u[field] = {
             level: (counts[field][level] + PSEUDO_PAIRS * U_PRIORS[field][level])
@@ -178,7 +187,7 @@ def estimate_u(
 
 def _value_counts(profiles: Sequence[Profile]) -> dict[str, Counter[Hashable]]:
     """Count values for the term-frequency levels."""
-    counts: dict[str, Counter[Hashable]] = {field: Counter() for field in M_PRIORS}
+    counts: dict[str, Counter[Hashable]] = {field: Counter() for field in M_START}
     for profile in profiles:
         counts[GIVEN].update(set(profile.given + profile.preferred))
         counts[FAMILY][profile.family[-1] if profile.family else ""] += 1
@@ -188,14 +197,18 @@ def _value_counts(profiles: Sequence[Profile]) -> dict[str, Counter[Hashable]]:
     return counts
 
 
-def estimate_weights(profiles: Sequence[Profile], *, seed: int = 0) -> Weights:
-    """Build the weights for a roster: priors for m, random pairs and frequencies for u."""
+def estimate_weights(
+    profiles: Sequence[Profile], *, m: Mapping[str, Mapping[str, float]] | None = None,
+    seed: int = 0,
+) -> Weights:
+    """Build the weights for a roster: m as learnt by EM, random pairs and frequencies for u."""
+    m = m or learned_m()
     u = estimate_u(profiles, seed=seed)
     bits = {
-        field: {level: math.log2(m / u[field][level]) for level, m in levels.items()}
-        for field, levels in M_PRIORS.items()
+        field: {level: math.log2(m[field][level] / u[field][level]) for level in levels}
+        for field, levels in M_START.items()
     }
-    return Weights(bits, _value_counts(profiles), len(profiles))
+    return Weights(bits, _value_counts(profiles), len(profiles), m, u)
 
 
 def _near_miss_cap(weights: Weights, field: str, reported: tuple[str, ...]) -> float:
@@ -207,8 +220,8 @@ def _near_miss_cap(weights: Weights, field: str, reported: tuple[str, ...]) -> f
 
 def _name_bits(
     given: tuple[str, ...], family: tuple[str, ...], pupil: Profile, weights: Weights
-) -> tuple[float, str, str]:
-    """Weigh the two name fields in one orientation."""
+) -> tuple[float, float, str, str]:
+    """Weigh the two name fields in one orientation: (given bits, family bits, levels)."""
     given_level, given_value = compare_given(given, pupil.given, pupil.preferred)
     if given_level == FUZZY_HIGH and not weights.is_known_given(given):
         given_level = TYPO
@@ -219,35 +232,54 @@ def _name_bits(
     family_bits = weights.level_bits(FAMILY, family_level, family_value or None)
     if family_level in NEAR_MISSES:
         family_bits = min(family_bits, _near_miss_cap(weights, FAMILY, family))
-    return given_bits + family_bits, given_level, family_level
+    return given_bits, family_bits, given_level, family_level
 
 
-def score_names(child: Profile, pupil: Profile, weights: Weights) -> tuple[float, dict[str, str]]:
+Scored = tuple[float, dict[str, str], dict[str, float]]  # total bits, levels, bits per field
+
+
+def score_names(child: Profile, pupil: Profile, weights: Weights) -> Scored:
     """Weigh the names, trying given and family swapped when that agrees better."""
-    bits, given, family = _name_bits(child.given, child.family, pupil, weights)
+    given_bits, family_bits, given, family = _name_bits(child.given, child.family, pupil, weights)
+    straight: Scored = (given_bits + family_bits, {GIVEN: given, FAMILY: family},
+                        {GIVEN: given_bits, FAMILY: family_bits})
     if given in STRONG_GIVEN or family in STRONG_FAMILY:
-        return bits, {GIVEN: given, FAMILY: family}
-    swapped, swapped_given, swapped_family = _name_bits(child.family, child.given, pupil, weights)
-    swapped -= SWAPPED_NAMES_PENALTY
-    if swapped_given in STRONG_GIVEN and swapped_family in STRONG_FAMILY and swapped > bits:
-        return swapped, {GIVEN: swapped_given, FAMILY: swapped_family, NAME_ORDER: "swapped"}
-    return bits, {GIVEN: given, FAMILY: family}
+        return straight
+    s_given_bits, s_family_bits, s_given, s_family = _name_bits(
+        child.family, child.given, pupil, weights)
+    swapped = s_given_bits + s_family_bits - SWAPPED_NAMES_PENALTY
+    if s_given in STRONG_GIVEN and s_family in STRONG_FAMILY and swapped > straight[0]:
+        return swapped, {GIVEN: s_given, FAMILY: s_family, NAME_ORDER: "swapped"}, {
+            GIVEN: s_given_bits, FAMILY: s_family_bits, NAME_ORDER: -SWAPPED_NAMES_PENALTY}
+    return straight
 
 
-def score_context(
-    child: Profile, pupil: Profile, weights: Weights
-) -> tuple[float, dict[str, str]]:
+def score_context(child: Profile, pupil: Profile, weights: Weights) -> Scored:
     """Weigh every field but the names: date of birth, gender, address and UPN."""
     dob = compare_dob(child.dob, pupil.dob)
     gender = compare_gender(child.gender, pupil.gender)
     address = compare_address(child, pupil)
     upn = compare_upn(child.upn, pupil.upn)
-    bits = weights.level_bits(DOB, dob, pupil.dob if dob == EXACT else None)
-    bits += weights.level_bits(GENDER, gender)
     household = household_key(pupil) if address == HOUSEHOLD else None
-    bits += weights.level_bits(ADDRESS, address, household)
-    bits += weights.level_bits(UPN, upn, pupil.upn if upn == AGREE else None)
-    return bits, {DOB: dob, GENDER: gender, ADDRESS: address, UPN: upn}
+    bits = {
+        DOB: weights.level_bits(DOB, dob, pupil.dob if dob == EXACT else None),
+        GENDER: weights.level_bits(GENDER, gender),
+        ADDRESS: weights.level_bits(ADDRESS, address, household),
+        UPN: weights.level_bits(UPN, upn, pupil.upn if upn == AGREE else None),
+    }
+    return sum(bits.values()), {DOB: dob, GENDER: gender, ADDRESS: address, UPN: upn}, bits
+
+
+def sibling_overlap(levels: dict[str, str], bits: dict[str, float]) -> float:
+    """Return the bits to take back when the household and the family name agree together.
+
+    Brothers and sisters share both, so among children of one household the family name is
+    next to no evidence: counting it on top of the household, as if independent, would make
+    a sibling who is on no roll look like the reported child.
+    """
+    if levels.get(ADDRESS) != HOUSEHOLD:
+        return 0.0
+    return max(0.0, bits.get(FAMILY, 0.0) - SIBLING_FAMILY_BITS)
 
 
 def _most_exact_bits(weights: Weights, field: str, forms: tuple[str, ...]) -> float:
@@ -269,6 +301,7 @@ def max_name_bits(child: Profile, weights: Weights) -> float:
 
 def score_pair(child: Profile, pupil: Profile, weights: Weights) -> tuple[float, dict[str, str]]:
     """Return the match weight in bits (without prior) and the level of every field."""
-    name_bits, agreements = score_names(child, pupil, weights)
-    context_bits, context = score_context(child, pupil, weights)
-    return name_bits + context_bits, agreements | context
+    name_bits, agreements, by_name = score_names(child, pupil, weights)
+    context_bits, context, _ = score_context(child, pupil, weights)
+    levels = agreements | context
+    return name_bits + context_bits - sibling_overlap(levels, by_name), levels
