@@ -19,7 +19,8 @@ from datetime import date
 from services.common.textfold import fold_name, is_latin_text
 
 CURRENT_VERSION = "v2"
-_V2_PREFIX = "v2:"
+CURRENT_PREFIX = "v2:"  # how every key of the current version starts
+_V2_PREFIX = CURRENT_PREFIX
 _KEY_LENGTH = 64  # notifier.notification_children.child_key is VARCHAR(64)
 _NOT_LETTERS = re.compile(r"[^a-z]")
 
