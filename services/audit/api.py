@@ -24,7 +24,7 @@ from services.audit.queries import (
 from services.audit.settings import AuditSettings
 from services.common.auth_api import require_scope
 from services.common.problems import Problem, problem_responses
-from services.common.pseudonym import child_key
+from services.common.pseudonym import CURRENT_VERSION, lookup_keys
 from services.common.security import Principal
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403))
@@ -138,12 +138,21 @@ async def subject_access(
     body: SubjectAccessIn, auditor: Auditor, deps: Deps,
     settings: Annotated[AuditSettings, Depends(get_settings)],
 ) -> dict[str, Any]:
-    """Every logged disclosure about one child, found by the child's keyed pseudonym."""
-    key = child_key(settings.child_key_secret.get_secret_value(), given_name=body.given_name,
-                    family_name=body.family_name, date_of_birth=body.date_of_birth)
+    """Every logged disclosure about one child, found by the child's keyed pseudonyms.
+
+    Entries are searched under every key version that can stand for this child alone
+    (`pseudonym.lookup_keys`): v2 always, and v1 for entries logged before v2 unless v1
+    folded the names to letters other children share (a name without Latin letters), when
+    the v1 key would return other children's entries. `versions_searched` says which.
+    """
+    keys = lookup_keys(settings.child_key_secret.get_secret_value(),
+                       given_name=body.given_name, family_name=body.family_name,
+                       date_of_birth=body.date_of_birth)
+    key = keys[CURRENT_VERSION]
     upto = await record_access(deps, auditor, action="audit.subject_access", channel="api",
                                purpose="subject access request", child_key=key)
     async with deps.engine.connect() as conn:
-        found, more = await list_events(conn, EventFilter(child_key=key), upto=upto,
-                                        limit=_SUBJECT_ACCESS_LIMIT)
-    return {"child_key": key, "events": found, "truncated": more is not None}
+        found, more = await list_events(conn, EventFilter(child_keys=tuple(keys.values())),
+                                        upto=upto, limit=_SUBJECT_ACCESS_LIMIT)
+    return {"child_key": key, "child_keys": keys, "versions_searched": list(keys),
+            "events": found, "truncated": more is not None}

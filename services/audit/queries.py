@@ -36,13 +36,14 @@ _VERIFY_BATCH = 5000
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """The contract's filters; `to_at` is exclusive."""
+    """The contract's filters; `to_at` is exclusive; `child_keys` matches any one of them."""
 
     school_urn: str | None = None
     actor: str | None = None
     child_key: str | None = None
     from_at: datetime | None = None
     to_at: datetime | None = None
+    child_keys: tuple[str, ...] = ()
 
     def clauses(self, upto: int) -> list[ColumnElement[bool]]:
         """WHERE clauses for entries up to seq `upto` matching the filter."""
@@ -51,6 +52,8 @@ class EventFilter:
                               (e.c.child_key, self.child_key)):
             if value is not None:
                 out.append(column == value)
+        if self.child_keys:
+            out.append(e.c.child_key.in_(self.child_keys))
         if self.from_at is not None:
             out.append(e.c.at >= self.from_at)
         if self.to_at is not None:

@@ -21,6 +21,7 @@ from services.common.kafka_access import NOTIFIER, NOTIFIER_REGISTRY
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import daily_retention
+from services.common.runner import in_background
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE, open_items_router
 from services.notifier.api import router as notifications_router
@@ -34,6 +35,7 @@ from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
 from services.notifier.portal import router as portal_router
+from services.notifier.rekey import rekey_in_background
 from services.notifier.retention import run_retention
 from services.notifier.settings import NotifierSettings
 
@@ -71,7 +73,10 @@ def build_app(
                 dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
             async with (daily_retention(run_retention, engine=engine, settings=settings,
                                         clock=lambda: ctx.clock(), published=worker.wake_relay),
-                        following_up(ctx, interval_s=settings.dispatch_interval_s)):
+                        following_up(ctx, interval_s=settings.dispatch_interval_s),
+                        in_background(rekey_in_background(
+                            engine, deps.child_key_secret,
+                            retry_s=settings.dispatch_interval_s))):
                 yield
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):

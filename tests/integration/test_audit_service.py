@@ -41,7 +41,7 @@ from services.audit.tree_head import (
 from services.cli import retention_run
 from services.common.db import service_engine
 from services.common.kafka import ensure_topics, make_producer
-from services.common.pseudonym import child_key
+from services.common.pseudonym import child_key, child_key_v1
 from services.common.security import Principal
 from services.common.settings import TopicLayout
 from tests.support.api import running
@@ -405,6 +405,60 @@ async def test_subject_access_finds_exactly_that_childs_events(settings, engine)
         names = (await conn.execute(select(func.count()).where(
             audit_events.c.purpose.ilike("%amelia%")))).scalar_one()
     assert logged.actor == AUDITOR.subject and names == 0
+
+
+async def subject_access(settings, given: str, family: str, born: date) -> dict:
+    async with running(build_app(settings)) as client:
+        resp = await client.post("/v1/audit/subject-access", headers=bearer(AUDITOR),
+                                 json={"given_name": given, "family_name": family,
+                                       "date_of_birth": born.isoformat()})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_subject_access_finds_entries_logged_under_a_v1_key(settings, engine) -> None:
+    born = date(2015, 7, 14)
+    names = {"given_name": "Zoë", "family_name": "Wąsik", "date_of_birth": born}
+    old, new = child_key_v1(CHILD_SECRET, **names), child_key(CHILD_SECRET, **names)
+    assert old != new and new.startswith("v2:")
+    before = await seed(engine, next_urn(), 2, key=old)  # logged before the upgrade
+    after = await seed(engine, next_urn(), 1, key=new)
+    await seed(engine, next_urn(), 2, key=child_key_v1(
+        CHILD_SECRET, given_name="Zoe", family_name="Wasik", date_of_birth=date(2015, 7, 15)))
+    body = await subject_access(settings, "Zoe", "WASIK", born)
+    assert body["versions_searched"] == ["v2", "v1"]
+    assert body["child_key"] == new and body["child_keys"] == {"v2": new, "v1": old}
+    assert [e["id"] for e in body["events"]] == [str(d.id) for d in before + after]
+
+
+async def test_a_non_latin_childs_subject_access_skips_the_shared_v1_key(
+    settings, engine,
+) -> None:
+    born = date(2015, 9, 1)
+    anna = child_key(CHILD_SECRET, given_name="Анна", family_name="Петрова", date_of_birth=born)
+    mine = await seed(engine, next_urn(), 2, key=anna)
+    # v1 folded every non-Latin name to nothing: this is Мария's v1 key, and Анна's too
+    shared = child_key_v1(CHILD_SECRET, given_name="Мария", family_name="Иванова",
+                          date_of_birth=born)
+    assert shared == child_key_v1(CHILD_SECRET, given_name="Анна", family_name="Петрова",
+                                  date_of_birth=born)
+    await seed(engine, next_urn(), 3, key=shared)
+    body = await subject_access(settings, "Анна", "ПЕТРОВА", born)
+    assert body["versions_searched"] == ["v2"] and body["child_keys"] == {"v2": anna}
+    assert [e["id"] for e in body["events"]] == [str(d.id) for d in mine]
+
+
+async def test_the_events_filter_takes_a_key_of_either_version(settings, engine) -> None:
+    names = {"given_name": "Amelia", "family_name": "Nowak", "date_of_birth": date(2014, 1, 5)}
+    old, new = child_key_v1(CHILD_SECRET, **names), child_key(CHILD_SECRET, **names)
+    logged = {old: await seed(engine, next_urn(), 2, key=old),
+              new: await seed(engine, next_urn(), 1, key=new)}
+    async with running(build_app(settings)) as client:
+        for key, drafts in logged.items():
+            resp = await client.get("/v1/audit/events", params={"child_key": key},
+                                    headers=bearer(AUDITOR))
+            assert resp.status_code == 200, resp.text
+            assert [e["id"] for e in resp.json()["events"]] == [str(d.id) for d in drafts]
 
 
 async def test_retention_run_records_itself_and_purges_nothing(settings, engine) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from schemas.envelope import wrap
 from schemas.incidents import IncidentWithdrawn
@@ -19,6 +19,7 @@ from services.common.app import create_app
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.models import outbox
+from services.common.pseudonym import child_key, child_key_v1
 from services.common.security import Principal
 from services.notifier.api import router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
@@ -31,6 +32,7 @@ from services.notifier.handlers import (
     on_incident_withdrawn,
 )
 from services.notifier.models import notification_children, notifications, webhook_deliveries
+from services.notifier.rekey import rekey_children
 from tests.support.clock import Clock
 from tests.support.notifier import (
     MATCHED_AT,
@@ -93,6 +95,32 @@ async def test_children_of_one_incident_and_school_share_one_notification(engine
         kids = (await conn.execute(select(notification_children.c.child_key).where(
             notification_children.c.notification_id == row.id))).all()
     assert len(kids) == 2
+
+
+async def test_children_stored_under_v1_keys_are_re_keyed_once(engine, deps) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    for index, given in enumerate(("Анна", "Zoë")):
+        await on_child_matched(matched(incident_id, school, given, index), deps=deps)
+    [row] = await rows_for(engine, incident_id)
+    c = notification_children.c
+    secret = deps.child_key_secret
+    async with engine.begin() as conn:  # as written before the upgrade: v1 keys
+        for kid in (await conn.execute(select(c.child_id, c.child).where(
+                c.notification_id == row.id))).all():
+            v1 = child_key_v1(secret, given_name=kid.child["given_name"],
+                              family_name=kid.child["family_name"],
+                              date_of_birth=date.fromisoformat(kid.child["date_of_birth"]))
+            await conn.execute(update(notification_children).where(
+                c.notification_id == row.id, c.child_id == kid.child_id).values(child_key=v1))
+    assert await rekey_children(engine, secret, batch=1) >= 2  # batches until none are left
+    async with engine.connect() as conn:
+        keys = set((await conn.execute(select(c.child_key).where(
+            c.notification_id == row.id))).scalars())
+    born = date(2015, 1, 9)
+    assert keys == {child_key(secret, given_name=given, family_name="Okafor", date_of_birth=born)
+                    for given in ("Анна", "Zoe")}
+    assert await rekey_children(engine, secret) == 0  # current keys are left alone
 
 
 async def test_unmatched_and_non_participating_go_to_the_la(engine, deps) -> None:
