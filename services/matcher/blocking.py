@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Hashable
 from datetime import date
 from functools import lru_cache
+from typing import TypeAlias, TypeVar
 
 from services.matcher.comparisons import Profile
 from services.matcher.dates import nearby_dobs, swapped_dob
 from services.matcher.names import name_code, nickname_relatives
 
 _CODE_SPACE = 10_000  # name codes are four decimal digits
+# most keys hold one pupil: a 1-tuple is the smallest container, then a 32-bit array
+Postings: TypeAlias = "tuple[int] | array[int]"
+K = TypeVar("K", bound=Hashable)
+
+
+def _post(index: dict[K, Postings], key: K, pupil_id: int) -> None:
+    """Add a pupil to a key's postings."""
+    postings = index.get(key)
+    if postings is None:
+        index[key] = (pupil_id,)
+    elif isinstance(postings, tuple):
+        index[key] = array("I", (*postings, pupil_id))
+    else:
+        postings.append(pupil_id)
 
 
 @lru_cache(maxsize=262_144)
@@ -43,10 +60,10 @@ class BlockingIndex:
 
     def __init__(self) -> None:
         self._dobs: list[int] = []
-        self._by_upn: dict[str, list[int]] = {}
-        self._by_dob_name: dict[int, list[int]] = {}
-        self._by_names: dict[int, list[int]] = {}
-        self._by_postcode_name: dict[tuple[str, int], list[int]] = {}
+        self._by_upn: dict[str, Postings] = {}
+        self._by_dob_name: dict[int, Postings] = {}
+        self._by_names: dict[int, Postings] = {}
+        self._by_postcode_name: dict[tuple[str, int], Postings] = {}
 
     def add(self, profile: Profile) -> int:
         """Index one pupil under every key it can be found by and return its id."""
@@ -55,15 +72,15 @@ class BlockingIndex:
         given = _codes(profile.given + profile.preferred)
         family = _codes(profile.family + profile.former)
         if profile.upn:
-            self._by_upn.setdefault(profile.upn, []).append(pupil_id)
+            _post(self._by_upn, profile.upn, pupil_id)
         for code in given | family:
-            self._by_dob_name.setdefault(profile.dob * _CODE_SPACE + code, []).append(pupil_id)
+            _post(self._by_dob_name, profile.dob * _CODE_SPACE + code, pupil_id)
             if profile.postcode:
-                self._by_postcode_name.setdefault((profile.postcode, code), []).append(pupil_id)
+                _post(self._by_postcode_name, (profile.postcode, code), pupil_id)
         for given_code in given:
             for family_code in family:
                 for key in _pair_keys(given_code * _CODE_SPACE + family_code, profile.dob):
-                    self._by_names.setdefault(key, []).append(pupil_id)
+                    _post(self._by_names, key, pupil_id)
         return pupil_id
 
     def candidates(self, child: Profile) -> set[int]:
