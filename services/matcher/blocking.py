@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Hashable
 from datetime import date
 from functools import lru_cache
+from typing import TypeAlias, TypeVar
 
 from services.matcher.comparisons import Profile
 from services.matcher.dates import nearby_dobs, swapped_dob
@@ -19,6 +22,20 @@ _CODE_SPACE = 10_000  # name codes are four decimal digits
 # the birth year) are followed only when few pupils share them: common names with a wild
 # date of birth are left to the other keys, and to review.
 _LOOSE_LIMIT = 50
+# most keys hold one pupil: a 1-tuple is the smallest container, then a 32-bit array
+Postings: TypeAlias = "tuple[int] | array[int]"
+K = TypeVar("K", bound=Hashable)
+
+
+def _post(index: dict[K, Postings], key: K, pupil_id: int) -> None:
+    """Add a pupil to a key's postings."""
+    postings = index.get(key)
+    if postings is None:
+        index[key] = (pupil_id,)
+    elif isinstance(postings, tuple):
+        index[key] = array("I", (*postings, pupil_id))
+    else:
+        postings.append(pupil_id)
 
 
 @lru_cache(maxsize=262_144)
@@ -65,12 +82,12 @@ class BlockingIndex:
 
     def __init__(self) -> None:
         self._dobs: list[int] = []
-        self._by_upn: dict[str, list[int]] = {}
-        self._by_dob_name: dict[int, list[int]] = {}
-        self._by_names: dict[int, list[int]] = {}
-        self._by_postcode_name: dict[tuple[str, int], list[int]] = {}
-        self._by_pair: dict[int, list[int]] = {}
-        self._by_initial: dict[tuple[int, str, int], list[int]] = {}
+        self._by_upn: dict[str, Postings] = {}
+        self._by_dob_name: dict[int, Postings] = {}
+        self._by_names: dict[int, Postings] = {}
+        self._by_postcode_name: dict[tuple[str, int], Postings] = {}
+        self._by_pair: dict[int, Postings] = {}
+        self._by_initial: dict[tuple[int, str, int], Postings] = {}
 
     def add(self, profile: Profile) -> int:
         """Index one pupil under every key it can be found by and return its id."""
@@ -79,23 +96,23 @@ class BlockingIndex:
         given = _codes(profile.given + profile.preferred)
         family = _codes(profile.family + profile.former)
         if profile.upn:
-            self._by_upn.setdefault(profile.upn, []).append(pupil_id)
+            _post(self._by_upn, profile.upn, pupil_id)
         for code in given | family | _skeleton_codes(profile.given + profile.family):
-            self._by_dob_name.setdefault(profile.dob * _CODE_SPACE + code, []).append(pupil_id)
+            _post(self._by_dob_name, profile.dob * _CODE_SPACE + code, pupil_id)
             if profile.postcode:
-                self._by_postcode_name.setdefault((profile.postcode, code), []).append(pupil_id)
+                _post(self._by_postcode_name, (profile.postcode, code), pupil_id)
         year = _birth_parts(profile.dob)[0]
         for given_code in given:
             for family_code in family:
                 pair = given_code * _CODE_SPACE + family_code
                 for key in _pair_keys(pair, profile.dob):
-                    self._by_names.setdefault(key, []).append(pupil_id)
-                self._by_pair.setdefault(pair, []).append(pupil_id)
+                    _post(self._by_names, key, pupil_id)
+                _post(self._by_pair, pair, pupil_id)
         for codes, initials in ((given, _initials(profile.family + profile.former)),
                                 (family, _initials(profile.given + profile.preferred))):
             for name_code_ in codes:
                 for initial in initials:
-                    self._by_initial.setdefault((name_code_, initial, year), []).append(pupil_id)
+                    _post(self._by_initial, (name_code_, initial, year), pupil_id)
         return pupil_id
 
     def candidates(self, child: Profile) -> set[int]:

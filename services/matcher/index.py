@@ -1,20 +1,33 @@
-"""The roster index the matcher matches against, rebuilt when a roll or a school changes."""
+"""The roster index the matcher matches against: school edits apply at once, a changed roll
+or a closed school after a background rebuild that never stops matching."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.common.context import utc_now
 from services.common.school_calendar import SchoolCalendar
 from services.matcher.calendars import load_calendars
 from services.matcher.deadlines import DEFAULT_DAY_STARTS
 from services.matcher.domain import RosterIndex
 from services.matcher.models import pupils, roster_imports, schools
 from services.matcher.records import Pupil
+
+log = logging.getLogger(__name__)
+IndexBuilder = Callable[[list[Pupil], frozenset[str]], RosterIndex]
+# a rebuild that ends within this many seconds of its start is waited for, so a small roll
+# behaves as if rebuilt synchronously; a large one is not waited for beyond it
+REBUILD_WAIT_S = 2.0
+ROWS_PER_READ = 10_000  # rows per fetch: the event loop keeps answering between them
 
 
 @dataclass(frozen=True)
@@ -33,29 +46,149 @@ class SchoolInfo:
 
 @dataclass(frozen=True)
 class Registry:
-    """An index over every roll plus the schools, as of one roster and school version."""
+    """An index over every roll plus the schools, as of one roster and school version.
+
+    `schools` and `version` are always as of the last look; `index` may be older while a
+    rebuild runs: `roster_id` (the newest roster import it holds) and `open_urns` say what
+    it was built from, `behind` that it lags a roll import or a school's closure."""
 
     index: RosterIndex
     schools: dict[str, SchoolInfo]
     version: tuple[object, ...]
     open_urns: frozenset[str] = frozenset()  # the schools the index matches against
+    roster_id: object = None
+    rolls: frozenset[str] = frozenset()  # the schools with rows in the index
+    read_at: datetime | None = None  # when the index's rolls were read
+    behind: bool = False
+
+    def with_schools(self, schools: dict[str, SchoolInfo], version: tuple[object, ...]
+                     ) -> Registry:
+        """The same index with the schools as of `version`, noting whether it lags them: a
+        roll imported since, or a school with rows in it closed or reopened (a new school,
+        or one with no roll, changes nothing it holds)."""
+        moved = (self.open_urns ^ _open_urns(schools)) & self.rolls
+        behind = self.roster_id != version[0] or bool(moved)
+        return dataclasses.replace(self, schools=schools, version=version, behind=behind)
+
+
+def build_index(roster: list[Pupil], open_urns: frozenset[str]) -> RosterIndex:
+    """The production index builder."""
+    return RosterIndex(roster, open_urns=open_urns)
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What /metrics says of the served index."""
+
+    pupils: int
+    read_at: datetime | None
+    rebuilding: bool
+    behind: bool
+    failures: int
 
 
 class RosterCache:
-    """Holds the current Registry; callers get a fresh one after any import or school edit."""
+    """Holds the current Registry; school edits apply at once, rolls after a rebuild.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    The first build is waited for. After that, a roll import or a school's closure starts one
+    background rebuild (never two at once) and matching goes on against the index already
+    built: a child matched meanwhile is matched against the rolls as they were a moment ago
+    (when the served index read them), with every school's details as of now. That is the
+    right trade because a roll is itself a copy of the school's MIS as of its last export,
+    so seconds or a minute more change nothing a school would notice, whereas stopping every
+    match for the rebuild (a minute and more at a million pupils) delays every child, and
+    repeats with every school's import. A pupil removed by the import can still be matched
+    to the school that had them a moment ago, which knew them; a pupil added is not found
+    yet and goes to the LA as unmatched, not to a wrong school; a school just closed still
+    matches, and the notifier, whose copy of the registry knows it closed, hands those
+    children to the LA. The new index replaces the old in one assignment, between matches.
+    A failed rebuild is logged and the old index serves on; the next get() tries again.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, *, build: IndexBuilder = build_index,
+        clock: Callable[[], datetime] = utc_now, wait_s: float = REBUILD_WAIT_S,
+    ) -> None:
         self.engine = engine
+        self._build = build
+        self._clock = clock
+        self._wait_s = wait_s
         self._current: Registry | None = None
         self._lock = asyncio.Lock()
+        self._rebuild: asyncio.Task[None] | None = None
+        self._rebuild_started = 0.0
+        self._failures = 0
 
     async def get(self) -> Registry:
-        """The registry as of now, rebuilding it if the data changed since the last build."""
+        """The registry as of now; its index as of the last finished build."""
         async with self._lock:
-            version = await self._version()
-            if self._current is None or self._current.version != version:
-                self._current = await self._build(version)
-            return self._current
+            registry = await self._refresh()
+        rebuild = self._rebuild
+        if registry.behind and rebuild is not None:
+            left = self._rebuild_started + self._wait_s - asyncio.get_running_loop().time()
+            if left > 0:
+                await asyncio.wait({rebuild}, timeout=left)
+        return self._current or registry
+
+    async def rebuilt(self) -> Registry:
+        """The registry once the rebuild under way, if any, has finished."""
+        if self._rebuild is not None:
+            await asyncio.wait({self._rebuild})
+        return await self.get()
+
+    def status(self) -> IndexStatus:
+        """The served index's size and age, and whether a rebuild runs or is owed."""
+        current = self._current
+        return IndexStatus(
+            pupils=len(current.index) if current else 0,
+            read_at=current.read_at if current else None, rebuilding=self._rebuild is not None,
+            behind=current.behind if current else False, failures=self._failures)
+
+    async def _refresh(self) -> Registry:
+        """Bring schools up to date now and start a rebuild if the index lags (under the lock)."""
+        version = await self._version()
+        if self._current is None or self._current.version != version:
+            async with self.engine.connect() as conn:
+                infos = await _load_schools(conn)
+            # read again after the awaits: a rebuild may have swapped its index in meanwhile
+            self._current = (await self._read_and_build(version, infos) if self._current is None
+                             else self._current.with_schools(infos, version))
+        current = self._current
+        if current.behind and self._rebuild is None:
+            self._rebuild_started = asyncio.get_running_loop().time()
+            self._rebuild = asyncio.create_task(self._rebuild_index(current))
+        return current
+
+    async def _rebuild_index(self, wanted: Registry) -> None:
+        """Build the index `wanted` lags, then swap it in with the schools as they are then."""
+        try:
+            built = await self._read_and_build(wanted.version, wanted.schools)
+        except Exception as exc:
+            self._failures += 1
+            # the type only: a message may quote a row
+            log.error("roster index rebuild failed; matching goes on against the previous one",
+                      extra={"exc_type": type(exc).__name__})
+            return
+        finally:
+            self._rebuild = None
+        latest = self._current or built
+        self._current = built.with_schools(latest.schools, latest.version)
+
+    async def _read_and_build(self, version: tuple[object, ...],
+                              infos: dict[str, SchoolInfo]) -> Registry:
+        """Read every roll (after `version` was read, so never older than it) and index it."""
+        open_urns = _open_urns(infos)
+        read_at = self._clock()
+        roster: list[Pupil] = []
+        async with self.engine.connect() as conn:
+            result = await conn.stream(select(pupils).execution_options(yield_per=ROWS_PER_READ))
+            async for rows in result.partitions():
+                roster.extend(_pupils_of(rows))
+        # building a large index is CPU work: keep the event loop answering meanwhile
+        index = await asyncio.to_thread(self._build, roster, open_urns)
+        return Registry(index=index, schools=infos, version=version, open_urns=open_urns,
+                        roster_id=version[0], rolls=frozenset(p.urn for p in roster),
+                        read_at=read_at)
 
     async def _version(self) -> tuple[object, ...]:
         # one round trip per message: a roll or school edited a moment ago must count
@@ -67,35 +200,31 @@ class RosterCache:
         async with self.engine.connect() as conn:
             return tuple((await conn.execute(query)).one())
 
-    async def _build(self, version: tuple[object, ...]) -> Registry:
-        previous = self._current
-        async with self.engine.connect() as conn:
-            school_rows = (await conn.execute(select(schools))).all()
-            # the effective calendars: an LA's term dates decide its schools' review deadlines
-            calendars = await load_calendars(conn)
-            infos = {
-                r.urn: SchoolInfo(r.urn, r.name, r.la_code, r.postcode or "", r.status,
-                                  r.day_starts_at, calendars.calendar(r.urn, r.la_code))
-                for r in school_rows
-            }
-            open_urns = frozenset(urn for urn, info in infos.items() if info.status != "closed")
-            # a school edited or a calendar imported, with the rolls as they were: the index
-            # (the expensive part) still holds
-            if (previous is not None and previous.version[0] == version[0]
-                    and previous.open_urns == open_urns):
-                return Registry(index=previous.index, schools=infos, version=version,
-                                open_urns=open_urns)
-            pupil_rows = (await conn.execute(select(pupils))).all()
-        roster = [
-            Pupil(
-                urn=r.urn, upn=r.upn, given_name=r.given_name, preferred_name=r.preferred_name,
-                family_name=r.family_name, former_family_name=r.former_family_name,
-                date_of_birth=r.date_of_birth, gender=r.gender, address_line1=r.address_line1,
-                postcode=r.postcode, enrolment_status=r.enrolment_status,
-                on_roll_from=r.on_roll_from, on_roll_to=r.on_roll_to,
-            )
-            for r in pupil_rows
-        ]
-        # building a large index is CPU work: keep the event loop answering meanwhile
-        index = await asyncio.to_thread(RosterIndex, roster, open_urns=open_urns)
-        return Registry(index=index, schools=infos, version=version, open_urns=open_urns)
+
+def _open_urns(infos: dict[str, SchoolInfo]) -> frozenset[str]:
+    return frozenset(urn for urn, info in infos.items() if info.status != "closed")
+
+
+async def _load_schools(conn: AsyncConnection) -> dict[str, SchoolInfo]:
+    """Every school with its effective calendar: an LA's term dates decide its schools'
+    review deadlines."""
+    school_rows = (await conn.execute(select(schools))).all()
+    calendars = await load_calendars(conn)
+    return {
+        r.urn: SchoolInfo(r.urn, r.name, r.la_code, r.postcode or "", r.status,
+                          r.day_starts_at, calendars.calendar(r.urn, r.la_code))
+        for r in school_rows
+    }
+
+
+def _pupils_of(rows: Sequence[Any]) -> list[Pupil]:
+    return [
+        Pupil(
+            urn=r.urn, upn=r.upn, given_name=r.given_name, preferred_name=r.preferred_name,
+            family_name=r.family_name, former_family_name=r.former_family_name,
+            date_of_birth=r.date_of_birth, gender=r.gender, address_line1=r.address_line1,
+            postcode=r.postcode, enrolment_status=r.enrolment_status,
+            on_roll_from=r.on_roll_from, on_roll_to=r.on_roll_to,
+        )
+        for r in rows
+    ]

@@ -21,7 +21,7 @@ from services.matcher.context import MatcherContext
 from services.matcher.decisions import SOURCE
 from services.matcher.handlers import HANDLERS, MatcherDeps
 from services.matcher.index import RosterCache
-from services.matcher.metrics import observe_readiness, observe_reviews
+from services.matcher.metrics import observe_index, observe_readiness, observe_reviews
 from services.matcher.retention import run_retention
 from services.matcher.reviews_api import router as reviews_router
 
@@ -40,7 +40,7 @@ def build_app(
     engine = service_engine(settings, SERVICE)
     outcomes = Counter("daybreak_match_outcomes_total", "Children by match outcome", ["status"],
                        registry=registry)
-    deps = MatcherDeps(engine=engine, roster=RosterCache(engine),
+    deps = MatcherDeps(engine=engine, roster=RosterCache(engine, clock=lambda: ctx.clock()),
                        topic_prefix=settings.topic_prefix, clock=lambda: ctx.clock(),
                        published=lambda: worker.wake_relay(),
                        on_decided=lambda status: outcomes.labels(status).inc())
@@ -52,6 +52,7 @@ def build_app(
     observe_worker(ctx, worker)
     observe_reviews(ctx)
     observe_readiness(ctx)
+    observe_index(ctx, deps.roster)
     app = create_app(title="Daybreak matcher", service=SERVICE, ctx=ctx,
                      lifespan=service_lifespan(engine, worker, inner=lambda: daily_retention(
                          run_retention, engine=engine, settings=settings,

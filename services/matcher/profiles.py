@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from datetime import date
+from functools import lru_cache
 
 from stdnum.gb import upn as upn_number
 
@@ -16,17 +19,34 @@ from services.matcher.names import (
 )
 from services.matcher.records import ChildReport, Pupil
 
+_intern = sys.intern  # a roster's profiles share one copy of each repeated text
+
+
+@lru_cache(maxsize=262_144)
+def _roster_forms(text: str) -> tuple[str, ...]:
+    """name_forms, one shared tuple of interned tokens per distinct name."""
+    return tuple(map(_intern, name_forms(text)))
+
+
+@lru_cache(maxsize=65_536)
+def _ordinal(born: date) -> int:
+    """A date's ordinal, one int object per date."""
+    return born.toordinal()
+
 
 def pupil_profile(pupil: Pupil) -> Profile:
     """Normalise a roster row for comparison (a None in an optional text field counts as '')."""
-    postcode = normalise_postcode(pupil.postcode or "")
+    postcode = _intern(normalise_postcode(pupil.postcode or ""))
     house, street = split_address(pupil.address_line1 or "")
+    upn = (pupil.upn or "").strip().upper()
     return Profile(
-        given=name_forms(pupil.given_name), preferred=name_forms(pupil.preferred_name or ""),
-        family=name_forms(pupil.family_name), former=name_forms(pupil.former_family_name or ""),
-        dob=pupil.date_of_birth.toordinal(), gender=(pupil.gender or "").strip().upper()[:1],
-        postcode=postcode, outward=postcode_outward(postcode), house=house, street=street,
-        upn=(pupil.upn or "").strip().upper(),
+        given=_roster_forms(pupil.given_name), preferred=_roster_forms(pupil.preferred_name or ""),
+        family=_roster_forms(pupil.family_name),
+        former=_roster_forms(pupil.former_family_name or ""),
+        dob=_ordinal(pupil.date_of_birth),
+        gender=_intern((pupil.gender or "").strip().upper()[:1]), postcode=postcode,
+        outward=_intern(postcode_outward(postcode)), house=_intern(house),
+        street=_intern(street), upn=pupil.upn if upn == pupil.upn else upn,
     )
 
 

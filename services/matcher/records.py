@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
 Status = Literal["matched", "review", "unmatched"]
 EnrolmentStatus = Literal["C", "M", "S"]
+# text a roll repeats (the school, common names, a household's address): one copy each
+_SHARED_TEXT = ("urn", "given_name", "preferred_name", "family_name", "former_family_name",
+                "gender", "address_line1", "postcode", "enrolment_status")
+_DATES: dict[date, date] = {}  # a few thousand birth and roll dates, shared by every row
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,17 @@ class Pupil:
     enrolment_status: EnrolmentStatus
     on_roll_from: date | None = None
     on_roll_to: date | None = None
+
+    def __post_init__(self) -> None:
+        """Share repeated values: a national roll holds millions of rows (bench/match_memory)."""
+        for name in _SHARED_TEXT:
+            value = getattr(self, name)
+            if type(value) is str:
+                object.__setattr__(self, name, sys.intern(value))
+        for name in ("date_of_birth", "on_roll_from", "on_roll_to"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _DATES.setdefault(value, value))
 
 
 @dataclass(frozen=True, slots=True)

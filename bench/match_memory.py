@@ -1,0 +1,187 @@
+"""Matcher memory: the RosterIndex's resident size at 100,000 and 1,000,000 pupils, per pupil,
+and extrapolated to England's 9.09 million against the 4 GiB target.
+
+Run: .venv/bin/python -m bench.match_memory [--pupils 100000 1000000] [--seed 7] [--traced-max N]
+
+Each size runs in fresh processes: one generates bench/match_quality.py's synthetic roster and
+writes it as a roster CSV (so the generator's own objects never count), then one reads it
+back through the roster parser (fresh strings per row, as rows read from PostgreSQL are) and
+builds the index, reporting VmRSS growth and the peak (VmHWM); sizes up to --traced-max are
+measured again under tracemalloc (Python's own allocations: current and peak). The matcher
+holds two indexes while a background rebuild runs (services/matcher/index.py), so its peak is
+the served index plus the one being built.
+
+Measured (seed 7, 2 shared cores), before and after sharing repeated values (interned text
+and dates in Pupil and Profile, one name-forms tuple per name, postings as 1-tuples then
+uint32 arrays): 1,000,000 pupils 2,685 -> 1,931 B/pupil (rows 721 -> 370, index 1,964 ->
+1,561); slope 2,577 -> 1,822 B/pupil, so 9.09M pupils need 21.8 -> 15.4 GiB serving (5.46x ->
+3.86x the 4 GiB target) and twice that while a rebuild holds a second copy. This design
+cannot reach 4 GiB: the target allows about 469 B/pupil serving. What gets there, in order
+of yield (figures per pupil, from tracemalloc at 50,000 pupils after the change: rows 718,
+profiles 496, blocking 1,175, term-frequency counts 957, person groups and roll dates 129;
+bounded caches swell these at a small roll):
+1. Blocking postings in CSR form: per index a sorted uint64 key array, uint32 offsets and
+   uint32 pupil ids (numpy, searchsorted to look up) instead of dicts of Python containers:
+   6.3 keys and 7.4 postings a pupil cost about 90 bytes instead of about 1,100.
+2. Columnar profiles: one numpy array per field (dob int32, gender uint8, roll dates int32,
+   names, postcode, house and street as uint32 codes into per-field string tables, the
+   tables shared by the whole roll): about 60 bytes instead of about 500. The term-frequency
+   counts become arrays indexed by those codes (about 20 bytes instead of up to 950; today
+   they hold a Counter entry for every UPN and every household tuple).
+3. Display fields of Pupil (names as written, address, preferred and former names, UPN)
+   stay in PostgreSQL and are read by row id for the few candidates a decision shows: about
+   370 bytes a pupil today, 8 for the row id.
+4. Partition by region (an LA's rolls, or a force area) with a national directory by UPN
+   and date of birth for children reported far from home: a roll import rebuilds one
+   partition (about 1/150 of the country), so a rebuild's second copy costs megabytes, not
+   the whole index again.
+With 1-3, about 200-250 B/pupil: 9.09M pupils in about 2.0-2.2 GiB plus the interpreter,
+and with 4 a rebuild adds little, inside the 4 GiB target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.match_quality import build_world
+from services.matcher.domain import RosterIndex
+from services.matcher.roster import ROSTER_HEADER, parse_roster
+
+NATIONAL_PUPILS = 9_090_000  # pupils in England's schools, January 2024 census
+TARGET_BYTES = 4 * 1024**3
+ON_DATE = date(2026, 11, 23)
+
+
+def _status_kib(field: str) -> int:
+    """Return a /proc/self/status figure in KiB (VmRSS, VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def write_roster(pupils: int, seed: int, path: Path) -> None:
+    """Write a synthetic roster of about `pupils` rows as a roster CSV, open URNs beside it."""
+    world, _ = build_world(seed, pupils, ON_DATE)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(ROSTER_HEADER)
+        for pupil in world.pupils:
+            writer.writerow("" if value is None else str(value)
+                            for value in (getattr(pupil, name) for name in ROSTER_HEADER))
+    path.with_suffix(".urns").write_text("\n".join(sorted(world.open_urns)))
+
+
+def measure(path: Path, *, traced: bool) -> dict[str, Any]:
+    """Parse a roster CSV and index it; return rows, memory growth and build time."""
+    open_urns = frozenset(path.with_suffix(".urns").read_text().split())
+    if traced:
+        tracemalloc.start()
+    before = _status_kib("VmRSS")
+    with path.open(encoding="utf-8", newline="") as stream:
+        roster = parse_roster(stream)
+    parsed = _status_kib("VmRSS")
+    traced_rows = tracemalloc.get_traced_memory()[0] if traced else 0
+    started = time.perf_counter()
+    index = RosterIndex(roster, open_urns=open_urns)
+    built_s = time.perf_counter() - started
+    after = _status_kib("VmRSS")
+    figures: dict[str, Any] = {
+        "rows": len(index), "build_s": round(built_s, 1),
+        "rss_rows": (parsed - before) * 1024, "rss_index": (after - parsed) * 1024,
+        "rss_total": (after - before) * 1024, "hwm": _status_kib("VmHWM") * 1024,
+        "rss_base": before * 1024,
+    }
+    if traced:
+        current, peak = tracemalloc.get_traced_memory()
+        figures |= {"traced_rows": traced_rows, "traced_total": current, "traced_peak": peak}
+    return figures
+
+
+def _run_child(*argv: str) -> str:
+    """Run this module in a fresh interpreter and return its standard output."""
+    command = [sys.executable, "-m", "bench.match_memory", *argv]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def _mib(value: float) -> str:
+    return f"{value / 1024**2:,.0f} MiB"
+
+
+def report(pupils: list[int], seed: int, traced_max: int) -> None:
+    """Measure each size in fresh processes and print the figures and the extrapolation."""
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="match-memory-") as tmp:
+        for size in pupils:
+            path = Path(tmp) / f"roster-{size}.csv"
+            _run_child("--write", str(size), "--seed", str(seed), "--path", str(path))
+            figures = json.loads(_run_child("--measure", str(path)))
+            if size <= traced_max:
+                figures |= {key: value for key, value in json.loads(
+                    _run_child("--measure", str(path), "--traced")).items()
+                    if key.startswith("traced")}
+            results.append(figures)
+            rows = figures["rows"]
+            print(f"{rows:,} pupils: index built in {figures['build_s']} s; RSS growth "
+                  f"{_mib(figures['rss_total'])} ({figures['rss_total'] / rows:,.0f} B/pupil: "
+                  f"rows {figures['rss_rows'] / rows:,.0f}, index "
+                  f"{figures['rss_index'] / rows:,.0f}); peak RSS {_mib(figures['hwm'])} "
+                  f"(interpreter and imports {_mib(figures['rss_base'])})")
+            if "traced_total" in figures:
+                print(f"  tracemalloc: {figures['traced_total'] / rows:,.0f} B/pupil held "
+                      f"(rows {figures['traced_rows'] / rows:,.0f}), peak "
+                      f"{figures['traced_peak'] / rows:,.0f} B/pupil")
+            os.remove(path)
+    _extrapolate(results)
+
+
+def _extrapolate(results: list[dict[str, Any]]) -> None:
+    """Print the national figure from the per-pupil slope (two sizes) or the ratio (one)."""
+    last = results[-1]
+    if len(results) > 1:
+        first = results[0]
+        slope = (last["rss_total"] - first["rss_total"]) / (last["rows"] - first["rows"])
+    else:
+        slope = last["rss_total"] / last["rows"]
+    served = last["rss_base"] + slope * NATIONAL_PUPILS
+    rebuilding = served + slope * NATIONAL_PUPILS  # the old index serves while the new builds
+    print(f"extrapolated to {NATIONAL_PUPILS:,} pupils at {slope:,.0f} B/pupil: "
+          f"{served / 1024**3:.1f} GiB serving ({served / TARGET_BYTES:.2f}x the 4 GiB target), "
+          f"{rebuilding / 1024**3:.1f} GiB during a rebuild ({rebuilding / TARGET_BYTES:.2f}x); "
+          f"the target allows {(TARGET_BYTES - last['rss_base']) / NATIONAL_PUPILS:,.0f} "
+          "B/pupil serving")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags; the --write and --measure modes are the per-size child processes."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--pupils", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--traced-max", type=int, default=100_000,
+                        help="also run tracemalloc for sizes up to this (it is slow)")
+    parser.add_argument("--write", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.write is not None:
+        write_roster(args.write, args.seed, args.path)
+    elif args.measure is not None:
+        print(json.dumps(measure(args.measure, traced=args.traced)))
+    else:
+        report(sorted(args.pupils), args.seed, args.traced_max)
+
+
+if __name__ == "__main__":
+    main()
