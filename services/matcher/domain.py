@@ -44,14 +44,16 @@ MIN_POPULATION = 10_000
 class Thresholds:
     """Decision thresholds, in bits of posterior log-odds that a candidate is the child."""
 
-    # Chosen on bench/match_quality.py's world with seed 11 (the one EM trains on), then
-    # checked on seed 7: a lead at even odds or better against the whole roll, and no other
-    # pupil within 5 bits (32 times less likely), gave about 0.1% wrong-school auto-matches,
-    # the ceiling; 3 bits more of either cost 1-2 points of recall for one fewer wrong match
-    # in 5,000. The score is conservative: it treats the child as one of N pupils, where
-    # most reported children are on some roll.
-    matched: float = 0.0
-    review: float = -6.0
+    # Chosen on bench/match_quality.py's worlds (seed 11, the one EM trains on, and seed 7),
+    # for about 0.1% wrong-school auto-matches at most: a lead at 2:1 odds or better
+    # against the whole roll (1 bit) and no other pupil within 5 bits (32 times less
+    # likely); below -3 bits (1 in 9) nobody is plausible and the child goes to the LA as
+    # on no roll, with the candidates' LA. At 0 bits names-and-DOB-only reports gave twice
+    # the wrong matches for half a point of recall; at 2 bits, a point less recall for one
+    # fewer wrong match in 5,000. The score treats the child as one of N pupils (N at
+    # least 10,000), which is conservative where most reported children are on some roll.
+    matched: float = 1.0
+    review: float = -3.0
     # Wider than the hint's step, so a hint can never tell two close pupils apart.
     margin: float = 5.0
     hint_bonus: float = 1.0
