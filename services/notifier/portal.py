@@ -64,7 +64,7 @@ async def static(name: str) -> Response:
         body = (HERE / "static" / path).read_bytes()
     except FileNotFoundError:
         raise Problem(404, "Not found", "Run scripts/install-frontend.sh.") from None
-    return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache"})
+    return Response(body, media_type=media_type)
 
 
 @router.get("/accessibility")

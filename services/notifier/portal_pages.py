@@ -83,7 +83,8 @@ for _name, _filter in {
         "role_label": lambda r: labels.label(labels.ROLE_LABELS, r),
         "reason_label": lambda r: labels.label(labels.REASON_LABELS, r),
         "incident_type": lambda t: labels.label(labels.INCIDENT_TYPES, t),
-        "field_label": lambda f: labels.label(labels.CHILD_FIELDS, f)}.items():
+        "field_label": lambda f: labels.label(labels.CHILD_FIELDS, f),
+        "sentence": lambda words: words[:1].upper() + words[1:]}.items():
     templates.env.filters[_name] = _filter
 
 
