@@ -160,9 +160,12 @@ async def inbox_page(conn: AsyncConnection, principal: Principal, filters: Filte
     first: two queries, each bounded."""
     n, group = notifications.c, _group()
     seen = and_(api._visible(principal), *filters.where())
+    # grouped over a subquery: a CASE with bound values in both SELECT and GROUP BY would
+    # be two different expressions to PostgreSQL
+    grouped = select(group.label("grp")).where(seen).subquery()
     counts: dict[str, int] = dict.fromkeys(GROUPS, 0) | {
         str(name): int(count) for name, count in (await conn.execute(
-            select(group, func.count()).where(seen).group_by(group))).all()}
+            select(grouped.c.grp, func.count()).group_by(grouped.c.grp))).all()}
     total = counts[filters.group] if filters.group else sum(counts.values())
     children = (select(func.count()).where(notification_children.c.notification_id == n.id)
                 .scalar_subquery())
