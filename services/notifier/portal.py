@@ -105,8 +105,8 @@ async def sign_in(request: Request) -> Response:
                                                   "message": "Wait a while, then try again."},
                           status=429, headers={"Retry-After": "60"})
     if answer.status_code in (401, 422):  # 422: a code that is not six digits, also wrong
-        return await page(request, "sign_in.html", {"error": True, "email": email},
-                          status=401)
+        return await page(request, "sign_in.html", {"error": True, "error_title": True,
+                                                    "email": email}, status=401)
     if answer.status_code != 200:
         return await _sign_in_unavailable(request)
     session = answer.json()

@@ -158,6 +158,7 @@ async def test_five_bad_sign_ins_then_429(
     for _ in range(settings.login_max_failures):
         failed = await sign_in(portal, clock, email, totp, password="wrong password!")
         assert failed.status_code == 401 and "There is a problem" in failed.text
+        assert "<title>Error: Sign in \u2013 Daybreak</title>" in failed.text
     throttled = await sign_in(portal, clock, email, totp)
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "60"
 
@@ -177,6 +178,11 @@ async def test_an_emailed_link_is_single_use_and_only_leads_to_sign_in(
     assert SESSION_COOKIE not in portal.cookies
     second = await portal.get(f"/portal/sign-in?token={token}")
     assert second.headers["location"] == "/portal/sign-in?link=expired"
+    # each page says in its title why it is there
+    for url, title in ((first, "Sign in to read your new notifications"),
+                       (second, "Sign in: that link has expired")):
+        shown = await portal.get(url.headers["location"])
+        assert f"<title>{title} \u2013 Daybreak</title>" in shown.text
 
 
 async def test_the_inbox_pages_counts_and_filters_in_peoples_words(
