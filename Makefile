@@ -19,6 +19,8 @@ test: venv infra
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 venv: $(VENV)/.installed
+	# the portal's GOV.UK Design System build and axe-core (npm; served offline afterwards)
+	bash scripts/install-frontend.sh
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)

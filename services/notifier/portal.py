@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.auth_api import SESSION_COOKIE
 from services.common.problems import Problem
-from services.notifier import api, attendance, portal_reviews
+from services.common.security import Principal
+from services.notifier import api, attendance, portal_inbox, portal_reviews
+from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
 from services.notifier.models import schools
 from services.notifier.open_items import open_items
+from services.notifier.portal_labels import ACTIONS, GROUP_TAGS, GROUPS
 from services.notifier.portal_pages import (
     CSRF_COOKIE,
     HERE,
@@ -34,19 +39,38 @@ from services.notifier.portal_pages import (
 from services.notifier.portal_reviews import countdown
 
 __all__ = ["CSRF_COOKIE", "router"]
-ACTIONS = ("pastoral support", "education welfare officer", "school nurse", "CAMHS",
-           "Early Help/CAF", "social care referral", "police", "voluntary agency",
-           "no further action")
+DESK_ON_INBOX = 5  # the soonest of the LA's open items shown above its notifications
+DESK_KINDS = {"notification": "Notifications", "review": "Reviews"}
 _ATTENDED = {"attended": True, "absent": False}
 
 router = APIRouter(prefix="/portal", tags=["portal"], route_class=SecureRoute,
                    include_in_schema=False)
 
 
-@router.get("/static/portal.css")
-async def stylesheet() -> Response:
-    """The portal's only stylesheet (no inline styles, no scripts)."""
-    return Response((HERE / "static" / "portal.css").read_bytes(), media_type="text/css")
+# what the portal serves from its own origin: govuk-frontend built by
+# scripts/install-frontend.sh into static/build/, and the script that starts its components
+STATIC = {"portal.css": ("build/portal.css", "text/css"),
+          "govuk-frontend.min.js": ("build/govuk-frontend.min.js", "text/javascript"),
+          "portal.mjs": ("portal.mjs", "text/javascript")}
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    """The stylesheet and scripts (a 404 until scripts/install-frontend.sh has built them)."""
+    if name not in STATIC:
+        raise Problem(404, "Not found")
+    path, media_type = STATIC[name]
+    try:
+        body = (HERE / "static" / path).read_bytes()
+    except FileNotFoundError:
+        raise Problem(404, "Not found", "Run scripts/install-frontend.sh.") from None
+    return Response(body, media_type=media_type)
+
+
+@router.get("/accessibility")
+async def accessibility(request: Request) -> Response:
+    """The accessibility statement: what was tested and how to report a problem."""
+    return await page(request, "accessibility.html", {})
 
 
 @router.get("/sign-in")
@@ -81,8 +105,8 @@ async def sign_in(request: Request) -> Response:
                                                   "message": "Wait a while, then try again."},
                           status=429, headers={"Retry-After": "60"})
     if answer.status_code in (401, 422):  # 422: a code that is not six digits, also wrong
-        return await page(request, "sign_in.html", {"error": True, "email": email},
-                          status=401)
+        return await page(request, "sign_in.html", {"error": True, "error_title": True,
+                                                    "email": email}, status=401)
     if answer.status_code != 200:
         return await _sign_in_unavailable(request)
     session = answer.json()
@@ -111,20 +135,46 @@ async def inbox(request: Request) -> Response:
     if principal is None:
         return to_sign_in()
     ctx = ctx_of(request)
-    listed = await api.list_notifications(principal, ctx)
-    now = ctx.clock()
-    desk: list[dict[str, Any]] = []
-    if principal.role == "la_officer" and principal.la_codes:
-        # the LA's desk: everything still open in its LAs, who owns it, by when, who is next
-        async with ctx.engine.connect() as conn:
-            desk = [{"item": item, "countdown": countdown(item.deadline_at, now)}
-                    for item in await open_items(conn, now=now, la_codes=principal.la_codes,
-                                                 service_desk=ctx.deps.service_desk)]
-    names = await _school_names(ctx, [*(n["school_urn"] for n in listed["items"]),
+    query = dict(request.query_params)
+    filters = portal_inbox.Filters.of(query)
+    number = portal_inbox.page_number(query.get("page"))
+    async with ctx.engine.connect() as conn:
+        listed = await portal_inbox.inbox_page(conn, principal, filters, number)
+        desk = await _desk(conn, ctx, principal) if _has_desk(principal) else []
+    names = await _school_names(ctx, [*(n["school_urn"] for n in listed.items),
                                       *(d["item"].school_urn for d in desk)])
     done = next((k for k in ("acknowledged", "attendance") if request.query_params.get(k)), None)
-    return await page(request, "inbox.html", {"items": listed["items"], "names": names,
-                                              "done": done, "desk": desk})
+    pages = portal_inbox.pager(number, listed.total, "/portal/", query)
+    return await page(request, "inbox.html", {
+        "items": listed.items, "counts": listed.counts, "groups": GROUPS, "group_tags":
+        GROUP_TAGS, "filters": filters, "pager": pages, "names": names, "done": done,
+        "desk": desk[:DESK_ON_INBOX], "desk_total": len(desk), "error_title": filters.errors})
+
+
+@router.get("/open-items")
+async def open_items_page(request: Request) -> Response:
+    """The LA's desk: everything still open in the officer's LAs, soonest next step first,
+    who owns it now, by when and who is told next, a page at a time."""
+    principal = await signed_in(request, "notifications:read")
+    if principal is None or not _has_desk(principal):
+        return to_sign_in()
+    ctx = ctx_of(request)
+    query = dict(request.query_params)
+    kind = query.get("kind") if query.get("kind") in DESK_KINDS else ""
+    async with ctx.engine.connect() as conn:
+        desk = await _desk(conn, ctx, principal)
+    counts = {k: sum(d["item"].kind == k for d in desk) for k in DESK_KINDS}
+    counts["overdue"] = sum(d["item"].past_deadline for d in desk)
+    chosen = [d for d in desk if not kind or d["item"].kind == kind]
+    number = portal_inbox.page_number(query.get("page"))
+    pages = portal_inbox.pager(number, len(chosen), "/portal/open-items", query)
+    # open_items() works out each item's next step in Python (the chain's rules), so its
+    # page is cut from the LA's open items rather than in SQL
+    shown = chosen[(pages.page - 1) * pages.size:pages.page * pages.size]
+    names = await _school_names(ctx, [d["item"].school_urn for d in shown])
+    return await page(request, "open_items.html", {
+        "desk": shown, "counts": counts, "kinds": DESK_KINDS, "kind": kind, "pager": pages,
+        "names": names})
 
 
 @router.get("/notifications/{notification_id}")
@@ -145,8 +195,12 @@ async def notification(request: Request, notification_id: str) -> Response:
              for c, a in zip(details["children"], answers, strict=True)]
             if len(answers) == len(details["children"]) else [])
     names = await _school_names(ctx, [details["school_urn"]])
+    deadline = details.get("deadline_at")
     return await page(request, "notification.html", {
         "n": details, "actions": ACTIONS, "children": rows, "school": names,
+        "for_whom": labels.school(details["school_urn"], names, details["la_code"]),
+        "deadline": countdown(datetime.fromisoformat(deadline), ctx.clock()) if deadline
+        else None,
         "records_attendance": details["school_urn"] in principal.school_urns and bool(rows),
         "unanswered": any(r["attended"] is None for r in rows)})
 
@@ -161,8 +215,12 @@ async def acknowledge(request: Request, notification_id: str) -> Response:
         return to_sign_in()
     action, said = str(form.get("action_taken", "")), str(form.get("attended", ""))
     if action not in ACTIONS or said not in ("yes", "no", ""):
-        return await _not_recorded(request, notification_id, "Acknowledgement not recorded",
-                                   "Choose the action taken and whether the child attended.")
+        return await _not_recorded(request, notification_id, "Acknowledgement not recorded", [
+            error for error, wrong in (
+                ({"href": "#action_taken", "message": "Choose the action taken"},
+                 action not in ACTIONS),
+                ({"href": "#attended-yes", "message": "Choose whether the child attended"},
+                 said not in ("yes", "no", ""))) if wrong])
     attended = None if not said else said == "yes"
     text = api._with_attendance(api.AcknowledgeIn(action_taken=action, attended=attended))
     ctx = ctx_of(request)
@@ -193,14 +251,28 @@ async def record_attendance(request: Request, notification_id: str) -> Response:
     except ValueError:
         answers = []
     if not answers:
-        return await _not_recorded(request, notification_id, "Attendance not recorded",
-                                   "Choose attended or absent for at least one child.")
+        return await _not_recorded(request, notification_id, "Attendance not recorded", [
+            {"href": "#attendance", "message": "Choose attended or absent for at least one "
+             "child"}])
     try:
         await attendance.record_attendance(ctx_of(request), uuid.UUID(notification_id),
                                            principal, channel="portal", answers=answers)
     except (ValueError, Problem) as exc:
         return await problem_page(request, exc)
     return RedirectResponse("/portal/?attendance=1", status_code=303)
+
+
+def _has_desk(principal: Principal) -> bool:
+    return principal.role == "la_officer" and bool(principal.la_codes)
+
+
+async def _desk(conn: AsyncConnection, ctx: NotifierContext, principal: Principal
+                ) -> list[dict[str, Any]]:
+    """The LA's open items, each with the time left before its deadline."""
+    now = ctx.clock()
+    return [{"item": item, "countdown": countdown(item.deadline_at, now)}
+            for item in await open_items(conn, now=now, la_codes=principal.la_codes,
+                                         service_desk=ctx.deps.service_desk)]
 
 
 def _answers(form: Mapping[str, Any]) -> list[attendance.ChildAttendance]:
@@ -226,9 +298,23 @@ async def _school_names(ctx: NotifierContext, urns: Iterable[str | None]) -> dic
 
 
 async def _not_recorded(request: Request, notification_id: str, title: str,
-                        message: str) -> Response:
-    return await page(request, "error.html", {"title": title, "back": notification_id,
-                                              "message": message}, status=422)
+                        errors: list[dict[str, str]]) -> Response:
+    """The form's errors, each linking to its field on the notification (shown again only
+    when the person goes back: showing it is a disclosure)."""
+    back = f"/portal/notifications/{uuid.UUID(notification_id)}" if _is_uuid(
+        notification_id) else "/portal/"
+    return await page(request, "error.html", {
+        "title": title, "back": back, "error_title": True, "message": "Go back to the "
+        "notification and answer the questions marked.", "errors": [
+            e | {"href": back + e["href"]} for e in errors]}, status=422)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 async def _redeem(request: Request, token: str) -> Response:

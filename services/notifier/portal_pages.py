@@ -1,5 +1,6 @@
 """What every page of the one portal for people shares: the session, the navigation, CSRF,
-security headers, rendering and the words people read (London times, labels, not codes).
+security headers and rendering. The words people read (London times, labels, not codes) are
+portal_labels.py's, reached from the templates as filters.
 
 One portal, one origin (the notifier's `/portal/`), one session: the cookie holds the
 person's own EdDSA token from the identity service, whose `aud` names every service their
@@ -20,7 +21,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,39 +32,21 @@ from fastapi.templating import Jinja2Templates
 from services.common.auth_api import SESSION_COOKIE
 from services.common.context import context_in
 from services.common.jwks import KeysUnavailable
-from services.common.local_time import LONDON
 from services.common.problems import Problem
 from services.common.security import InvalidToken, Principal
+from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
 
 CSRF_COOKIE = "daybreak_csrf"
+# scripts: only the page's own, same-origin, by the nonce of that response (see `page`)
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src {scripts}; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": CSP.format(scripts="'none'"),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-}
-STATE_LABELS = {
-    "scheduled": "Waiting for the morning e-mail", "sent": "New", "viewed": "Read",
-    "escalated": "Escalated: not acknowledged in time", "acknowledged": "Acknowledged",
-    "cancelled": "Withdrawn before it was sent", "retracted": "Withdrawn by the police",
-}
-REASON_LABELS = {
-    "not_on_roll": "On no school's roll", "not_school_age": "Not of school age",
-    "home_educated": "Home educated", "no_candidate": "No pupil resembles the child",
-    "school_holiday": "The school is on holiday",
-    "absent_after_incident": "Reported absent by the school the morning after",
-    "attendance_unknown": "The school did not say whether the child attended",
-    "school_not_participating": "The school does not take part in Operation Encompass",
-    "school_closed": "The school is closed",
-    "school_not_ready": "The school has no DSL contact registered",
-}
-ROLE_LABELS = {
-    "dsl": "the DSL", "deputy_dsl": "the deputy DSL", "holiday_cover": "holiday cover",
-    "safeguarding": "the LA's safeguarding contact", "review": "the LA's review contact",
-    "duty_manager": "the LA's duty manager", "service_desk": "the Daybreak service desk",
 }
 HERE = Path(__file__).parent  # templates/ and static/
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -77,46 +59,33 @@ class NavItem:
     label: str
     href: str
     scope: str
+    roles: tuple[str, ...] = ()  # only these roles (none: whoever holds the scope)
+
+    def for_(self, principal: Principal | None) -> bool:
+        """Whether this person sees the section."""
+        return principal is not None and self.scope in principal.scopes and (
+            not self.roles or principal.role in self.roles)
 
 
 NAV = (
     NavItem("Notifications", "/portal/", "notifications:read"),
+    NavItem("Open items", "/portal/open-items", "notifications:read", ("la_officer",)),
     NavItem("Review queue", "/portal/reviews", "reviews:read"),
     # later: NavItem("Audit log", "/portal/audit", "audit:read"), NavItem("Registry",
     # "/portal/admin", "admin"), each with its pages (see the module docstring)
 )
 
 
-def london_time(value: str | datetime | None) -> str:
-    """'Tuesday 1 December, 5:21am' in London, as people say it."""
-    if not value:
-        return ""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = moment.astimezone(LONDON)
-    hour, half = local.hour % 12 or 12, "am" if local.hour < 12 else "pm"
-    return f"{local:%A} {local.day} {local:%B}, {hour}:{local:%M}{half}"
-
-
-def long_date(value: str | date | None) -> str:
-    """'2 March 2016'."""
-    if not value:
-        return ""
-    day = date.fromisoformat(value) if isinstance(value, str) else value
-    return f"{day.day} {day:%B %Y}"
-
-
-def shown(value: Any) -> str:
-    """A stored value in words: yes or no for a flag, labels for a reason."""
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    return REASON_LABELS.get(value, str(value)) if isinstance(value, str) else str(value)
-
-
-templates.env.filters["london"] = london_time
-templates.env.filters["shown"] = shown
-templates.env.filters["long_date"] = long_date
-templates.env.filters["state_label"] = lambda s: STATE_LABELS.get(s, s)
-templates.env.filters["role_label"] = lambda r: ROLE_LABELS.get(r, r)
+for _name, _filter in {
+        "when": labels.time_tag, "london": labels.london_time, "long_date": labels.long_date,
+        "tag": labels.tag, "child_field": labels.child_field, "attended": labels.attended,
+        "school": labels.school, "state_label": lambda s: labels.label(labels.STATE_LABELS, s),
+        "role_label": lambda r: labels.label(labels.ROLE_LABELS, r),
+        "reason_label": lambda r: labels.label(labels.REASON_LABELS, r),
+        "incident_type": lambda t: labels.label(labels.INCIDENT_TYPES, t),
+        "field_label": lambda f: labels.label(labels.CHILD_FIELDS, f),
+        "sentence": lambda words: words[:1].upper() + words[1:]}.items():
+    templates.env.filters[_name] = _filter
 
 
 class SecureRoute(APIRoute):
@@ -131,6 +100,10 @@ class SecureRoute(APIRoute):
             except Problem as exc:
                 response = await problem_page(request, exc)
             response.headers.update(SECURITY_HEADERS)
+            nonce = getattr(request.state, "script_nonce", None)
+            if nonce:
+                response.headers["Content-Security-Policy"] = CSP.format(
+                    scripts=f"'nonce-{nonce}'")
             return response
 
         return secured
@@ -179,12 +152,14 @@ async def page(request: Request, name: str, context: dict[str, Any], *, status: 
                headers: dict[str, str] | None = None) -> Response:
     """A page from the base template, with the navigation the person's scopes allow."""
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    nonce = request.state.script_nonce = secrets.token_urlsafe(16)
     principal = await principal_of(request)
     nav = [{"label": i.label, "href": i.href, "current": _current(request.url.path, i.href)}
-           for i in NAV if principal is not None and i.scope in principal.scopes]
+           for i in NAV if i.for_(principal)]
     response = templates.TemplateResponse(
         request, name, context | {"csrf": csrf, "signed_in": principal is not None,
-                                  "nav": nav, "principal": principal},
+                                  "nav": nav, "principal": principal, "nonce": nonce,
+                                  "path": request.url.path},
         status_code=status, headers=headers)
     if request.cookies.get(CSRF_COOKIE) != csrf:
         response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/portal",

@@ -8,7 +8,6 @@ deadline is rendered on the server, its bar is a <meter>.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,11 +20,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.common.escalation import ESCALATION_BEFORE_MINUTES
 from services.common.problems import Problem
+from services.notifier import portal_inbox
+from services.notifier import portal_labels as labels
 from services.notifier.portal_pages import (
     SecureRoute,
     checked_form,
     ctx_of,
-    long_date,
     page,
     problem_page,
     session_token,
@@ -36,11 +36,13 @@ from services.notifier.portal_pages import (
 router = APIRouter(route_class=SecureRoute)
 OUTCOMES = (("not_on_roll", "On none of these rolls (not on roll)"),
             ("not_school_age", "Not of school age"), ("home_educated", "Home educated"))
+SCHOOL_DAY = "school day"  # a review's deadline: the school day's start at the earliest school
+SOON_MINUTES = 120
+QUEUE_GROUPS = {"overdue": "Overdue", "soon": "Due within 2 hours", "later": "Due later"}
 BAR_MINUTES = 12 * 60  # a full bar: half a day or more before the deadline
 MAX_REASON = 500  # as the matcher keeps it
 _MESSAGES = {404: "There is no such review for your local authority.",
              410: "This review's content was erased under the retention policy."}
-_GENDERS = {"F": "Female", "M": "Male", "X": "Other", "U": "Not known"}
 # the matcher's comparison levels (services/matcher/comparisons.py) in words: agree, partly,
 # disagree or unknown, each said in text as well as shown
 _LEVELS: dict[str, tuple[str, str]] = {
@@ -64,6 +66,9 @@ _LEVELS: dict[str, tuple[str, str]] = {
 _FIELDS = (("Given name", "given_name"), ("Family name", "family_name"),
            ("Date of birth", "date_of_birth"), ("Gender", "gender"), ("Address", "address"),
            ("UPN", "upn"), ("School", "school_hint"))
+_FIELD_WORDS = {key: label for label, key in _FIELDS} | {"name_order": "Name order",
+                                                          "dob": "Date of birth",
+                                                          "postcode": "Postcode"}
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,16 @@ class Countdown:
     bar: int  # minutes shown on the bar, 0..BAR_MINUTES
 
 
-def countdown(deadline: datetime, now: datetime) -> Countdown:
-    """'1 h 20 min left', '5 min left' or 'overdue'."""
-    left = math.floor((deadline - now).total_seconds() / 60)
-    if left <= 0:
-        return Countdown(left, "overdue", True, 0)
-    hours, minutes = divmod(left, 60)
-    text = f"{minutes} min left" if not hours else (
-        f"{hours} h left" if not minutes else f"{hours} h {minutes} min left")
-    return Countdown(left, text, False, min(left, BAR_MINUTES))
+def countdown(deadline: datetime, now: datetime, event: str | None = None) -> Countdown:
+    """'1 hour 20 minutes left' or 'overdue by 5 minutes'; with an `event`, relative to it:
+    'school day starts in 2 hours 10 minutes' or 'overdue: school day started 5 minutes
+    ago'."""
+    left = labels.minutes_until(deadline, now)
+    if event is None:
+        text = labels.time_left(deadline, now)
+    else:
+        text = ("" if left > 0 else "overdue: ") + labels.relative(deadline, now, event)
+    return Countdown(left, text, left <= 0, min(max(left, 0), BAR_MINUTES))
 
 
 @router.get("/reviews")
@@ -96,10 +102,21 @@ async def review_queue(request: Request) -> Response:
     if isinstance(answer, Response):
         return answer
     now = ctx_of(request).clock()
+    query = dict(request.query_params)
+    filters = portal_inbox.Filters.of(query, QUEUE_GROUPS)
     items = [_queued(item, now) for item in answer.json()]
+    items = [i for i in items if filters.holds(datetime.fromisoformat(i["created_at"]))]
+    counts = {g: sum(i["group"] == g for i in items) for g in QUEUE_GROUPS}
+    items = [i for i in items if not filters.group or i["group"] == filters.group]
     items.sort(key=lambda i: (i["deadline"] is None, i["deadline"] or now, i["created_at"]))
+    # the matcher's GET /v1/reviews answers with every open review of the officer's LAs (no
+    # child data) and takes no page: the page is cut here
+    pages = portal_inbox.pager(portal_inbox.page_number(query.get("page")), len(items),
+                               "/portal/reviews", query)
     return await page(request, "reviews.html", {
-        "items": items, "resolved": request.query_params.get("resolved"),
+        "items": items[(pages.page - 1) * pages.size:pages.page * pages.size],
+        "counts": counts, "groups": QUEUE_GROUPS, "filters": filters, "pager": pages,
+        "error_title": filters.errors, "resolved": request.query_params.get("resolved"),
         "bar_max": BAR_MINUTES, "bar_low": ESCALATION_BEFORE_MINUTES})
 
 
@@ -150,12 +167,18 @@ async def _review_page(request: Request, review_id: str, *,
     detail = answer.json()
     deadline = _deadline(detail)
     candidates = detail.get("candidates") or []
+    first_choice = "choice-1" if candidates else f"choice-{OUTCOMES[0][0]}"
+    still_open = detail.get("status") in (None, "open")
+    summary = [{"message": e["message"], "href": ("#" + (
+        first_choice if e["target"] == "choice" else "reason")) if still_open else ""}
+        for e in errors]
     return await page(request, "review.html", {
         "r": detail, "candidates": candidates, "rows": comparison(detail.get("child") or {},
                                                                   candidates),
-        "countdown": countdown(deadline, ctx_of(request).clock()) if deadline else None,
+        "countdown": countdown(deadline, ctx_of(request).clock(), SCHOOL_DAY) if deadline
+        else None, "explained": _explained(candidates),
         "outcomes": OUTCOMES, "errors": errors, "form": form or {},
-        "first_choice": "choice-1" if candidates else f"choice-{OUTCOMES[0][0]}",
+        "summary": summary, "error_title": bool(errors),
         "bar_max": BAR_MINUTES, "bar_low": ESCALATION_BEFORE_MINUTES,
         "max_reason": MAX_REASON}, status=status)
 
@@ -173,6 +196,31 @@ def comparison(child: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]]
     return rows
 
 
+def _explained(candidates: Sequence[Mapping[str, Any]]) -> list[list[dict[str, str]]]:
+    """Each candidate's `explanation` from the matcher (a list of {"field", "level", "bits"}),
+    in words; empty lists when the matcher gave none."""
+    found = []
+    for c in candidates:
+        rows = []
+        for item in c.get("explanation") or []:
+            if not isinstance(item, Mapping):
+                continue
+            level = str(item.get("level") or "")
+            rows.append({"field": _FIELD_WORDS.get(str(item.get("field")), labels.label(
+                {}, str(item.get("field") or ""))), "level": _cell("", level)["words"],
+                "mark": _cell("", level)["mark"], "bits": _bits(item.get("bits"))})
+        found.append(rows)
+    return found
+
+
+def _bits(value: Any) -> str:
+    """The weight of evidence a comparison gave, signed ('+3.2' for, '-1.5' against)."""
+    try:
+        return f"{float(value):+.1f}"
+    except (TypeError, ValueError):
+        return ""
+
+
 def _cell(value: str, level: str | None) -> dict[str, str]:
     mark, words = _LEVELS.get(level or "", ("unknown", "Not compared"))
     if level and level not in _LEVELS:
@@ -182,14 +230,8 @@ def _cell(value: str, level: str | None) -> dict[str, str]:
 
 def _reported(child: Mapping[str, Any], key: str) -> str:
     value = child.get(key)
-    if key == "address":
-        parts = ("line1", "line2", "town", "postcode")
-        return ", ".join(str(value[p]) for p in parts if value.get(p)) if value else ""
-    if key == "school_hint":
-        if not value:
-            return ""
-        urn = f" (URN {value['urn']})" if value.get("urn") else ""
-        return f"{value.get('name') or 'A school'}{urn}"
+    if key in ("address", "school_hint"):
+        return labels.child_field(key, value) if value else ""
     return _plain(key, value)
 
 
@@ -211,16 +253,18 @@ def _plain(key: str, value: Any) -> str:
     if not value:
         return ""
     if key == "date_of_birth":
-        return long_date(str(value))
+        return labels.long_date(str(value))
     if key == "gender":
-        return _GENDERS.get(str(value), str(value))
+        return labels.GENDERS.get(str(value), str(value))
     return str(value)
 
 
 def _queued(item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     deadline = _deadline(item)
-    return dict(item) | {"deadline": deadline,
-                         "countdown": countdown(deadline, now) if deadline else None}
+    timer = countdown(deadline, now, SCHOOL_DAY) if deadline else None
+    group = "later" if timer is None else ("overdue" if timer.overdue else (
+        "soon" if timer.minutes_left <= SOON_MINUTES else "later"))
+    return dict(item) | {"deadline": deadline, "countdown": timer, "group": group}
 
 
 def _deadline(review: Mapping[str, Any]) -> datetime | None:

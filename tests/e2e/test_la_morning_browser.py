@@ -158,11 +158,12 @@ async def open_the_review(page: Any, portal: str, link: str, m: Morning) -> str:
     assert page.url == f"{portal}/portal/sign-in?link=ok"
     await sign_in(page, m.officer)
     await page.wait_for_url(f"{portal}/portal/")
-    await page.get_by_role("navigation").get_by_role("link", name="Review queue").click()
+    await page.get_by_role("navigation", name="Portal sections").get_by_role(
+        "link", name="Review queue").click()
     await page.wait_for_url(f"{portal}/portal/reviews")
     await expect(page.locator("h1")).to_have_text("Review queue")
-    await expect(page.locator(".countdown").first).to_have_text(
-        re.compile(r"^(\d+ h( \d+ min)? left|\d+ min left|overdue)$"))
+    await expect(page.locator(".app-countdown").first).to_have_text(
+        re.compile(r"^(school day starts in \d+ \w+( \d+ \w+)?|overdue: school day started .+)$"))
     assert m.family not in await page.content()  # the queue names no child
     await page.get_by_role("link", name=re.compile("^Open review")).click()
     await page.wait_for_url(re.compile(re.escape(portal) + r"/portal/reviews/"))
@@ -174,14 +175,14 @@ async def compare(page: Any) -> None:
     """The child beside each candidate, each field's agreement said in words."""
     from playwright.async_api import expect
 
-    table = page.locator("table.compare")
+    table = page.locator("table.app-compare")
     await expect(table.locator("thead th")).to_have_count(4)
     await expect(table.get_by_role("columnheader", name=re.compile("South Primary"))
                  ).to_be_visible()
     given = table.get_by_role("row", name=re.compile("^Given name"))
-    await expect(given.locator(".mark-agree")).to_have_text(["Agrees"] * 2)
+    await expect(given.locator(".app-mark--agree")).to_have_text(["Agrees"] * 2)
     address = table.get_by_role("row", name=re.compile("^Address"))
-    await expect(address.locator(".mark-unknown")).to_have_text(
+    await expect(address.locator(".app-mark--unknown")).to_have_text(
         ["Not compared: not given"] * 2)  # the police gave no address
 
 
@@ -195,7 +196,8 @@ async def fits_a_phone(browser: Any, signed_in: Any, urls: list[str]) -> None:
         widths = await page.evaluate(
             "() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1] == PHONE["width"], (url, widths)
-    box = await page.locator(".table-scroll").evaluate("e => [e.scrollWidth, e.clientWidth]")
+    box = await page.locator(".app-table-scroll").evaluate(
+        "e => [e.scrollWidth, e.clientWidth]")
     assert box[0] > box[1], box
     await phone.close()
 
@@ -206,14 +208,16 @@ async def resolve_by_keyboard(page: Any, url: str, urn: str) -> None:
     await page.keyboard.press("Tab")
     assert await focused(page, "textContent") == "Skip to main content"
     await page.keyboard.press("Enter")
-    assert await focused(page, "id") == "main"
+    assert await focused(page, "id") == "main-content"
     for _ in range(20):
         await page.keyboard.press("Tab")
         if await focused(page, "name") == "choice":
             break
     assert await focused(page, "name") == "choice"
-    assert await page.evaluate(
-        "() => getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    # the GOV.UK radio's focus: a yellow ring drawn round its label's circle
+    assert "rgb(255, 221, 0)" in await page.evaluate(
+        "() => getComputedStyle(document.querySelector("
+        "`label[for='${document.activeElement.id}']`), '::before').boxShadow")
     values = await page.locator('input[name="choice"]').evaluate_all(
         "radios => radios.map(r => r.value)")
     await page.keyboard.press("Space")
@@ -246,7 +250,8 @@ async def the_dsl_finds_it(browser: Any, portal: str, m: Morning) -> None:
     await until(arrived, seconds=60, what="the school's notification")
     await expect(page.locator("table")).to_contain_text(f"South Primary (URN {m.south})")
     await links.first.click()
-    await expect(page.locator("section.child h3")).to_have_text(f"Oliver {m.family}")
+    await expect(page.locator("h3.govuk-summary-card__title")).to_have_text(
+        f"Oliver {m.family}")
     await context.close()
 
 
@@ -278,7 +283,7 @@ async def test_the_la_officer_resolves_a_review_and_the_school_is_told(
                 await fits_a_phone(browser, desk, [f"{run.portal}/portal/reviews", review_url])
                 await resolve_by_keyboard(page, review_url, m.south)
                 await page.wait_for_url(f"{run.portal}/portal/reviews?resolved=1")
-                await expect(page.get_by_role("status")).to_have_text("Review resolved.")
+                await expect(page.get_by_role("alert")).to_contain_text("Review resolved.")
                 await desk.close()
                 await the_dsl_finds_it(browser, run.portal, m)
             finally:

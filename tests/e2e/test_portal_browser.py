@@ -138,7 +138,7 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
                     await page.goto(link.group(0))
                     # the token is redeemed and leaves the address bar
                     assert page.url == f"{portal}/portal/sign-in?link=ok"
-                    await expect(page.get_by_role("status")).to_contain_text(
+                    await expect(page.locator(".govuk-notification-banner")).to_contain_text(
                         "Sign in to read your new notifications")
                     await page.fill("#email", dsl_email)
                     await page.fill("#password", PASSWORD)
@@ -149,13 +149,13 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
                     assert family not in await page.content()  # the inbox names no child
                     await page.locator(f'a[href="/portal/notifications/{row.id}"]').click()
                     await page.wait_for_url(f"{portal}/portal/notifications/{row.id}")
-                    await expect(page.locator("section.child h3")).to_have_text(
+                    await expect(page.locator("h3.govuk-summary-card__title")).to_have_text(
                         f"{given} {family}")
                     await page.select_option("#action_taken", "school nurse")
                     await page.check("#attended-yes")
                     await page.get_by_role("button", name="Acknowledge").click()
                     await page.wait_for_url(f"{portal}/portal/?acknowledged=1")
-                    await expect(page.get_by_role("status")).to_have_text(
+                    await expect(page.get_by_role("alert")).to_contain_text(
                         "Acknowledgement recorded.")
                 finally:
                     await browser.close()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.auth_api import SESSION_COOKIE
+from services.common.local_time import LONDON
 from services.common.models import outbox
 from services.common.settings import Settings
 from services.notifier.handlers import NotifierDeps, on_child_matched
+from services.notifier.models import notifications
 from services.notifier.portal import CSRF_COOKIE
 from tests.support.clock import Clock
 from tests.support.notifier import add_school, matched, rows_for
@@ -37,9 +40,20 @@ async def test_sign_in_sets_a_strict_session_cookie_and_every_page_is_locked_dow
     email, totp = await new_dsl(settings, school)
     assert (await portal.get("/portal/")).headers["location"] == "/portal/sign-in"
     page = await portal.get("/portal/sign-in")
-    assert page.status_code == 200 and '<label for="totp">' in page.text
-    assert "<main" in page.text and 'name="viewport"' in page.text and "<script" not in page.text
-    for resp in (page, await portal.get("/portal/static/portal.css")):
+    assert page.status_code == 200 and '<label class="govuk-label" for="totp">' in page.text
+    assert "<main" in page.text and 'name="viewport"' in page.text
+    # one script, the portal's own, same-origin and allowed by this response's nonce alone
+    [script] = re.findall(r"<script[^>]*>", page.text)
+    nonce = re.search(r'nonce="([^"]+)"', script)
+    assert nonce and 'src="/portal/static/portal.mjs"' in script
+    assert f"script-src 'nonce-{nonce.group(1)}';" in page.headers["content-security-policy"]
+    css = await portal.get("/portal/static/portal.css")
+    if css.status_code == 200:  # built by scripts/install-frontend.sh
+        assert css.headers["content-type"].startswith("text/css")
+        assert "govuk-summary-list" in css.text and "GDS Transport" not in css.text
+        assert "overflow-wrap:anywhere" not in css.text.replace(" ", "")
+    assert (await portal.get("/portal/static/..%2Fportal.py")).status_code == 404
+    for resp in (page, css):
         assert resp.headers["content-security-policy"].startswith("default-src 'none';")
         assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
         assert resp.headers["x-content-type-options"] == "nosniff"
@@ -53,7 +67,7 @@ async def test_sign_in_sets_a_strict_session_cookie_and_every_page_is_locked_dow
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert all(flag in cookie for flag in ("httponly", "secure", "samesite=strict", "path=/"))
     inbox = await portal.get("/portal/")
-    assert inbox.status_code == 200 and "<h1>Notifications</h1>" in inbox.text
+    assert inbox.status_code == 200 and ">Notifications</h1>" in inbox.text
 
 
 async def test_posts_without_the_csrf_token_are_refused(
@@ -93,7 +107,8 @@ async def test_inbox_shows_only_own_school_and_reading_is_an_audited_disclosure(
     page = await portal.get(f"/portal/notifications/{own.id}")
     assert page.status_code == 200 and "Zara Okafor" in page.text
     assert "Secret summary" not in page.text  # not in the force's disclosure profile
-    assert '<label for="action_taken">' in page.text and "Early Help/CAF" in page.text
+    assert 'for="action_taken">Action taken</label>' in page.text
+    assert '<option value="Early Help/CAF">Early Help (CAF)</option>' in page.text
     async with engine.connect() as conn:
         staged = (await conn.execute(select(outbox.c.value).where(
             outbox.c.source == settings.topic("notifier"),
@@ -142,7 +157,8 @@ async def test_five_bad_sign_ins_then_429(
     email, totp = await new_dsl(settings, school)
     for _ in range(settings.login_max_failures):
         failed = await sign_in(portal, clock, email, totp, password="wrong password!")
-        assert failed.status_code == 401 and "Sign-in failed" in failed.text
+        assert failed.status_code == 401 and "There is a problem" in failed.text
+        assert "<title>Error: Sign in \u2013 Daybreak</title>" in failed.text
     throttled = await sign_in(portal, clock, email, totp)
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "60"
 
@@ -162,3 +178,57 @@ async def test_an_emailed_link_is_single_use_and_only_leads_to_sign_in(
     assert SESSION_COOKIE not in portal.cookies
     second = await portal.get(f"/portal/sign-in?token={token}")
     assert second.headers["location"] == "/portal/sign-in?link=expired"
+    # each page says in its title why it is there
+    for url, title in ((first, "Sign in to read your new notifications"),
+                       (second, "Sign in: that link has expired")):
+        shown = await portal.get(url.headers["location"])
+        assert f"<title>{title} \u2013 Daybreak</title>" in shown.text
+
+
+async def test_the_inbox_pages_counts_and_filters_in_peoples_words(
+    engine: AsyncEngine, notifier_deps: NotifierDeps, clock: Clock, portal: httpx.AsyncClient,
+    settings: Settings,
+) -> None:
+    school = await add_school(engine)
+    ids = []
+    for age in range(23):
+        incident_id = uuid.uuid4()
+        await on_child_matched(matched(incident_id, school, "Zara"), deps=notifier_deps)
+        [row] = await rows_for(engine, incident_id)
+        ids.append(row.id)
+        async with engine.begin() as conn:  # one a day, the newest first in ids
+            await conn.execute(update(notifications).where(notifications.c.id == row.id).values(
+                created_at=clock.now - timedelta(days=age),
+                **({"state": "acknowledged", "acknowledged_at": clock.now} if age % 5 == 4
+                   else {})))
+    email, totp = await new_dsl(settings, school)
+    await sign_in(portal, clock, email, totp)
+
+    def listed(text: str) -> list[str]:
+        return re.findall(r'href="/portal/notifications/([0-9a-f-]{36})"', text)
+
+    first = (await portal.get("/portal/")).text
+    assert listed(first) == [str(i) for i in ids[:20]]  # newest first, a page of 20
+    assert "Newest first: 1 to 20 of 23." in first and 'aria-label="Page 2"' in first
+    assert ">New: 19</strong>" in first and ">Acknowledged: 4</strong>" in first
+    assert f"{school.urn})" in first and "(URN " in first  # the school by name, URN beside
+    assert '<time datetime="' in first and re.search(r"\w+day \d+ \w+ \d{4}, \d+:\d\d[ap]m",
+                                                      first)
+    second = await portal.get("/portal/?page=2")
+    assert listed(second.text) == [str(i) for i in ids[20:]]
+    assert "(page 2 of 2) \u2013 Daybreak</title>" in second.text
+    done = (await portal.get("/portal/?state=acknowledged")).text
+    assert listed(done) == [str(ids[i]) for i in (4, 9, 14, 19)]
+    assert "1 to 4 of 4" in done and 'aria-label="Page 2"' not in done
+    # the London days asked for: today and yesterday (the clock's)
+    since = (clock.now - timedelta(days=1)).astimezone(LONDON).date().isoformat()
+    recent = (await portal.get(f"/portal/?from={since}")).text
+    assert set(listed(recent)) <= {str(i) for i in ids[:3]} and str(ids[0]) in recent
+    wrong = await portal.get("/portal/?from=2026-02-31&state=lost")
+    assert wrong.status_code == 200 and '<a href="#from">' in wrong.text
+    assert '<a href="#state">' in wrong.text and "<title>Error: " in wrong.text
+    page = (await portal.get(f"/portal/notifications/{ids[0]}")).text
+    assert "Present at the incident" in page and ">Yes</dd>" in page
+    assert '<time datetime="2026-11-22T18:00:00+00:00">Sunday 22 November 2026, 6:00pm</time>' \
+        in page  # the incident's time, in London, in words and for machines
+    assert f"(URN {school.urn})" in page

@@ -37,14 +37,17 @@ NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("left", "text"), [
-    (timedelta(hours=1, minutes=20), "1 h 20 min left"), (timedelta(minutes=5), "5 min left"),
-    (timedelta(hours=3), "3 h left"), (timedelta(minutes=1, seconds=59), "1 min left"),
-    (timedelta(seconds=59), "overdue"), (timedelta(0), "overdue"),
-    (-timedelta(hours=2), "overdue"),
+    (timedelta(hours=1, minutes=20), "school day starts in 1 hour 20 minutes"),
+    (timedelta(minutes=5), "school day starts in 5 minutes"),
+    (timedelta(hours=3), "school day starts in 3 hours"),
+    (timedelta(minutes=1, seconds=59), "school day starts in 1 minute"),
+    (timedelta(seconds=59), "overdue: school day started less than a minute ago"),
+    (timedelta(0), "overdue: school day started less than a minute ago"),
+    (-timedelta(hours=2), "overdue: school day started 2 hours ago"),
 ], ids=["hours-and-minutes", "minutes", "whole-hours", "rounds-down", "under-a-minute",
         "at-the-deadline", "past"])
 def test_the_countdown_in_words(left: timedelta, text: str) -> None:
-    assert countdown(NOW + left, NOW).text == text
+    assert countdown(NOW + left, NOW, "school day").text == text
 
 
 def test_each_candidate_cell_says_in_words_whether_it_agrees() -> None:
@@ -175,17 +178,20 @@ async def test_one_sign_in_and_the_sections_each_persons_scopes_allow(
     email, totp = await new_dsl(settings, school)
     await sign_in(la_portal, clock, email, totp)
     home = await la_portal.get("/portal/")
-    assert '<a class="skip-link" href="#main">' in home.text
-    assert '<main id="main" tabindex="-1">' in home.text
-    assert 'href="/portal/" aria-current="page">Notifications</a>' in home.text
+    assert '<a href="#main-content" class="govuk-skip-link"' in home.text
+    assert '<main class="govuk-main-wrapper" id="main-content" tabindex="-1">' in home.text
+    assert 'href="/portal/" aria-current="page"><strong class="govuk-service-navigation__' \
+           'active-fallback">Notifications</strong></a>' in home.text
+    assert "/portal/open-items" not in home.text  # the LA's desk is for LA officers
     assert "/portal/reviews" not in home.text  # a DSL holds no reviews:read
     refused = await la_portal.get("/portal/reviews")
     assert refused.status_code == 303 and refused.headers["location"] == "/portal/sign-in"
     la_portal.cookies.clear()
     await officer_signed_in(la_portal, settings, clock, desk.la)
     queue = await la_portal.get("/portal/reviews")
-    assert queue.status_code == 200 and "<h1>Review queue</h1>" in queue.text
-    assert 'href="/portal/reviews" aria-current="page">Review queue</a>' in queue.text
+    assert queue.status_code == 200 and ">Review queue</h1>" in queue.text
+    assert 'href="/portal/reviews" aria-current="page"><strong' in queue.text
+    assert 'href="/portal/open-items">Open items</a>' in queue.text
     assert 'href="/portal/">Notifications</a>' in queue.text
 
 
@@ -206,9 +212,14 @@ async def test_the_queue_lists_the_las_reviews_nearest_deadline_first_with_count
     page = (await la_portal.get("/portal/reviews")).text
     at = [page.index(f"/portal/reviews/{q.review_id}") for q in (late, sooner, later)]
     assert at == sorted(at) and str(theirs.review_id) not in page
-    for words in ("overdue", "1 h 20 min left", "3 h left"):
+    for words in ("overdue: school day started 5 minutes ago",
+                  "school day starts in 1 hour 20 minutes", "school day starts in 3 hours"):
         assert f">{words}</span>" in page
-    assert page.count('<meter class="time-bar"') == 3
+    assert page.count('<meter class="app-time-bar"') == 3
+    assert ">Overdue: 1</strong>" in page and ">Due within 2 hours: 1</strong>" in page
+    assert ">Due later: 1</strong>" in page
+    overdue = (await la_portal.get("/portal/reviews?state=overdue")).text
+    assert str(late.review_id) in overdue and str(sooner.review_id) not in overdue
     assert all(q.family not in page for q in (later, sooner, late))  # the queue names no child
 
 
@@ -222,20 +233,21 @@ async def test_the_review_page_shows_the_child_beside_each_candidate_audited_by_
     page = await la_portal.get(f"/portal/reviews/{queued.review_id}")
     assert page.status_code == 200, page.text
     text = page.text
-    assert '<div class="table-scroll" role="region" aria-labelledby="compare-title" ' \
+    assert '<div class="app-table-scroll" role="region" aria-labelledby="compare-title" ' \
            'tabindex="0">' in text
-    assert "Candidate 1<span class=\"sub\">North Primary (URN " in text
-    assert "Candidate 2<span class=\"sub\">South Primary (URN " in text
+    assert "Candidate 1<span class=\"app-sub\">North Primary (URN " in text
+    assert "Candidate 2<span class=\"app-sub\">South Primary (URN " in text
     assert text.count(f"Oliver {queued.family}") >= 2 and "5 May 2017" in text
-    assert '<span class="mark mark-disagree">Disagrees</span>' in text
-    assert '<span class="mark mark-agree">Agrees (same household)</span>' in text
-    assert '<span class="mark mark-unknown">Not compared: not given</span>' in text
-    assert ">45 min left</span>" in text
+    assert '<span class="app-mark app-mark--disagree">Disagrees</span>' in text
+    assert '<span class="app-mark app-mark--agree">Agrees (same household)</span>' in text
+    assert '<span class="app-mark app-mark--unknown">Not compared: not given</span>' in text
+    assert ">school day starts in 45 minutes</span>" in text
+    assert "app-explanation" not in text  # the matcher gave no explanation: none shown
     for value in (f"school:{queued.north}:", f"school:{queued.south}:", "outcome:not_on_roll",
                   "outcome:not_school_age", "outcome:home_educated"):
         assert f'value="{value}"' in text
-    assert '<label for="choice-1" class="inline">' in text and '<label for="reason">' in text
-    assert "<legend>Which candidate is the reported child?</legend>" in text
+    assert 'for="choice-1">Candidate 1: Oliver' in text and 'for="reason">Reason' in text
+    assert "Which candidate is the reported child?</legend>" in text
     views = await matcher_staged(matcher_engine, settings, "disclosures.v1", queued.review_id)
     assert any(b'"review.view"' in v and b'"la_officer"' in v for v in views)
     # the matcher audits the portal's reads as the portal's (the officer's own token)
@@ -262,7 +274,7 @@ async def test_resolving_to_a_candidate_with_a_reason_sends_the_child_to_that_sc
     assert done.status_code == 303, done.text
     assert done.headers["location"] == "/portal/reviews?resolved=1"
     queue = await la_portal.get(done.headers["location"])
-    assert '<p class="notice" role="status">Review resolved.</p>' in queue.text
+    assert 'role="alert"' in queue.text and "Review resolved.</p>" in queue.text
     assert str(queued.review_id) not in queue.text
     async with matcher_engine.connect() as conn:
         row = (await conn.execute(select(reviews).where(
@@ -284,7 +296,8 @@ async def test_a_bad_form_or_the_matchers_refusal_is_an_error_summary_above_the_
     page = await la_portal.get(f"/portal/reviews/{queued.review_id}")
     empty = await la_portal.post(url, data={"csrf": csrf_of(page), "reason": "  "})
     assert empty.status_code == 422
-    assert 'class="error-summary" role="alert"' in empty.text
+    assert 'class="govuk-error-summary"' in empty.text and '<div role="alert">' in empty.text
+    assert "<title>Error: " in empty.text and 'aria-describedby="choice-error"' in empty.text
     assert '<a href="#choice-1">Choose the pupil' in empty.text
     assert '<a href="#reason">Give the reason' in empty.text
     # a school that is not among the candidates: the matcher's 422, its words, the reason kept
@@ -292,7 +305,7 @@ async def test_a_bad_form_or_the_matchers_refusal_is_an_error_summary_above_the_
                                                 "choice": f"school:{next_urn()}:",
                                                 "reason": "A guess"})
     assert elsewhere.status_code == 422
-    summary = elsewhere.text.split('class="error-summary"')[1].split("</div>")[0]
+    summary = elsewhere.text.split('class="govuk-error-summary"')[1].split("</ul>")[0]
     assert "candidate" in summary and ">A guess</textarea>" in elsewhere.text
     assert (await la_portal.post(url, data={"choice": "outcome:not_on_roll",
                                             "reason": "x"})).status_code == 403  # no CSRF
@@ -328,7 +341,10 @@ async def test_the_la_officer_opens_and_acknowledges_what_was_sent_to_the_la(
     # the LA's desk: the open item, its owner, deadline and who is told next
     assert "Your local authority's open items" in inbox.text
     assert inbox.text.count(f"/portal/notifications/{row.id}") == 2
-    assert "<td data-label=\"Owner now\">the LA&#39;s safeguarding contact</td>" in inbox.text
+    assert 'data-label="Owner now">the LA&#39;s safeguarding contact</td>' in inbox.text
+    desk_page = await la_portal.get("/portal/open-items")
+    assert desk_page.status_code == 200 and f"/portal/notifications/{row.id}" in desk_page.text
+    assert ">Notifications: 1</strong>" in desk_page.text
     page = await la_portal.get(f"/portal/notifications/{row.id}")
     assert "Ola Okafor" in page.text and "On no school&#39;s roll" in page.text
     assert "Record attendance" not in page.text  # the school's to answer, not the LA's
