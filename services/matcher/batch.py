@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from services.matcher.domain import RosterIndex
-from services.matcher.records import ChildReport, Decision, Pupil
+from services.matcher.records import Candidate, ChildReport, Decision, Pupil
 from services.matcher.roster import RosterError, parse_children, parse_roster
 
-RESULTS_HEADER = ("child_ref", "status", "urn", "upn", "score")
-ResultRow = tuple[str, str, str, str, str]
+# reason and explanation follow the contract's five columns, so readers by header still work
+RESULTS_HEADER = ("child_ref", "status", "urn", "upn", "score", "reason", "explanation")
+ResultRow = tuple[str, str, str, str, str, str, str]
 Record = TypeVar("Record")
 
 
@@ -23,15 +24,27 @@ def _format_score(score: float) -> str:
     return f"{score:.2f}"
 
 
+def explain(candidate: Candidate) -> str:
+    """The model's explanation in one cell: the prior, then field=level:bits per field."""
+    return " ".join(
+        f"{name}:{bits:+.2f}" if name not in candidate.agreements
+        else f"{name}={candidate.agreements[name]}:{bits:+.2f}"
+        for name, bits in candidate.bits.items()
+    )
+
+
 def result_rows(child_ref: str, decision: Decision) -> list[ResultRow]:
-    """Turn one decision into RESULTS.csv rows: one per matched school, else one row."""
+    """Turn one decision into RESULTS.csv rows: one per matched school, else one row (with
+    the best candidate's score and explanation, when there is one)."""
     if decision.status == "matched":
         return [
-            (child_ref, "matched", match.pupil.urn, match.pupil.upn, _format_score(match.score))
+            (child_ref, "matched", match.pupil.urn, match.pupil.upn, _format_score(match.score),
+             decision.reason, explain(match))
             for match in decision.matches
         ]
-    best = _format_score(decision.candidates[0].score) if decision.candidates else ""
-    return [(child_ref, decision.status, "", "", best)]
+    best = decision.candidates[0] if decision.candidates else None
+    return [(child_ref, decision.status, "", "", _format_score(best.score) if best else "",
+             decision.reason, explain(best) if best else "")]
 
 
 def run_batch(

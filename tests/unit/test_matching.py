@@ -267,12 +267,16 @@ def test_run_batch_rows() -> None:
         ChildReport("c3", "Nobody", "Knownhere", date(2012, 1, 1)),
     ]
     rows = run_batch(ROSTER, children, on_date=ON_DATE, open_urns=OPEN_URNS)
-    assert [(ref, status, urn) for ref, status, urn, _, _ in rows] == [
+    assert [(ref, status, urn) for ref, status, urn, *_ in rows] == [
         ("c1", "matched", ELM), ("c1", "matched", LEA), ("c2", "review", ""),
         ("c3", "unmatched", ""),
     ]
     assert rows[0][3] == make_upn(3)
     assert rows[2][3] == ""
+    # the model's explanation travels with the row: the prior, then each field's level
+    assert rows[0][6].startswith("prior:-") and "given_name=exact:+" in rows[0][6]
+    assert rows[2][5] and "given_name=" in rows[2][6]  # a review says why, with its best
+    assert rows[3][4:] == ("", "no candidate on roll at an open school", "")
     buffer = io.StringIO()
     write_results(rows, buffer)
     assert buffer.getvalue().splitlines()[0] == ",".join(RESULTS_HEADER)
@@ -296,7 +300,7 @@ def test_main_match_writes_results(tmp_path: Path) -> None:
                       on_date=ON_DATE)
     assert code == 0
     lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == "child_ref,status,urn,upn,score"
+    assert lines[0] == "child_ref,status,urn,upn,score,reason,explanation"
     assert lines[1].startswith(f"c1,matched,100001,{make_upn(1)},")
 
 
