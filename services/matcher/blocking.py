@@ -117,6 +117,11 @@ class BlockingIndex:
 
     def candidates(self, child: Profile) -> set[int]:
         """Return the ids of pupils sharing at least one blocking key with a report."""
+        return self.close_candidates(child) | self.loose_candidates(child)
+
+    def close_candidates(self, child: Profile) -> set[int]:
+        """Return the pupils sharing a close key: the UPN, a name and the birth date (or its
+        swap), both names and a near birth date, or a name and the postcode."""
         given = _given_codes_with_nicknames(child.given)
         family = _codes(child.family)
         found: set[int] = set(self._by_upn.get(child.upn, ())) if child.upn else set()
@@ -126,15 +131,15 @@ class BlockingIndex:
         if child.postcode:
             for code in given | family:
                 found.update(self._by_postcode_name.get((child.postcode, code), ()))
-        self._add_loose(found, child, given, family)
         return found
 
-    def _add_loose(
-        self, found: set[int], child: Profile, given: frozenset[int], family: frozenset[int]
-    ) -> None:
-        """Add pupils whose two names both sound alike whatever the birth date (rare pairs
+    def loose_candidates(self, child: Profile) -> set[int]:
+        """Return pupils whose two names both sound alike whatever the birth date (rare pairs
         only), and pupils with one name and the other's initial alike born in the same year
         (both names mistyped), where few pupils share the key."""
+        given = _given_codes_with_nicknames(child.given)
+        family = _codes(child.family)
+        found: set[int] = set()
         for pair in {g * _CODE_SPACE + f for g in given for f in family}:
             postings = self._by_pair.get(pair, ())
             if len(postings) <= _LOOSE_LIMIT:
@@ -147,6 +152,7 @@ class BlockingIndex:
                     postings = self._by_initial.get((code, initial, year), ())
                     if len(postings) <= _LOOSE_LIMIT:
                         found.update(postings)
+        return found
 
     def _add_same_dob(self, found: set[int], dob: int, codes: frozenset[int]) -> None:
         """Add pupils born on the date (or its day/month swap) sharing any name code."""

@@ -146,9 +146,20 @@ class RosterIndex:
     def match(self, child: ChildReport, *, on_date: date) -> Decision:
         """Decide which school roll(s), if any, the reported child is on at a date."""
         profile = report_profile(child)
-        rows = [row for row in self._blocking.candidates(profile) if self._eligible(row, on_date)]
         hint = (child.school_urn_hint or "").strip()
-        scored = self._score_contenders(rows, profile, hint)
+        close = self._blocking.close_candidates(profile)
+        rows = [row for row in close if self._eligible(row, on_date)]
+        decision = self._decide(self._score_contenders(rows, profile, hint), profile, hint,
+                                on_date)
+        if decision.status == "matched":
+            # a pupil clearly ahead on the close keys: a loose key finds only pupils with
+            # both names unlike the report's, which cannot come within the margin of it
+            return decision
+        loose = [row for row in self._blocking.loose_candidates(profile) - close
+                 if self._eligible(row, on_date)]
+        if not loose:
+            return decision
+        scored = self._score_contenders(rows + loose, profile, hint)
         return self._decide(scored, profile, hint, on_date)
 
     @property
