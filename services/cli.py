@@ -121,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--out", required=True, metavar="RESULTS.csv")
     match.add_argument("--on-date", type=_iso_date, metavar="YYYY-MM-DD",
                        help="match as at this date (default today)")
+    match.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="processes to match on (default one per CPU)")
     match.set_defaults(run=_match)
 
     audit = sub.add_parser("audit", help="the disclosure log")
@@ -357,7 +359,8 @@ def _registry_rebuild(args: argparse.Namespace) -> int:
 def _match(args: argparse.Namespace) -> int:
     from services.matcher.batch import main_match
 
-    return main_match(args.roster, args.children, args.out, on_date=args.on_date)
+    return main_match(args.roster, args.children, args.out, on_date=args.on_date,
+                      workers=args.workers)
 
 
 def _iso_date(text: str) -> date:
@@ -365,6 +368,12 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError("must be a date as YYYY-MM-DD") from None
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number, 1 or more")
+    return int(text)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from stdnum.gb import upn as upn_number
 
-from services.matcher.batch import RESULTS_HEADER, main_match, run_batch, write_results
+from services.matcher.batch import (
+    RESULTS_HEADER,
+    main_match,
+    match_children,
+    run_batch,
+    write_results,
+)
 from services.matcher.dates import nearby_dobs, swapped_dob
 from services.matcher.domain import ChildReport, Decision, Pupil, RosterIndex, Thresholds
 from services.matcher.names import are_nicknames, fold_text, name_forms
@@ -321,3 +327,26 @@ def test_main_match_rejects_bad_input_with_one_line(
 def test_empty_roster_matches_nobody() -> None:
     decision = decide(report("Amelia", "Khan", date(2016, 3, 2)), RosterIndex([]))
     assert decision.status == "unmatched"
+
+
+def test_batch_on_several_processes_gives_the_same_rows_in_order() -> None:
+    children = [ChildReport(f"c{i}", given, family, born) for i, (given, family, born) in
+                enumerate([("Freya", "Wilson", date(2015, 1, 25)),
+                           ("Olivia", "Brown", date(2015, 10, 10)),
+                           ("Nobody", "Knownhere", date(2012, 1, 1)),
+                           ("Jack", "Taylor", date(2012, 2, 14))] * 400)]
+    index = RosterIndex(ROSTER, open_urns=OPEN_URNS)
+    serial = match_children(index, children, on_date=ON_DATE)
+    assert match_children(index, children, on_date=ON_DATE, workers=2) == serial
+    assert len(serial) == 2000  # Freya is on two rolls
+
+
+def test_match_cli_refuses_a_bad_worker_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                             ) -> None:
+    from services.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["match", "--roster", "r.csv", "--children", "c.csv", "--out", "o.csv",
+              "--workers", "0"])
+    assert exit_info.value.code == 2
+    assert "must be a whole number, 1 or more" in capsys.readouterr().err
