@@ -171,7 +171,7 @@ def check_with_engine(scenario: Scenario, *, on_date: date) -> None:
     csv.writer(out, lineterminator="\n").writerows([CHILDREN_HEADER, *rows])
     results = run_batch(pupils, parse_children(io.StringIO(out.getvalue())), on_date=on_date)
     got: dict[str, set[str]] = {}
-    for ref, status, urn, _, _ in results:
+    for ref, status, urn, *_ in results:
         got.setdefault(ref, set()).add(f"{status}:{urn}")
     for ref, kids in scenario.children.items():
         for i, child in enumerate(kids):

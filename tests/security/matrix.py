@@ -144,7 +144,9 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         attack=Call(json={"children": [{"child_id": SOME_CHILD, "attended": False}]}),
         probe=INVALID, probe_status=422),
     ("notifier", "GET", "/v1/deliveries/dead"): _admin(),
-    ("notifier", "GET", "/portal/static/portal.css"): _public("the portal's stylesheet"),
+    ("notifier", "GET", "/portal/static/{name}"): _public(
+        "the portal's built stylesheet and script, by name from one directory"),
+    ("notifier", "GET", "/portal/accessibility"): _public("the accessibility statement"),
     ("notifier", "GET", "/portal/sign-in"): _public("the sign-in form"),
     ("notifier", "POST", "/portal/sign-in"): _public("password + TOTP form; CSRF, throttled"),
     ("notifier", "POST", "/portal/sign-out"): _public("forgets the cookie; CSRF-checked"),
@@ -162,6 +164,7 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         probe_status=422),
     # the review pages call the matcher with the officer's own token: it decides (and audits)
     ("notifier", "GET", "/portal/reviews"): Rule(PORTAL, roles=LA_OFFICERS),
+    ("notifier", "GET", "/portal/open-items"): Rule(PORTAL, roles=LA_OFFICERS),
     ("notifier", "GET", "/portal/reviews/{review_id}"): Rule(PORTAL, roles=LA_OFFICERS,
                                                              owners=LA_1),
     ("notifier", "POST", "/portal/reviews/{review_id}/resolve"): Rule(

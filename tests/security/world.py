@@ -180,7 +180,7 @@ async def populate(world: World) -> None:
         notification_la2=await notify_la(world, y.la, "notification_la2"),
         review_id=await queue_review(world, x.la, "review_1"),
         review_2=await queue_review(world, y.la, "review_2"),
-        token=secrets.token_urlsafe(16))
+        token=secrets.token_urlsafe(16), name="portal.css")
     seen = world.canaries["notification_x"]
     world.params.update(given=seen.given, family=seen.family, born=seen.born.isoformat())
     world.params.update(await _audit_objects(world))
