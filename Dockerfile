@@ -1,6 +1,16 @@
 # One image for every Daybreak service and for migrations:
 #   daybreak serve ingest|matcher|notifier|audit --host 0.0.0.0
 #   alembic upgrade head
+
+# The portal's front end (govuk-frontend compiled with Sass), built as `make` builds it.
+FROM node:20-slim AS frontend
+WORKDIR /src
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends bash && rm -rf /var/lib/apt/lists/*
+COPY package.json .npmrc ./
+COPY scripts/install-frontend.sh ./scripts/
+COPY services/notifier/static ./services/notifier/static
+RUN bash scripts/install-frontend.sh
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,6 +23,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY services ./services
+COPY --from=frontend /src/services/notifier/static/build ./services/notifier/static/build
 RUN pip install . && rm -rf build ./*.egg-info
 
 COPY alembic.ini ./
