@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from services.matcher.domain import RosterIndex
+from services.matcher.index import keep_out_of_collections
 from services.matcher.records import Candidate, ChildReport, Decision, Pupil
 from services.matcher.roster import RosterError, parse_children, parse_roster
 
@@ -95,6 +96,7 @@ def run_batch(
 ) -> list[ResultRow]:
     """Match every child against the roster as at a date and return the results rows."""
     index = RosterIndex(roster_rows, open_urns=open_urns)
+    keep_out_of_collections()
     return match_children(index, list(children_rows), on_date=on_date, workers=workers)
 
 

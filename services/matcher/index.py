@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,16 @@ class IndexStatus:
     rebuilding: bool
     behind: bool
     failures: int
+
+
+def keep_out_of_collections() -> None:
+    """Move everything alive now, a new index above all, out of the cyclic collector's reach.
+
+    An index is millions of long-lived tuples and arrays; a full collection walks them all
+    (seconds at a million pupils) and stalls whichever match it lands in. They hold no
+    reference cycles, so reference counting still frees an index once it is dropped.
+    """
+    gc.freeze()
 
 
 class RosterCache:
@@ -186,6 +197,7 @@ class RosterCache:
                 roster.extend(_pupils_of(rows))
         # building a large index is CPU work: keep the event loop answering meanwhile
         index = await asyncio.to_thread(self._build, roster, open_urns)
+        keep_out_of_collections()
         return Registry(index=index, schools=infos, version=version, open_urns=open_urns,
                         roster_id=version[0], rolls=frozenset(p.urn for p in roster),
                         read_at=read_at)
