@@ -15,7 +15,10 @@ Measured (seed 7, 2 shared cores), before and after sharing repeated values (int
 and dates in Pupil and Profile, one name-forms tuple per name, postings as 1-tuples then
 uint32 arrays): 1,000,000 pupils 2,685 -> 1,931 B/pupil (rows 721 -> 370, index 1,964 ->
 1,561); slope 2,577 -> 1,822 B/pupil, so 9.09M pupils need 21.8 -> 15.4 GiB serving (5.46x ->
-3.86x the 4 GiB target) and twice that while a rebuild holds a second copy. This design
+3.86x the 4 GiB target) and twice that while a rebuild holds a second copy. The loose
+blocking keys added after (a name pair whatever the birth date, a name with the other's
+initial and the birth year, the consonants of each name on the birth date) brought 1M
+pupils back to 2,331 B/pupil (rows 372, index 1,959): 18.0 GiB at 9.09M, 4.50x. This design
 cannot reach 4 GiB: the target allows about 469 B/pupil serving. What gets there, in order
 of yield (figures per pupil, from tracemalloc at 50,000 pupils after the change: rows 718,
 profiles 496, blocking 1,175, term-frequency counts 957, person groups and roll dates 129;
