@@ -11,6 +11,7 @@ from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+from services.matcher.decisions import explanation
 from services.matcher.domain import RosterIndex
 from services.matcher.index import keep_out_of_collections
 from services.matcher.records import Candidate, ChildReport, Decision, Pupil
@@ -31,9 +32,9 @@ def _format_score(score: float) -> str:
 def explain(candidate: Candidate) -> str:
     """The model's explanation in one cell: the prior, then field=level:bits per field."""
     return " ".join(
-        f"{name}:{bits:+.2f}" if name not in candidate.agreements
-        else f"{name}={candidate.agreements[name]}:{bits:+.2f}"
-        for name, bits in candidate.bits.items()
+        f"{item['field']}={item['level']}:{item['bits']:+.2f}" if item["level"]
+        else f"{item['field']}:{item['bits']:+.2f}"
+        for item in explanation(candidate)
     )
 
 

@@ -38,6 +38,12 @@ def _post(index: dict[K, Postings], key: K, pupil_id: int) -> None:
         postings.append(pupil_id)
 
 
+def _add_rare(found: set[int], postings: Postings | tuple[()]) -> None:
+    """Add a loose key's pupils, only when few share it."""
+    if len(postings) <= _LOOSE_LIMIT:
+        found.update(postings)
+
+
 @lru_cache(maxsize=262_144)
 def _codes(forms: tuple[str, ...]) -> frozenset[int]:
     """Return the phonetic codes of name forms."""
@@ -97,10 +103,12 @@ class BlockingIndex:
         family = _codes(profile.family + profile.former)
         if profile.upn:
             _post(self._by_upn, profile.upn, pupil_id)
-        for code in given | family | _skeleton_codes(profile.given + profile.family):
-            _post(self._by_dob_name, profile.dob * _CODE_SPACE + code, pupil_id)
+        for code in given | family:
             if profile.postcode:
                 _post(self._by_postcode_name, (profile.postcode, code), pupil_id)
+        # consonant codes meet on the birth date only, where the report looks them up
+        for code in given | family | _skeleton_codes(profile.given + profile.family):
+            _post(self._by_dob_name, profile.dob * _CODE_SPACE + code, pupil_id)
         year = _birth_parts(profile.dob)[0]
         for given_code in given:
             for family_code in family:
@@ -141,17 +149,13 @@ class BlockingIndex:
         family = _codes(child.family)
         found: set[int] = set()
         for pair in {g * _CODE_SPACE + f for g in given for f in family}:
-            postings = self._by_pair.get(pair, ())
-            if len(postings) <= _LOOSE_LIMIT:
-                found.update(postings)
+            _add_rare(found, self._by_pair.get(pair, ()))
         year = _birth_parts(child.dob)[0]
         for codes, initials in ((given, _initials(child.family)),
                                 (family, _initials(child.given))):
             for code in codes:
                 for initial in initials:
-                    postings = self._by_initial.get((code, initial, year), ())
-                    if len(postings) <= _LOOSE_LIMIT:
-                        found.update(postings)
+                    _add_rare(found, self._by_initial.get((code, initial, year), ()))
         return found
 
     def _add_same_dob(self, found: set[int], dob: int, codes: frozenset[int]) -> None:

@@ -24,9 +24,9 @@ from services.matcher.scoring import (
     Scored,
     estimate_weights,
     max_name_bits,
+    pair_levels,
     score_context,
     score_names,
-    score_pair,
     sibling_overlap,
 )
 
@@ -170,7 +170,7 @@ class RosterIndex:
     def comparison_levels(self, child: ChildReport, *, on_date: date) -> list[dict[str, str]]:
         """Return each blocked candidate's comparison levels: the pairs EM learns m from."""
         profile = report_profile(child)
-        return [score_pair(profile, self._profiles[row], self._weights)[1]
+        return [pair_levels(profile, self._profiles[row], self._weights)
                 for row in self._blocking.candidates(profile) if self._eligible(row, on_date)]
 
     def _eligible(self, row: int, on_date: date) -> bool:

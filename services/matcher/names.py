@@ -10,7 +10,6 @@ from nicknames import NickNamer
 
 from services.common.textfold import fold_name, latin_name
 
-_SEPARATOR = re.compile(r"[\s\-\u2010\u2011\u2013\u2014_/.,]+")
 _VOWELS = re.compile(r"[aeiouyw]+")
 _HOUSE_NUMBER = re.compile(r"\d+[a-z]?\b")
 _SOUNDEX_GROUP = str.maketrans("abcdefghijklmnopqrstuvwxyz", "01230120022455012623010202")
@@ -43,10 +42,9 @@ _UK_NICKNAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def fold_text(text: str) -> str:
-    """Fold to lower-case letters of any script and single spaces (Zoë -> zoe, O'Brien ->
-    obrien, Анна -> анна): see services/common/textfold.py."""
-    return fold_name(text)
+# Fold to lower-case letters of any script and single spaces (Zoë -> zoe, O'Brien -> obrien,
+# Анна -> анна): services/common/textfold.py is the one home of that folding.
+fold_text = fold_name
 
 
 @lru_cache(maxsize=262_144)

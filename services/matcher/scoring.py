@@ -197,12 +197,9 @@ def _value_counts(profiles: Sequence[Profile]) -> dict[str, Counter[Hashable]]:
     return counts
 
 
-def estimate_weights(
-    profiles: Sequence[Profile], *, m: Mapping[str, Mapping[str, float]] | None = None,
-    seed: int = 0,
-) -> Weights:
+def estimate_weights(profiles: Sequence[Profile], *, seed: int = 0) -> Weights:
     """Build the weights for a roster: m as learnt by EM, random pairs and frequencies for u."""
-    m = m or learned_m()
+    m = learned_m()
     u = estimate_u(profiles, seed=seed)
     bits = {
         field: {level: math.log2(m[field][level] / u[field][level]) for level in levels}
@@ -299,9 +296,6 @@ def max_name_bits(child: Profile, weights: Weights) -> float:
     return max(straight, swapped - SWAPPED_NAMES_PENALTY)
 
 
-def score_pair(child: Profile, pupil: Profile, weights: Weights) -> tuple[float, dict[str, str]]:
-    """Return the match weight in bits (without prior) and the level of every field."""
-    name_bits, agreements, by_name = score_names(child, pupil, weights)
-    context_bits, context, _ = score_context(child, pupil, weights)
-    levels = agreements | context
-    return name_bits + context_bits - sibling_overlap(levels, by_name), levels
+def pair_levels(child: Profile, pupil: Profile, weights: Weights) -> dict[str, str]:
+    """Return the level every field of a pair reached (what EM learns m from)."""
+    return score_names(child, pupil, weights)[1] | score_context(child, pupil, weights)[1]
