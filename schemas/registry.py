@@ -8,11 +8,12 @@ from schemas.disclosures import ContentPurged, DisclosureRecorded
 from schemas.envelope import EventPayload
 from schemas.incidents import IncidentReceived, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildNeedsReview, ChildUnmatched
+from schemas.notifications import NOTIFICATION_EVENTS
 
 _PAYLOADS: tuple[type[EventPayload], ...] = (
     IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
     DisclosureRecorded, ContentPurged, SchoolChanged, LocalAuthorityChanged,
-    SchoolCalendarChanged, TreeHeadSigned,
+    SchoolCalendarChanged, TreeHeadSigned, *NOTIFICATION_EVENTS,
 )
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {

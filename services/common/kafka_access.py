@@ -106,7 +106,7 @@ MATCHER = ServiceAccess("matcher", consumes=(topics.INCIDENTS,),
 # told of each review waiting and chased until it is resolved
 NOTIFIER = ServiceAccess("notifier",
                          consumes=(topics.MATCHES, topics.INCIDENTS, topics.REVIEWS),
-                         produces=(topics.DISCLOSURES,), outbox=True)
+                         produces=(topics.DISCLOSURES, topics.NOTIFICATIONS), outbox=True)
 # the notifier's copy of the registry, in a group of its own: a match waiting for a school's
 # entry must not hold that entry up behind it
 NOTIFIER_REGISTRY = ServiceAccess("notifier", consumes=(topics.REGISTRY,), group="registry")
