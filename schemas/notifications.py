@@ -151,6 +151,10 @@ class ChildOutcome(LifecycleEvent):
     outcome: ChildOutcomeKind
     school_urns: list[str] = Field(default_factory=list)
     la_code: str | None = None
+    # "review" when an LA officer decided it; with `review_id`, the queued-to-resolved age
+    # of a review can be told: outcome "review" when it was queued, then the decision
+    decided_by: Literal["engine", "review"] | None = None
+    review_id: uuid.UUID | None = None
 
 
 NOTIFICATION_EVENTS: tuple[type[LifecycleEvent], ...] = (
