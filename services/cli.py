@@ -86,9 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     roster = sub.add_parser("roster", help="school rolls")
     roster_sub = roster.add_subparsers(metavar="ACTION")
     roster_import = roster_sub.add_parser(
-        "import", help="replace the rolls of the schools a roster CSV names (all or nothing)"
+        "import", help="replace the rolls of the schools a roster CSV names, or the roll of a "
+        "school MIS's Common Transfer File (FILE.xml), all or nothing"
     )
-    roster_import.add_argument("file", metavar="FILE.csv")
+    roster_import.add_argument("file", metavar="FILE.csv|FILE.xml")
     roster_import.set_defaults(run=_roster_import)
 
     calendar = sub.add_parser("calendar", help="school calendars and LA term dates")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from operator import attrgetter
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from sqlalchemy import delete, null, select
 from sqlalchemy.dialects.postgresql import insert
@@ -21,6 +21,7 @@ from services.common.db import UnitOfWork, any_of
 from services.common.escalation import DEFAULT_ESCALATION
 from services.common.problems import Problem
 from services.matcher.calendars import replace_days
+from services.matcher.ctf import read_ctf
 from services.matcher.directory import announce, announce_calendars
 from services.matcher.models import (
     la_calendar_days,
@@ -35,6 +36,7 @@ from services.matcher.records import Pupil
 from services.matcher.registry_files import (
     Establishment,
     RejectedFile,
+    RosterFile,
     RowProblem,
     decode_csv,
     parse_gias,
@@ -43,6 +45,8 @@ from services.matcher.registry_files import (
 )
 from services.matcher.registry_models import URN_PATTERN, SchoolIn, WebhookIn, field_problem
 from services.matcher.roster import ROSTER_HEADER
+
+RosterFormat = Literal["csv", "ctf"]
 
 MAX_REPORTED = 100
 COPY_CHUNK = 50_000
@@ -74,6 +78,7 @@ class ImportResult:
     replaced: int
     schools: int = 1
     sha256: str = ""
+    skipped: int = 0  # a CTF's guests and others not on this school's roll
 
 
 @dataclass(frozen=True)
@@ -189,15 +194,19 @@ def _binary(source: str | bytes | BinaryIO) -> BinaryIO:
     return source
 
 
-def _read(raw: BinaryIO, urn: str | None) -> tuple[list[Pupil], str]:
-    """Parse and validate (in a worker thread); a multi-school file is grouped by school."""
+def _read(raw: BinaryIO, urn: str | None, fmt: RosterFormat) -> tuple[RosterFile, int]:
+    """Parse and validate (in a worker thread); a multi-school file is grouped by school.
+    Also how many pupils a CTF skipped as not on roll."""
     try:
+        if fmt == "ctf":
+            roll = read_ctf(raw, urn=urn)
+            return roll.roster, roll.skipped
         parsed = read_roster(raw, urn=urn)
     except RejectedFile as rejected:
         raise ImportRejected(rejected.problems, title="Invalid roster") from None
     if urn is None:
         parsed.pupils.sort(key=attrgetter("urn"))
-    return parsed.pupils, parsed.sha256
+    return parsed, 0
 
 
 async def _school_urns(uow: UnitOfWork, urns: Sequence[str], *, lock: bool = False) -> set[str]:
@@ -218,9 +227,10 @@ def _records(rows: list[Pupil], on_progress: Progress | None) -> Iterator[tuple[
 
 async def import_roster(
     urn: str | None, source: str | bytes | BinaryIO, *, uow: UnitOfWork, imported_by: str,
-    now: datetime, on_progress: Progress | None = None,
+    now: datetime, on_progress: Progress | None = None, fmt: RosterFormat = "csv",
 ) -> ImportResult:
     """Replace one school's roll (or, with urn None, every roll the file names) atomically.
+    `fmt` "ctf": the file is a Common Transfer File (ctf.py), the roll of one school.
 
     A binary stream must be seekable: row numbers for some problems take a second pass.
     """
@@ -229,13 +239,17 @@ async def import_roster(
         async with uow:
             if not await _school_urns(uow, [urn]):
                 raise Problem(404, "Not found", "No such school.")
-    rows, sha256 = await asyncio.to_thread(_read, raw, urn)
+    parsed, skipped = await asyncio.to_thread(_read, raw, urn, fmt)
+    rows, sha256 = parsed.pupils, parsed.sha256
     counts = Counter(pupil.urn for pupil in rows)
     urns = [urn] if urn is not None else sorted(counts)
     async with uow:
         missing = set(urns) - await _school_urns(uow, urns, lock=True)
         if missing and urn is not None:
             raise Problem(404, "Not found", "No such school.")
+        if missing and fmt == "ctf":
+            raise ImportRejected([RowProblem(None, None, "the file's source school is not "
+                                             "registered")], title="Invalid roster")
         if missing:
             problems = await asyncio.to_thread(unknown_urn_rows, raw, missing)
             raise ImportRejected(problems, title="Invalid roster")
@@ -257,7 +271,8 @@ async def import_roster(
                  "imported_by": imported_by[:64], "imported_at": now} for u in urns
             ])
         await uow.commit()
-    return ImportResult(rows=len(rows), replaced=replaced, schools=len(urns), sha256=sha256)
+    return ImportResult(rows=len(rows), replaced=replaced, schools=len(urns), sha256=sha256,
+                        skipped=skipped)
 
 
 async def _calendars_moved(uow: UnitOfWork, found: Sequence[Establishment],

@@ -32,8 +32,10 @@ _ERRORS = problem_responses(401, 403, 404, 415)
 _CREATED: dict[int | str, dict[str, Any]] = {
     201: {"description": "Created", "content": {"application/json": {"schema": {}}}}}
 ICS = "text/calendar"
-_CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {
-    "schema": {"type": "string"}}}}}
+# a roster: Daybreak's CSV, or the school MIS's Common Transfer File (services/matcher/ctf.py)
+ROSTER_TYPES = ("text/csv", "application/xml", "text/xml")
+_ROSTER_BODY = {"requestBody": {"required": True, "content": {
+    media_type: {"schema": {"type": "string"}} for media_type in ROSTER_TYPES}}}
 _CALENDAR_BODY = {"requestBody": {"required": True, "content": {
     media_type: {"schema": {"type": "string"}} for media_type in ("text/csv", ICS)}}}
 
@@ -44,6 +46,7 @@ class RosterImported(BaseModel):
     urn: str
     rows: int
     replaced: int
+    skipped: int = 0  # pupils of a CTF not on this school's roll (guests, others)
 
 
 @router.put("/v1/local-authorities/{la_code}", responses=_CREATED | _ERRORS)
@@ -145,10 +148,6 @@ def _media_type(request: Request, what: str, *allowed: str) -> str:
     return media_type
 
 
-def _require_csv(request: Request, what: str) -> None:
-    _media_type(request, what, "text/csv")
-
-
 @router.put("/v1/schools/{urn}/calendar", response_model=CalendarImported, responses=_ERRORS,
             openapi_extra=_CALENDAR_BODY)
 async def put_calendar(urn: Urn, request: Request, principal: Admin, ctx: Ctx
@@ -203,12 +202,14 @@ async def get_la_calendar(la_code: LaCode, principal: Admin, ctx: Ctx) -> dict[s
 
 
 @router.post("/v1/schools/{urn}/roster", response_model=RosterImported, responses=_ERRORS,
-             openapi_extra=_CSV_BODY)
+             openapi_extra=_ROSTER_BODY)
 async def post_roster(urn: Urn, request: Request, principal: Admin, ctx: Ctx) -> RosterImported:
-    """Replace the school's roll with a roster CSV: all rows or none."""
-    _require_csv(request, "roster")
+    """Replace the school's roll with a roster CSV, or with the Common Transfer File its MIS
+    exports (application/xml): all pupils or none."""
+    media_type = _media_type(request, "roster", *ROSTER_TYPES)
     result = await registry.import_roster(
         urn, await request.body(), uow=ctx.uow(), imported_by=principal.subject,
-        now=ctx.clock(),
+        now=ctx.clock(), fmt="csv" if media_type == "text/csv" else "ctf",
     )
-    return RosterImported(urn=urn, rows=result.rows, replaced=result.replaced)
+    return RosterImported(urn=urn, rows=result.rows, replaced=result.replaced,
+                          skipped=result.skipped)

@@ -23,6 +23,7 @@ from services.common.db import UnitOfWork, service_engine
 from services.common.problems import Problem
 from services.common.settings import MissingSetting, Settings
 from services.matcher import registry, term_dates
+from services.matcher.ctf import looks_like_xml
 from services.matcher.directory import announce_everything
 
 MAX_SHOWN = 20
@@ -47,19 +48,23 @@ def schools_import(path: str, settings: Settings) -> int:
 
 
 def roster_import(path: str, settings: Settings) -> int:
-    """Replace the rolls of every school a roster CSV names, all or nothing; 0, or 2 if refused."""
+    """Replace the rolls of every school a roster CSV names, or the roll of a Common Transfer
+    File's source school (an XML file), all or nothing; 0, or 2 if refused."""
     with _opened(path) as (file, size), _progress(file, size) as (progress, reader):
+        fmt: registry.RosterFormat = "ctf" if looks_like_xml(file.read(64)) else "csv"
+        file.seek(0)
         on_progress = _writing_bar(progress) if progress is not None else None
         started = time.perf_counter()
         outcome = _run(settings, lambda uow: registry.import_roster(
             None, reader, uow=uow, imported_by=_operator(), now=utc_now(),
-            on_progress=on_progress,
+            on_progress=on_progress, fmt=fmt,
         ))
     if isinstance(outcome, registry.ImportRejected):
         return _report(outcome)
     elapsed = time.perf_counter() - started
     print(json.dumps({
         "rows": outcome.rows, "replaced": outcome.replaced, "schools": outcome.schools,
+        **({"skipped": outcome.skipped} if fmt == "ctf" else {}),
         "sha256": outcome.sha256, "seconds": round(elapsed, 2),
         "rows_per_second": round(outcome.rows / elapsed) if elapsed else None,
     }))

@@ -35,6 +35,7 @@ class RowProblem:
     row: int | None
     field: str | None
     message: str
+    unit: str = "row"  # what `row` counts: a CSV's rows, or a CTF's pupils ("pupil")
 
     def as_dict(self) -> dict[str, Any]:
         """The problem+json `errors` entry."""
@@ -42,7 +43,7 @@ class RowProblem:
 
     def line(self) -> str:
         """One line for a terminal."""
-        where = f"row {self.row}" if self.row is not None else "file"
+        where = f"{self.unit} {self.row}" if self.row is not None else "file"
         return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
 
 

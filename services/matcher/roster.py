@@ -144,6 +144,13 @@ def _pupil(row: _Row) -> Pupil:
     return pupil
 
 
+def pupil_from_fields(values: dict[str, str]) -> tuple[Pupil, list[str]]:
+    """A roster record from named fields (every ROSTER_HEADER name; "" when absent) and the
+    problems found, by the CSV import's own rules (the CTF reader's way in)."""
+    row = _Row(ROSTER_HEADER, [values.get(name, "") for name in ROSTER_HEADER])
+    return _pupil(row), row.problems
+
+
 def _child(row: _Row) -> ChildReport:
     """Build a children-file record from a row, recording problems on the row."""
     return ChildReport(

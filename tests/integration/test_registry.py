@@ -129,10 +129,10 @@ async def test_good_roster_replaces_the_roll(registry, admin, engine) -> None:
     await register_school(engine, urn)
     first = await post_roster(registry, urn, roll(urn, 3), admin)
     assert first.status_code == 200, first.text
-    assert first.json() == {"urn": urn, "rows": 3, "replaced": 0}
+    assert first.json() == {"urn": urn, "rows": 3, "replaced": 0, "skipped": 0}
     text = roll(urn, 2, start=100)
     second = await post_roster(registry, urn, text, admin)
-    assert second.json() == {"urn": urn, "rows": 2, "replaced": 3}
+    assert second.json() == {"urn": urn, "rows": 2, "replaced": 3, "skipped": 0}
     assert await count(engine, pupils, urn=urn) == 2
     async with engine.connect() as conn:
         last = (await conn.execute(select(roster_imports).where(roster_imports.c.urn == urn)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
+from string import Template
 
 from stdnum.gb.upn import calc_check_digit
 
@@ -90,3 +92,14 @@ def academy_term_dates() -> bytes:
                all_day("Summer term", "20270419", "20270717"),
                all_day("Summer holiday", "20270719", "20270901"),
                all_day("Staff training day", "20270901", "20270902"))
+
+
+CTF_FILES = Path(__file__).parent.parent / "data" / "ctf"
+
+
+def ctf_file(name: str, *, urn: str, pru_urn: str = "") -> bytes:
+    """A Common Transfer File from tests/data/ctf (`oak-road-primary`, or
+    `riverside-learning-centre`: the pupil referral unit a pupil is dual registered at), made the
+    roll of the test's own schools."""
+    text = (CTF_FILES / f"{name}.xml").read_text(encoding="utf-8")
+    return Template(text).substitute(URN=urn, PRU_URN=pru_urn).encode()
