@@ -150,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="report a demo incident to the running services")
     demo.set_defaults(run=_demo)
+    sandbox = sub.add_parser(
+        "sandbox", help="a police supplier's sandbox on the running services: a force, a "
+        "client, test schools and children (prints its secrets once, as JSON)")
+    sandbox.set_defaults(run=_sandbox)
 
     doctor = sub.add_parser(
         "doctor", help="list each configuration problem that would leave a child with nobody "
@@ -389,6 +393,17 @@ def _demo(args: argparse.Namespace) -> int:
         raise CliError(f"demo failed: {exc}") from None
     except (OSError, KeyError, TimeoutError, httpx.HTTPError) as exc:
         raise CliError(f"demo failed ({type(exc).__name__}); is `make up` running?") from None
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import httpx
+
+    from services.sandbox import main as sandbox_main
+
+    try:
+        return sandbox_main(_settings())
+    except (OSError, KeyError, httpx.HTTPError) as exc:
+        raise CliError(f"sandbox failed ({type(exc).__name__}); is `make up` running?") from None
 
 
 def _doctor(args: argparse.Namespace) -> int:
