@@ -24,12 +24,13 @@ from services.audit.queries import (
 from services.audit.settings import AuditSettings
 from services.common.auth_api import require_scope
 from services.common.problems import Problem, problem_responses
-from services.common.pseudonym import CURRENT_VERSION, lookup_keys
+from services.common.pseudonym import CURRENT_VERSION, KEY_PATTERN, lookup_keys
 from services.common.security import Principal
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403))
 Auditor = Annotated[Principal, Depends(require_scope("audit:read"))]
 _SUBJECT_ACCESS_LIMIT = 10_000
+URN_PATTERN = r"^[0-9]{6,7}$"
 _MAX_TREE_SIZE = 2**63 - 1  # tree sizes are BIGINT: a larger one can name no head
 
 
@@ -50,13 +51,15 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 async def event_filter(
-    school_urn: Annotated[str | None, Query(max_length=16)] = None,
+    school_urn: Annotated[str | None, Query(pattern=URN_PATTERN)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
-    child_key: Annotated[str | None, Query(max_length=128)] = None,
+    child_key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
     from_at: Annotated[datetime | None, Query(alias="from")] = None,
     to_at: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> EventFilter:
-    """The contract's filters (naive times are taken as UTC; `to` is exclusive)."""
+    """The contract's filters (naive times are taken as UTC; `to` is exclusive). A school is a
+    URN and a child a child key of either version: a filter is written into the log (the
+    search is itself audited) and exported, so nothing else gets in."""
     return EventFilter(school_urn, actor, child_key, _utc(from_at), _utc(to_at))
 
 

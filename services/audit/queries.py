@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import csv
 import io
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from services.audit.log import AnyRow, entry_of
 from services.audit.models import CHAIN_COLUMNS, audit_events
 from services.audit.tree_head import SignedTreeHead, key_id
 from services.audit.verify import verify_log
+from services.common import csv_safe
 
 e = audit_events
 EVENT_FIELDS = (
@@ -106,7 +106,7 @@ async def list_events(
 async def csv_lines(engine: AsyncEngine, flt: EventFilter, *, upto: int) -> AsyncIterator[str]:
     """The matching events as CSV text, header first, streamed from a server-side cursor."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_safe.writer(buffer, lineterminator="\n")
     writer.writerow(EVENT_FIELDS)
     yield buffer.getvalue()
     async with engine.connect() as conn:

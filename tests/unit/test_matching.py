@@ -311,6 +311,15 @@ def test_main_match_writes_results(tmp_path: Path) -> None:
     assert lines[1].startswith(f"c1,matched,100001,{make_upn(1)},")
 
 
+def test_results_csv_opens_as_text_in_a_spreadsheet(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text(ROSTER_CSV)
+    (tmp_path / "c.csv").write_text(CHILDREN_CSV.replace("\nc1,", "\n=HYPERLINK(1),"))
+    assert main_match(tmp_path / "r.csv", tmp_path / "c.csv", tmp_path / "out.csv",
+                      on_date=ON_DATE) == 0
+    row = (tmp_path / "out.csv").read_text().splitlines()[1].split(",")
+    assert row[0] == "'=HYPERLINK(1)" and float(row[4]) > 0  # the score stays a number
+
+
 def test_main_match_rejects_bad_input_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
