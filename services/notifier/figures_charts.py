@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from services.notifier.figures import Cell
 
 WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 44  # the plot's margins: axis labels live there
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 36, 44  # the plot's margins: legend and axis labels there
 INK, GRID, TARGET = "#0b0c0c", "#b1b4b6", "#d4351c"  # GOV.UK black, mid grey, red
 
 
@@ -109,17 +109,16 @@ def line_chart(chart_id: str, title: str, weeks: Sequence[str], series: Sequence
         top, label = _nice_top(highest / 60) * 60, lambda v: f"{v / 60:g} h"
     else:
         top, label = _nice_top(highest), "{:.0f} min".format
-    body = []
+    body, keys = [], [(s.name, s.colour, s.dash) for s in series]
     if target is not None:
         y = _y(target, top)
         body.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
                     f'stroke="{TARGET}" stroke-width="2" stroke-dasharray="8 4"/>')
-        body.append(f'<text x="{WIDTH - RIGHT}" y="{y - 6:.1f}" text-anchor="end" '
-                    f'fill="{TARGET}">Target {target:.0%}</text>')
+        keys.append((f"Target {target:.0%}", TARGET, "8 4"))
     for s in series:
         body += _line(s, len(weeks), top)
     marks = [all(s.cells[i].status == "suppressed" for s in series) for i in range(len(weeks))]
-    return _frame(chart_id, title, desc, body + _legend(series), _grid(top, label), weeks,
+    return _frame(chart_id, title, desc, body + _legend(keys), _grid(top, label), weeks,
                   marks)
 
 
@@ -140,12 +139,13 @@ def _line(series: Series, n: int, top: float) -> list[str]:
     return out
 
 
-def _legend(series: Sequence[Series]) -> list[str]:
+def _legend(keys: Sequence[tuple[str, str, str]]) -> list[str]:
+    """A key above the plot: each line's stroke and its name."""
     out = []
-    for k, s in enumerate(series):
-        x = LEFT + 8 + k * 220
-        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
-        out.append(f'<line x1="{x}" y1="{TOP + 6}" x2="{x + 24}" y2="{TOP + 6}" '
-                   f'stroke="{s.colour}" stroke-width="3"{dash}/>')
-        out.append(f'<text x="{x + 30}" y="{TOP + 10}" fill="{INK}">{escape(s.name)}</text>')
+    for k, (name, colour, dash) in enumerate(keys):
+        x = LEFT + k * 180
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        out.append(f'<line x1="{x}" y1="12" x2="{x + 24}" y2="12" stroke="{colour}" '
+                   f'stroke-width="3"{dashed}/>')
+        out.append(f'<text x="{x + 30}" y="16" fill="{INK}">{escape(name)}</text>')
     return out

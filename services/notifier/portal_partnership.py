@@ -30,8 +30,7 @@ from services.notifier.portal_pages import SecureRoute, ctx_of, page, signed_in,
 
 SCOPE = "figures:read"
 _FORCE = re.compile(r"^[A-Z]{2,10}$")
-router = APIRouter(prefix="/portal", tags=["portal"], route_class=SecureRoute,
-                   include_in_schema=False)
+router = APIRouter(route_class=SecureRoute)  # under the portal's router (portal.py)
 
 
 @dataclass(frozen=True)
@@ -110,9 +109,9 @@ async def partnership(request: Request) -> Response:
     totals = figures.shown(figures.tally(rows, group=lambda key: "all").get("all",
                                                                            figures.Tally()))
     async with ctx_of(request).engine.connect() as conn:
-        names = dict((await conn.execute(
+        names = {r.la_code: r.name for r in await conn.execute(
             select(local_authorities.c.la_code, local_authorities.c.name).where(
-                local_authorities.c.la_code.in_(sorted(principal.la_codes))))).tuples().all())
+                local_authorities.c.la_code.in_(sorted(principal.la_codes))))}
         forces = await forces_of(conn, principal.la_codes)
     return await page(request, "partnership.html", {
         "filters": filters, "las": sorted(principal.la_codes), "la_names": names,
