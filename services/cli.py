@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.common.cli_errors import CliError
+from services.common.security import ROLES
 from services.common.settings import MissingSetting, ServiceName, Settings
 
 PORTS = {"ingest": 8001, "matcher": 8002, "notifier": 8003, "audit": 8004, "identity": 8005}
@@ -62,13 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     create_client.add_argument("--force", required=True)
     create_client.set_defaults(run=_clients_create)
 
-    users = sub.add_parser("users", help="people: DSLs, LA officers, auditors, admins")
+    users = sub.add_parser("users", help="people: DSLs, LA officers, auditors, admins, "
+                                         "partnerships")
     users_sub = users.add_subparsers(metavar="ACTION")
     create_user = users_sub.add_parser("create", help="create a user; password on stdin")
     create_user.add_argument("--email", required=True)
     create_user.add_argument(
-        "--role", required=True, choices=["dsl", "deputy_dsl", "la_officer", "auditor", "admin"]
-    )
+        "--role", required=True, choices=list(ROLES),
+        help="partnership: read-only figures of the LAs named with --la")
     create_user.add_argument("--school", action="append", default=[], metavar="URN")
     create_user.add_argument("--la", action="append", default=[], metavar="CODE")
     create_user.add_argument("--qr", metavar="FILE.png",

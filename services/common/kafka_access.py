@@ -110,10 +110,13 @@ NOTIFIER = ServiceAccess("notifier",
 # the notifier's copy of the registry, in a group of its own: a match waiting for a school's
 # entry must not hold that entry up behind it
 NOTIFIER_REGISTRY = ServiceAccess("notifier", consumes=(topics.REGISTRY,), group="registry")
+# the partnership's figures: a read model of the notifier's own lifecycle events, in a group of
+# its own so that it can be rebuilt (or fall behind) without touching the casework
+NOTIFIER_FIGURES = ServiceAccess("notifier", consumes=(topics.NOTIFICATIONS,), group="figures")
 AUDIT = ServiceAccess("audit", consumes=(topics.DISCLOSURES,), produces=(topics.AUDIT_HEADS,))
 IDENTITY = ServiceAccess("identity")  # the token issuer uses no topic
 SERVICES: tuple[ServiceAccess, ...] = (INGEST, MATCHER, NOTIFIER, NOTIFIER_REGISTRY, AUDIT,
-                                       IDENTITY)
+                                       IDENTITY, NOTIFIER_FIGURES)
 
 
 def all_grants(prefix: str) -> list[Grant]:

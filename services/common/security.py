@@ -13,14 +13,17 @@ from typing import Any, Literal
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-ROLES = ("dsl", "deputy_dsl", "la_officer", "auditor", "admin")
-Role = Literal["dsl", "deputy_dsl", "la_officer", "auditor", "admin", "police"]
+ROLES = ("dsl", "deputy_dsl", "la_officer", "auditor", "admin", "partnership")
+Role = Literal["dsl", "deputy_dsl", "la_officer", "auditor", "admin", "partnership", "police"]
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     "dsl": ("notifications:read", "notifications:ack"),
     "deputy_dsl": ("notifications:read", "notifications:ack"),
-    "la_officer": ("reviews:read", "reviews:resolve", "notifications:read", "notifications:ack"),
+    "la_officer": ("reviews:read", "reviews:resolve", "notifications:read", "notifications:ack",
+                   "figures:read"),
     "auditor": ("audit:read",),
     "admin": ("admin",),
+    # the local Safeguarding Children Partnership: its LAs' figures, read-only, no child data
+    "partnership": ("figures:read",),
 }
 CLIENT_SCOPES = ("incidents:write",)
 SERVICES = ("ingest", "matcher", "notifier", "audit")
@@ -33,6 +36,7 @@ ROLE_AUDIENCES: dict[str, tuple[str, ...]] = {
     "la_officer": ("matcher", "notifier"),
     "auditor": ("audit",),
     "admin": ("ingest", "matcher", "notifier"),
+    "partnership": ("notifier",),
 }
 ALGORITHM = "EdDSA"  # the only algorithm any service accepts
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]

@@ -99,6 +99,9 @@ def _check_user(
         raise AccountError("a DSL needs at least one --school")
     if role == "la_officer" and not la_codes:
         raise AccountError("an LA officer needs at least one --la")
+    if role == "partnership" and (school_urns or not la_codes):
+        raise AccountError("a partnership needs at least one --la (the LAs of the partnership) "
+                           "and no --school")
     if role in ("auditor", "admin") and (school_urns or la_codes):
         raise AccountError("auditors and admins are not tied to schools or local authorities")
     if any(not (u.isdigit() and 6 <= len(u) <= 7) for u in school_urns):

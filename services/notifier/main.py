@@ -1,4 +1,5 @@
-"""Notifier wiring: the notifications API, the matches/incidents consumer, the dispatcher."""
+"""Notifier wiring: the notifications API, the matches/incidents consumer, the dispatcher,
+the registry copy and the figures' read model."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from services.common import relay
 from services.common.app import check_broker, create_app
 from services.common.bootstrap import service_lifespan, table_worker
 from services.common.db import service_engine
-from services.common.kafka_access import NOTIFIER, NOTIFIER_REGISTRY
+from services.common.kafka_access import NOTIFIER, NOTIFIER_FIGURES, NOTIFIER_REGISTRY
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import daily_retention
@@ -32,6 +33,8 @@ from services.notifier.context import NotifierContext
 from services.notifier.directory import HANDLERS as DIRECTORY_HANDLERS
 from services.notifier.directory import DirectoryDeps
 from services.notifier.dispatch import Dispatcher
+from services.notifier.figures_store import HANDLERS as FIGURES_HANDLERS
+from services.notifier.figures_store import FiguresDeps
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
 from services.notifier.portal import router as portal_router
@@ -58,6 +61,9 @@ def build_app(
     directory = table_worker(NOTIFIER_REGISTRY, settings, engine=engine, source=SOURCE,
                              handlers=DIRECTORY_HANDLERS, deps=DirectoryDeps(engine=engine),
                              relay=False)
+    figures = table_worker(NOTIFIER_FIGURES, settings, engine=engine, source=SOURCE,
+                           handlers=FIGURES_HANDLERS, deps=FiguresDeps(engine=engine),
+                           relay=False)
     ctx = NotifierContext(settings=settings, registry=CollectorRegistry(), engine=engine,
                           issuer=issuer or identity_client(settings), deps=deps,
                           wake_relay=worker.wake_relay)
@@ -83,7 +89,8 @@ def build_app(
                 await asyncio.wait_for(task, 15)
 
     app = create_app(title="Daybreak notifier", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(engine, directory, worker, inner=dispatching),
+                     lifespan=service_lifespan(engine, directory, figures, worker,
+                                              inner=dispatching),
                      readiness=[check_broker])
     for router in (notifications_router, open_items_router, portal_router, deliveries_router,
                    relay.router):

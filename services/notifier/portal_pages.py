@@ -71,6 +71,7 @@ NAV = (
     NavItem("Notifications", "/portal/", "notifications:read"),
     NavItem("Open items", "/portal/open-items", "notifications:read", ("la_officer",)),
     NavItem("Review queue", "/portal/reviews", "reviews:read"),
+    NavItem("Figures", "/portal/partnership", "figures:read"),
     # later: NavItem("Audit log", "/portal/audit", "audit:read"), NavItem("Registry",
     # "/portal/admin", "admin"), each with its pages (see the module docstring)
 )

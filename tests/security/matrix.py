@@ -66,6 +66,7 @@ SCHOOL_X = frozenset({"dsl_x", "deputy_x"})
 ACK_FORM = {"action_taken": "school nurse", "attended": "yes"}
 LA_OFFICERS = frozenset({"la_officer"})
 LA_1 = frozenset({"la_1"})
+FIGURE_READERS = frozenset({"partnership", "la_officer"})
 SOME_CHILD = "0e5d4a5e-9a4b-4a47-8e37-7f3b8f3d2c10"  # refused at the gate before it is looked up
 
 COMMON: dict[tuple[str, str], Rule] = {
@@ -171,6 +172,9 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         PORTAL, roles=LA_OFFICERS, owners=LA_1,
         attack=Call(form={"choice": "outcome:not_on_roll", "reason": "not ours"}),
         probe=Call(form={"choice": "nonsense", "reason": "x"}), probe_status=422),
+    # the partnership's figures: codes and counts only, of the caller's own LAs
+    ("notifier", "GET", "/portal/partnership"): Rule(PORTAL, roles=FIGURE_READERS),
+    ("notifier", "GET", "/portal/partnership.csv"): Rule(PORTAL, roles=FIGURE_READERS),
     ("audit", "GET", "/v1/audit/events"): _auditor(),
     ("audit", "GET", "/v1/audit/events.csv"): _auditor(),
     ("audit", "GET", "/v1/audit/verify"): _auditor(),

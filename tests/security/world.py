@@ -29,7 +29,7 @@ FORCE_A, FORCE_B = "WMP", "GMP"
 PRINCIPALS: dict[str, str] = {
     "police_a": "police", "police_b": "police", "dsl_x": "dsl", "deputy_x": "deputy_dsl",
     "dsl_y": "dsl", "la_1": "la_officer", "la_2": "la_officer", "auditor": "auditor",
-    "admin": "admin",
+    "admin": "admin", "partnership": "partnership",
 }
 
 
@@ -161,7 +161,8 @@ async def populate(world: World) -> None:
     x, y = await add_school(engine), await add_school(engine)
     tied: dict[str, tuple[list[str], list[str]]] = {
         "dsl_x": ([x.urn], []), "deputy_x": ([x.urn], []), "dsl_y": ([y.urn], []),
-        "la_1": ([], [x.la]), "la_2": ([], [y.la]), "auditor": ([], []), "admin": ([], [])}
+        "la_1": ([], [x.la]), "la_2": ([], [y.la]), "auditor": ([], []), "admin": ([], []),
+        "partnership": ([], [x.la])}
     for name, (schools, las) in tied.items():
         world.tokens[name] = await sign_in(ingest, world.settings, PRINCIPALS[name], schools, las)
     for name, force, la in (("police_a", FORCE_A, x.la), ("police_b", FORCE_B, y.la)):

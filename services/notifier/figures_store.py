@@ -1,0 +1,293 @@
+"""The figures' read model: `notifications.v1` into rows of codes and times, and back out.
+
+Every handler is an upsert that keeps the first time a thing happened (LEAST ignores NULLs) or,
+for a child's outcome, the latest decision: applying an event twice changes nothing, and events
+of one notification may arrive in any order (a push before its schedule fills the same row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Uuid,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas.envelope import Envelope
+from schemas.notifications import (
+    Action,
+    ChildOutcome,
+    NotificationAcknowledged,
+    NotificationActionAdded,
+    NotificationEscalated,
+    NotificationPushed,
+    NotificationRetracted,
+    NotificationScheduled,
+    NotificationViewed,
+)
+from services.common.db import UnitOfWork, metadata
+from services.common.events import transactional
+from services.notifier.figures import ActionRow, ChildRow, NotificationRow, ReviewRow, Rows
+
+_AT = DateTime(timezone=True)
+figures_notifications = Table(
+    "figures_notifications", metadata,
+    Column("notification_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False),
+    Column("force_code", String(10), nullable=False),
+    Column("la_code", String(8)),
+    Column("school_urn", String(7)),
+    Column("recipient_role", String(8)),
+    Column("scheduled_at", _AT),
+    Column("last_scheduled_at", _AT),
+    Column("push_at", _AT),
+    Column("deadline_at", _AT),
+    Column("repeat_children", Integer, nullable=False, server_default="0"),
+    *(Column(f"{what}_at", _AT) for what in (
+        "pushed", "viewed", "acknowledged", "escalated_deputy", "escalated_la", "retracted")),
+    schema="notifier",
+)
+figures_actions = Table(
+    "figures_actions", metadata,
+    Column("event_id", Uuid, nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("notification_id", Uuid, nullable=False, index=True),
+    Column("action_type", String(32), nullable=False),
+    Column("action_on", Date, nullable=False),
+    Column("recorded_at", _AT, nullable=False),
+    PrimaryKeyConstraint("event_id", "position"),
+    schema="notifier",
+)
+figures_children = Table(
+    "figures_children", metadata,
+    Column("incident_id", Uuid, nullable=False),
+    Column("child_index", Integer, nullable=False),
+    Column("force_code", String(10)),
+    Column("la_code", String(8)),
+    Column("outcome", String(10), nullable=False),
+    Column("decided_by", String(8)),
+    Column("decided_at", _AT, nullable=False),
+    PrimaryKeyConstraint("incident_id", "child_index"),
+    schema="notifier",
+)
+figures_reviews = Table(
+    "figures_reviews", metadata,
+    Column("review_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False),
+    Column("child_index", Integer, nullable=False),
+    Column("force_code", String(10)),
+    Column("la_code", String(8)),
+    Column("opened_at", _AT),
+    Column("resolved_at", _AT),
+    schema="notifier",
+)
+
+
+@dataclass
+class FiguresDeps:
+    """The notifier's engine: all the read model needs."""
+
+    engine: AsyncEngine
+
+
+def _first(table: Table, stmt: Any, name: str) -> Any:
+    """The earlier of the stored and the incoming time (either may be NULL)."""
+    return func.least(table.c[name], stmt.excluded[name])
+
+
+def _known(table: Table, stmt: Any, name: str) -> Any:
+    """The incoming value, or the stored one when the event does not say."""
+    return func.coalesce(stmt.excluded[name], table.c[name])
+
+
+async def _notification(conn: AsyncConnection, event: Any, **values: Any) -> None:
+    """Fill one notification's row with what an event says of it."""
+    t = figures_notifications
+    stmt = upsert(t).values(notification_id=event.notification_id,
+                            incident_id=event.incident_id, force_code=event.force_code,
+                            la_code=event.la_code, school_urn=event.school_urn, **values)
+    set_: dict[str, Any] = {c: _known(t, stmt, c) for c in ("la_code", "school_urn")}
+    for name in values:
+        set_[name] = _first(t, stmt, name) if name.endswith("_at") else stmt.excluded[name]
+    if "last_scheduled_at" in values:
+        # a later schedule (a correction) replaces the push time and deadline; an earlier one
+        # redelivered late does not
+        later = or_(t.c.last_scheduled_at.is_(None),
+                    stmt.excluded.last_scheduled_at >= t.c.last_scheduled_at)
+        for name in ("recipient_role", "push_at", "deadline_at", "repeat_children"):
+            set_[name] = case((later, stmt.excluded[name]), else_=t.c[name])
+        set_["last_scheduled_at"] = func.greatest(t.c.last_scheduled_at,
+                                                  stmt.excluded.last_scheduled_at)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["notification_id"],
+                                                  set_=set_))
+
+
+async def _actions(conn: AsyncConnection, envelope: Envelope[Any], actions: list[Action]
+                   ) -> None:
+    """The actions an event carries, keyed by the event and their place in it."""
+    if not actions:
+        return
+    event = envelope.payload
+    rows = [{"event_id": envelope.event_id, "position": i, "notification_id":
+             event.notification_id, "action_type": a.type, "action_on": a.on,
+             "recorded_at": event.at} for i, a in enumerate(actions)]
+    await conn.execute(upsert(figures_actions).values(rows).on_conflict_do_nothing())
+
+
+@transactional
+async def on_scheduled(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork) -> None:
+    """A notification exists: when, its deadline, how many of its children were told before."""
+    e: NotificationScheduled = envelope.payload
+    await _notification(uow.conn, e, scheduled_at=e.at, last_scheduled_at=e.at,
+                        recipient_role=e.recipient_role, push_at=e.push_at,
+                        deadline_at=e.deadline_at, repeat_children=e.repeat_children)
+
+
+@transactional
+async def on_pushed(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork) -> None:
+    """The recipient was first told."""
+    e: NotificationPushed = envelope.payload
+    await _notification(uow.conn, e, pushed_at=e.at)
+
+
+@transactional
+async def on_viewed(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork) -> None:
+    """The recipient first opened it."""
+    e: NotificationViewed = envelope.payload
+    await _notification(uow.conn, e, viewed_at=e.at)
+
+
+@transactional
+async def on_acknowledged(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork
+                          ) -> None:
+    """Acknowledged, with the actions taken."""
+    e: NotificationAcknowledged = envelope.payload
+    await _notification(uow.conn, e, acknowledged_at=e.at)
+    await _actions(uow.conn, envelope, e.actions)
+
+
+@transactional
+async def on_action_added(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork
+                          ) -> None:
+    """A follow-up action."""
+    e: NotificationActionAdded = envelope.payload
+    await _notification(uow.conn, e)
+    await _actions(uow.conn, envelope, [e.action])
+
+
+@transactional
+async def on_escalated(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork) -> None:
+    """Escalated to the deputy DSL or to the LA."""
+    e: NotificationEscalated = envelope.payload
+    await _notification(uow.conn, e, **{f"escalated_{e.stage}_at": e.at})
+
+
+@transactional
+async def on_retracted(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork) -> None:
+    """Withdrawn whole (no longer counted); one child withdrawn leaves the notification."""
+    e: NotificationRetracted = envelope.payload
+    await _notification(uow.conn, e, **({} if e.child_indexes else {"retracted_at": e.at}))
+
+
+@transactional
+async def on_child_outcome(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork
+                           ) -> None:
+    """Where a child ended (the latest decision wins), and the review it waited in."""
+    e: ChildOutcome = envelope.payload
+    t = figures_children
+    stmt = upsert(t).values(incident_id=e.incident_id, child_index=e.child_index,
+                            force_code=e.force_code, la_code=e.la_code, outcome=e.outcome,
+                            decided_by=e.decided_by, decided_at=e.at)
+    later = stmt.excluded.decided_at >= t.c.decided_at
+    await uow.conn.execute(stmt.on_conflict_do_update(
+        index_elements=["incident_id", "child_index"], set_={
+            "force_code": _known(t, stmt, "force_code"),
+            **{c: case((later, stmt.excluded[c]), else_=t.c[c])
+               for c in ("la_code", "outcome", "decided_by")},
+            "decided_at": func.greatest(t.c.decided_at, stmt.excluded.decided_at)}))
+    if e.review_id is not None:
+        await _review(uow.conn, e)
+
+
+async def _review(conn: AsyncConnection, e: ChildOutcome) -> None:
+    t = figures_reviews
+    when = ({"opened_at": e.at} if e.outcome == "review" and e.decided_by != "review"
+            else {"resolved_at": e.at} if e.decided_by == "review" else {})
+    stmt = upsert(t).values(review_id=e.review_id, incident_id=e.incident_id,
+                            child_index=e.child_index, force_code=e.force_code,
+                            la_code=e.la_code, **when)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["review_id"], set_={
+        **{c: _known(t, stmt, c) for c in ("force_code", "la_code")},
+        **{name: _first(t, stmt, name) for name in when}}))
+
+
+HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    "NotificationScheduled": on_scheduled,
+    "NotificationPushed": on_pushed,
+    "NotificationViewed": on_viewed,
+    "NotificationAcknowledged": on_acknowledged,
+    "NotificationActionAdded": on_action_added,
+    "NotificationEscalated": on_escalated,
+    "NotificationRetracted": on_retracted,
+    "ChildOutcome": on_child_outcome,
+}
+
+
+async def load_rows(conn: AsyncConnection, *, la_codes: Collection[str], since: datetime,
+                    until: datetime, force_code: str | None = None) -> Rows:
+    """The rows of the LAs (and force) between two moments, as the figures read them (a review
+    opened before `since` and resolved after it counts only as resolved: the figures show the
+    weeks asked for)."""
+    n, a, c, r = figures_notifications, figures_actions, figures_children, figures_reviews
+
+    def chosen(table: Table) -> Any:
+        force = table.c.force_code == force_code if force_code else literal(True)
+        return and_(table.c.la_code.in_(list(la_codes)), force)
+
+    counted = and_(chosen(n), n.c.scheduled_at >= since, n.c.scheduled_at < until,
+                   n.c.retracted_at.is_(None))
+    note_cols = [n.c[f] for f in NotificationRow.__dataclass_fields__]
+    notes = (await conn.execute(select(*note_cols).where(counted))).all()
+    acts = (await conn.execute(select(n.c.la_code, n.c.force_code, n.c.scheduled_at,
+                                      a.c.action_type)
+                               .join(n, n.c.notification_id == a.c.notification_id)
+                               .where(counted))).all()
+    kids = (await conn.execute(select(c.c.la_code, c.c.force_code, c.c.outcome, c.c.decided_at)
+                               .where(chosen(c), c.c.decided_at >= since,
+                                      c.c.decided_at < until))).all()
+    revs = (await conn.execute(select(r.c.la_code, r.c.force_code, r.c.opened_at, r.c.resolved_at)
+                               .where(chosen(r), or_(
+                                   and_(r.c.opened_at >= since, r.c.opened_at < until),
+                                   and_(r.c.resolved_at >= since, r.c.resolved_at < until)))
+                               )).all()
+    return Rows(notifications=[NotificationRow(*row) for row in notes],
+                actions=[ActionRow(*row) for row in acts],
+                children=[ChildRow(*row) for row in kids],
+                reviews=[ReviewRow(*row) for row in revs])
+
+
+async def forces_of(conn: AsyncConnection, la_codes: Collection[str]) -> list[str]:
+    """The forces that have told the LAs' schools or the LAs of anything."""
+    n = figures_notifications
+    rows = await conn.execute(select(n.c.force_code).distinct()
+                              .where(n.c.la_code.in_(list(la_codes))).order_by(n.c.force_code))
+    return [row.force_code for row in rows]
