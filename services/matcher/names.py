@@ -10,6 +10,7 @@ from nicknames import NickNamer
 
 from services.common.textfold import fold_name, latin_name
 
+MAX_NAME_TOKENS = 4  # "Mary Jane Louise Anne": more words are spelt in the joined form only
 _VOWELS = re.compile(r"[aeiouyw]+")
 _HOUSE_NUMBER = re.compile(r"\d+[a-z]?\b")
 _SOUNDEX_GROUP = str.maketrans("abcdefghijklmnopqrstuvwxyz", "01230120022455012623010202")
@@ -72,8 +73,14 @@ def writes_few_vowels(token: str) -> bool:
 
 @lru_cache(maxsize=262_144)
 def name_forms(text: str) -> tuple[str, ...]:
-    """Return the folded tokens of a name followed by its joined form when it has several."""
+    """Return the folded tokens of a name followed by its joined form when it has several.
+
+    At most MAX_NAME_TOKENS tokens count: a real name has a few, and every token multiplies
+    the blocking keys and the comparisons a report costs (bench/match_hostile.py measures a
+    name of fifty words). The joined form still spells the whole name."""
     tokens = tuple(token for token in fold_text(text).split() if token)
+    if len(tokens) > MAX_NAME_TOKENS:
+        return (*tokens[:MAX_NAME_TOKENS], "".join(tokens))
     if len(tokens) > 1:
         return (*tokens, "".join(tokens))
     return tokens

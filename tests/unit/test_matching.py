@@ -368,3 +368,11 @@ def test_a_built_index_is_kept_out_of_the_cyclic_collector() -> None:
     assert gc.get_freeze_count() == 0
     run_batch(ROSTER, [], on_date=ON_DATE)
     assert gc.get_freeze_count() > len(ROSTER)
+
+
+def test_a_name_counts_at_most_four_words_and_still_spells_them_all() -> None:
+    from services.matcher.names import MAX_NAME_TOKENS, name_forms
+
+    words = "a b c d e f g h"
+    assert name_forms(words) == (*words.split()[:MAX_NAME_TOKENS], "abcdefgh")
+    assert name_forms("Mary Jane") == ("mary", "jane", "maryjane")
