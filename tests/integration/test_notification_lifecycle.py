@@ -256,3 +256,26 @@ async def test_repeat_children_counts_this_recipients_children_of_the_last_year(
     assert [(e["child_indexes"], e["repeat_children"]) for e in events
             if "repeat_children" in e and e["incident_id"] == str(again)] == [
         ([0], 1), ([1], 0), ([2], 0)]
+
+
+async def test_a_child_reported_absent_is_scheduled_for_the_la_by_its_place_in_the_report(
+    settings, notifier_engine, deps, clock, api
+) -> None:
+    school = await add_school(notifier_engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara", 3), deps=deps)
+    dsl = bearer(person("dsl", schools=[school.urn]))
+    [item] = (await api.get("/v1/notifications", headers=dsl)).json()["items"]
+    clock.now = PUSH_AT
+    ack = await api.post(f"/v1/notifications/{item['id']}/acknowledge",
+                         json={"attended": False}, headers=dsl)
+    assert ack.status_code == 200
+    async with notifier_engine.connect() as conn:
+        values = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.topic == settings.topic(topics.NOTIFICATIONS)).order_by(outbox.c.id)
+        )).scalars().all()
+    events = [json.loads(v)["payload"] for v in values]
+    assert [(e["recipient_role"], e["child_indexes"], e["deadline_at"]) for e in events
+            if e["incident_id"] == str(incident_id) and "recipient_role" in e] == [
+        ("school", [3], PUSH_AT.replace(hour=8, minute=45).isoformat().replace("+00:00", "Z")),
+        ("la", [3], None)]
