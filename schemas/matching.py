@@ -14,6 +14,11 @@ DecidedBy = Literal["engine", "review"]
 UnmatchedReason = Literal["not_on_roll", "not_school_age", "home_educated", "no_candidate"]
 
 
+def child_id_for(incident_id: uuid.UUID, index: int) -> uuid.UUID:
+    """A stable id for the n-th child of an incident (the `child_id` these events carry)."""
+    return uuid.uuid5(incident_id, f"child:{index}")
+
+
 class IncidentFacts(BaseModel):
     """What the notifier may need of the incident; the force's profile decides what is shown."""
 
@@ -64,6 +69,8 @@ class ChildNeedsReview(EventPayload):
     deadline_at: AwareDatetime | None = None
     # set when another LA accepted a handover of this review: it is theirs now
     handed_over_from: str | None = None
+    # the reporting force (None: published before it was carried), for its receipts
+    force_code: str | None = None
 
 
 class ChildUnmatched(EventPayload):

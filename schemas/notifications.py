@@ -79,7 +79,10 @@ class NotificationScheduled(_NotificationEvent):
     `child_indexes` are the children of the report it is about; `repeat_children` how many of
     them this recipient was told about in the previous 12 months (for the partnership's
     "children notified twice or more"); `deadline_at` the start of the school day it must
-    beat (None for an LA)."""
+    beat (None for an LA). A child who joins a notification that exists (a sibling matched in
+    its own event, or a child decided after review) is told by another NotificationScheduled
+    with the same `notification_id`: its children are the union of their `child_indexes`,
+    its repeat children the sum."""
 
     event_type = "NotificationScheduled"
     recipient_role: RecipientRole

@@ -20,6 +20,7 @@ from schemas.matching import (
     IncidentFacts,
     SchoolMatch,
     UnmatchedReason,
+    child_id_for,
 )
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
@@ -32,11 +33,6 @@ from services.matcher.records import ChildReport as EngineChild
 
 SOURCE = "matcher"
 YOUNGEST_ON_A_ROLL = 4
-
-
-def child_id_for(incident_id: uuid.UUID, index: int) -> uuid.UUID:
-    """A stable id for the n-th child of an incident."""
-    return uuid.uuid5(incident_id, f"child:{index}")
 
 
 def engine_child(child: ChildReport, ref: str) -> EngineChild:
@@ -169,7 +165,8 @@ async def record_decision(
         payload = ChildNeedsReview(child_id=child_id, child_index=index,
                                    incident_id=event.incident_id, review_id=review_id,
                                    la_code=la_code, candidates=len(decision.candidates),
-                                   queued_at=now, deadline_at=deadline_at)
+                                   queued_at=now, deadline_at=deadline_at,
+                                   force_code=event.incident.force_code)
         topic = topics.REVIEWS
     else:
         reason = unmatched_reason(report, incident_date(event))

@@ -18,6 +18,7 @@ from services.common.auth_api import current_principal, require_scope
 from services.common.disclosure import record_disclosure
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
+from services.notifier.announce import announce_viewed
 from services.notifier.chain import COLUMNS as CHAIN_COLUMNS
 from services.notifier.chain import OPEN_STATES, Chain, owner
 from services.notifier.context import NotifierContext, NotifierCtx
@@ -110,6 +111,8 @@ async def view_notification(
                 purpose="operation_encompass", child_key=child["child_key"], at=now,
                 school_urn=row.school_urn, la_code=row.la_code, notification_id=row.id,
                 incident_id=row.incident_id)
+        await announce_viewed(uow.conn, row, viewer_role=principal.role, at=now,
+                              topic_prefix=ctx.settings.topic_prefix)
         state = transition(row.state, "view")
         await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state=state, viewed_at=func.coalesce(notifications.c.viewed_at, now)))

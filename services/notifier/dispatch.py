@@ -28,6 +28,11 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
+from services.notifier.announce import (
+    announce_escalated,
+    announce_pushed,
+    announce_webhook_pushed,
+)
 from services.notifier.chain import (
     AWAITING,
     DELIVERED,
@@ -204,6 +209,7 @@ class Dispatcher:
             values |= {"sent_at": now, "email_id": email_id}
         await conn.execute(update(notifications).where(notifications.c.id == row.id)
                            .values(**values))
+        await announce_escalated(conn, row, action=action, at=now, topic_prefix=self.topic_prefix)
         if action != "send" or strayed:
             await audit_sent_about(conn, topic_prefix=self.topic_prefix, notification=row,
                                    action="notification.escalated", at=now,
@@ -240,6 +246,9 @@ class Dispatcher:
                 values = {"status": "dead", "last_error": "no recipients"}
             else:
                 values = await self._send(uow.conn, row, now)
+            if values["status"] == "sent" and row.kind == "notice":
+                await announce_pushed(uow.conn, notification_ids=row.notification_ids,
+                                      channel="email", at=now, topic_prefix=self.topic_prefix)
             if values["status"] == "dead":
                 values["handed_on_at"] = await self._hand_on(uow.conn, row, now)
             await uow.conn.execute(update(emails).where(emails.c.id == row.id).values(**values))
@@ -319,6 +328,8 @@ class Dispatcher:
                                              delivery_id=str(row.id))
                     values = {"status": "delivered", "delivered_at": now,
                               "attempts": row.attempts + 1}
+                    await announce_webhook_pushed(uow.conn, body=row.body, at=now,
+                                                  topic_prefix=self.topic_prefix)
                 except Exception as exc:
                     values = self._failed(row.attempts + 1, now, exc, channel="webhook")
             await uow.conn.execute(update(webhook_deliveries).where(w.id == row.id)

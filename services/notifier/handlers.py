@@ -31,6 +31,13 @@ from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.common.pseudonym import child_key
 from services.common.security import Principal
+from services.notifier.announce import (
+    announce_scheduled,
+    announce_withdrawn,
+    child_index_of,
+    matched_outcome,
+    unmatched_outcome,
+)
 from services.notifier.chain import DELIVERED
 from services.notifier.domain import (
     SchoolCalendar,
@@ -38,6 +45,7 @@ from services.notifier.domain import (
     on_withdraw,
     schedule_push,
 )
+from services.notifier.lifecycle import stage
 from services.notifier.models import (
     notification_children,
     notifications,
@@ -98,6 +106,7 @@ class Target:
     reason: str | None = None
     via_school_urn: str | None = None
     via_school_name: str | None = None
+    day_starts_at: time | None = None  # a school's: its school day starts then
 
 
 def school_unable(school: Mapping[str, Any]) -> str | None:
@@ -130,7 +139,8 @@ def plan_target(
                 la_after=timedelta(minutes=school.get("la_after_minutes") or LA_AFTER_MINUTES),
             )
             return Target(key, school["urn"], school["la_code"], role, push_at,
-                          deadlines.deputy_at, deadlines.la_at, deadline_at=deadlines.deputy_at)
+                          deadlines.deputy_at, deadlines.la_at, deadline_at=deadlines.deputy_at,
+                          day_starts_at=starts)
 
         target = replace(at_school(f"school:{school['urn']}", plan.recipient_role, plan.push_at),
                          also_tell_la_at=plan.also_tell_la_at)
@@ -166,13 +176,16 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
     """Add the child to one notification per (incident, school) it is on the roll of; a
     school that cannot take it sends the child to its LA, with the school and the reason."""
     event: ChildMatched = envelope.payload
+    review_id = None
     if event.decided_by == "review":
-        await resolve_review(uow.conn, child_id=event.child_id,
-                             incident_id=event.incident.incident_id,
-                             la_code=event.schools[0].la_code, resolution="matched",
-                             at=event.matched_at)
+        review_id = await resolve_review(uow.conn, child_id=event.child_id,
+                                         incident_id=event.incident.incident_id,
+                                         la_code=event.schools[0].la_code,
+                                         resolution="matched", at=event.matched_at)
     if not await _claim(uow.conn, envelope, event.incident.incident_id):
         return
+    await stage(uow.conn, matched_outcome(event, review_id=review_id),
+                topic_prefix=deps.topic_prefix)
     for match in event.schools:
         school = await _school(uow.conn, match)
         if school is None:
@@ -182,14 +195,15 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
         target = plan_target(event.matched_at, school=school, la_code=match.la_code,
                              calendar=await _calendar(uow.conn, match.urn),
                              before=await escalation_before(uow.conn, school["la_code"]))
-        await _add(uow.conn, deps, event.incident, target, event.child_id, event.child)
+        child = (event.child_id, event.child_index, event.child)
+        await _add(uow.conn, deps, event.incident, target, *child)
         if target.then is not None:
-            await _add(uow.conn, deps, event.incident, target.then, event.child_id, event.child)
+            await _add(uow.conn, deps, event.incident, target.then, *child)
         if target.also_tell_la_at is not None:
             await _add(uow.conn, deps, event.incident,
                        la_target(target.la_code, target.also_tell_la_at,
                                  before=await escalation_before(uow.conn, target.la_code)),
-                       event.child_id, event.child, reason=HOLIDAY_REASON)
+                       *child, reason=HOLIDAY_REASON)
 
 
 @transactional
@@ -197,15 +211,19 @@ async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps,
                              uow: UnitOfWork) -> None:
     """Tell the LA's safeguarding contact about a child on no roll."""
     event: ChildUnmatched = envelope.payload
+    review_id = None
     if event.decided_by == "review":
-        await resolve_review(uow.conn, child_id=event.child_id,
-                             incident_id=event.incident.incident_id, la_code=event.la_code,
-                             resolution=event.reason, at=event.decided_at)
+        review_id = await resolve_review(uow.conn, child_id=event.child_id,
+                                         incident_id=event.incident.incident_id,
+                                         la_code=event.la_code, resolution=event.reason,
+                                         at=event.decided_at)
     if await _claim(uow.conn, envelope, event.incident.incident_id):
+        await stage(uow.conn, unmatched_outcome(event, review_id=review_id),
+                    topic_prefix=deps.topic_prefix)
         target = plan_target(event.decided_at, school=None, la_code=event.la_code,
                              before=await escalation_before(uow.conn, event.la_code))
-        await _add(uow.conn, deps, event.incident, target, event.child_id, event.child,
-                   reason=event.reason)
+        await _add(uow.conn, deps, event.incident, target, event.child_id, event.child_index,
+                   event.child, reason=event.reason)
 
 
 @transactional
@@ -230,6 +248,7 @@ async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
         state = on_withdraw(row.state)
         await conn.execute(update(notifications).where(notifications.c.id == row.id)
                            .values(state=state, closed_at=now))
+        await announce_withdrawn(conn, row, at=now, topic_prefix=deps.topic_prefix)
         if state != "retracted":
             continue
         told = [row.recipient_role] + (["safeguarding"] if row.la_since is not None else [])
@@ -273,6 +292,7 @@ async def tell_la_child_absent(
     target = la_target(la_code, deps.clock(), before=await escalation_before(conn, la_code))
     for child in children:
         await _add(conn, deps, incident, target, child["child_id"],
+                   child_index_of(incident.incident_id, child["child_id"]),
                    ChildReport.model_validate(child["child"]), reason=reason)
 
 
@@ -295,7 +315,8 @@ async def tell_la(
 
 async def _add(
     conn: AsyncConnection, deps: NotifierDeps, incident: IncidentFacts, target: Target,
-    child_id: uuid.UUID, child: ChildReport, *, reason: str | None = None,
+    child_id: uuid.UUID, child_index: int | None, child: ChildReport, *,
+    reason: str | None = None,
 ) -> None:
     now = deps.clock()
     plan = {"push_at": target.push_at, "deputy_at": target.deputy_at, "la_at": target.la_at,
@@ -306,7 +327,8 @@ async def _add(
         recipient_role=target.recipient_role, state="scheduled",
         incident=incident.model_dump(mode="json"), created_at=now, **plan,
     ).on_conflict_do_nothing())
-    row = (await conn.execute(select(notifications.c.id, notifications.c.state).where(
+    row = (await conn.execute(select(
+        notifications.c.id, notifications.c.state, notifications.c.push_at).where(
         notifications.c.incident_id == incident.incident_id,
         notifications.c.recipient_key == target.recipient_key).with_for_update())).one()
     key = child_key(deps.child_key_secret, given_name=child.given_name,
@@ -316,9 +338,16 @@ async def _add(
         child=child.model_dump(mode="json"), unmatched_reason=reason or target.reason,
         via_school_urn=target.via_school_urn, via_school_name=target.via_school_name,
     ).on_conflict_do_nothing().returning(notification_children.c.child_id))
-    if added.first() is None or row.state not in DELIVERED:
+    if added.first() is None:
         return
-    if row.state == "acknowledged":
+    restart = row.state == "acknowledged"
+    await announce_scheduled(
+        conn, notification_id=row.id, incident=incident, recipient=target,
+        child_index=child_index, child_key=key, at=now, topic_prefix=deps.topic_prefix,
+        push_at=target.push_at if restart else now if row.state in DELIVERED else row.push_at)
+    if row.state not in DELIVERED:
+        return
+    if restart:
         # nobody has acknowledged this child yet: the notification starts over, as new
         await conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state="scheduled", acknowledged_at=None, acknowledged_by=None, escalations_sent=0,

@@ -27,6 +27,7 @@ from schemas.envelope import Envelope
 from schemas.matching import ChildNeedsReview
 from services.common.db import UnitOfWork
 from services.common.events import HasEngine, transactional
+from services.notifier.announce import announce_review
 from services.notifier.chain import DUTY_REPEAT
 from services.notifier.channels import EmailKind
 from services.notifier.models import notifier_withdrawn_incidents, review_alerts
@@ -38,9 +39,11 @@ _RESOLVED_FIRST = uuid.UUID("6f1c1f55-5d0e-4c1b-9f59-2f4b8a7e0c11")  # names a p
 
 
 class ReviewDeps(HasEngine, Protocol):
-    """What the review handler needs of the notifier's deps: the engine and the clock."""
+    """What the review handler needs of the notifier's deps: the engine, the clock and the
+    topic prefix its lifecycle events are staged under."""
 
     clock: Callable[[], datetime]
+    topic_prefix: str
 
 
 @transactional
@@ -60,6 +63,8 @@ async def on_child_needs_review(envelope: Envelope[Any], *, deps: ReviewDeps,
     duty_at = duty_call_at(deadline, arrived_at=arrived, before=before)
     gone = (await conn.execute(select(notifier_withdrawn_incidents.c.incident_id).where(
         notifier_withdrawn_incidents.c.incident_id == event.incident_id))).first()
+    if gone is None:
+        await announce_review(conn, envelope, topic_prefix=deps.topic_prefix)
     fresh = {"review_id": event.review_id, "la_code": la_code, "deadline_at": deadline,
              "alert_at": now, "alerted_at": None, "duty_at": duty_at, "duty_calls": 0}
     withdrawn = {"resolved_at": now, "resolution": WITHDRAWN} if gone is not None else {}
@@ -82,15 +87,20 @@ async def on_child_needs_review(envelope: Envelope[Any], *, deps: ReviewDeps,
 async def resolve_review(
     conn: AsyncConnection, *, child_id: uuid.UUID, incident_id: uuid.UUID,
     la_code: str | None, resolution: str, at: datetime,
-) -> None:
-    """Close the child's alert; one not yet seen is kept already resolved."""
+) -> uuid.UUID | None:
+    """Close the child's alert; one not yet seen is kept already resolved. The review's id,
+    when its ChildNeedsReview has been seen."""
     done = {"resolved_at": at, "resolution": resolution[:32]}
+    placeholder = uuid.uuid5(_RESOLVED_FIRST, str(child_id))
     await conn.execute(insert(review_alerts).values(
-        review_id=uuid.uuid5(_RESOLVED_FIRST, str(child_id)), child_id=child_id,
+        review_id=placeholder, child_id=child_id,
         incident_id=incident_id, la_code=la_code or "", deadline_at=at, created_at=at,
         alert_at=at, alerted_at=at, duty_at=at, **done,
     ).on_conflict_do_update(index_elements=["child_id"], set_=done,
                             where=review_alerts.c.resolved_at.is_(None)))
+    found: uuid.UUID | None = (await conn.execute(select(review_alerts.c.review_id).where(
+        review_alerts.c.child_id == child_id))).scalar()
+    return None if found == placeholder else found
 
 
 async def resolve_incident_reviews(conn: AsyncConnection, *, incident_id: uuid.UUID,

@@ -94,9 +94,14 @@ def escalation_deadlines(
     if not timedelta(0) < deputy_after <= la_after:
         raise ValueError("need 0 < deputy_after <= la_after")
     push_utc = _to_utc(push_at)
-    starts_utc = _local_moment(push_utc.astimezone(tz).date(), day_starts_at, tz)
-    base = max(push_utc, starts_utc)
+    base = max(push_utc, school_day_start(push_utc, day_starts_at=day_starts_at, tz=tz))
     return EscalationDeadlines(deputy_at=base + deputy_after, la_at=base + la_after)
+
+
+def school_day_start(push_at: datetime, *, day_starts_at: time, tz: ZoneInfo = LONDON
+                     ) -> datetime:
+    """When the school day starts (`day_starts_at`, local) on the day of `push_at`, in UTC."""
+    return _local_moment(_to_utc(push_at).astimezone(tz).date(), day_starts_at, tz)
 
 
 def la_deadline(push_at: datetime, *, tz: ZoneInfo = LONDON) -> datetime:
