@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from migrations.grants import DML, SERVICE_ROLES, grant
 
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("push_at", _AT),
         sa.Column("deadline_at", _AT),
         sa.Column("repeat_children", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("repeats", postgresql.JSONB(), nullable=False, server_default="{}"),
         sa.Column("pushed_at", _AT),
         sa.Column("viewed_at", _AT),
         sa.Column("acknowledged_at", _AT),

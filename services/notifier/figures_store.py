@@ -28,7 +28,9 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,6 +64,10 @@ figures_notifications = Table(
     Column("push_at", _AT),
     Column("deadline_at", _AT),
     Column("repeat_children", Integer, nullable=False, server_default="0"),
+    # each NotificationScheduled's count by its first child's index: the notifier announces a
+    # child who joins a notification with one more event of its own (schemas/notifications.py),
+    # so the total is their sum, and a redelivered event overwrites its own entry alone
+    Column("repeats", JSONB, nullable=False, server_default="{}"),
     *(Column(f"{what}_at", _AT) for what in (
         "pushed", "viewed", "acknowledged", "escalated_deputy", "escalated_la", "retracted")),
     schema="notifier",
@@ -129,12 +135,17 @@ async def _notification(conn: AsyncConnection, event: Any, **values: Any) -> Non
     for name in values:
         set_[name] = _first(t, stmt, name) if name.endswith("_at") else stmt.excluded[name]
     if "last_scheduled_at" in values:
-        # a later schedule (a correction) replaces the push time and deadline; an earlier one
-        # redelivered late does not
-        later = or_(t.c.last_scheduled_at.is_(None),
-                    stmt.excluded.last_scheduled_at >= t.c.last_scheduled_at)
-        for name in ("recipient_role", "push_at", "deadline_at", "repeat_children"):
-            set_[name] = case((later, stmt.excluded[name]), else_=t.c[name])
+        # the first schedule sets the push time and the deadline the figures hold it to (a
+        # child who joins later, re-sent at once, does not move them); whichever arrives first
+        first = or_(t.c.scheduled_at.is_(None), stmt.excluded.scheduled_at < t.c.scheduled_at)
+        for name in ("recipient_role", "push_at", "deadline_at"):
+            set_[name] = case((first, stmt.excluded[name]), else_=t.c[name])
+        merged = t.c.repeats.op("||")(stmt.excluded.repeats)
+        set_["repeats"] = merged
+        set_["repeat_children"] = (
+            select(func.coalesce(func.sum(text("value::int")), 0))
+            .select_from(func.jsonb_each_text(merged).table_valued("key", "value"))
+            .scalar_subquery())
         set_["last_scheduled_at"] = func.greatest(t.c.last_scheduled_at,
                                                   stmt.excluded.last_scheduled_at)
     await conn.execute(stmt.on_conflict_do_update(index_elements=["notification_id"],
@@ -159,7 +170,8 @@ async def on_scheduled(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitO
     e: NotificationScheduled = envelope.payload
     await _notification(uow.conn, e, scheduled_at=e.at, last_scheduled_at=e.at,
                         recipient_role=e.recipient_role, push_at=e.push_at,
-                        deadline_at=e.deadline_at, repeat_children=e.repeat_children)
+                        deadline_at=e.deadline_at, repeat_children=e.repeat_children,
+                        repeats={str(min(e.child_indexes)): e.repeat_children})
 
 
 @transactional

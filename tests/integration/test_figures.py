@@ -119,6 +119,12 @@ async def test_events_become_figures_once_in_any_order_for_the_partnership_alone
     events += [NotificationEscalated(**ids, at=MON + timedelta(hours=3), stage="deputy"),
                NotificationActionAdded(**ids, at=MON + timedelta(days=1), action=Action(
                    type="camhs", on=(MON + timedelta(days=1)).date()))]
+    # a sister joins the notification later (told about before too): one more Scheduled of
+    # its own, sent twice; the first schedule's deadline stands
+    joined = NotificationScheduled(**ids, at=MON + timedelta(hours=5), recipient_role="school",
+                                   child_indexes=[1], push_at=MON + timedelta(hours=5),
+                                   deadline_at=DEADLINE + timedelta(days=1), repeat_children=1)
+    events += [joined, joined]
     withdrawn = school_notification(la, force)[0]
     assert isinstance(withdrawn, NotificationScheduled)
     events += [withdrawn, NotificationRetracted(
@@ -156,7 +162,7 @@ async def test_events_become_figures_once_in_any_order_for_the_partnership_alone
         assert row["minutes_to_acknowledge_p90"] == "240"
         assert row["escalations_deputy"] == "[c]"
         assert row["escalations_la"] == "0"
-        assert row["children_notified_before"] == "7"
+        assert row["children_notified_before"] == "8"
         assert row["actions_early_help"] == "7"  # once each, though the first came twice
         assert row["actions_camhs"] == "[c]"
         assert row["children_routed_to_la"] == "5"
