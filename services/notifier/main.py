@@ -34,6 +34,7 @@ from services.notifier.directory import DirectoryDeps
 from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
+from services.notifier.partners import router as partners_router
 from services.notifier.portal import router as portal_router
 from services.notifier.rekey import rekey_in_background
 from services.notifier.retention import run_retention
@@ -89,6 +90,7 @@ def build_app(
                    relay.router):
         app.include_router(router)
     app.include_router(attendance_router)
+    app.include_router(partners_router)
     return app
 
 
