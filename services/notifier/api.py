@@ -14,16 +14,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.disclosures import Channel
 from schemas.incidents import CHILD_DISCLOSABLE_FIELDS, INCIDENT_DISCLOSABLE_FIELDS
+from schemas.notifications import ACTION_TYPES
 from services.common.auth_api import current_principal, require_scope
 from services.common.disclosure import record_disclosure
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
+from services.notifier import history
+from services.notifier.actions import (
+    ActionIn,
+    acknowledged,
+    action_added,
+    actions_of,
+    check_dates,
+    record_actions,
+)
 from services.notifier.announce import announce_viewed
 from services.notifier.chain import COLUMNS as CHAIN_COLUMNS
 from services.notifier.chain import OPEN_STATES, Chain, owner
 from services.notifier.context import NotifierContext, NotifierCtx
 from services.notifier.domain import IllegalTransitionError, transition
 from services.notifier.handlers import ABSENT_REASON, tell_la
+from services.notifier.lifecycle import stage
 from services.notifier.models import notification_children, notifications
 from services.notifier.open_items import open_items
 from services.notifier.outgoing import OUTBOX_SOURCE
@@ -42,6 +53,9 @@ class AcknowledgeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     action_taken: str | None = Field(default=None, max_length=2000)
+    # what was done, each with its day (codes on notifications.v1, notes kept here)
+    actions: list[ActionIn] | None = Field(default=None, min_length=1,
+                                           max_length=len(ACTION_TYPES))
     # false: the child was not at school the morning after, so the LA is told at once
     attended: bool | None = None
 
@@ -116,9 +130,13 @@ async def view_notification(
         state = transition(row.state, "view")
         await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state=state, viewed_at=func.coalesce(notifications.c.viewed_at, now)))
+        histories = await history.read_histories(uow.conn, ctx, row, children, principal,
+                                                 channel=channel, at=now)
+        done = (await actions_of(uow.conn, [row.id], notes=True)).get(row.id, [])
         await uow.commit()
     ctx.wake_relay()
-    return _summary(row) | {"state": state} | disclosed_view(row.incident, children)
+    return _summary(row) | {"state": state, "actions": done, "history": histories} | (
+        disclosed_view(row.incident, children))
 
 
 @router.post("/{notification_id}/acknowledge", responses=problem_responses(404, 409))
@@ -142,14 +160,48 @@ async def acknowledge_notification(
             state = transition(row.state, "acknowledge")
         except IllegalTransitionError as exc:
             raise Problem(409, "Cannot acknowledge", str(exc)) from None
+        actions = body.actions or []
+        check_dates(actions, received_at=row.created_at, now=now)
         await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state=state, acknowledged_at=now, acknowledged_by=principal.subject,
             action_taken=_with_attendance(body)))
+        await record_actions(uow.conn, row.id, actions, principal=principal, at=now,
+                             follow_up=False)
+        await stage(uow.conn, acknowledged(row, actions, principal=principal, at=now),
+                    topic_prefix=ctx.settings.topic_prefix)
         if body.attended is False and row.school_urn is not None:
             await _report_absence(uow.conn, ctx, row, principal, channel=channel)
         await uow.commit()
     ctx.wake_relay()
     return {"id": str(row.id), "state": state, "acknowledged_at": now.isoformat()}
+
+
+@router.post("/{notification_id}/actions", status_code=201,
+             responses=problem_responses(404, 409))
+async def add_action(
+    notification_id: uuid.UUID, body: ActionIn, principal: Acker, ctx: Ctx
+) -> dict[str, Any]:
+    """A follow-up action, once the notification is acknowledged (409 before)."""
+    return await add_follow_up(ctx, notification_id, body, principal)
+
+
+async def add_follow_up(ctx: NotifierContext, notification_id: uuid.UUID, body: ActionIn,
+                        principal: Principal) -> dict[str, Any]:
+    """Record a follow-up and stage its (content-free) event in the same transaction."""
+    now = ctx.clock()
+    async with ctx.uow() as uow:
+        row = await _locked(uow.conn, notification_id, principal)
+        if row.state != "acknowledged":
+            raise Problem(409, "Not acknowledged",
+                          "Follow-up actions are added after the acknowledgement.")
+        check_dates([body], received_at=row.created_at, now=now, field="")
+        await record_actions(uow.conn, row.id, [body], principal=principal, at=now,
+                             follow_up=True)
+        await stage(uow.conn, action_added(row, body, at=now),
+                    topic_prefix=ctx.settings.topic_prefix)
+        await uow.commit()
+    ctx.wake_relay()
+    return {"id": str(row.id), "action": body.model_dump(mode="json")}
 
 
 def _with_attendance(body: AcknowledgeIn) -> str | None:

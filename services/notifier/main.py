@@ -37,6 +37,7 @@ from services.notifier.figures_store import HANDLERS as FIGURES_HANDLERS
 from services.notifier.figures_store import FiguresDeps
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
+from services.notifier.partners import router as partners_router
 from services.notifier.portal import router as portal_router
 from services.notifier.rekey import rekey_in_background
 from services.notifier.retention import run_retention
@@ -96,6 +97,7 @@ def build_app(
                    relay.router):
         app.include_router(router)
     app.include_router(attendance_router)
+    app.include_router(partners_router)
     return app
 
 

@@ -17,15 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.auth_api import SESSION_COOKIE
 from services.common.jwks import KeysUnavailable
+from services.common.local_time import LONDON
 from services.common.problems import Problem
 from services.common.security import InvalidToken, Principal
-from services.notifier import api, attendance, portal_inbox, portal_partnership, portal_reviews
+from services.notifier import (
+    actions,
+    api,
+    attendance,
+    portal_inbox,
+    portal_partners,
+    portal_partnership,
+    portal_reviews,
+)
 from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
 from services.notifier.models import schools
 from services.notifier.open_items import open_items
-from services.notifier.portal_labels import ACTIONS, GROUP_TAGS, GROUPS
+from services.notifier.portal_labels import ACTION_LABELS, GROUP_TAGS, GROUPS
 from services.notifier.portal_pages import (
     CSRF_COOKIE,
     HERE,
@@ -199,7 +208,12 @@ async def notification(request: Request, notification_id: str) -> Response:
     names = await _school_names(ctx, [details["school_urn"]])
     deadline = details.get("deadline_at")
     return await page(request, "notification.html", {
-        "n": details, "actions": ACTIONS, "children": rows, "school": names,
+        "n": details, "action_types": ACTION_LABELS, "children": rows, "school": names,
+        "today": ctx.clock().astimezone(LONDON).date().isoformat(),
+        "received": datetime.fromisoformat(details["created_at"]).astimezone(LONDON).date()
+        .isoformat(),
+        "histories": details["history"],
+        "directory": await portal_partners.directory_for(ctx, principal, details["la_code"]),
         "for_whom": labels.school(details["school_urn"], names, details["la_code"]),
         "deadline": countdown(datetime.fromisoformat(deadline), ctx.clock()) if deadline
         else None,
@@ -215,16 +229,15 @@ async def acknowledge(request: Request, notification_id: str) -> Response:
     principal = await signed_in(request, "notifications:read")
     if principal is None:
         return to_sign_in()
-    action, said = str(form.get("action_taken", "")), str(form.get("attended", ""))
-    if action not in ACTIONS or said not in ("yes", "no", ""):
-        return await _not_recorded(request, notification_id, "Acknowledgement not recorded", [
-            error for error, wrong in (
-                ({"href": "#action_taken", "message": "Choose the action taken"},
-                 action not in ACTIONS),
-                ({"href": "#attended-yes", "message": "Choose whether the child attended"},
-                 said not in ("yes", "no", ""))) if wrong])
+    done, errors = actions.actions_of_form(form)
+    said = str(form.get("attended", ""))
+    if said not in ("yes", "no", ""):
+        errors.append({"href": "#attended-yes", "message": "Choose whether the child attended"})
+    if errors:
+        return await _not_recorded(request, notification_id, "Acknowledgement not recorded",
+                                   errors)
     attended = None if not said else said == "yes"
-    text = api._with_attendance(api.AcknowledgeIn(action_taken=action, attended=attended))
+    text = api._with_attendance(api.AcknowledgeIn(attended=attended))
     ctx = ctx_of(request)
     try:
         if "notifications:ack" not in principal.scopes:
@@ -234,11 +247,35 @@ async def acknowledge(request: Request, notification_id: str) -> Response:
             await attendance.record_attendance(ctx, uuid.UUID(notification_id), principal,
                                                channel="portal", unanswered=attended)
         await api.acknowledge_notification(
-            ctx, uuid.UUID(notification_id), api.AcknowledgeIn(action_taken=text), principal,
-            channel="portal")
+            ctx, uuid.UUID(notification_id), api.AcknowledgeIn(action_taken=text, actions=done),
+            principal, channel="portal")
     except (ValueError, Problem) as exc:
+        if bad := actions.date_errors(exc, done):
+            return await _not_recorded(request, notification_id,
+                                       "Acknowledgement not recorded", bad)
         return await problem_page(request, exc)
     return RedirectResponse("/portal/?acknowledged=1", status_code=303)
+
+
+@router.post("/notifications/{notification_id}/actions")
+async def add_action(request: Request, notification_id: str) -> Response:
+    """A follow-up action on an acknowledged notification, then the notification again."""
+    form = await checked_form(request)
+    principal = await signed_in(request, "notifications:ack")
+    if principal is None:
+        return to_sign_in()
+    action, errors = actions.action_of_form(form)
+    if action is None:
+        return await _not_recorded(request, notification_id, "Action not recorded", errors)
+    try:
+        await api.add_follow_up(ctx_of(request), uuid.UUID(notification_id), action, principal)
+    except (ValueError, Problem) as exc:
+        if bad := actions.date_errors(exc, [action]):
+            return await _not_recorded(request, notification_id, "Action not recorded", bad)
+        return await problem_page(request, exc, {
+            409: "Acknowledge the notification before adding a follow-up."})
+    return RedirectResponse(f"/portal/notifications/{uuid.UUID(notification_id)}#actions",
+                            status_code=303)
 
 
 @router.post("/notifications/{notification_id}/attendance")
@@ -347,3 +384,4 @@ async def _sign_in_unavailable(request: Request) -> Response:
 
 router.include_router(portal_reviews.router)
 router.include_router(portal_partnership.router)
+router.include_router(portal_partners.router)

@@ -48,17 +48,37 @@ ROLE_LABELS = {
     "duty_manager": "the LA's duty manager", "service_desk": "the Daybreak service desk",
 }
 GENDERS = {"F": "Female", "M": "Male", "X": "Other", "U": "Not known"}
-# the actions a DSL may record, as stored (the API's action_taken) and as read
-ACTIONS = {
-    "pastoral support": "Pastoral support",
-    "education welfare officer": "Education welfare officer",
-    "school nurse": "School nurse",
-    "CAMHS": "CAMHS (children and young people's mental health services)",
-    "Early Help/CAF": "Early Help (CAF)",
-    "social care referral": "Referral to children's social care",
-    "police": "Police",
-    "voluntary agency": "A voluntary agency",
-    "no further action": "No further action",
+# the partner directory's need types (schemas.notifications.NEED_TYPES), as people name them
+NEED_LABELS = {
+    "education_welfare": "Education welfare service",
+    "educational_psychology": "Educational psychology",
+    "school_nurse": "School nurse",
+    "camhs": "CAMHS (children and young people's mental health services)",
+    "early_help": "Early Help (CAF)",
+    "childrens_social_care": "Children's social care",
+    "housing": "Housing",
+    "young_carers": "Young carers",
+    "youth_offending": "Youth offending service",
+    "voluntary": "Voluntary agencies",
+    "domestic_abuse_services": "Domestic abuse services (IDVA)",
+    "police_contact": "Police contact for the incident",
+}
+# what a school did (schemas.notifications.ACTION_TYPES), as people say it
+ACTION_LABELS = {
+    "education_welfare": "Referral to the education welfare service",
+    "educational_psychology": "Referral to educational psychology",
+    "school_nurse": "Referral to the school nurse",
+    "camhs": "Referral to CAMHS",
+    "early_help": "Early Help started (CAF)",
+    "childrens_social_care": "Referral to children's social care",
+    "housing": "Referral to housing",
+    "young_carers": "Referral to the young carers service",
+    "youth_offending": "Referral to the youth offending service",
+    "voluntary": "Referral to a voluntary agency",
+    "domestic_abuse_services": "Referral to domestic abuse services (IDVA)",
+    "police_contact": "Spoke to the police contact for the incident",
+    "support_in_school": "Support in school",
+    "none_needed": "No action needed",
 }
 CHILD_FIELDS = {
     "present_at_incident": "Present at the incident", "voice_of_child": "Voice of the child",
@@ -171,3 +191,8 @@ def tag(state: str) -> Markup:
     colour = GROUP_TAGS.get(STATE_GROUPS.get(state, ""), "govuk-tag--grey")
     return Markup('<strong class="govuk-tag {}">{}</strong>').format(
         colour, escape(label(STATE_LABELS, state)))
+
+
+def phone_href(number: str) -> str:
+    """'0121 303 1234' → 'tel:01213031234' (the number as a phone dials it)."""
+    return "tel:" + "".join(ch for ch in number if ch.isdigit() or ch == "+")

@@ -72,6 +72,7 @@ NAV = (
     NavItem("Open items", "/portal/open-items", "notifications:read", ("la_officer",)),
     NavItem("Review queue", "/portal/reviews", "reviews:read"),
     NavItem("Figures", "/portal/partnership", "figures:read"),
+    NavItem("Partner directory", "/portal/partners", "notifications:read", ("la_officer",)),
     # later: NavItem("Audit log", "/portal/audit", "audit:read"), NavItem("Registry",
     # "/portal/admin", "admin"), each with its pages (see the module docstring)
 )
@@ -85,6 +86,9 @@ for _name, _filter in {
         "reason_label": lambda r: labels.label(labels.REASON_LABELS, r),
         "incident_type": lambda t: labels.label(labels.INCIDENT_TYPES, t),
         "field_label": lambda f: labels.label(labels.CHILD_FIELDS, f),
+        "need_label": lambda t: labels.label(labels.NEED_LABELS, t),
+        "action_label": lambda t: labels.label(labels.ACTION_LABELS, t),
+        "phone_href": labels.phone_href,
         "sentence": lambda words: words[:1].upper() + words[1:]}.items():
     templates.env.filters[_name] = _filter
 

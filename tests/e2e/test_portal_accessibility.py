@@ -32,12 +32,15 @@ from schemas.envelope import wrap
 from schemas.incidents import ChildReport
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
 from services.common.app import create_app
+from services.common.models import outbox
 from services.common.settings import Settings
 from services.matcher.main import build_app as build_matcher
 from services.matcher.models import reviews
+from services.notifier.actions import notification_actions
 from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps, on_child_matched, on_child_unmatched
-from services.notifier.models import notifications
+from services.notifier.models import notification_children, notifications
+from services.notifier.partners import Partner, replace_partners
 from services.notifier.portal import router as portal_router
 from tests.conftest import REPO
 from tests.support.api import issuer_for
@@ -48,6 +51,7 @@ from tests.support.ids import next_email, next_la, next_urn
 from tests.support.notifier import rows_for
 from tests.support.portal import PASSWORD, new_person
 from tests.support.ports import free_port
+from tests.support.tokens import person
 
 pytestmark = pytest.mark.e2e
 DESK, PHONE = {"width": 1280, "height": 900}, {"width": 375, "height": 812}
@@ -235,12 +239,12 @@ async def scan(browser: Any, base: str, axe: str, paths: list[str], *,
 
 async def focus_ring(page: Any) -> bool:
     """The focused element shows the GOV.UK focus style: yellow behind it, a yellow outline,
-    or (a radio) a yellow ring round its label's circle."""
+    or (a radio or checkbox) a yellow ring round its label's circle or box."""
     style = await page.evaluate("""() => { const e = document.activeElement;
         const s = getComputedStyle(e), label = document.querySelector(`label[for='${e.id}']`);
         const ring = label ? getComputedStyle(label, '::before').boxShadow : '';
         return [s.backgroundColor, s.outlineStyle === 'none' ? '' : s.outlineColor,
-                s.boxShadow, e.type === 'radio' ? ring : '']; }""")
+                s.boxShadow, ['radio', 'checkbox'].includes(e.type) ? ring : '']; }""")
     return any(FOCUS_YELLOW in value for value in style)
 
 
@@ -308,7 +312,8 @@ async def test_every_page_passes_axe_at_both_widths_with_unique_titles(
             officer = await scan(browser, base, frontend, [
                 "/portal/", "/portal/open-items", "/portal/open-items?kind=review",
                 "/portal/reviews", "/portal/reviews?state=later", f"/portal/reviews/{made.review}",
-                f"/portal/notifications/{made.la_item}"], storage=officer_storage)
+                f"/portal/notifications/{made.la_item}", "/portal/partners",
+                "/portal/partners/entry"], storage=officer_storage)
 
             # a review resolved with nothing chosen: the errors, announced, link to the fields
             context = await browser.new_context(viewport=PHONE, bypass_csp=True,
@@ -370,10 +375,10 @@ async def test_a_dsl_signs_in_opens_acknowledges_and_signs_out_by_keyboard_alone
             await page.keyboard.press("Enter")
             await page.wait_for_url(f"{base}/portal/notifications/{made.first}")
             await expect(page.locator("h3.govuk-summary-card__title")).to_have_text("Maya Example")
-            await expect(page.get_by_text("Domestic abuse", exact=True)).to_be_visible()
-            await tab_to(page, "e.id === 'action_taken'")
-            await page.keyboard.press("ArrowDown")  # the first action
-            assert await page.input_value("#action_taken") == "pastoral support"
+            await expect(page.get_by_text("Domestic abuse", exact=True).first).to_be_visible()
+            await tab_to(page, "e.id === 'action'")  # the first action
+            await page.keyboard.press("Space")
+            assert await page.is_checked("#action")
             await tab_to(page, "e.id === 'attended-yes'")
             await page.keyboard.press("Space")
             await tab_to(page, "e.textContent.trim() === 'Acknowledge'")
@@ -396,7 +401,7 @@ async def test_a_dsl_signs_in_opens_acknowledges_and_signs_out_by_keyboard_alone
         row = (await conn.execute(select(notifications).where(
             notifications.c.id == made.first))).one()
     assert row.state == "acknowledged"
-    assert row.action_taken == "pastoral support; attended this morning: yes"
+    assert row.action_taken == "attended this morning: yes"
 
 
 async def test_the_readme_screenshots_of_the_dsls_inbox_and_notification(
@@ -438,3 +443,94 @@ async def test_the_readme_screenshots_of_the_dsls_inbox_and_notification(
             await browser.close()
     assert all((SHOTS / f"{p}-{w}.png").stat().st_size > 10_000
                for p in ("inbox", "notification") for w in ("desk", "phone"))
+
+
+async def history_and_directory(notifier_engine: AsyncEngine, made: Made) -> uuid.UUID:
+    """Maya's latest earlier notification acknowledged with a referral, and the LA's
+    partner directory; that earlier notification's id."""
+    n, c = notifications.c, notification_children.c
+    async with notifier_engine.begin() as conn:
+        earlier = (await conn.execute(
+            select(n.id).join(notification_children, c.notification_id == n.id)
+            .where(n.school_urn == made.urn, n.id != made.first,
+                   c.child["given_name"].astext == "Maya")
+            .order_by(n.created_at.desc()).limit(1))).scalar_one()
+        at = (await conn.execute(update(notifications).where(n.id == earlier).values(
+            state="acknowledged", acknowledged_at=n.created_at).returning(n.created_at))
+            ).scalar_one()
+        await conn.execute(insert(notification_actions).values(
+            notification_id=earlier, type="school_nurse", on_date=at.date(), follow_up=False,
+            note="Seen by the school nurse", recorded_at=at, recorded_by="made-up"))
+        await replace_partners(conn, made.la, [
+            Partner(need_type="early_help", name="Early Help hub", phone="0121 303 1234",
+                    email="early.help@la.example.org", hours="Monday to Friday, 9am to 5pm",
+                    guidance="Ring the hub first, then send the Early Help form."),
+            Partner(need_type="domestic_abuse_services", name="IDVA service",
+                    phone="0800 123 4567")], by=person("la_officer", las=[made.la]), at=at)
+    return earlier
+
+
+async def test_a_dsl_sees_the_history_and_directory_and_acknowledges_two_actions_by_keyboard(
+    settings: Settings, notifier_engine: AsyncEngine, matcher_engine: AsyncEngine,
+    notifier_deps: NotifierDeps, clock: Clock, chromium: Path, frontend: str,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    made = await make_up(settings, notifier_engine, matcher_engine, notifier_deps, clock)
+    earlier = await history_and_directory(notifier_engine, made)
+    async with portal_served(settings, notifier_engine, clock, notifier_deps) as base, \
+            async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), headless=True,
+                                           args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport=PHONE, bypass_csp=True)
+            page = await context.new_page()
+            await sign_in(page, base, made.dsl, clock)
+            await tab_to(page, f"e.getAttribute('href') === '/portal/notifications/{made.first}'",
+                         limit=120)
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(f"{base}/portal/notifications/{made.first}")
+            history = page.locator("table", has_text="What was done")
+            await expect(history).to_contain_text("Referral to the school nurse")
+            assert "Seen by the school nurse" not in await history.inner_text()  # no notes
+            directory = page.locator("aside.app-directory")
+            await expect(directory.locator(".govuk-summary-card__title")).to_have_text(
+                ["Early Help (CAF)", "Domestic abuse services (IDVA)"])
+            await expect(directory).to_contain_text("0121 303 1234")
+            assert not await violations(page, frontend)
+            assert await page.evaluate("() => document.documentElement.scrollWidth") <= 375
+
+            # two actions, each with its date (today, as given) and one with a note
+            await tab_to(page, "e.id === 'action-early_help'")
+            await page.keyboard.press("Space")
+            await tab_to(page, "e.id === 'note-early_help'", limit=6)  # past the date's parts
+            await page.keyboard.type("Early Help assessment started")
+            await tab_to(page, "e.id === 'action-support_in_school'")
+            await page.keyboard.press("Space")
+            await tab_to(page, "e.id === 'attended-yes'")
+            await page.keyboard.press("Space")
+            assert not await violations(page, frontend)  # with the two rows open
+            await tab_to(page, "e.textContent.trim() === 'Acknowledge'")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(f"{base}/portal/?acknowledged=1")
+            await page.goto(f"{base}/portal/notifications/{made.first}")
+            done = page.locator("#actions + dl")
+            await expect(done).to_contain_text("Early Help started (CAF)")
+            await expect(done).to_contain_text("Early Help assessment started")
+            await expect(done).to_contain_text("Support in school")
+            await expect(page.get_by_role("button", name="Add follow-up")).to_be_visible()
+            assert not await violations(page, frontend)
+            await context.close()
+        finally:
+            await browser.close()
+    async with notifier_engine.connect() as conn:
+        recorded = (await conn.execute(select(notification_actions).where(
+            notification_actions.c.notification_id == made.first)
+            .order_by(notification_actions.c.id))).all()
+        reads = (await conn.execute(select(outbox.c.value).where(
+            outbox.c.source == settings.topic("notifier"),
+            outbox.c.topic == settings.topic("disclosures.v1")))).scalars().all()
+    assert [(a.type, a.note) for a in recorded] == [
+        ("early_help", "Early Help assessment started"), ("support_in_school", None)]
+    assert any(b"history.read" in v and str(made.first).encode() in v for v in reads)
+    assert str(earlier) not in str(recorded)

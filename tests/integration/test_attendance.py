@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.envelope import wrap
 from schemas.incidents import IncidentWithdrawn
 from services.common.app import create_app
+from services.common.local_time import LONDON
 from services.common.models import outbox
 from services.common.settings import Settings
 from services.notifier.attendance import AttendanceFollowUp, attendance_times
@@ -355,7 +356,8 @@ async def test_the_portal_records_attendance_and_the_acknowledge_form_answers_th
            "checked" in again.text
     # the acknowledge form's "attended: no" is for Tomi alone, who has no answer yet
     ack = await portal.post(f"/portal/notifications/{row.id}/acknowledge", data={
-        "csrf": csrf_of(again), "action_taken": "school nurse", "attended": "no"})
+        "csrf": csrf_of(again), "action": "school_nurse",
+        "on-school_nurse": clock.now.astimezone(LONDON).date().isoformat(), "attended": "no"})
     assert ack.status_code == 303
     stored = await answers(notifier_engine, row.id)
     assert (stored[zara].attended, stored[tomi].attended) == (True, False)
@@ -363,7 +365,7 @@ async def test_the_portal_records_attendance_and_the_acknowledge_form_answers_th
         tomi: "absent_after_incident"}
     acked = await state(notifier_engine, row.id)
     assert acked.state == "acknowledged"
-    assert acked.action_taken == "school nurse; attended this morning: no"
+    assert acked.action_taken == "attended this morning: no"
     # once every child is answered, acknowledging asks no attendance question
     done = await portal.get(f"/portal/notifications/{row.id}")
     assert 'name="attended"' not in done.text and "Record attendance" in done.text

@@ -107,8 +107,9 @@ async def test_inbox_shows_only_own_school_and_reading_is_an_audited_disclosure(
     page = await portal.get(f"/portal/notifications/{own.id}")
     assert page.status_code == 200 and "Zara Okafor" in page.text
     assert "Secret summary" not in page.text  # not in the force's disclosure profile
-    assert 'for="action_taken">Action taken</label>' in page.text
-    assert '<option value="Early Help/CAF">Early Help (CAF)</option>' in page.text
+    assert "What has been done?" in page.text
+    assert 'name="action" type="checkbox" value="early_help"' in page.text
+    assert 'for="action-early_help">Early Help started (CAF)</label>' in page.text
     async with engine.connect() as conn:
         staged = (await conn.execute(select(outbox.c.value).where(
             outbox.c.source == settings.topic("notifier"),
@@ -130,20 +131,21 @@ async def test_acknowledge_through_the_form_then_sign_out(
     await sign_in(portal, clock, email, totp)
     page = await portal.get(f"/portal/notifications/{row.id}")
     url = f"/portal/notifications/{row.id}/acknowledge"
-    bad = await portal.post(url, data={"csrf": csrf_of(page), "action_taken": "tea",
+    bad = await portal.post(url, data={"csrf": csrf_of(page), "action": "tea",
                                        "attended": "no"})
     assert bad.status_code == 422
-    ack = await portal.post(url, data={"csrf": csrf_of(page), "action_taken": "school nurse",
-                                       "attended": "no"})
+    today = clock.now.astimezone(LONDON).date().isoformat()
+    ack = await portal.post(url, data={"csrf": csrf_of(page), "action": "school_nurse",
+                                       "on-school_nurse": today, "attended": "no"})
     assert ack.status_code == 303 and ack.headers["location"] == "/portal/?acknowledged=1"
     assert "Acknowledgement recorded" in (await portal.get(ack.headers["location"])).text
     rows = {r.school_urn: r for r in await rows_for(engine, incident_id)}
     row = rows[school.urn]
     assert rows[None].recipient_role == "safeguarding"  # absent: the LA is told at once
     assert row.state == "acknowledged"
-    assert row.action_taken == "school nurse; attended this morning: no"
-    again = await portal.post(url, data={"csrf": csrf_of(page), "action_taken": "police",
-                                         "attended": "yes"})
+    assert row.action_taken == "attended this morning: no"
+    again = await portal.post(url, data={"csrf": csrf_of(page), "action": "police_contact",
+                                         "on-police_contact": today, "attended": "yes"})
     assert again.status_code == 409
     out = await portal.post("/portal/sign-out", data={"csrf": csrf_of(page)})
     assert out.status_code == 303 and SESSION_COOKIE not in portal.cookies

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.envelope import wrap
 from schemas.matching import ChildUnmatched
+from services.common.local_time import LONDON
 from services.common.models import outbox
 from services.common.settings import Settings
 from services.matcher.main import build_app as build_matcher
@@ -349,9 +350,10 @@ async def test_the_la_officer_opens_and_acknowledges_what_was_sent_to_the_la(
     assert "Ola Okafor" in page.text and "On no school&#39;s roll" in page.text
     assert "Record attendance" not in page.text  # the school's to answer, not the LA's
     ack = await la_portal.post(f"/portal/notifications/{row.id}/acknowledge", data={
-        "csrf": csrf_of(page), "action_taken": "social care referral"})
+        "csrf": csrf_of(page), "action": "childrens_social_care",
+        "on-childrens_social_care": clock.now.astimezone(LONDON).date().isoformat()})
     assert ack.status_code == 303
     [acked] = await rows_for(notifier_engine, incident_id)
-    assert acked.state == "acknowledged" and acked.action_taken == "social care referral"
+    assert acked.state == "acknowledged" and acked.action_taken is None
     after = await la_portal.get("/portal/")
     assert after.text.count(f"/portal/notifications/{row.id}") == 1  # off the desk, listed

@@ -63,7 +63,7 @@ INVALID = Call(json={"unexpected": True})  # 422, after the gate
 POLICE = frozenset({"police"})
 READERS = frozenset({"dsl", "deputy_dsl", "la_officer"})
 SCHOOL_X = frozenset({"dsl_x", "deputy_x"})
-ACK_FORM = {"action_taken": "school nurse", "attended": "yes"}
+ACK_FORM = {"action": "none_needed", "on-none_needed": "{today}", "attended": "yes"}
 LA_OFFICERS = frozenset({"la_officer"})
 LA_1 = frozenset({"la_1"})
 FIGURE_READERS = frozenset({"partnership", "la_officer"})
@@ -158,7 +158,7 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X),
     ("notifier", "POST", "/portal/notifications/{notification_id}/acknowledge"): Rule(
         PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X, attack=Call(form=ACK_FORM),
-        probe=Call(form={"action_taken": "tea", "attended": "yes"}), probe_status=422),
+        probe=Call(form={"action": "tea", "attended": "yes"}), probe_status=422),
     ("notifier", "POST", "/portal/notifications/{notification_id}/attendance"): Rule(
         PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X,
         attack=Call(form={f"child-{SOME_CHILD}": "absent"}), probe=Call(form={}),
@@ -184,6 +184,31 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("audit", "POST", "/v1/audit/subject-access"): _auditor(
         Call(json={"given_name": "{given}", "family_name": "{family}",
                    "date_of_birth": "{born}"}), INVALID, 422),
+    # follow-ups, the LA's partner directory (its officers keep it, its schools' DSLs read it)
+    ("notifier", "POST", "/v1/notifications/{notification_id}/actions"): Rule(
+        BEARER, roles=READERS, owners=SCHOOL_X,
+        attack=Call(json={"type": "none_needed", "on": "{today}"}), probe=INVALID,
+        probe_status=422),
+    ("notifier", "GET", "/v1/partners/{la_code}"): Rule(
+        BEARER, roles=READERS, owners=frozenset({"dsl_x", "deputy_x", "la_1"})),
+    ("notifier", "PUT", "/v1/partners/{la_code}"): Rule(
+        BEARER, roles=LA_OFFICERS, owners=LA_1, attack=Call(json={"partners": []}),
+        probe=INVALID, probe_status=422),
+    ("notifier", "POST", "/portal/notifications/{notification_id}/actions"): Rule(
+        PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X,
+        attack=Call(form={"type": "none_needed", "on": "{today}"}),
+        probe=Call(form={"type": "tea"}), probe_status=422),
+    ("notifier", "GET", "/portal/partners"): Rule(PORTAL, roles=LA_OFFICERS),
+    ("notifier", "GET", "/portal/partners/entry"): Rule(PORTAL, roles=LA_OFFICERS),
+    ("notifier", "POST", "/portal/partners/entry"): Rule(
+        PORTAL, roles=LA_OFFICERS, owners=LA_1,
+        attack=Call(form={"la": "{la_code}", "need_type": "housing", "name": "Hijack"}),
+        probe=Call(form={"la": "{la_code}", "need_type": "tea"}), probe_status=422),
+    # the owner's probe names no entry: nothing is removed (404)
+    ("notifier", "POST", "/portal/partners/remove"): Rule(
+        PORTAL, roles=LA_OFFICERS, owners=LA_1, attack=Call(form={"la": "{la_code}",
+                                                                  "entry": "0"}),
+        probe=Call(form={"la": "{la_code}", "entry": "none"}), probe_status=404),
 }
 
 

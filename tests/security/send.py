@@ -51,7 +51,7 @@ async def portal_call(world: World, method: str, path: str, call: Call,
     transport = httpx.ASGITransport(app=world.apps["notifier"])
     async with httpx.AsyncClient(transport=transport, base_url="http://test",
                                  cookies=cookies) as client:
-        form = None if call.form is None else call.form | {"csrf": csrf}
+        form = None if call.form is None else fill(call.form, world.params) | {"csrf": csrf}
         return await client.request(method, fill(path, world.params), data=form)
 
 

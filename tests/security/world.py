@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from schemas.envelope import wrap
 from schemas.incidents import ChildReport
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
+from services.common.local_time import LONDON
 from services.common.settings import Settings
 from services.matcher.models import reviews
 from services.notifier.handlers import on_child_matched, on_child_unmatched
@@ -181,7 +182,8 @@ async def populate(world: World) -> None:
         notification_la2=await notify_la(world, y.la, "notification_la2"),
         review_id=await queue_review(world, x.la, "review_1"),
         review_2=await queue_review(world, y.la, "review_2"),
-        token=secrets.token_urlsafe(16), name="portal.css")
+        token=secrets.token_urlsafe(16), name="portal.css",
+        today=datetime.now(LONDON).date().isoformat())
     seen = world.canaries["notification_x"]
     world.params.update(given=seen.given, family=seen.family, born=seen.born.isoformat())
     world.params.update(await _audit_objects(world))

@@ -74,7 +74,7 @@ def test_codes_become_labels() -> None:
     assert labels.label(labels.STATE_LABELS, "scheduled") == "Waiting for the morning e-mail"
     assert labels.label(labels.STATE_LABELS, "some_new_state") == "Some new state"
     assert labels.label(labels.ROLE_LABELS, "duty_manager") == "the LA's duty manager"
-    assert labels.ACTIONS["social care referral"] == "Referral to children's social care"
+    assert labels.ACTION_LABELS["childrens_social_care"] == "Referral to children's social care"
     assert labels.child_field("present_at_incident", True) == "Yes"
     assert labels.child_field("present_at_incident", None) == "Not known"
     assert labels.child_field("gender", "F") == "Female"
