@@ -79,10 +79,10 @@ def _newest_children(ex: Any) -> dict[str, Any]:
 
 async def _upsert(conn: AsyncConnection, event: Any, values: dict[str, Any],
                   merge: Merge) -> None:
-    stmt = insert(n).values(
-        notification_id=event.notification_id, incident_id=event.incident_id,
-        school_urn=event.school_urn, la_code=event.la_code,
-        recipient_role="school" if event.school_urn else "la", **values)
+    stmt = insert(n).values({
+        "notification_id": event.notification_id, "incident_id": event.incident_id,
+        "school_urn": event.school_urn, "la_code": event.la_code,
+        "recipient_role": "school" if event.school_urn else "la"} | values)
     ex = stmt.excluded
     await conn.execute(stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
         "school_urn": func.coalesce(ex.school_urn, n.c.school_urn),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -53,10 +53,10 @@ def decode_cursor(cursor: str) -> tuple[int, datetime | None]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         after, since = data["after"], data["since"]
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
             raise ValueError("position")
         return after, _aware(since) if since is not None else None
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error) as exc:
         raise _bad_query("cursor", "is not a cursor this API gave") from exc
 
 
@@ -64,14 +64,14 @@ def _aware(value: str) -> datetime:
     at = datetime.fromisoformat(value)
     if at.tzinfo is None:
         raise ValueError("no offset")
-    return at
+    return at.astimezone(UTC)  # OverflowError at the ends of the calendar
 
 
 def parse_since(value: str) -> datetime:
     """An RFC 3339 time with its offset; 422 otherwise."""
     try:
         return _aware(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise _bad_query("updated_since", "must be an RFC 3339 time with an offset") from exc
 
 
