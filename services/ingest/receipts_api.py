@@ -98,8 +98,9 @@ def _force(principal: Principal) -> str:
 
 
 def _own(force_code: str, principal: Principal) -> str:
+    # another force's webhook is none of the caller's: 404, as another force's incident is
     if principal.force_code != force_code:
-        raise Problem(403, "Forbidden", "You may only manage your own force's webhook.")
+        raise Problem(404, "Not found", "No such force for your credential.")
     return force_code
 
 

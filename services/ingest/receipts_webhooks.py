@@ -16,7 +16,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
-from services.common.problems import Problem
 from services.common.webhook_signing import WebhookPoster, backoff_delay
 from services.ingest.receipts_models import receipt_deliveries, receipt_webhooks
 from services.ingest.receipts_view import receipts_of
@@ -41,13 +40,12 @@ async def put_webhook(force_code: str, *, url: str, secret: str, uow: UnitOfWork
 
 
 async def webhook_view(force_code: str, *, uow: UnitOfWork) -> dict[str, Any]:
-    """The force's webhook as its client sees it: the URL, never the secret."""
+    """The force's webhook as its client sees it: the URL (null: none), never the secret."""
     async with uow:
         row = (await uow.conn.execute(select(receipt_webhooks.c.url, receipt_webhooks.c.updated_at)
                                       .where(receipt_webhooks.c.force_code == force_code))).first()
-    if row is None:
-        raise Problem(404, "Not found", "This force has no receipts webhook.")
-    return {"force_code": force_code, "url": row.url, "updated_at": row.updated_at.isoformat()}
+    return {"force_code": force_code, "url": row.url if row else None,
+            "updated_at": row.updated_at.isoformat() if row else None}
 
 
 async def delete_webhook(force_code: str, *, uow: UnitOfWork) -> None:

@@ -183,14 +183,13 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     # receipts: each force lists its own changes; its webhook is its own police client's
     ("ingest", "GET", "/v1/incidents"): Rule(BEARER, roles=POLICE),
     ("ingest", "PUT", "/v1/forces/{force_code}/receipts-webhook"): Rule(
-        BEARER, roles=POLICE, owners=frozenset({"police_a"}), foreign=403,
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}),
         attack=Call(json={"url": "https://attacker.example/hook", "secret": "s" * 40}),
         probe=INVALID, probe_status=422),
-    # the world registers no webhook: the owner is let through to find none
     ("ingest", "GET", "/v1/forces/{force_code}/receipts-webhook"): Rule(
-        BEARER, roles=POLICE, owners=frozenset({"police_a"}), foreign=403, probe_status=404),
+        BEARER, roles=POLICE, owners=frozenset({"police_a"})),
     ("ingest", "DELETE", "/v1/forces/{force_code}/receipts-webhook"): Rule(
-        BEARER, roles=POLICE, owners=frozenset({"police_a"}), foreign=403, probe_status=204),
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}), probe_status=204),
 }
 
 
