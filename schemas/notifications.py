@@ -93,7 +93,9 @@ class NotificationScheduled(_NotificationEvent):
 
 
 class NotificationUpdated(_NotificationEvent):
-    """A correction changed the children (or their details) a notification is about."""
+    """A correction changed what a notification shows: `child_indexes` are the children whose
+    details changed (all of them, when the incident's own facts did). Which children it is
+    about is still the union of its NotificationScheduled events, less those retracted."""
 
     event_type = "NotificationUpdated"
     child_indexes: list[int] = Field(min_length=1)

@@ -229,6 +229,7 @@ async def run_demo(settings: Settings) -> int:
     resolved = await _await_event(settings, topics.MATCHES, ambiguous.json()["incident_id"])
     print(f"   matches.v1: {resolved['type']} (decided by {resolved['payload']['decided_by']})")
     await _dsl(settings)
+    await _receipts(police, [resp.json()["incident_id"], ambiguous.json()["incident_id"]])
     await _audit(settings)
     print(f"See the APIs at {INGEST}/docs, {MATCHER}/docs and {AUDIT}/docs; "
           "logs in .daybreak/logs/")
@@ -318,6 +319,48 @@ async def _dsl(settings: Settings) -> None:
           if mail else "   the LA's e-mail has not been sent yet (see .daybreak/mail/new/)")
 
 
+async def _receipts(police: dict[str, str], incident_ids: list[str],
+                    timeout_s: float = 20) -> None:
+    """The force reads its receipts: each child's outcome and, per school, when it was pushed,
+    viewed and acknowledged (waiting a while for the notifier's events to reach ingest)."""
+    receipts: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=INGEST, timeout=15) as http:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            receipts = [(await http.get(f"/v1/incidents/{i}", headers=police)).json()
+                        for i in incident_ids]
+            if all(_told(r) for r in receipts) or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    print("10. police read their receipts (GET /v1/incidents/{id}, no phone call):")
+    for receipt in receipts:
+        outcomes = ", ".join(f"child {c['child_index']}: {c['outcome'] or 'being matched'}"
+                             for c in receipt["children"])
+        print(f"   {receipt['incident_reference']}: {outcomes}")
+        for n in receipt["notifications"]:
+            print(f"     {_desk(n)}: {_when('pushed', n['pushed_at'])}, "
+                  f"{_when('viewed', n['first_viewed_at'])}, "
+                  f"{_when('acknowledged', n['acknowledged_at'])}")
+        if not receipt["notifications"]:
+            print("     no notification reported yet")
+
+
+def _told(receipt: dict[str, Any]) -> bool:
+    """Every child decided, and every notification seen and acknowledged."""
+    notes = receipt.get("notifications", [])
+    return bool(notes) and all(c["outcome"] for c in receipt["children"]) and all(
+        n["first_viewed_at"] and n["acknowledged_at"] for n in notes)
+
+
+def _desk(notification: dict[str, Any]) -> str:
+    urn = notification["school_urn"]
+    return f"school {urn}" if urn else f"LA {notification['la_code']}"
+
+
+def _when(what: str, at: str | None) -> str:
+    return f"{what} {spoken_time(datetime.fromisoformat(at))}" if at else f"not yet {what}"
+
+
 async def _await_mail(mailbox: Path, recipient: str, seconds: float = 20) -> str | None:
     """The newest message for `recipient` that the local SMTP server wrote to its mailbox."""
     started = datetime.now(UTC).timestamp()
@@ -343,9 +386,9 @@ async def _audit(settings: Settings) -> None:
             if views:
                 break
             await asyncio.sleep(0.5)
-        print(f"10. auditor's subject-access request: {len(views)} review view(s) of that child, "
+        print(f"11. auditor's subject-access request: {len(views)} review view(s) of that child, "
               f"by {views[-1]['actor_role']} {views[-1]['actor']} via {views[-1]['channel']}"
-              if views else "10. auditor: the disclosure has not reached the audit log yet")
+              if views else "11. auditor: the disclosure has not reached the audit log yet")
         check = (await http.get("/v1/audit/verify", headers=auditor)).json()
         print(f"   audit log verified: ok={check['ok']}, {check['events']} events, "
               f"head {str(check['head'])[:16]}...")

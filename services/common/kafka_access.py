@@ -98,7 +98,9 @@ class ServiceAccess:
         return out
 
 
-INGEST = ServiceAccess("ingest", produces=(topics.INCIDENTS,), transactional=True)
+# notifications.v1: the lifecycle events ingest projects into the police's receipts
+INGEST = ServiceAccess("ingest", consumes=(topics.NOTIFICATIONS,), produces=(topics.INCIDENTS,),
+                       transactional=True)
 MATCHER = ServiceAccess("matcher", consumes=(topics.INCIDENTS,),
                         produces=(topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES,
                                   topics.REGISTRY), outbox=True)

@@ -10,6 +10,7 @@ from prometheus_client import Counter
 
 from services.common.context import AppContext, context_of
 from services.common.kafka import KafkaPublisher
+from services.ingest.receipts_webhooks import ReceiptDeliverer
 
 
 @dataclass(kw_only=True)
@@ -18,6 +19,8 @@ class IngestContext(AppContext):
 
     publisher: KafkaPublisher
     accepted: Counter  # labelled by force code
+    # posts forces' receipt changes; built by the lifespan, beside its HTTP client
+    deliverer: ReceiptDeliverer | None = None
 
 
 get_ingest_ctx = context_of(IngestContext)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -14,16 +15,22 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.common import relay
 from services.common.app import create_app
-from services.common.bootstrap import service_lifespan
+from services.common.bootstrap import service_lifespan, table_worker
 from services.common.context import AppContext
 from services.common.db import service_engine
 from services.common.kafka import KafkaPublisher
 from services.common.kafka_access import INGEST
+from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.settings import Settings
+from services.common.webhook_signing import HttpxWebhookPoster
 from services.ingest.api import router
 from services.ingest.context import IngestContext
 from services.ingest.readiness import observe_readiness
+from services.ingest.receipts import HANDLERS, ReceiptDeps
+from services.ingest.receipts_api import router as receipts_router
+from services.ingest.receipts_webhooks import ReceiptDeliverer
+from services.ingest.settings import IngestSettings, ingest_settings
 
 PORT = 8001
 SERVICE: Final = "ingest"
@@ -32,8 +39,9 @@ SERVICE: Final = "ingest"
 def build_app(
     settings: Settings | None = None, *, issuer: httpx.AsyncClient | None = None
 ) -> FastAPI:
-    """The ingest app with real adapters (`issuer`: the client to the identity service)."""
-    settings = settings or Settings()
+    """The ingest app with real adapters (`issuer`: the client to the identity service), its
+    `notifications.v1` consumer (the receipts) and the receipts webhooks' deliverer."""
+    settings = ingest_settings(settings)
     registry = CollectorRegistry()
     publisher = KafkaPublisher(
         settings.kafka(), topics=[settings.topic(t) for t in INGEST.produces],
@@ -47,6 +55,12 @@ def build_app(
                          registry=registry),
     )
 
+    # no outbox: ingest publishes incidents in its own Kafka transactions (README)
+    worker = table_worker(INGEST, settings, engine=ctx.engine, source=SERVICE, relay=False,
+                          handlers=HANDLERS,
+                          deps=ReceiptDeps(engine=ctx.engine, clock=lambda: ctx.clock()))
+    observe_worker(ctx, worker)
+
     async def broker(c: AppContext) -> None:
         await publisher.ping()
 
@@ -55,13 +69,34 @@ def build_app(
         # the broker may come later: requests answer 503 until it does
         with contextlib.suppress(Exception):
             await publisher.producer()
-        yield
+        async with delivering(ctx, settings):
+            yield
         await publisher.stop()
 
     app = create_app(title="Daybreak ingest", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(ctx.engine, inner=publishing),
+                     lifespan=service_lifespan(ctx.engine, worker, inner=publishing),
                      readiness=[broker])
     app.include_router(router)
+    app.include_router(receipts_router)
     app.include_router(relay.router)
     observe_readiness(ctx)
     return app
+
+
+@asynccontextmanager
+async def delivering(ctx: IngestContext, settings: IngestSettings) -> AsyncIterator[None]:
+    """Post forces' receipt changes in the background while the app runs."""
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(timeout=settings.receipt_webhook_timeout_s) as http:
+        ctx.deliverer = deliverer = ReceiptDeliverer(
+            engine=ctx.engine, poster=HttpxWebhookPoster(http), clock=lambda: ctx.clock(),
+            max_attempts=settings.receipt_delivery_max_attempts,
+            backoff_s=settings.receipt_delivery_backoff_s)
+        task = asyncio.create_task(
+            deliverer.run(stop, interval_s=settings.receipt_delivery_interval_s))
+        try:
+            yield
+        finally:
+            stop.set()
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)

@@ -26,6 +26,7 @@ from services.common.db import UnitOfWork
 from services.common.problems import Problem
 from services.common.security import Principal
 from services.ingest.models import forces, incidents
+from services.ingest.receipts_view import receipts_of
 
 INCIDENT_NAMESPACE = uuid.UUID("6f1b8a8e-4c1e-4a77-9d5e-0c2f6d0b7a11")
 DEFAULT_DISCLOSURE = ("occurred_at", "incident_type", "present_at_incident")
@@ -189,19 +190,16 @@ async def withdraw_incident(
 async def get_incident_status(
     incident_id: uuid.UUID, *, principal: Principal, uow: UnitOfWork
 ) -> dict[str, Any]:
-    """An incident's status for its own force: no child data."""
+    """An incident's receipt for its own force: its status, each child's outcome and each
+    notification's life (no child data)."""
     async with uow:
         row = (
             await uow.conn.execute(select(incidents).where(incidents.c.incident_id == incident_id))
         ).first()
-    if row is None or row.force_code != principal.force_code:
-        raise Problem(404, "Not found", "No such incident for your force.")
-    return {
-        "incident_id": str(row.incident_id), "status": row.status,
-        "incident_reference": row.incident_reference, "children_count": row.children_count,
-        "received_at": row.received_at.isoformat(),
-        "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None,
-    }
+        if row is None or row.force_code != principal.force_code:
+            raise Problem(404, "Not found", "No such incident for your force.")
+        [receipt] = await receipts_of(uow.conn, [row])
+    return receipt
 
 
 async def put_force(

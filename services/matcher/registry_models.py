@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -16,12 +15,12 @@ from pydantic import (
 )
 
 from services.common.problems import Problem
+from services.common.webhook_signing import WebhookUrl
 from services.matcher.roster import normalise_uk_postcode
 
 LA_CODE_PATTERN = r"^[A-Za-z0-9]{1,8}$"
 URN_PATTERN = r"^[0-9]{6,7}$"
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"  # "HH:MM", London time
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_ESCALATION_MINUTES = 24 * 60
 MAX_ESCALATION_BEFORE_MINUTES = 12 * 60
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -55,19 +54,8 @@ class SchoolContactIn(_Body):
 class WebhookIn(_Body):
     """Where a school's system takes notifications, and the HMAC secret that signs them."""
 
-    url: str = Field(max_length=2000)
+    url: WebhookUrl
     secret: SecretStr | None = Field(default=None, min_length=16, max_length=256)
-
-    @field_validator("url")
-    @classmethod
-    def _https(cls, url: str) -> str:
-        parts = urlsplit(url)
-        loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK
-        if not (parts.scheme == "https" or loopback) or not parts.hostname:
-            raise ValueError("must be an https URL")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials")
-        return url
 
 
 class LocalAuthorityIn(_Body):

@@ -2,49 +2,34 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Literal, Protocol
 
 import aiosmtplib
-import httpx
 
 from services.common.local_time import LONDON
+from services.common.webhook_signing import (
+    HttpxWebhookPoster,
+    WebhookPoster,
+    backoff_delay,
+    sign_webhook,
+)
+
+# the webhook pieces live in services/common/webhook_signing.py (ingest signs forces' receipts
+# the same way); re-exported for the notifier's modules that import them from here
+__all__ = ["HttpxWebhookPoster", "WebhookPoster", "backoff_delay", "sign_webhook"]
 
 EmailKind = Literal[
     "notice", "escalation_deputy", "escalation_la", "escalation_duty", "retraction",
     "review_waiting", "review_overdue", "delivery_failed", "attendance_prompt"]
 REVIEW_KINDS: frozenset[EmailKind] = frozenset({"review_waiting", "review_overdue"})
-SIGNATURE_HEADER = "X-Daybreak-Signature"
-TIMESTAMP_HEADER = "X-Daybreak-Timestamp"
-DELIVERY_HEADER = "X-Daybreak-Delivery"
-_MAX_BACKOFF = timedelta(hours=1)
 
 
 class Mailer(Protocol):
     """Sends one e-mail or raises."""
 
     async def send(self, *, to: list[str], subject: str, body: str, message_id: str) -> None: ...
-
-
-class WebhookPoster(Protocol):
-    """Posts one signed webhook body or raises."""
-
-    async def post(self, url: str, *, secret: str, body: bytes, timestamp: int,
-                   delivery_id: str) -> None: ...
-
-
-def sign_webhook(secret: str, *, timestamp: int, body: bytes) -> str:
-    """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`, the value of the signature header."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
-
-
-def backoff_delay(attempts: int, *, base_s: float) -> timedelta:
-    """Exponential backoff after the n-th failed attempt (1, 2, 4, ... times base), capped."""
-    return min(timedelta(seconds=base_s * 2 ** max(attempts - 1, 0)), _MAX_BACKOFF)
 
 
 def render_email(kind: EmailKind, *, name: str, count: int, link: str | None,
@@ -118,21 +103,3 @@ class SmtpMailer:
         message.set_content(body)
         await aiosmtplib.send(message, hostname=self.host, port=self.port,
                               start_tls=self.starttls, timeout=self.timeout_s)
-
-
-class HttpxWebhookPoster:
-    """Posts signed JSON bodies; any status other than 2xx is a failure to retry."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def post(self, url: str, *, secret: str, body: bytes, timestamp: int,
-                   delivery_id: str) -> None:
-        """Post the body with the timestamp, signature and delivery id headers."""
-        response = await self.client.post(url, content=body, headers={
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign_webhook(secret, timestamp=timestamp, body=body),
-            DELIVERY_HEADER: delivery_id,
-        })
-        response.raise_for_status()

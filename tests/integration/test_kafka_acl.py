@@ -195,7 +195,7 @@ async def test_ingest_publishes_incidents_in_its_transactions(
     assert len(await read_topic(kafka, topic, at_least=1)) == 1
 
 
-@pytest.mark.parametrize("service", [MATCHER, NOTIFIER, AUDIT], ids=lambda s: s.name)
+@pytest.mark.parametrize("service", [INGEST, MATCHER, NOTIFIER, AUDIT], ids=lambda s: s.name)
 async def test_each_consuming_service_does_what_it_does(
     kafka: KafkaConnection, granted: str, service: ServiceAccess
 ) -> None:

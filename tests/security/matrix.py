@@ -209,6 +209,16 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         PORTAL, roles=LA_OFFICERS, owners=LA_1, attack=Call(form={"la": "{la_code}",
                                                                   "entry": "0"}),
         probe=Call(form={"la": "{la_code}", "entry": "none"}), probe_status=404),
+    # receipts: each force lists its own changes; its webhook is its own police client's
+    ("ingest", "GET", "/v1/incidents"): Rule(BEARER, roles=POLICE),
+    ("ingest", "PUT", "/v1/forces/{force_code}/receipts-webhook"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}),
+        attack=Call(json={"url": "https://attacker.example/hook", "secret": "s" * 40}),
+        probe=INVALID, probe_status=422),
+    ("ingest", "GET", "/v1/forces/{force_code}/receipts-webhook"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"})),
+    ("ingest", "DELETE", "/v1/forces/{force_code}/receipts-webhook"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}), probe_status=204),
 }
 
 

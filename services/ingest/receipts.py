@@ -1,0 +1,225 @@
+"""Ingest's projection of `notifications.v1` into the police's receipts.
+
+Each event is applied once (its `event_id` claimed in the same transaction) and merged so that
+order does not matter: first-time facts keep the earliest time (`LEAST` skips NULLs), lists
+grow, children follow the newest event that set them. A change that alters the receipt bumps
+the force's change counter, whose row lock orders a force's changes by commit, so a reader
+paging by it never skips one committed late; the force's webhook gets it in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, or_, select, text
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas.envelope import Envelope
+from schemas.notifications import (
+    ChildOutcome,
+    LifecycleEvent,
+    NotificationAcknowledged,
+    NotificationActionAdded,
+    NotificationEscalated,
+    NotificationPushed,
+    NotificationRetracted,
+    NotificationScheduled,
+    NotificationUpdated,
+    NotificationViewed,
+)
+from services.common.db import UnitOfWork
+from services.common.events import transactional
+from services.common.idempotency import claim_event
+from services.ingest.models import incidents
+from services.ingest.receipts_models import (
+    receipt_children,
+    receipt_forces,
+    receipt_incidents,
+    receipt_notifications,
+)
+from services.ingest.receipts_view import digest, projected, projected_rows
+from services.ingest.receipts_webhooks import enqueue_delivery
+
+CONSUMER = "ingest-receipts"
+n = receipt_notifications
+Merge = Callable[[Any], dict[str, Any]]  # the excluded row -> the columns an upsert sets
+
+
+@dataclass
+class ReceiptDeps:
+    """The engine and the clock that stamps when ingest learnt of a change."""
+
+    engine: AsyncEngine
+    clock: Callable[[], datetime]
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def _earliest(column: str) -> Merge:
+    return lambda ex: {column: func.least(n.c[column], ex[column])}
+
+
+def _appended(column: str) -> Merge:
+    return lambda ex: {column: n.c[column].op("||", return_type=JSONB)(ex[column])}
+
+
+def _union_children(ex: Any) -> dict[str, Any]:
+    """The children a notification is about: every NotificationScheduled names the ones it
+    adds (a child who joins later comes with one of its own), so the list is their union."""
+    both = func.coalesce(n.c.child_indexes, text("'[]'::jsonb")).op("||", return_type=JSONB)(
+        ex.child_indexes)
+    element = func.jsonb_array_elements(both).table_valued("value").alias("each_index")
+    union = (select(func.jsonb_agg(aggregate_order_by(element.c.value.distinct(),
+                                                      element.c.value)))
+             .select_from(element).scalar_subquery())
+    return {"child_indexes": union,
+            "child_indexes_at": func.greatest(n.c.child_indexes_at, ex.child_indexes_at)}
+
+
+async def _upsert(conn: AsyncConnection, event: Any, values: dict[str, Any],
+                  merge: Merge) -> None:
+    stmt = insert(n).values({
+        "notification_id": event.notification_id, "incident_id": event.incident_id,
+        "school_urn": event.school_urn, "la_code": event.la_code,
+        "recipient_role": "school" if event.school_urn else "la"} | values)
+    ex = stmt.excluded
+    await conn.execute(stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
+        "school_urn": func.coalesce(ex.school_urn, n.c.school_urn),
+        "la_code": func.coalesce(ex.la_code, n.c.la_code), **merge(ex)}))
+
+
+async def _scheduled(conn: AsyncConnection, event: NotificationScheduled) -> None:
+    await _upsert(conn, event, {
+        "recipient_role": event.recipient_role, "child_indexes": event.child_indexes,
+        "child_indexes_at": event.at, "scheduled_at": event.at, "push_at": event.push_at,
+        "deadline_at": event.deadline_at,
+    }, lambda ex: _union_children(ex) | _earliest("scheduled_at")(ex) | _first_schedule(ex))
+
+
+def _first_schedule(ex: Any) -> dict[str, Any]:
+    """The push time and deadline of the first schedule stand (a child who joins later is
+    re-sent at once: that moves neither)."""
+    first: ColumnElement[bool] = or_(n.c.scheduled_at.is_(None),
+                                     ex.scheduled_at < n.c.scheduled_at)
+    return {name: case((first, ex[name]), else_=n.c[name])
+            for name in ("recipient_role", "push_at", "deadline_at")}
+
+
+async def _updated(conn: AsyncConnection, event: NotificationUpdated) -> None:
+    await _upsert(conn, event, {"child_indexes": event.child_indexes,
+                                "child_indexes_at": event.at}, _union_children)
+
+
+async def _pushed(conn: AsyncConnection, event: NotificationPushed) -> None:
+    await _upsert(conn, event, {"pushed_at": event.at}, _earliest("pushed_at"))
+
+
+async def _viewed(conn: AsyncConnection, event: NotificationViewed) -> None:
+    await _upsert(conn, event, {"first_viewed_at": event.at}, _earliest("first_viewed_at"))
+
+
+async def _acknowledged(conn: AsyncConnection, event: NotificationAcknowledged) -> None:
+    actions = [a.model_dump(mode="json") for a in event.actions]
+    await _upsert(conn, event, {"acknowledged_at": event.at, "actions": actions},
+                  lambda ex: _earliest("acknowledged_at")(ex) | _appended("actions")(ex))
+
+
+async def _action_added(conn: AsyncConnection, event: NotificationActionAdded) -> None:
+    await _upsert(conn, event, {"actions": [event.action.model_dump(mode="json")]},
+                  _appended("actions"))
+
+
+async def _escalated(conn: AsyncConnection, event: NotificationEscalated) -> None:
+    await _upsert(conn, event, {"escalations": [{"stage": event.stage, "at": _utc(event.at)}]},
+                  _appended("escalations"))
+
+
+async def _retracted(conn: AsyncConnection, event: NotificationRetracted) -> None:
+    if event.child_indexes:  # some children only: the notification stands for the others
+        gone = [{"child_index": i, "at": _utc(event.at), "reason": event.reason}
+                for i in event.child_indexes]
+        await _upsert(conn, event, {"retracted_children": gone}, _appended("retracted_children"))
+        return
+
+    def first(ex: Any) -> dict[str, Any]:
+        earlier = or_(n.c.retracted_at.is_(None), ex.retracted_at < n.c.retracted_at)
+        return _earliest("retracted_at")(ex) | {
+            "retract_reason": case((earlier, ex.retract_reason), else_=n.c.retract_reason)}
+
+    await _upsert(conn, event, {"retracted_at": event.at, "retract_reason": event.reason}, first)
+
+
+async def _child_outcome(conn: AsyncConnection, event: ChildOutcome) -> None:
+    c = receipt_children
+    stmt = insert(c).values(incident_id=event.incident_id, child_index=event.child_index,
+                            outcome=event.outcome, school_urns=event.school_urns,
+                            la_code=event.la_code, decided_at=event.at)
+    ex = stmt.excluded
+    # the newest decision wins: a review queued, then resolved, whichever arrives first
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[c.c.incident_id, c.c.child_index],
+        set_={"outcome": ex.outcome, "school_urns": ex.school_urns, "la_code": ex.la_code,
+              "decided_at": ex.decided_at},
+        where=ex.decided_at >= c.c.decided_at))
+
+
+APPLY: dict[type[LifecycleEvent], Callable[[AsyncConnection, Any], Awaitable[None]]] = {
+    NotificationScheduled: _scheduled, NotificationUpdated: _updated,
+    NotificationPushed: _pushed, NotificationViewed: _viewed,
+    NotificationAcknowledged: _acknowledged, NotificationActionAdded: _action_added,
+    NotificationEscalated: _escalated, NotificationRetracted: _retracted,
+    ChildOutcome: _child_outcome,
+}
+
+
+@transactional
+async def on_lifecycle_event(envelope: Envelope[Any], *, deps: ReceiptDeps,
+                             uow: UnitOfWork) -> None:
+    """Merge one lifecycle event into its incident's receipt, once."""
+    event: LifecycleEvent = envelope.payload
+    if not await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
+        return
+    await APPLY[type(event)](uow.conn, event)
+    await record_change(uow.conn, event, change=envelope.type, now=deps.clock())
+
+
+async def record_change(conn: AsyncConnection, event: LifecycleEvent, *, change: str,
+                        now: datetime) -> None:
+    """Number the change in its force's sequence and queue it for the force's webhook; an
+    event that left the receipt as it was is no change."""
+    incident = (await conn.execute(select(incidents).where(
+        incidents.c.incident_id == event.incident_id))).first()
+    force = incident.force_code if incident else getattr(event, "force_code", None)
+    if force is None:  # a child's outcome for an incident not (yet) stored here: retried
+        raise LookupError("lifecycle event for an incident ingest does not know")
+    children, notifications = await projected_rows(conn, [event.incident_id])
+    count = incident.children_count if incident else 0
+    now_digest = digest(projected(count, children[event.incident_id],
+                                  notifications[event.incident_id]))
+    before = (await conn.execute(select(receipt_incidents.c.receipt_sha256).where(
+        receipt_incidents.c.incident_id == event.incident_id))).scalar()
+    if before == now_digest:
+        return
+    counter = insert(receipt_forces).values(force_code=force, last_seq=1)
+    seq = (await conn.execute(counter.on_conflict_do_update(
+        index_elements=[receipt_forces.c.force_code],
+        set_={"last_seq": receipt_forces.c.last_seq + 1}).returning(receipt_forces.c.last_seq)
+    )).scalar_one()
+    values = {"force_code": force, "change_seq": seq, "updated_at": now,
+              "last_change": change, "receipt_sha256": now_digest}
+    await conn.execute(insert(receipt_incidents).values(incident_id=event.incident_id, **values)
+                       .on_conflict_do_update(index_elements=[receipt_incidents.c.incident_id],
+                                              set_=values))
+    if incident is not None:
+        await enqueue_delivery(conn, incident, change=change, seq=seq, at=event.at, now=now)
+
+
+HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    cls.event_type: on_lifecycle_event for cls in APPLY}
