@@ -115,7 +115,9 @@ async def view_notification(
             state=state, viewed_at=func.coalesce(notifications.c.viewed_at, now)))
         await uow.commit()
     ctx.wake_relay()
-    return _summary(row) | {"state": state} | disclosed_view(row.incident, children)
+    # what police corrected after someone here had read it: versions, times, field names
+    changes = {"version": row.incident_version, "changes": row.changes}
+    return _summary(row) | {"state": state} | disclosed_view(row.incident, children) | changes
 
 
 @router.post("/{notification_id}/acknowledge", responses=problem_responses(404, 409))
