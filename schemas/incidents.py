@@ -120,6 +120,36 @@ class IncidentReceived(EventPayload):
     default_la_code: str | None = None
 
 
+class IncidentCorrected(EventPayload):
+    """A police force sent the whole corrected body of an incident (version 2 onwards).
+
+    Children are identified by their position: `changed_children` are those whose body differs
+    from the previous version (or are new), `withdrawn_children` those the correction dropped
+    from the end. A child withdrawn before stays withdrawn and is in neither list.
+    """
+
+    event_type = "IncidentCorrected"
+    incident_id: uuid.UUID
+    version: int = Field(ge=2)
+    received_at: AwareDatetime
+    incident: IncidentIn
+    changed_children: list[int] = Field(default_factory=list)
+    withdrawn_children: list[int] = Field(default_factory=list)
+    disclosure_fields: list[str] = Field(default_factory=list)
+    default_la_code: str | None = None
+
+
+class ChildWithdrawn(EventPayload):
+    """A police force withdrew one child of an incident (reported in error)."""
+
+    event_type = "ChildWithdrawn"
+    incident_id: uuid.UUID
+    force_code: ForceCode
+    child_index: int = Field(ge=0)
+    withdrawn_at: AwareDatetime
+    reason: str
+
+
 class IncidentWithdrawn(EventPayload):
     """A police force retracted an incident it reported in error."""
 

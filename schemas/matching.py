@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.envelope import EventPayload
-from schemas.incidents import ChildReport, IncidentType
+from schemas.incidents import ChildReport, IncidentIn, IncidentType
 
 DecidedBy = Literal["engine", "review"]
+# which version of the police report a decision is about: 1 for the first report, N for the
+# N-th (a correction re-matches only the children it changed)
+Version = Annotated[int, Field(ge=1)]
 UnmatchedReason = Literal["not_on_roll", "not_school_age", "home_educated", "no_candidate"]
 
 
 def child_id_for(incident_id: uuid.UUID, index: int) -> uuid.UUID:
-    """A stable id for the n-th child of an incident (the `child_id` these events carry)."""
+    """A stable id for the n-th child of an incident (the same in every version of it)."""
     return uuid.uuid5(incident_id, f"child:{index}")
+
+
+def versioned(name: str, version: int) -> str:
+    """A name for a stable id that the first version keeps unchanged and later ones extend."""
+    return name if version == 1 else f"{name}:v{version}"
 
 
 class IncidentFacts(BaseModel):
@@ -29,6 +37,15 @@ class IncidentFacts(BaseModel):
     incident_type: IncidentType
     summary: str | None = None
     disclosure_fields: list[str] = Field(default_factory=list)
+
+
+def facts_of(incident_id: uuid.UUID, incident: IncidentIn,
+             disclosure_fields: list[str]) -> IncidentFacts:
+    """The facts of a reported (or corrected) incident that a notification keeps."""
+    return IncidentFacts(
+        incident_id=incident_id, force_code=incident.force_code,
+        occurred_at=incident.occurred_at, incident_type=incident.incident_type,
+        summary=incident.summary, disclosure_fields=disclosure_fields)
 
 
 class SchoolMatch(BaseModel):
@@ -52,6 +69,7 @@ class ChildMatched(EventPayload):
     schools: list[SchoolMatch] = Field(min_length=1)
     decided_by: DecidedBy
     matched_at: AwareDatetime
+    version: Version = 1
 
 
 class ChildNeedsReview(EventPayload):
@@ -71,6 +89,7 @@ class ChildNeedsReview(EventPayload):
     handed_over_from: str | None = None
     # the reporting force (None: published before it was carried), for its receipts
     force_code: str | None = None
+    version: Version = 1
 
 
 class ChildUnmatched(EventPayload):
@@ -85,3 +104,4 @@ class ChildUnmatched(EventPayload):
     reason: UnmatchedReason
     decided_by: DecidedBy
     decided_at: AwareDatetime
+    version: Version = 1

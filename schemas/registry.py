@@ -6,14 +6,20 @@ from schemas.audit import TreeHeadSigned
 from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
 from schemas.disclosures import ContentPurged, DisclosureRecorded
 from schemas.envelope import EventPayload
-from schemas.incidents import IncidentReceived, IncidentWithdrawn
+from schemas.incidents import (
+    ChildWithdrawn,
+    IncidentCorrected,
+    IncidentReceived,
+    IncidentWithdrawn,
+)
 from schemas.matching import ChildMatched, ChildNeedsReview, ChildUnmatched
 from schemas.notifications import NOTIFICATION_EVENTS
 
 _PAYLOADS: tuple[type[EventPayload], ...] = (
     IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
     DisclosureRecorded, ContentPurged, SchoolChanged, LocalAuthorityChanged,
-    SchoolCalendarChanged, TreeHeadSigned, *NOTIFICATION_EVENTS,
+    SchoolCalendarChanged, TreeHeadSigned, *NOTIFICATION_EVENTS, IncidentCorrected,
+    ChildWithdrawn,
 )
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {

@@ -13,7 +13,7 @@ from schemas.incidents import ForceCode, IncidentIn, LaCode, WithdrawIn
 from services.common.auth_api import require_scope
 from services.common.problems import problem_responses
 from services.common.security import Principal
-from services.ingest import readiness, service
+from services.ingest import corrections, readiness, service
 from services.ingest.context import IngestCtx
 
 router = APIRouter(tags=["incidents"])
@@ -30,6 +30,18 @@ class IncidentAccepted(BaseModel):
 
     incident_id: uuid.UUID
     status: str
+
+
+class CorrectionAccepted(IncidentAccepted):
+    """The answer to a correction: the incident's version now."""
+
+    version: int
+
+
+class ChildWithdrawnAnswer(IncidentAccepted):
+    """The answer to a child's withdrawal."""
+
+    child_index: int
 
 
 def _no_fields() -> dict[str, list[str]]:
@@ -72,6 +84,36 @@ async def withdraw(
         now=ctx.clock(),
     )
     return _answer(outcome)
+
+
+@router.put("/v1/incidents/{incident_id}", status_code=202, response_model=CorrectionAccepted,
+            responses={200: {"model": CorrectionAccepted}, **problem_responses(
+                401, 403, 404, 409, 422)})
+async def put_incident(
+    incident_id: uuid.UUID, body: IncidentIn, principal: Police, ctx: Ctx
+) -> JSONResponse:
+    """Correct an incident with its whole corrected body: 202 with the new version once it is
+    durably on Kafka, 200 with the current version when the body is that version's."""
+    done = await corrections.correct_incident(
+        incident_id, body, principal=principal, uow=ctx.uow(), publisher=ctx.publisher,
+        topic_prefix=ctx.settings.topic_prefix, now=ctx.clock())
+    answer = {"incident_id": str(incident_id), "status": "accepted", "version": done.version}
+    return JSONResponse(answer, status_code=202 if done.created else 200)
+
+
+@router.post("/v1/incidents/{incident_id}/children/{child_index}/withdraw", status_code=202,
+             response_model=ChildWithdrawnAnswer,
+             responses={200: {"model": ChildWithdrawnAnswer}, **_ERRORS})
+async def withdraw_child(
+    incident_id: uuid.UUID, child_index: Annotated[int, Path(ge=0, le=32767)],
+    body: WithdrawIn, principal: Police, ctx: Ctx,
+) -> JSONResponse:
+    """Withdraw one child of an incident (by its position in the report)."""
+    created = await corrections.withdraw_child(
+        incident_id, child_index, body, principal=principal, uow=ctx.uow(),
+        publisher=ctx.publisher, topic_prefix=ctx.settings.topic_prefix, now=ctx.clock())
+    answer = {"incident_id": str(incident_id), "status": "withdrawn", "child_index": child_index}
+    return JSONResponse(answer, status_code=202 if created else 200)
 
 
 @router.get("/v1/incidents/{incident_id}", responses=_ERRORS)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, SmallInteger, String, Table, UniqueConstraint, Uuid, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from services.common.db import metadata
@@ -30,6 +40,34 @@ incidents = Table(
     Column("children_count", SmallInteger, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("withdrawn_at", DateTime(timezone=True)),
+    # the current version: 1 as reported, one more for each correction (PUT)
+    Column("version", SmallInteger, nullable=False, server_default="1"),
     UniqueConstraint("force_code", "incident_reference"),
+    schema="ingest",
+)
+
+# Every version of every incident, without child data: its body's digest and one per child
+# (None for incidents kept before versions were), so a correction tells which children changed
+incident_versions = Table(
+    "incident_versions",
+    metadata,
+    Column("incident_id", Uuid, nullable=False),
+    Column("version", SmallInteger, nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("child_digests", JSONB),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("incident_id", "version"),
+    schema="ingest",
+)
+
+# Children withdrawn alone, or dropped from the end by a correction (the reason goes on
+# incidents.v1 only: it is the police's own words and may name someone)
+child_withdrawals = Table(
+    "incident_child_withdrawals",
+    metadata,
+    Column("incident_id", Uuid, nullable=False),
+    Column("child_index", SmallInteger, nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("incident_id", "child_index"),
     schema="ingest",
 )

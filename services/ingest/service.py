@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningInsert
 
 from schemas import topics
@@ -25,7 +26,7 @@ from schemas.incidents import (
 from services.common.db import UnitOfWork
 from services.common.problems import Problem
 from services.common.security import Principal
-from services.ingest.models import forces, incidents
+from services.ingest.models import forces, incident_versions, incidents
 from services.ingest.receipts_view import receipts_of
 
 INCIDENT_NAMESPACE = uuid.UUID("6f1b8a8e-4c1e-4a77-9d5e-0c2f6d0b7a11")
@@ -57,6 +58,21 @@ def body_digest(body: IncidentIn) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
+def child_digests(incident_id: uuid.UUID, body: IncidentIn) -> list[str]:
+    """One digest per child, salted with the incident's id, to tell which children a
+    correction changed without keeping their details."""
+    return [hashlib.sha256(f"{incident_id}:{child.model_dump_json()}".encode()).hexdigest()
+            for child in body.children]
+
+
+async def store_version(conn: AsyncConnection, incident_id: uuid.UUID, version: int, *,
+                        body: IncidentIn, digest: str, now: datetime) -> None:
+    """Keep one version of an incident: its digests, never its words."""
+    await conn.execute(insert(incident_versions).values(
+        incident_id=incident_id, version=version, body_sha256=digest,
+        child_digests=child_digests(incident_id, body), received_at=now))
+
+
 async def accept_incident(
     body: IncidentIn, *, principal: Principal, uow: UnitOfWork, publisher: Publisher,
     topic_prefix: str, now: datetime,
@@ -82,6 +98,7 @@ async def accept_incident(
             if existing is None:
                 raise force_not_ready(body.force_code)
             return existing
+        await store_version(uow.conn, incident_id, 1, body=body, digest=digest, now=now)
         event = IncidentReceived(
             incident_id=incident_id, received_at=now, incident=body,
             disclosure_fields=disclosure_fields(inserted.disclosure_profile),

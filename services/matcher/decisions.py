@@ -8,11 +8,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import topics
 from schemas.envelope import EventPayload, wrap
-from schemas.incidents import ChildReport, IncidentReceived, age_on
+from schemas.incidents import ChildReport, IncidentCorrected, IncidentReceived, age_on
 from schemas.matching import (
     ChildMatched,
     ChildNeedsReview,
@@ -21,6 +22,8 @@ from schemas.matching import (
     SchoolMatch,
     UnmatchedReason,
     child_id_for,
+    facts_of,
+    versioned,
 )
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
@@ -33,6 +36,8 @@ from services.matcher.records import ChildReport as EngineChild
 
 SOURCE = "matcher"
 YOUNGEST_ON_A_ROLL = 4
+# a report as first received, or a later version of it (a correction)
+Reported = IncidentReceived | IncidentCorrected
 
 
 def engine_child(child: ChildReport, ref: str) -> EngineChild:
@@ -48,17 +53,12 @@ def engine_child(child: ChildReport, ref: str) -> EngineChild:
     )
 
 
-def incident_facts(event: IncidentReceived) -> IncidentFacts:
+def incident_facts(event: Reported) -> IncidentFacts:
     """The incident as the notifier may need it."""
-    incident = event.incident
-    return IncidentFacts(
-        incident_id=event.incident_id, force_code=incident.force_code,
-        occurred_at=incident.occurred_at, incident_type=incident.incident_type,
-        summary=incident.summary, disclosure_fields=event.disclosure_fields,
-    )
+    return facts_of(event.incident_id, event.incident, event.disclosure_fields)
 
 
-def incident_date(event: IncidentReceived) -> date:
+def incident_date(event: Reported) -> date:
     """The incident's date in England, which decides who was on roll."""
     return event.incident.occurred_at.astimezone(LONDON).date()
 
@@ -122,65 +122,83 @@ def unmatched_reason(child: EngineChild, on: date) -> UnmatchedReason:
     return "not_school_age" if age_on(born, on) < YOUNGEST_ON_A_ROLL else "not_on_roll"
 
 
-async def already_decided(conn: AsyncConnection, incident_id: uuid.UUID, index: int) -> bool:
-    """True when this child of this incident was decided before (exactly once per child)."""
+async def already_decided(conn: AsyncConnection, incident_id: uuid.UUID, index: int,
+                          version: int = 1) -> bool:
+    """True when this child of this incident was decided at this version or a later one
+    (exactly once per child and version)."""
     found = await conn.execute(
         select(match_decisions.c.status).where(
-            match_decisions.c.incident_id == incident_id, match_decisions.c.child_index == index
+            match_decisions.c.incident_id == incident_id, match_decisions.c.child_index == index,
+            match_decisions.c.version >= version,
         )
     )
     return found.first() is not None
 
 
 async def record_decision(
-    conn: AsyncConnection, *, event: IncidentReceived, index: int, decision: Decision,
+    conn: AsyncConnection, *, event: Reported, index: int, decision: Decision,
     registry: Registry, topic_prefix: str, now: datetime,
 ) -> None:
-    """Store one child's decision and stage its event in the same transaction."""
+    """Store one child's decision and stage its event in the same transaction (a later
+    version's decision replaces the earlier one)."""
     child = event.incident.children[index]
     report = engine_child(child, str(index))
     child_id = child_id_for(event.incident_id, index)
+    version = event.version if isinstance(event, IncidentCorrected) else 1
     base = {"incident_id": event.incident_id, "child_index": index, "child_id": child_id,
-            "decided_at": now, "reason": decision.reason[:64]}
+            "decided_at": now, "reason": decision.reason[:64], "version": version}
     payload: EventPayload
     if decision.status == "matched":
         schools = [school_match(c, registry) for c in decision.matches]
-        await conn.execute(insert(match_decisions).values(
-            **base, status="matched", urns=[s.urn for s in schools],
-            score=max(s.score for s in schools), agreements=decision.matches[0].agreements))
+        await _decided(conn, base, status="matched", urns=[s.urn for s in schools],
+                       score=max(s.score for s in schools),
+                       agreements=decision.matches[0].agreements)
         payload = ChildMatched(child_id=child_id, child_index=index, incident=incident_facts(event),
-                               child=child, schools=schools, decided_by="engine", matched_at=now)
+                               child=child, schools=schools, decided_by="engine", matched_at=now,
+                               version=version)
         topic = topics.MATCHES
     elif decision.status == "review":
         la_code = guess_la(registry, decision.candidates, report, event.default_la_code)
-        review_id = uuid.uuid5(child_id, "review")
+        review_id = uuid.uuid5(child_id, versioned("review", version))
         deadline_at = deadline_for(registry, decision.candidates, now)
         await conn.execute(insert(reviews).values(
             review_id=review_id, incident_id=event.incident_id, child_index=index,
             child_id=child_id, la_code=la_code, child=child.model_dump(mode="json"),
             incident=incident_facts(event).model_dump(mode="json"),
             candidates=[candidate_view(c, registry) for c in decision.candidates],
-            reason=decision.reason[:64], created_at=now, deadline_at=deadline_at))
-        await conn.execute(insert(match_decisions).values(**base, status="review"))
+            reason=decision.reason[:64], created_at=now, deadline_at=deadline_at,
+            version=version))
+        await _decided(conn, base, status="review")
         payload = ChildNeedsReview(child_id=child_id, child_index=index,
                                    incident_id=event.incident_id, review_id=review_id,
                                    la_code=la_code, candidates=len(decision.candidates),
-                                   queued_at=now, deadline_at=deadline_at,
+                                   queued_at=now, deadline_at=deadline_at, version=version,
                                    force_code=event.incident.force_code)
         topic = topics.REVIEWS
     else:
         reason = unmatched_reason(report, incident_date(event))
-        await conn.execute(insert(match_decisions).values(**base, status="unmatched"))
+        await _decided(conn, base, status="unmatched")
         payload = ChildUnmatched(child_id=child_id, child_index=index,
                                  incident=incident_facts(event), child=child,
                                  la_code=guess_la(registry, decision.candidates, report,
                                                   event.default_la_code),
-                                 reason=reason, decided_by="engine", decided_at=now)
+                                 reason=reason, decided_by="engine", decided_at=now,
+                                 version=version)
         topic = topics.MATCHES
+    event_id = uuid.uuid5(child_id, versioned(payload.event_type, version))
     await add_to_outbox(conn, source=f"{topic_prefix}{SOURCE}", topic=f"{topic_prefix}{topic}",
                         key=str(event.incident_id),
-                        envelope=wrap(payload, event_id=uuid.uuid5(child_id, payload.event_type),
-                                      occurred_at=now, correlation_id=event.incident_id))
+                        envelope=wrap(payload, event_id=event_id, occurred_at=now,
+                                      correlation_id=event.incident_id))
+
+
+async def _decided(conn: AsyncConnection, base: dict[str, Any], **decision: Any) -> None:
+    """The child's decision row, replaced by a later version's."""
+    row = base | {"urns": [], "score": None, "agreements": {}} | decision
+    stmt = upsert(match_decisions).values(**row)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=["incident_id", "child_index"],
+        set_={k: stmt.excluded[k] for k in row if k not in ("incident_id", "child_index")}))
 
 
 def school_match(candidate: Candidate, registry: Registry) -> SchoolMatch:

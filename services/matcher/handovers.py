@@ -78,7 +78,7 @@ async def accept_handover(review_id: uuid.UUID, *, principal: Principal, deps: R
             child_id=row.child_id, child_index=row.child_index, incident_id=row.incident_id,
             review_id=row.review_id, la_code=new, candidates=len(row.candidates),
             queued_at=deps.now, deadline_at=deadline_of(row), handed_over_from=old,
-            force_code=row.incident["force_code"])
+            force_code=row.incident["force_code"], version=row.version)
         event_id = uuid.uuid5(row.review_id, f"handover:{old}:{new}:{row.handover_at.isoformat()}")
         await add_to_outbox(uow.conn, source=f"{deps.topic_prefix}{SOURCE}",
                             topic=f"{deps.topic_prefix}{topics.REVIEWS}",

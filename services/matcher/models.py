@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Time,
+    UniqueConstraint,
     Uuid,
     func,
 )
@@ -137,6 +138,8 @@ match_decisions = Table(
     Column("reason", String(64), nullable=False, server_default=""),
     Column("agreements", JSONB, nullable=False, server_default="{}"),
     Column("decided_at", DateTime(timezone=True), nullable=False),
+    # the version of the report decided: a correction re-decides only the children it changed
+    Column("version", SmallInteger, nullable=False, server_default="1"),
     PrimaryKeyConstraint("incident_id", "child_index"),
     schema="matcher",
 )
@@ -147,7 +150,7 @@ reviews = Table(
     Column("review_id", Uuid, primary_key=True),
     Column("incident_id", Uuid, nullable=False, index=True),
     Column("child_index", SmallInteger, nullable=False),
-    Column("child_id", Uuid, nullable=False, unique=True),
+    Column("child_id", Uuid, nullable=False),
     Column("la_code", String(8), index=True),
     Column("status", String(16), nullable=False, server_default="open"),
     Column("child", JSONB, nullable=False),
@@ -164,6 +167,9 @@ reviews = Table(
     Column("handover_to", String(8)),
     Column("handover_by", String(64)),
     Column("handover_at", DateTime(timezone=True)),
+    # one review per child and version of the report: a correction supersedes the open one
+    Column("version", SmallInteger, nullable=False, server_default="1"),
+    UniqueConstraint("child_id", "version"),
     schema="matcher",
 )
 

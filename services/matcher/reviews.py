@@ -22,7 +22,7 @@ from schemas import topics
 from schemas.disclosures import Channel
 from schemas.envelope import EventPayload, wrap
 from schemas.incidents import ChildReport, disclosed_child, disclosed_incident
-from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch
+from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts, SchoolMatch, versioned
 from services.common.db import UnitOfWork
 from services.common.disclosure import record_disclosure
 from services.common.local_time import LONDON
@@ -189,13 +189,15 @@ async def resolve_review(review_id: uuid.UUID, *, urn: str | None, upn: str | No
                                           on=facts.occurred_at)
             payload = ChildMatched(child_id=row.child_id, child_index=row.child_index,
                                    incident=facts, child=child, schools=matches,
-                                   decided_by="review", matched_at=deps.now)
+                                   decided_by="review", matched_at=deps.now,
+                                   version=row.version)
             status, urns = "matched", [m.urn for m in matches]
         else:
             assert outcome is not None
             payload = ChildUnmatched(child_id=row.child_id, child_index=row.child_index,
                                      incident=facts, child=child, la_code=row.la_code,
-                                     reason=outcome, decided_by="review", decided_at=deps.now)
+                                     reason=outcome, decided_by="review", decided_at=deps.now,
+                                     version=row.version)
             status, urns = "unmatched", []
         kept = {k: v for k, v in (row.resolution or {}).items() if k == "handovers"}
         await uow.conn.execute(update(reviews).where(reviews.c.review_id == review_id).values(
@@ -211,15 +213,42 @@ async def resolve_review(review_id: uuid.UUID, *, urn: str | None, upn: str | No
             uow.conn, row, principal, deps, action="review.resolve", la_code=row.la_code,
             purpose=f"{PURPOSE} resolved: {outcome or 'matched'}",
             school_urn=urn)
+        event_id = uuid.uuid5(row.child_id, versioned("reviewed", row.version))
         await add_to_outbox(uow.conn, source=f"{deps.topic_prefix}{SOURCE}",
                             topic=f"{deps.topic_prefix}{topics.MATCHES}",
                             key=str(row.incident_id),
-                            envelope=wrap(payload, event_id=uuid.uuid5(row.child_id, "reviewed"),
-                                          occurred_at=deps.now, correlation_id=row.incident_id))
+                            envelope=wrap(payload, event_id=event_id, occurred_at=deps.now,
+                                          correlation_id=row.incident_id))
         await uow.commit()
     named = [u for u in urns if u in {c.get("urn") for c in row.candidates}]
     return {"review_id": str(review_id), "status": status, "urns": named,
             "other_schools": len(urns) - len(named)}
+
+
+async def close_open_reviews(conn: AsyncConnection, incident_id: uuid.UUID,
+                             indexes: Sequence[int], *, status: str, at: datetime,
+                             before_version: int | None = None) -> None:
+    """Close the open reviews of these children of an incident (withdrawn, or superseded by
+    a correction: only those about an earlier version than `before_version`)."""
+    if not indexes:
+        return
+    about = [reviews.c.incident_id == incident_id, reviews.c.child_index.in_(indexes),
+             reviews.c.status == "open"]
+    if before_version is not None:
+        about.append(reviews.c.version < before_version)
+    await conn.execute(update(reviews).where(*about).values(
+        status=status, resolved_at=at, handover_to=None, handover_by=None, handover_at=None))
+
+
+async def carry_open_reviews(conn: AsyncConnection, incident_id: uuid.UUID,
+                             untouched: Sequence[int], *, facts: IncidentFacts,
+                             version: int) -> None:
+    """The open reviews of children a correction left as they were now belong to its version
+    and show its facts, so resolving one never sends the notifier an older incident."""
+    await conn.execute(update(reviews).where(
+        reviews.c.incident_id == incident_id, reviews.c.status == "open",
+        reviews.c.child_index.in_(untouched), reviews.c.version < version,
+    ).values(incident=facts.model_dump(mode="json"), version=version))
 
 
 async def load_review(conn: AsyncConnection, review_id: uuid.UUID, principal: Principal,

@@ -135,8 +135,10 @@ async def view_notification(
         done = (await actions_of(uow.conn, [row.id], notes=True)).get(row.id, [])
         await uow.commit()
     ctx.wake_relay()
-    return _summary(row) | {"state": state, "actions": done, "history": histories} | (
-        disclosed_view(row.incident, children))
+    # what police corrected after someone here had read it: versions, times, field names
+    changes = {"version": row.incident_version, "changes": row.changes}
+    return (_summary(row) | {"state": state, "actions": done, "history": histories}
+            | disclosed_view(row.incident, children) | changes)
 
 
 @router.post("/{notification_id}/acknowledge", responses=problem_responses(404, 409))

@@ -31,6 +31,7 @@ from services.common.events import transactional
 from services.common.idempotency import claim_event
 from services.common.pseudonym import child_key
 from services.common.security import Principal
+from services.notifier import corrections
 from services.notifier.announce import (
     announce_scheduled,
     announce_withdrawn,
@@ -59,11 +60,7 @@ from services.notifier.outgoing import (
     escalation_before,
     queue_email,
 )
-from services.notifier.review_alerts import (
-    on_child_needs_review,
-    resolve_incident_reviews,
-    resolve_review,
-)
+from services.notifier.review_alerts import resolve_incident_reviews, resolve_review
 from services.notifier.scheduling import duty_call_at, la_deadline
 from services.notifier.settings import SERVICE_DESK_EMAIL
 
@@ -170,6 +167,14 @@ def la_target(la_code: str | None, push_at: datetime, *,
                   duty_at=duty_call_at(deadline, arrived_at=push_at, before=before))
 
 
+def recipients_of(target: Target) -> set[str]:
+    """Every recipient a planned target tells: its own, the DSL's on return, the LA's."""
+    keys = {target.recipient_key} | ({target.then.recipient_key} if target.then else set())
+    if target.also_tell_la_at is not None:
+        keys.add(la_target(target.la_code, target.also_tell_la_at).recipient_key)
+    return keys
+
+
 @transactional
 async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
                            uow: UnitOfWork) -> None:
@@ -182,10 +187,13 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
                                          incident_id=event.incident.incident_id,
                                          la_code=event.schools[0].la_code,
                                          resolution="matched", at=event.matched_at)
-    if not await _claim(uow.conn, envelope, event.incident.incident_id):
+    if not await _claim(uow.conn, envelope, event.incident.incident_id) or not await (
+            corrections.admit(uow.conn, child_id=event.child_id, version=event.version,
+                              incident_id=event.incident.incident_id)):
         return
     await stage(uow.conn, matched_outcome(event, review_id=review_id),
                 topic_prefix=deps.topic_prefix)
+    kept: set[str] = set()
     for match in event.schools:
         school = await _school(uow.conn, match)
         if school is None:
@@ -195,6 +203,7 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
         target = plan_target(event.matched_at, school=school, la_code=match.la_code,
                              calendar=await _calendar(uow.conn, match.urn),
                              before=await escalation_before(uow.conn, school["la_code"]))
+        kept |= recipients_of(target)
         child = (event.child_id, event.child_index, event.child)
         await _add(uow.conn, deps, event.incident, target, *child)
         if target.then is not None:
@@ -204,6 +213,10 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
                        la_target(target.la_code, target.also_tell_la_at,
                                  before=await escalation_before(uow.conn, target.la_code)),
                        *child, reason=HOLIDAY_REASON)
+    await corrections.settle(uow.conn, deps, incident_id=event.incident.incident_id,
+                             child_id=event.child_id, child_index=event.child_index,
+                             version=event.version, keep=kept, child=event.child,
+                             facts=event.incident)
 
 
 @transactional
@@ -217,13 +230,19 @@ async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps,
                                          incident_id=event.incident.incident_id,
                                          la_code=event.la_code, resolution=event.reason,
                                          at=event.decided_at)
-    if await _claim(uow.conn, envelope, event.incident.incident_id):
+    if await _claim(uow.conn, envelope, event.incident.incident_id) and await (
+            corrections.admit(uow.conn, child_id=event.child_id, version=event.version,
+                              incident_id=event.incident.incident_id)):
         await stage(uow.conn, unmatched_outcome(event, review_id=review_id),
                     topic_prefix=deps.topic_prefix)
         target = plan_target(event.decided_at, school=None, la_code=event.la_code,
                              before=await escalation_before(uow.conn, event.la_code))
         await _add(uow.conn, deps, event.incident, target, event.child_id, event.child_index,
                    event.child, reason=event.reason)
+        await corrections.settle(uow.conn, deps, incident_id=event.incident.incident_id,
+                                 child_id=event.child_id, child_index=event.child_index,
+                                 version=event.version, keep=recipients_of(target),
+                                 child=event.child, facts=event.incident)
 
 
 @transactional
@@ -362,6 +381,8 @@ async def _add(
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "ChildMatched": on_child_matched,
     "ChildUnmatched": on_child_unmatched,
-    "ChildNeedsReview": on_child_needs_review,
+    "ChildNeedsReview": corrections.on_review_needed,
     "IncidentWithdrawn": on_incident_withdrawn,
+    "IncidentCorrected": corrections.on_incident_corrected,
+    "ChildWithdrawn": corrections.on_child_withdrawn,
 }

@@ -60,6 +60,10 @@ notifications = Table(
     Column("attendance_prompt_at", DateTime(timezone=True)),
     Column("attendance_la_at", DateTime(timezone=True)),
     Column("attendance_stage", SmallInteger, nullable=False, server_default="0"),
+    # the version of the police report shown (never goes back), and what police changed after
+    # the recipient had read it: [{"version", "at", "fields"}], field names only
+    Column("incident_version", SmallInteger, nullable=False, server_default="1"),
+    Column("changes", JSONB, nullable=False, server_default="[]"),
     UniqueConstraint("incident_id", "recipient_key"),
     schema="notifier",
 )
@@ -85,6 +89,7 @@ notification_children = Table(
     # the school a child reached the LA through (not participating, closed, not ready)
     Column("via_school_urn", String(7)),
     Column("via_school_name", String(200)),
+    Column("version", SmallInteger, nullable=False, server_default="1"),
     PrimaryKeyConstraint("notification_id", "child_id"),
     schema="notifier",
 )
@@ -94,6 +99,18 @@ notifier_withdrawn_incidents = Table(
     metadata,
     Column("incident_id", Uuid, primary_key=True),
     Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+    schema="notifier",
+)
+
+# The newest version of each corrected or withdrawn child the notifier applied: an older
+# decision arriving late (matches.v1 and incidents.v1 are not ordered) changes nothing
+child_versions = Table(
+    "notifier_child_versions",
+    metadata,
+    Column("child_id", Uuid, primary_key=True),
+    Column("incident_id", Uuid, nullable=False),
+    Column("version", SmallInteger, nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True)),
     schema="notifier",
 )
 

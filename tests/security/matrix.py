@@ -96,6 +96,12 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         attack=Call(json={"reason": "sent in error"}), probe=INVALID, probe_status=422),
     ("ingest", "GET", "/v1/incidents/{incident_id}"): Rule(
         BEARER, roles=POLICE, owners=frozenset({"police_a"})),
+    ("ingest", "PUT", "/v1/incidents/{incident_id}"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}),
+        attack=Call(json=incident_body("WMP")), probe=INVALID, probe_status=422),
+    ("ingest", "POST", "/v1/incidents/{incident_id}/children/{child_index}/withdraw"): Rule(
+        BEARER, roles=POLICE, owners=frozenset({"police_a"}),
+        attack=Call(json={"reason": "sent in error"}), probe=INVALID, probe_status=422),
     ("ingest", "PUT", "/v1/forces/{force_code}"): _admin(
         Call(json={"name": "Hijacked", "disclosure_profile": {"fields": ["summary"]}}),
         INVALID, 422),

@@ -187,6 +187,7 @@ async def populate(world: World) -> None:
     seen = world.canaries["notification_x"]
     world.params.update(given=seen.given, family=seen.family, born=seen.born.isoformat())
     world.params.update(await _audit_objects(world))
+    world.params.update(child_index="0")
 
 
 async def _register(world: World, school: School) -> None:
