@@ -35,6 +35,7 @@ from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
 from services.notifier.portal import router as portal_router
+from services.notifier.record import router as record_router
 from services.notifier.rekey import rekey_in_background
 from services.notifier.retention import run_retention
 from services.notifier.settings import NotifierSettings
@@ -89,6 +90,7 @@ def build_app(
                    relay.router):
         app.include_router(router)
     app.include_router(attendance_router)
+    app.include_router(record_router)
     return app
 
 

@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.auth_api import SESSION_COOKIE
 from services.common.problems import Problem
 from services.common.security import Principal
-from services.notifier import api, attendance, portal_inbox, portal_reviews
+from services.notifier import (
+    api,
+    attendance,
+    portal_audit,
+    portal_inbox,
+    portal_record,
+    portal_reviews,
+)
 from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
@@ -31,6 +38,7 @@ from services.notifier.portal_pages import (
     SecureRoute,
     checked_form,
     ctx_of,
+    home_of,
     page,
     problem_page,
     signed_in,
@@ -110,7 +118,8 @@ async def sign_in(request: Request) -> Response:
     if answer.status_code != 200:
         return await _sign_in_unavailable(request)
     session = answer.json()
-    response = RedirectResponse("/portal/", status_code=303)
+    response = RedirectResponse(await home_of(request, session["access_token"]),
+                                status_code=303)
     response.set_cookie(SESSION_COOKIE, session["access_token"], max_age=session["expires_in"],
                         httponly=True, secure=ctx.settings.cookie_secure, samesite="strict",
                         path="/")
@@ -334,3 +343,5 @@ async def _sign_in_unavailable(request: Request) -> Response:
 
 
 router.include_router(portal_reviews.router)
+router.include_router(portal_audit.router)
+router.include_router(portal_record.router)

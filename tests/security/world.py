@@ -183,6 +183,8 @@ async def populate(world: World) -> None:
         token=secrets.token_urlsafe(16), name="portal.css")
     seen = world.canaries["notification_x"]
     world.params.update(given=seen.given, family=seen.family, born=seen.born.isoformat())
+    world.params.update(born_day=str(seen.born.day), born_month=str(seen.born.month),
+                        born_year=str(seen.born.year))
     world.params.update(await _audit_objects(world))
 
 
