@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     # token, so the matcher authorises and audits every read itself
     matcher_url: str = "http://127.0.0.1:8002"
     matcher_timeout_s: float = Field(default=10, gt=0)
+    # the audit service's API, which the portal's auditor pages call with the auditor's token
+    audit_url: str = "http://127.0.0.1:8004"
     # where the matcher's readiness asks ingest for the forces' part (with the admin's token)
     ingest_url: str = "http://127.0.0.1:8001"
     jwks_url: str = "http://127.0.0.1:8005/.well-known/jwks.json"

@@ -28,6 +28,8 @@ class NotifierContext(AppContext):
     # the portal's client to the matcher's review API (settings.matcher_url), built on first
     # use and kept for the process; tests give one over an ASGITransport to a matcher app
     matcher_api: httpx.AsyncClient | None = None
+    # the auditor pages' client to the audit service's API (settings.audit_url), likewise
+    audit_api: httpx.AsyncClient | None = None
 
     def matcher(self) -> httpx.AsyncClient:
         """The client to the matcher's review API."""
@@ -35,6 +37,13 @@ class NotifierContext(AppContext):
             self.matcher_api = httpx.AsyncClient(base_url=self.settings.matcher_url,
                                                  timeout=self.settings.matcher_timeout_s)
         return self.matcher_api
+
+    def audit(self) -> httpx.AsyncClient:
+        """The client to the audit service's API."""
+        if self.audit_api is None:
+            self.audit_api = httpx.AsyncClient(base_url=self.settings.audit_url,
+                                               timeout=self.settings.matcher_timeout_s)
+        return self.audit_api
 
 
 get_notifier_ctx = context_of(NotifierContext)

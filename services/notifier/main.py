@@ -39,6 +39,7 @@ from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.metrics import observe_notifications
 from services.notifier.partners import router as partners_router
 from services.notifier.portal import router as portal_router
+from services.notifier.record import router as record_router
 from services.notifier.rekey import rekey_in_background
 from services.notifier.retention import run_retention
 from services.notifier.settings import NotifierSettings
@@ -98,6 +99,7 @@ def build_app(
         app.include_router(router)
     app.include_router(attendance_router)
     app.include_router(partners_router)
+    app.include_router(record_router)
     return app
 
 

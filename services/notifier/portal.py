@@ -16,17 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.auth_api import SESSION_COOKIE
-from services.common.jwks import KeysUnavailable
 from services.common.local_time import LONDON
 from services.common.problems import Problem
-from services.common.security import InvalidToken, Principal
+from services.common.security import Principal
 from services.notifier import (
     actions,
     api,
     attendance,
+    portal_audit,
     portal_inbox,
     portal_partners,
     portal_partnership,
+    portal_record,
     portal_reviews,
 )
 from services.notifier import portal_labels as labels
@@ -38,10 +39,10 @@ from services.notifier.portal_labels import ACTION_LABELS, GROUP_TAGS, GROUPS
 from services.notifier.portal_pages import (
     CSRF_COOKIE,
     HERE,
-    NAV,
     SecureRoute,
     checked_form,
     ctx_of,
+    home_of,
     page,
     problem_page,
     signed_in,
@@ -121,7 +122,8 @@ async def sign_in(request: Request) -> Response:
     if answer.status_code != 200:
         return await _sign_in_unavailable(request)
     session = answer.json()
-    response = RedirectResponse(await _home(ctx, session["access_token"]), status_code=303)
+    response = RedirectResponse(await home_of(request, session["access_token"]),
+                                status_code=303)
     response.set_cookie(SESSION_COOKIE, session["access_token"], max_age=session["expires_in"],
                         httponly=True, secure=ctx.settings.cookie_secure, samesite="strict",
                         path="/")
@@ -366,16 +368,6 @@ async def _redeem(request: Request, token: str) -> Response:
                             status_code=303)
 
 
-async def _home(ctx: NotifierContext, token: str) -> str:
-    """Where a person lands after signing in: the first section their scopes open (the inbox
-    for DSLs and LA officers, the figures for a partnership)."""
-    try:
-        principal = await ctx.tokens().verify(token)
-    except (InvalidToken, KeysUnavailable):
-        return "/portal/"
-    return next((item.href for item in NAV if item.for_(principal)), "/portal/")
-
-
 async def _sign_in_unavailable(request: Request) -> Response:
     return await page(request, "error.html", {
         "title": "Sign-in is unavailable", "message": "Try again in a minute."},
@@ -385,3 +377,5 @@ async def _sign_in_unavailable(request: Request) -> Response:
 router.include_router(portal_reviews.router)
 router.include_router(portal_partnership.router)
 router.include_router(portal_partners.router)
+router.include_router(portal_audit.router)
+router.include_router(portal_record.router)

@@ -73,8 +73,11 @@ NAV = (
     NavItem("Review queue", "/portal/reviews", "reviews:read"),
     NavItem("Figures", "/portal/partnership", "figures:read"),
     NavItem("Partner directory", "/portal/partners", "notifications:read", ("la_officer",)),
-    # later: NavItem("Audit log", "/portal/audit", "audit:read"), NavItem("Registry",
-    # "/portal/admin", "admin"), each with its pages (see the module docstring)
+    NavItem("Audit log", "/portal/audit", "audit:read", ("auditor",)),
+    NavItem("Verify the log", "/portal/audit/verify", "audit:read", ("auditor",)),
+    NavItem("Subject access", "/portal/audit/subject-access", "audit:read", ("auditor",)),
+    # later: NavItem("Registry", "/portal/admin", "admin"), with its pages (see the module
+    # docstring)
 )
 
 
@@ -181,6 +184,15 @@ async def problem_page(request: Request, exc: Exception,
     message = words.get(status) or (exc.detail if isinstance(exc, Problem) else None) or ""
     return await page(request, "error.html", {"title": title, "message": message},
                       status=status)
+
+
+async def home_of(request: Request, token: str) -> str:
+    """Where a person lands after signing in: the first section their token's scopes open."""
+    try:
+        principal = await ctx_of(request).tokens().verify(token)
+    except (InvalidToken, KeysUnavailable):
+        return "/portal/"
+    return next((i.href for i in NAV if i.for_(principal)), "/portal/")
 
 
 def to_sign_in() -> Response:

@@ -57,6 +57,8 @@ async def world(
     # the portal's review pages call the matcher in-process, as they would at its address
     apps["notifier"].state.ctx.matcher_api = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=apps["matcher"]), base_url="http://matcher")
+    apps["notifier"].state.ctx.audit_api = httpx.AsyncClient(  # and the auditor's, the audit
+        transport=httpx.ASGITransport(app=apps["audit"]), base_url="http://audit")
     try:
         async with AsyncExitStack() as stack:
             clients = {name: await stack.enter_async_context(running(app))

@@ -42,6 +42,7 @@ class Rule:
     attack: Call = Call()
     probe: Call | None = None
     probe_status: int = 200
+    refused: int = 303  # a portal page's answer to someone signed in with another role
 
 
 def _public(reason: str) -> Rule:
@@ -67,6 +68,7 @@ ACK_FORM = {"action": "none_needed", "on-none_needed": "{today}", "attended": "y
 LA_OFFICERS = frozenset({"la_officer"})
 LA_1 = frozenset({"la_1"})
 FIGURE_READERS = frozenset({"partnership", "la_officer"})
+AUDITORS = frozenset({"auditor"})
 SOME_CHILD = "0e5d4a5e-9a4b-4a47-8e37-7f3b8f3d2c10"  # refused at the gate before it is looked up
 
 COMMON: dict[tuple[str, str], Rule] = {
@@ -225,6 +227,26 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
         BEARER, roles=POLICE, owners=frozenset({"police_a"})),
     ("ingest", "DELETE", "/v1/forces/{force_code}/receipts-webhook"): Rule(
         BEARER, roles=POLICE, owners=frozenset({"police_a"}), probe_status=204),
+    ("notifier", "GET", "/v1/notifications/{notification_id}/record"): Rule(
+        BEARER, roles=READERS, owners=SCHOOL_X, attack=Call(params={"format": "csv"})),
+    ("notifier", "GET", "/portal/notifications/{notification_id}/record.json"): Rule(
+        PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X),
+    ("notifier", "GET", "/portal/notifications/{notification_id}/record.csv"): Rule(
+        PORTAL, roles=PORTAL_ROLES, owners=SCHOOL_X),
+    # the auditor's pages call the audit service with the auditor's own token; anyone else
+    # signed in gets a 403 page
+    ("notifier", "GET", "/portal/audit"): Rule(
+        PORTAL, roles=AUDITORS, refused=403, attack=Call(params={"search": "1"})),
+    ("notifier", "GET", "/portal/audit/events.csv"): Rule(
+        PORTAL, roles=AUDITORS, refused=403, attack=Call(params={"search": "1"})),
+    ("notifier", "GET", "/portal/audit/verify"): Rule(PORTAL, roles=AUDITORS, refused=403),
+    ("notifier", "GET", "/portal/audit/subject-access"): Rule(
+        PORTAL, roles=AUDITORS, refused=403),
+    ("notifier", "POST", "/portal/audit/subject-access"): Rule(
+        PORTAL, roles=AUDITORS, refused=403, attack=Call(form={
+            "given_name": "{given}", "family_name": "{family}", "dob-day": "{born_day}",
+            "dob-month": "{born_month}", "dob-year": "{born_year}"}),
+        probe=Call(form={}), probe_status=422),
 }
 
 

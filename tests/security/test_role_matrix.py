@@ -22,7 +22,7 @@ def expectation(service: str, rule: Rule, principal: str) -> tuple[int, bool]:
     if service not in ROLE_AUDIENCES[PRINCIPALS[principal]]:
         return (303 if rule.access == PORTAL else 401), False
     if PRINCIPALS[principal] not in rule.roles:
-        return (303 if rule.access == PORTAL else 403), False
+        return (rule.refused if rule.access == PORTAL else 403), False
     if rule.owners is not None and principal not in rule.owners:
         return rule.foreign, False
     return rule.probe_status, True

@@ -186,6 +186,8 @@ async def populate(world: World) -> None:
         today=datetime.now(LONDON).date().isoformat())
     seen = world.canaries["notification_x"]
     world.params.update(given=seen.given, family=seen.family, born=seen.born.isoformat())
+    world.params.update(born_day=str(seen.born.day), born_month=str(seen.born.month),
+                        born_year=str(seen.born.year))
     world.params.update(await _audit_objects(world))
     world.params.update(child_index="0")
 

@@ -31,23 +31,27 @@ PASSWORD = "correct horse battery staple"
 @asynccontextmanager
 async def portal_client(
     settings: Settings, engine: AsyncEngine, clock: Clock, deps: NotifierDeps, *,
-    matcher: FastAPI | None = None,
+    matcher: FastAPI | None = None, audit: FastAPI | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client to the portal as the notifier serves it, behind secure cookies, on the clock;
-    its review pages call `matcher` (an app in-process) when one is given."""
+    its review pages call `matcher` and its auditor pages `audit` (apps in-process) when
+    given."""
     secure = settings.model_copy(update={"cookie_secure": True})
     issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
     reviews = None if matcher is None else httpx.AsyncClient(
         transport=httpx.ASGITransport(app=matcher), base_url="http://matcher")
+    log = None if audit is None else httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=audit), base_url="http://audit")
     app = create_app(title="notifier", service="notifier", ctx=NotifierContext(
         settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock,
-        issuer=issuer, deps=deps, matcher_api=reviews))
+        issuer=issuer, deps=deps, matcher_api=reviews, audit_api=log))
     app.include_router(portal_router)
     transport = httpx.ASGITransport(app=app)
     async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:
         yield client
-    if reviews is not None:
-        await reviews.aclose()
+    for called in (reviews, log):
+        if called is not None:
+            await called.aclose()
 
 
 @pytest.fixture
