@@ -25,14 +25,15 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
 CLIENT_SCOPES = ("incidents:write",)
 SERVICES = ("ingest", "matcher", "notifier", "audit")
 # a token's `aud`: the services its holder's role uses. Admin routes exist on ingest
-# (forces), matcher (registry) and notifier (dead deliveries); the audit service has none.
+# (forces), matcher (registry), notifier (dead deliveries) and identity (people and police
+# clients); the audit service has none.
 ROLE_AUDIENCES: dict[str, tuple[str, ...]] = {
     "police": ("ingest",),
     "dsl": ("notifier",),
     "deputy_dsl": ("notifier",),
     "la_officer": ("matcher", "notifier"),
     "auditor": ("audit",),
-    "admin": ("ingest", "matcher", "notifier"),
+    "admin": ("ingest", "matcher", "notifier", "identity"),
 }
 ALGORITHM = "EdDSA"  # the only algorithm any service accepts
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
