@@ -8,9 +8,9 @@ from __future__ import annotations
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
-    CheckConstraint,
     Identity,
     Index,
     String,

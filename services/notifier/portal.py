@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.auth_api import SESSION_COOKIE
 from services.common.problems import Problem
 from services.common.security import Principal
-from services.notifier import api, attendance, portal_inbox, portal_reviews
+from services.notifier import api, attendance, portal_admin, portal_inbox, portal_reviews
 from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import redeem_sign_in_link
@@ -31,6 +31,7 @@ from services.notifier.portal_pages import (
     SecureRoute,
     checked_form,
     ctx_of,
+    elsewhere,
     page,
     problem_page,
     signed_in,
@@ -78,6 +79,8 @@ async def sign_in_page(request: Request, token: str | None = None) -> Response:
     """The sign-in form; an e-mailed `?token=` is redeemed first and taken out of the URL."""
     if token:
         return await _redeem(request, token)
+    if (home := await elsewhere(request)) is not None:
+        return home
     return await page(request, "sign_in.html", {"link": request.query_params.get("link")})
 
 
@@ -334,3 +337,4 @@ async def _sign_in_unavailable(request: Request) -> Response:
 
 
 router.include_router(portal_reviews.router)
+router.include_router(portal_admin.router)

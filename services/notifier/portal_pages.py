@@ -71,8 +71,9 @@ NAV = (
     NavItem("Notifications", "/portal/", "notifications:read"),
     NavItem("Open items", "/portal/open-items", "notifications:read", ("la_officer",)),
     NavItem("Review queue", "/portal/reviews", "reviews:read"),
-    # later: NavItem("Audit log", "/portal/audit", "audit:read"), NavItem("Registry",
-    # "/portal/admin", "admin"), each with its pages (see the module docstring)
+    NavItem("Admin", "/portal/admin", "admin"),
+    # later: NavItem("Audit log", "/portal/audit", "audit:read"), with its pages (see the
+    # module docstring)
 )
 
 
@@ -176,6 +177,16 @@ async def problem_page(request: Request, exc: Exception,
     message = words.get(status) or (exc.detail if isinstance(exc, Problem) else None) or ""
     return await page(request, "error.html", {"title": title, "message": message},
                       status=status)
+
+
+async def elsewhere(request: Request) -> Response | None:
+    """For a signed-in person without notifications (an admin), their first section: the
+    inbox's sign-in redirect then lands them there; None for everyone else."""
+    principal = await principal_of(request)
+    if principal is None or "notifications:read" in principal.scopes:
+        return None
+    home = next(i.href for i in NAV if i.for_(principal))
+    return RedirectResponse(home, status_code=303)
 
 
 def to_sign_in() -> Response:
