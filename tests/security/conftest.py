@@ -57,6 +57,8 @@ async def world(
     # the portal's review pages call the matcher in-process, as they would at its address
     apps["notifier"].state.ctx.matcher_api = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=apps["matcher"]), base_url="http://matcher")
+    apps["notifier"].state.ctx.ingest_api = httpx.AsyncClient(  # the admin's force pages
+        transport=httpx.ASGITransport(app=apps["ingest"]), base_url="http://ingest")
     try:
         async with AsyncExitStack() as stack:
             clients = {name: await stack.enter_async_context(running(app))
