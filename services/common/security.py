@@ -28,16 +28,16 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
 CLIENT_SCOPES = ("incidents:write",)
 SERVICES = ("ingest", "matcher", "notifier", "audit")
 # a token's `aud`: the services its holder's role uses. Admin routes exist on ingest
-# (forces), matcher (registry) and notifier (dead deliveries); the audit service has none.
-# Auditors' tokens name the notifier for its portal's audit pages alone (they hold no
-# notifications scope there).
+# (forces), matcher (registry), notifier (dead deliveries) and identity (people and police
+# clients); the audit service has none. Auditors' tokens name the notifier for its portal's
+# audit pages alone (they hold no notifications scope there).
 ROLE_AUDIENCES: dict[str, tuple[str, ...]] = {
     "police": ("ingest",),
     "dsl": ("notifier",),
     "deputy_dsl": ("notifier",),
     "la_officer": ("matcher", "notifier"),
     "auditor": ("audit", "notifier"),
-    "admin": ("ingest", "matcher", "notifier"),
+    "admin": ("ingest", "matcher", "notifier", "identity"),
     "partnership": ("notifier",),
 }
 ALGORITHM = "EdDSA"  # the only algorithm any service accepts

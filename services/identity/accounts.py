@@ -23,6 +23,10 @@ class AccountError(ValueError):
     """A request to create an account that cannot be honoured (message is safe to show)."""
 
 
+class AccountExists(AccountError):
+    """A person with that e-mail address already has an account."""
+
+
 class TooManyAttempts(Exception):
     """Sign-in refused without checking: too many recent failures for this subject."""
 
@@ -49,7 +53,7 @@ async def create_client(conn: AsyncConnection, *, force_code: str) -> NewClient:
     if not force.isalpha() or not 2 <= len(force) <= 10:
         raise AccountError("force code must be 2 to 10 letters")
     client_id = f"{force.lower()}-{secrets.token_hex(8)}"
-    secret = secrets.token_urlsafe(32)
+    secret = new_client_secret()
     await conn.execute(
         insert(api_clients).values(
             client_id=client_id, force_code=force, secret_hash=hash_secret(secret),
@@ -73,17 +77,36 @@ async def create_user(
     _check_user(email, password, role, school_urns, la_codes)
     exists = await conn.execute(select(users.c.user_id).where(users.c.email == email))
     if exists.first() is not None:
-        raise AccountError("a user with that email already exists")
+        raise AccountExists("a user with that email already exists")
     user_id = uuid.uuid4()
-    totp_secret = pyotp.random_base32()
+    totp_secret = new_totp_secret()
     await conn.execute(
         insert(users).values(
             user_id=user_id, email=email, password_hash=hash_secret(password),
             totp_secret=totp_secret, role=role, school_urns=school_urns, la_codes=la_codes,
         )
     )
-    uri = pyotp.TOTP(totp_secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
-    return NewUser(user_id, uri)
+    return NewUser(user_id, totp_uri(totp_secret, email))
+
+
+def new_password() -> str:
+    """A one-time password for a person, shown once to the admin who set it."""
+    return secrets.token_urlsafe(15)  # 20 characters, 120 bits
+
+
+def new_totp_secret() -> str:
+    """A fresh TOTP secret (base32)."""
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, email: str) -> str:
+    """The otpauth:// URI an authenticator app enrols from."""
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+def new_client_secret() -> str:
+    """A police client's secret (shown once, stored only as a hash)."""
+    return secrets.token_urlsafe(32)
 
 
 def _check_user(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Identity,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from services.common.db import metadata
 
@@ -30,6 +32,7 @@ api_clients = Table(
     Column("scopes", ARRAY(String(64)), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("disabled_at", DateTime(timezone=True)),
+    Column("secret_rotated_at", DateTime(timezone=True)),
     schema="identity",
 )
 
@@ -58,3 +61,21 @@ auth_failures = Table(
     schema="identity",
 )
 Index("ix_auth_failures_subject", auth_failures.c.subject_hash, auth_failures.c.failed_at)
+
+# what admins did to people and clients (services/identity/account_admin.py): who, when,
+# what, to whom and a few facts; never a secret. The identity role may only add and read.
+account_changes = Table(
+    "account_changes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target_kind", String(8), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Column("facts", JSONB, nullable=False, server_default="{}"),
+    CheckConstraint("target_kind IN ('user', 'client')", name="target_kind"),
+    schema="identity",
+)
+Index("ix_account_changes_target", account_changes.c.target_kind, account_changes.c.target_id,
+      account_changes.c.changed_at)

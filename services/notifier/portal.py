@@ -23,6 +23,7 @@ from services.notifier import (
     actions,
     api,
     attendance,
+    portal_admin,
     portal_audit,
     portal_inbox,
     portal_partners,
@@ -42,6 +43,7 @@ from services.notifier.portal_pages import (
     SecureRoute,
     checked_form,
     ctx_of,
+    elsewhere,
     home_of,
     page,
     problem_page,
@@ -90,6 +92,8 @@ async def sign_in_page(request: Request, token: str | None = None) -> Response:
     """The sign-in form; an e-mailed `?token=` is redeemed first and taken out of the URL."""
     if token:
         return await _redeem(request, token)
+    if (home := await elsewhere(request)) is not None:
+        return home
     return await page(request, "sign_in.html", {"link": request.query_params.get("link")})
 
 
@@ -379,3 +383,4 @@ router.include_router(portal_partnership.router)
 router.include_router(portal_partners.router)
 router.include_router(portal_audit.router)
 router.include_router(portal_record.router)
+router.include_router(portal_admin.router)

@@ -76,8 +76,7 @@ NAV = (
     NavItem("Audit log", "/portal/audit", "audit:read", ("auditor",)),
     NavItem("Verify the log", "/portal/audit/verify", "audit:read", ("auditor",)),
     NavItem("Subject access", "/portal/audit/subject-access", "audit:read", ("auditor",)),
-    # later: NavItem("Registry", "/portal/admin", "admin"), with its pages (see the module
-    # docstring)
+    NavItem("Admin", "/portal/admin", "admin"),
 )
 
 
@@ -193,6 +192,16 @@ async def home_of(request: Request, token: str) -> str:
     except (InvalidToken, KeysUnavailable):
         return "/portal/"
     return next((i.href for i in NAV if i.for_(principal)), "/portal/")
+
+
+async def elsewhere(request: Request) -> Response | None:
+    """For a signed-in person without notifications (an admin), their first section: the
+    inbox's sign-in redirect then lands them there; None for everyone else."""
+    principal = await principal_of(request)
+    if principal is None or "notifications:read" in principal.scopes:
+        return None
+    home = next(i.href for i in NAV if i.for_(principal))
+    return RedirectResponse(home, status_code=303)
 
 
 def to_sign_in() -> Response:

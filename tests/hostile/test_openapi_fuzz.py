@@ -40,7 +40,7 @@ OPEN_ROUTES = ("/healthz", "/readyz", "/v1/token", "/v1/sessions", "/.well-known
 SHARED_ROUTES = ("/v1/token", "/v1/sessions")
 # the role each route prefix admits, per service (the first match wins)
 ROLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "identity": (),
+    "identity": (("/v1/users", "admin"), ("/v1/clients", "admin")),
     "ingest": (("/v1/incidents", "police"), ("/v1/forces/{force_code}/receipts-", "police"),
                ("/v1/forces", "admin"), ("/v1/admin", "admin")),
     "matcher": (("/v1/reviews", "la_officer"), ("/v1/", "admin")),

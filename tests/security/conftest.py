@@ -59,6 +59,8 @@ async def world(
         transport=httpx.ASGITransport(app=apps["matcher"]), base_url="http://matcher")
     apps["notifier"].state.ctx.audit_api = httpx.AsyncClient(  # and the auditor's, the audit
         transport=httpx.ASGITransport(app=apps["audit"]), base_url="http://audit")
+    apps["notifier"].state.ctx.ingest_api = httpx.AsyncClient(  # the admin's force pages
+        transport=httpx.ASGITransport(app=apps["ingest"]), base_url="http://ingest")
     try:
         async with AsyncExitStack() as stack:
             clients = {name: await stack.enter_async_context(running(app))

@@ -69,6 +69,7 @@ LA_OFFICERS = frozenset({"la_officer"})
 LA_1 = frozenset({"la_1"})
 FIGURE_READERS = frozenset({"partnership", "la_officer"})
 AUDITORS = frozenset({"auditor"})
+ADMINS = frozenset({"admin"})
 SOME_CHILD = "0e5d4a5e-9a4b-4a47-8e37-7f3b8f3d2c10"  # refused at the gate before it is looked up
 
 COMMON: dict[tuple[str, str], Rule] = {
@@ -247,6 +248,69 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
             "given_name": "{given}", "family_name": "{family}", "dob-day": "{born_day}",
             "dob-month": "{born_month}", "dob-year": "{born_year}"}),
         probe=Call(form={}), probe_status=422),
+    # people and police clients (identity's admin API); the probes change only the world's
+    # spare accounts (world.py `spare_accounts`), never a principal's own
+    ("identity", "GET", "/v1/users"): _admin(),
+    ("identity", "POST", "/v1/users"): _admin(
+        Call(json={"email": "intruder@example.test", "role": "admin"}), INVALID, 422),
+    ("identity", "POST", "/v1/users/{user_id}/disable"): _admin(),
+    ("identity", "POST", "/v1/users/{user_id}/enable"): _admin(),
+    ("identity", "POST", "/v1/users/{user_id}/reset-password"): _admin(),
+    ("identity", "POST", "/v1/users/{user_id}/reenrol-totp"): _admin(),
+    ("identity", "GET", "/v1/clients"): _admin(),
+    ("identity", "POST", "/v1/clients"): _admin(Call(json={"force_code": "WMP"}), INVALID, 422),
+    ("identity", "POST", "/v1/clients/{client_id}/disable"): _admin(),
+    ("identity", "POST", "/v1/clients/{client_id}/enable"): _admin(),
+    ("identity", "POST", "/v1/clients/{client_id}/rotate-secret"): _admin(),
+    # the admin's portal pages call ingest, matcher and identity with the admin's own token
+    ("notifier", "GET", "/portal/admin/upload.mjs"): _public(
+        "the roll upload's progress script: static code, no data"),
+    ("notifier", "GET", "/portal/admin"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "GET", "/portal/admin/forces"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "GET", "/portal/admin/forces/{force_code}"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "POST", "/portal/admin/forces/{force_code}"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={"name": "Hijacked"}),
+        probe=Call(form={"name": ""}), probe_status=422),
+    ("notifier", "GET", "/portal/admin/local-authorities"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "GET", "/portal/admin/local-authorities/{la_code}"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "POST", "/portal/admin/local-authorities/{la_code}"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={"name": "Hijacked"}),
+        probe=Call(form={"name": ""}), probe_status=422),
+    ("notifier", "POST", "/portal/admin/local-authorities/{la_code}/calendar"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={}), probe_status=422),
+    ("notifier", "GET", "/portal/admin/schools"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "GET", "/portal/admin/schools/{urn}"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "POST", "/portal/admin/schools/{urn}"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={"name": "Hijacked", "la_code": "{la_code}"}),
+        probe=Call(form={"name": ""}), probe_status=422),
+    ("notifier", "POST", "/portal/admin/schools/{urn}/calendar"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={}), probe_status=422),
+    ("notifier", "POST", "/portal/admin/schools/{urn}/roster"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={}), probe_status=422),
+    ("notifier", "GET", "/portal/admin/users"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "POST", "/portal/admin/users"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={"email": "intruder@example.test",
+                                                "role": "admin"}),
+        probe=Call(form={"email": "", "role": "nobody"}), probe_status=422),
+    ("notifier", "POST", "/portal/admin/users/{user_id}/disable"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={}), probe_status=303),
+    ("notifier", "POST", "/portal/admin/users/{user_id}/enable"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={}), probe_status=303),
+    ("notifier", "POST", "/portal/admin/users/{user_id}/reset-password"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={})),
+    ("notifier", "POST", "/portal/admin/users/{user_id}/reenrol-totp"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={})),
+    ("notifier", "GET", "/portal/admin/clients"): Rule(PORTAL, roles=ADMINS),
+    ("notifier", "POST", "/portal/admin/clients"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={"force_code": "WMP"}),
+        probe=Call(form={"force_code": "W1"}), probe_status=422),
+    ("notifier", "POST", "/portal/admin/clients/{client_id}/disable"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={}), probe_status=303),
+    ("notifier", "POST", "/portal/admin/clients/{client_id}/enable"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={}), probe_status=303),
+    ("notifier", "POST", "/portal/admin/clients/{client_id}/rotate-secret"): Rule(
+        PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={})),
+    ("notifier", "GET", "/portal/admin/dead-deliveries"): Rule(PORTAL, roles=ADMINS),
 }
 
 

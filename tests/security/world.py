@@ -190,6 +190,7 @@ async def populate(world: World) -> None:
                         born_year=str(seen.born.year))
     world.params.update(await _audit_objects(world))
     world.params.update(child_index="0")
+    world.params.update(await spare_accounts(world))
 
 
 async def _register(world: World, school: School) -> None:
@@ -225,3 +226,12 @@ async def _audit_objects(world: World) -> dict[str, str]:
     assert proof.status_code == 200, proof.text
     return {"event_id": event_id, "tree_size": str(proof.json()["tree_size"])}
 
+
+
+async def spare_accounts(world: World) -> dict[str, str]:
+    """A person and a police client no principal uses, for the admin API's probes to change."""
+    user_id, _ = await new_user(world.settings, email=next_email("spare", "security.test"),
+                                password=PASSWORD, role="auditor", school_urns=[],
+                                la_codes=[])
+    client_id, _ = await new_police_client(world.settings, FORCE_B, default_la=None)
+    return {"user_id": user_id, "client_id": client_id}

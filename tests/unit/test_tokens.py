@@ -101,7 +101,7 @@ async def test_a_token_is_eddsa_with_the_active_kid_and_the_roles_audience() -> 
 @pytest.mark.parametrize(("role", "audience"), [
     ("police", ["ingest"]), ("dsl", ["notifier"]), ("deputy_dsl", ["notifier"]),
     ("la_officer", ["matcher", "notifier"]), ("auditor", ["audit", "notifier"]),
-    ("admin", ["ingest", "matcher", "notifier"]),
+    ("admin", ["ingest", "matcher", "notifier", "identity"]),
 ], ids=lambda v: v if isinstance(v, str) else "-".join(v))
 async def test_each_role_is_admitted_by_its_services_alone(role: str, audience: list[str]) -> None:
     principal = police() if role == "police" else person(role, schools=["103456"], las=["332"])

@@ -1,0 +1,229 @@
+"""The admin API of the identity service: people and police clients (admin token, audience
+`identity`). A new password, TOTP URI or client secret is in the answer once, never stored
+in the clear nor logged; every change is recorded (services/identity/account_admin.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.auth_api import require_scope
+from services.common.problems import Problem, problem_responses
+from services.common.security import ROLES, Principal
+from services.identity import account_admin as admin
+from services.identity.accounts import AccountError, AccountExists
+from services.identity.api import Ctx, IdentityContext
+
+router = APIRouter(tags=["accounts"])
+Admin = Annotated[Principal, Depends(require_scope("admin"))]
+_ERRORS = problem_responses(401, 403, 404, 409, 422)
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class UserIn(BaseModel):
+    """A person to create: their role and the schools or LAs they act for."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    role: str = Field(max_length=32, json_schema_extra={"enum": list(ROLES)})
+    school_urns: list[Annotated[str, Field(max_length=7)]] = Field(default_factory=list,
+                                                                  max_length=100)
+    la_codes: list[Annotated[str, Field(max_length=8)]] = Field(default_factory=list,
+                                                               max_length=100)
+
+
+class ClientIn(BaseModel):
+    """A police client to create, for one force."""
+
+    model_config = ConfigDict(extra="forbid")
+    force_code: str = Field(max_length=10)
+
+
+class UserOut(BaseModel):
+    """A person: no password, no TOTP data."""
+
+    id: str
+    email: str
+    role: str
+    school_urns: list[str]
+    la_codes: list[str]
+    created_at: str
+    disabled_at: str | None
+
+
+class UsersPage(BaseModel):
+    """A page of people by e-mail address; `next_cursor` asks for the next (None: the last)."""
+
+    users: list[UserOut]
+    next_cursor: str | None
+
+
+class NewUserOut(UserOut):
+    """A created person, with their one-time password and TOTP URI (shown once)."""
+
+    password: str
+    totp_uri: str
+
+
+class PasswordOut(BaseModel):
+    """A person's new one-time password (shown once)."""
+
+    user: UserOut
+    password: str
+
+
+class TotpOut(BaseModel):
+    """A person's new TOTP enrolment URI (shown once)."""
+
+    user: UserOut
+    totp_uri: str
+
+
+class ClientOut(BaseModel):
+    """A police client: never its secret."""
+
+    client_id: str
+    force_code: str
+    created_at: str
+    disabled_at: str | None
+    secret_rotated_at: str | None
+
+
+class ClientsOut(BaseModel):
+    """Every police client, by force."""
+
+    clients: list[ClientOut]
+
+
+class SecretOut(ClientOut):
+    """A police client with its new secret (shown once)."""
+
+    client_secret: str
+
+
+def _once(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=_NO_STORE)
+
+
+@router.get("/v1/users", response_model=UsersPage, responses=_ERRORS)
+async def list_users(
+    principal: Admin, ctx: Ctx, cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 50,
+) -> dict[str, Any]:
+    """People by e-mail address, a page at a time."""
+    async with ctx.engine.connect() as conn:
+        found, after = await admin.list_users(conn, cursor=cursor, limit=limit)
+    return {"users": found, "next_cursor": after}
+
+
+@router.post("/v1/users", status_code=201, response_model=NewUserOut, responses=_ERRORS)
+async def create_user(body: UserIn, principal: Admin, ctx: Ctx) -> JSONResponse:
+    """Create a person with a one-time password; the password and TOTP URI are shown once."""
+    async with ctx.uow() as uow:
+        try:
+            view, password, uri = await admin.add_user(
+                uow.conn, email=body.email, role=body.role, school_urns=body.school_urns,
+                la_codes=body.la_codes, actor=principal.subject, now=ctx.clock())
+        except AccountExists as exc:
+            raise Problem(409, "Conflict", str(exc)) from None
+        except AccountError as exc:
+            raise Problem(422, "Invalid account", str(exc)) from None
+        await uow.commit()
+    return _once(view | {"password": password, "totp_uri": uri}, 201)
+
+
+@router.post("/v1/users/{user_id}/disable", response_model=UserOut, responses=_ERRORS)
+async def disable_user(user_id: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Disable a person: they can no longer sign in."""
+    return await _set_user(ctx, user_id, principal, disabled=True)
+
+
+@router.post("/v1/users/{user_id}/enable", response_model=UserOut, responses=_ERRORS)
+async def enable_user(user_id: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Enable a disabled person again."""
+    return await _set_user(ctx, user_id, principal, disabled=False)
+
+
+@router.post("/v1/users/{user_id}/reset-password", response_model=PasswordOut,
+             responses=_ERRORS)
+async def reset_password(user_id: str, principal: Admin, ctx: Ctx) -> JSONResponse:
+    """Replace a person's password with a new one-time password, shown once."""
+    async with ctx.uow() as uow:
+        view, password = await admin.reset_password(uow.conn, user_id[:64],
+                                                    actor=principal.subject, now=ctx.clock())
+        await uow.commit()
+    return _once({"user": view, "password": password})
+
+
+@router.post("/v1/users/{user_id}/reenrol-totp", response_model=TotpOut, responses=_ERRORS)
+async def reenrol_totp(user_id: str, principal: Admin, ctx: Ctx) -> JSONResponse:
+    """Give a person a new TOTP secret; its URI is shown once."""
+    async with ctx.uow() as uow:
+        view, uri = await admin.reenrol_totp(uow.conn, user_id[:64], actor=principal.subject,
+                                             now=ctx.clock())
+        await uow.commit()
+    return _once({"user": view, "totp_uri": uri})
+
+
+@router.get("/v1/clients", response_model=ClientsOut, responses=_ERRORS)
+async def list_clients(principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Every police client, by force."""
+    async with ctx.engine.connect() as conn:
+        return {"clients": await admin.list_clients(conn)}
+
+
+@router.post("/v1/clients", status_code=201, response_model=SecretOut, responses=_ERRORS)
+async def create_client(body: ClientIn, principal: Admin, ctx: Ctx) -> JSONResponse:
+    """Create a police client for a force; its secret is shown once."""
+    async with ctx.uow() as uow:
+        try:
+            view, secret = await admin.add_client(uow.conn, force_code=body.force_code,
+                                                  actor=principal.subject, now=ctx.clock())
+        except AccountError as exc:
+            raise Problem(422, "Invalid client", str(exc)) from None
+        await uow.commit()
+    return _once(view | {"client_secret": secret}, 201)
+
+
+@router.post("/v1/clients/{client_id}/disable", response_model=ClientOut, responses=_ERRORS)
+async def disable_client(client_id: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Disable a police client: it can no longer get tokens."""
+    return await _set_client(ctx, client_id, principal, disabled=True)
+
+
+@router.post("/v1/clients/{client_id}/enable", response_model=ClientOut, responses=_ERRORS)
+async def enable_client(client_id: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Enable a disabled police client again."""
+    return await _set_client(ctx, client_id, principal, disabled=False)
+
+
+@router.post("/v1/clients/{client_id}/rotate-secret", response_model=SecretOut,
+             responses=_ERRORS)
+async def rotate_secret(client_id: str, principal: Admin, ctx: Ctx) -> JSONResponse:
+    """Replace a client's secret; the new one is shown once and the old one stops working."""
+    async with ctx.uow() as uow:
+        view, secret = await admin.rotate_secret(uow.conn, client_id, actor=principal.subject,
+                                                 now=ctx.clock())
+        await uow.commit()
+    return _once(view | {"client_secret": secret})
+
+
+async def _set_user(ctx: IdentityContext, user_id: str, principal: Principal, *, disabled: bool
+                    ) -> dict[str, Any]:
+    async with ctx.uow() as uow:
+        view = await admin.set_user_disabled(uow.conn, user_id[:64], disabled=disabled,
+                                             actor=principal.subject, now=ctx.clock())
+        await uow.commit()
+    return view
+
+
+async def _set_client(ctx: IdentityContext, client_id: str, principal: Principal, *, disabled: bool
+                      ) -> dict[str, Any]:
+    async with ctx.uow() as uow:
+        view = await admin.set_client_disabled(uow.conn, client_id, disabled=disabled,
+                                               actor=principal.subject, now=ctx.clock())
+        await uow.commit()
+    return view
