@@ -74,9 +74,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string"}, "title": {"type": "string"},
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string"}, "instance": {"type": "string"},
+        # a field's refusal names the field; a file's names its row (and field, if one)
         "errors": {"type": "array", "items": {
-            "type": "object", "required": ["field", "message"],
-            "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+            "type": "object", "required": ["message"],
+            "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"},
+                           "row": {"type": ["integer", "null"]}}}},
         "error_count": {"type": "integer", "minimum": 0},
     },
 }

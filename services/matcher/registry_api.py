@@ -34,10 +34,12 @@ _CREATED: dict[int | str, dict[str, Any]] = {
 ICS = "text/calendar"
 _FILE_RULES = documented_rules("the file is read row by row (or, for iCalendar, event by "
                                "event): any problem refuses it whole, each one named")
+# a file's bytes (UTF-8): generated clients send it as it is, with the declared media type
+_FILE = {"type": "string", "format": "binary"}
 _CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {
-    "schema": {"type": "string"}}}}} | _FILE_RULES
+    "schema": _FILE}}}} | _FILE_RULES
 _CALENDAR_BODY = {"requestBody": {"required": True, "content": {
-    media_type: {"schema": {"type": "string"}} for media_type in ("text/csv", ICS)}}
+    media_type: {"schema": _FILE} for media_type in ("text/csv", ICS)}}
     } | _FILE_RULES
 
 
