@@ -25,7 +25,8 @@ from schemas.envelope import EventPayload
 NO_NUL = r"^[^\x00]*$"
 # what str.strip() removes: a text of these alone is empty once stripped, which JSON Schema's
 # minLength cannot say, so a stripped required text says it as a pattern (and refuses NUL)
-_STRIPPED = "\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_STRIPPED = ("\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000-\u200a"
+             "\u2028\u2029\u202f\u205f\u3000")
 NOT_BLANK = rf"^[^\x00]*[^\x00{_STRIPPED}][^\x00]*$"
 Name = Annotated[str, StringConstraints(
     strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK)]

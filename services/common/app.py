@@ -13,10 +13,10 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.auth_api import SECURITY_SCHEMES
@@ -151,11 +151,9 @@ def _declare_problem_schema(app: FastAPI) -> None:
 def allowed_methods(request: Request) -> str:
     """The methods the request's path answers, across every route that serves it (Starlette
     names only the first route's), for a 405's `Allow`."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    path = request.scope["path"]
+    methods = {method for route in iter_route_contexts(request.app.routes)
+               if route.path_regex.match(path) for method in route.methods or ()}
     return ", ".join(sorted(methods))
 
 

@@ -68,9 +68,9 @@ Deps = Annotated[ReviewDeps, Depends(_deps)]
 
 
 # the queue → a review → its resolution (the stateful run follows these, as an officer would)
-_FOLLOW_QUEUE = {200: {"links": {"OpenReview": {
+_FOLLOW_QUEUE: dict[int | str, dict[str, Any]] = {200: {"links": {"OpenReview": {
     "operationId": "open_review", "parameters": {"review_id": "$response.body#/0/review_id"}}}}}
-_FOLLOW_REVIEW = {200: {"links": {"ResolveReview": {
+_FOLLOW_REVIEW: dict[int | str, dict[str, Any]] = {200: {"links": {"ResolveReview": {
     "operationId": "resolve_review", "parameters": {"review_id": "$request.path.review_id"}}}}}
 
 
