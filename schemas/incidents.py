@@ -7,17 +7,42 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from schemas.envelope import EventPayload
 
 # PostgreSQL text and jsonb cannot hold NUL: a child's text with one would be accepted here and
 # then dead-lettered by every consumer that stores it, so the school would never be told
 NO_NUL = r"^[^\x00]*$"
+# what str.strip() removes: a text of these alone is empty once stripped, which JSON Schema's
+# minLength cannot say, so a stripped required text says it as a pattern (and refuses NUL)
+_STRIPPED = ("\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000-\u200a"
+             "\u2028\u2029\u202f\u205f\u3000")
+NOT_BLANK = rf"^[^\x00]*[^\x00{_STRIPPED}][^\x00]*$"
 Name = Annotated[str, StringConstraints(
-    strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)]
+    strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
 LongText = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
+
+
+def refuse_numbers(value: Any) -> Any:
+    """A JSON number is no date or time, though pydantic would read it as a Unix timestamp."""
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 string")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(refuse_numbers)]
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(refuse_numbers)]
 ForceCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,10}$")]
 IncidentReference = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
@@ -67,21 +92,23 @@ class ChildReport(_Strict):
 
     given_name: Name
     family_name: Name
-    date_of_birth: date
+    date_of_birth: IsoDate
     gender: Gender | None = None
     address: Address | None = None
     upn: Upn | None = None
     school_hint: SchoolHint | None = None
-    present_at_incident: bool | None = None
+    present_at_incident: StrictBool | None = None
     voice_of_child: LongText | None = None
 
 
 class IncidentIn(_Strict):
-    """The body of `POST /v1/incidents`."""
+    """The body of `POST /v1/incidents`. Beyond this schema: every child is under 18 on
+    occurred_at's date and not born after it, occurred_at is not in the future (five minutes'
+    clock skew allowed), each refused with 422; force_code is the caller's own force (403)."""
 
     force_code: ForceCode
     incident_reference: IncidentReference
-    occurred_at: AwareDatetime
+    occurred_at: IsoDatetime
     incident_type: IncidentType
     summary: LongText | None = None
     children: list[ChildReport] = Field(min_length=1, max_length=MAX_CHILDREN)
@@ -105,7 +132,8 @@ def age_on(born: date, on: date) -> int:
 class WithdrawIn(_Strict):
     """The body of `POST /v1/incidents/{id}/withdraw`."""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000,
+                                             pattern=NOT_BLANK)]
 
 
 class IncidentReceived(EventPayload):

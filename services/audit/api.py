@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from schemas.incidents import IsoDate, refuse_numbers
 from services.audit import proofs
 from services.audit.context import AuditCtx
 from services.audit.handlers import AuditDeps, record_access
@@ -23,7 +25,7 @@ from services.audit.queries import (
 )
 from services.audit.settings import AuditSettings
 from services.common.auth_api import require_scope
-from services.common.problems import Problem, problem_responses
+from services.common.problems import Problem, documented_rules, problem_responses
 from services.common.pseudonym import CURRENT_VERSION, KEY_PATTERN, lookup_keys
 from services.common.security import Principal
 
@@ -50,12 +52,24 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+def _iso_text(value: Any) -> Any:
+    """A query's time as ISO 8601 text, never a bare number read as a Unix timestamp."""
+    refuse_numbers(value)
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time")
+    return value
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+QueryTime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
 async def event_filter(
     school_urn: Annotated[str | None, Query(pattern=URN_PATTERN)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     child_key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
-    from_at: Annotated[datetime | None, Query(alias="from")] = None,
-    to_at: Annotated[datetime | None, Query(alias="to")] = None,
+    from_at: Annotated[QueryTime | None, Query(alias="from")] = None,
+    to_at: Annotated[QueryTime | None, Query(alias="to")] = None,
 ) -> EventFilter:
     """The contract's filters (naive times are taken as UTC; `to` is exclusive). A school is a
     URN and a child a child key of either version: a filter is written into the log (the
@@ -67,7 +81,8 @@ Deps = Annotated[AuditDeps, Depends(get_deps)]
 Filter = Annotated[EventFilter, Depends(event_filter)]
 
 
-@router.get("/events")
+@router.get("/events", openapi_extra=documented_rules(
+    "`cursor` is a `next_cursor` this service gave", status=400))
 async def events(
     auditor: Auditor, deps: Deps, flt: Filter, cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -117,7 +132,8 @@ async def proof(auditor: Auditor, deps: Deps, event_id: uuid.UUID) -> dict[str, 
     return await proofs.inclusion(deps, event_id)
 
 
-@router.get("/consistency", responses=problem_responses(404, 409))
+@router.get("/consistency", responses=problem_responses(404, 409),
+            openapi_extra=documented_rules("`from` is at most `to`"))
 async def consistency(
     auditor: Auditor, deps: Deps,
     first: Annotated[int, Query(alias="from", ge=1, le=_MAX_TREE_SIZE)],
@@ -133,7 +149,7 @@ class SubjectAccessIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    date_of_birth: date
+    date_of_birth: IsoDate
 
 
 @router.post("/subject-access")

@@ -7,16 +7,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.auth_api import SECURITY_SCHEMES
 from services.common.context import AppContext
 from services.common.errors import is_transient, is_unstorable_text
 from services.common.jwks import TokenVerifier, parse_jwks, url_fetch
@@ -24,6 +27,8 @@ from services.common.kafka import broker_answers
 from services.common.metrics import refresh_gauges
 from services.common.problems import (
     EVERY_ROUTE,
+    PROBLEM_SCHEMA,
+    PROBLEM_SCHEMA_NAME,
     Problem,
     field_path,
     problem_response,
@@ -52,6 +57,7 @@ def create_app(
     app = FastAPI(title=title, version="1.0.0", lifespan=_closing_issuer(ctx, lifespan),
                   responses=problem_responses(*EVERY_ROUTE))
     app.state.ctx = ctx
+    _declare_problem_schema(app)
     _add_error_handlers(app)
     _add_observability(app, ctx)
     checks = [_check_database, *(readiness or [])]
@@ -126,6 +132,31 @@ async def _check_database(ctx: AppContext) -> None:
         await conn.execute(text("SELECT 1"))
 
 
+def _declare_problem_schema(app: FastAPI) -> None:
+    """Every problem+json answer refers to one `Problem` schema among the app's components,
+    beside the token endpoint's client authentication."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})[PROBLEM_SCHEMA_NAME] = PROBLEM_SCHEMA
+            components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods the request's path answers, across every route that serves it (Starlette
+    names only the first route's), for a 405's `Allow`."""
+    path = request.scope["path"]
+    methods = {method for route in iter_route_contexts(request.app.routes)
+               if route.path_regex.match(path) for method in route.methods or ()}
+    return ", ".join(sorted(methods))
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
@@ -149,8 +180,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        headers = dict(exc.headers) if exc.headers else None
-        return problem_response(exc.status_code, _title(exc.status_code), headers=headers)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(exc.status_code, _title(exc.status_code),
+                                headers=headers or None)
 
 
 def _unhandled(exc: Exception) -> JSONResponse:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.incidents import NO_NUL
 from services.common.context import AppContext, get_ctx
 from services.common.jwks import KeysUnavailable
 from services.common.problems import Problem, problem_responses
@@ -26,14 +28,24 @@ TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many attempts", "content": _OAUTH_ERROR},
 }
 SESSION_RESPONSES = problem_responses(401, 429)
+# the token endpoint's client authentication (RFC 6749 section 2.3.1), declared for the docs:
+# the route reads the header itself so that every refusal is an OAuth2 error body
+CLIENT_SCHEME = "client"
+SECURITY_SCHEMES: dict[str, Any] = {CLIENT_SCHEME: {
+    "type": "http", "scheme": "basic",
+    "description": "A police client's id and secret (`daybreak clients create`)."}}
+TOKEN_OPENAPI: dict[str, Any] = {"security": [{CLIENT_SCHEME: []}]}
+GrantType = Annotated[str, Form(max_length=64, json_schema_extra={
+    "enum": ["client_credentials"]}, description="Only `client_credentials`; another is "
+    "refused with 400 `unsupported_grant_type`.")]
 
 
 class SessionIn(BaseModel):
     """Sign-in body: password and a current TOTP code."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: str = Field(max_length=320, pattern=NO_NUL)
+    password: str = Field(max_length=1024, pattern=NO_NUL)
     totp: str = Field(pattern=r"^[0-9]{6}$")
 
 
@@ -57,14 +69,21 @@ async def verify_bearer(ctx: AppContext, token: str) -> Principal:
                       headers={"Retry-After": "5"}) from None
 
 
+# declares the bearer scheme on every route that needs a token; the refusal is ours (401)
+_BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="A token from `POST /v1/token` (police clients) or "
+                                 "`POST /v1/sessions` (people).")
+
+
 async def current_principal(
-    request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]
+    ctx: Annotated[AppContext, Depends(get_ctx)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
     """The caller of an API route, from its bearer token (cookies are for the portal only)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if not token:
         raise Problem(401, "Authentication required", headers=_BEARER_CHALLENGE)
-    return await verify_bearer(ctx, token.strip())
+    return await verify_bearer(ctx, token)
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:

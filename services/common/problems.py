@@ -60,19 +60,35 @@ def problem_response(
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` declaring a problem+json body for each of these error statuses."""
     return {status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM_JSON: {
-        "schema": _problem_schema(status)}}} for status in statuses}
+        "schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}}}}
+        for status in statuses}
 
 
-def _problem_schema(status: int) -> dict[str, Any]:
-    text = {"type": "string"}
-    return {
-        "type": "object", "required": ["type", "title", "status"],
-        "properties": {
-            "type": text, "title": text, "status": {"type": "integer", "const": status},
-            "detail": text, "instance": text,
-            "errors": {"type": "array", "items": {"type": "object"}},
-        },
-    }
+PROBLEM_SCHEMA_NAME = "Problem"
+# the one problem+json shape (RFC 9457) every error answer has; added to each app's components
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": PROBLEM_SCHEMA_NAME, "required": ["type", "title", "status"],
+    "description": "An RFC 9457 problem: `errors` names each refused field and its rule, "
+                   "never the value sent.",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"}, "instance": {"type": "string"},
+        # a field's refusal names the field; a file's names its row (and field, if one)
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["message"],
+            "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"},
+                           "row": {"type": ["integer", "null"]}}}},
+        "error_count": {"type": "integer", "minimum": 0},
+    },
+}
+RULES_KEY = "x-daybreak-rules"
+
+
+def documented_rules(*rules: str, status: int = 422) -> dict[str, Any]:
+    """`openapi_extra` for a route that checks rules JSON Schema cannot say (one field against
+    another, a file's rows): listed under `x-daybreak-rules`, refused with `status`."""
+    return {RULES_KEY: {"status": status, "rules": list(rules)}}
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -13,10 +13,17 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import httpx
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from services.common.auth_api import SESSION_RESPONSES, TOKEN_RESPONSES, SessionIn, TokenOut
+from services.common.auth_api import (
+    SESSION_RESPONSES,
+    TOKEN_OPENAPI,
+    TOKEN_RESPONSES,
+    GrantType,
+    SessionIn,
+    TokenOut,
+)
 from services.common.context import AppContext, get_ctx
 from services.common.problems import problem_response
 from services.common.settings import Settings
@@ -58,9 +65,10 @@ def relayed(upstream: httpx.Response) -> Response:
     return response
 
 
-@router.post("/v1/token", response_model=TokenOut, responses=TOKEN_RESPONSES)
+@router.post("/v1/token", response_model=TokenOut, responses=TOKEN_RESPONSES,
+             openapi_extra=TOKEN_OPENAPI)
 async def token(
-    request: Request, grant_type: Annotated[str, Form(max_length=64)],
+    request: Request, grant_type: GrantType,
     ctx: Annotated[AppContext, Depends(get_ctx)],
 ) -> Response:
     """OAuth2 client credentials (HTTP Basic) → a short-lived bearer token (from the issuer)."""

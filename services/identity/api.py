@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from services.common.auth_api import (
     SESSION_COOKIE,
     SESSION_RESPONSES,
+    TOKEN_OPENAPI,
     TOKEN_RESPONSES,
+    GrantType,
     SessionIn,
     TokenOut,
 )
@@ -68,9 +70,10 @@ def _mint(ctx: IdentityContext, principal: Principal) -> tuple[str, int]:
     return token, ttl
 
 
-@router.post("/v1/token", response_model=TokenOut, responses=TOKEN_RESPONSES)
+@router.post("/v1/token", response_model=TokenOut, responses=TOKEN_RESPONSES,
+             openapi_extra=TOKEN_OPENAPI)
 async def token(
-    request: Request, grant_type: Annotated[str, Form(max_length=64)], ctx: Ctx
+    request: Request, grant_type: GrantType, ctx: Ctx
 ) -> JSONResponse:
     """OAuth2 client credentials (HTTP Basic) → a short-lived bearer token."""
     if grant_type != "client_credentials":

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.incidents import ForceCode, IncidentIn, LaCode, WithdrawIn
 from services.common.auth_api import require_scope
-from services.common.problems import problem_responses
+from services.common.problems import documented_rules, problem_responses
 from services.common.security import Principal
 from services.ingest import corrections, readiness, service
 from services.ingest.context import IngestCtx
@@ -21,6 +21,16 @@ Police = Annotated[Principal, Depends(require_scope("incidents:write"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
 Ctx = IngestCtx
 _ERRORS = problem_responses(401, 403, 404, 409)
+# the links a client (and schemathesis's stateful run) follows: report → status → withdraw
+_FOLLOW_INCIDENT = {"links": {
+    "GetIncident": {"operationId": "get_incident",
+                    "parameters": {"incident_id": "$response.body#/incident_id"}},
+    "WithdrawIncident": {"operationId": "withdraw_incident",
+                         "parameters": {"incident_id": "$response.body#/incident_id"}},
+}}
+_INCIDENT_RULES = documented_rules(
+    "every child is under 18 on occurred_at's date", "no child is born after occurred_at",
+    "occurred_at is not in the future (five minutes' clock skew allowed)")
 _CREATED: dict[int | str, dict[str, Any]] = {
     201: {"description": "Created", "content": {"application/json": {"schema": {}}}}}
 
@@ -60,7 +70,9 @@ class ForceIn(BaseModel):
 
 
 @router.post("/v1/incidents", status_code=202, response_model=IncidentAccepted,
-             responses={200: {"model": IncidentAccepted}, **_ERRORS})
+             operation_id="report_incident", openapi_extra=_INCIDENT_RULES,
+             responses={200: {"model": IncidentAccepted, **_FOLLOW_INCIDENT},
+                        202: _FOLLOW_INCIDENT, **_ERRORS})
 async def post_incident(body: IncidentIn, principal: Police, ctx: Ctx) -> JSONResponse:
     """Report an incident: 202 once it is durably on Kafka, 200 for an identical retry."""
     outcome = await service.accept_incident(
@@ -73,7 +85,8 @@ async def post_incident(body: IncidentIn, principal: Police, ctx: Ctx) -> JSONRe
 
 
 @router.post("/v1/incidents/{incident_id}/withdraw", status_code=202,
-             response_model=IncidentAccepted, responses=_ERRORS)
+             response_model=IncidentAccepted, operation_id="withdraw_incident",
+             responses={200: {"model": IncidentAccepted}, **_ERRORS})
 async def withdraw(
     incident_id: uuid.UUID, body: WithdrawIn, principal: Police, ctx: Ctx
 ) -> JSONResponse:
@@ -116,7 +129,7 @@ async def withdraw_child(
     return JSONResponse(answer, status_code=202 if created else 200)
 
 
-@router.get("/v1/incidents/{incident_id}", responses=_ERRORS)
+@router.get("/v1/incidents/{incident_id}", responses=_ERRORS, operation_id="get_incident")
 async def get_incident(incident_id: uuid.UUID, principal: Police, ctx: Ctx) -> dict[str, Any]:
     """An incident's status (no child data) for the force that reported it."""
     return await service.get_incident_status(incident_id, principal=principal, uow=ctx.uow())

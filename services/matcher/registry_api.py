@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
 from services.common.doctor import ReadinessProblem
-from services.common.problems import Problem, problem_responses
+from services.common.problems import Problem, documented_rules, problem_responses
 from services.common.security import Principal
 from services.matcher import local_authorities, registry, term_dates
 from services.matcher.readiness import default_la_problems, registry_problems
@@ -32,12 +32,17 @@ _ERRORS = problem_responses(401, 403, 404, 415)
 _CREATED: dict[int | str, dict[str, Any]] = {
     201: {"description": "Created", "content": {"application/json": {"schema": {}}}}}
 ICS = "text/calendar"
+_FILE_RULES = documented_rules("the file is read row by row (or, for iCalendar, event by "
+                               "event): any problem refuses it whole, each one named")
+# a file's bytes (UTF-8): generated clients send it as it is, with the declared media type
+_FILE = {"type": "string", "format": "binary"}
 # a roster: Daybreak's CSV, or the school MIS's Common Transfer File (services/matcher/ctf.py)
 ROSTER_TYPES = ("text/csv", "application/xml", "text/xml")
 _ROSTER_BODY = {"requestBody": {"required": True, "content": {
-    media_type: {"schema": {"type": "string"}} for media_type in ROSTER_TYPES}}}
+    media_type: {"schema": _FILE} for media_type in ROSTER_TYPES}}} | _FILE_RULES
 _CALENDAR_BODY = {"requestBody": {"required": True, "content": {
-    media_type: {"schema": {"type": "string"}} for media_type in ("text/csv", ICS)}}}
+    media_type: {"schema": _FILE} for media_type in ("text/csv", ICS)}}
+    } | _FILE_RULES
 
 
 class RosterImported(BaseModel):
@@ -49,7 +54,9 @@ class RosterImported(BaseModel):
     skipped: int = 0  # pupils of a CTF not on this school's roll (guests, others)
 
 
-@router.put("/v1/local-authorities/{la_code}", responses=_CREATED | _ERRORS)
+@router.put("/v1/local-authorities/{la_code}", responses=_CREATED | _ERRORS,
+            openapi_extra=documented_rules(
+                "attendance_prompt_at is before attendance_la_at (given or stored)"))
 async def put_local_authority(
     la_code: LaCode, body: LocalAuthorityIn, principal: Admin, ctx: Ctx
 ) -> JSONResponse:
@@ -105,7 +112,21 @@ async def _forces_readiness(ctx: AppContext, authorization: str
             f"ingest did not answer ({type(exc).__name__}): the forces were not checked")], {})
 
 
-@router.put("/v1/schools/{urn}", responses=_CREATED | _ERRORS)
+# school → its roll (the stateful run follows these, as a client would)
+_FOLLOW_SCHOOL = {"links": {
+    "ImportRoster": {"operationId": "import_roster", "parameters": {"urn": "$request.path.urn"}},
+    "GetSchool": {"operationId": "get_school", "parameters": {"urn": "$request.path.urn"}},
+}}
+
+
+_SCHOOL_RULES = documented_rules(
+    "postcode is a UK postcode", "deputy_after_minutes is at most la_after_minutes (given or "
+    "stored)", "webhook.url is https (http only to loopback) without credentials", "a new "
+    "webhook URL needs a secret")
+
+
+@router.put("/v1/schools/{urn}", openapi_extra=_SCHOOL_RULES, responses={
+    200: _FOLLOW_SCHOOL, 201: _CREATED[201] | _FOLLOW_SCHOOL, **_ERRORS})
 async def put_school(urn: Urn, body: SchoolIn, principal: Admin, ctx: Ctx) -> JSONResponse:
     """Create (201) or replace (200) a school's registration."""
     created = await registry.put_school(urn, body=body, uow=ctx.uow(), now=ctx.clock(),
@@ -114,7 +135,7 @@ async def put_school(urn: Urn, body: SchoolIn, principal: Admin, ctx: Ctx) -> JS
     return JSONResponse(view, status_code=201 if created else 200)
 
 
-@router.get("/v1/schools/{urn}", responses=_ERRORS)
+@router.get("/v1/schools/{urn}", responses=_ERRORS, operation_id="get_school")
 async def get_school(urn: Urn, principal: Admin, ctx: Ctx) -> dict[str, Any]:
     """A school's registration; the webhook secret is never returned."""
     return await registry.get_school(urn, uow=ctx.uow(), now=ctx.clock())
@@ -202,7 +223,7 @@ async def get_la_calendar(la_code: LaCode, principal: Admin, ctx: Ctx) -> dict[s
 
 
 @router.post("/v1/schools/{urn}/roster", response_model=RosterImported, responses=_ERRORS,
-             openapi_extra=_ROSTER_BODY)
+             openapi_extra=_ROSTER_BODY, operation_id="import_roster")
 async def post_roster(urn: Urn, request: Request, principal: Admin, ctx: Ctx) -> RosterImported:
     """Replace the school's roll with a roster CSV, or with the Common Transfer File its MIS
     exports (application/xml): all pupils or none."""

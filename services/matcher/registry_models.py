@@ -9,11 +9,13 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
+from schemas.incidents import NOT_BLANK
 from services.common.problems import Problem
 from services.common.webhook_signing import WebhookUrl
 from services.matcher.roster import normalise_uk_postcode
@@ -23,7 +25,8 @@ URN_PATTERN = r"^[0-9]{6,7}$"
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"  # "HH:MM", London time
 MAX_ESCALATION_MINUTES = 24 * 60
 MAX_ESCALATION_BEFORE_MINUTES = 12 * 60
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                        pattern=NOT_BLANK)]
 Email = Annotated[str, StringConstraints(
     strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s.]+$",
 )]
@@ -64,7 +67,7 @@ class LocalAuthorityIn(_Body):
 
     name: Name
     contacts: list[LaContactIn] = Field(default_factory=list, max_length=50)
-    escalation_before_minutes: int | None = Field(default=None, ge=1,
+    escalation_before_minutes: int | None = Field(default=None, ge=1, strict=True,
                                                   le=MAX_ESCALATION_BEFORE_MINUTES)
     attendance_prompt_at: str | None = Field(default=None, pattern=CLOCK_PATTERN)
     attendance_la_at: str | None = Field(default=None, pattern=CLOCK_PATTERN)
@@ -76,14 +79,16 @@ class SchoolIn(_Body):
     name: Name
     la_code: Annotated[str, StringConstraints(to_upper=True, pattern=LA_CODE_PATTERN)]
     postcode: str | None = None
-    participates: bool = True
+    participates: StrictBool = True
     day_starts_at: str = Field(default="08:45", pattern=CLOCK_PATTERN)
     contacts: list[SchoolContactIn] = Field(default_factory=list, max_length=50)
     webhook: WebhookIn | None = None
     status: Literal["open", "closed"] | None = None
     # minutes after day_starts_at; omitted: keep the stored value (DEFAULT_ESCALATION for a new one)
-    deputy_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES)
-    la_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES)
+    deputy_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES,
+                                             strict=True)
+    la_after_minutes: int | None = Field(default=None, ge=1, le=MAX_ESCALATION_MINUTES,
+                                         strict=True)
 
     @field_validator("postcode")
     @classmethod

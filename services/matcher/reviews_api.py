@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.disclosures import Channel
+from schemas.incidents import NOT_BLANK
 from services.common.auth_api import require_scope
 from services.common.problems import problem_responses
 from services.common.security import Principal
@@ -21,16 +22,19 @@ router = APIRouter(tags=["reviews"])
 Reader = Annotated[Principal, Depends(require_scope("reviews:read"))]
 Resolver = Annotated[Principal, Depends(require_scope("reviews:resolve"))]
 Ctx = MatcherCtx
-_ERRORS = problem_responses(401, 403, 404, 409)
+_ERRORS = problem_responses(401, 403, 404, 409, 410)  # 410: erased under the retention policy
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500,
-                                          pattern=r"^[^\x00]*$")]
+                                          pattern=NOT_BLANK)]
 
 
 class ResolveIn(BaseModel):
     """One of the review's candidates (`urn`, and `upn` when that school has several), or
     why the child is on no roll; an optional reason, kept with the resolution."""
 
-    model_config = ConfigDict(extra="forbid")
+    # exactly one of urn and outcome, as the validator below says
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("urn", "outcome")]})
     urn: str | None = Field(default=None, pattern=r"^[0-9]{6,7}$")
     upn: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{13}$")
     outcome: Outcome | None = None
@@ -63,19 +67,27 @@ def _deps(ctx: MatcherCtx, x_daybreak_channel: Annotated[str | None, Header(
 Deps = Annotated[ReviewDeps, Depends(_deps)]
 
 
-@router.get("/v1/reviews", responses=_ERRORS)
+# the queue → a review → its resolution (the stateful run follows these, as an officer would)
+_FOLLOW_QUEUE: dict[int | str, dict[str, Any]] = {200: {"links": {"OpenReview": {
+    "operationId": "open_review", "parameters": {"review_id": "$response.body#/0/review_id"}}}}}
+_FOLLOW_REVIEW: dict[int | str, dict[str, Any]] = {200: {"links": {"ResolveReview": {
+    "operationId": "resolve_review", "parameters": {"review_id": "$request.path.review_id"}}}}}
+
+
+@router.get("/v1/reviews", responses=_FOLLOW_QUEUE | problem_responses(401, 403))
 async def list_reviews(principal: Reader, ctx: Ctx) -> list[dict[str, Any]]:
     """Open reviews for the officer's local authorities, each with its deadline."""
     return await reviews.list_reviews(principal=principal, uow=ctx.uow(), now=ctx.clock())
 
 
-@router.get("/v1/reviews/{review_id}", responses=_ERRORS)
+@router.get("/v1/reviews/{review_id}", responses=_FOLLOW_REVIEW | _ERRORS,
+            operation_id="open_review")
 async def get_review(review_id: uuid.UUID, principal: Reader, deps: Deps) -> dict[str, Any]:
     """The child and the candidate pupils: audited disclosures, one for each."""
     return await reviews.open_review(review_id, principal=principal, deps=deps)
 
 
-@router.post("/v1/reviews/{review_id}/resolve", responses=_ERRORS)
+@router.post("/v1/reviews/{review_id}/resolve", responses=_ERRORS, operation_id="resolve_review")
 async def resolve_review(
     review_id: uuid.UUID, body: ResolveIn, principal: Resolver, ctx: Ctx, deps: Deps
 ) -> dict[str, Any]:
