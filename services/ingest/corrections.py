@@ -31,6 +31,7 @@ from services.common.db import UnitOfWork
 from services.common.problems import Problem
 from services.common.security import Principal
 from services.ingest.models import child_withdrawals, forces, incident_versions, incidents
+from services.ingest.receipts import note_incident_change
 from services.ingest.service import (
     Publisher,
     body_digest,
@@ -101,6 +102,7 @@ async def correct_incident(
             changed_children=changed, withdrawn_children=dropped,
             disclosure_fields=disclosure_fields(force.disclosure_profile),
             default_la_code=force.default_la_code)
+        await note_incident_change(uow.conn, incident_id, change="IncidentCorrected", now=now)
         await _publish(publisher, topic_prefix, event, incident_id, f"corrected:{version}", now)
         await uow.commit()
     return Corrected(True, incident_id, version)
@@ -122,6 +124,7 @@ async def withdraw_child(
             return False
         event = ChildWithdrawn(incident_id=incident_id, force_code=row.force_code,
                                child_index=child_index, withdrawn_at=now, reason=body.reason)
+        await note_incident_change(uow.conn, incident_id, change="ChildWithdrawn", now=now)
         await _publish(publisher, topic_prefix, event, incident_id,
                        f"child-withdrawn:{child_index}", now)
         await uow.commit()

@@ -207,18 +207,39 @@ async def record_change(conn: AsyncConnection, event: LifecycleEvent, *, change:
         receipt_incidents.c.incident_id == event.incident_id))).scalar()
     if before == now_digest:
         return
+    await _number_change(conn, incident, force=force, incident_id=event.incident_id,
+                         change=change, at=event.at, now=now, receipt_sha256=now_digest)
+
+
+async def note_incident_change(conn: AsyncConnection, incident_id: Any, *, change: str,
+                               now: datetime) -> None:
+    """Ingest's own changes to a receipt (accepted, corrected, a child or the whole report
+    withdrawn): numbered in the force's sequence like the notifier's, in the same transaction,
+    so the force's listing and webhook show a report from the moment it is kept."""
+    incident = (await conn.execute(select(incidents).where(
+        incidents.c.incident_id == incident_id))).one()
+    children, notifications = await projected_rows(conn, [incident_id])
+    receipt_sha256 = digest(projected(incident.children_count, children[incident_id],
+                                      notifications[incident_id]))
+    await _number_change(conn, incident, force=incident.force_code, incident_id=incident_id,
+                         change=change, at=now, now=now, receipt_sha256=receipt_sha256)
+
+
+async def _number_change(conn: AsyncConnection, incident: Any, *, force: str, incident_id: Any,
+                         change: str, at: datetime, now: datetime,
+                         receipt_sha256: str) -> None:
     counter = insert(receipt_forces).values(force_code=force, last_seq=1)
     seq = (await conn.execute(counter.on_conflict_do_update(
         index_elements=[receipt_forces.c.force_code],
         set_={"last_seq": receipt_forces.c.last_seq + 1}).returning(receipt_forces.c.last_seq)
     )).scalar_one()
-    values = {"force_code": force, "change_seq": seq, "updated_at": now,
-              "last_change": change, "receipt_sha256": now_digest}
-    await conn.execute(insert(receipt_incidents).values(incident_id=event.incident_id, **values)
+    values = {"force_code": force, "change_seq": seq, "updated_at": now, "last_change": change,
+              "receipt_sha256": receipt_sha256}
+    await conn.execute(insert(receipt_incidents).values(incident_id=incident_id, **values)
                        .on_conflict_do_update(index_elements=[receipt_incidents.c.incident_id],
                                               set_=values))
     if incident is not None:
-        await enqueue_delivery(conn, incident, change=change, seq=seq, at=event.at, now=now)
+        await enqueue_delivery(conn, incident, change=change, seq=seq, at=at, now=now)
 
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {

@@ -16,14 +16,12 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import UnitOfWork
-from services.ingest.models import incidents
+from services.ingest.models import child_withdrawals, incidents
 from services.ingest.receipts_models import (
     receipt_children,
     receipt_incidents,
     receipt_notifications,
 )
-
-RECEIPT_VERSION = 1  # the report's version (corrections will count them)
 
 
 def _at(value: datetime | None) -> str | None:
@@ -108,16 +106,24 @@ async def receipts_of(conn: AsyncConnection, incidents: Sequence[Any]) -> list[d
     changed = {row.incident_id: row.updated_at for row in await conn.execute(
         select(receipt_incidents.c.incident_id, receipt_incidents.c.updated_at)
         .where(receipt_incidents.c.incident_id.in_(ids)))}
-    return [{
+    withdrawn: dict[tuple[uuid.UUID, int], datetime] = {
+        (row.incident_id, row.child_index): row.withdrawn_at for row in await conn.execute(
+            select(child_withdrawals).where(child_withdrawals.c.incident_id.in_(ids)))}
+    receipts = [{
         "incident_id": str(row.incident_id), "status": row.status,
         "incident_reference": row.incident_reference, "children_count": row.children_count,
         "received_at": row.received_at.isoformat(), "withdrawn_at": _at(row.withdrawn_at),
-        "version": RECEIPT_VERSION,
+        "version": row.version,
         **projected(row.children_count, children[row.incident_id],
                     notifications[row.incident_id]),
         "updated_at": _at(max(d for d in (row.received_at, row.withdrawn_at,
                                           changed.get(row.incident_id)) if d)),
     } for row in incidents]
+    for receipt in receipts:  # a child the force withdrew says so, and when
+        for child in receipt["children"]:
+            at = withdrawn.get((uuid.UUID(receipt["incident_id"]), child["child_index"]))
+            child["withdrawn_at"] = _at(at)
+    return receipts
 
 
 async def changed_incidents(

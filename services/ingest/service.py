@@ -27,6 +27,7 @@ from services.common.db import UnitOfWork
 from services.common.problems import Problem
 from services.common.security import Principal
 from services.ingest.models import forces, incident_versions, incidents
+from services.ingest.receipts import note_incident_change
 from services.ingest.receipts_view import receipts_of
 
 INCIDENT_NAMESPACE = uuid.UUID("6f1b8a8e-4c1e-4a77-9d5e-0c2f6d0b7a11")
@@ -99,6 +100,7 @@ async def accept_incident(
                 raise force_not_ready(body.force_code)
             return existing
         await store_version(uow.conn, incident_id, 1, body=body, digest=digest, now=now)
+        await note_incident_change(uow.conn, incident_id, change="IncidentAccepted", now=now)
         event = IncidentReceived(
             incident_id=incident_id, received_at=now, incident=body,
             disclosure_fields=disclosure_fields(inserted.disclosure_profile),
@@ -193,6 +195,7 @@ async def withdraw_incident(
             update(incidents).where(incidents.c.incident_id == incident_id)
             .values(status="withdrawn", withdrawn_at=now)
         )
+        await note_incident_change(uow.conn, incident_id, change="IncidentWithdrawn", now=now)
         event = IncidentWithdrawn(incident_id=incident_id, force_code=row.force_code,
                                   withdrawn_at=now, reason=body.reason)
         envelope = wrap(event, event_id=uuid.uuid5(incident_id, "withdrawn"), occurred_at=now,

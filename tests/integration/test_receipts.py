@@ -161,7 +161,7 @@ async def test_a_receipt_is_built_from_the_events_on_the_topic(force: Force) -> 
     receipt = await until(acknowledged)
     assert receipt, "the consumer never projected the events"
     assert receipt["version"] == 1 and receipt["status"] == "accepted"
-    assert receipt["children"] == [{"child_index": 0, "outcome": "matched",
+    assert receipt["children"] == [{"child_index": 0, "outcome": "matched", "withdrawn_at": None,
                                     "school_urns": [urn], "la_code": "L1"}]
     [seen] = receipt["notifications"]
     assert seen["notification_id"] == str(nid) and seen["school_urn"] == urn
@@ -189,13 +189,13 @@ async def test_a_repeated_event_changes_nothing(force: Force) -> None:
     make = lifecycle(force, incident_id, nid, next_urn())
     escalated = wrap(make(NotificationEscalated, 10, stage="deputy"))
     await force.apply(scheduled(make), escalated, escalated)
-    assert await _changes(force) == 2
+    assert await _changes(force) == 3  # the report itself, then the two events
     first_push = make(NotificationPushed, 5, channel="email")
     await force.apply(first_push)
-    assert await _changes(force) == 3
+    assert await _changes(force) == 4
     # the same fact again under a new event id (an e-mail sent twice) is no change either
     await force.apply(make(NotificationPushed, 50, channel="email"))
-    assert await _changes(force) == 3
+    assert await _changes(force) == 4
     [receipt] = (await force.listing()).json()["items"]
     assert [e["stage"] for e in receipt["notifications"][0]["escalations"]] == ["deputy"]
     assert receipt["notifications"][0]["pushed_at"] == first_push.at.isoformat()
@@ -347,9 +347,10 @@ async def test_each_change_is_posted_signed_to_the_forces_webhook(
     incident_id, nid, urn = await force.report(), uuid.uuid4(), next_urn()
     make = lifecycle(force, incident_id, nid, urn)
     await force.apply(scheduled(make), make(NotificationPushed, 60, channel="email"))
-    assert await until(lambda: _verified(receiver, 2)), "no signed delivery arrived"
+    assert await until(lambda: _verified(receiver, 3)), "no signed delivery arrived"
     bodies = [json.loads(b) for b in receiver.verified]
-    assert [b["change"] for b in bodies] == ["NotificationScheduled", "NotificationPushed"]
+    assert [b["change"] for b in bodies] == [
+        "IncidentAccepted", "NotificationScheduled", "NotificationPushed"]
     last = bodies[-1]
     assert last["incident_id"] == str(incident_id)
     assert last["incident_reference"].startswith(force.code)
@@ -374,8 +375,7 @@ async def test_a_failed_delivery_is_retried_after_its_backoff(
         return [(r.status, r.attempts) for r in await _deliveries(force, incident_id)] == [
             ("pending", 1)]
 
-    await force.apply(outcome(force, incident_id))
-    assert await until(failed_once), "the first attempt was not made"
+    assert await until(failed_once), "the first attempt was not made"  # the report's own
     await asyncio.sleep(0.3)
     assert receiver.verified == []  # not before its backoff
     force.clock.now += timedelta(seconds=BACKOFF_S + 1)
@@ -393,8 +393,7 @@ async def test_a_delivery_is_dead_after_its_last_attempt(
 ) -> None:
     await _hooked(force, receiver)
     receiver.fail_first = 10
-    incident_id = await force.report()
-    await force.apply(outcome(force, incident_id))
+    incident_id = await force.report()  # the report's own delivery
 
     async def dead() -> bool:
         force.clock.now += timedelta(hours=1)  # past any backoff
@@ -415,3 +414,19 @@ async def test_a_child_who_joins_a_notification_adds_to_it(force: Force) -> None
     assert seen["child_indexes"] == [0, 1]
     assert seen["scheduled_at"] == moment(force, 0)
     assert seen["push_at"] == moment(force, 3600)  # the first schedule's push time stands
+
+
+async def test_a_report_is_in_the_forces_changes_from_the_moment_it_is_kept(
+    force: Force,
+) -> None:
+    incident_id = await force.report()
+    [receipt] = (await force.listing()).json()["items"]
+    assert receipt["incident_id"] == str(incident_id) and receipt["status"] == "accepted"
+    assert receipt["children"] == [{"child_index": 0, "outcome": None, "school_urns": [],
+                                    "la_code": None, "withdrawn_at": None}]
+    withdrawn = await force.api.post(f"/v1/incidents/{incident_id}/withdraw",
+                                     json={"reason": "sent in error"}, headers=force.headers)
+    assert withdrawn.status_code == 202
+    assert await _changes(force) == 2
+    [receipt] = (await force.listing()).json()["items"]
+    assert receipt["status"] == "withdrawn" and receipt["withdrawn_at"]
