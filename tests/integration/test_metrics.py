@@ -160,7 +160,11 @@ def notification(state: str, push_at: datetime, *, urn: str | None, la: str,
     incident_id = uuid.uuid4()
     return {"id": uuid.uuid4(), "incident_id": incident_id, "school_urn": urn, "la_code": la,
             "recipient_key": f"school:{urn}" if urn else f"la:{la}", "recipient_role": "dsl",
-            "state": state, "incident": {"summary": "test", "child": CHILD},
+            # the facts a real notification holds (the dispatcher, serving every row in the
+            # session's database, announces these rows too), and a child to look for in /metrics
+            "state": state, "incident": {"incident_id": str(incident_id), "force_code": "WMP",
+                                         "incident_type": "domestic_abuse", "summary": "test",
+                                         "child": CHILD},
             "push_at": push_at, "created_at": push_at - timedelta(hours=9), "sent_at": None,
             "escalations_sent": 0, **values}
 
