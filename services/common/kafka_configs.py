@@ -7,6 +7,7 @@ that exist already to the layout's configs (retention, compaction).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -63,12 +64,25 @@ class IncrementalAlterConfigs(Request[IncrementalAlterConfigsRequest_v0]):  # ty
 
 
 async def set_topic_configs(
-    admin: AIOKafkaAdminClient, topic_configs: Mapping[str, Mapping[str, str]]
+    admin: AIOKafkaAdminClient, topic_configs: Mapping[str, Mapping[str, str]], *,
+    attempts: int = 50, backoff_s: float = 0.2,
 ) -> None:
     """Set each topic's named configs on the broker (idempotent; others are left alone)."""
-    if not topic_configs:
-        return
-    response = await admin._send_request(IncrementalAlterConfigs(topic_configs))
-    for code, message, _type, name in response.responses:
-        if code:
-            raise for_code(code)(f"configs of topic {name}: {message}")
+    pending = dict(topic_configs)
+    for attempt in range(1, attempts + 1):
+        if not pending:
+            return
+        response = await admin._send_request(IncrementalAlterConfigs(pending))
+        retry: dict[str, Mapping[str, str]] = {}
+        for code, message, _type, name in response.responses:
+            if not code:
+                continue
+            error = for_code(code)
+            # a topic created a moment ago may be unknown to this broker until its metadata
+            # catches up (UNKNOWN_TOPIC_OR_PARTITION): retriable, so ask again
+            if not error.retriable or attempt == attempts:
+                raise error(f"configs of topic {name}: {message}")
+            retry[name] = pending[name]
+        pending = retry
+        if pending:
+            await asyncio.sleep(backoff_s)

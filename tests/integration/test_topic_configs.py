@@ -6,11 +6,13 @@ Each test applies under its own topic prefix; the topics and ACLs it made are re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from schemas import topics
 from services.common import kafka_setup
@@ -36,10 +38,16 @@ async def admin(kafka: KafkaConnection, topic_prefix: str) -> AsyncIterator[AIOK
 
 
 async def described(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
-    """The topic's effective configs as the broker reports them."""
-    [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    [(code, _message, _type, _name, entries)] = response.resources
-    assert code == 0
+    """The topic's effective configs as the broker reports them (a topic created a moment ago
+    is unknown to the broker until its metadata catches up)."""
+    for _ in range(50):
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)])
+        [(code, _message, _type, _name, entries)] = response.resources
+        if code != UnknownTopicOrPartitionError.errno:
+            break
+        await asyncio.sleep(0.2)
+    assert code == 0, code
     return {entry[0]: entry[1] for entry in entries}
 
 
