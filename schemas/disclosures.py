@@ -40,7 +40,7 @@ class ContentPurged(EventPayload):
     purge_id: uuid.UUID
     at: AwareDatetime
     service: str
-    kind: str  # what was erased: "notifications", "reviews"
+    kind: str  # what was erased: "notifications", "reviews", "outbox events"
     count: int = Field(ge=1)
     cutoff: AwareDatetime
     retention_days: int = Field(ge=1)

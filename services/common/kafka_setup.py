@@ -1,6 +1,6 @@
 """One setup path for a deployment's broker: SCRAM users, topics and ACLs, run as `admin`.
 
-    python -m services.common.kafka_setup apply       # users, topics, ACLs (idempotent)
+    python -m services.common.kafka_setup apply       # users, topics, configs, ACLs (idempotent)
     python -m services.common.kafka_setup scram-args  # `kafka-storage format` arguments
 
 Used by scripts/infra.sh, tests/support/stack_infra.py and docker-compose.yml. Passwords come
@@ -27,6 +27,7 @@ from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
 from schemas import topics
 from services.common.kafka import ensure_topics
 from services.common.kafka_access import ADMIN, BROKER, SERVICES, Grant, all_grants
+from services.common.kafka_configs import set_topic_configs
 from services.common.kafka_scram import AlterScramCredentials
 from services.common.settings import KafkaConnection, Settings, TopicLayout
 
@@ -63,17 +64,21 @@ async def apply(
     kafka: KafkaConnection, *, prefix: str, layout: TopicLayout,
     passwords: Mapping[str, str],
 ) -> None:
-    """Create or update the services' SCRAM users, the topics and the ACLs (idempotent)."""
+    """Create or update the services' SCRAM users, the topics, their configs and the ACLs
+    (idempotent)."""
+    names = deployment_topics(prefix)
     admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=10000)
     await admin.start()
     try:
         await upsert_users(admin, passwords)
-        await ensure_topics(kafka, deployment_topics(prefix), layout=layout)
+        await ensure_topics(kafka, names, layout=layout)
+        # a topic made by an older release keeps its old configs unless they are set again
+        await set_topic_configs(admin, {t: layout.configs(t) for t in names})
         await create_acls(admin, all_grants(prefix))
     finally:
         await admin.close()
     log.info("kafka setup: %d users, %d topics and %d ACLs under prefix %r", len(passwords),
-             len(deployment_topics(prefix)), len(all_grants(prefix)), prefix)
+             len(names), len(all_grants(prefix)), prefix)
 
 
 async def upsert_users(admin: AIOKafkaAdminClient, passwords: Mapping[str, str]) -> None:

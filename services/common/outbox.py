@@ -6,6 +6,7 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -45,6 +46,17 @@ async def add_all_to_outbox(
         await conn.execute(insert(outbox), [
             {"source": source, "topic": topic, "key": key, "event_id": envelope.event_id,
              "value": envelope.to_bytes()} for topic, key, envelope in staged])
+
+
+async def purge_published(conn: AsyncConnection, *, source: str, before: datetime) -> int:
+    """Delete one source's rows published before `before` (values, keys and all); returns how
+    many. Unpublished rows are never touched: the relay still owes them to the topic."""
+    # the relay's crash recovery reads outbox_inflight and unpublished rows only (a row is
+    # marked published in the transaction that clears it from outbox_inflight), so a
+    # published row is needed by nothing but an operator looking back
+    result = await conn.execute(delete(outbox).where(
+        outbox.c.source == source, outbox.c.published_at < before))
+    return int(result.rowcount)
 
 
 class OutboxRelay:

@@ -8,6 +8,10 @@ incident's `occurred_at`: a late report must still reach the school in full. A r
 judged by `resolved_at` (resolved or withdrawn); open reviews are never touched. Erasure keeps
 each row's ids, school, state and timestamps, so audit entries that name them still resolve.
 The live roll (`pupils`) is not content and is never purged here.
+
+The same run deletes the service's outbox rows published more than OUTBOX_KEPT_DAYS ago: each
+holds a whole event (a child's name, a summary) that has already reached its topic, where the
+topic's own retention.ms ends it (services/common/settings.TopicLayout).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from schemas import topics
 from schemas.disclosures import ContentPurged, PurgeTrigger
 from schemas.envelope import wrap
 from services.common.db import UnitOfWork
-from services.common.outbox import add_to_outbox
+from services.common.outbox import add_to_outbox, purge_published
 from services.common.runner import in_background
 from services.common.settings import Settings
 
@@ -38,6 +42,10 @@ DAY_S = 24 * 60 * 60.0
 KEPT_INCIDENT_KEYS = ("incident_id", "force_code", "occurred_at", "incident_type")
 PURGED_MARK = "purged_at"
 RETENTION_ACTOR = "system:retention"
+# a published outbox row is kept a day for an operator's look back ("was it sent, when?"),
+# never longer than the content itself
+OUTBOX_KEPT_DAYS = 1
+OUTBOX_KIND = "outbox events"
 
 
 def content_cutoff(now: datetime, days: int) -> datetime:
@@ -76,14 +84,22 @@ async def purge_and_announce(
     engine: AsyncEngine, purge: Purge, *, service: str, kind: str, topic_prefix: str,
     days: int, now: datetime, trigger: PurgeTrigger,
 ) -> int:
-    """Purge and announce the purge in one transaction; returns how many were erased."""
+    """Purge the content and the service's published outbox rows, announcing each in the same
+    transaction; returns how many content rows were erased."""
     cutoff = content_cutoff(now, days)
+    outbox_days = min(OUTBOX_KEPT_DAYS, days)
+    outbox_cutoff = content_cutoff(now, outbox_days)
     async with UnitOfWork(engine) as uow:
         count = await purge(uow.conn, cutoff=cutoff, now=now)
-        if count:
-            await announce_purge(uow.conn, topic_prefix=topic_prefix, service=service,
-                                 kind=kind, count=count, cutoff=cutoff, days=days, now=now,
-                                 trigger=trigger)
+        # before announcing: this run's own announcements are unpublished, so never purged
+        sent = await purge_published(uow.conn, source=f"{topic_prefix}{service}",
+                                     before=outbox_cutoff)
+        for what, erased, before, period in ((kind, count, cutoff, days),
+                                             (OUTBOX_KIND, sent, outbox_cutoff, outbox_days)):
+            if erased:
+                await announce_purge(uow.conn, topic_prefix=topic_prefix, service=service,
+                                     kind=what, count=erased, cutoff=before, days=period,
+                                     now=now, trigger=trigger)
         await uow.commit()
     return count
 
@@ -109,9 +125,9 @@ async def daily_retention(
     """The service's daily purge in the background while the context is open."""
 
     async def once() -> None:
-        if await run(engine, topic_prefix=settings.topic_prefix,
-                     days=settings.retention_content_days, now=clock(), trigger="schedule"):
-            published()
+        await run(engine, topic_prefix=settings.topic_prefix,
+                  days=settings.retention_content_days, now=clock(), trigger="schedule")
+        published()  # an outbox purge alone is announced too: wake the relay either way
 
     async with in_background(run_daily(once, interval_s=settings.retention_interval_s)):
         yield

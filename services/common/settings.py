@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.topics import COMPACTED
+from schemas.topics import COMPACTED, DISCLOSURES
 from services.common.jwks import parse_jwks
 
 DEV_SECRET = "development-only-secret-change-me-0000000000000000"
@@ -21,7 +21,8 @@ SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 class MissingSetting(ValueError):
     """A setting this process needs was not given (message names the variable)."""
 
-WEEK_MS = 7 * 24 * 60 * 60 * 1000
+DAY_MS = 24 * 60 * 60 * 1000
+WEEK_MS = 7 * DAY_MS
 SecurityProtocol = Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
 
@@ -63,16 +64,23 @@ class TopicLayout:
     min_insync_replicas: int = 1
     retention_ms: int = WEEK_MS
     dlq_retention_ms: int = WEEK_MS
+    disclosures_retention_ms: int = 30 * DAY_MS
 
     def configs(self, topic: str) -> dict[str, str]:
-        """The topic-level configs for one topic (dead-letter twins keep their own retention)."""
+        """The topic-level configs for one topic, set when it is created and again on every
+        `kafka_setup apply` (dead-letter twins keep their own retention)."""
+        if topic.removesuffix(".dlq").endswith(DISCLOSURES):
+            # ids, pseudonymous child keys, no content: kept long enough for the audit
+            # consumer to catch up after an outage (the audit log is the record)
+            return {"min.insync.replicas": str(self.min_insync_replicas),
+                    "retention.ms": str(self.disclosures_retention_ms)}
         if topic.endswith(".dlq"):
             return {"min.insync.replicas": str(self.min_insync_replicas),
                     "retention.ms": str(self.dlq_retention_ms)}
         if any(topic.endswith(base) for base in COMPACTED):
             # the registry: each school's, LA's and calendar's latest state, kept for ever
             return {"min.insync.replicas": str(self.min_insync_replicas),
-                    "cleanup.policy": "compact"}
+                    "cleanup.policy": "compact", "retention.ms": "-1"}
         return {"min.insync.replicas": str(self.min_insync_replicas),
                 "retention.ms": str(self.retention_ms)}
 
@@ -101,9 +109,11 @@ class Settings(BaseSettings):
     kafka_password: SecretStr | None = None
     kafka_replication_factor: int = Field(default=1, ge=1, le=7)
     kafka_min_insync_replicas: int = Field(default=1, ge=1, le=7)
-    # incidents carry children's names: records leave the broker after a week, dead letters too
+    # incidents carry children's names: records leave the broker after a week, dead letters too;
+    # disclosures (no content) stay a month for the audit consumer; none outlives the content
     kafka_retention_ms: int = Field(default=WEEK_MS, ge=60_000)
     kafka_dlq_retention_ms: int = Field(default=WEEK_MS, ge=60_000)
+    kafka_disclosures_retention_ms: int = Field(default=30 * DAY_MS, ge=60_000)
     child_key_secret: SecretStr = SecretStr(DEV_SECRET)
     client_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     user_token_ttl_seconds: int = Field(default=3600, ge=60, le=12 * 3600)
@@ -178,6 +188,16 @@ class Settings(BaseSettings):
                              "DAYBREAK_KAFKA_REPLICATION_FACTOR")
         return self
 
+    @model_validator(mode="after")
+    def _topics_keep_no_longer_than_content(self) -> Settings:
+        for name in ("kafka_retention_ms", "kafka_dlq_retention_ms",
+                     "kafka_disclosures_retention_ms"):
+            if getattr(self, name) > self.retention_content_days * DAY_MS:
+                raise ValueError(f"DAYBREAK_{name.upper()} cannot exceed "
+                                 "DAYBREAK_RETENTION_CONTENT_DAYS: records would outlive the "
+                                 "content they carry")
+        return self
+
     def kafka(self) -> KafkaConnection:
         """This process's broker connection: bootstrap servers and its own principal."""
         return KafkaConnection(
@@ -190,7 +210,8 @@ class Settings(BaseSettings):
         return TopicLayout(
             partitions=self.kafka_partitions, replication_factor=self.kafka_replication_factor,
             min_insync_replicas=self.kafka_min_insync_replicas,
-            retention_ms=self.kafka_retention_ms, dlq_retention_ms=self.kafka_dlq_retention_ms)
+            retention_ms=self.kafka_retention_ms, dlq_retention_ms=self.kafka_dlq_retention_ms,
+            disclosures_retention_ms=self.kafka_disclosures_retention_ms)
 
     def topic(self, base: str) -> str:
         """The concrete topic name for a base topic under this deployment's prefix."""

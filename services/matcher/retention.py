@@ -36,7 +36,8 @@ async def purge_reviews(conn: AsyncConnection, *, cutoff: datetime, now: datetim
 
 async def run_retention(engine: AsyncEngine, *, topic_prefix: str, days: int, now: datetime,
                         trigger: PurgeTrigger) -> int:
-    """Purge and announce the purge in one transaction; returns how many were erased."""
+    """Purge (with the published outbox rows) and announce it in one transaction; returns
+    how many content rows were erased."""
     return await purge_and_announce(engine, purge_reviews, service=SERVICE, kind="reviews",
                                     topic_prefix=topic_prefix, days=days, now=now,
                                     trigger=trigger)

@@ -18,7 +18,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.disclosures import ContentPurged
-from schemas.envelope import parse_envelope
+from schemas.envelope import parse_envelope, wrap
+from schemas.incidents import ChildReport, IncidentIn, IncidentReceived
 from schemas.registry import EVENT_TYPES
 from services.audit.main import build_app as build_audit
 from services.audit.models import audit_events
@@ -258,3 +259,81 @@ async def test_a_purged_review_answers_410_not_an_error(
         resp = await matcher.get(f"/v1/reviews/{review_id}", headers=bearer(officer, now=now))
     assert resp.status_code == 410
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+# a pinned clock: rows here are dated against it, never against the time of day
+PINNED = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+async def add_outbox_row(engine: AsyncEngine, settings: Settings, service: str, *,
+                         created_at: datetime, published_at: datetime | None) -> uuid.UUID:
+    """A row of `service`'s own outbox whose event names a child."""
+    event_id, incident_id = uuid.uuid4(), uuid.uuid4()
+    body = IncidentIn(force_code="XX", incident_reference=f"R-{incident_id.hex[:8]}",
+                      occurred_at=created_at, incident_type="domestic_abuse",
+                      children=[ChildReport.model_validate(CHILD)])
+    event = IncidentReceived(incident_id=incident_id, received_at=created_at, incident=body)
+    async with engine.begin() as conn:
+        await conn.execute(insert(outbox).values(
+            source=settings.topic(service), topic=settings.topic("incidents.v1"),
+            key=str(incident_id), event_id=event_id,
+            value=wrap(event, event_id=event_id, occurred_at=created_at).to_bytes(),
+            created_at=created_at, published_at=published_at))
+    return event_id
+
+
+async def outbox_values(engine: AsyncEngine, settings: Settings, service: str
+                        ) -> dict[uuid.UUID, bytes]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(outbox.c.event_id, outbox.c.value).where(
+            outbox.c.source == settings.topic(service)))).all()
+    return {r.event_id: r.value for r in rows}
+
+
+@pytest.mark.parametrize("service", ["notifier", "matcher"])
+async def test_published_outbox_rows_go_after_a_day_unpublished_ones_stay(
+    settings: Settings, notifier_engine: AsyncEngine, matcher_engine: AsyncEngine,
+    service: str,
+) -> None:
+    own = {"notifier": notifier_engine, "matcher": matcher_engine}[service]
+    sent = await add_outbox_row(own, settings, service, created_at=PINNED - timedelta(days=3),
+                                published_at=PINNED - timedelta(days=2))
+    just_sent = await add_outbox_row(own, settings, service,
+                                     created_at=PINNED - timedelta(hours=2),
+                                     published_at=PINNED - timedelta(hours=1))
+    owed = await add_outbox_row(own, settings, service, created_at=PINNED - timedelta(days=100),
+                                published_at=None)
+
+    await purge(settings, notifier_engine, matcher_engine, now=PINNED)
+
+    left = await outbox_values(own, settings, service)
+    assert sent not in left and {just_sent, owed} <= left.keys()
+    assert b"Amelia" in left[owed]
+    [announcement] = await announced(own, settings, service)
+    assert (announcement.kind, announcement.count, announcement.service) == (
+        "outbox events", 1, service)
+    assert (announcement.cutoff, announcement.retention_days) == (PINNED - timedelta(days=1), 1)
+
+
+async def test_the_outbox_purge_is_recorded_by_the_audit_log(
+    engine: AsyncEngine, settings: Settings, config: AuditSettings,
+    notifier_engine: AsyncEngine, matcher_engine: AsyncEngine,
+) -> None:
+    from services.matcher.main import build_app as build_matcher
+
+    await add_outbox_row(matcher_engine, settings, "matcher",
+                         created_at=PINNED - timedelta(days=3),
+                         published_at=PINNED - timedelta(days=2))
+    await purge(settings, notifier_engine, matcher_engine, now=PINNED)
+    [announcement] = await announced(matcher_engine, settings, "matcher")
+    async with running(build_audit(config)), running(build_matcher(settings)):
+        for _ in range(300):
+            async with engine.connect() as conn:
+                entry = (await conn.execute(select(audit_events).where(
+                    audit_events.c.id == announcement.purge_id))).first()
+            if entry is not None:
+                break
+            await asyncio.sleep(0.1)
+    assert entry is not None and (entry.actor, entry.action) == (
+        "system:retention", "retention.purge")
+    assert entry.purpose.startswith("retention 1d: 1 outbox events erased by matcher")
