@@ -19,9 +19,10 @@ version-2 row cannot be passed off as version 1 to leave its context out of the 
 
 The chain is deliberately unkeyed: an HMAC key would have to live beside the writer, so
 whoever can rewrite rows could also re-key the chain, and auditors could not check it
-without the secret. Instead the Merkle tree over the entry hashes is committed by Ed25519-signed tree heads whose private key is
-held outside the database (`tree_head.py`); anyone with the public key can verify, and a
-chain recomputed after an edit no longer matches the heads already signed.
+without the secret. Instead the Merkle tree over the entry hashes is committed by
+Ed25519-signed tree heads whose private key is held outside the database (`tree_head.py`);
+anyone with the public key can verify, and a chain recomputed after an edit no longer
+matches the heads already signed.
 """
 
 from __future__ import annotations

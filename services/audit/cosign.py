@@ -140,7 +140,7 @@ def verify_cosignature(checkpoint: Checkpoint, line: str, cosigner: Cosigner) ->
 
 def parse_vkey(text: str) -> Cosigner:
     """A witness from its C2SP verifier key `<name>+<hex key id>+base64(0x04 ‖ key)`."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may hold "+" too
     if len(parts) != 3 or not _NAME.fullmatch(parts[0]):
         raise ValueError("a witness key is <name>+<hex key id>+<base64 key>")
     try:
