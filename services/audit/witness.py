@@ -142,6 +142,7 @@ class Witness:
         self.origin = log_origin(log_public_key)
         self.state_file, self.proofs, self.clock = state_file, proofs, clock
         self.refused: list[str] = []
+        self.observed = 0  # heads read (a test's progress check)
 
     @property
     def cosigner(self) -> Cosigner:
@@ -205,24 +206,33 @@ def cosignature_message(event: TreeHeadCosigned, cosigner: Cosigner) -> tuple[by
     return cosigner.key_id.hex().encode(), wrap(event, event_id=event_id).to_bytes()
 
 
-async def run_witness(settings: WitnessSettings, *, proofs: Proofs | None = None,
-                      stop: asyncio.Event | None = None, poll_ms: int = 1000) -> Witness:
-    """Follow `audit-heads.v1` from its start and cosign, until `stop` is set."""
-    stop = stop or asyncio.Event()
+def build_witness(settings: WitnessSettings, proofs: Proofs) -> Witness:
+    """The witness its settings describe, asking `proofs` for consistency proofs."""
+    return Witness(name=settings.witness_name, private_key=settings.private_key(),
+                   log_public_key=settings.log_public_key(),
+                   state_file=settings.witness_state_file, proofs=proofs)
+
+
+async def run_witness(settings: WitnessSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Follow `audit-heads.v1` and cosign, asking the audit API for proofs, until `stop`."""
     token_file = settings.witness_audit_token_file
 
     def token() -> str | None:
         return token_file.read_text().strip() if token_file is not None else None
 
+    async with httpx.AsyncClient(base_url=settings.witness_audit_url,
+                                 timeout=settings.witness_timeout_s) as client:
+        witness = build_witness(settings, ApiProofs(client, token))
+        await follow_heads(settings, witness, stop=stop or asyncio.Event())
+
+
+async def follow_heads(settings: Settings, witness: Witness, *, stop: asyncio.Event,
+                       poll_ms: int = 1000) -> None:
+    """Read `audit-heads.v1` from its start, cosigning what the witness accepts, until `stop`."""
+    kafka = settings.kafka()
+    heads_topic = settings.topic(AUDIT_HEADS)
+    out_topic = settings.topic(AUDIT_COSIGNATURES)
     async with contextlib.AsyncExitStack() as stack:
-        if proofs is None:
-            client = await stack.enter_async_context(httpx.AsyncClient(
-                base_url=settings.witness_audit_url, timeout=settings.witness_timeout_s))
-            proofs = ApiProofs(client, token)
-        witness = Witness(name=settings.witness_name, private_key=settings.private_key(),
-                          log_public_key=settings.log_public_key(),
-                          state_file=settings.witness_state_file, proofs=proofs)
-        kafka = settings.kafka()
         consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False,
                                     auto_offset_reset="earliest",
                                     isolation_level="read_committed")
@@ -231,8 +241,6 @@ async def run_witness(settings: WitnessSettings, *, proofs: Proofs | None = None
         stack.push_async_callback(consumer.stop)
         await producer.start()
         stack.push_async_callback(producer.stop)
-        heads_topic = settings.topic(AUDIT_HEADS)
-        out_topic = settings.topic(AUDIT_COSIGNATURES)
         await ensure_topics(kafka, [out_topic], layout=settings.topic_layout())
         assigned = False
         while not stop.is_set():
@@ -250,8 +258,8 @@ async def run_witness(settings: WitnessSettings, *, proofs: Proofs | None = None
                     envelope = parse_envelope(record.value, AUDIT_EVENT_TYPES)
                     if not isinstance(envelope.payload, TreeHeadSigned):
                         continue
+                    witness.observed += 1
                     event = await witness.observe(envelope.payload)
                     if event is not None:
                         key, value = cosignature_message(event, witness.cosigner)
                         await producer.send_and_wait(out_topic, value, key=key)
-        return witness
