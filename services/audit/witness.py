@@ -255,7 +255,12 @@ async def follow_heads(settings: Settings, witness: Witness, *, stop: asyncio.Ev
             batch = await consumer.getmany(timeout_ms=poll_ms)
             for records in batch.values():
                 for record in records:
-                    envelope = parse_envelope(record.value, AUDIT_EVENT_TYPES)
+                    try:
+                        envelope = parse_envelope(record.value, AUDIT_EVENT_TYPES)
+                    except ValueError:  # not a head: it cannot jam the witness either
+                        log.warning("unreadable record on the heads topic",
+                                    extra={"offset": record.offset})
+                        continue
                     if not isinstance(envelope.payload, TreeHeadSigned):
                         continue
                     witness.observed += 1

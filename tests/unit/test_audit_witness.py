@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import stat
 import struct
 from dataclasses import replace
@@ -39,6 +40,7 @@ from services.audit.tree_head import (
 )
 from services.audit.verify import verify_log
 from services.audit.witness import Witness, read_state
+from services.cli import _parser, main
 from services.common.kafka_access import AUDIT, WITNESS, Operation, Resource
 from services.common.settings import TopicLayout
 
@@ -266,3 +268,13 @@ def test_the_witness_reads_heads_and_writes_only_cosignatures() -> None:
     audit = {(g.name, g.operation) for g in AUDIT.grants("p-")}
     assert ("p-" + AUDIT_COSIGNATURES, Operation.READ) in audit
     assert ("p-" + AUDIT_COSIGNATURES, Operation.WRITE) not in audit
+
+
+def test_the_cli_has_the_acknowledgement_and_the_witness(capsys) -> None:
+    args = _parser().parse_args(["audit", "acknowledge-break", "--seq", "4",
+                                 "--reason", "forged row, reported to the DPO"])
+    assert (args.seq, args.reason, args.actor) == (4, "forged row, reported to the DPO", None)
+    assert _parser().parse_args(["audit", "witness"]).run is not None
+    assert main(["audit", "witness-keygen", "--name", "witness.example/w9"]) == 0
+    vkey = json.loads(capsys.readouterr().out)["vkey"]
+    assert parse_vkey(vkey).name == "witness.example/w9"
