@@ -9,6 +9,9 @@ NOTIFICATIONS = "notifications.v1"
 DISCLOSURES = "disclosures.v1"
 REGISTRY = "registry.v1"  # compacted: the latest state of each school, LA and calendar
 AUDIT_HEADS = "audit-heads.v1"  # signed tree heads: public metadata, no dead-letter twin
+AUDIT_COSIGNATURES = "audit-cosignatures.v1"  # witnesses' cosignatures of those heads, likewise
+# the audit log's evidence outside the database: kept for ever (retention.ms = -1)
+AUDIT_EVIDENCE: tuple[str, ...] = (AUDIT_HEADS, AUDIT_COSIGNATURES)
 
 ALL_TOPICS: tuple[str, ...] = (INCIDENTS, MATCHES, REVIEWS, NOTIFICATIONS, DISCLOSURES, REGISTRY)
 COMPACTED: frozenset[str] = frozenset({REGISTRY})

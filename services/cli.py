@@ -134,6 +134,23 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=lambda a: _audit("verify"))
     keygen = audit_sub.add_parser("keygen", help="print a new tree-head signing keypair")
     keygen.set_defaults(run=lambda a: _audit("keygen"))
+    ack = audit_sub.add_parser(
+        "acknowledge-break", help="record (in the log) that the bad row verification stops at "
+        "is known, so head signing resumes over the log as it stands; the row stays reported")
+    ack.add_argument("--seq", type=_positive_int, required=True, metavar="N",
+                     help="the seq of the row `audit verify` names as the open break")
+    ack.add_argument("--reason", required=True, metavar="TEXT",
+                     help="why (10-500 characters, one line, no child data)")
+    ack.add_argument("--actor", default=None, metavar="NAME",
+                     help="who acknowledges (default operator:<login name>)")
+    ack.set_defaults(run=lambda a: _audit("acknowledge-break", a))
+    witness = audit_sub.add_parser(
+        "witness", help="run the independent witness: cosign each consistent signed head")
+    witness.set_defaults(run=lambda a: _audit("witness"))
+    wkeygen = audit_sub.add_parser("witness-keygen",
+                                   help="print a new witness signing key and its verifier key")
+    wkeygen.add_argument("--name", default="daybreak-witness", metavar="NAME")
+    wkeygen.set_defaults(run=lambda a: _audit("witness-keygen", a))
 
     keys = sub.add_parser("keys", help="the identity service's token signing keys")
     keys_sub = keys.add_subparsers(metavar="ACTION")
@@ -164,15 +181,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _audit(action: str) -> int:
+def _audit(action: str, args: argparse.Namespace | None = None) -> int:
     from services.audit import cli as audit_cli
 
     if action == "keygen":
         return audit_cli.keygen()
+    if action == "witness-keygen":
+        assert args is not None
+        return audit_cli.witness_keygen(args.name)
     settings = _settings()
     try:
         if action == "verify":
             return audit_cli.verify(settings)
+        if action == "acknowledge-break":
+            assert args is not None
+            import getpass
+
+            actor = args.actor or f"operator:{getpass.getuser()}"
+            return audit_cli.acknowledge_break(settings, seq=args.seq, reason=args.reason,
+                                               actor=actor)
+        if action == "witness":
+            return audit_cli.witness(settings)
         return retention_run(settings)
     except Exception as exc:
         from services.common.errors import is_transient

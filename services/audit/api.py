@@ -21,7 +21,7 @@ from services.audit.queries import (
     decode_cursor,
     encode_cursor,
     list_events,
-    verify_stored_log,
+    verify_report,
 )
 from services.audit.settings import AuditSettings
 from services.common.auth_api import require_scope
@@ -121,9 +121,9 @@ async def events_csv(auditor: Auditor, deps: Deps, flt: Filter) -> StreamingResp
 async def verify(
     auditor: Auditor, deps: Deps, settings: Annotated[AuditSettings, Depends(get_settings)],
 ) -> dict[str, Any]:
-    """Check the hash chain, the Merkle roots and every signed tree head."""
-    return await verify_stored_log(deps.engine, public_key=settings.public_key(),
-                                   heads_file=settings.audit_heads_file)
+    """Check the hash chain, the Merkle roots, every signed tree head and the witnesses'
+    cosignatures; acknowledged breaks are listed (`breaks`), never hidden."""
+    return await verify_report(deps.engine, settings)
 
 
 @router.get("/events/{event_id}/proof", responses=problem_responses(404, 409))

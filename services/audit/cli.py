@@ -1,20 +1,27 @@
-"""`daybreak audit verify | keygen | retention run`: functions the CLI wires in."""
+"""`daybreak audit verify | keygen | acknowledge-break | witness | witness-keygen` and
+`daybreak retention run`: functions the CLI wires in."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from services.audit.log import access_draft, append_entry
+from services.audit.breaks import ACK_ACTION, ack_purpose, check_reason
+from services.audit.cosign import Cosigner
+from services.audit.heads import AUDIT_HEADS, HeadSigner, KafkaHeads
+from services.audit.log import TreeCache, access_draft, append_entry
 from services.audit.models import audit_events
-from services.audit.queries import verify_stored_log
+from services.audit.queries import verify_report
 from services.audit.settings import AuditSettings, audit_settings
 from services.audit.tree_head import generate_keypair, key_id, load_public_key
+from services.audit.witness import WitnessSettings, run_witness
+from services.common.context import utc_now
 from services.common.db import UnitOfWork, service_engine
 from services.common.settings import Settings
 
@@ -31,8 +38,7 @@ def verify(settings: Settings) -> int:
     async def work() -> dict[str, Any]:
         engine = service_engine(config, "audit", pool_size=2)
         try:
-            return await verify_stored_log(engine, public_key=config.public_key(),
-                                           heads_file=config.audit_heads_file)
+            return await verify_report(engine, config)
         finally:
             await engine.dispose()
 
@@ -86,3 +92,78 @@ async def record_retention_run(config: AuditSettings, *, now: datetime) -> dict[
             "entry_id": str(entry.id), "note": RETENTION_NOTE}
 
 
+class BreakNotOpen(ValueError):
+    """The seq given is not the break that verification stops at."""
+
+
+async def record_acknowledgement(
+    config: AuditSettings, *, seq: int, reason: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    """Acknowledge the break verification stops at (it must be at `seq`), then sign a head
+    over the log as it stands (published to `audit-heads.v1` too)."""
+    reason = check_reason(reason)
+    engine = service_engine(config, "audit", pool_size=2)
+    publish = KafkaHeads(config.kafka(), config.topic(AUDIT_HEADS),
+                         layout=config.topic_layout())
+    try:
+        report = await verify_report(engine, config)
+        open_break = report["breaks"][-1] if report["signing_blocked"] else None
+        if open_break is None or open_break["seq"] != seq:
+            where = "none" if open_break is None else f"seq {open_break['seq']}"
+            raise BreakNotOpen(f"no unacknowledged break at seq {seq} (verification stops at "
+                               f"{where})")
+        async with UnitOfWork(engine) as uow:
+            stored = (await uow.conn.execute(select(audit_events.c.hash).where(
+                audit_events.c.seq == seq))).scalar_one()
+            entry = await append_entry(uow.conn, access_draft(
+                actor=actor, actor_role="system", action=ACK_ACTION, channel="cli",
+                purpose=ack_purpose(seq, stored, reason), at=now))
+            await uow.commit()
+        assert entry is not None
+        signer = HeadSigner(engine=engine, tree=TreeCache(), private_key=config.private_key(),
+                            heads_file=config.audit_heads_file, clock=lambda: now, every=1,
+                            interval_s=60, publish=publish)
+        head = await signer.sign_now()
+        await signer.drain()
+    finally:
+        await publish.stop()
+        await engine.dispose()
+    return {"acknowledged_seq": seq, "entry_id": str(entry.id), "entry_seq": entry.seq,
+            "signed_tree_size": None if head is None else head.tree_size}
+
+
+def acknowledge_break(settings: Settings, *, seq: int, reason: str, actor: str) -> int:
+    """Print the acknowledgement recorded; 1 (saying why) when there is no such open break."""
+    try:
+        done = asyncio.run(record_acknowledgement(audit_settings(settings), seq=seq,
+                                                  reason=reason, actor=actor, now=utc_now()))
+    except ValueError as exc:  # no such open break, or a reason refused
+        print(f"daybreak: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(done))
+    return 0
+
+
+def witness(settings: Settings) -> int:
+    """Run the witness until SIGINT or SIGTERM."""
+    config = WitnessSettings(**settings.model_dump())
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_witness(config, stop=stop)
+
+    asyncio.run(work())
+    return 0
+
+
+def witness_keygen(name: str) -> int:
+    """Print a new witness signing key and the verifier key that goes in
+    DAYBREAK_AUDIT_WITNESS_KEYS."""
+    pair = generate_keypair()
+    cosigner = Cosigner(name, load_public_key(pair.public_key))
+    print(json.dumps({"private_key": pair.private_key, "name": name,
+                      "vkey": cosigner.vkey()}))
+    return 0

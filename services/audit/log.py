@@ -13,7 +13,7 @@ import logging
 import uuid
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -21,6 +21,12 @@ from sqlalchemy import Row, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import ContentPurged, DisclosureRecorded
+from services.audit.breaks import (
+    MISSING_LEAF,
+    Acknowledgement,
+    covering,
+    load_acknowledgements,
+)
 from services.audit.chain import AuditEntry, ChainVerifier, EntryDraft, seal_entry
 from services.audit.merkle import MerkleLog, leaf_hash
 from services.audit.models import CHAIN_COLUMNS, audit_events
@@ -34,7 +40,7 @@ AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """The unhashed columns stored beside an entry."""
+    """The columns stored beside an entry's contract fields (hashed too since version 2)."""
 
     la_code: str | None = None
     review_id: uuid.UUID | None = None
@@ -49,6 +55,15 @@ def draft_of(event: DisclosureRecorded) -> tuple[EntryDraft, Context]:
         child_key=event.child_key, notification_id=event.notification_id, purpose=event.purpose,
     )
     return draft, Context(event.la_code, event.review_id, event.incident_id)
+
+
+def with_context(draft: EntryDraft, context: Context) -> EntryDraft:
+    """The draft carrying its context's columns (a draft's own values stand if it has any)."""
+    if context == Context():
+        return draft
+    return replace(draft, la_code=draft.la_code or context.la_code,
+                   review_id=draft.review_id or context.review_id,
+                   incident_id=draft.incident_id or context.incident_id)
 
 
 def purge_draft(event: ContentPurged) -> tuple[EntryDraft, Context]:
@@ -82,17 +97,18 @@ async def append_entries(
     known = set((await conn.execute(
         select(audit_events.c.id).where(audit_events.c.id.in_(ids)))).scalars())
     previous = await last_entry(conn)
+    # the transaction's time, what the column's default would give, but now in the hash
+    recorded_at = (await conn.execute(select(func.now()))).scalar_one()
     sealed: list[AuditEntry] = []
     rows: list[dict[str, object]] = []
     for draft, context in items:
         if draft.id in known:
             continue
         known.add(draft.id)
-        previous = seal_entry(draft, previous=previous)
+        previous = seal_entry(with_context(draft, context), previous=previous,
+                              recorded_at=recorded_at)
         sealed.append(previous)
-        rows.append({c.name: getattr(previous, c.name) for c in CHAIN_COLUMNS}
-                    | {"la_code": context.la_code, "review_id": context.review_id,
-                       "incident_id": context.incident_id})
+        rows.append({c.name: getattr(previous, c.name) for c in CHAIN_COLUMNS})
     if rows:
         await conn.execute(insert(audit_events), rows)
     return sealed
@@ -123,12 +139,16 @@ class TreeCache:
 
     Entries are noted after their commit; anything missed (another process appended, or
     commits finished out of order) is read back by `refresh`. A chain fault stops the tree
-    growing, so no head is ever signed over a log that does not verify.
+    growing, so no head is ever signed over a log that does not verify, until an operator's
+    acknowledgement of that very row (`breaks.py`) is in the log: then the row is taken as it
+    stands and the tree grows on.
     """
 
     def __init__(self) -> None:
         self.tree = MerkleLog()
         self.broken: str | None = None
+        self.crossed: list[Acknowledgement] = []
+        self._stuck: AuditEntry | None = None
         self._chain = ChainVerifier()
         self._lock = asyncio.Lock()
 
@@ -145,7 +165,9 @@ class TreeCache:
     async def refresh(self, engine: AsyncEngine) -> None:
         """Read and check every committed entry the tree does not hold yet."""
         async with self._lock:
-            while self.broken is None:
+            while True:
+                if self._stuck is not None and not await self._cross(engine, self._stuck):
+                    return
                 async with engine.connect() as conn:
                     rows = (await conn.execute(
                         select(*CHAIN_COLUMNS).where(audit_events.c.seq > self.size)
@@ -155,15 +177,32 @@ class TreeCache:
                         continue  # noted while this batch was read
                     if not self._add(entry_of(row)):
                         break
-                if len(rows) < _REFRESH_BATCH:
+                if self._stuck is None and len(rows) < _REFRESH_BATCH:
                     return
                 await asyncio.sleep(0)
 
     def _add(self, entry: AuditEntry) -> bool:
         reason = self._chain.check(entry)
         if reason is not None:
-            self.broken = reason
-            log.error("audit chain broken; no further tree heads", extra={"reason": reason})
+            self.broken, self._stuck = reason, entry
+            log.error("audit chain broken; no further tree heads until the break is "
+                      "acknowledged", extra={"reason": reason, "seq": entry.seq})
             return False
         self.tree.append(leaf_hash(bytes.fromhex(entry.hash)))
+        return True
+
+    async def _cross(self, engine: AsyncEngine, entry: AuditEntry) -> bool:
+        """Take the stuck entry as it stands if an acknowledgement covers it."""
+        async with engine.connect() as conn:
+            acks = await load_acknowledgements(conn, after_seq=entry.seq)
+        ack = covering(acks, entry)
+        if ack is None:
+            return False
+        for _ in range(self._chain.cross(entry)):
+            self.tree.append(leaf_hash(MISSING_LEAF))
+        self.tree.append(leaf_hash(bytes.fromhex(entry.hash)))
+        self.crossed.append(ack)
+        self.broken, self._stuck = None, None
+        log.warning("acknowledged audit chain break crossed",
+                    extra={"seq": entry.seq, "ack_seq": ack.ack_seq})
         return True

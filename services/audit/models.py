@@ -3,9 +3,10 @@
 Both are append-only: the application role holds only SELECT and INSERT, and a trigger
 refuses UPDATE, DELETE and TRUNCATE from anyone, the owner included (migration 0003).
 
-The chain (`chain.HASHED_FIELDS`) covers the contract's fields. `la_code`, `review_id`,
-`incident_id` and `recorded_at` are stored beside them for filtering and tracing but are
-not hashed: the trigger protects them, the chain does not.
+The chain covers what each row's `hash_version` says (`chain.HASH_VERSIONS`): version 1,
+the rows written before migration 0017, the contract's fields only (their `la_code`,
+`review_id`, `incident_id` and `recorded_at` are protected by the trigger alone); version 2,
+every row since, every column but `seq` and `hash`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     LargeBinary,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -45,6 +47,7 @@ audit_events = Table(
     Column("review_id", Uuid),
     Column("incident_id", Uuid),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("hash_version", SmallInteger, nullable=False),
     schema="audit",
 )
 Index("ix_audit_events_school_urn", audit_events.c.school_urn, audit_events.c.seq)
@@ -68,4 +71,6 @@ CHAIN_COLUMNS = (
     audit_events.c.actor_role, audit_events.c.action, audit_events.c.channel,
     audit_events.c.school_urn, audit_events.c.child_key, audit_events.c.notification_id,
     audit_events.c.purpose, audit_events.c.prev_hash, audit_events.c.hash,
+    audit_events.c.la_code, audit_events.c.review_id, audit_events.c.incident_id,
+    audit_events.c.recorded_at, audit_events.c.hash_version,
 )  # fmt: skip

@@ -5,29 +5,46 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import io
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from schemas.audit import AUDIT_EVENT_TYPES, TreeHeadCosigned
+from schemas.envelope import parse_envelope
+from schemas.topics import AUDIT_COSIGNATURES
+from services.audit.breaks import load_acknowledgements
 from services.audit.chain import AuditEntry, format_timestamp
+from services.audit.cosign import (
+    Checkpoint,
+    Cosigner,
+    log_origin,
+    parse_cosignature,
+    verify_cosignature,
+)
 from services.audit.heads import StoredHead, load_heads, read_heads_file
 from services.audit.log import AnyRow, entry_of
 from services.audit.models import CHAIN_COLUMNS, audit_events
+from services.audit.settings import AuditSettings
 from services.audit.tree_head import SignedTreeHead, key_id
 from services.audit.verify import verify_log
 from services.common import csv_safe
+from services.common.kafka import read_to_end
+from services.common.settings import KafkaConnection
 
 e = audit_events
 EVENT_FIELDS = (
     "seq", "id", "at", "actor", "actor_role", "action", "channel", "school_urn", "child_key",
     "notification_id", "purpose", "la_code", "review_id", "incident_id", "prev_hash", "hash",
+    "recorded_at", "hash_version",
 )  # fmt: skip
 _EVENT_COLUMNS = [e.c[name] for name in EVENT_FIELDS]
 _CSV_BATCH = 1000
@@ -143,15 +160,72 @@ async def gather_heads(
     return list(mine.values()), len(others)
 
 
+async def read_cosignatures(
+    kafka: KafkaConnection, topic: str, *, timeout_s: float = 10
+) -> list[TreeHeadCosigned]:
+    """Every cosignature on the topic now (a consumer without a group, read to the end)."""
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await asyncio.wait_for(consumer.start(), timeout_s)
+    try:
+        records = await asyncio.wait_for(read_to_end(consumer, topic), timeout_s)
+    finally:
+        await consumer.stop()
+    out = []
+    for record in records:
+        with contextlib.suppress(ValueError):
+            payload = parse_envelope(record.value, AUDIT_EVENT_TYPES).payload
+            if isinstance(payload, TreeHeadCosigned):
+                out.append(payload)
+    return out
+
+
+@dataclass
+class _Witnessed:
+    """Which checkpoints each configured witness validly cosigned, and how many lines failed."""
+
+    witness: Cosigner
+    sizes: set[int] = field(default_factory=set)
+    invalid: int = 0
+
+
+def _check_cosignatures(
+    witnesses: Sequence[Cosigner], cosignatures: Sequence[TreeHeadCosigned], origin: str
+) -> tuple[list[_Witnessed], dict[int, set[str]]]:
+    seen = [_Witnessed(w) for w in witnesses]
+    roots: dict[int, set[str]] = {}
+    for item in cosignatures:
+        if item.origin != origin:
+            continue  # another log's
+        checkpoint = Checkpoint(origin, item.tree_size, item.root_hash)
+        for state in seen:
+            try:
+                named = parse_cosignature(item.cosignature)
+            except ValueError:
+                continue
+            if (named.name, named.key_id) != (state.witness.name, state.witness.key_id):
+                continue
+            if verify_cosignature(checkpoint, item.cosignature, state.witness):
+                state.sizes.add(item.tree_size)
+                roots.setdefault(item.tree_size, set()).add(item.root_hash)
+            else:
+                state.invalid += 1
+    return seen, roots
+
+
 async def verify_stored_log(
-    engine: AsyncEngine, *, public_key: Ed25519PublicKey, heads_file: Path
+    engine: AsyncEngine, *, public_key: Ed25519PublicKey, heads_file: Path,
+    witnesses: Sequence[Cosigner] = (), cosignatures: Sequence[TreeHeadCosigned] = (),
 ) -> dict[str, Any]:
     """`verify_log` over the table streamed in seq order, off the event loop."""
     kid = key_id(public_key)
     heads, unchecked = await gather_heads(engine, heads_file, key=kid)
+    witnessed, roots = _check_cosignatures(witnesses, cosignatures, log_origin(public_key))
+    checkpoints = [(size, root) for size, found in roots.items() for root in found]
     loop = asyncio.get_running_loop()
     async with engine.connect() as conn:
         upto = await last_seq(conn)  # after the heads: every head read covers committed rows
+        acks = await load_acknowledgements(conn, upto=upto)
         result = await conn.stream(
             select(*CHAIN_COLUMNS).where(e.c.seq <= upto).order_by(e.c.seq))
         batches = result.partitions(_VERIFY_BATCH)
@@ -166,10 +240,42 @@ async def verify_stored_log(
             while (batch := asyncio.run_coroutine_threadsafe(next_batch(), loop).result()):
                 yield from (entry_of(row) for row in batch)
 
-        outcome = await asyncio.to_thread(verify_log, entries(), heads, public_key)
+        outcome = await asyncio.to_thread(verify_log, entries(), heads, public_key,
+                                          acknowledgements=acks, checkpoints=checkpoints)
+    head_sizes = {h.head.tree_size for h in heads}
+    cosigned = outcome.cosigned_sizes
     return {
         "ok": outcome.ok, "events": outcome.events, "head": outcome.head,
         "first_bad": None if outcome.first_bad is None else str(outcome.first_bad),
         "signed_events": outcome.signed_events, "reason": outcome.reason,
         "key_id": kid, "heads_checked": len(heads), "heads_other_keys": unchecked,
+        "breaks": [{"seq": b.seq, "id": str(b.id), "reason": b.reason,
+                    "acknowledgement": None if b.acknowledgement is None
+                    else b.acknowledgement.as_json()} for b in outcome.breaks],
+        "signing_blocked": bool(outcome.breaks) and outcome.breaks[-1].acknowledgement is None,
+        "superseded_heads": list(outcome.superseded_heads),
+        "witnesses": [{"name": w.witness.name, "key_id": w.witness.key_id.hex(),
+                       "cosigned_heads": len(w.sizes & cosigned),
+                       "largest_cosigned": max(w.sizes & cosigned, default=None),
+                       "invalid_cosignatures": w.invalid} for w in witnessed],
+        "heads_cosigned": len(head_sizes & cosigned),
+        "latest_head_cosigned": bool(head_sizes) and max(head_sizes) in cosigned,
     }
+
+
+async def verify_report(engine: AsyncEngine, config: AuditSettings) -> dict[str, Any]:
+    """The verification report the API and `daybreak audit verify` give, cosignatures read
+    from `audit-cosignatures.v1` when witnesses are configured (their absence is reported)."""
+    witnesses = config.witnesses()
+    cosignatures: list[TreeHeadCosigned] = []
+    error = None
+    if witnesses:
+        try:
+            cosignatures = await read_cosignatures(
+                config.kafka(), config.topic(AUDIT_COSIGNATURES))
+        except Exception as exc:  # verification of the log itself goes on
+            error = f"cosignatures unreadable ({type(exc).__name__})"
+    report = await verify_stored_log(engine, public_key=config.public_key(),
+                                     heads_file=config.audit_heads_file, witnesses=witnesses,
+                                     cosignatures=cosignatures)
+    return report | {"cosignatures_error": error}

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field, SecretStr, model_validator
 
+from services.audit.cosign import Cosigner, parse_vkey
 from services.audit.tree_head import generate_keypair, load_private_key, load_public_key
 from services.common.settings import Settings
 
@@ -25,6 +26,18 @@ class AuditSettings(Settings):
     audit_sign_every: int = Field(default=1000, ge=1)
     audit_sign_interval_s: float = Field(default=60.0, gt=0)
     audit_retention_years: int = Field(default=25, ge=1, le=200)
+    # witnesses whose cosignatures verification checks: C2SP verifier keys (JSON list)
+    audit_witness_keys: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _witness_keys_parse(self) -> AuditSettings:
+        for text in self.audit_witness_keys:
+            parse_vkey(text)  # fail fast if garbled
+        return self
+
+    def witnesses(self) -> list[Cosigner]:
+        """The configured witnesses."""
+        return [parse_vkey(text) for text in self.audit_witness_keys]
 
     @model_validator(mode="after")
     def _test_heads_stay_out_of_the_tree(self) -> AuditSettings:

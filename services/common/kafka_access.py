@@ -59,6 +59,7 @@ class ServiceAccess:
     outbox: bool = False  # its relay re-reads what it produced after a crash mid-batch
     transactional: bool = False
     group: str = ""  # a second consumer group of the same principal: `daybreak-<name>-<group>`
+    reads: tuple[str, ...] = ()  # read from start to end without a group (no DLQ, no offsets)
 
     def group_id(self, prefix: str) -> str:
         """The service's consumer group under the deployment's prefix."""
@@ -87,6 +88,8 @@ class ServiceAccess:
         if self.consumes:
             # READ on the group also covers DESCRIBE, which the consumer-lag metric needs
             allow(Resource.GROUP, self.group_id(prefix), Operation.READ)
+        for base in self.reads:
+            allow(Resource.TOPIC, prefix + base, Operation.READ)
         for base in self.produces:
             allow(Resource.TOPIC, prefix + base, Operation.WRITE)
             if self.outbox:
@@ -115,10 +118,15 @@ NOTIFIER_REGISTRY = ServiceAccess("notifier", consumes=(topics.REGISTRY,), group
 # the partnership's figures: a read model of the notifier's own lifecycle events, in a group of
 # its own so that it can be rebuilt (or fall behind) without touching the casework
 NOTIFIER_FIGURES = ServiceAccess("notifier", consumes=(topics.NOTIFICATIONS,), group="figures")
-AUDIT = ServiceAccess("audit", consumes=(topics.DISCLOSURES,), produces=(topics.AUDIT_HEADS,))
+# verification reads the witnesses' cosignatures back
+AUDIT = ServiceAccess("audit", consumes=(topics.DISCLOSURES,), produces=(topics.AUDIT_HEADS,),
+                      reads=(topics.AUDIT_COSIGNATURES,))
+# the audit log's independent witness: reads the signed heads, writes only its cosignatures
+WITNESS = ServiceAccess("witness", reads=(topics.AUDIT_HEADS,),
+                        produces=(topics.AUDIT_COSIGNATURES,))
 IDENTITY = ServiceAccess("identity")  # the token issuer uses no topic
 SERVICES: tuple[ServiceAccess, ...] = (INGEST, MATCHER, NOTIFIER, NOTIFIER_REGISTRY, AUDIT,
-                                       IDENTITY, NOTIFIER_FIGURES)
+                                       IDENTITY, NOTIFIER_FIGURES, WITNESS)
 
 
 def all_grants(prefix: str) -> list[Grant]:

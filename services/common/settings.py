@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.topics import COMPACTED, DISCLOSURES
+from schemas.topics import AUDIT_EVIDENCE, COMPACTED, DISCLOSURES
 from services.common.jwks import parse_jwks
 
 DEV_SECRET = "development-only-secret-change-me-0000000000000000"
@@ -77,6 +77,10 @@ class TopicLayout:
         if topic.endswith(".dlq"):
             return {"min.insync.replicas": str(self.min_insync_replicas),
                     "retention.ms": str(self.dlq_retention_ms)}
+        if any(topic.endswith(base) for base in AUDIT_EVIDENCE):
+            # signed heads and their cosignatures: what makes a rewrite visible, kept for ever
+            return {"min.insync.replicas": str(self.min_insync_replicas),
+                    "retention.ms": "-1", "retention.bytes": "-1"}
         if any(topic.endswith(base) for base in COMPACTED):
             # the registry: each school's, LA's and calendar's latest state, kept for ever
             return {"min.insync.replicas": str(self.min_insync_replicas),

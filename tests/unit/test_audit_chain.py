@@ -101,7 +101,7 @@ def test_canonical_json_refuses_values_without_one_spelling(bad: object) -> None
 
 
 def test_entry_hash_is_sha256_of_the_canonical_fields_with_prev_hash() -> None:
-    entry = seal_entry(draft(1), previous=None)
+    entry = seal_entry(draft(1), previous=None, hash_version=1)  # as sealed before 0017
     text = (
         '{"action":"notification.viewed","actor":"dsl-1@school.example","actor_role":"dsl",'
         '"at":"2025-01-06T07:30:01.000007Z","channel":"portal","child_key":"ck_0001",'
@@ -289,3 +289,57 @@ def test_empty_log_and_empty_head() -> None:
     assert not verify_log(
         [], [SignedTreeHead(wrong, sign_tree_head(wrong, KEY))], KEY.public_key()
     ).ok
+
+
+# --- Hash versions: every column since version 2 ----------------------------------------
+
+CONTEXT = {"la_code": "E08000025", "review_id": UUID(int=77), "incident_id": UUID(int=88)}
+
+
+def test_a_version_2_hash_covers_every_column_but_seq_and_hash() -> None:
+    recorded = T0 + timedelta(minutes=5)
+    entry = seal_entry(replace(draft(1), **CONTEXT), previous=None, recorded_at=recorded)
+    text = (
+        '{"action":"notification.viewed","actor":"dsl-1@school.example","actor_role":"dsl",'
+        '"at":"2025-01-06T07:30:01.000007Z","channel":"portal","child_key":"ck_0001",'
+        '"hash_version":2,"id":"00000000-0000-0000-0000-000000000001",'
+        '"incident_id":"00000000-0000-0000-0000-000000000058","la_code":"E08000025",'
+        '"notification_id":"00000000-0000-0000-0000-0000000003e9",'
+        f'"prev_hash":"{GENESIS_HASH}","purpose":"safeguarding",'
+        '"recorded_at":"2025-01-06T07:35:00.000000Z",'
+        '"review_id":"00000000-0000-0000-0000-00000000004d","school_urn":"100000"}'
+    )
+    assert entry.hash_version == 2
+    assert entry.hash == hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("column", ["la_code", "review_id", "incident_id", "recorded_at"])
+def test_editing_a_context_column_of_a_version_2_row_is_named(column: str) -> None:
+    drafts = {i: replace(draft(i), **CONTEXT) for i in range(1, 6)}
+    entries = build_chain(5, drafts)
+    changed = {"la_code": "E09000001", "review_id": UUID(int=5), "incident_id": UUID(int=6),
+               "recorded_at": T0 + timedelta(days=1)}[column]
+    entries[2] = replace(entries[2], **{column: changed})
+    result = verify_chain(entries)
+    assert (result.ok, result.first_bad) == (False, entries[2].id)
+    assert result.reason is not None and "hash does not match" in result.reason
+
+
+def test_version_1_rows_still_verify_and_a_version_2_row_cannot_pose_as_one() -> None:
+    old: list[AuditEntry] = []
+    for i in range(1, 4):
+        old.append(seal_entry(draft(i), previous=old[-1] if old else None, hash_version=1))
+    entries = [*old]
+    for i in range(4, 7):
+        entries.append(seal_entry(replace(draft(i), **CONTEXT), previous=entries[-1]))
+    assert verify_chain(entries).ok  # v1 then v2: each checked by its own version
+    # a v1 row's context columns are not in its hash (the trigger alone guards them)
+    assert verify_chain([replace(old[0], la_code="X"), *entries[1:]]).ok
+    # recomputing a v2 row as v1 to leave its context out is caught by the order of versions
+    posed = replace(entries[4], hash_version=1, la_code="E09000001")
+    posed = replace(posed, hash=hash_entry(entry_fields(posed), posed.prev_hash))
+    result = verify_chain([*entries[:4], posed])
+    assert result.first_bad == posed.id
+    assert result.reason is not None and "hash version 1 after version 2" in result.reason
+    unknown = replace(entries[3], hash_version=9)
+    assert "unknown hash version" in (verify_chain([*old, unknown]).reason or "")
