@@ -11,6 +11,8 @@ review contact is e-mailed; the LA officer signs in to the portal, compares the 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import re
 import secrets
@@ -230,6 +232,7 @@ async def run_demo(settings: Settings) -> int:
     print(f"   matches.v1: {resolved['type']} (decided by {resolved['payload']['decided_by']})")
     await _dsl(settings)
     await _receipts(police, [resp.json()["incident_id"], ambiguous.json()["incident_id"]])
+    await _partnership(settings)
     await _audit(settings)
     print(f"See the APIs at {INGEST}/docs, {MATCHER}/docs and {AUDIT}/docs; "
           "logs in .daybreak/logs/")
@@ -374,6 +377,34 @@ async def _await_mail(mailbox: Path, recipient: str, seconds: float = 20) -> str
     return None
 
 
+async def _partnership(settings: Settings) -> None:
+    """The local Safeguarding Children Partnership reads this week's figures for the LA: a
+    read model of notifications.v1, no child data, counts under 5 suppressed."""
+    email, password, totp = await _account(settings, "partnership", las=[LA])
+    async with httpx.AsyncClient(base_url=NOTIFIER, timeout=30) as http:
+        portal = _Browser(http)
+        await portal.submit("/portal/sign-in", "/portal/sign-in", {
+            "email": email, "password": password, "totp": totp.now()})
+        week = datetime.now(LONDON).strftime("%G-W%V")
+        rows: list[dict[str, str]] = []
+        for _ in range(40):  # the figures' consumer follows notifications.v1 a moment behind
+            answer = await portal.get(f"/portal/partnership.csv?from={week}&to={week}")
+            rows = [r for r in csv.DictReader(io.StringIO(answer.text)) if r.get("force_code")
+                    == FORCE] if answer.status_code == 200 else []
+            if rows and rows[0]["notifications"] != "0":
+                break
+            await asyncio.sleep(0.5)
+    if not rows:
+        print("11. the partnership's figures: nothing for this week yet")
+        return
+    row = rows[0]
+    print(f"11. the partnership's figures for LA {LA}, force {FORCE}, week {week} "
+          f"({NOTIFIER}/portal/partnership, charts and CSV): notifications "
+          f"{row['notifications']}, routed to the LA {row['children_routed_to_la']}, reviews "
+          f"opened {row['reviews_opened']} ([c]: fewer than 5, suppressed as official "
+          "statistics are)")
+
+
 async def _audit(settings: Settings) -> None:
     """An auditor asks who has seen anything about the reviewed child, and checks the log."""
     auditor = await _person(settings, "auditor")
@@ -386,9 +417,9 @@ async def _audit(settings: Settings) -> None:
             if views:
                 break
             await asyncio.sleep(0.5)
-        print(f"11. auditor's subject-access request: {len(views)} review view(s) of that child, "
+        print(f"12. auditor's subject-access request: {len(views)} review view(s) of that child, "
               f"by {views[-1]['actor_role']} {views[-1]['actor']} via {views[-1]['channel']}"
-              if views else "11. auditor: the disclosure has not reached the audit log yet")
+              if views else "12. auditor: the disclosure has not reached the audit log yet")
         check = (await http.get("/v1/audit/verify", headers=auditor)).json()
         print(f"   audit log verified: ok={check['ok']}, {check['events']} events, "
               f"head {str(check['head'])[:16]}...")
