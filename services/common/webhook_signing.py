@@ -50,7 +50,10 @@ def check_webhook_url(url: str) -> str:
 
 
 # where a receiver takes its webhooks, as an API body names it
-WebhookUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_webhook_url)]
+# (the pattern says what JSON Schema can: an http(s) URL with no space or control character)
+WEBHOOK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f]+$"
+WebhookUrl = Annotated[str, Field(max_length=2000, pattern=WEBHOOK_URL_PATTERN),
+                       AfterValidator(check_webhook_url)]
 
 
 class HttpxWebhookPoster:

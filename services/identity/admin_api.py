@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.incidents import LaCode, Urn
 from services.common.auth_api import require_scope
-from services.common.problems import Problem, problem_responses
+from services.common.problems import Problem, documented_rules, problem_responses
 from services.common.security import ROLES, Principal
 from services.identity import account_admin as admin
 from services.identity.accounts import AccountError, AccountExists
@@ -21,25 +22,32 @@ router = APIRouter(tags=["accounts"])
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
 _ERRORS = problem_responses(401, 403, 404, 409, 422)
 _NO_STORE = {"Cache-Control": "no-store"}
+# an address someone can be written to: no spaces or control characters, a dotted domain
+EMAIL_PATTERN = r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f.]+$"
+# what a person's role asks of the schools and LAs they act for (one field against another)
+_ROLE_RULES = documented_rules(
+    "a dsl or deputy_dsl acts for at least one school",
+    "an la_officer acts for at least one LA",
+    "a partnership acts for at least one LA and no school",
+    "an auditor or admin acts for no school and no LA")
+_CURSOR_RULES = documented_rules("cursor is one a page of this list gave")
 
 
 class UserIn(BaseModel):
     """A person to create: their role and the schools or LAs they act for."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, pattern=EMAIL_PATTERN)
     role: str = Field(max_length=32, json_schema_extra={"enum": list(ROLES)})
-    school_urns: list[Annotated[str, Field(max_length=7)]] = Field(default_factory=list,
-                                                                  max_length=100)
-    la_codes: list[Annotated[str, Field(max_length=8)]] = Field(default_factory=list,
-                                                               max_length=100)
+    school_urns: list[Urn] = Field(default_factory=list, max_length=100)
+    la_codes: list[LaCode] = Field(default_factory=list, max_length=100)
 
 
 class ClientIn(BaseModel):
     """A police client to create, for one force."""
 
     model_config = ConfigDict(extra="forbid")
-    force_code: str = Field(max_length=10)
+    force_code: str = Field(pattern=r"^[A-Za-z]{2,10}$")  # upper-cased when stored
 
 
 class UserOut(BaseModel):
@@ -108,9 +116,11 @@ def _once(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=_NO_STORE)
 
 
-@router.get("/v1/users", response_model=UsersPage, responses=_ERRORS)
+@router.get("/v1/users", response_model=UsersPage, responses=_ERRORS,
+            openapi_extra=_CURSOR_RULES)
 async def list_users(
-    principal: Admin, ctx: Ctx, cursor: Annotated[str | None, Query(max_length=500)] = None,
+    principal: Admin, ctx: Ctx,
+    cursor: Annotated[str | None, Query(max_length=500, pattern=r"^[A-Za-z0-9_-]*$")] = None,
     limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     """People by e-mail address, a page at a time."""
@@ -119,7 +129,8 @@ async def list_users(
     return {"users": found, "next_cursor": after}
 
 
-@router.post("/v1/users", status_code=201, response_model=NewUserOut, responses=_ERRORS)
+@router.post("/v1/users", status_code=201, response_model=NewUserOut, responses=_ERRORS,
+             openapi_extra=_ROLE_RULES)
 async def create_user(body: UserIn, principal: Admin, ctx: Ctx) -> JSONResponse:
     """Create a person with a one-time password; the password and TOTP URI are shown once."""
     async with ctx.uow() as uow:
