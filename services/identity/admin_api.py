@@ -4,13 +4,15 @@ in the clear nor logged; every change is recorded (services/identity/account_adm
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from schemas.incidents import LaCode, Urn
+from schemas.incidents import LA_CODE_PATTERN
 from services.common.auth_api import require_scope
 from services.common.problems import Problem, documented_rules, problem_responses
 from services.common.security import ROLES, Principal
@@ -33,21 +35,50 @@ _ROLE_RULES = documented_rules(
 _CURSOR_RULES = documented_rules("cursor is one a page of this list gave")
 
 
+def _fullmatch(pattern: str, message: str) -> Callable[[str], str]:
+    """A check of the whole text against `pattern` (as the schema states it) that says why in
+    words an admin reads in the portal, not as the pattern."""
+    whole = re.compile(pattern.removeprefix("^").removesuffix("$"))
+
+    def check(text: str) -> str:
+        if not whole.fullmatch(text):
+            raise ValueError(message)
+        return text
+
+    return check
+
+
+def _states(pattern: str, max_length: int) -> Any:
+    return Field(max_length=max_length, json_schema_extra={"pattern": pattern})
+
+
+URN_PATTERN = r"^[0-9]{6,7}$"
+FORCE_LETTERS = r"^[A-Za-z]{2,10}$"
+Email = Annotated[str, _states(EMAIL_PATTERN, 320),
+                  AfterValidator(_fullmatch(EMAIL_PATTERN, "email is not valid"))]
+SchoolUrn = Annotated[str, _states(URN_PATTERN, 7),
+                      AfterValidator(_fullmatch(URN_PATTERN, "a school URN is 6 or 7 digits"))]
+LaCodeText = Annotated[str, _states(LA_CODE_PATTERN, 8), AfterValidator(
+    _fullmatch(LA_CODE_PATTERN, "an LA code is 1 to 8 letters or digits"))]
+ForceLetters = Annotated[str, _states(FORCE_LETTERS, 10), AfterValidator(
+    _fullmatch(FORCE_LETTERS, "force code must be 2 to 10 letters"))]
+
+
 class UserIn(BaseModel):
     """A person to create: their role and the schools or LAs they act for."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320, pattern=EMAIL_PATTERN)
+    email: Email
     role: str = Field(max_length=32, json_schema_extra={"enum": list(ROLES)})
-    school_urns: list[Urn] = Field(default_factory=list, max_length=100)
-    la_codes: list[LaCode] = Field(default_factory=list, max_length=100)
+    school_urns: list[SchoolUrn] = Field(default_factory=list, max_length=100)
+    la_codes: list[LaCodeText] = Field(default_factory=list, max_length=100)
 
 
 class ClientIn(BaseModel):
     """A police client to create, for one force."""
 
     model_config = ConfigDict(extra="forbid")
-    force_code: str = Field(pattern=r"^[A-Za-z]{2,10}$")  # upper-cased when stored
+    force_code: ForceLetters  # upper-cased when stored
 
 
 class UserOut(BaseModel):
