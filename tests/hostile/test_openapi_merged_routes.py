@@ -102,7 +102,7 @@ def test_a_cursor_is_only_one_this_api_gave() -> None:
 @pytest.mark.parametrize("url", [" https://hooks.example/in", "https://hooks.example/a b",
                                  "https://hooks.example/\x7f", "ftp://hooks.example/"])
 def test_a_webhook_url_has_no_space_or_control_character(url: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="must be an https URL"):
         TypeAdapter(WebhookUrl).validate_python(url)
     assert TypeAdapter(WebhookUrl).validate_python("HTTPS://hooks.example/in")
 
