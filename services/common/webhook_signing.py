@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import timedelta
 from typing import Annotated, Protocol
 from urllib.parse import urlsplit
@@ -17,6 +18,9 @@ TIMESTAMP_HEADER = "X-Daybreak-Timestamp"
 DELIVERY_HEADER = "X-Daybreak-Delivery"
 _MAX_BACKOFF = timedelta(hours=1)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# what JSON Schema can say of a receiver's URL: http(s), no space or control character
+WEBHOOK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f]+$"
+_URL_SHAPE = re.compile(WEBHOOK_URL_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 class WebhookPoster(Protocol):
@@ -40,6 +44,8 @@ def backoff_delay(attempts: int, *, base_s: float) -> timedelta:
 def check_webhook_url(url: str) -> str:
     """The URL itself if a webhook may be posted there (https, or http to this machine, and
     no credentials in it); ValueError otherwise, as a pydantic validator raises."""
+    if not _URL_SHAPE.fullmatch(url):  # urlsplit would drop spaces and tabs
+        raise ValueError("must be an https URL")
     parts = urlsplit(url)
     loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK
     if not (parts.scheme == "https" or loopback) or not parts.hostname:
@@ -50,7 +56,8 @@ def check_webhook_url(url: str) -> str:
 
 
 # where a receiver takes its webhooks, as an API body names it
-WebhookUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_webhook_url)]
+WebhookUrl = Annotated[str, Field(max_length=2000, json_schema_extra={
+    "pattern": WEBHOOK_URL_PATTERN}), AfterValidator(check_webhook_url)]
 
 
 class HttpxWebhookPoster:

@@ -4,14 +4,17 @@ in the clear nor logged; every change is recorded (services/identity/account_adm
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from schemas.incidents import LA_CODE_PATTERN
 from services.common.auth_api import require_scope
-from services.common.problems import Problem, problem_responses
+from services.common.problems import Problem, documented_rules, problem_responses
 from services.common.security import ROLES, Principal
 from services.identity import account_admin as admin
 from services.identity.accounts import AccountError, AccountExists
@@ -21,25 +24,61 @@ router = APIRouter(tags=["accounts"])
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
 _ERRORS = problem_responses(401, 403, 404, 409, 422)
 _NO_STORE = {"Cache-Control": "no-store"}
+# an address someone can be written to: no spaces or control characters, a dotted domain
+EMAIL_PATTERN = r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f.]+$"
+# what a person's role asks of the schools and LAs they act for (one field against another)
+_ROLE_RULES = documented_rules(
+    "a dsl or deputy_dsl acts for at least one school",
+    "an la_officer acts for at least one LA",
+    "a partnership acts for at least one LA and no school",
+    "an auditor or admin acts for no school and no LA")
+_CURSOR_RULES = documented_rules("cursor is one a page of this list gave")
+
+
+def _fullmatch(pattern: str, message: str) -> Callable[[str], str]:
+    """A check of the whole text against `pattern` (as the schema states it) that says why in
+    words an admin reads in the portal, not as the pattern."""
+    whole = re.compile(pattern.removeprefix("^").removesuffix("$"))
+
+    def check(text: str) -> str:
+        if not whole.fullmatch(text):
+            raise ValueError(message)
+        return text
+
+    return check
+
+
+def _states(pattern: str, max_length: int) -> Any:
+    return Field(max_length=max_length, json_schema_extra={"pattern": pattern})
+
+
+URN_PATTERN = r"^[0-9]{6,7}$"
+FORCE_LETTERS = r"^[A-Za-z]{2,10}$"
+Email = Annotated[str, _states(EMAIL_PATTERN, 320),
+                  AfterValidator(_fullmatch(EMAIL_PATTERN, "email is not valid"))]
+SchoolUrn = Annotated[str, _states(URN_PATTERN, 7),
+                      AfterValidator(_fullmatch(URN_PATTERN, "a school URN is 6 or 7 digits"))]
+LaCodeText = Annotated[str, _states(LA_CODE_PATTERN, 8), AfterValidator(
+    _fullmatch(LA_CODE_PATTERN, "an LA code is 1 to 8 letters or digits"))]
+ForceLetters = Annotated[str, _states(FORCE_LETTERS, 10), AfterValidator(
+    _fullmatch(FORCE_LETTERS, "force code must be 2 to 10 letters"))]
 
 
 class UserIn(BaseModel):
     """A person to create: their role and the schools or LAs they act for."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
+    email: Email
     role: str = Field(max_length=32, json_schema_extra={"enum": list(ROLES)})
-    school_urns: list[Annotated[str, Field(max_length=7)]] = Field(default_factory=list,
-                                                                  max_length=100)
-    la_codes: list[Annotated[str, Field(max_length=8)]] = Field(default_factory=list,
-                                                               max_length=100)
+    school_urns: list[SchoolUrn] = Field(default_factory=list, max_length=100)
+    la_codes: list[LaCodeText] = Field(default_factory=list, max_length=100)
 
 
 class ClientIn(BaseModel):
     """A police client to create, for one force."""
 
     model_config = ConfigDict(extra="forbid")
-    force_code: str = Field(max_length=10)
+    force_code: ForceLetters  # upper-cased when stored
 
 
 class UserOut(BaseModel):
@@ -108,9 +147,11 @@ def _once(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=_NO_STORE)
 
 
-@router.get("/v1/users", response_model=UsersPage, responses=_ERRORS)
+@router.get("/v1/users", response_model=UsersPage, responses=_ERRORS,
+            openapi_extra=_CURSOR_RULES)
 async def list_users(
-    principal: Admin, ctx: Ctx, cursor: Annotated[str | None, Query(max_length=500)] = None,
+    principal: Admin, ctx: Ctx,
+    cursor: Annotated[str | None, Query(max_length=500, pattern=r"^[A-Za-z0-9_-]*$")] = None,
     limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     """People by e-mail address, a page at a time."""
@@ -119,7 +160,8 @@ async def list_users(
     return {"users": found, "next_cursor": after}
 
 
-@router.post("/v1/users", status_code=201, response_model=NewUserOut, responses=_ERRORS)
+@router.post("/v1/users", status_code=201, response_model=NewUserOut, responses=_ERRORS,
+             openapi_extra=_ROLE_RULES)
 async def create_user(body: UserIn, principal: Admin, ctx: Ctx) -> JSONResponse:
     """Create a person with a one-time password; the password and TOTP URI are shown once."""
     async with ctx.uow() as uow:

@@ -100,8 +100,8 @@ async def withdraw(
 
 
 @router.put("/v1/incidents/{incident_id}", status_code=202, response_model=CorrectionAccepted,
-            responses={200: {"model": CorrectionAccepted}, **problem_responses(
-                401, 403, 404, 409, 422)})
+            openapi_extra=_INCIDENT_RULES, responses={
+                200: {"model": CorrectionAccepted}, **problem_responses(401, 403, 404, 409, 422)})
 async def put_incident(
     incident_id: uuid.UUID, body: IncidentIn, principal: Police, ctx: Ctx
 ) -> JSONResponse:

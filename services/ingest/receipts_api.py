@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from schemas.incidents import ForceCode
 from services.common.auth_api import require_scope
 from services.common.db import UnitOfWork
-from services.common.problems import Problem, problem_responses
+from services.common.problems import Problem, documented_rules, problem_responses
 from services.common.security import Principal
 from services.common.webhook_signing import WebhookUrl
 from services.ingest import receipts_webhooks
@@ -27,6 +28,16 @@ Police = Annotated[Principal, Depends(require_scope("incidents:write"))]
 ForcePath = Annotated[str, Path(pattern=ForceCode.__metadata__[0].pattern)]
 _ERRORS = problem_responses(401, 403, 404)
 MAX_LIMIT = 200
+# RFC 3339's date-time (ASCII digits, an offset or Z), what `updated_since` must be
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # unpadded URL-safe base64
+_LIST_RULES = documented_rules(
+    "cursor is one a page of this list gave",
+    "updated_since names a real instant (no 31 February, no leap second) within years 1 to "
+    "9999 in UTC")
+_WEBHOOK_RULES = documented_rules(
+    "url is https (http only to loopback), names a host and carries no credentials")
 
 
 class ReceiptsWebhookIn(BaseModel):
@@ -51,7 +62,8 @@ def encode_cursor(after: int, since: datetime | None) -> str:
 def decode_cursor(cursor: str) -> tuple[int, datetime | None]:
     """The position and filter a cursor holds; 422 for anything this API did not make."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        data = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
+                                           validate=True))
         after, since = data["after"], data["since"]
         if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
             raise ValueError("position")
@@ -70,15 +82,20 @@ def _aware(value: str) -> datetime:
 def parse_since(value: str) -> datetime:
     """An RFC 3339 time with its offset; 422 otherwise."""
     try:
+        if not _RFC3339.fullmatch(value):
+            raise ValueError("not RFC 3339")
         return _aware(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except (ValueError, OverflowError) as exc:
         raise _bad_query("updated_since", "must be an RFC 3339 time with an offset") from exc
 
 
-@router.get("/v1/incidents", responses=_ERRORS)
+@router.get("/v1/incidents", responses=problem_responses(401, 403), openapi_extra=_LIST_RULES)
 async def list_incidents(
-    principal: Police, ctx: IngestCtx, updated_since: str | None = None,
-    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    principal: Police, ctx: IngestCtx,
+    updated_since: Annotated[str | None, Query(
+        max_length=64, json_schema_extra={"format": "date-time"})] = None,
+    cursor: Annotated[str | None, Query(max_length=500, pattern=CURSOR_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> dict[str, Any]:
     """The force's incidents whose receipt changed (since `updated_since`), oldest change
     first, each as `GET /v1/incidents/{id}` shows it; `next_cursor` is null on the last page."""
@@ -105,7 +122,7 @@ def _own(force_code: str, principal: Principal) -> str:
 
 
 @router.put("/v1/forces/{force_code}/receipts-webhook", status_code=200,
-            responses={201: {"description": "Created"}, **_ERRORS})
+            openapi_extra=_WEBHOOK_RULES, responses={201: {"description": "Created"}, **_ERRORS})
 async def put_receipts_webhook(force_code: ForcePath, body: ReceiptsWebhookIn,
                                principal: Police, ctx: IngestCtx) -> JSONResponse:
     """Register (201) or replace (200) where the force's receipt changes are POSTed, signed."""

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.notifications import NEED_TYPES, NeedType
 from services.common.auth_api import require_scope
 from services.common.db import metadata
-from services.common.problems import Problem, problem_responses
+from services.common.problems import Problem, documented_rules, problem_responses
 from services.common.security import Principal
 from services.notifier.context import NotifierCtx
 from services.notifier.models import schools
@@ -184,7 +184,11 @@ async def get_partners(la_code: str, principal: Reader, ctx: NotifierCtx) -> dic
         return {"la_code": la_code, "partners": await partners_of(conn, la_code)}
 
 
-@router.put("/{la_code}")
+@router.put("/{la_code}", openapi_extra=documented_rules(
+    "phone is a UK number (spaces, hyphens and brackets aside, +44 for the leading 0): 0 and "
+    "9 or 10 digits, or 101, 111, 999, 116 and 3 digits",
+    "email is an address (at most 64 characters before @, a dotted domain of letters, digits "
+    "and hyphens, at most 254 in all)"))
 async def put_partners(la_code: str, body: PartnersIn, principal: Editor,
                        ctx: NotifierCtx) -> dict[str, Any]:
     """Replace the LA's partner directory (its own officers only)."""

@@ -74,7 +74,7 @@ async def test_mixed_line_endings_are_one_clean_roll(
     mixed = "".join(line + end for line, end in zip(lines, ["\r\n", "\n", "\r", "\r\n"] * 2,
                                                     strict=False))
     response = await post_roster(registry, urn, mixed, admin)
-    assert response.json() == {"urn": urn, "rows": 6, "replaced": 5}
+    assert response.json() == {"urn": urn, "rows": 6, "replaced": 5, "skipped": 0}
     names, _ = await roll_of(engine, urn)
     assert names == sorted(f"Quibble{500 + i}" for i in range(6))  # no stray \r kept
 

@@ -57,7 +57,8 @@ async def test_roster_rows_keep_injection_strings_verbatim(
     urn = next_urn()
     await register_school(engine, urn)
     response = await post_roster(registry, urn, quoted_roster(urn), admin)
-    assert response.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": 0}
+    assert response.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": 0,
+                               "skipped": 0}
     async with engine.connect() as conn:
         rows = (await conn.execute(select(
             pupils.c.given_name, pupils.c.preferred_name, pupils.c.family_name,
@@ -65,4 +66,5 @@ async def test_roster_rows_keep_injection_strings_verbatim(
         ).where(pupils.c.urn == urn))).all()
     assert sorted(tuple(row) for row in rows) == sorted((p,) * 5 for p in PAYLOADS)
     again = await post_roster(registry, urn, quoted_roster(urn), admin)  # the table is still there
-    assert again.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": len(PAYLOADS)}
+    assert again.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": len(PAYLOADS),
+                            "skipped": 0}
