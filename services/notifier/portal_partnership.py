@@ -5,7 +5,6 @@ figures_store.py), which holds codes and times only; counts under 5 are suppress
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import select
 
+from services.common import csv_safe
 from services.common.problems import Problem
 from services.common.security import Principal
 from services.notifier import figures
@@ -130,7 +130,7 @@ async def partnership_csv(request: Request) -> Response:
         return to_sign_in()
     _, filters, _, rows = found
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_safe.writer(out, lineterminator="\r\n")
     writer.writerow(figures.CSV_HEADER)
     writer.writerows(figures.csv_rows(rows, figures.weeks_from(filters.first, filters.last)))
     name = f"daybreak-figures-{filters.first}-to-{filters.last}.csv"

@@ -18,14 +18,16 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from schemas.disclosures import Channel
+from services.common.csv_safe import FORMULA_STARTS
 from services.common.disclosure import record_disclosure
 from services.common.local_time import LONDON
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.notifier import api
+from services.notifier.actions import actions_of
 from services.notifier.context import NotifierContext
 from services.notifier.models import notification_children, notifications, schools
-from services.notifier.portal_labels import INCIDENT_TYPES
+from services.notifier.portal_labels import ACTION_LABELS, INCIDENT_TYPES
 from services.notifier.settings import NotifierSettings
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"],
@@ -41,8 +43,6 @@ CSV_COLUMNS = (
     "school_urn", "school_name", "received_at", "acknowledged_at", "actions",
     "attended_next_morning", "notification_id", "notification_link",
 )
-# what a spreadsheet would take for a formula (OWASP's list): such a cell gets a leading '
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralised(value: str) -> str:
@@ -58,15 +58,19 @@ def _london(value: datetime | str | None) -> str | None:
 
 
 def chronology_entry(row: Mapping[str, Any], children: Sequence[Mapping[str, Any]], *,
-                     school_name: str | None, link: str, exported_at: datetime
-                     ) -> dict[str, Any]:
-    """The chronology entry of a notification (its row, its children's rows)."""
+                     school_name: str | None, link: str, exported_at: datetime,
+                     recorded: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The chronology entry of a notification (its row, its children's rows, and the actions
+    the school recorded: `actions.actions_of` with notes)."""
     shown = api.disclosed_view(row["incident"], children)
     incident = shown["incident"]
     fields = set(row["incident"].get("disclosure_fields", []))
     kind = incident.get("incident_type")
     actions = ([{"at": _london(row["acknowledged_at"]), "kind": "acknowledged",
                  "description": row["action_taken"] or ""}] if row["acknowledged_at"] else [])
+    actions += [{"at": done["on"], "kind": ACTION_LABELS.get(done["type"], done["type"])
+                 + (" (follow-up)" if done.get("follow_up") else ""),
+                 "description": done.get("note") or ""} for done in recorded]
     return {
         "format": FORMAT, "exported_at": _london(exported_at), "source": SOURCE,
         "force": incident["force_code"],
@@ -145,6 +149,7 @@ async def export_record(ctx: NotifierContext, notification_id: uuid.UUID,
             .order_by(notification_children.c.child_id))).all()]
         school_name = (await uow.conn.execute(select(schools.c.name).where(
             schools.c.urn == row.school_urn))).scalar_one_or_none()
+        recorded = (await actions_of(uow.conn, [row.id], notes=True))[row.id]
         for child in children:
             await record_disclosure(
                 uow.conn, source=ctx.settings.topic(api.SOURCE),
@@ -157,7 +162,8 @@ async def export_record(ctx: NotifierContext, notification_id: uuid.UUID,
     base = ctx.settings.portal_base_url.rstrip("/") if isinstance(
         ctx.settings, NotifierSettings) else ""
     return chronology_entry(dict(row._mapping), children, school_name=school_name,
-                            link=f"{base}/portal/notifications/{row.id}", exported_at=now)
+                            link=f"{base}/portal/notifications/{row.id}", exported_at=now,
+                            recorded=recorded)
 
 
 def record_response(entry: Mapping[str, Any], fmt: Literal["json", "csv"]) -> Response:

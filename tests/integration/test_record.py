@@ -21,8 +21,10 @@ from schemas.envelope import wrap
 from schemas.incidents import ChildReport
 from schemas.matching import ChildMatched, SchoolMatch
 from services.common.app import create_app
+from services.common.local_time import LONDON
 from services.common.models import outbox
 from services.common.settings import Settings
+from services.notifier.api import router as notifications_router
 from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.record import CSV_COLUMNS, FORMAT, SOURCE, neutralised
@@ -50,6 +52,7 @@ async def api(settings: Settings, notifier_engine: AsyncEngine, clock: Clock,
         settings=settings, engine=notifier_engine, clock=clock, deps=notifier_deps,
         registry=CollectorRegistry()))
     app.include_router(record_router)
+    app.include_router(notifications_router)  # to acknowledge with actions first
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
         yield client
@@ -164,3 +167,26 @@ async def test_the_dsl_downloads_the_record_from_the_notification_page(
         assert refused.status_code == 404 and "Zara" not in refused.text
     # the view, then two downloads of two children each
     assert len(await exports(notifier_engine, notification_id)) == 4
+
+
+async def test_the_record_carries_the_actions_the_school_recorded(
+    api: httpx.AsyncClient, notifier_engine: AsyncEngine, notifier_deps: NotifierDeps,
+    clock: Clock,
+) -> None:
+    on = clock.now.astimezone(LONDON).date().isoformat()  # the day it came in
+    school = await add_school(notifier_engine)
+    notification_id = await notify(notifier_deps, notifier_engine, school)
+    dsl = bearer(person("dsl", schools=[school.urn]))
+    acked = await api.post(f"/v1/notifications/{notification_id}/acknowledge", headers=dsl,
+                           json={"actions": [{"type": "early_help", "on": on,
+                                              "note": "CAF opened with mum"}]})
+    assert acked.status_code == 200, acked.text
+    followed = await api.post(f"/v1/notifications/{notification_id}/actions", headers=dsl,
+                              json={"type": "camhs", "on": on})
+    assert followed.status_code == 201, followed.text
+    entry = (await api.get(f"/v1/notifications/{notification_id}/record",
+                           headers=dsl)).json()
+    assert [(a["kind"], a["description"]) for a in entry["actions"]][1:] == [
+        ("Early Help started (CAF)", "CAF opened with mum"),
+        ("Referral to CAMHS (follow-up)", "")]
+    assert entry["actions"][1]["at"] == on

@@ -31,6 +31,7 @@ from services.common.settings import Settings
 from services.matcher import retention as matcher_retention
 from services.matcher.models import reviews
 from services.notifier import retention as notifier_retention
+from services.notifier.actions import notification_actions
 from services.notifier.main import build_app as build_notifier
 from services.notifier.models import notification_children, notifications
 from services.notifier.settings import NotifierSettings
@@ -61,12 +62,24 @@ async def add_notification(
             recipient_key=f"school:{incident_id.hex[:7]}",
             school_urn=str(secrets.randbelow(900000) + 100000), recipient_role="dsl",
             state="acknowledged", incident=incident(incident_id), push_at=created_at,
-            created_at=created_at, acknowledged_at=created_at))
+            created_at=created_at, acknowledged_at=created_at,
+            action_taken="Zara seen by the school nurse"))
+        await conn.execute(insert(notification_actions).values(
+            notification_id=notification_id, type="school_nurse", on_date=created_at.date(),
+            note="Zara's mum asked for a call", follow_up=False, recorded_at=created_at,
+            recorded_by="dsl-1"))
         for _ in range(children):
             await conn.execute(insert(notification_children).values(
                 notification_id=notification_id, child_id=uuid.uuid4(),
                 child_key=secrets.token_hex(16), child=CHILD))
     return notification_id
+
+
+async def action_notes(engine: AsyncEngine, notification_id: uuid.UUID) -> list[Any]:
+    async with engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(
+            select(notification_actions.c.type, notification_actions.c.note).where(
+                notification_actions.c.notification_id == notification_id))]
 
 
 async def add_review(engine: AsyncEngine, *, created_at: datetime,
@@ -134,6 +147,9 @@ async def test_old_content_is_erased_recent_kept_metadata_and_the_purges_announc
     assert notifications_purged >= 1 and reviews_purged >= 1
     row, kids = await notification(engine, old_n)
     assert kids == 0 and "summary" not in row.incident and "disclosure_fields" not in row.incident
+    assert row.action_taken is None and await action_notes(engine, old_n) == [
+        ("school_nurse", None)]  # the school's words go; what was done, and when, stays
+    assert await action_notes(engine, new_n) == [("school_nurse", "Zara's mum asked for a call")]
     assert row.incident["incident_id"] == str(row.incident_id) and "purged_at" in row.incident
     assert row.state == "acknowledged" and row.school_urn and row.acknowledged_at
     row, kids = await notification(engine, new_n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 
 import asyncpg
@@ -56,9 +57,26 @@ def _on(url: str, database: str) -> str:
 
 
 async def drop_test_database(urls: dict[str, str]) -> None:
-    """Drop the session's database, whoever is still connected."""
+    """Drop the session's database, whoever is still connected.
+
+    `WITH (FORCE)` ends the owner's own sessions only: PostgreSQL lets no mere owner end a
+    service role's. A service engine a test dropped without disposing keeps its connections
+    until the garbage collector closes them, so collect, wait, and try again, then name the
+    roles still there."""
     conn = await asyncpg.connect(_plain(os.environ["DAYBREAK_MIGRATIONS_DATABASE_URL"]))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{urls["name"]}" WITH (FORCE)')
+        for attempt in range(20):
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{urls["name"]}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt == 19:
+                    held = await conn.fetch(
+                        "SELECT usename, application_name, state FROM pg_stat_activity "
+                        "WHERE datname = $1", urls["name"])
+                    raise AssertionError(f"still connected to the test database: "
+                                         f"{[tuple(r) for r in held]}") from None
+                gc.collect()
+                await asyncio.sleep(0.5)
     finally:
         await conn.close()
