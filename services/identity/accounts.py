@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from services.identity.passwords import hash_secret, subject_hash, verify_secret
 
 MIN_PASSWORD_LENGTH = 12
 TOTP_ISSUER = "Daybreak"
+
+_TOTP_CODE = re.compile(r"[0-9]{6}")  # ASCII digits only (\d would take ١٢٣٤٥٦)
 
 
 class AccountError(ValueError):
@@ -186,11 +189,18 @@ async def authenticate_user(
 
 
 def _totp_step(secret: str, code: str, now: datetime) -> int | None:
-    """The time step a valid code belongs to (±1 step of drift), so it cannot be replayed."""
+    """The time step a valid code belongs to (±1 step of drift), so it cannot be replayed.
+
+    A code that is not six ASCII digits is wrong before anything is compared, and the
+    comparison is of bytes: `compare_digest` raises on a non-ASCII str, which made a code
+    like "é" answer 500 exactly when the password was right (a password oracle)."""
+    given = code.strip()
+    if not _TOTP_CODE.fullmatch(given):
+        return None
     totp = pyotp.TOTP(secret)
     for drift in (0, -1, 1):
         at = now + timedelta(seconds=drift * totp.interval)
-        if secrets.compare_digest(totp.at(at), code.strip()):
+        if secrets.compare_digest(totp.at(at).encode(), given.encode()):
             return totp.timecode(at)
     return None
 
