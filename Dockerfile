@@ -20,11 +20,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# every dependency at its pinned version, each file checked against its sha256
+COPY requirements/runtime.lock ./requirements/
+RUN pip install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY services ./services
 COPY --from=frontend /src/services/notifier/static/build ./services/notifier/static/build
-RUN pip install . && rm -rf build ./*.egg-info
+RUN pip install --no-deps --no-build-isolation . && rm -rf build ./*.egg-info
 
 COPY alembic.ini ./
 COPY migrations ./migrations

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ENV := . .daybreak/env
 PYTEST_ARGS ?= -q
 
-.PHONY: up down test venv infra services demo lint bench-ingest
+.PHONY: up down test venv infra services demo lint lock bench-ingest
 
 ## up: install, start PostgreSQL + Kafka + the services, run the demo, then `daybreak doctor`
 up: venv infra services demo
@@ -22,11 +22,19 @@ venv: $(VENV)/.installed
 	# the portal's GOV.UK Design System build and axe-core (npm; served offline afterwards)
 	bash scripts/install-frontend.sh
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements/dev.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	# every package at its pinned version, each file checked against its sha256
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+## lock: re-pin every dependency (with hashes) after a change to pyproject.toml
+lock: venv
+	$(VENV)/bin/uv pip compile -q pyproject.toml requirements/build.in --extra dev \
+	  --generate-hashes --universal --python-version 3.11 -o requirements/dev.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml requirements/build.in \
+	  --generate-hashes --universal --python-version 3.11 -o requirements/runtime.lock
 
 infra:
 	bash scripts/infra.sh up
