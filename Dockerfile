@@ -6,7 +6,7 @@
 FROM node:20-slim AS frontend
 WORKDIR /src
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends bash && rm -rf /var/lib/apt/lists/*
-COPY package.json .npmrc ./
+COPY package.json package-lock.json .npmrc ./
 COPY scripts/install-frontend.sh ./scripts/
 COPY services/notifier/static ./services/notifier/static
 RUN bash scripts/install-frontend.sh

@@ -3,7 +3,8 @@
 #
 #   scripts/install-frontend.sh
 #
-# Installs package.json's pinned packages into node_modules/ (no lock file: see .npmrc) and
+# Installs the packages package-lock.json pins (every one, with its sha512 integrity; `npm ci`
+# refuses a file whose hash differs) into node_modules/ and
 # builds services/notifier/static/build/: portal.css (govuk-frontend compiled with Sass, with
 # Arial instead of GDS Transport and no font files, plus static/src/_daybreak.scss) and
 # govuk-frontend.min.js (its component JavaScript, served from the portal's own origin).
@@ -50,7 +51,7 @@ if installed; then
 else
   log "installing $(node -p 'Object.entries({...require("./package.json").dependencies, ...require("./package.json").devDependencies}).map(([n, v]) => n + "@" + v).join(" ")')"
   # --ignore-scripts: nothing here needs an install script (sass runs as plain JavaScript)
-  npm install --no-package-lock --no-audit --no-fund --ignore-scripts --loglevel=error
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
   installed || die "npm install did not give the pinned versions"
 fi
 

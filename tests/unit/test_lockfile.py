@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -79,3 +80,16 @@ def test_installs_check_hashes_and_fetch_nothing_unpinned(path: str, lockfile: s
         # and without a build environment fetched from the index
         assert ("--require-hashes" in line
                 or ("--no-deps" in line and "--no-build-isolation" in line)), line
+
+
+def test_the_npm_lock_pins_every_package_with_integrity_and_names_no_registry() -> None:
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    wanted = json.loads((ROOT / "package.json").read_text())
+    packages = {path: meta for path, meta in lock["packages"].items() if path}
+    assert packages, "package-lock.json pins nothing"
+    for path, meta in packages.items():
+        assert meta.get("integrity", "").startswith("sha512-"), f"{path} has no integrity"
+        assert "resolved" not in meta, f"{path} names where it was fetched from"
+    for name, version in {**wanted["dependencies"], **wanted["devDependencies"]}.items():
+        assert packages[f"node_modules/{name}"]["version"] == version, name
+    assert "npm ci " in (ROOT / "scripts" / "install-frontend.sh").read_text()
