@@ -32,6 +32,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import make_engine
+from services.common.safe_http import Egress
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.dispatch import Dispatcher
 from services.notifier.models import emails, local_authorities, notifications, schools
@@ -127,7 +128,7 @@ async def main(args: argparse.Namespace) -> None:
             tasks = [asyncio.create_task(Dispatcher(
                 engine=engine, clock=clock, portal_base_url="https://daybreak.example",
                 mailer=SmtpMailer(host="127.0.0.1", port=port, sender="daybreak@bench"),
-                webhooks=HttpxWebhookPoster(http), batch_size=args.batch,
+                webhooks=HttpxWebhookPoster(http, egress=Egress()), batch_size=args.batch,
             ).run(stop, interval_s=args.interval)) for engine in engines]
             while True:
                 await asyncio.sleep(0.1)

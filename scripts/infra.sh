@@ -125,6 +125,8 @@ ensure_env_file() {
   }
   owner_pw="$(random_hex)"
   add_env DAYBREAK_ENV development
+  # a local stack may post webhooks to receivers on this machine (never set in production)
+  add_env DAYBREAK_WEBHOOK_ALLOW_LOOPBACK true
   add_env DAYBREAK_KAFKA_BOOTSTRAP "127.0.0.1:$KAFKA_PORT"
   for svc in "${DB_SERVICES[@]}"; do
     upper="${svc^^}"

@@ -132,4 +132,5 @@ def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str) 
         env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix, child_key_secret=secrets.token_hex(32),
         cookie_secure=False, db_pool_size=5, kafka_partitions=2, **trusting(),
+        webhook_allow_loopback=True,  # the `receiver` fixture listens on 127.0.0.1
     )

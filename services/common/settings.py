@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     # service purges its own daily, DAYBREAK_RETENTION_*
     retention_content_days: int = Field(default=90, ge=1)
     retention_interval_s: float = Field(default=24 * 60 * 60.0, gt=0)
+    # webhooks (schools', forces' receipts) to loopback addresses and over plain http to them:
+    # for the tests' receivers and a local stack only, never in production
+    # (services/common/safe_http.py refuses every other non-public address whatever this says)
+    webhook_allow_loopback: bool = False
 
     # --- tokens: minted by the identity service alone, verified everywhere with its public
     # keys (services/common/jwks.py); the identity service's own keys: services/identity
@@ -184,6 +188,13 @@ class Settings(BaseSettings):
         if not url:
             raise MissingSetting(f"DAYBREAK_{service.upper()}_DATABASE_URL is not set")
         return url
+
+    @model_validator(mode="after")
+    def _no_loopback_webhooks_in_production(self) -> Settings:
+        if self.env == "production" and self.webhook_allow_loopback:
+            raise ValueError("DAYBREAK_WEBHOOK_ALLOW_LOOPBACK is for tests and a local stack, "
+                             "not production")
+        return self
 
     @model_validator(mode="after")
     def _check_topic_copies(self) -> Settings:

@@ -8,16 +8,16 @@ import hmac
 import re
 from datetime import timedelta
 from typing import Annotated, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import AfterValidator, Field
+
+from services.common.safe_http import Egress, post_pinned, registration_refusal
 
 SIGNATURE_HEADER = "X-Daybreak-Signature"
 TIMESTAMP_HEADER = "X-Daybreak-Timestamp"
 DELIVERY_HEADER = "X-Daybreak-Delivery"
 _MAX_BACKOFF = timedelta(hours=1)
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # what JSON Schema can say of a receiver's URL: http(s), no space or control character
 WEBHOOK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f]+$"
 _URL_SHAPE = re.compile(WEBHOOK_URL_PATTERN.removeprefix("^").removesuffix("$"))
@@ -42,16 +42,14 @@ def backoff_delay(attempts: int, *, base_s: float) -> timedelta:
 
 
 def check_webhook_url(url: str) -> str:
-    """The URL itself if a webhook may be posted there (https, or http to this machine, and
-    no credentials in it); ValueError otherwise, as a pydantic validator raises."""
-    if not _URL_SHAPE.fullmatch(url):  # urlsplit would drop spaces and tabs
+    """The URL itself if some deployment may post a webhook there (https, or http to this
+    machine, no credentials, no private address); ValueError otherwise, as a pydantic
+    validator raises. The route then applies its own deployment's loopback setting
+    (services/common/safe_http.refuse_unsafe_registration)."""
+    if not _URL_SHAPE.fullmatch(url):  # a URL parser would drop spaces and tabs
         raise ValueError("must be an https URL")
-    parts = urlsplit(url)
-    loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK
-    if not (parts.scheme == "https" or loopback) or not parts.hostname:
-        raise ValueError("must be an https URL")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials")
+    if (message := registration_refusal(url, allow_loopback=True)) is not None:
+        raise ValueError(message)
     return url
 
 
@@ -61,18 +59,19 @@ WebhookUrl = Annotated[str, Field(max_length=2000, json_schema_extra={
 
 
 class HttpxWebhookPoster:
-    """Posts signed JSON bodies; any status other than 2xx is a failure to retry."""
+    """Posts signed JSON bodies to the address checked for the URL (safe_http.post_pinned);
+    a refused address or any status other than 2xx is a failure to retry."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, *, egress: Egress) -> None:
         self.client = client
+        self.egress = egress
 
     async def post(self, url: str, *, secret: str, body: bytes, timestamp: int,
                    delivery_id: str) -> None:
         """Post the body with the timestamp, signature and delivery id headers."""
-        response = await self.client.post(url, content=body, headers={
+        await post_pinned(self.client, url, content=body, egress=self.egress, headers={
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign_webhook(secret, timestamp=timestamp, body=body),
             DELIVERY_HEADER: delivery_id,
         })
-        response.raise_for_status()

@@ -22,6 +22,7 @@ from services.common.kafka import KafkaPublisher
 from services.common.kafka_access import INGEST
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
+from services.common.safe_http import Egress, egress_client
 from services.common.settings import Settings
 from services.common.webhook_signing import HttpxWebhookPoster
 from services.ingest.api import router
@@ -87,9 +88,12 @@ def build_app(
 async def delivering(ctx: IngestContext, settings: IngestSettings) -> AsyncIterator[None]:
     """Post forces' receipt changes in the background while the app runs."""
     stop = asyncio.Event()
-    async with httpx.AsyncClient(timeout=settings.receipt_webhook_timeout_s) as http:
+    egress = Egress(allow_loopback=settings.webhook_allow_loopback,
+                    timeout_s=settings.receipt_webhook_timeout_s)
+    async with egress_client(settings.receipt_webhook_timeout_s) as http:
         ctx.deliverer = deliverer = ReceiptDeliverer(
-            engine=ctx.engine, poster=HttpxWebhookPoster(http), clock=lambda: ctx.clock(),
+            engine=ctx.engine, poster=HttpxWebhookPoster(http, egress=egress),
+            clock=lambda: ctx.clock(),
             max_attempts=settings.receipt_delivery_max_attempts,
             backoff_s=settings.receipt_delivery_backoff_s)
         task = asyncio.create_task(

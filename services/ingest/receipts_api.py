@@ -17,6 +17,7 @@ from schemas.incidents import ForceCode
 from services.common.auth_api import require_scope
 from services.common.db import UnitOfWork
 from services.common.problems import Problem, documented_rules, problem_responses
+from services.common.safe_http import refuse_unsafe_registration
 from services.common.security import Principal
 from services.common.webhook_signing import WebhookUrl
 from services.ingest import receipts_webhooks
@@ -37,7 +38,9 @@ _LIST_RULES = documented_rules(
     "updated_since names a real instant (no 31 February, no leap second) within years 1 to "
     "9999 in UTC")
 _WEBHOOK_RULES = documented_rules(
-    "url is https (http only to loopback), names a host and carries no credentials")
+    "url is https (http only to loopback where the deployment allows it), names a host "
+    "that is not a private, loopback, link-local or metadata address, and carries no "
+    "credentials")
 
 
 class ReceiptsWebhookIn(BaseModel):
@@ -126,6 +129,8 @@ def _own(force_code: str, principal: Principal) -> str:
 async def put_receipts_webhook(force_code: ForcePath, body: ReceiptsWebhookIn,
                                principal: Police, ctx: IngestCtx) -> JSONResponse:
     """Register (201) or replace (200) where the force's receipt changes are POSTed, signed."""
+    refuse_unsafe_registration(body.url, field="url",
+                               allow_loopback=ctx.settings.webhook_allow_loopback)
     uow: UnitOfWork = ctx.uow()
     created = await receipts_webhooks.put_webhook(
         _own(force_code, principal), url=body.url, secret=body.secret.get_secret_value(),

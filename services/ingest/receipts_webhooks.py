@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
+from services.common.safe_http import failure_reason
 from services.common.webhook_signing import WebhookPoster, backoff_delay
 from services.ingest.receipts_models import receipt_deliveries, receipt_webhooks
 from services.ingest.receipts_view import receipts_of
@@ -114,7 +115,7 @@ class ReceiptDeliverer:
             if status == "dead":
                 log.error("receipt delivery dead-lettered",
                           extra={"force": row.force_code, "exc_type": type(exc).__name__})
-            return {"status": status, "attempts": attempts, "last_error": type(exc).__name__,
+            return {"status": status, "attempts": attempts, "last_error": failure_reason(exc),
                     "next_attempt_at": now + backoff_delay(attempts, base_s=self.backoff_s)}
         return {"status": "delivered", "delivered_at": now, "attempts": attempts}
 

@@ -13,6 +13,7 @@ from services.common.auth_api import require_scope
 from services.common.context import AppContext, get_ctx
 from services.common.doctor import ReadinessProblem
 from services.common.problems import Problem, documented_rules, problem_responses
+from services.common.safe_http import refuse_unsafe_registration
 from services.common.security import Principal
 from services.matcher import local_authorities, registry, term_dates
 from services.matcher.readiness import default_la_problems, registry_problems
@@ -121,14 +122,18 @@ _FOLLOW_SCHOOL = {"links": {
 
 _SCHOOL_RULES = documented_rules(
     "postcode is a UK postcode", "deputy_after_minutes is at most la_after_minutes (given or "
-    "stored)", "webhook.url is https (http only to loopback) without credentials", "a new "
-    "webhook URL needs a secret")
+    "stored)", "webhook.url is https (http only to loopback where the deployment allows it), "
+    "names no private, loopback, link-local or metadata address, without credentials",
+    "a new webhook URL needs a secret")
 
 
 @router.put("/v1/schools/{urn}", openapi_extra=_SCHOOL_RULES, responses={
     200: _FOLLOW_SCHOOL, 201: _CREATED[201] | _FOLLOW_SCHOOL, **_ERRORS})
 async def put_school(urn: Urn, body: SchoolIn, principal: Admin, ctx: Ctx) -> JSONResponse:
     """Create (201) or replace (200) a school's registration."""
+    if body.webhook is not None:
+        refuse_unsafe_registration(body.webhook.url, field="webhook.url",
+                                   allow_loopback=ctx.settings.webhook_allow_loopback)
     created = await registry.put_school(urn, body=body, uow=ctx.uow(), now=ctx.clock(),
                                         topic_prefix=ctx.settings.topic_prefix)
     view = await registry.get_school(urn, uow=ctx.uow(), now=ctx.clock())

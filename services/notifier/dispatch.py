@@ -28,6 +28,7 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
+from services.common.safe_http import failure_reason
 from services.notifier.announce import (
     announce_escalated,
     announce_pushed,
@@ -345,7 +346,7 @@ class Dispatcher:
         if status == "dead":
             log.error("delivery dead-lettered",
                       extra={"channel": channel, "exc_type": type(exc).__name__})
-        return {"status": status, "attempts": attempts, "last_error": type(exc).__name__,
+        return {"status": status, "attempts": attempts, "last_error": failure_reason(exc),
                 "next_attempt_at": now + backoff_delay(attempts, base_s=self.backoff_s)}
 
 

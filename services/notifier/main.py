@@ -23,6 +23,7 @@ from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import daily_retention
 from services.common.runner import in_background
+from services.common.safe_http import Egress, egress_client
 from services.notifier.admin_api import router as deliveries_router
 from services.notifier.api import SOURCE, open_items_router
 from services.notifier.api import router as notifications_router
@@ -75,7 +76,7 @@ def build_app(
     @asynccontextmanager
     async def dispatching() -> AsyncIterator[None]:
         stop = asyncio.Event()
-        async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http:
+        async with egress_client(settings.webhook_timeout_s) as http:
             ctx.dispatcher = dispatcher = build_dispatcher(settings, ctx, http)
             task = asyncio.create_task(
                 dispatcher.run(stop, interval_s=settings.dispatch_interval_s))
@@ -112,7 +113,9 @@ def build_dispatcher(
         mailer=SmtpMailer(host=settings.smtp_host, port=settings.smtp_port,
                           sender=settings.mail_from, starttls=settings.smtp_starttls,
                           timeout_s=settings.smtp_timeout_s),
-        webhooks=HttpxWebhookPoster(http), clock=lambda: ctx.clock(),
+        webhooks=HttpxWebhookPoster(http, egress=Egress(
+            allow_loopback=settings.webhook_allow_loopback, timeout_s=settings.webhook_timeout_s)),
+        clock=lambda: ctx.clock(),
         portal_base_url=settings.portal_base_url.rstrip("/"),
         link_ttl=timedelta(minutes=settings.sign_in_link_ttl_minutes),
         max_attempts=settings.delivery_max_attempts, backoff_s=settings.delivery_backoff_s,

@@ -46,6 +46,7 @@ from tests.support.notifier import (
     rows_for,
 )
 from tests.support.tokens import bearer, person
+from tests.support.webhooks import LOCAL
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def dispatcher(engine, clock, smtp_port: int, http: httpx.AsyncClient) -> Dispatcher:
     return Dispatcher(engine=engine, clock=clock, portal_base_url="https://portal.test",
                       mailer=SmtpMailer(host="127.0.0.1", port=smtp_port, sender="db@test"),
-                      webhooks=HttpxWebhookPoster(http), max_attempts=3, backoff_s=1)
+                      webhooks=HttpxWebhookPoster(http, egress=LOCAL), max_attempts=3, backoff_s=1)
 
 
 async def test_children_of_one_incident_and_school_share_one_notification(engine, deps) -> None:

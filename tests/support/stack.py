@@ -149,6 +149,7 @@ class Stack:
             "DAYBREAK_PORTAL_BASE_URL": f"http://127.0.0.1:{notifier}",
             "DAYBREAK_DISPATCH_INTERVAL_S": "0.2", "DAYBREAK_DELIVERY_BACKOFF_S": "0.5",
             "DAYBREAK_COOKIE_SECURE": "false",
+            "DAYBREAK_WEBHOOK_ALLOW_LOOPBACK": "true",  # the chaos run's receiver is local
         }
 
     def _principal_env(self, name: str) -> dict[str, str]:
