@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from schemas.envelope import Envelope, RawEnvelope
+from schemas.envelope import Envelope, RawEnvelope, typed_envelope
 from schemas.registry import EVENT_TYPES
 from schemas.sealed import Sealer, opened_raw, seal_wire, sealed_envelope_bytes
 from services.common.crypto import Keyring, SealError
@@ -78,6 +78,16 @@ class ChildSealing:
         if payload_cls is None or not payload_cls.sealed_paths:
             return raw
         return opened_raw(raw, EVENT_TYPES, self._opener())
+
+    def parse(self, value: bytes) -> Envelope[Any]:
+        """Wire bytes as a typed envelope, their child data opened."""
+        return typed_envelope(self.opened(RawEnvelope.model_validate_json(value)), EVENT_TYPES)
+
+    def opened_json(self, value: bytes) -> dict[str, Any]:
+        """Wire bytes as JSON, their child data opened (what the producer serialised)."""
+        opened: dict[str, Any] = self.opened(
+            RawEnvelope.model_validate_json(value)).model_dump(mode="json")
+        return opened
 
     def _opener(self) -> Sealer | None:
         try:
