@@ -25,6 +25,7 @@ from services.common.relay import identity_client
 from services.common.settings import Settings
 from services.common.webhook_signing import HttpxWebhookPoster
 from services.ingest.api import router
+from services.ingest.batcher import IngestBatcher
 from services.ingest.context import IngestContext
 from services.ingest.readiness import observe_readiness
 from services.ingest.receipts import HANDLERS, ReceiptDeps
@@ -48,9 +49,14 @@ def build_app(
         layout=settings.topic_layout(), request_timeout_ms=settings.kafka_request_timeout_ms,
         transactional_id=INGEST.transactional_id(settings.topic_prefix, uuid.uuid4().hex),
     )
+    engine = service_engine(settings, SERVICE)
+    batcher = IngestBatcher(
+        engine=engine, publisher=publisher, topic_prefix=settings.topic_prefix,
+        max_batch=settings.ingest_batch_max, linger_s=settings.ingest_batch_linger_ms / 1000,
+        in_flight=settings.ingest_batch_in_flight)
     ctx = IngestContext(
         settings=settings, issuer=issuer or identity_client(settings),
-        engine=service_engine(settings, SERVICE), registry=registry, publisher=publisher,
+        engine=engine, registry=registry, publisher=publisher, batcher=batcher,
         accepted=Counter("daybreak_incidents_accepted_total", "Incidents accepted", ["force"],
                          registry=registry),
     )
@@ -71,6 +77,7 @@ def build_app(
             await publisher.producer()
         async with delivering(ctx, settings):
             yield
+        await batcher.stop()
         await publisher.stop()
 
     app = create_app(title="Daybreak ingest", service=SERVICE, ctx=ctx,
