@@ -8,7 +8,9 @@ can see every event does the database commit, and only then is each request answ
 means durable and visible, exactly as one request at a time did. If the database or the broker
 fails, the database rolls back, the Kafka transaction is never committed (the publisher's next
 producer fences and aborts it), and every request of the batch gets `503` with nothing kept;
-its retry is a new request in a later batch. A retry of a report already kept (`200`), a reused
+its retry is a new request in a later batch. (The one ambiguous case is as it was per request:
+Kafka committed, then PostgreSQL failed before its commit; the retries republish identical
+events, which consumers skip by `event_id`.) A retry of a report already kept (`200`), a reused
 reference with another body (`409`) and a force that is not ready (`409`) are settled in the
 same batch, set-based, and answered after its commit like the others.
 """
