@@ -101,8 +101,8 @@ class _Kept:
 
 
 class IngestBatcher:
-    """Collects the reports waiting at one moment (at most `max_batch`, waiting `linger_s` for
-    more when the batch is not full) and writes them as one batch; at most `in_flight` batches
+    """Collects the reports waiting at one moment (at most `max_batch`, waiting up to `linger_s`
+    for more while the batch is not full) and writes them as one batch; at most `in_flight` batches
     at a time, each holding one pooled connection."""
 
     def __init__(self, *, engine: AsyncEngine, publisher: BatchPublisher, topic_prefix: str,
@@ -114,6 +114,7 @@ class IngestBatcher:
         self.linger_s = linger_s
         self._slots = asyncio.Semaphore(in_flight)
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._grown = asyncio.Event()  # a request joined the queue
         self._collector: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
 
@@ -123,6 +124,7 @@ class IngestBatcher:
         batch committed (raises the request's own Problem, or 503 if the batch failed)."""
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Request(body, incident_id, digest, now, done))
+        self._grown.set()
         if self._collector is None or self._collector.done():
             self._collector = asyncio.create_task(self._collect())
         return await done
@@ -132,8 +134,7 @@ class IngestBatcher:
             batch = [await self._queue.get()]
             try:
                 await self._slots.acquire()  # while every slot is busy, the next batch grows
-                if self.linger_s and self._queue.qsize() < self.max_batch - 1:
-                    await asyncio.sleep(self.linger_s)
+                await self._linger()
             except asyncio.CancelledError:
                 _unavailable(batch)  # stopped before it was written
                 raise
@@ -142,6 +143,18 @@ class IngestBatcher:
             task = asyncio.create_task(self._run(batch))
             self._batches.add(task)
             task.add_done_callback(self._finished)
+
+    async def _linger(self) -> None:
+        """Wait until the batch is full or `linger_s` has passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.linger_s
+        while self._queue.qsize() < self.max_batch - 1:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._grown.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._grown.wait(), left)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._batches.discard(task)

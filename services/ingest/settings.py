@@ -18,7 +18,7 @@ class IngestSettings(Settings):
     # group commit of new reports (services/ingest/batcher.py): at most this many per batch,
     # waiting this long for more when a batch is not full, this many batches at a time
     ingest_batch_max: int = Field(default=200, ge=1, le=500)
-    ingest_batch_linger_ms: float = Field(default=1.0, ge=0, le=50)
+    ingest_batch_linger_ms: float = Field(default=1.0, ge=0, le=1000)
     ingest_batch_in_flight: int = Field(default=2, ge=1, le=8)
 
 

@@ -30,9 +30,9 @@ REPORTS = 12
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    # one batch at a time, lingering 50 ms: the reports posted together share one batch
-    built = build_app(IngestSettings(**settings.model_dump(), ingest_batch_linger_ms=50,
-                                     ingest_batch_in_flight=1),
+    # one batch at a time, closed once the reports posted together all joined it
+    built = build_app(IngestSettings(**settings.model_dump(), ingest_batch_max=REPORTS,
+                                     ingest_batch_linger_ms=1000, ingest_batch_in_flight=1),
                       issuer=issuer_for(settings))
     async with running(built) as client:
         yield client, built.state.ctx

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -26,15 +27,15 @@ from tests.support.kafka import read_topic
 pytestmark = pytest.mark.integration
 
 
-def batching(settings: Settings) -> IngestSettings:
-    """One batch at a time, waiting 50 ms for the rest of it: a gather lands in one batch."""
-    return IngestSettings(**settings.model_dump(), ingest_batch_linger_ms=50,
-                          ingest_batch_in_flight=1)
+def batching(settings: Settings, size: int) -> IngestSettings:
+    """One batch at a time, closed once `size` reports joined it (or after a second)."""
+    return IngestSettings(**settings.model_dump(), ingest_batch_max=size,
+                          ingest_batch_linger_ms=1000, ingest_batch_in_flight=1)
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    built = build_app(batching(settings), issuer=issuer_for(settings))
+@asynccontextmanager
+async def app(settings: Settings, size: int) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    built = build_app(batching(settings, size), issuer=issuer_for(settings))
     async with running(built) as client:
         yield client, built.state.ctx
 
@@ -61,20 +62,20 @@ class Statements:
 
 
 async def test_a_batch_costs_the_same_statements_for_one_report_as_for_twenty(
-    app, settings, engine
+    settings, engine
 ) -> None:
-    client, ctx = app
-    wmp = await headers_for(client, settings, "WMP")
-    counted = Statements(ctx.engine)
-    try:
-        one = await client.post("/v1/incidents", json=incident_body(), headers=wmp)
-        alone = len(counted.seen)
-        counted.seen.clear()
-        twenty = await asyncio.gather(*(client.post("/v1/incidents", json=incident_body(),
-                                                    headers=wmp) for _ in range(20)))
-        together = len(counted.seen)
-    finally:
-        counted.close()
+    async with app(settings, 20) as (client, ctx):
+        wmp = await headers_for(client, settings, "WMP")
+        counted = Statements(ctx.engine)
+        try:
+            one = await client.post("/v1/incidents", json=incident_body(), headers=wmp)
+            alone = len(counted.seen)
+            counted.seen.clear()
+            twenty = await asyncio.gather(*(client.post("/v1/incidents", json=incident_body(),
+                                                        headers=wmp) for _ in range(20)))
+            together = len(counted.seen)
+        finally:
+            counted.close()
     assert one.status_code == 202 and [r.status_code for r in twenty] == [202] * 20
     assert together == alone, (alone, together)  # the per-request code took 5 per report
     events = await incidents_on_topic(settings, at_least=21)
@@ -89,20 +90,19 @@ async def test_a_batch_costs_the_same_statements_for_one_report_as_for_twenty(
     assert len(seqs) == 21 and max(seqs) - min(seqs) == 20
 
 
-async def test_each_request_of_a_batch_gets_its_own_answer(app, settings) -> None:
-    client, _ = app
-    wmp = await headers_for(client, settings, "WMP")
+async def test_each_request_of_a_batch_gets_its_own_answer(settings) -> None:
     unready = next_force("NR")
-    other = await headers_for(client, settings, unready)
-    await register_force(settings, unready, la_code=None)  # new_police_client made it ready
-    kept = incident_body()
-    assert (await client.post("/v1/incidents", json=kept, headers=wmp)).status_code == 202
-    new, twice = incident_body(), incident_body()
-    bodies = [(new, wmp), (kept, wmp), ({**kept, "summary": "Another report."}, wmp),
-              (twice, wmp), (twice, wmp), ({**twice, "summary": "Not the same."}, wmp),
-              (incident_body(force=unready), other)]
-    answers = await asyncio.gather(*(client.post("/v1/incidents", json=body, headers=auth)
-                                     for body, auth in bodies))
+    kept, new, twice = incident_body(), incident_body(), incident_body()
+    bodies = [new, kept, {**kept, "summary": "Another report."}, twice, twice,
+              {**twice, "summary": "Not the same."}, incident_body(force=unready)]
+    async with app(settings, len(bodies)) as (client, _):
+        wmp = await headers_for(client, settings, "WMP")
+        other = await headers_for(client, settings, unready)
+        await register_force(settings, unready, la_code=None)  # made ready by the line above
+        assert (await client.post("/v1/incidents", json=kept, headers=wmp)).status_code == 202
+        answers = await asyncio.gather(*(
+            client.post("/v1/incidents", json=body, headers=other if body is bodies[-1] else wmp)
+            for body in bodies))
     assert [a.status_code for a in answers] == [202, 200, 409, 202, 200, 409, 409]
     assert answers[4].json()["incident_id"] == answers[3].json()["incident_id"]
     assert answers[6].json()["title"] == "Force not ready"
