@@ -4,7 +4,8 @@
 
 Needs the environment from `.daybreak/env` (it creates its own police client). The same run
 measures `GET /healthz` as a baseline: the ratio shows what validation, PostgreSQL and the
-Kafka acks=all round trip cost over a bare FastAPI answer.
+Kafka acks=all round trip cost over a bare FastAPI answer. The server's own settings shape
+the run: DAYBREAK_INGEST_BATCH_* (its group commit) and DAYBREAK_KAFKA_COMPRESSION.
 """
 
 from __future__ import annotations
@@ -156,9 +157,10 @@ def main() -> None:
     for name, r in (("baseline GET /healthz", base), ("POST /v1/incidents", inc)):
         print(f"{name:24s} {r['ok']:>7.0f} ok {r['errors']:>5.0f} errors  "
               f"{r['rate']:>8.0f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms")
-    print(f"incidents/healthz throughput ratio: {inc['rate'] / base['rate']:.2f}; "
-          f"target >= 1000 accepted/s at p99 <= 100 ms: "
-          f"{'MET' if inc['rate'] >= 1000 and inc['p99_ms'] <= 100 else 'NOT MET'}")
+    ratio = inc["rate"] / base["rate"]
+    met = ratio >= 0.35 and inc["p99_ms"] <= 100
+    print(f"incidents/healthz throughput ratio: {ratio:.2f}; issue 16's target, a ratio >= "
+          f"0.35 at p99 <= 100 ms: {'MET' if met else 'NOT MET'}")
 
 
 if __name__ == "__main__":

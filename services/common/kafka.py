@@ -42,7 +42,7 @@ def make_producer(kafka: KafkaConnection, *, request_timeout_ms: int = 5000) -> 
     # Kafka 3.0+ (KIP-679) lets an idempotent producer in with WRITE on a topic alone: no
     # IdempotentWrite on the cluster
     return AIOKafkaProducer(
-        **kafka.client_options(),
+        **kafka.producer_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
@@ -239,11 +239,21 @@ class KafkaPublisher:
 
     async def publish(self, topic: str, *, key: str, value: bytes) -> None:
         """Send one message; return once its transaction committed on every in-sync replica and
-        read_committed consumers can see it. An event's child data is sealed here, before it
-        leaves the process (refused if this publisher has no keystore)."""
-        value = self.sealing.wire_bytes(value)
+        read_committed consumers can see it."""
+        await self.publish_many([Message(topic, key, value)])
+
+    async def publish_many(self, messages: Iterable[Message]) -> None:
+        """Send these messages in one Kafka transaction (never split over two, though other
+        callers' may share it); return once it committed and read_committed consumers can see
+        every one, or raise and none of them is ever visible. Each event's child data is
+        sealed here, before it leaves the process (refused if this publisher has no
+        keystore)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(topic, key.encode(), value, done))
+        records = [(m.topic, m.key.encode(), self.sealing.wire_bytes(m.value))
+                   for m in messages]
+        if not records:
+            return
+        self._queue.put_nowait(_Pending(records, done))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
         await done
@@ -259,7 +269,7 @@ class KafkaPublisher:
                 self.kafka, self.topics, layout=self.layout, timeout_s=self.timeout_s
             )
             producer = AIOKafkaProducer(
-                **self.kafka.client_options(),
+                **self.kafka.producer_options(),
                 acks="all",
                 enable_idempotence=True,
                 transactional_id=self.transactional_id,
@@ -281,8 +291,11 @@ class KafkaPublisher:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < self.max_batch:
+            size = len(batch[0].records)
+            # whole callers only: a caller's messages share one transaction's fate
+            while not self._queue.empty() and size < self.max_batch:
                 batch.append(self._queue.get_nowait())
+                size += len(batch[-1].records)
             try:
                 producer = await asyncio.wait_for(self.producer(), self.timeout_s * 2)
                 await asyncio.wait_for(self._commit(producer, batch), self.timeout_s)
@@ -301,7 +314,8 @@ class KafkaPublisher:
 
     async def _commit(self, producer: AIOKafkaProducer, batch: list[_Pending]) -> None:
         await producer.begin_transaction()
-        sends = [await producer.send(i.topic, i.value, key=i.key) for i in batch]
+        sends = [await producer.send(topic, value, key=key)
+                 for i in batch for topic, key, value in i.records]
         # ask for the commit only once every record is acked: a commit requested and then
         # timed out would still complete in the background when the broker returns
         acked = await asyncio.gather(*sends)
@@ -350,11 +364,18 @@ class KafkaPublisher:
             self._reader = None
 
 
+@dataclass(frozen=True)
+class Message:
+    """One record to publish: its topic, its key (an id, never child data) and its bytes."""
+
+    topic: str
+    key: str
+    value: bytes
+
+
 @dataclass
 class _Pending:
-    topic: str
-    key: bytes
-    value: bytes
+    records: list[tuple[str, bytes, bytes]]
     done: asyncio.Future[None]
 
 

@@ -26,6 +26,7 @@ DAY_MS = 24 * 60 * 60 * 1000
 WEEK_MS = 7 * DAY_MS
 SecurityProtocol = Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
+Compression = Literal["none", "lz4", "zstd", "gzip"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class KafkaConnection:
     sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
     username: str | None = None
     password: SecretStr | None = field(default=None, repr=False)
+    compression: Compression = "none"  # what every producer compresses its batches with
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
@@ -49,6 +51,11 @@ class KafkaConnection:
                 "sasl_plain_password": self.password.get_secret_value() if self.password else "",
             }
         return options
+
+    def producer_options(self) -> dict[str, Any]:
+        """`client_options` plus what every producer shares: its batches' compression."""
+        compression = None if self.compression == "none" else self.compression
+        return self.client_options() | {"compression_type": compression}
 
     def as_user(self, username: str, password: str | SecretStr) -> KafkaConnection:
         """The same broker under another principal."""
@@ -110,6 +117,7 @@ class Settings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=5000, ge=500)
     kafka_security_protocol: SecurityProtocol = "SASL_PLAINTEXT"
     kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_compression: Compression = "none"  # DAYBREAK_KAFKA_COMPRESSION, every producer's
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
     kafka_replication_factor: int = Field(default=1, ge=1, le=7)
@@ -228,7 +236,7 @@ class Settings(BaseSettings):
         return KafkaConnection(
             bootstrap=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism, username=self.kafka_username,
-            password=self.kafka_password)
+            password=self.kafka_password, compression=self.kafka_compression)
 
     def topic_layout(self) -> TopicLayout:
         """How this deployment creates its topics."""

@@ -76,9 +76,7 @@ class ForceIn(BaseModel):
 async def post_incident(body: IncidentIn, principal: Police, ctx: Ctx) -> JSONResponse:
     """Report an incident: 202 once it is durably on Kafka, 200 for an identical retry."""
     outcome = await service.accept_incident(
-        body, principal=principal, uow=ctx.uow(), publisher=ctx.publisher,
-        topic_prefix=ctx.settings.topic_prefix, now=ctx.clock(),
-    )
+        body, principal=principal, batcher=ctx.batcher, now=ctx.clock())
     if outcome.created:
         ctx.accepted.labels(body.force_code).inc()
     return _answer(outcome)

@@ -10,14 +10,17 @@ from prometheus_client import Counter
 
 from services.common.context import AppContext, context_of
 from services.common.kafka import KafkaPublisher
+from services.ingest.batcher import IngestBatcher
 from services.ingest.receipts_webhooks import ReceiptDeliverer
 
 
 @dataclass(kw_only=True)
 class IngestContext(AppContext):
-    """The shared adapters plus the transactional publisher and the accepted-incidents counter."""
+    """The shared adapters plus the transactional publisher, the batcher of new reports and the
+    accepted-incidents counter."""
 
     publisher: KafkaPublisher
+    batcher: IngestBatcher  # new reports, group-committed
     accepted: Counter  # labelled by force code
     # posts forces' receipt changes; built by the lifespan, beside its HTTP client
     deliverer: ReceiptDeliverer | None = None

@@ -27,6 +27,7 @@ from services.common.sealing import sealing_of
 from services.common.settings import Settings
 from services.common.webhook_signing import HttpxWebhookPoster
 from services.ingest.api import router
+from services.ingest.batcher import IngestBatcher
 from services.ingest.context import IngestContext
 from services.ingest.readiness import observe_readiness
 from services.ingest.receipts import HANDLERS, ReceiptDeps
@@ -52,9 +53,13 @@ def build_app(
         transactional_id=INGEST.transactional_id(settings.topic_prefix, uuid.uuid4().hex),
         sealing=sealing_of(engine).check(),  # incidents leave with their child data sealed
     )
+    batcher = IngestBatcher(
+        engine=engine, publisher=publisher, topic_prefix=settings.topic_prefix,
+        max_batch=settings.ingest_batch_max, linger_s=settings.ingest_batch_linger_ms / 1000,
+        in_flight=settings.ingest_batch_in_flight)
     ctx = IngestContext(
         settings=settings, issuer=issuer or identity_client(settings),
-        engine=engine, registry=registry, publisher=publisher,
+        engine=engine, registry=registry, publisher=publisher, batcher=batcher,
         accepted=Counter("daybreak_incidents_accepted_total", "Incidents accepted", ["force"],
                          registry=registry),
     )
@@ -75,6 +80,7 @@ def build_app(
             await publisher.producer()
         async with delivering(ctx, settings):
             yield
+        await batcher.stop()
         await publisher.stop()
 
     app = create_app(title="Daybreak ingest", service=SERVICE, ctx=ctx,

@@ -10,12 +10,14 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections import Counter as CountOf
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, text
+from sqlalchemy import ARRAY, ColumnElement, Uuid, any_, bindparam, case, func, or_, select, text
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -38,12 +40,11 @@ from services.common.idempotency import claim_event
 from services.ingest.models import incidents
 from services.ingest.receipts_models import (
     receipt_children,
-    receipt_forces,
     receipt_incidents,
     receipt_notifications,
 )
 from services.ingest.receipts_view import digest, projected, projected_rows
-from services.ingest.receipts_webhooks import enqueue_delivery
+from services.ingest.receipts_webhooks import enqueue_deliveries
 
 CONSUMER = "ingest-receipts"
 n = receipt_notifications
@@ -213,33 +214,79 @@ async def record_change(conn: AsyncConnection, event: LifecycleEvent, *, change:
 
 async def note_incident_change(conn: AsyncConnection, incident_id: Any, *, change: str,
                                now: datetime) -> None:
-    """Ingest's own changes to a receipt (accepted, corrected, a child or the whole report
-    withdrawn): numbered in the force's sequence like the notifier's, in the same transaction,
-    so the force's listing and webhook show a report from the moment it is kept."""
-    incident = (await conn.execute(select(incidents).where(
-        incidents.c.incident_id == incident_id))).one()
-    children, notifications = await projected_rows(conn, [incident_id])
-    receipt_sha256 = digest(projected(incident.children_count, children[incident_id],
-                                      notifications[incident_id]))
-    await _number_change(conn, incident, force=incident.force_code, incident_id=incident_id,
-                         change=change, at=now, now=now, receipt_sha256=receipt_sha256)
+    """Ingest's own change to one receipt (`note_incident_changes` for one incident)."""
+    await note_incident_changes(conn, [incident_id], change=change, now=now)
+
+
+async def note_incident_changes(conn: AsyncConnection, incident_ids: Sequence[uuid.UUID], *,
+                                change: str, now: datetime) -> None:
+    """Ingest's own changes to receipts (accepted, corrected, a child or the whole report
+    withdrawn): numbered in each force's sequence like the notifier's, in the same transaction,
+    so the force's listing and webhook show a report from the moment it is kept. A constant
+    number of statements however many incidents."""
+    ids = sorted(set(incident_ids))
+    rows = {row.incident_id: row for row in await conn.execute(
+        select(incidents).where(incidents.c.incident_id == any_(
+            bindparam("ids", ids, type_=ARRAY(Uuid)))))}
+    children, notifications = await projected_rows(conn, ids)
+    await _number_changes(conn, [
+        _Change(rows[i], rows[i].force_code, i, digest(projected(
+            rows[i].children_count, children[i], notifications[i])))
+        for i in ids], change=change, at=now, now=now)
+
+
+@dataclass(frozen=True)
+class _Change:
+    incident: Any  # its ingest.incidents row, None when ingest does not hold it
+    force: str
+    incident_id: uuid.UUID
+    receipt_sha256: str
+
+
+# each force's counter moves by its number of changes, forces in one order (no deadlock)
+_BUMP = text("""
+INSERT INTO ingest.receipt_forces AS f (force_code, last_seq)
+SELECT * FROM unnest(CAST(:forces AS varchar[]), CAST(:counts AS bigint[])) ORDER BY 1
+ON CONFLICT (force_code) DO UPDATE SET last_seq = f.last_seq + excluded.last_seq
+RETURNING force_code, last_seq""")
+_NUMBERED = text("""
+INSERT INTO ingest.receipt_incidents AS r
+  (incident_id, force_code, change_seq, updated_at, last_change, receipt_sha256)
+SELECT i, f, s, :now, :change, d FROM unnest(CAST(:ids AS uuid[]), CAST(:forces AS varchar[]),
+  CAST(:seqs AS bigint[]), CAST(:digests AS varchar[])) AS x(i, f, s, d) ORDER BY 1
+ON CONFLICT (incident_id) DO UPDATE SET force_code = excluded.force_code,
+  change_seq = excluded.change_seq, updated_at = excluded.updated_at,
+  last_change = excluded.last_change, receipt_sha256 = excluded.receipt_sha256""")
 
 
 async def _number_change(conn: AsyncConnection, incident: Any, *, force: str, incident_id: Any,
                          change: str, at: datetime, now: datetime,
                          receipt_sha256: str) -> None:
-    counter = insert(receipt_forces).values(force_code=force, last_seq=1)
-    seq = (await conn.execute(counter.on_conflict_do_update(
-        index_elements=[receipt_forces.c.force_code],
-        set_={"last_seq": receipt_forces.c.last_seq + 1}).returning(receipt_forces.c.last_seq)
-    )).scalar_one()
-    values = {"force_code": force, "change_seq": seq, "updated_at": now, "last_change": change,
-              "receipt_sha256": receipt_sha256}
-    await conn.execute(insert(receipt_incidents).values(incident_id=incident_id, **values)
-                       .on_conflict_do_update(index_elements=[receipt_incidents.c.incident_id],
-                                              set_=values))
-    if incident is not None:
-        await enqueue_delivery(conn, incident, change=change, seq=seq, at=at, now=now)
+    await _number_changes(conn, [_Change(incident, force, incident_id, receipt_sha256)],
+                          change=change, at=at, now=now)
+
+
+async def _number_changes(conn: AsyncConnection, changes: Sequence[_Change], *, change: str,
+                          at: datetime, now: datetime) -> None:
+    """Number each change in its force's sequence (in the order given), mark its receipt, and
+    queue it for the force's webhook."""
+    if not changes:
+        return
+    counts = CountOf(c.force for c in changes)
+    forces = sorted(counts)
+    top: dict[str, int] = {row.force_code: row.last_seq for row in await conn.execute(_BUMP, {
+        "forces": forces, "counts": [counts[f] for f in forces]})}
+    nxt = {f: top[f] - counts[f] + 1 for f in forces}
+    seqs = []
+    for c in changes:
+        seqs.append(nxt[c.force])
+        nxt[c.force] += 1
+    await conn.execute(_NUMBERED, {
+        "ids": [c.incident_id for c in changes], "forces": [c.force for c in changes],
+        "seqs": seqs, "digests": [c.receipt_sha256 for c in changes], "now": now,
+        "change": change})
+    await enqueue_deliveries(conn, [(c.incident, seq) for c, seq in zip(changes, seqs, strict=True)
+                                    if c.incident is not None], change=change, at=at, now=now)
 
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, any_of
 from services.common.safe_http import failure_reason
 from services.common.webhook_signing import WebhookPoster, backoff_delay
 from services.ingest.receipts_models import receipt_deliveries, receipt_webhooks
@@ -57,20 +57,25 @@ async def delete_webhook(force_code: str, *, uow: UnitOfWork) -> None:
         await uow.commit()
 
 
-async def enqueue_delivery(conn: AsyncConnection, incident: Any, *, change: str, seq: int,
-                           at: datetime, now: datetime) -> None:
-    """Queue the receipt as it now is for the force's webhook, if it has one."""
-    hooked = (await conn.execute(select(receipt_webhooks.c.force_code).where(
-        receipt_webhooks.c.force_code == incident.force_code))).first()
-    if hooked is None:
+async def enqueue_deliveries(conn: AsyncConnection, changes: Sequence[tuple[Any, int]], *,
+                             change: str, at: datetime, now: datetime) -> None:
+    """Queue each (incident row, change number)'s receipt as it now is for its force's webhook,
+    if the force has one: a constant number of statements however many changes."""
+    forces = sorted({incident.force_code for incident, _ in changes})
+    hooked = set((await conn.execute(select(receipt_webhooks.c.force_code).where(
+        receipt_webhooks.c.force_code == any_of(forces)))).scalars()) if forces else set()
+    due = [(incident, seq) for incident, seq in changes if incident.force_code in hooked]
+    if not due:
         return
-    [receipt] = await receipts_of(conn, [incident])
-    body = {"incident_id": str(incident.incident_id),
-            "incident_reference": incident.incident_reference, "change": change,
-            "sequence": seq, "at": at.isoformat(), "receipt": receipt}
-    await conn.execute(receipt_deliveries.insert().values(
-        force_code=incident.force_code, incident_id=incident.incident_id,
-        body=json.dumps(body).encode(), next_attempt_at=now, created_at=now))
+    receipts = await receipts_of(conn, [incident for incident, _ in due])
+    await conn.execute(receipt_deliveries.insert(), [{
+        "force_code": incident.force_code, "incident_id": incident.incident_id,
+        "body": json.dumps({"incident_id": str(incident.incident_id),
+                            "incident_reference": incident.incident_reference,
+                            "change": change, "sequence": seq, "at": at.isoformat(),
+                            "receipt": receipt}).encode(),
+        "next_attempt_at": now, "created_at": now,
+    } for (incident, seq), receipt in zip(due, receipts, strict=True)])
 
 
 class ReceiptDeliverer:

@@ -6,19 +6,17 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import ReturningInsert
 
 from schemas import topics
 from schemas.envelope import wrap
 from schemas.incidents import (
     DISCLOSABLE_FIELDS,
     IncidentIn,
-    IncidentReceived,
     IncidentWithdrawn,
     WithdrawIn,
     incident_age_check,
@@ -29,6 +27,9 @@ from services.common.security import Principal
 from services.ingest.models import forces, incident_versions, incidents
 from services.ingest.receipts import note_incident_change
 from services.ingest.receipts_view import receipts_of
+
+if TYPE_CHECKING:
+    from services.ingest.batcher import IngestBatcher
 
 INCIDENT_NAMESPACE = uuid.UUID("6f1b8a8e-4c1e-4a77-9d5e-0c2f6d0b7a11")
 DEFAULT_DISCLOSURE = ("occurred_at", "incident_type", "present_at_incident")
@@ -75,10 +76,10 @@ async def store_version(conn: AsyncConnection, incident_id: uuid.UUID, version: 
 
 
 async def accept_incident(
-    body: IncidentIn, *, principal: Principal, uow: UnitOfWork, publisher: Publisher,
-    topic_prefix: str, now: datetime,
+    body: IncidentIn, *, principal: Principal, batcher: IngestBatcher, now: datetime,
 ) -> Outcome:
-    """Record the incident and put it on Kafka (acks=all) before the transaction commits.
+    """Record the incident and put it on Kafka (acks=all) before the transaction commits, in
+    a batch with the other reports waiting now (services/ingest/batcher.py).
 
     A force with no profile naming its default LA is refused (409) and nothing is kept: the
     police still hold the incident and phone it through, so no child waits on an LA nobody
@@ -89,55 +90,9 @@ async def accept_incident(
     if not incident_age_check(body.occurred_at, now):
         raise Problem(422, "Invalid request body", "occurred_at is in the future.",
                       extra={"errors": [{"field": "occurred_at", "message": "is in the future"}]})
-    digest = body_digest(body)
-    incident_id = incident_id_for(body.force_code, body.incident_reference)
-    async with uow:
-        stored = _insert_if_ready(body, incident_id=incident_id, digest=digest, now=now)
-        inserted = (await uow.conn.execute(stored)).first()
-        if inserted is None:
-            existing = await _existing(uow, body, digest)
-            if existing is None:
-                raise force_not_ready(body.force_code)
-            return existing
-        await store_version(uow.conn, incident_id, 1, body=body, digest=digest, now=now)
-        await note_incident_change(uow.conn, incident_id, change="IncidentAccepted", now=now)
-        event = IncidentReceived(
-            incident_id=incident_id, received_at=now, incident=body,
-            disclosure_fields=disclosure_fields(inserted.disclosure_profile),
-            default_la_code=inserted.default_la_code,
-        )
-        envelope = wrap(event, event_id=uuid.uuid5(incident_id, f"received:{digest}"),
-                        occurred_at=now, correlation_id=incident_id)
-        # publish inside the open transaction: if the broker refuses, nothing is committed
-        await publisher.publish(
-            f"{topic_prefix}{topics.INCIDENTS}", key=str(incident_id), value=envelope.to_bytes()
-        )
-        await uow.commit()
-    return Outcome(True, incident_id, "accepted")
-
-
-def _insert_if_ready(body: IncidentIn, *, incident_id: uuid.UUID, digest: str,
-                     now: datetime) -> ReturningInsert[Any]:
-    """One statement: the incident, stored only if its force has a profile naming a default
-    LA, returning that profile; no row when the force is not ready or the reference is taken."""
-    ready = (
-        select(forces.c.disclosure_profile, forces.c.default_la_code)
-        .where(forces.c.force_code == body.force_code, forces.c.default_la_code.is_not(None))
-        .cte("ready")
-    )
-    row = {"incident_id": incident_id, "force_code": body.force_code,
-           "incident_reference": body.incident_reference, "body_sha256": digest,
-           "status": "accepted", "children_count": len(body.children), "received_at": now}
-    source = select(*(literal(value, incidents.c[name].type).label(name)
-                      for name, value in row.items())).select_from(ready)
-    return (
-        insert(incidents).from_select(list(row), source).add_cte(ready)
-        .on_conflict_do_nothing()
-        .returning(incidents.c.incident_id,
-                   select(ready.c.disclosure_profile).scalar_subquery().label(
-                       "disclosure_profile"),
-                   select(ready.c.default_la_code).scalar_subquery().label("default_la_code"))
-    )
+    return await batcher.accept(
+        body, incident_id=incident_id_for(body.force_code, body.incident_reference),
+        digest=body_digest(body), now=now)
 
 
 def force_not_ready(force_code: str) -> Problem:
@@ -150,21 +105,10 @@ def force_not_ready(force_code: str) -> Problem:
         "contact the Daybreak administrator to complete the force's profile.")
 
 
-async def _existing(uow: UnitOfWork, body: IncidentIn, digest: str) -> Outcome | None:
-    row = (
-        await uow.conn.execute(
-            select(incidents.c.incident_id, incidents.c.body_sha256, incidents.c.status).where(
-                incidents.c.force_code == body.force_code,
-                incidents.c.incident_reference == body.incident_reference,
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.body_sha256 != digest:
-        raise Problem(409, "Conflict", "This incident_reference was already used with a "
-                      "different body. Use a new reference for a new incident.")
-    return Outcome(False, row.incident_id, row.status)
+def reference_conflict() -> Problem:
+    """409: the force's reference was already used with another body."""
+    return Problem(409, "Conflict", "This incident_reference was already used with a "
+                   "different body. Use a new reference for a new incident.")
 
 
 def disclosure_fields(profile: dict[str, Any] | None) -> list[str]:
