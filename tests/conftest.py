@@ -35,6 +35,12 @@ def _load_local_env() -> None:
 
 
 _load_local_env()
+# switches of the local stack that the tests set themselves, per test or per stack, so that no
+# test's outcome depends on the checkout's env file: loopback webhooks (the `receiver`
+# fixture) and the child-data keystore (the session's own: `session_keystore`)
+for _local_only in ("DAYBREAK_WEBHOOK_ALLOW_LOOPBACK", "DAYBREAK_KEYSTORE_DIR",
+                    "DAYBREAK_KEK_FILE"):
+    os.environ.pop(_local_only, None)
 
 # fixtures more than one tier uses, beside the helpers they go with (tests/support/*.py);
 # each after the ones it imports, so that pytest can rewrite its asserts
