@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ COSTLY = Argon2Cost(time_cost=10)
 GUESSES = 6
 
 
-async def _max_lag_while(work: asyncio.Future[object], tick_s: float = 0.02) -> float:
+async def _max_lag_while(work: asyncio.Future[Any], tick_s: float = 0.02) -> float:
     """The longest the loop was late waking a sleeper while `work` ran."""
     worst = 0.0
     while not work.done():
@@ -41,9 +42,9 @@ async def test_the_loop_keeps_answering_while_wrong_sign_ins_are_checked(
     one_check_s = time.perf_counter() - started
     async with identity_app(signin_settings(settings, login_concurrency=2),
                             hasher=hasher) as app, client_from(app, next_address()) as http:
-        burst = asyncio.ensure_future(asyncio.gather(*(
+        burst = asyncio.gather(*(
             http.post("/v1/sessions", json={"email": next_email("flood"), "password": "guess",
-                                            "totp": "000000"}) for _ in range(GUESSES))))
+                                            "totp": "000000"}) for _ in range(GUESSES)))
         await asyncio.sleep(0.05)  # the checks are under way
         health = await http.get("/healthz")
         assert not burst.done() and health.status_code == 200  # answered mid-flood

@@ -10,11 +10,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.identity.api import IdentityContext
 from services.identity.main import build_app as build_identity
-from services.identity.passwords import SecretHasher
+from services.identity.models import security_events
+from services.identity.passwords import SecretHasher, subject_hash
 from services.identity.settings import IdentitySettings
 from tests.support.tokens import identity_settings_for
 
@@ -49,3 +52,12 @@ def client_from(app: FastAPI, address: str, base_url: str = "http://identity"
     """A client to the app whose requests come from `address` (the TCP peer it sees)."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)),
                              base_url=base_url)
+
+
+async def events_for(settings: Settings, login: str) -> list[Any]:
+    """The security events of one login (`user:<email>` or `client:<id>`), oldest first."""
+    async with standalone_uow(settings, "identity") as uow:
+        rows = await uow.conn.execute(select(security_events).where(
+            security_events.c.subject_hash == subject_hash(login)).order_by(
+                security_events.c.id))
+        return list(rows.all())
