@@ -83,3 +83,26 @@ def test_a_user_agent_is_stored_printable_and_short() -> None:
 def test_a_trusted_proxy_that_is_no_network_is_refused() -> None:
     with pytest.raises(ValidationError, match="not an IP address or network"):
         IdentitySettings(env="development", identity_trusted_proxies=["loopback"])
+
+
+@pytest.mark.parametrize(("service", "believed"), [("identity", False), ("ingest", True)])
+def test_identity_is_served_without_believing_x_forwarded_for(
+    service: str, believed: bool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    import uvicorn
+
+    from services.cli import main
+
+    served: dict[str, object] = {}
+    monkeypatch.setenv("DAYBREAK_ENV", "development")
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.update(kwargs))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert main(["serve", service]) == 0
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert served["proxy_headers"] is believed
