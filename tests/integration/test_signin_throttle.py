@@ -99,7 +99,10 @@ async def test_the_relay_and_the_portal_pass_on_the_callers_address(
     ingest = build_ingest(settings, issuer=issuer_for(settings))
     async with ingest.router.lifespan_context(ingest), \
             client_from(ingest, by_api, base_url="http://ingest") as api:
-        assert await session(api, email, "guess", "000000") == 401
+        spoofed = await api.post("/v1/sessions", headers={  # the relay's word replaces it
+            "X-Daybreak-Client-Address": next_address()}, json={
+                "email": email, "password": "guess", "totp": "000000"})
+        assert spoofed.status_code == 401
     async with portal_client(settings, notifier_engine, clock, notifier_deps,
                              address=by_portal) as portal:
         answer = await sign_in(portal, clock, email, totp, password="wrong password!")
