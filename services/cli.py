@@ -263,6 +263,9 @@ def _serve(args: argparse.Namespace) -> int:
         APPS[args.service], factory=True, host=args.host,
         port=args.port or PORTS[args.service], log_config=None, access_log=False,
         workers=args.workers,
+        # identity takes a sign-in's address from its trusted relays' own header alone, never
+        # from X-Forwarded-For (the others keep uvicorn's: believed from 127.0.0.1 only)
+        proxy_headers=args.service != "identity",
     )
     return 0
 

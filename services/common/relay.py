@@ -30,7 +30,10 @@ from services.common.settings import Settings
 
 log = logging.getLogger("daybreak.relay")
 router = APIRouter(tags=["auth"])
-_REQUEST_HEADERS = ("authorization", "x-request-id", "accept")
+_REQUEST_HEADERS = ("authorization", "x-request-id", "accept", "user-agent")
+# the address a sign-in came from, which identity believes only from its trusted proxies
+# (DAYBREAK_IDENTITY_TRUSTED_PROXIES): whatever a caller sends under this name is replaced
+CLIENT_ADDRESS_HEADER = "x-daybreak-client-address"
 _RESPONSE_HEADERS = ("content-type", "cache-control", "pragma", "retry-after",
                      "www-authenticate")
 
@@ -46,14 +49,22 @@ async def relay(
     """Send the request on to the issuer and give back its answer; 503 when it is away."""
     headers = {k: v for k, v in request.headers.items() if k in _REQUEST_HEADERS}
     try:
-        upstream = await ctx.identity().post(
-            path, content=body, headers=headers | {"content-type": content_type})
+        upstream = await ctx.identity().post(path, content=body, headers=headers | origin_of(
+            request) | {"content-type": content_type})
     except httpx.HTTPError as exc:
         log.warning("identity service unavailable", extra={"exc_type": type(exc).__name__})
         return problem_response(503, "Service unavailable",
                                 "Sign-in is unavailable; retry later.",
                                 headers={"Retry-After": "5"})
     return relayed(upstream)
+
+
+def origin_of(request: Request) -> dict[str, str]:
+    """The headers that tell identity where a relayed sign-in came from: the caller's address
+    as this service saw it, and its user agent."""
+    origin = {CLIENT_ADDRESS_HEADER: request.client.host} if request.client else {}
+    agent = request.headers.get("user-agent")
+    return origin | ({"user-agent": agent} if agent else {})
 
 
 def relayed(upstream: httpx.Response) -> Response:

@@ -118,7 +118,7 @@ async def reset_password(conn: AsyncConnection, user_id: str, *, actor: str, now
     view = await _user(conn, user_id)
     password = new_password()
     await conn.execute(update(users).where(users.c.user_id == uuid.UUID(user_id))
-                       .values(password_hash=hash_secret(password)))
+                       .values(password_hash=await hash_secret(password)))
     await conn.execute(delete(auth_failures).where(
         auth_failures.c.subject_hash == subject_hash(f"user:{view['email']}")))
     await _record(conn, actor, now, "password_reset", "user", user_id, {})
@@ -163,7 +163,7 @@ async def rotate_secret(conn: AsyncConnection, client_id: str, *, actor: str, no
     await _client(conn, client_id)
     secret = new_client_secret()
     await conn.execute(update(api_clients).where(api_clients.c.client_id == client_id)
-                       .values(secret_hash=hash_secret(secret), secret_rotated_at=now))
+                       .values(secret_hash=await hash_secret(secret), secret_rotated_at=now))
     await _record(conn, actor, now, "client_secret_rotated", "client", client_id, {})
     return await _client(conn, client_id), secret
 

@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.security import CLIENT_SCOPES, ROLE_SCOPES, ROLES, Principal
-from services.identity.models import api_clients, auth_failures, users
-from services.identity.passwords import hash_secret, subject_hash, verify_secret
+from services.identity.models import api_clients, users
+from services.identity.passwords import (
+    DEFAULT_HASHER,
+    SecretHasher,
+    SignInGate,
+    hash_secret,
+    subject_hash,
+)
+from services.identity.security_events import Attempt, IpNetwork, Kind, record_event
+from services.identity.throttle import Budgets, count_failure, forget_failures, is_throttled
 
 MIN_PASSWORD_LENGTH = 12
 TOTP_ISSUER = "Daybreak"
@@ -28,10 +36,6 @@ class AccountError(ValueError):
 
 class AccountExists(AccountError):
     """A person with that e-mail address already has an account."""
-
-
-class TooManyAttempts(Exception):
-    """Sign-in refused without checking: too many recent failures for this subject."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ async def create_client(conn: AsyncConnection, *, force_code: str) -> NewClient:
     secret = new_client_secret()
     await conn.execute(
         insert(api_clients).values(
-            client_id=client_id, force_code=force, secret_hash=hash_secret(secret),
+            client_id=client_id, force_code=force, secret_hash=await hash_secret(secret),
             scopes=list(CLIENT_SCOPES),
         )
     )
@@ -85,7 +89,7 @@ async def create_user(
     totp_secret = new_totp_secret()
     await conn.execute(
         insert(users).values(
-            user_id=user_id, email=email, password_hash=hash_secret(password),
+            user_id=user_id, email=email, password_hash=await hash_secret(password),
             totp_secret=totp_secret, role=role, school_urns=school_urns, la_codes=la_codes,
         )
     )
@@ -134,13 +138,37 @@ def _check_user(
         raise AccountError("a school URN is 6 or 7 digits")
 
 
+@dataclass(frozen=True, kw_only=True)
+class SignInPolicy:
+    """How sign-ins are checked: the hasher, its gate, the failure budgets, trusted relays."""
+
+    gate: SignInGate
+    budgets: Budgets
+    trusted_proxies: tuple[IpNetwork, ...]
+    hasher: SecretHasher = DEFAULT_HASHER
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in check decided: the principal, or None (wrong, or `throttled`)."""
+
+    principal: Principal | None = None
+    throttled: bool = False
+
+
+THROTTLED = SignIn(throttled=True)
+
+
 async def authenticate_client(
-    conn: AsyncConnection, *, client_id: str, secret: str, now: datetime,
-    max_failures: int, window: timedelta,
-) -> Principal | None:
-    """Check client credentials; None when wrong. Raises TooManyAttempts when throttled."""
+    conn: AsyncConnection, *, client_id: str, secret: str, attempt: Attempt,
+    policy: SignInPolicy,
+) -> SignIn:
+    """Check client credentials, counting failures and recording the security event."""
     subject = subject_hash(f"client:{client_id}")
-    await _refuse_if_throttled(conn, subject, now, max_failures, window)
+    if await is_throttled(conn, subject, attempt, policy.budgets):
+        await record_event(conn, attempt, kind="client_token", outcome="throttled",
+                           subject_hash=subject)
+        return THROTTLED
     row = (
         await conn.execute(
             select(api_clients).where(
@@ -148,23 +176,28 @@ async def authenticate_client(
             )
         )
     ).first()
-    if not verify_secret(row.secret_hash if row else None, secret) or row is None:
-        await conn.execute(insert(auth_failures).values(subject_hash=subject, failed_at=now))
-        return None
-    return Principal(
+    if not await policy.hasher.verify(row.secret_hash if row else None, secret) or row is None:
+        await _failed(conn, "client_token", subject, attempt)
+        return SignIn()
+    await record_event(conn, attempt, kind="client_token", outcome="success",
+                       subject_hash=subject)
+    return SignIn(Principal(
         subject=row.client_id, kind="client", role="police",
         scopes=frozenset(row.scopes), force_code=row.force_code,
-    )
+    ))
 
 
 async def authenticate_user(
-    conn: AsyncConnection, *, email: str, password: str, totp: str, now: datetime,
-    max_failures: int, window: timedelta,
-) -> Principal | None:
-    """Check password and a fresh TOTP code; None when wrong. Raises TooManyAttempts."""
+    conn: AsyncConnection, *, email: str, password: str, totp: str, attempt: Attempt,
+    policy: SignInPolicy,
+) -> SignIn:
+    """Check password and a fresh TOTP code, counting failures and recording the event."""
     # normalised as the lookup is, so " a@b" cannot start a fresh count of failures
     subject = subject_hash(f"user:{email.strip()}")
-    await _refuse_if_throttled(conn, subject, now, max_failures, window)
+    if await is_throttled(conn, subject, attempt, policy.budgets):
+        await record_event(conn, attempt, kind="user_session", outcome="throttled",
+                           subject_hash=subject)
+        return THROTTLED
     row = (
         await conn.execute(
             select(users).where(
@@ -172,20 +205,28 @@ async def authenticate_user(
             )
         )
     ).first()
-    password_ok = verify_secret(row.password_hash if row else None, password)
-    step = _totp_step(row.totp_secret, totp, now) if row is not None and password_ok else None
+    password_ok = await policy.hasher.verify(row.password_hash if row else None, password)
+    step = (_totp_step(row.totp_secret, totp, attempt.at)
+            if row is not None and password_ok else None)
     if row is None or step is None or (row.last_totp_step or -1) >= step:
-        await conn.execute(insert(auth_failures).values(subject_hash=subject, failed_at=now))
-        return None
+        await _failed(conn, "user_session", subject, attempt)
+        return SignIn()
     await conn.execute(
         update(users).where(users.c.user_id == row.user_id).values(last_totp_step=step)
     )
-    await conn.execute(delete(auth_failures).where(auth_failures.c.subject_hash == subject))
-    return Principal(
+    await forget_failures(conn, subject, attempt)
+    await record_event(conn, attempt, kind="user_session", outcome="success",
+                       subject_hash=subject)
+    return SignIn(Principal(
         subject=str(row.user_id), kind="user", role=row.role,
         scopes=frozenset(ROLE_SCOPES.get(row.role, ())),
         school_urns=frozenset(row.school_urns), la_codes=frozenset(row.la_codes),
-    )
+    ))
+
+
+async def _failed(conn: AsyncConnection, kind: Kind, subject: str, attempt: Attempt) -> None:
+    await count_failure(conn, subject, attempt)
+    await record_event(conn, attempt, kind=kind, outcome="failure", subject_hash=subject)
 
 
 def _totp_step(secret: str, code: str, now: datetime) -> int | None:
@@ -203,19 +244,3 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
         if secrets.compare_digest(totp.at(at).encode(), given.encode()):
             return totp.timecode(at)
     return None
-
-
-async def _refuse_if_throttled(
-    conn: AsyncConnection, subject: str, now: datetime, max_failures: int, window: timedelta
-) -> None:
-    # one check per login at a time, held to commit: parallel guesses each see those before
-    await conn.execute(select(func.pg_advisory_xact_lock(int(subject[:15], 16))))
-    count = (
-        await conn.execute(
-            select(func.count()).where(
-                auth_failures.c.subject_hash == subject, auth_failures.c.failed_at > now - window
-            )
-        )
-    ).scalar_one()
-    if count >= max_failures:
-        raise TooManyAttempts

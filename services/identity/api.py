@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.auth_api import (
     SESSION_COOKIE,
@@ -21,21 +23,30 @@ from services.common.auth_api import (
     TokenOut,
 )
 from services.common.context import AppContext, context_of
-from services.common.problems import Problem
+from services.common.problems import Problem, problem_responses
+from services.common.relay import CLIENT_ADDRESS_HEADER
 from services.common.security import Principal
-from services.identity.accounts import TooManyAttempts, authenticate_client, authenticate_user
+from services.identity.accounts import SignIn, SignInPolicy, authenticate_client, authenticate_user
 from services.identity.keys import Keyset
+from services.identity.passwords import GateFull
+from services.identity.security_events import Attempt, client_address, printable_agent
 from services.identity.tokens import issue_token
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="daybreak"'}
+_BUSY = {"Retry-After": "5"}
+_TOKEN_BUSY: dict[int | str, dict[str, Any]] = {503: {
+    "description": "Too many sign-ins waiting: retry after Retry-After",
+    "content": TOKEN_RESPONSES[401]["content"]}}
 
 
 @dataclass(kw_only=True)
 class IdentityContext(AppContext):
-    """The shared adapters plus the signing keys."""
+    """The shared adapters plus the signing keys and how sign-ins are checked."""
 
     keyset: Keyset
+    sign_in: SignInPolicy
 
 
 get_identity = context_of(IdentityContext)
@@ -61,6 +72,27 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
+async def _check(
+    ctx: IdentityContext, request: Request,
+    check: Callable[[AsyncConnection, Attempt], Awaitable[SignIn]],
+) -> SignIn:
+    """One sign-in check in a gate slot and its own transaction, committed whatever it
+    decided (the failure count and the security event); raises GateFull when busy."""
+    peer = request.client.host if request.client else None
+    attempt = Attempt(client_address=client_address(
+        peer, request.headers.get(CLIENT_ADDRESS_HEADER), ctx.sign_in.trusted_proxies),
+        user_agent=printable_agent(request.headers.get("user-agent")), at=ctx.clock())
+    try:
+        async with ctx.sign_in.gate.admit(), ctx.uow() as uow:
+            decided = await check(uow.conn, attempt)
+            await uow.commit()
+    except GateFull:
+        log.warning("sign-in refused: too many waiting", extra={
+            "client_address": attempt.client_address})
+        raise
+    return decided
+
+
 def _mint(ctx: IdentityContext, principal: Principal) -> tuple[str, int]:
     settings = ctx.settings
     ttl = (settings.client_token_ttl_seconds if principal.kind == "client"
@@ -70,7 +102,7 @@ def _mint(ctx: IdentityContext, principal: Principal) -> tuple[str, int]:
     return token, ttl
 
 
-@router.post("/v1/token", response_model=TokenOut, responses=TOKEN_RESPONSES,
+@router.post("/v1/token", response_model=TokenOut, responses=TOKEN_RESPONSES | _TOKEN_BUSY,
              openapi_extra=TOKEN_OPENAPI)
 async def token(
     request: Request, grant_type: GrantType, ctx: Ctx
@@ -81,16 +113,15 @@ async def token(
     creds = _basic_credentials(request)
     if creds is None:
         return _oauth_error(401, "invalid_client", _BASIC_CHALLENGE)
-    async with ctx.uow() as uow:
-        try:
-            principal = await authenticate_client(
-                uow.conn, client_id=creds[0][:128], secret=creds[1][:256], now=ctx.clock(),
-                max_failures=ctx.settings.login_max_failures,
-                window=timedelta(seconds=ctx.settings.login_failure_window_seconds),
-            )
-        except TooManyAttempts:
-            return _oauth_error(429, "slow_down", {"Retry-After": "60"})
-        await uow.commit()
+    try:
+        decided = await _check(ctx, request, lambda conn, attempt: authenticate_client(
+            conn, client_id=creds[0][:128], secret=creds[1][:256], attempt=attempt,
+            policy=ctx.sign_in))
+    except GateFull:
+        return _oauth_error(503, "temporarily_unavailable", _BUSY)
+    if decided.throttled:
+        return _oauth_error(429, "slow_down", {"Retry-After": "60"})
+    principal = decided.principal
     if principal is None:
         return _oauth_error(401, "invalid_client", _BASIC_CHALLENGE)
     access, ttl = _mint(ctx, principal)
@@ -101,20 +132,21 @@ async def token(
     )
 
 
-@router.post("/v1/sessions", response_model=TokenOut, responses=SESSION_RESPONSES)
-async def sessions(body: SessionIn, ctx: Ctx) -> JSONResponse:
+@router.post("/v1/sessions", response_model=TokenOut,
+             responses=SESSION_RESPONSES | problem_responses(503))
+async def sessions(request: Request, body: SessionIn, ctx: Ctx) -> JSONResponse:
     """Password + TOTP → a bearer token and the portal's session cookie."""
-    async with ctx.uow() as uow:
-        try:
-            principal = await authenticate_user(
-                uow.conn, email=body.email, password=body.password, totp=body.totp,
-                now=ctx.clock(), max_failures=ctx.settings.login_max_failures,
-                window=timedelta(seconds=ctx.settings.login_failure_window_seconds),
-            )
-        except TooManyAttempts:
-            raise Problem(429, "Too many sign-in attempts", "Try again later.",
-                          headers={"Retry-After": "60"}) from None
-        await uow.commit()
+    try:
+        decided = await _check(ctx, request, lambda conn, attempt: authenticate_user(
+            conn, email=body.email, password=body.password, totp=body.totp, attempt=attempt,
+            policy=ctx.sign_in))
+    except GateFull:
+        raise Problem(503, "Sign-in is busy", "Try again in a few seconds.",
+                      headers=_BUSY) from None
+    if decided.throttled:
+        raise Problem(429, "Too many sign-in attempts", "Try again later.",
+                      headers={"Retry-After": "60"})
+    principal = decided.principal
     if principal is None:
         raise Problem(401, "Sign-in failed", "Email, password or code is wrong.")
     access, ttl = _mint(ctx, principal)

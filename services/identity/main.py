@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Final
 
 from fastapi import FastAPI
@@ -11,10 +12,14 @@ from services.common.app import create_app
 from services.common.bootstrap import service_lifespan
 from services.common.db import service_engine
 from services.common.jwks import TokenVerifier
+from services.common.retention import run_daily
+from services.common.runner import in_background
 from services.common.settings import Settings
 from services.identity.admin_api import router as admin_router
 from services.identity.api import IdentityContext, router
 from services.identity.keys import Keyset
+from services.identity.security_events import run_retention
+from services.identity.security_events_api import router as security_events_router
 from services.identity.settings import identity_settings
 
 PORT = 8005
@@ -28,12 +33,26 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     ctx = IdentityContext(
         settings=settings, registry=CollectorRegistry(), keyset=keyset,
         engine=service_engine(settings, SERVICE), verifier=own_verifier(settings, keyset),
+        sign_in=settings.sign_in_policy(),
     )
     app = create_app(title="Daybreak identity", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(ctx.engine))
+                     lifespan=service_lifespan(ctx.engine, inner=lambda: daily_purge(ctx)))
     app.include_router(router)
     app.include_router(admin_router)
+    app.include_router(security_events_router)
     return app
+
+
+def daily_purge(ctx: IdentityContext) -> AbstractAsyncContextManager[None]:
+    """Security events past their period, and spent sign-in failures, purged daily."""
+    settings = identity_settings(ctx.settings)
+
+    async def once() -> None:
+        await run_retention(ctx.engine, now=ctx.clock(),
+                            days=settings.security_events_retention_days,
+                            window=ctx.sign_in.budgets.window)
+
+    return in_background(run_daily(once, interval_s=settings.retention_interval_s))
 
 
 def own_verifier(settings: Settings, keyset: Keyset) -> TokenVerifier:

@@ -1,4 +1,4 @@
-"""The identity service's tables: police API clients, people, failed sign-ins.
+"""The identity service's tables: police API clients, people, failed sign-ins, security events.
 
 No other service reads them: they verify tokens with the published public keys instead.
 """
@@ -58,9 +58,30 @@ auth_failures = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("subject_hash", String(64), nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # where the guess came from, as services/identity/throttle.py counts it (an IPv6 /64)
+    Column("client_address", String(64)),
     schema="identity",
 )
 Index("ix_auth_failures_subject", auth_failures.c.subject_hash, auth_failures.c.failed_at)
+Index("ix_auth_failures_address", auth_failures.c.client_address, auth_failures.c.failed_at)
+
+# every sign-in, failed sign-in and throttled refusal (services/identity/security_events.py):
+# a digest of the login, never the e-mail or a secret
+security_events = Table(
+    "security_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("subject_hash", String(64), nullable=False),
+    Column("client_address", String(45), nullable=False),
+    Column("user_agent", String(200), nullable=False, server_default=""),
+    CheckConstraint("kind IN ('client_token', 'user_session')", name="kind"),
+    CheckConstraint("outcome IN ('success', 'failure', 'throttled')", name="outcome"),
+    schema="identity",
+)
+Index("ix_security_events_at", security_events.c.at)
 
 # what admins did to people and clients (services/identity/account_admin.py): who, when,
 # what, to whom and a few facts; never a secret. The identity role may only add and read.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.auth_api import SESSION_COOKIE
 from services.common.local_time import LONDON
 from services.common.problems import Problem
+from services.common.relay import origin_of
 from services.common.security import Principal
 from services.notifier import (
     actions,
@@ -111,9 +112,10 @@ async def sign_in(request: Request) -> Response:
     email, password, code = (str(form.get(k, ""))[:1024] for k in ("email", "password", "totp"))
     try:
         # the identity service checks the password and code and counts failures, as it does
-        # for POST /v1/sessions: the portal holds no accounts
+        # for POST /v1/sessions: the portal holds no accounts; it says who is signing in
         answer = await ctx.identity().post("/v1/sessions", json={
-            "email": email[:320], "password": password, "totp": code})
+            "email": email[:320], "password": password, "totp": code},
+            headers=origin_of(request))
     except httpx.HTTPError:
         return await _sign_in_unavailable(request)
     if answer.status_code == 429:

@@ -311,6 +311,8 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("notifier", "POST", "/portal/admin/clients/{client_id}/rotate-secret"): Rule(
         PORTAL, roles=ADMINS, attack=Call(form={}), probe=Call(form={})),
     ("notifier", "GET", "/portal/admin/dead-deliveries"): Rule(PORTAL, roles=ADMINS),
+    # sign-ins and refusals: login digests, addresses, user agents (identity's own record)
+    ("identity", "GET", "/v1/security-events"): _admin(),
 }
 
 

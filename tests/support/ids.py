@@ -9,6 +9,7 @@ for URNs, 268 million for LA codes, 16**10 for tags): every call moves it by one
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import itertools
 import os
 import string
@@ -59,3 +60,8 @@ def next_force(prefix: str, letters: int = 6) -> str:
         n, digit = divmod(n, 26)
         out.append(string.ascii_uppercase[digit])
     return prefix + "".join(reversed(out))
+
+
+def next_address() -> str:
+    """A client IPv4 address (10.0.0.0/8) no other call this session returns."""
+    return str(ipaddress.IPv4Address((10 << 24) + next_serial() % 2**24))

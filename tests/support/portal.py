@@ -31,11 +31,11 @@ PASSWORD = "correct horse battery staple"
 @asynccontextmanager
 async def portal_client(
     settings: Settings, engine: AsyncEngine, clock: Clock, deps: NotifierDeps, *,
-    matcher: FastAPI | None = None, audit: FastAPI | None = None,
+    matcher: FastAPI | None = None, audit: FastAPI | None = None, address: str = "127.0.0.1",
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client to the portal as the notifier serves it, behind secure cookies, on the clock;
     its review pages call `matcher` and its auditor pages `audit` (apps in-process) when
-    given."""
+    given; its requests come from `address`."""
     secure = settings.model_copy(update={"cookie_secure": True})
     issuer = issuer_for(settings, clock=clock)  # the TOTP codes are checked by the issuer
     reviews = None if matcher is None else httpx.AsyncClient(
@@ -46,7 +46,7 @@ async def portal_client(
         settings=secure, engine=engine, registry=CollectorRegistry(), clock=clock,
         issuer=issuer, deps=deps, matcher_api=reviews, audit_api=log))
     app.include_router(portal_router)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
     async with issuer, httpx.AsyncClient(transport=transport, base_url="https://test") as client:
         yield client
     for called in (reviews, log):

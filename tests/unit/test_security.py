@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from services.common.problems import field_path
 from services.common.security import InvalidToken, Principal, decode_token
 from services.common.settings import DEV_SECRET, Settings
-from services.identity.passwords import hash_secret, verify_secret
+from services.identity.passwords import DEFAULT_HASHER, hash_secret
 from tests.support.tokens import JWKS, KEYSET, police
 
 KEY = "k" * 64
@@ -62,13 +62,13 @@ def test_topics_keep_records_a_week_unless_configured() -> None:
     assert layout.configs("incidents.v1.dlq")["retention.ms"] == "1209600000"
 
 
-def test_secrets_hash_with_argon2_and_verify() -> None:
-    stored = hash_secret("s3cret-value")
+async def test_secrets_hash_with_argon2_and_verify() -> None:
+    stored = await hash_secret("s3cret-value")
     assert stored.startswith("$argon2id$")
-    assert verify_secret(stored, "s3cret-value")
-    assert not verify_secret(stored, "other")
-    assert not verify_secret(None, "anything")
-    assert not verify_secret("not-a-hash", "anything")
+    assert await DEFAULT_HASHER.verify(stored, "s3cret-value")
+    assert not await DEFAULT_HASHER.verify(stored, "other")
+    assert not await DEFAULT_HASHER.verify(None, "anything")
+    assert not await DEFAULT_HASHER.verify("not-a-hash", "anything")
 
 
 def test_principal_keeps_force_and_scope_through_a_token() -> None:
