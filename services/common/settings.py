@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     identity_database_url: str | None = None
     migrations_database_url: str | None = None
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    # a database on another host is reached over verified TLS (services/common/db.py
+    # tls_connect): the CA bundle its certificate chains to (None: the system's CAs), and the
+    # loud opt-out for a URL with ssl=disable on a network trusted as a whole
+    db_ca_file: str | None = None
+    db_insecure_allow_plaintext: bool = False
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1, le=64)
