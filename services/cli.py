@@ -162,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
     jwks = keys_sub.add_parser("jwks", help="print the public JWKS of the configured keys")
     jwks.set_defaults(run=_keys_jwks)
 
+    pseudonym = sub.add_parser("pseudonym", help="the secrets child keys are made with")
+    pseudonym_sub = pseudonym.add_subparsers(metavar="ACTION")
+    rotate_key = pseudonym_sub.add_parser(
+        "rotate", help="print DAYBREAK_CHILD_KEY_SECRETS with a new current secret in front")
+    rotate_key.set_defaults(run=_pseudonym_rotate)
+
     retention = sub.add_parser("retention", help="data retention")
     retention_sub = retention.add_subparsers(metavar="ACTION")
     run = retention_sub.add_parser("run", help="apply the retention periods now")
@@ -335,6 +341,13 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     if args.keep < 2:
         raise CliError("keep at least 2 keys: tokens signed by the previous one must verify")
     print(rotated(os.environ.get("DAYBREAK_IDENTITY_SIGNING_KEYS", "[]"), keep=args.keep))
+    return 0
+
+
+def _pseudonym_rotate(args: argparse.Namespace) -> int:
+    """Every secret kept (entries logged under each stay findable), a new one current: set
+    the printed value on every service, and the notifier re-keys stored children to it."""
+    print(_settings().child_keys().rotate().rotated_setting())
     return 0
 
 

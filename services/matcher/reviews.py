@@ -28,7 +28,7 @@ from services.common.disclosure import record_disclosure
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
 from services.common.problems import Problem
-from services.common.pseudonym import child_key
+from services.common.pseudonym import Secrets, child_key
 from services.common.security import Principal
 from services.matcher.deadlines import next_school_day_start
 from services.matcher.decisions import SOURCE
@@ -51,7 +51,7 @@ class ReviewDeps:
     uow: UnitOfWork
     now: datetime
     topic_prefix: str
-    key_secret: str
+    key_secret: Secrets
     channel: Channel = "api"  # how the officer reached the review: the API or the portal
 
 

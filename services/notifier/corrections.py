@@ -39,7 +39,7 @@ from services.common.db import UnitOfWork
 from services.common.disclosure import record_disclosure
 from services.common.events import transactional
 from services.common.idempotency import claim_event
-from services.common.pseudonym import child_key
+from services.common.pseudonym import Secrets, child_key
 from services.notifier.chain import DELIVERED
 from services.notifier.domain import on_withdraw
 from services.notifier.lifecycle import stage
@@ -63,7 +63,7 @@ class Deps(Protocol):
     @property
     def clock(self) -> Callable[[], datetime]: ...
     @property
-    def child_key_secret(self) -> str: ...
+    def child_key_secret(self) -> Secrets: ...
     @property
     def topic_prefix(self) -> str: ...
     @property

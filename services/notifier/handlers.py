@@ -29,7 +29,7 @@ from services.common.escalation import (
 )
 from services.common.events import transactional
 from services.common.idempotency import claim_event
-from services.common.pseudonym import child_key
+from services.common.pseudonym import Secrets, child_key
 from services.common.security import Principal
 from services.notifier import corrections
 from services.notifier.announce import (
@@ -76,7 +76,7 @@ class NotifierDeps:
     """What the handlers need, wired in main.py."""
 
     engine: AsyncEngine
-    child_key_secret: str
+    child_key_secret: Secrets  # every secret, the current first (pseudonym.ChildKeySecrets)
     clock: Callable[[], datetime]
     topic_prefix: str = ""
     service_desk: str = SERVICE_DESK_EMAIL
