@@ -7,11 +7,15 @@ import secrets
 import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.settings import KafkaConnection, Settings
+
+if TYPE_CHECKING:
+    from tests.support.keys import Keystore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,6 +41,7 @@ _load_local_env()
 pytest_plugins = (
     "tests.support.browser",
     "tests.support.clock",
+    "tests.support.keys",
     "tests.support.smtp",
     "tests.support.webhooks",
     "tests.support.notifier",
@@ -122,9 +127,10 @@ async def notifier_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str) -> Settings:
-    """Settings pointing at the session database, the broker and this test's topics, trusting
-    the session's token keys (tests/support/tokens.py)."""
+def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str,
+             session_keystore: Keystore) -> Settings:
+    """Settings pointing at the session database, the broker, this test's topics and the
+    session keystore, trusting the session's token keys (tests/support/tokens.py)."""
     from tests.support.db import service_urls
     from tests.support.tokens import trusting
 
@@ -132,4 +138,5 @@ def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str) 
         env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix, child_key_secret=secrets.token_hex(32),
         cookie_secure=False, db_pool_size=5, kafka_partitions=2, **trusting(),
+        **session_keystore.settings(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
@@ -140,6 +141,13 @@ class Settings(BaseSettings):
     # service purges its own daily, DAYBREAK_RETENTION_*
     retention_content_days: int = Field(default=90, ge=1)
     retention_interval_s: float = Field(default=24 * 60 * 60.0, gt=0)
+    # child data sealed per record (services/common/crypto.py): the wrapped data keys and the
+    # key-encryption key, both outside the database; given to ingest, matcher, notifier only
+    keystore_dir: Path | None = None
+    kek_file: Path | None = None
+    key_recheck_seconds: float = Field(default=30.0, ge=0)
+    # off only for the e2e bench's baseline: events then carry child fields in the clear
+    seal_child_data: bool = True
 
     # --- tokens: minted by the identity service alone, verified everywhere with its public
     # keys (services/common/jwks.py); the identity service's own keys: services/identity
