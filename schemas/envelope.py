@@ -17,6 +17,9 @@ class EventPayload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_type: ClassVar[str]
     event_version: ClassVar[int] = 1
+    # the payload's child data, travelling sealed on the wire (schemas/sealed.py): dotted
+    # paths into its JSON, `*` for every item of a list
+    sealed_paths: ClassVar[tuple[str, ...]] = ()
 
 
 class Envelope(BaseModel, Generic[P]):

@@ -140,6 +140,7 @@ class IncidentReceived(EventPayload):
     """A police force reported an incident; accepted by ingest."""
 
     event_type = "IncidentReceived"
+    sealed_paths = ("incident.summary", "incident.children.*")
     incident_id: uuid.UUID
     received_at: AwareDatetime
     incident: IncidentIn
@@ -157,6 +158,7 @@ class IncidentCorrected(EventPayload):
     """
 
     event_type = "IncidentCorrected"
+    sealed_paths = ("incident.summary", "incident.children.*")
     incident_id: uuid.UUID
     version: int = Field(ge=2)
     received_at: AwareDatetime
@@ -171,6 +173,7 @@ class ChildWithdrawn(EventPayload):
     """A police force withdrew one child of an incident (reported in error)."""
 
     event_type = "ChildWithdrawn"
+    sealed_paths = ("reason",)  # the officer's words may name the child
     incident_id: uuid.UUID
     force_code: ForceCode
     child_index: int = Field(ge=0)
@@ -182,6 +185,7 @@ class IncidentWithdrawn(EventPayload):
     """A police force retracted an incident it reported in error."""
 
     event_type = "IncidentWithdrawn"
+    sealed_paths = ("reason",)
     incident_id: uuid.UUID
     force_code: ForceCode
     withdrawn_at: AwareDatetime

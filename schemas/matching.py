@@ -62,6 +62,7 @@ class ChildMatched(EventPayload):
     """A child was resolved to the school(s) whose roll they are on."""
 
     event_type = "ChildMatched"
+    sealed_paths = ("incident.summary", "child", "schools.*.upn")
     child_id: uuid.UUID
     child_index: int
     incident: IncidentFacts
@@ -96,6 +97,7 @@ class ChildUnmatched(EventPayload):
     """A child is on no school roll: the local authority's safeguarding contact is told."""
 
     event_type = "ChildUnmatched"
+    sealed_paths = ("incident.summary", "child")
     child_id: uuid.UUID
     child_index: int
     incident: IncidentFacts

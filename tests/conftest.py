@@ -138,5 +138,6 @@ def settings(database: dict[str, str], kafka_bootstrap: str, topic_prefix: str,
         env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix, child_key_secret=secrets.token_hex(32),
         cookie_secure=False, db_pool_size=5, kafka_partitions=2, **trusting(),
-        **session_keystore.settings(),
+        # the keystore is the session's: no test shreds it but with a keystore of its own
+        **session_keystore.settings(), shred_expired_keys=False,
     )

@@ -9,11 +9,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas.registry import EVENT_TYPES
 from services.common.app import Lifespan
 from services.common.events import Apply, HasEngine, apply_record, apply_records
 from services.common.kafka import BatchHandler
 from services.common.kafka_access import ServiceAccess
 from services.common.runner import Handler, Worker
+from services.common.sealing import sealing_of
 from services.common.settings import Settings
 
 
@@ -35,7 +37,10 @@ def table_worker(
     access: ServiceAccess, settings: Settings, *, engine: AsyncEngine, source: str,
     handlers: Mapping[str, Apply], deps: HasEngine, relay: bool = True,
 ) -> Worker:
-    """`build_worker` dispatching each record (and each batch) through a handler table."""
+    """`build_worker` dispatching each record (and each batch) through a handler table; one
+    that handles child data fails here, at start-up, if the keystore cannot be read."""
+    if any(cls.sealed_paths for (name, _), cls in EVENT_TYPES.items() if name in handlers):
+        sealing_of(engine).check()
     return build_worker(
         access, settings, engine=engine, source=source, relay=relay,
         handle=functools.partial(apply_record, handlers=handlers, deps=deps),

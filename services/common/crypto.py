@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from schemas.sealed import SEALED_TOKEN, is_token
+
 if TYPE_CHECKING:
     from services.common.settings import Settings
 
@@ -30,7 +32,7 @@ _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _WRAP_MAGIC = b"kw1"
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_TOKEN = re.compile(r"dk1\.(\d{4}-\d{2})\.([A-Za-z0-9_-]+)")
+_TOKEN = SEALED_TOKEN
 _WATERMARK = "shredded-through"
 
 
@@ -51,7 +53,7 @@ def period_of(at: datetime) -> str:
 
 def is_sealed(value: object) -> bool:
     """Whether `value` is a sealed token (its shape only: opening it is what checks it)."""
-    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+    return is_token(value)
 
 
 def create_kek_file(path: Path) -> bool:

@@ -106,11 +106,17 @@ def make_engine(
 def service_engine(
     settings: Settings, service: ServiceName, *, pool_size: int | None = None
 ) -> AsyncEngine:
-    """An engine as `service`'s own role, its queries reaching `service`'s own schema."""
-    return make_engine(settings.database_url_for(service), schema=service,
-                       pool_size=pool_size or settings.db_pool_size,
-                       ca_file=settings.db_ca_file,
-                       allow_plaintext=settings.db_insecure_allow_plaintext)
+    """An engine as `service`'s own role, its queries reaching `service`'s own schema; a
+    service that holds the keystore seals and opens child data through it (sealing.py)."""
+    from services.common.sealing import KEY_HOLDERS, ChildSealing, with_sealing
+
+    engine = make_engine(settings.database_url_for(service), schema=service,
+                         pool_size=pool_size or settings.db_pool_size,
+                         ca_file=settings.db_ca_file,
+                         allow_plaintext=settings.db_insecure_allow_plaintext)
+    if service not in KEY_HOLDERS:
+        return engine
+    return with_sealing(engine, ChildSealing.from_settings(settings))
 
 
 class UnitOfWork:

@@ -13,6 +13,7 @@ from schemas.envelope import Envelope, RawEnvelope, typed_envelope
 from schemas.registry import EVENT_TYPES
 from services.common.db import UnitOfWork
 from services.common.logs import bind_event
+from services.common.sealing import sealing_of
 
 Apply = Callable[..., Awaitable[None]]
 
@@ -60,8 +61,10 @@ async def apply_values(
 ) -> int:
     """Apply wire values in the caller's unit of work, in order, skipping unknown event types
     (all parsed first, so a malformed one applies none); returns how many were handled."""
+    sealing = sealing_of(uow.conn)  # opens the child data (schemas/sealed.py) of those handled
     raws = [RawEnvelope.model_validate_json(value) for value in values]
-    envelopes = [typed_envelope(raw, EVENT_TYPES) for raw in raws if raw.type in handlers]
+    envelopes = [typed_envelope(sealing.opened(raw), EVENT_TYPES)
+                 for raw in raws if raw.type in handlers]
     for envelope in envelopes:
         bind_event(envelope)
         await handlers[envelope.type](envelope, deps=deps, uow=uow)

@@ -26,6 +26,7 @@ from schemas.envelope import parse_envelope
 from schemas.registry import EVENT_TYPES
 from services.common.errors import is_transient
 from services.common.logs import bind_event, event_log_fields
+from services.common.sealing import NO_KEYS, ChildSealing
 from services.common.settings import KafkaConnection, TopicLayout
 
 log = logging.getLogger(__name__)
@@ -221,8 +222,10 @@ class KafkaPublisher:
         request_timeout_ms: int = 5000,
         transactional_id: str | None = None,
         max_batch: int = 500,
+        sealing: ChildSealing = NO_KEYS,
     ) -> None:
         self.kafka = kafka
+        self.sealing = sealing
         self.topics = tuple(topics)
         self.layout = layout
         self.timeout_s = request_timeout_ms / 1000
@@ -236,7 +239,9 @@ class KafkaPublisher:
 
     async def publish(self, topic: str, *, key: str, value: bytes) -> None:
         """Send one message; return once its transaction committed on every in-sync replica and
-        read_committed consumers can see it."""
+        read_committed consumers can see it. An event's child data is sealed here, before it
+        leaves the process (refused if this publisher has no keystore)."""
+        value = self.sealing.wire_bytes(value)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(topic, key.encode(), value, done))
         if self._worker is None or self._worker.done():

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.envelope import Envelope
 from services.common.models import outbox, outbox_inflight
+from services.common.sealing import sealing_of
 from services.common.settings import KafkaConnection
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ HEADER = "daybreak-outbox"
 async def add_to_outbox(
     conn: AsyncConnection, *, source: str, topic: str, key: str, envelope: Envelope[Any]
 ) -> None:
-    """Stage an event in the caller's transaction; the relay publishes it after commit.
+    """Stage an event in the caller's transaction; the relay publishes it after commit. Its
+    child data is sealed with the keyring the connection's engine carries (sealing.py).
 
     `source` is the service's name under the deployment's topic prefix, so deployments (and
     tests) sharing one database never publish each other's rows.
@@ -33,7 +35,7 @@ async def add_to_outbox(
     await conn.execute(
         insert(outbox).values(
             source=source, topic=topic, key=key, event_id=envelope.event_id,
-            value=envelope.to_bytes(),
+            value=sealing_of(conn).envelope_bytes(envelope),
         )
     )
 
@@ -43,9 +45,10 @@ async def add_all_to_outbox(
 ) -> None:
     """Stage many `(topic, key, envelope)` events in one statement, in order."""
     if staged:
+        sealing = sealing_of(conn)
         await conn.execute(insert(outbox), [
             {"source": source, "topic": topic, "key": key, "event_id": envelope.event_id,
-             "value": envelope.to_bytes()} for topic, key, envelope in staged])
+             "value": sealing.envelope_bytes(envelope)} for topic, key, envelope in staged])
 
 
 async def purge_published(conn: AsyncConnection, *, source: str, before: datetime) -> int:

@@ -12,6 +12,13 @@ The live roll (`pupils`) is not content and is never purged here.
 The same run deletes the service's outbox rows published more than OUTBOX_KEPT_DAYS ago: each
 holds a whole event (a child's name, a summary) that has already reached its topic, where the
 topic's own retention.ms ends it (services/common/settings.TopicLayout).
+
+Crypto-shredding: child data is sealed under a data key per month (services/common/crypto.py).
+The notifier keeps content longest (notifications by `created_at`, no holder keeps it longer:
+topics and dead letters at most the content days, outbox rows a day), so it owns the keys'
+retention: after its purge it deletes the key of every month wholly older than the cutoff,
+and what is left of that month anywhere (a Kafka segment, a backup, a dead letter) can never
+be opened again. Announced like a purge (kind "child data keys").
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, literal
@@ -31,9 +38,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from schemas import topics
 from schemas.disclosures import ContentPurged, PurgeTrigger
 from schemas.envelope import wrap
+from services.common.crypto import period_of
 from services.common.db import UnitOfWork
 from services.common.outbox import add_to_outbox, purge_published
 from services.common.runner import in_background
+from services.common.sealing import sealing_of
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +55,7 @@ RETENTION_ACTOR = "system:retention"
 # never longer than the content itself
 OUTBOX_KEPT_DAYS = 1
 OUTBOX_KIND = "outbox events"
+KEYS_KIND = "child data keys"
 
 
 def content_cutoff(now: datetime, days: int) -> datetime:
@@ -71,6 +81,37 @@ async def announce_purge(
     await add_to_outbox(conn, source=f"{topic_prefix}{service}",
                         topic=f"{topic_prefix}{topics.DISCLOSURES}", key=str(purge_id),
                         envelope=wrap(event, event_id=purge_id, occurred_at=now))
+
+
+def expired_period(now: datetime, days: int) -> tuple[str, datetime]:
+    """The latest data-key period wholly older than the retention cutoff, and when it ended
+    (the start of the cutoff's month, UTC)."""
+    cutoff = content_cutoff(now, days).astimezone(UTC)
+    month_start = cutoff.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return period_of(month_start - timedelta(microseconds=1)), month_start
+
+
+async def shred_expired_keys(
+    engine: AsyncEngine, *, service: str, topic_prefix: str, days: int, now: datetime,
+    trigger: PurgeTrigger,
+) -> list[str]:
+    """The retention owner's crypto-shredding: delete the data keys of every period wholly
+    older than the cutoff and announce it in the same transaction (unless this process is
+    not the owner: DAYBREAK_SHRED_EXPIRED_KEYS off); returns the periods shredded."""
+    sealing = sealing_of(engine)
+    if not sealing.shreds:
+        return []
+    through, ended = expired_period(now, days)
+    async with UnitOfWork(engine) as uow:
+        shredded = sealing.keyring.shred_through(through)  # inside the open transaction: a
+        if shredded:  # failed shred announces nothing; a failed commit is the rarer loss
+            await announce_purge(uow.conn, topic_prefix=topic_prefix, service=service,
+                                 kind=KEYS_KIND, count=len(shredded), cutoff=ended, days=days,
+                                 now=now, trigger=trigger)
+        await uow.commit()
+    if shredded:
+        log.info("shredded the data keys of %d period(s) through %s", len(shredded), through)
+    return shredded
 
 
 class Purge(Protocol):

@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     key_recheck_seconds: float = Field(default=30.0, ge=0)
     # off only for the e2e bench's baseline: events then carry child fields in the clear
     seal_child_data: bool = True
+    # the retention owner (the notifier) deletes the data keys of periods past retention
+    shred_expired_keys: bool = True
 
     # --- tokens: minted by the identity service alone, verified everywhere with its public
     # keys (services/common/jwks.py); the identity service's own keys: services/identity

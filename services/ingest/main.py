@@ -22,6 +22,7 @@ from services.common.kafka import KafkaPublisher
 from services.common.kafka_access import INGEST
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
+from services.common.sealing import sealing_of
 from services.common.settings import Settings
 from services.common.webhook_signing import HttpxWebhookPoster
 from services.ingest.api import router
@@ -43,14 +44,16 @@ def build_app(
     `notifications.v1` consumer (the receipts) and the receipts webhooks' deliverer."""
     settings = ingest_settings(settings)
     registry = CollectorRegistry()
+    engine = service_engine(settings, SERVICE)
     publisher = KafkaPublisher(
         settings.kafka(), topics=[settings.topic(t) for t in INGEST.produces],
         layout=settings.topic_layout(), request_timeout_ms=settings.kafka_request_timeout_ms,
         transactional_id=INGEST.transactional_id(settings.topic_prefix, uuid.uuid4().hex),
+        sealing=sealing_of(engine).check(),  # incidents leave with their child data sealed
     )
     ctx = IngestContext(
         settings=settings, issuer=issuer or identity_client(settings),
-        engine=service_engine(settings, SERVICE), registry=registry, publisher=publisher,
+        engine=engine, registry=registry, publisher=publisher,
         accepted=Counter("daybreak_incidents_accepted_total", "Incidents accepted", ["force"],
                          registry=registry),
     )

@@ -8,7 +8,12 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import PurgeTrigger
-from services.common.retention import PURGED_MARK, purge_and_announce, stub_incident
+from services.common.retention import (
+    PURGED_MARK,
+    purge_and_announce,
+    shred_expired_keys,
+    stub_incident,
+)
 from services.notifier.actions import notification_actions
 from services.notifier.models import notification_children, notifications
 
@@ -35,8 +40,12 @@ async def purge_notifications(conn: AsyncConnection, *, cutoff: datetime, now: d
 
 async def run_retention(engine: AsyncEngine, *, topic_prefix: str, days: int, now: datetime,
                         trigger: PurgeTrigger) -> int:
-    """Purge (with the published outbox rows) and announce it in one transaction; returns
+    """Purge (with the published outbox rows) and announce it in one transaction, then, as
+    the owner of the data keys' retention, shred the keys of the months past it; returns
     how many content rows were erased."""
-    return await purge_and_announce(engine, purge_notifications, service=SERVICE,
-                                    kind="notifications", topic_prefix=topic_prefix, days=days,
-                                    now=now, trigger=trigger)
+    count = await purge_and_announce(engine, purge_notifications, service=SERVICE,
+                                     kind="notifications", topic_prefix=topic_prefix, days=days,
+                                     now=now, trigger=trigger)
+    await shred_expired_keys(engine, service=SERVICE, topic_prefix=topic_prefix, days=days,
+                             now=now, trigger=trigger)
+    return count

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from schemas import topics
+from services.common.sealing import ChildSealing
 from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
@@ -29,7 +30,8 @@ def la_token(settings: Settings, la: str) -> dict[str, str]:
 async def events(settings: Settings, topic: str, at_least: int) -> list[dict]:
     records = await read_topic(settings.kafka(), settings.topic(topic),
                                at_least=at_least, timeout_s=30)
-    return [json.loads(r.value) | {"_key": r.key.decode()} for r in records]
+    sealing = ChildSealing.from_settings(settings)  # the child data travels sealed
+    return [sealing.opened_json(r.value) | {"_key": r.key.decode()} for r in records]
 
 
 @pytest.fixture

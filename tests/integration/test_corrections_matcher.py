@@ -4,7 +4,6 @@ reviews of changed children are superseded, of withdrawn ones closed."""
 from __future__ import annotations
 
 import copy
-import json
 import random
 import string
 import uuid
@@ -19,6 +18,7 @@ from schemas.incidents import ChildWithdrawn, IncidentCorrected, IncidentIn, Inc
 from schemas.matching import child_id_for
 from services.common.db import service_engine
 from services.common.models import outbox
+from services.common.sealing import sealing_of
 from services.matcher.handlers import (
     MatcherDeps,
     on_child_withdrawn,
@@ -99,7 +99,7 @@ async def staged(deps: MatcherDeps, incident_id: uuid.UUID) -> list[dict[str, An
     async with deps.engine.connect() as conn:
         rows = (await conn.execute(select(outbox.c.value).where(
             outbox.c.key == str(incident_id)).order_by(outbox.c.id))).all()
-    return [json.loads(r.value) for r in rows]
+    return [sealing_of(deps.engine).opened_json(r.value) for r in rows]
 
 
 async def reviews_of(deps: MatcherDeps, incident_id: uuid.UUID) -> list[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import func
@@ -10,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from schemas import topics
 from services.common.db import standalone_uow
+from services.common.sealing import ChildSealing
 from services.common.settings import Settings
 from services.ingest.models import forces
 from tests.support.ids import next_tag
@@ -60,7 +60,9 @@ def incident_body(
 
 
 async def incidents_on_topic(settings: Settings, at_least: int = 0) -> list[dict[str, Any]]:
-    """The events on this test's incidents topic, each with its Kafka key as `_key`."""
+    """The events on this test's incidents topic, each with its Kafka key as `_key`, their
+    child data opened with the settings' keyring (as the matcher would read them)."""
     records = await read_topic(settings.kafka(), settings.topic(topics.INCIDENTS),
                                at_least=at_least, timeout_s=5 if at_least else 1)
-    return [json.loads(r.value) | {"_key": r.key.decode()} for r in records]
+    sealing = ChildSealing.from_settings(settings)
+    return [sealing.opened_json(r.value) | {"_key": r.key.decode()} for r in records]

@@ -13,13 +13,13 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.envelope import Envelope, parse_envelope
-from schemas.registry import EVENT_TYPES
+from schemas.envelope import Envelope
 from services.cli import main as cli_main
 from services.common.app import create_app
 from services.common.context import AppContext, utc_now
 from services.common.db import UnitOfWork, standalone_uow
 from services.common.models import outbox
+from services.common.sealing import ChildSealing
 from services.common.settings import Settings
 from services.matcher.directory import announce
 from services.matcher.models import (
@@ -177,4 +177,5 @@ async def staged_by_matcher(engine: AsyncEngine, settings: Settings, topic: str
         values = (await conn.execute(select(outbox.c.value).where(
             outbox.c.source == f"{settings.topic_prefix}matcher",
             outbox.c.topic == settings.topic(topic)).order_by(outbox.c.id))).scalars().all()
-    return [parse_envelope(v, EVENT_TYPES) for v in values]
+    sealing = ChildSealing.from_settings(settings)  # the child data travels sealed
+    return [sealing.parse(v) for v in values]
