@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.pseudonym import Secrets, child_key, current_prefix
+from services.notifier.content import opened_children
 from services.notifier.models import notification_children
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,10 @@ async def rekey_children(engine: AsyncEngine, secret: Secrets, *, batch: int = 5
                 select(c.notification_id, c.child_id, c.child)
                 .where(c.child_key.not_like(f"{current_prefix(secret)}%"))
                 .limit(batch).with_for_update(skip_locked=True))).all()
-            for row in rows:
+            for row in opened_children(conn, (r._mapping for r in rows)):
                 await conn.execute(update(notification_children).where(
-                    c.notification_id == row.notification_id, c.child_id == row.child_id,
-                ).values(child_key=current_key(secret, row.child)))
+                    c.notification_id == row["notification_id"], c.child_id == row["child_id"],
+                ).values(child_key=current_key(secret, row["child"])))
         done += len(rows)
         if len(rows) < batch:
             return done

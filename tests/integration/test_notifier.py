@@ -24,6 +24,7 @@ from services.common.pseudonym import child_key, child_key_v1
 from services.common.security import Principal
 from services.notifier.api import router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
+from services.notifier.content import opened_children
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import Dispatcher, redeem_sign_in_link
 from services.notifier.handlers import (
@@ -107,13 +108,14 @@ async def test_children_stored_under_v1_keys_are_re_keyed_once(engine, deps) -> 
     c = notification_children.c
     secret = deps.child_key_secret
     async with engine.begin() as conn:  # as written before the upgrade: v1 keys
-        for kid in (await conn.execute(select(c.child_id, c.child).where(
-                c.notification_id == row.id))).all():
-            v1 = child_key_v1(secret, given_name=kid.child["given_name"],
-                              family_name=kid.child["family_name"],
-                              date_of_birth=date.fromisoformat(kid.child["date_of_birth"]))
+        for kid in opened_children(conn, (r._mapping for r in await conn.execute(
+                select(c.notification_id, c.child_id, c.child).where(
+                    c.notification_id == row.id)))):
+            v1 = child_key_v1(secret, given_name=kid["child"]["given_name"],
+                              family_name=kid["child"]["family_name"],
+                              date_of_birth=date.fromisoformat(kid["child"]["date_of_birth"]))
             await conn.execute(update(notification_children).where(
-                c.notification_id == row.id, c.child_id == kid.child_id).values(child_key=v1))
+                c.notification_id == row.id, c.child_id == kid["child_id"]).values(child_key=v1))
     assert await rekey_children(engine, secret, batch=1) >= 2  # batches until none are left
     async with engine.connect() as conn:
         keys = set((await conn.execute(select(c.child_key).where(
