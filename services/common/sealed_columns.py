@@ -87,3 +87,19 @@ def seal_at(sealing: ChildSealing, value: Any, *, aad: str, written_at: datetime
         return seal(sealing, value, aad=aad, at=written_at, clear=clear)
     except KeyShredded:
         return seal(sealing, value, aad=aad, at=now, clear=clear)
+
+
+def seal_text(sealing: ChildSealing, text: str | None, *, aad: str, at: datetime) -> str | None:
+    """What a TEXT column of free text (a school's words, which may name the child) stores:
+    the sealed token itself; None or "" as they are."""
+    if not text or not sealing.seal_new or is_sealed(text):
+        return text
+    return sealing.seal(text, aad=aad, at=at)
+
+
+def open_text(sealing: ChildSealing, stored: str | None, *, aad: str) -> str | None:
+    """The text `seal_text` stored (clear text written before sealing as it is)."""
+    if not is_sealed(stored):
+        return stored
+    opened = sealing.open(str(stored), aad=aad)
+    return str(opened)

@@ -31,7 +31,7 @@ from services.notifier.actions import (
 from services.notifier.announce import announce_viewed
 from services.notifier.chain import COLUMNS as CHAIN_COLUMNS
 from services.notifier.chain import OPEN_STATES, Chain, owner
-from services.notifier.content import opened_children, opened_notification
+from services.notifier.content import opened_children, opened_notification, seal_action_taken
 from services.notifier.context import NotifierContext, NotifierCtx
 from services.notifier.domain import IllegalTransitionError, transition
 from services.notifier.handlers import ABSENT_REASON, tell_la
@@ -170,7 +170,7 @@ async def acknowledge_notification(
         check_dates(actions, received_at=row.created_at, now=now)
         await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state=state, acknowledged_at=now, acknowledged_by=principal.subject,
-            action_taken=_with_attendance(body)))
+            action_taken=seal_action_taken(uow.conn, row.id, _with_attendance(body), at=now)))
         await record_actions(uow.conn, row.id, actions, principal=principal, at=now,
                              follow_up=False)
         await stage(uow.conn, acknowledged(row, actions, principal=principal, at=now),

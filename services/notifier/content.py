@@ -18,8 +18,10 @@ from services.common.sealed_columns import (
     INCIDENT_CLEAR,
     aad,
     open_column,
+    open_text,
     seal,
     seal_at,
+    seal_text,
     shredded_problem,
 )
 from services.common.sealing import sealing_of
@@ -44,14 +46,27 @@ def seal_child(bound: Bound, notification_id: uuid.UUID, child_id: uuid.UUID,
                                               column="child"), at=at)
 
 
+def seal_action_taken(bound: Bound, notification_id: uuid.UUID, text: str | None, *,
+                      at: datetime) -> str | None:
+    """`notifications.action_taken` as stored: the school's words, sealed."""
+    return seal_text(sealing_of(bound), text, at=at,
+                     aad=aad(NOTIFICATIONS, notification_id, column="action_taken"))
+
+
 def opened_notification(bound: Bound, row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A notification row (its mapping) with its incident opened; 410 once shredded."""
+    """A notification row (its mapping) with its incident (and the action taken, when
+    selected) opened; 410 once shredded."""
+    sealing, opened = sealing_of(bound), dict(row)
     try:
-        incident = open_column(sealing_of(bound), row["incident"],
-                               aad=aad(NOTIFICATIONS, row["id"], column="incident"))
+        opened["incident"] = open_column(sealing, row["incident"],
+                                         aad=aad(NOTIFICATIONS, row["id"], column="incident"))
+        if "action_taken" in opened:
+            opened["action_taken"] = open_text(
+                sealing, row["action_taken"],
+                aad=aad(NOTIFICATIONS, row["id"], column="action_taken"))
     except KeyShredded:
         raise shredded_problem() from None
-    return dict(row) | {"incident": incident}
+    return opened
 
 
 def opened_children(bound: Bound, rows: Iterable[Mapping[Any, Any]]

@@ -27,11 +27,13 @@ from services.common.settings import Settings
 from services.matcher.content import opened_review, sealed_review
 from services.matcher.models import reviews
 from services.matcher.retention import purge_reviews
-from services.notifier.api import view_notification
+from services.notifier.actions import ActionIn, notification_actions
+from services.notifier.api import AcknowledgeIn, acknowledge_notification, view_notification
 from services.notifier.content import CHILDREN, opened_children, opened_notification
 from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps, on_child_matched
 from services.notifier.models import notification_children, notifications
+from services.notifier.record import export_record
 from tests.support.clock import Clock
 from tests.support.ids import next_la
 from tests.support.keys import Keystore
@@ -248,3 +250,26 @@ async def test_reseal_seals_the_rows_stored_clear_before_sealing(
         async with matcher.begin() as conn:
             await conn.execute(delete(reviews).where(reviews.c.review_id == review_id))
         await matcher.dispose()
+
+
+async def test_what_a_school_wrote_is_sealed_and_read_back_in_its_record(
+    engine: AsyncEngine, settings: Settings,
+) -> None:
+    clock = Clock(MATCHED_AT)
+    incident_id, school = await notified(engine, settings, clock)
+    row, _ = await stored(engine, incident_id)
+    ctx, dsl = ctx_of(engine, settings, clock), person("dsl", schools=[school.urn])
+    clock.now = MATCHED_AT + timedelta(hours=13)
+    body = AcknowledgeIn(action_taken="Spoke to Zara Okafor's form tutor", actions=[ActionIn(
+        type="support_in_school", on=clock.now.date(), note="Okafor family: check in daily")])
+    await acknowledge_notification(ctx, row.id, body, dsl, channel="api")
+    async with engine.connect() as conn:
+        taken = (await conn.execute(select(notifications.c.action_taken).where(
+            notifications.c.id == row.id))).scalar_one()
+        note = (await conn.execute(select(notification_actions.c.note).where(
+            notification_actions.c.notification_id == row.id))).scalar_one()
+    assert taken.startswith("dk1.") and note.startswith("dk1.")
+    assert "Okafor" not in taken + note
+    entry = await export_record(ctx, row.id, dsl, channel="api")
+    described = json.dumps(entry)
+    assert "Zara Okafor's form tutor" in described and "check in daily" in described
