@@ -126,6 +126,24 @@ async def test_children_stored_under_v1_keys_are_re_keyed_once(engine, deps) -> 
     assert await rekey_children(engine, secret) == 0  # current keys are left alone
 
 
+async def test_after_a_secret_rotation_stored_children_move_to_the_new_key(
+    engine, deps, settings,
+) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)  # a v2 key
+    [row] = await rows_for(engine, incident_id)
+    rotated = settings.child_keys().rotate()
+    assert await rekey_children(engine, rotated) >= 1
+    async with engine.connect() as conn:
+        key = (await conn.execute(select(notification_children.c.child_key).where(
+            notification_children.c.notification_id == row.id))).scalar_one()
+    named = {"given_name": "Zara", "family_name": "Okafor", "date_of_birth": date(2015, 1, 9)}
+    assert key == child_key(rotated, **named) and key.startswith("v3:k1:") and len(key) == 64
+    assert key != child_key(settings.child_keys(), **named)
+    assert await rekey_children(engine, rotated) == 0
+
+
 async def test_unmatched_and_non_participating_go_to_the_la(engine, deps) -> None:
     school = await add_school(engine, participates=False)
     incident_id = uuid.uuid4()
