@@ -2,7 +2,7 @@
 matcher → notifier scheduling → (a morning sample) e-mail → audit.
 
     .venv/bin/python -m bench.e2e [--incidents 100000] [--pupils 100000] [--clients 32]
-                                  [--ingest-workers 2] [--morning 5000]
+                                  [--ingest-workers 2] [--morning 5000] [--seal on|off]
 
 It starts its own PostgreSQL, Kafka broker and the four services (tests/support/stack.py), so it
 never touches the development database or topics. An admin registers the schools and rolls
@@ -277,6 +277,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--morning", type=int, default=5_000,
                         help="notifications made due and pushed at the end (0: skip)")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--seal", choices=("on", "off"), default="on",
+                        help="seal child data on the wire (off: the baseline that measures "
+                        "what sealing costs; DAYBREAK_SEAL_CHILD_DATA)")
     return parser.parse_args()
 
 
@@ -362,8 +365,9 @@ def main() -> None:
     """Start a private stack, run the benchmark, tear everything down."""
     args = parse_args()
     print(f"starting a private PostgreSQL, Kafka and the four services "
-          f"(ingest with {args.ingest_workers} workers)...")
-    with Stack.up() as stack:
+          f"(ingest with {args.ingest_workers} workers, child data sealing {args.seal})...")
+    env = {"DAYBREAK_SEAL_CHILD_DATA": "false"} if args.seal == "off" else {}
+    with Stack.up(env=env) as stack:
         if args.ingest_workers > 1:
             ingest = stack.services["ingest"]
             ingest.stop()

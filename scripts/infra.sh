@@ -110,6 +110,20 @@ pid_alive() {
 
 # ---------------------------------------------------------------- secrets
 
+# The KEK as `daybreak keys init` makes it: 32 random bytes, 0600, never regenerated (a new
+# one would leave every sealed value unreadable).
+ensure_kek() {
+  local kek store
+  kek="$(env_get DAYBREAK_KEK_FILE)" store="$(env_get DAYBREAK_KEYSTORE_DIR)"
+  [[ -n $kek && -n $store ]] || return 0
+  mkdir -p "$store" "$(dirname "$kek")"
+  chmod 700 "$store" "$(dirname "$kek")"
+  if [[ ! -f $kek ]]; then
+    (umask 077 && head -c 32 /dev/urandom >"$kek")
+    log "wrote the child-data key-encryption key to ${kek#"$REPO"/}"
+  fi
+}
+
 ensure_env_file() {
   mkdir -p "$STATE"
   chmod 700 "$STATE"
@@ -137,6 +151,10 @@ ensure_env_file() {
   add_env DAYBREAK_IDENTITY_SIGNING_KEYS "'[\"$(head -c 32 /dev/urandom | base64)\"]'"
   add_env DAYBREAK_CHILD_KEY_SECRET "$(random_hex)"
   add_env DAYBREAK_AUDIT_SIGNING_KEY "$(head -c 32 /dev/urandom | base64)"
+  # child data's envelope encryption: the wrapped data keys and the key-encryption key, both
+  # outside the database (scripts/services.sh gives them to ingest, matcher, notifier only)
+  add_env DAYBREAK_KEYSTORE_DIR "$STATE/keys/store"
+  add_env DAYBREAK_KEK_FILE "$STATE/keys/kek"
   local principal
   for principal in $KAFKA_PRINCIPALS; do
     add_env "DAYBREAK_${principal}_KAFKA_PASSWORD" "$(random_hex)"
@@ -145,6 +163,7 @@ ensure_env_file() {
   add_env DAYBREAK_KAFKA_USERNAME admin
   add_env DAYBREAK_KAFKA_PASSWORD "$(env_get DAYBREAK_ADMIN_KAFKA_PASSWORD)"
   [[ $added -eq 1 ]] && log "wrote secrets to ${ENV_FILE#"$REPO"/}"
+  ensure_kek
   url_password "$(env_get DAYBREAK_MIGRATIONS_DATABASE_URL)" >/dev/null
   for svc in "${DB_SERVICES[@]}"; do
     url_password "$(env_get "DAYBREAK_${svc^^}_DATABASE_URL")" >/dev/null

@@ -29,7 +29,8 @@ service_env() {
   SERVICE_ENV=("PATH=$PATH" "HOME=${HOME:-/root}" "LANG=${LANG:-C.UTF-8}")
   for name in $(compgen -v DAYBREAK_); do
     case "$name" in
-      *DATABASE_URL | *KAFKA_PASSWORD | DAYBREAK_KAFKA_USERNAME | *SECRET* | *SIGNING_KEY*) ;;
+      *DATABASE_URL | *KAFKA_PASSWORD | DAYBREAK_KAFKA_USERNAME | *SECRET* | *SIGNING_KEY* \
+        | DAYBREAK_KEYSTORE_DIR | DAYBREAK_KEK_FILE) ;;
       *) SERVICE_ENV+=("$name=${!name}") ;;
     esac
   done
@@ -39,6 +40,12 @@ service_env() {
   SERVICE_ENV+=("DAYBREAK_KAFKA_PASSWORD=${!name}")
   case "$svc" in  # who turns a child's name and birth date into the audit log's pseudonym
     matcher | notifier | audit) SERVICE_ENV+=("DAYBREAK_CHILD_KEY_SECRET=$DAYBREAK_CHILD_KEY_SECRET") ;;
+  esac
+  case "$svc" in  # who seals and opens child data (audit and identity never hold the keys)
+    ingest | matcher | notifier)
+      for name in DAYBREAK_KEYSTORE_DIR DAYBREAK_KEK_FILE; do
+        if [[ -n ${!name:-} ]]; then SERVICE_ENV+=("$name=${!name}"); fi
+      done ;;
   esac
   case "$svc" in
     audit) SERVICE_ENV+=("DAYBREAK_AUDIT_SIGNING_KEY=$DAYBREAK_AUDIT_SIGNING_KEY") ;;

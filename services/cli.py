@@ -152,8 +152,15 @@ def _parser() -> argparse.ArgumentParser:
     wkeygen.add_argument("--name", default="daybreak-witness", metavar="NAME")
     wkeygen.set_defaults(run=lambda a: _audit("witness-keygen", a))
 
-    keys = sub.add_parser("keys", help="the identity service's token signing keys")
+    keys = sub.add_parser("keys", help="the identity service's token signing keys; the "
+                          "child-data key-encryption key")
     keys_sub = keys.add_subparsers(metavar="ACTION")
+    init = keys_sub.add_parser(
+        "init", help="create the child-data key-encryption key (32 random bytes, 0600) and "
+        "the keystore directory, unless they exist")
+    init.add_argument("--kek-file", metavar="PATH",
+                      help="where (default DAYBREAK_KEK_FILE)")
+    init.set_defaults(run=_keys_init)
     rotate = keys_sub.add_parser(
         "rotate", help="print DAYBREAK_IDENTITY_SIGNING_KEYS with a new active key in front")
     rotate.add_argument("--keep", type=int, default=2, metavar="N",
@@ -335,6 +342,26 @@ def _write_qr(uri: str, path: str) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror}") from None
     if sys.stderr.isatty():
         code.print_ascii(out=sys.stderr, invert=True)
+
+
+def _keys_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from services.common.crypto import create_kek_file
+
+    store: Path | None = None
+    if args.kek_file:  # a deployer's machine: no service settings needed
+        kek: Path | None = Path(args.kek_file)
+    else:
+        settings = _settings()
+        kek, store = settings.kek_file, settings.keystore_dir
+    if kek is None:
+        raise MissingSetting("DAYBREAK_KEK_FILE is not set (or give --kek-file)")
+    created = create_kek_file(kek)
+    if store is not None:
+        store.mkdir(parents=True, exist_ok=True, mode=0o700)
+    print(f"{'created' if created else 'kept the existing'} key-encryption key {kek}")
+    return 0
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:

@@ -38,8 +38,10 @@ from aiosmtpd.controller import Controller
 
 from services.audit.tree_head import generate_keypair
 from services.common.kafka_access import ADMIN
+from services.common.sealing import KEY_HOLDERS
 from services.common.settings import Settings
 from tests.conftest import REPO
+from tests.support.keys import Keystore, make_keystore
 from tests.support.ports import free_port
 from tests.support.stack_infra import Kafka, Postgres
 from tests.support.stack_process import Mail, MailSink, Service
@@ -62,6 +64,7 @@ class Stack:
         self.services: dict[str, Service] = {}
         self.env: dict[str, str] = {}
         self.topic_prefix = ""
+        self.keystore: Keystore | None = None
         self._secrets = {"child_key": secrets.token_hex(32)}
         self._closed = False
 
@@ -106,11 +109,12 @@ class Stack:
         self._smtp = Controller(self.mail, hostname="127.0.0.1", port=self.mail.port)
         self._smtp.start()
         ports = {name: free_port() for name in services}
+        self.keystore = make_keystore(self.root / "keys")
         self.env = self._service_env(ports) | env
         urls = self.postgres.service_urls()
         self.services = {  # each process: its own database role and its own Kafka principal
             name: Service(name, port, self.logs / f"{name}.log",
-                          self.env | self._principal_env(name)
+                          self.env | self._principal_env(name) | self._keys_env(name)
                           | {f"DAYBREAK_{name.upper()}_DATABASE_URL": urls[f"{name}_database_url"]},
                           serve_args.get(name, []))
             for name, port in ports.items()}
@@ -151,6 +155,13 @@ class Stack:
             "DAYBREAK_COOKIE_SECURE": "false",
         }
 
+    def _keys_env(self, name: str) -> dict[str, str]:
+        """The child-data keystore, for the services that seal and open child data only."""
+        if name not in KEY_HOLDERS or self.keystore is None:
+            return {}
+        return {"DAYBREAK_KEYSTORE_DIR": str(self.keystore.keystore_dir),
+                "DAYBREAK_KEK_FILE": str(self.keystore.kek_file)}
+
     def _principal_env(self, name: str) -> dict[str, str]:
         assert self.kafka is not None
         return {"DAYBREAK_KAFKA_USERNAME": name,
@@ -165,7 +176,7 @@ class Stack:
                         kafka_bootstrap=self.kafka.bootstrap, topic_prefix=self.topic_prefix,
                         kafka_username=ADMIN, kafka_password=self.kafka.passwords[ADMIN],
                         child_key_secret=self._secrets["child_key"], cookie_secure=False,
-                        **trusting())
+                        **(self.keystore.settings() if self.keystore else {}), **trusting())
 
     def _part(self, name: str) -> Postgres | Kafka | Service:
         part = {"postgres": self.postgres, "kafka": self.kafka}.get(name) or self.services.get(

@@ -190,3 +190,22 @@ def test_processes_creating_a_period_key_at_once_agree_on_one(keystore: Keystore
     for worker in workers:
         worker.join(timeout=60)
     _assert_one_key(keystore, tokens)
+
+
+def test_keys_init_creates_the_kek_once_and_the_keystore(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli import main
+
+    monkeypatch.setenv("DAYBREAK_ENV", "development")
+    monkeypatch.setenv("DAYBREAK_KEK_FILE", str(tmp_path / "secret" / "kek"))
+    monkeypatch.setenv("DAYBREAK_KEYSTORE_DIR", str(tmp_path / "store"))
+    assert main(["keys", "init"]) == 0
+    kek = (tmp_path / "secret" / "kek").read_bytes()
+    assert main(["keys", "init"]) == 0 and (tmp_path / "secret" / "kek").read_bytes() == kek
+    assert (tmp_path / "store").is_dir()
+    assert capsys.readouterr().out.splitlines()[0].startswith("created")
+    assert main(["keys", "init", "--kek-file", str(tmp_path / "other")]) == 0
+    assert stat.S_IMODE((tmp_path / "other").stat().st_mode) == 0o600
+    monkeypatch.delenv("DAYBREAK_KEK_FILE")
+    assert main(["keys", "init"]) == 1
