@@ -17,7 +17,7 @@ import services.identity.models
 import services.ingest.models
 import services.matcher.models
 import services.notifier.models  # noqa: F401
-from services.common.db import metadata
+from services.common.db import metadata, tls_connect
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -40,7 +40,10 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+    url, tls = tls_connect(_url(), ca_file=os.environ.get("DAYBREAK_DB_CA_FILE") or None,
+                           allow_plaintext=os.environ.get(
+                               "DAYBREAK_DB_INSECURE_ALLOW_PLAINTEXT", "").lower() == "true")
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=tls)
     async with engine.connect() as conn:
         await conn.run_sync(_run)
     await engine.dispose()

@@ -169,6 +169,16 @@ def _parser() -> argparse.ArgumentParser:
     jwks = keys_sub.add_parser("jwks", help="print the public JWKS of the configured keys")
     jwks.set_defaults(run=_keys_jwks)
 
+    pseudonym = sub.add_parser("pseudonym", help="the secrets child keys are made with")
+    pseudonym_sub = pseudonym.add_subparsers(metavar="ACTION")
+    rotate_key = pseudonym_sub.add_parser(
+        "rotate", help="print DAYBREAK_CHILD_KEY_SECRETS with a new current secret in front")
+    rotate_key.set_defaults(run=_pseudonym_rotate)
+
+    reseal = sub.add_parser("reseal", help="seal the child data the matcher and notifier "
+                                           "stored clear before sealing (once, after upgrading)")
+    reseal.set_defaults(run=_reseal)
+
     retention = sub.add_parser("retention", help="data retention")
     retention_sub = retention.add_subparsers(metavar="ACTION")
     run = retention_sub.add_parser("run", help="apply the retention periods now")
@@ -365,6 +375,38 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     if args.keep < 2:
         raise CliError("keep at least 2 keys: tokens signed by the previous one must verify")
     print(rotated(os.environ.get("DAYBREAK_IDENTITY_SIGNING_KEYS", "[]"), keep=args.keep))
+    return 0
+
+
+def _reseal(args: argparse.Namespace) -> int:
+    """Each service's clear rows sealed as its own role; prints how many of each."""
+    print(json.dumps(_run_async(reseal_all)))
+    return 0
+
+
+async def reseal_all(settings: Settings) -> dict[str, int]:
+    """Seal the rows the notifier and the matcher stored before sealing, each as its role."""
+    from services.common.context import utc_now
+    from services.common.db import service_engine
+    from services.matcher.content import reseal as reseal_reviews
+    from services.notifier.content import reseal as reseal_notifications
+
+    done: dict[str, int] = {}
+    passes: tuple[tuple[ServiceName, Any], ...] = (("notifier", reseal_notifications),
+                                                   ("matcher", reseal_reviews))
+    for service, reseal in passes:
+        engine = service_engine(settings, service, pool_size=1)
+        try:
+            done[service] = await reseal(engine, now=utc_now())
+        finally:
+            await engine.dispose()
+    return done
+
+
+def _pseudonym_rotate(args: argparse.Namespace) -> int:
+    """Every secret kept (entries logged under each stay findable), a new one current: set
+    the printed value on every service, and the notifier re-keys stored children to it."""
+    print(_settings().child_keys().rotate().rotated_setting())
     return 0
 
 

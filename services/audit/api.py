@@ -26,7 +26,7 @@ from services.audit.queries import (
 from services.audit.settings import AuditSettings
 from services.common.auth_api import require_scope
 from services.common.problems import Problem, documented_rules, problem_responses
-from services.common.pseudonym import CURRENT_VERSION, KEY_PATTERN, lookup_keys
+from services.common.pseudonym import KEY_PATTERN, lookup_keys
 from services.common.security import Principal
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403))
@@ -160,14 +160,16 @@ async def subject_access(
     """Every logged disclosure about one child, found by the child's keyed pseudonyms.
 
     Entries are searched under every key version that can stand for this child alone
-    (`pseudonym.lookup_keys`): v2 always, and v1 for entries logged before v2 unless v1
-    folded the names to letters other children share (a name without Latin letters), when
-    the v1 key would return other children's entries. `versions_searched` says which.
+    (`pseudonym.lookup_keys`): v3 under each secret rotated in, v2 always, and v1 for
+    entries logged before v2 unless v1 folded the names to letters other children share (a
+    name without Latin letters), when the v1 key would return other children's entries.
+    `versions_searched` says which.
     """
-    keys = lookup_keys(settings.child_key_secret.get_secret_value(),
+    secrets = settings.child_keys()
+    keys = lookup_keys(secrets,
                        given_name=body.given_name, family_name=body.family_name,
                        date_of_birth=body.date_of_birth)
-    key = keys[CURRENT_VERSION]
+    key = keys[secrets.current_version]
     upto = await record_access(deps, auditor, action="audit.subject_access", channel="api",
                                purpose="subject access request", child_key=key)
     async with deps.engine.connect() as conn:

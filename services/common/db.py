@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import ARRAY, MetaData, String, any_, bindparam
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.common.settings import ServiceName, Settings
@@ -34,17 +35,60 @@ def any_of(codes: Sequence[str]) -> Any:
     return any_(bindparam("codes", list(codes), type_=ARRAY(String)))
 
 
-def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20) -> AsyncEngine:
+class InsecureDatabaseURL(ValueError):
+    """A URL to a database on another host that asks for no TLS (message names no secret)."""
+
+
+# how a URL may ask for no TLS (libpq's sslmode, or asyncpg's ssl): each lets a man in the
+# middle read every child's name, so none is taken for a host other than loopback
+_PLAINTEXT_MODES = {"disable", "allow", "prefer", "false"}
+_TLS_PARAMS = ("ssl", "sslmode")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def tls_connect(
+    url: str | URL, *, ca_file: str | None = None, allow_plaintext: bool = False,
+) -> tuple[URL, dict[str, object]]:
+    """The URL (its ssl/sslmode parameter taken out) and asyncpg's `ssl` connect argument.
+
+    Loopback (or a Unix socket) needs no TLS unless the URL asks for it. Any other host gets
+    the equivalent of sslmode=verify-full: a certificate chain verified against `ca_file`
+    (the system's CAs when None) and the host name checked, TLS 1.2 at least, whatever
+    weaker mode the URL names. A URL asking for no TLS there is refused unless
+    `allow_plaintext` (DAYBREAK_DB_INSECURE_ALLOW_PLAINTEXT) says the network is trusted.
+    """
+    parsed = make_url(url)
+    asked = next((str(parsed.query[name]).lower() for name in _TLS_PARAMS
+                  if name in parsed.query), None)
+    bare = parsed.difference_update_query(_TLS_PARAMS)
+    local = parsed.host is None or parsed.host in _LOOPBACK or parsed.host.startswith("/")
+    if asked in _PLAINTEXT_MODES or (local and asked is None):
+        if not local and not allow_plaintext:
+            raise InsecureDatabaseURL(
+                f"the database URL for host {parsed.host} asks for ssl={asked}: a database on "
+                "another host is reached over TLS only (set DAYBREAK_DB_INSECURE_ALLOW_PLAINTEXT"
+                "=true only where the network itself is trusted)")
+        return bare, {"ssl": False}  # TLS on loopback costs a third of a request's CPU
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return bare, {"ssl": context}
+
+
+def make_engine(
+    url: str, *, schema: str | None = None, pool_size: int = 20,
+    ca_file: str | None = None, allow_plaintext: bool = False,
+) -> AsyncEngine:
     """An async engine with a bounded pool that fails fast when the database is away.
 
-    `schema` names the service whose outbox and processed events the engine's queries reach.
+    `schema` names the service whose outbox and processed events the engine's queries reach;
+    TLS as `tls_connect` says (`ca_file`, `allow_plaintext`).
     """
-    connect_args: dict[str, object] = {"timeout": 5, "command_timeout": 15}
-    parsed = make_url(url)
-    if parsed.host in _LOOPBACK and "ssl" not in parsed.query:
-        connect_args["ssl"] = False  # TLS on loopback costs a third of a request's CPU
+    bare, tls = tls_connect(url, ca_file=ca_file, allow_plaintext=allow_plaintext)
+    connect_args: dict[str, object] = {"timeout": 5, "command_timeout": 15, **tls}
     engine = create_async_engine(
-        url,
+        bare,
         pool_size=pool_size,
         max_overflow=pool_size // 2,
         # no pre-ping: a dead connection fails one request with 503 and is discarded,
@@ -59,9 +103,6 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20) -> 
     return engine.execution_options(schema_translate_map={OWN_SCHEMA: schema})
 
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
 def service_engine(
     settings: Settings, service: ServiceName, *, pool_size: int | None = None
 ) -> AsyncEngine:
@@ -70,7 +111,9 @@ def service_engine(
     from services.common.sealing import KEY_HOLDERS, ChildSealing, with_sealing
 
     engine = make_engine(settings.database_url_for(service), schema=service,
-                         pool_size=pool_size or settings.db_pool_size)
+                         pool_size=pool_size or settings.db_pool_size,
+                         ca_file=settings.db_ca_file,
+                         allow_plaintext=settings.db_insecure_allow_plaintext)
     if service not in KEY_HOLDERS:
         return engine
     return with_sealing(engine, ChildSealing.from_settings(settings))

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import AUDIT_EVIDENCE, COMPACTED, DISCLOSURES
 from services.common.jwks import parse_jwks
+from services.common.pseudonym import ChildKeySecrets
 
 DEV_SECRET = "development-only-secret-change-me-0000000000000000"
 _MIN_SECRET_LEN = 32
@@ -111,6 +112,11 @@ class Settings(BaseSettings):
     identity_database_url: str | None = None
     migrations_database_url: str | None = None
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    # a database on another host is reached over verified TLS (services/common/db.py
+    # tls_connect): the CA bundle its certificate chains to (None: the system's CAs), and the
+    # loud opt-out for a URL with ssl=disable on a network trusted as a whole
+    db_ca_file: str | None = None
+    db_insecure_allow_plaintext: bool = False
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1, le=64)
@@ -128,6 +134,9 @@ class Settings(BaseSettings):
     kafka_dlq_retention_ms: int = Field(default=WEEK_MS, ge=60_000)
     kafka_disclosures_retention_ms: int = Field(default=30 * DAY_MS, ge=60_000)
     child_key_secret: SecretStr = SecretStr(DEV_SECRET)
+    # the child key secrets rotated in since (services/common/pseudonym.py): a JSON object of
+    # id to secret, the current one first (`daybreak pseudonym rotate`)
+    child_key_secrets: SecretStr | None = None
     client_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     user_token_ttl_seconds: int = Field(default=3600, ge=60, le=12 * 3600)
     login_max_failures: int = Field(default=5, ge=1)
@@ -184,13 +193,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
+        keys = self.child_keys()  # fails fast on a malformed DAYBREAK_CHILD_KEY_SECRETS
         if self.env == "development":
             return self
-        for name in ("child_key_secret",):
-            value = getattr(self, name).get_secret_value()
-            if value == DEV_SECRET or len(value) < _MIN_SECRET_LEN:
+        for name, values in (("child_key_secret", [keys.original]),
+                             ("child_key_secrets", list(keys.rotated.values()))):
+            if any(value == DEV_SECRET or len(value) < _MIN_SECRET_LEN for value in values):
                 raise ValueError(
-                    f"DAYBREAK_{name.upper()} must be set to a random value of at least "
+                    f"DAYBREAK_{name.upper()} must be set to random values of at least "
                     f"{_MIN_SECRET_LEN} characters outside development"
                 )
         if self.kafka_security_protocol == "PLAINTEXT":
@@ -199,6 +209,12 @@ class Settings(BaseSettings):
             raise ValueError("DAYBREAK_KAFKA_USERNAME and DAYBREAK_KAFKA_PASSWORD must be set "
                              "outside development")
         return self
+
+    def child_keys(self) -> ChildKeySecrets:
+        """Every secret child keys are made with, the current one first."""
+        rotated = self.child_key_secrets
+        return ChildKeySecrets.from_setting(self.child_key_secret.get_secret_value(),
+                                            rotated.get_secret_value() if rotated else None)
 
     def database_url_for(self, service: ServiceName) -> str:
         """The URL of `service`'s own database role; fails fast when it is not set."""

@@ -27,6 +27,7 @@ from schemas.matching import (
 )
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
+from services.matcher.content import sealed_review
 from services.matcher.deadlines import review_deadline
 from services.matcher.index import Registry
 from services.matcher.models import match_decisions, reviews
@@ -163,9 +164,10 @@ async def record_decision(
         deadline_at = deadline_for(registry, decision.candidates, now)
         await conn.execute(insert(reviews).values(
             review_id=review_id, incident_id=event.incident_id, child_index=index,
-            child_id=child_id, la_code=la_code, child=child.model_dump(mode="json"),
-            incident=incident_facts(event).model_dump(mode="json"),
-            candidates=[candidate_view(c, registry) for c in decision.candidates],
+            child_id=child_id, la_code=la_code, **sealed_review(
+                conn, review_id, at=now, child=child.model_dump(mode="json"),
+                incident=incident_facts(event).model_dump(mode="json"),
+                candidates=[candidate_view(c, registry) for c in decision.candidates]),
             reason=decision.reason[:64], created_at=now, deadline_at=deadline_at,
             version=version))
         await _decided(conn, base, status="review")

@@ -76,7 +76,7 @@ async def on_incident_corrected(envelope: Envelope[Any], *, deps: MatcherDeps,
     touched = {*event.changed_children, *event.withdrawn_children}
     await carry_open_reviews(uow.conn, event.incident_id,
                              [i for i in range(len(event.incident.children)) if i not in touched],
-                             facts=incident_facts(event), version=event.version)
+                             facts=incident_facts(event), version=event.version, at=now)
     await _decide(event, event.changed_children, deps=deps, uow=uow)
 
 

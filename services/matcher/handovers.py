@@ -24,6 +24,7 @@ from schemas.matching import ChildNeedsReview
 from services.common.outbox import add_to_outbox
 from services.common.problems import Problem
 from services.common.security import Principal
+from services.matcher.content import sealed_review
 from services.matcher.decisions import SOURCE
 from services.matcher.models import local_authorities, reviews
 from services.matcher.readiness import roles_of
@@ -59,7 +60,8 @@ async def offer_handover(review_id: uuid.UUID, *, to_la: str, reason: str,
         resolution = {k: v for k, v in (row.resolution or {}).items() if k == "handovers"}
         await uow.conn.execute(update(reviews).where(reviews.c.review_id == review_id).values(
             handover_to=to_la, handover_by=principal.subject[:64], handover_at=deps.now,
-            resolution=resolution | {"handover_reason": reason}))
+            **sealed_review(uow.conn, review_id, at=deps.now,
+                            resolution=resolution | {"handover_reason": reason})))
         await stage_child_disclosure(uow.conn, row, principal, deps, action="review.handover",
                                      purpose=f"{PURPOSE} offered to LA {to_la}", la_code=to_la)
         await uow.commit()
@@ -99,8 +101,7 @@ async def decline_handover(review_id: uuid.UUID, *, principal: Principal, deps: 
     return {"review_id": str(review_id), "la_code": row.la_code, "handover_to": None}
 
 
-async def _open_review(conn: AsyncConnection, review_id: uuid.UUID, principal: Principal
-                       ) -> Any:
+async def _open_review(conn: AsyncConnection, review_id: uuid.UUID, principal: Principal) -> Any:
     row = await load_review(conn, review_id, principal, lock=True)
     if row.status != "open":
         raise Problem(409, "Conflict", f"This review is already {row.status}.")
@@ -126,4 +127,4 @@ async def _answer(conn: AsyncConnection, row: Any, principal: Principal, deps: R
     resolution["handovers"] = [*resolution.get("handovers", []), answered]
     await conn.execute(update(reviews).where(reviews.c.review_id == row.review_id).values(
         la_code=la_code, handover_to=None, handover_by=None, handover_at=None,
-        resolution=resolution))
+        **sealed_review(conn, row.review_id, at=deps.now, resolution=resolution)))

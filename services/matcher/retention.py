@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import PurgeTrigger
 from services.common.retention import PURGED_MARK, purge_and_announce, stub_incident
+from services.common.sealed_columns import SEALED
 from services.matcher.models import reviews
 
 SERVICE = "matcher"
 # what officers wrote about the child when resolving or handing over (the outcome, the
 # schools and the LAs stay)
-RESOLUTION_CONTENT = ["reason", "handover_reason", "handovers"]
+RESOLUTION_CONTENT = ["reason", "handover_reason", "handovers", SEALED]  # sealed: all three
 
 
 async def purge_reviews(conn: AsyncConnection, *, cutoff: datetime, now: datetime) -> int:

@@ -28,8 +28,9 @@ from services.common.disclosure import record_disclosure
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
 from services.common.problems import Problem
-from services.common.pseudonym import child_key
+from services.common.pseudonym import Secrets, child_key
 from services.common.security import Principal
+from services.matcher.content import opened_review, sealed_review
 from services.matcher.deadlines import next_school_day_start
 from services.matcher.decisions import SOURCE
 from services.matcher.models import match_decisions, pupils, reviews, schools
@@ -51,7 +52,7 @@ class ReviewDeps:
     uow: UnitOfWork
     now: datetime
     topic_prefix: str
-    key_secret: str
+    key_secret: Secrets
     channel: Channel = "api"  # how the officer reached the review: the API or the portal
 
 
@@ -90,6 +91,7 @@ async def list_reviews(*, principal: Principal, uow: UnitOfWork, now: datetime
             .where(r.status == "open", or_(r.la_code.in_(principal.la_codes),
                                            r.handover_to.in_(principal.la_codes)))
             .order_by(r.deadline_at.asc().nulls_first(), r.created_at))).all()
+        rows = [opened_review(uow.conn, r) for r in rows]  # the candidates counted, not shown
     listed = []
     for row in rows:
         deadline = deadline_of(row)
@@ -203,8 +205,8 @@ async def resolve_review(review_id: uuid.UUID, *, urn: str | None, upn: str | No
         await uow.conn.execute(update(reviews).where(reviews.c.review_id == review_id).values(
             status="resolved", resolved_at=deps.now, resolved_by=principal.subject[:64],
             handover_to=None, handover_by=None, handover_at=None,
-            resolution=kept | {"status": status, "urns": urns, "outcome": outcome,
-                               "reason": reason}))
+            **sealed_review(uow.conn, review_id, at=deps.now, resolution=kept | {
+                "status": status, "urns": urns, "outcome": outcome, "reason": reason})))
         await uow.conn.execute(update(match_decisions).where(
             match_decisions.c.child_id == row.child_id).values(
             status=status, urns=urns, reason=f"review:{outcome or 'matched'}",
@@ -242,25 +244,29 @@ async def close_open_reviews(conn: AsyncConnection, incident_id: uuid.UUID,
 
 async def carry_open_reviews(conn: AsyncConnection, incident_id: uuid.UUID,
                              untouched: Sequence[int], *, facts: IncidentFacts,
-                             version: int) -> None:
+                             version: int, at: datetime) -> None:
     """The open reviews of children a correction left as they were now belong to its version
     and show its facts, so resolving one never sends the notifier an older incident."""
-    await conn.execute(update(reviews).where(
+    carried = (await conn.execute(update(reviews).where(
         reviews.c.incident_id == incident_id, reviews.c.status == "open",
         reviews.c.child_index.in_(untouched), reviews.c.version < version,
-    ).values(incident=facts.model_dump(mode="json"), version=version))
+    ).values(version=version).returning(reviews.c.review_id))).scalars().all()
+    for review_id in carried:  # each sealed for its own row
+        await conn.execute(update(reviews).where(reviews.c.review_id == review_id).values(
+            **sealed_review(conn, review_id, at=at, incident=facts.model_dump(mode="json"))))
 
 
 async def load_review(conn: AsyncConnection, review_id: uuid.UUID, principal: Principal,
                       *, lock: bool = False) -> Any:
-    """The review if the caller may see it (404 otherwise, hiding that it exists)."""
+    """The review if the caller may see it (404 otherwise, hiding that it exists), its
+    content opened for the caller to record the disclosure before showing any of it."""
     query = select(reviews).where(reviews.c.review_id == review_id)
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None or not (owns(principal, row) or offered_to(principal, row)):
         raise Problem(404, "Not found", "No such review for your local authority.")
     if not row.child:
         raise Problem(410, "Gone", "This review's content was erased under the retention policy.")
-    return row
+    return opened_review(conn, row)
 
 
 async def stage_child_disclosure(conn: AsyncConnection, row: Any, principal: Principal,

@@ -60,7 +60,7 @@ def _deps(ctx: MatcherCtx, x_daybreak_channel: Annotated[str | None, Header(
                     "the audit log records the channel they used")] = None) -> ReviewDeps:
     channel: Channel = "portal" if x_daybreak_channel == "portal" else "api"
     return ReviewDeps(uow=ctx.uow(), now=ctx.clock(), topic_prefix=ctx.settings.topic_prefix,
-                      key_secret=ctx.settings.child_key_secret.get_secret_value(),
+                      key_secret=ctx.settings.child_keys(),
                       channel=channel)
 
 

@@ -44,6 +44,8 @@ from schemas.notifications import (
 from services.common.db import metadata
 from services.common.local_time import LONDON
 from services.common.problems import Problem
+from services.common.sealed_columns import aad, open_text, seal_text
+from services.common.sealing import sealing_of
 from services.common.security import Principal
 
 notification_actions = Table(
@@ -98,9 +100,12 @@ async def record_actions(conn: AsyncConnection, notification_id: uuid.UUID,
                          follow_up: bool) -> None:
     """Store the actions (in the caller's transaction)."""
     if actions:
+        sealing = sealing_of(conn)
         await conn.execute(insert(notification_actions), [{
             "notification_id": notification_id, "type": a.type, "on_date": a.on,
-            "note": a.note or None, "follow_up": follow_up, "recorded_at": at,
+            "note": seal_text(sealing, a.note or None, at=at,
+                              aad=_note_aad(notification_id, a.type)),
+            "follow_up": follow_up, "recorded_at": at,
             "recorded_by": principal.subject} for a in actions])
 
 
@@ -115,13 +120,20 @@ async def actions_of(conn: AsyncConnection, notification_ids: Iterable[uuid.UUID
         return found
     rows = await conn.execute(select(notification_actions).where(
         a.notification_id.in_(wanted)).order_by(a.id))
+    sealing = sealing_of(conn)
     for row in rows:
         shown = {"type": row.type, "on": row.on_date.isoformat(), "follow_up": row.follow_up,
                  "recorded_at": row.recorded_at.isoformat()}
         if notes:
-            shown["note"] = row.note
+            shown["note"] = open_text(sealing, row.note,
+                                      aad=_note_aad(row.notification_id, row.type))
         found[row.notification_id].append(shown)
     return found
+
+
+def _note_aad(notification_id: uuid.UUID, action_type: str) -> str:
+    """Where a note belongs: its notification and its action's type (one of each a batch)."""
+    return aad("notifier.notification_actions", notification_id, action_type, column="note")
 
 
 def _about(row: Any, at: datetime) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from services.notifier.actions import (
 from services.notifier.announce import announce_viewed
 from services.notifier.chain import COLUMNS as CHAIN_COLUMNS
 from services.notifier.chain import OPEN_STATES, Chain, owner
+from services.notifier.content import opened_children, opened_notification, seal_action_taken
 from services.notifier.context import NotifierContext, NotifierCtx
 from services.notifier.domain import IllegalTransitionError, transition
 from services.notifier.handlers import ABSENT_REASON, tell_la
@@ -125,6 +126,9 @@ async def view_notification(
                 purpose="operation_encompass", child_key=child["child_key"], at=now,
                 school_urn=row.school_urn, la_code=row.la_code, notification_id=row.id,
                 incident_id=row.incident_id)
+        # opened once each child's disclosure is recorded
+        children = opened_children(uow.conn, children)
+        incident = opened_notification(uow.conn, row._mapping)["incident"]
         await announce_viewed(uow.conn, row, viewer_role=principal.role, at=now,
                               topic_prefix=ctx.settings.topic_prefix)
         state = transition(row.state, "view")
@@ -138,7 +142,7 @@ async def view_notification(
     # what police corrected after someone here had read it: versions, times, field names
     changes = {"version": row.incident_version, "changes": row.changes}
     return (_summary(row) | {"state": state, "actions": done, "history": histories}
-            | disclosed_view(row.incident, children) | changes)
+            | disclosed_view(incident, children) | changes)
 
 
 @router.post("/{notification_id}/acknowledge", responses=problem_responses(404, 409))
@@ -166,7 +170,7 @@ async def acknowledge_notification(
         check_dates(actions, received_at=row.created_at, now=now)
         await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(
             state=state, acknowledged_at=now, acknowledged_by=principal.subject,
-            action_taken=_with_attendance(body)))
+            action_taken=seal_action_taken(uow.conn, row.id, _with_attendance(body), at=now)))
         await record_actions(uow.conn, row.id, actions, principal=principal, at=now,
                              follow_up=False)
         await stage(uow.conn, acknowledged(row, actions, principal=principal, at=now),

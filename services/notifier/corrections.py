@@ -39,8 +39,14 @@ from services.common.db import UnitOfWork
 from services.common.disclosure import record_disclosure
 from services.common.events import transactional
 from services.common.idempotency import claim_event
-from services.common.pseudonym import child_key
+from services.common.pseudonym import Secrets, child_key
 from services.notifier.chain import DELIVERED
+from services.notifier.content import (
+    opened_children,
+    opened_notification,
+    seal_child,
+    seal_incident,
+)
 from services.notifier.domain import on_withdraw
 from services.notifier.lifecycle import stage
 from services.notifier.models import (
@@ -63,7 +69,8 @@ class Deps(Protocol):
     @property
     def clock(self) -> Callable[[], datetime]: ...
     @property
-    def child_key_secret(self) -> str: ...
+    def child_key_secret(self) -> Secrets: ...
+
     @property
     def topic_prefix(self) -> str: ...
     @property
@@ -135,10 +142,11 @@ async def refresh_facts(conn: AsyncConnection, deps: Deps, row: Any, facts: Inci
     """Show a newer version's incident facts (never an older one's)."""
     if row.incident_version >= version or row.state in CLOSED:
         return
-    fields = changed_fields(row.incident, facts.model_dump(mode="json"),
+    new = facts.model_dump(mode="json")
+    fields = changed_fields(opened_notification(conn, row._mapping)["incident"], new,
                             facts.disclosure_fields, always=(),
                             disclosable=INCIDENT_DISCLOSABLE_FIELDS)
-    values: dict[str, Any] = {"incident": facts.model_dump(mode="json"),
+    values: dict[str, Any] = {"incident": seal_incident(conn, row.id, new, at=now),
                               "incident_version": version}
     await conn.execute(update(notifications).where(notifications.c.id == row.id)
                        .values(**values))
@@ -262,15 +270,17 @@ async def _update_child(conn: AsyncConnection, deps: Deps, row: Any, child: Chil
     if row.child_version >= version or row.state in CLOSED:
         return
     new = child.model_dump(mode="json")
+    [old] = opened_children(conn, [{**row._mapping, "notification_id": row.id}])
     await conn.execute(update(notification_children).where(
         notification_children.c.notification_id == row.id,
         notification_children.c.child_id == row.child_id,
-    ).values(child=new, version=version, child_key=child_key(
+    ).values(child=seal_child(conn, row.id, row.child_id, new, at=now),
+             version=version, child_key=child_key(
         deps.child_key_secret, given_name=child.given_name, family_name=child.family_name,
         date_of_birth=child.date_of_birth)))
-    if new == row.child:
+    if new == old["child"]:
         return
-    fields = changed_fields(row.child, new, row.incident.get("disclosure_fields", []))
+    fields = changed_fields(old["child"], new, row.incident.get("disclosure_fields", []))
     if fields and row.viewed_at is not None:
         await _note_change(conn, row.id, version=version, at=now, fields=fields)
     await stage(conn, NotificationUpdated(**_about(row, now), child_indexes=[child_index]),

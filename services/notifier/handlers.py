@@ -29,7 +29,7 @@ from services.common.escalation import (
 )
 from services.common.events import transactional
 from services.common.idempotency import claim_event
-from services.common.pseudonym import child_key
+from services.common.pseudonym import Secrets, child_key
 from services.common.security import Principal
 from services.notifier import corrections
 from services.notifier.announce import (
@@ -40,6 +40,12 @@ from services.notifier.announce import (
     unmatched_outcome,
 )
 from services.notifier.chain import DELIVERED
+from services.notifier.content import (
+    opened_children,
+    opened_notification,
+    seal_child,
+    seal_incident,
+)
 from services.notifier.domain import (
     SchoolCalendar,
     escalation_deadlines,
@@ -76,7 +82,7 @@ class NotifierDeps:
     """What the handlers need, wired in main.py."""
 
     engine: AsyncEngine
-    child_key_secret: str
+    child_key_secret: Secrets  # every secret, the current first (pseudonym.ChildKeySecrets)
     clock: Callable[[], datetime]
     topic_prefix: str = ""
     service_desk: str = SERVICE_DESK_EMAIL
@@ -321,8 +327,9 @@ async def tell_la(
     action: str, purpose: str, topic_prefix: str,
 ) -> None:
     """Hand the children to the LA's safeguarding contact, each child's disclosure with it."""
-    await tell_la_child_absent(conn, deps, notification=dict(notification._mapping),
-                               children=children, reason=reason)
+    await tell_la_child_absent(
+        conn, deps, notification=opened_notification(conn, notification._mapping),
+        children=opened_children(conn, children), reason=reason)
     for child in children:
         await record_disclosure(
             conn, source=f"{topic_prefix}{OUTBOX_SOURCE}", topic_prefix=topic_prefix,
@@ -340,11 +347,13 @@ async def _add(
     now = deps.clock()
     plan = {"push_at": target.push_at, "deputy_at": target.deputy_at, "la_at": target.la_at,
             "deadline_at": target.deadline_at, "duty_at": target.duty_at}
+    new_id = uuid.uuid4()
     await conn.execute(insert(notifications).values(
-        id=uuid.uuid4(), incident_id=incident.incident_id, recipient_key=target.recipient_key,
+        id=new_id, incident_id=incident.incident_id, recipient_key=target.recipient_key,
         school_urn=target.school_urn, la_code=target.la_code,
         recipient_role=target.recipient_role, state="scheduled",
-        incident=incident.model_dump(mode="json"), created_at=now, **plan,
+        incident=seal_incident(conn, new_id, incident.model_dump(mode="json"), at=now),
+        created_at=now, **plan,
     ).on_conflict_do_nothing())
     row = (await conn.execute(select(
         notifications.c.id, notifications.c.state, notifications.c.push_at).where(
@@ -354,7 +363,8 @@ async def _add(
                     family_name=child.family_name, date_of_birth=child.date_of_birth)
     added = await conn.execute(insert(notification_children).values(
         notification_id=row.id, child_id=child_id, child_key=key,
-        child=child.model_dump(mode="json"), unmatched_reason=reason or target.reason,
+        child=seal_child(conn, row.id, child_id, child.model_dump(mode="json"), at=now),
+        unmatched_reason=reason or target.reason,
         via_school_urn=target.via_school_urn, via_school_name=target.via_school_name,
     ).on_conflict_do_nothing().returning(notification_children.c.child_id))
     if added.first() is None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.disclosures import Channel
 from services.common.disclosure import record_disclosure
-from services.common.pseudonym import lookup_keys
+from services.common.pseudonym import Secrets, lookup_keys
 from services.common.security import Principal
 from services.notifier.actions import actions_of
 from services.notifier.context import NotifierContext
@@ -41,7 +41,7 @@ def window_start(at: datetime) -> datetime:
         return at.replace(year=at.year - 1, day=28)
 
 
-def keys_of(secret: str, child_row: Mapping[str, Any]) -> list[str]:
+def keys_of(secret: Secrets, child_row: Mapping[str, Any]) -> list[str]:
     """Every key the child's earlier rows may be stored under (the stored one first)."""
     child = child_row["child"]
     keys = lookup_keys(secret, given_name=child["given_name"], family_name=child["family_name"],

@@ -56,7 +56,7 @@ def build_app(
     settings = settings or NotifierSettings()
     engine = service_engine(settings, SERVICE)
     deps = NotifierDeps(engine=engine,
-                        child_key_secret=settings.child_key_secret.get_secret_value(),
+                        child_key_secret=settings.child_keys(),
                         clock=lambda: ctx.clock(), topic_prefix=settings.topic_prefix,
                         service_desk=settings.service_desk_email)
     worker = table_worker(NOTIFIER, settings, engine=engine, source=SOURCE, handlers=HANDLERS,

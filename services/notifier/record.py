@@ -25,6 +25,7 @@ from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.notifier import api
 from services.notifier.actions import actions_of
+from services.notifier.content import opened_children, opened_notification
 from services.notifier.context import NotifierContext
 from services.notifier.models import notification_children, notifications, schools
 from services.notifier.portal_labels import ACTION_LABELS, INCIDENT_TYPES
@@ -161,7 +162,9 @@ async def export_record(ctx: NotifierContext, notification_id: uuid.UUID,
     ctx.wake_relay()
     base = ctx.settings.portal_base_url.rstrip("/") if isinstance(
         ctx.settings, NotifierSettings) else ""
-    return chronology_entry(dict(row._mapping), children, school_name=school_name,
+    # opened once each child's disclosure is committed
+    return chronology_entry(opened_notification(ctx.engine, row._mapping),
+                            opened_children(ctx.engine, children), school_name=school_name,
                             link=f"{base}/portal/notifications/{row.id}", exported_at=now,
                             recorded=recorded)
 

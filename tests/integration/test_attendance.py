@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from services.common.models import outbox
 from services.common.settings import Settings
 from services.notifier.attendance import AttendanceFollowUp, attendance_times
 from services.notifier.attendance import router as attendance_router
+from services.notifier.content import opened_notification
 from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps, on_child_matched, on_incident_withdrawn
 from services.notifier.models import (
@@ -114,9 +116,11 @@ async def settle(follow_up: AttendanceFollowUp) -> None:
 
 
 async def state(engine: AsyncEngine, notification_id: uuid.UUID) -> Any:
+    """The notification row, its sealed content opened."""
     async with engine.connect() as conn:
-        return (await conn.execute(select(notifications).where(
+        row = (await conn.execute(select(notifications).where(
             notifications.c.id == notification_id))).one()
+        return SimpleNamespace(**opened_notification(conn, row._mapping))
 
 
 async def answers(engine: AsyncEngine, notification_id: uuid.UUID) -> dict[uuid.UUID, Any]:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -41,7 +42,7 @@ from services.audit.tree_head import (
 from services.cli import retention_run
 from services.common.db import service_engine
 from services.common.kafka import ensure_topics, make_producer
-from services.common.pseudonym import child_key, child_key_v1
+from services.common.pseudonym import child_key, child_key_v1, child_key_v3
 from services.common.security import Principal
 from services.common.settings import TopicLayout
 from tests.support.api import running
@@ -503,3 +504,20 @@ async def test_filters_that_are_not_a_key_or_a_urn_are_refused(settings, params)
             resp = await client.get(path, params=params, headers=bearer(AUDITOR))
             assert resp.status_code == 422, resp.text
             assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_after_a_rotation_subject_access_finds_entries_under_every_secret(
+    settings, engine,
+) -> None:
+    born = date(2015, 2, 3)
+    names = {"given_name": "Maya", "family_name": "Osei", "date_of_birth": born}
+    rotated = settings.model_copy(update={"child_key_secrets": SecretStr(
+        json.dumps({"k2": "n" * 40, "k1": "o" * 40}))})
+    before = await seed(engine, next_urn(), 1, key=child_key(CHILD_SECRET, **names))
+    between = await seed(engine, next_urn(), 1, key=child_key_v3("o" * 40, "k1", **names))
+    now = child_key(rotated.child_keys(), **names)
+    after = await seed(engine, next_urn(), 1, key=now)
+    body = await subject_access(rotated, "Maya", "Osei", born)
+    assert now.startswith("v3:k2:") and body["child_key"] == now
+    assert body["versions_searched"] == ["v3:k2", "v3:k1", "v2", "v1"]
+    assert [e["id"] for e in body["events"]] == [str(d.id) for d in before + between + after]

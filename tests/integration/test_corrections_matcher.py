@@ -19,6 +19,7 @@ from schemas.matching import child_id_for
 from services.common.db import service_engine
 from services.common.models import outbox
 from services.common.sealing import sealing_of
+from services.matcher.content import opened_review
 from services.matcher.handlers import (
     MatcherDeps,
     on_child_withdrawn,
@@ -104,8 +105,8 @@ async def staged(deps: MatcherDeps, incident_id: uuid.UUID) -> list[dict[str, An
 
 async def reviews_of(deps: MatcherDeps, incident_id: uuid.UUID) -> list[Any]:
     async with deps.engine.connect() as conn:
-        return list((await conn.execute(select(reviews).where(
-            reviews.c.incident_id == incident_id).order_by(reviews.c.version))).all())
+        return [opened_review(conn, row) for row in await conn.execute(select(reviews).where(
+            reviews.c.incident_id == incident_id).order_by(reviews.c.version))]
 
 
 async def test_only_changed_children_are_matched_again_once_per_version(settings, deps) -> None:

@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from schemas.matching import ChildMatched, ChildNeedsReview, SchoolMatch, child_
 from services.common.app import create_app
 from services.common.models import outbox
 from services.notifier.api import router
+from services.notifier.content import opened_children
 from services.notifier.context import NotifierContext
 from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.models import emails, notification_children, notifications, review_alerts
@@ -56,8 +58,9 @@ async def staged(deps: NotifierDeps, incident_id: uuid.UUID, topic: str) -> list
 
 async def children_of(deps: NotifierDeps, notification_id: uuid.UUID) -> list[Any]:
     async with deps.engine.connect() as conn:
-        return list((await conn.execute(select(notification_children).where(
-            notification_children.c.notification_id == notification_id))).all())
+        return [SimpleNamespace(**child) for child in opened_children(conn, (
+            r._mapping for r in await conn.execute(select(notification_children).where(
+                notification_children.c.notification_id == notification_id))))]
 
 
 async def mark(deps: NotifierDeps, notification_id: uuid.UUID, **values: Any) -> None:

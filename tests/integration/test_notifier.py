@@ -24,6 +24,7 @@ from services.common.pseudonym import child_key, child_key_v1
 from services.common.security import Principal
 from services.notifier.api import router
 from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
+from services.notifier.content import opened_children
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import Dispatcher, redeem_sign_in_link
 from services.notifier.handlers import (
@@ -108,13 +109,14 @@ async def test_children_stored_under_v1_keys_are_re_keyed_once(engine, deps) -> 
     c = notification_children.c
     secret = deps.child_key_secret
     async with engine.begin() as conn:  # as written before the upgrade: v1 keys
-        for kid in (await conn.execute(select(c.child_id, c.child).where(
-                c.notification_id == row.id))).all():
-            v1 = child_key_v1(secret, given_name=kid.child["given_name"],
-                              family_name=kid.child["family_name"],
-                              date_of_birth=date.fromisoformat(kid.child["date_of_birth"]))
+        for kid in opened_children(conn, (r._mapping for r in await conn.execute(
+                select(c.notification_id, c.child_id, c.child).where(
+                    c.notification_id == row.id)))):
+            v1 = child_key_v1(secret, given_name=kid["child"]["given_name"],
+                              family_name=kid["child"]["family_name"],
+                              date_of_birth=date.fromisoformat(kid["child"]["date_of_birth"]))
             await conn.execute(update(notification_children).where(
-                c.notification_id == row.id, c.child_id == kid.child_id).values(child_key=v1))
+                c.notification_id == row.id, c.child_id == kid["child_id"]).values(child_key=v1))
     assert await rekey_children(engine, secret, batch=1) >= 2  # batches until none are left
     async with engine.connect() as conn:
         keys = set((await conn.execute(select(c.child_key).where(
@@ -123,6 +125,24 @@ async def test_children_stored_under_v1_keys_are_re_keyed_once(engine, deps) -> 
     assert keys == {child_key(secret, given_name=given, family_name="Okafor", date_of_birth=born)
                     for given in ("Анна", "Zoe")}
     assert await rekey_children(engine, secret) == 0  # current keys are left alone
+
+
+async def test_after_a_secret_rotation_stored_children_move_to_the_new_key(
+    engine, deps, settings,
+) -> None:
+    school = await add_school(engine)
+    incident_id = uuid.uuid4()
+    await on_child_matched(matched(incident_id, school, "Zara"), deps=deps)  # a v2 key
+    [row] = await rows_for(engine, incident_id)
+    rotated = settings.child_keys().rotate()
+    assert await rekey_children(engine, rotated) >= 1
+    async with engine.connect() as conn:
+        key = (await conn.execute(select(notification_children.c.child_key).where(
+            notification_children.c.notification_id == row.id))).scalar_one()
+    named = {"given_name": "Zara", "family_name": "Okafor", "date_of_birth": date(2015, 1, 9)}
+    assert key == child_key(rotated, **named) and key.startswith("v3:k1:") and len(key) == 64
+    assert key != child_key(settings.child_keys(), **named)
+    assert await rekey_children(engine, rotated) == 0
 
 
 async def test_unmatched_and_non_participating_go_to_the_la(engine, deps) -> None:

@@ -28,6 +28,7 @@ from services.common.db import UnitOfWork, service_engine
 from services.common.problems import Problem
 from services.common.pseudonym import child_key
 from services.common.settings import Settings
+from services.matcher.content import opened_review
 from services.matcher.handlers import MatcherDeps, on_incident_received
 from services.matcher.index import RosterCache
 from services.matcher.main import build_app as build_matcher
@@ -166,10 +167,11 @@ async def disclosures(settings: Settings, deps: MatcherDeps, review_id: str
 
 
 async def outcome_of(deps: MatcherDeps, review_id: str) -> Any:
+    """The review row as stored, its sealed content opened."""
     async with deps.engine.connect() as conn:
         row = (await conn.execute(select(reviews).where(
             reviews.c.review_id == uuid.UUID(review_id)))).one()
-    return row
+        return opened_review(conn, row)
 
 
 # --- the deadline, the default LA -----------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from schemas.envelope import wrap
 from schemas.incidents import ChildReport
 from schemas.matching import ChildMatched, IncidentFacts, SchoolMatch
 from services.common.settings import Settings
+from services.notifier.content import opened_notification
 from services.notifier.handlers import NotifierDeps
 from services.notifier.models import notifications
 from tests.support.clock import Clock
@@ -87,7 +89,8 @@ def matched(incident_id: uuid.UUID, school: School, given: str, index: int = 0, 
 
 
 async def rows_for(engine: AsyncEngine, incident_id: uuid.UUID) -> list[Any]:
-    """The incident's notification rows."""
+    """The incident's notification rows, their sealed incident opened."""
     async with engine.connect() as conn:
-        return list((await conn.execute(select(notifications).where(
-            notifications.c.incident_id == incident_id))).all())
+        return [SimpleNamespace(**opened_notification(conn, row._mapping))
+                for row in await conn.execute(select(notifications).where(
+                    notifications.c.incident_id == incident_id))]
