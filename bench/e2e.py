@@ -2,26 +2,36 @@
 matcher → notifier scheduling → (a morning sample) e-mail → audit.
 
     .venv/bin/python -m bench.e2e [--incidents 100000] [--pupils 100000] [--clients 32]
-                                  [--ingest-workers 2] [--morning 5000] [--seal on|off]
+                                  [--ingest-workers 2] [--morning 5000] [--rate N]
+                                  [--matchers 2] [--notifiers 2] [--compare-scale]
+                                  [--seal on|off]
 
-It starts its own PostgreSQL, Kafka broker and the four services (tests/support/stack.py), so it
+It starts its own PostgreSQL, Kafka broker and the five services (tests/support/stack.py), so it
 never touches the development database or topics. An admin registers the schools and rolls
 over the registry API; a police client posts N incidents (1-3 children each, drawn from the
 synthetic roster with realistic misspellings, date slips and movers) over keep-alive HTTP,
 retrying refusals with the same body as a real client would. It prints per-stage throughput,
 end-to-end latency (accepted → notification scheduled), peak memory per process, and the time
 the measured rate implies for a national year of 1.46 million incidents (target: ≤ 20 min).
+
+Without --rate the clients are a closed loop (each posts its next incident once answered):
+that measures capacity. --rate N is an open loop (bench/e2e_load.py): an incident every 1/N s
+on the clock, answered or not, and it prints, at that rate, the latency from each 202 to its
+NotificationScheduled on notifications.v1 (p50/p95/p99/max), the achieved rate and the backlog
+left at the end, and whether the pipeline kept up. --matchers/--notifiers start more copies
+in the same consumer groups on free ports (bench/e2e_scale.py); --compare-scale first runs one
+of each on a fresh stack, then the copies on another, and prints the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import statistics
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,12 +40,22 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.e2e_data import LA_CODES, build_registry, incident_bodies, register
-from bench.ingest import RawHttp
+from bench.e2e_data import LA_CODES, Registry, build_registry, incident_bodies, register
+from bench.e2e_load import (
+    Load,
+    Poster,
+    ScheduledWatch,
+    percentile,
+    post_closed_loop,
+    post_open_loop,
+)
+from bench.e2e_scale import RateFigures, compare, scale_out
+from schemas import topics
 from services.common.db import make_engine, standalone_uow
 from services.common.local_time import LONDON
 from services.common.settings import Settings
 from services.identity.accounts import create_client
+from services.ingest.service import incident_id_for
 from tests.support.incidents import register_force
 from tests.support.stack import Stack
 from tests.support.tokens import bearer, person
@@ -43,50 +63,6 @@ from tests.support.tokens import bearer, person
 NATIONAL_YEAR = 1_460_000
 TARGET_MINUTES = 20
 FORCE = "BNCH"
-
-
-@dataclass
-class Load:
-    """What the police clients saw."""
-
-    latencies: list[float] = field(default_factory=list)
-    codes: dict[int, int] = field(default_factory=dict)
-    retries: int = 0
-    started: float = 0.0
-    finished: float = 0.0
-
-
-async def post_incidents(url: str, token: str, bodies: Iterator[bytes], clients: int,
-                         refresh: Any) -> Load:
-    """Closed-loop load: `clients` keep-alive connections, each posting its next body."""
-    load = Load(started=time.perf_counter())
-    parsed = httpx.URL(url)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    async def client() -> None:
-        conn = RawHttp(parsed.host, parsed.port or 80)
-        for body in bodies:
-            while True:
-                started = time.perf_counter()
-                try:
-                    status = await conn.request("POST", "/v1/incidents", headers, body)
-                except (OSError, asyncio.IncompleteReadError):
-                    status = 599
-                    conn = RawHttp(parsed.host, parsed.port or 80)
-                load.codes[status] = load.codes.get(status, 0) + 1
-                if status in (200, 202):
-                    load.latencies.append(time.perf_counter() - started)
-                    break
-                if status == 401:
-                    headers["Authorization"] = f"Bearer {await refresh()}"
-                elif status not in (503, 599):
-                    raise RuntimeError(f"ingest refused a benchmark incident: {status}")
-                load.retries += 1
-                await asyncio.sleep(0.2)  # the same body again: ingest is idempotent
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    load.finished = time.perf_counter()
-    return load
 
 
 async def police_token(settings: Settings, ingest_url: str) -> Any:
@@ -113,17 +89,28 @@ async def scalar_row(engine: AsyncEngine, sql: str, **params: Any) -> Any:
         return (await conn.execute(text(sql), params)).one()
 
 
+async def pipeline_counts(engine: AsyncEngine) -> tuple[int, int, int]:
+    """Children decided, decisions a notifier must take in (all but reviews), taken in."""
+    decided, notifiable, consumed = await scalar_row(engine, """
+        SELECT (SELECT count(*) FROM matcher.match_decisions),
+               (SELECT count(*) FROM matcher.match_decisions WHERE status <> 'review'),
+               (SELECT count(*) FROM notifier.processed_events WHERE consumer = 'notifier')""")
+    return int(decided), int(notifiable), int(consumed)
+
+
+async def backlog(engine: AsyncEngine, children: int) -> int:
+    """Children still in the pipeline: not decided yet, or decided and not yet taken in."""
+    decided, notifiable, consumed = await pipeline_counts(engine)
+    return max(children - decided, 0) + max(notifiable - consumed, 0)
+
+
 async def wait_drained(engine: AsyncEngine, children: int, *, timeout_s: float) -> float:
     """Wait until every child is decided and every decision reached the notifier."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout_s:
-        decided, notifiable, consumed = await scalar_row(engine, """
-            SELECT (SELECT count(*) FROM matcher.match_decisions),
-                   (SELECT count(*) FROM matcher.match_decisions WHERE status <> 'review'),
-                   (SELECT count(*) FROM notifier.processed_events WHERE consumer = 'notifier')""")
-        if decided >= children and consumed >= notifiable:
+        if not await backlog(engine, children):
             return time.perf_counter() - started
-        await asyncio.sleep(1)
+        await asyncio.sleep(0.25)
     raise TimeoutError(f"pipeline not drained after {timeout_s:.0f} s")
 
 
@@ -149,8 +136,8 @@ async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
     wall = load.finished - load.started
     lat = sorted(load.latencies)
     print(f"police clients: {ok} accepted in {wall:.1f} s = {ok / wall:,.0f}/s; "
-          f"HTTP p50 {statistics.median(lat) * 1000:.0f} ms, "
-          f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms; retries {load.retries}; "
+          f"HTTP p50 {percentile(lat, 0.5) * 1000:.0f} ms, "
+          f"p99 {percentile(lat, 0.99) * 1000:.0f} ms; retries {load.retries}; "
           f"codes {dict(sorted(load.codes.items()))}")
     first_in = None
     last_out = None
@@ -163,8 +150,8 @@ async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
     statuses = await _statuses(engine)
     print(f"  match outcomes: {statuses}")
     p50, p99, worst, incidents = await scalar_row(engine, LATENCY_SQL)
-    print(f"end-to-end latency, accepted → notification scheduled ({incidents:,} incidents "
-          f"with a notification): p50 {p50:.2f} s, p99 {p99:.2f} s, max {worst:.2f} s")
+    print(f"end-to-end latency, received_at → created_at in the tables ({incidents:,} "
+          f"incidents with a notification): p50 {p50:.2f} s, p99 {p99:.2f} s, max {worst:.2f} s")
     total = (await scalar_row(engine, "SELECT count(*) FROM ingest.incidents"))[0]
     span = (last_out - first_in).total_seconds()
     rate = total / span
@@ -272,15 +259,29 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--pupils", type=int, default=100_000)
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--clients", type=int, default=32,
+                        help="closed loop: police clients each posting once answered")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: post N incidents a second on a steady clock instead")
+    parser.add_argument("--max-connections", type=int, default=512,
+                        help="open loop: connections at most (a request beyond them waits)")
     parser.add_argument("--ingest-workers", type=int, default=2)
+    parser.add_argument("--matchers", type=int, default=1,
+                        help="matcher processes in one consumer group")
+    parser.add_argument("--notifiers", type=int, default=1,
+                        help="notifier processes in one consumer group")
+    parser.add_argument("--compare-scale", action="store_true",
+                        help="run one of each first, then --matchers/--notifiers, and compare")
     parser.add_argument("--morning", type=int, default=5_000,
                         help="notifications made due and pushed at the end (0: skip)")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--seal", choices=("on", "off"), default="on",
                         help="seal child data on the wire (off: the baseline that measures "
                         "what sealing costs; DAYBREAK_SEAL_CHILD_DATA)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.compare_scale and args.matchers == args.notifiers == 1:
+        parser.error("--compare-scale needs --matchers or --notifiers above 1")
+    return args
 
 
 def today_london() -> Any:
@@ -288,51 +289,101 @@ def today_london() -> Any:
     return datetime.now(LONDON).date()
 
 
-async def run(args: argparse.Namespace, stack: Stack) -> None:
-    """Register, load, wait, measure."""
-    settings = stack.settings()
-    assert stack.postgres is not None
-    engine = make_engine(stack.postgres.owner_url, pool_size=2)
-    try:
+@dataclass(frozen=True)
+class Workload:
+    """The roster and the incidents, generated once and posted to every stack alike."""
+
+    registry: Registry
+    items: list[tuple[uuid.UUID, bytes]]
+    children: int
+
+    @classmethod
+    def generate(cls, pupils: int, incidents: int) -> Workload:
+        """Generate, and print what was generated."""
         started = time.perf_counter()
-        registry, gen = build_registry(args.pupils, today_london())
-        bodies = list(incident_bodies(registry, gen, args.incidents, FORCE))
+        registry, gen = build_registry(pupils, today_london())
+        bodies = list(incident_bodies(registry, gen, incidents, FORCE))
+        items = [(incident_id_for(FORCE, json.loads(body)["incident_reference"]), body)
+                 for body in bodies]
         children = sum(body.count(b'"given_name"') for body in bodies)
         print(f"generated {len(registry.world.pupils):,} pupils in {len(registry.world.urns)} "
               f"schools and {len(bodies):,} incidents ({children:,} children) in "
               f"{time.perf_counter() - started:.1f} s")
+        return cls(registry, items, children)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one configuration measured, for the comparison."""
+
+    label: str
+    sustained: float
+    cpu_ms: float
+    latency: RateFigures | None
+
+
+async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str) -> Result:
+    """Register, load, wait, measure."""
+    settings = stack.settings()
+    assert stack.postgres is not None
+    engine = make_engine(stack.postgres.owner_url, pool_size=2)
+    watch = ScheduledWatch(settings.kafka(), settings.topic(topics.NOTIFICATIONS))
+    try:
         started = time.perf_counter()
         async with httpx.AsyncClient(base_url=stack.url("matcher"), timeout=300) as http:
-            imported = await register(http, bearer(person("admin")), registry)
+            imported = await register(http, bearer(person("admin")), work.registry)
         seconds = time.perf_counter() - started
         print(f"registry API: {imported:,} pupils imported in {seconds:.1f} s")
         fetch = await police_token(settings, stack.url("ingest"))
+        await watch.start()
         cpu_before = cpu_seconds(stack)
-        load = await post_incidents(stack.url("ingest"), await fetch(), iter(bodies),
-                                    args.clients, fetch)
-        drained = await wait_drained(engine, children, timeout_s=args.timeout)
+        poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
+        if args.rate:
+            load = await post_open_loop(poster, work.items, args.rate,
+                                        max_connections=args.max_connections)
+            left = await backlog(engine, work.children)
+        else:
+            load = await post_closed_loop(poster, iter(work.items), args.clients)
+        drained = await wait_drained(engine, work.children, timeout_s=args.timeout)
         print(f"pipeline drained {drained:.1f} s after the last incident was accepted")
         rate = await report_pipeline(engine, load)
-        cpu_per_incident(cpu_before, cpu_seconds(stack), len(bodies))
+        figures = None
+        if args.rate:
+            await watch.caught_up()
+            figures = RateFigures.of(load, watch, args.rate, left, work.children, drained)
+            figures.report()
+        cpu_ms = cpu_per_incident(cpu_before, cpu_seconds(stack), len(work.items))
         if args.morning:
             await morning(engine, settings, stack.url("notifier"), args.morning,
                           lambda: len(stack.mail.messages), timeout_s=args.timeout)
-        peak_memory({name: family(stack.pid(name)) for name in PARTS})
-        national_year(rate)
+        peak_memory({name: pids for name, pids in part_pids(stack).items()})
+        if not args.rate:
+            national_year(rate)
+        return Result(label, rate, cpu_ms, figures)
     finally:
+        await watch.stop()
         await engine.dispose()
 
 
 PARTS = ("ingest", "matcher", "notifier", "audit", "kafka", "postgres")
 
 
+def part_pids(stack: Stack) -> dict[str, list[int]]:
+    """Each part's processes: every copy of a service (matcher-2 ...) and their workers,
+    PostgreSQL's backends."""
+    names = [*stack.services, "kafka", "postgres"]
+    return {part: [pid for name in names if name == part or name.startswith(f"{part}-")
+                   for pid in family(stack.pid(name))]
+            for part in PARTS}
+
+
 def cpu_seconds(stack: Stack) -> dict[str, float]:
     """CPU time (user + system) used so far by each part and its live descendants."""
     tick = os.sysconf("SC_CLK_TCK")
     totals = {}
-    for name in PARTS:
+    for name, pids in part_pids(stack).items():
         used = 0
-        for pid in family(stack.pid(name)):
+        for pid in pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 used += int(fields[11]) + int(fields[12])  # utime, stime
@@ -342,12 +393,15 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     return totals
 
 
-def cpu_per_incident(before: dict[str, float], after: dict[str, float], incidents: int) -> None:
-    """Print the CPU each part spent per incident: the budget a 2-core machine has to share."""
+def cpu_per_incident(before: dict[str, float], after: dict[str, float],
+                     incidents: int) -> float:
+    """Print the CPU each part spent per incident (the budget a 2-core machine has to share);
+    return the total in ms."""
     spent = {name: (after[name] - before.get(name, 0)) * 1000 / incidents for name in after}
     total = sum(spent.values())
     print("CPU per incident: " + ", ".join(f"{k} {v:.2f} ms" for k, v in spent.items())
           + f"; total {total:.2f} ms → at most {2000 / total:,.0f} incidents/s on 2 cores")
+    return total
 
 
 def family(pid: int | None) -> list[int]:
@@ -361,19 +415,29 @@ def family(pid: int | None) -> list[int]:
     return found
 
 
-def main() -> None:
-    """Start a private stack, run the benchmark, tear everything down."""
-    args = parse_args()
-    print(f"starting a private PostgreSQL, Kafka and the four services "
-          f"(ingest with {args.ingest_workers} workers, child data sealing {args.seal})...")
+def measure(args: argparse.Namespace, work: Workload, matchers: int, notifiers: int) -> Result:
+    """One private stack with this many matchers and notifiers, measured."""
+    label = f"{matchers} matcher{'s' * (matchers > 1)} + {notifiers} notifier" + \
+        "s" * (notifiers > 1)
+    print(f"\n=== {label}: starting a private PostgreSQL, Kafka and the services (ingest with "
+          f"{args.ingest_workers} workers) ===")
+    serve = {"ingest": ["--workers", str(args.ingest_workers)]} if args.ingest_workers > 1 \
+        else {}
     env = {"DAYBREAK_SEAL_CHILD_DATA": "false"} if args.seal == "off" else {}
-    with Stack.up(env=env) as stack:
-        if args.ingest_workers > 1:
-            ingest = stack.services["ingest"]
-            ingest.stop()
-            ingest.child.argv += ["--workers", str(args.ingest_workers)]
-            ingest.start()
-        asyncio.run(run(args, stack))
+    print(f"child data sealing {args.seal}")
+    with Stack.up(serve_args=serve, env=env) as stack:
+        scale_out(stack, {"matcher": matchers, "notifier": notifiers})
+        return asyncio.run(run(args, stack, work, label))
+
+
+def main() -> None:
+    """Start a private stack (two, to compare), run the benchmark, tear everything down."""
+    args = parse_args()
+    work = Workload.generate(args.pupils, args.incidents)
+    scales = [(1, 1)] if args.compare_scale else []
+    results = [measure(args, work, m, n) for m, n in [*scales, (args.matchers, args.notifiers)]]
+    if len(results) > 1:
+        compare(results)
 
 
 if __name__ == "__main__":

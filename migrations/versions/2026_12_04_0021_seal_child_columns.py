@@ -1,7 +1,7 @@
 """child data sealed at rest: the columns that hold it say so
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-04 09:00:00.000000
 
 The child data the matcher and the notifier store is sealed per row from this release
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

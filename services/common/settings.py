@@ -68,7 +68,7 @@ class KafkaConnection:
 class TopicLayout:
     """How topics are created: partitions, copies, and how long records stay on the broker."""
 
-    partitions: int = 3
+    partitions: int = 6
     replication_factor: int = 1
     min_insync_replicas: int = 1
     retention_ms: int = WEEK_MS
@@ -119,7 +119,9 @@ class Settings(BaseSettings):
     db_insecure_allow_plaintext: bool = False
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
-    kafka_partitions: int = Field(default=3, ge=1, le=64)
+    # per topic, fixed when `kafka_setup apply` creates it: a group's consumers share the
+    # partitions, so 6 lets 1, 2, 3 or 6 copies of a service split the work evenly
+    kafka_partitions: int = Field(default=6, ge=1, le=64)
     kafka_request_timeout_ms: int = Field(default=5000, ge=500)
     kafka_security_protocol: SecurityProtocol = "SASL_PLAINTEXT"
     kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"

@@ -26,3 +26,19 @@ def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
                  "sustained end to end: 60 incidents", "CPU per incident", "morning sample: 20",
                  "20 disclosures in the audit log", "peak memory (VmHWM)", "national year:"):
         assert line in out, out
+
+
+def test_bench_e2e_at_a_rate_with_two_of_each_compares_with_one_of_each() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.e2e", "--incidents", "30", "--pupils", "3000",
+         "--rate", "5", "--matchers", "2", "--notifiers", "2", "--compare-scale",
+         "--ingest-workers", "1", "--morning", "0", "--timeout", "240"],
+        cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "=== 1 matcher + 1 notifier" in out and "=== 2 matchers + 2 notifiers" in out
+    assert "2 matcher (ports" in out and "2 notifier (ports" in out
+    for line in ("rate mode: offered 5/s", "latency at 5/s, 202 read → NotificationScheduled",
+                 "p95", "backlog at the last 202", "scale comparison",
+                 "ratio 2 matchers + 2 notifiers / 1 matcher + 1 notifier: sustained"):
+        assert line in out, out

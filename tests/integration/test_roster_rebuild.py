@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.envelope import wrap
@@ -31,7 +31,7 @@ from services.matcher.domain import RosterIndex
 from services.matcher.handlers import MatcherDeps, on_incident_received
 from services.matcher.index import RosterCache, build_index
 from services.matcher.metrics import observe_index
-from services.matcher.models import schools
+from services.matcher.models import pupils, schools
 from services.matcher.records import ChildReport, Pupil
 from services.matcher.registry import import_roster
 from services.matcher.roster import ROSTER_HEADER
@@ -278,3 +278,36 @@ async def test_a_rebuild_done_within_the_wait_answers_at_once(
     assert await matched_urns(cache, leaver) == {urn}
     await replace_roll(matcher_engine, urn, joiner)
     assert await matched_urns(cache, joiner) == {urn}
+
+
+LARGE_ROLL = 10_000  # rows: a real rebuild of seconds, no gate
+
+
+async def test_matching_answers_throughout_the_real_rebuild_of_a_large_roll(
+    settings: Settings, matcher_engine: AsyncEngine,
+) -> None:
+    family = family_name()
+    urn = await school_with(settings, family)
+    big = await school_with(settings)
+    cache = RosterCache(matcher_engine, clock=lambda: NOW, wait_s=0)  # the real builder
+    assert await matched_urns(cache, family) == {urn}
+    lines = [",".join(ROSTER_HEADER)] + [
+        f"{big},,Omar,,{family_name()},,{date(2011, 9, 1) + timedelta(days=i % 1400)},,,,C,,"
+        for i in range(LARGE_ROLL)]
+    await import_roster(big, "\n".join(lines) + "\n", uow=UnitOfWork(matcher_engine),
+                        imported_by="test", now=NOW)
+    try:
+        await cache.get()  # starts the rebuild and does not wait for it
+        answered = 0
+        while True:
+            urns = await matched_urns(cache, family)
+            if not cache.status().rebuilding:
+                break
+            assert urns == {urn}  # the old index answers, in full, while the new one builds
+            answered += 1
+        assert answered >= 3
+        assert cache.status().pupils >= LARGE_ROLL and not cache.status().behind
+    finally:  # the session's other caches index every roll: keep them small
+        async with UnitOfWork(matcher_engine) as uow:
+            await uow.conn.execute(delete(pupils).where(pupils.c.urn == big))
+            await uow.commit()

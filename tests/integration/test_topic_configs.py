@@ -16,6 +16,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 
 from schemas import topics
 from services.common import kafka_setup
+from services.common.kafka import ensure_topics
 from services.common.kafka_access import SERVICES
 from services.common.settings import DAY_MS, WEEK_MS, KafkaConnection, TopicLayout
 
@@ -106,3 +107,13 @@ async def test_apply_twice_changes_nothing(
     before = await described(admin, topic_prefix + topics.REVIEWS)
     await apply(kafka, topic_prefix)
     assert await described(admin, topic_prefix + topics.REVIEWS) == before
+
+
+async def test_topics_are_made_with_the_layouts_partitions_for_several_consumers(
+    kafka: KafkaConnection, topic_prefix: str, admin: AIOKafkaAdminClient,
+) -> None:
+    topic = topic_prefix + topics.INCIDENTS
+    await ensure_topics(kafka, [topic], layout=TopicLayout())
+
+    [described] = await admin.describe_topics([topic])
+    assert len(described["partitions"]) == TopicLayout().partitions == 6

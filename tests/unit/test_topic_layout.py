@@ -1,46 +1,38 @@
-"""Which topic keeps its records how long: one layout, set at creation and on every apply."""
+"""How topics are laid out past one machine: partitions for several consumers, three copies
+with two in sync, all from settings."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from schemas import topics
 from services.common.kafka_setup import deployment_topics
-from services.common.settings import DAY_MS, WEEK_MS, Settings, TopicLayout
+from services.common.settings import Settings
+
+KEY = "k" * 64
 
 
 def settings(**kw: object) -> Settings:
-    return Settings(**{"env": "development", **kw})
+    return Settings(**{"env": "test", "child_key_secret": KEY, "kafka_username": "ingest",
+                       "kafka_password": KEY, **kw})
 
 
-@pytest.mark.parametrize(("topic", "retention"), [
-    pytest.param("p.incidents.v1", str(WEEK_MS), id="content"),
-    pytest.param("p.notifications.v1.dlq", str(WEEK_MS), id="content-dlq"),
-    pytest.param("p.disclosures.v1", str(30 * DAY_MS), id="disclosures"),
-    pytest.param("p.disclosures.v1.dlq", str(30 * DAY_MS), id="disclosures-dlq"),
-    pytest.param("p.registry.v1", "-1", id="registry-compacted"),
-    pytest.param("p.registry.v1.dlq", str(WEEK_MS), id="registry-dlq"),
-])
-def test_each_topic_names_its_retention(topic: str, retention: str) -> None:
-    assert TopicLayout().configs(topic)["retention.ms"] == retention
+def test_by_default_two_or_three_copies_of_a_service_share_a_topic_evenly() -> None:
+    layout = settings().topic_layout()
+    assert layout.partitions == 6
+    assert all(layout.partitions % copies == 0 for copies in (1, 2, 3))
 
 
-def test_only_the_registry_is_compacted() -> None:
-    compacted = [t for t in deployment_topics("p.")
-                 if TopicLayout().configs(t).get("cleanup.policy") == "compact"]
-    assert compacted == ["p." + topics.REGISTRY]
+def test_a_cluster_layout_is_three_copies_two_in_sync_on_every_topic() -> None:
+    layout = settings(kafka_replication_factor=3, kafka_min_insync_replicas=2,
+                      kafka_partitions=12).topic_layout()
+    assert (layout.partitions, layout.replication_factor) == (12, 3)
+    for topic in deployment_topics("prod."):
+        assert layout.configs(topic)["min.insync.replicas"] == "2", topic
 
 
-def test_the_disclosures_retention_is_a_setting() -> None:
-    layout = settings(kafka_disclosures_retention_ms=10 * DAY_MS).topic_layout()
-    assert layout.configs("disclosures.v1")["retention.ms"] == str(10 * DAY_MS)
-
-
-@pytest.mark.parametrize("name", ["kafka_retention_ms", "kafka_dlq_retention_ms",
-                                  "kafka_disclosures_retention_ms"])
-def test_no_topic_keeps_records_longer_than_the_content(name: str) -> None:
-    short = {"retention_content_days": 20, "kafka_disclosures_retention_ms": 20 * DAY_MS}
-    with pytest.raises(ValidationError, match=name.upper()):
-        settings(**short | {name: 21 * DAY_MS})
-    assert getattr(settings(**short | {name: 20 * DAY_MS}), name) == 20 * DAY_MS
+@pytest.mark.parametrize("name", ["kafka_partitions", "kafka_replication_factor",
+                                  "kafka_min_insync_replicas"])
+def test_topic_copies_and_partitions_are_at_least_one(name: str) -> None:
+    with pytest.raises(ValidationError):
+        settings(**{name: 0})
