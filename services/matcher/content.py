@@ -5,18 +5,21 @@ keyring the connection's engine carries."""
 
 from __future__ import annotations
 
+import logging
 import types
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.crypto import KeyShredded
+from services.common.crypto import KeyShredded, SealError, period_of
+from services.common.problems import Problem
 from services.common.sealed_columns import (
     INCIDENT_CLEAR,
+    SEALED,
     aad,
     open_column,
     seal,
@@ -26,6 +29,7 @@ from services.common.sealed_columns import (
 from services.common.sealing import sealing_of
 from services.matcher.models import reviews
 
+log = logging.getLogger(__name__)
 REVIEWS = "matcher.reviews"
 # what SQL and the notifier's chase read of a resolution: the outcome and the schools
 RESOLUTION_CLEAR = ("status", "urns", "outcome")
@@ -75,6 +79,39 @@ async def reseal(engine: AsyncEngine, *, now: datetime, batch: int = 500) -> int
                     name: seal_at(sealing, getattr(row, name), written_at=row.created_at,
                                   now=now, aad=aad(REVIEWS, row.review_id, column=name),
                                   clear=clear) for name, clear in _CLEAR.items()}))
+        done += len(found)
+        if len(found) < batch:
+            return done
+
+
+async def refresh_seals(engine: AsyncEngine, *, now: datetime, days: int,
+                        batch: int = 500) -> int:
+    """Seal again, under this month's data key, every review still kept whose content is
+    sealed under a month more than a month old: open ones (retention never erases them) and
+    those resolved within the retention period. The retention owner shreds a month's key once
+    the whole month is older than the retention period (services/common/retention.py), and a
+    review open that long, or resolved late in it, must still be readable; a month's margin
+    with a daily pass re-seals each long-lived review well before its key goes. Returns how
+    many were sealed again."""
+    r = reviews.c
+    stale = f"dk1.{period_of(now - timedelta(days=31))}."  # tokens sort by their month
+    kept = or_(r.status == "open", r.resolved_at >= now - timedelta(days=days))
+    done = 0
+    while True:
+        async with engine.begin() as conn:
+            found = (await conn.execute(
+                select(reviews).where(kept, r.child[SEALED].astext < stale)
+                .order_by(r.review_id).limit(batch).with_for_update(skip_locked=True))).all()
+            for row in found:
+                try:
+                    opened = opened_review(conn, row)
+                except (Problem, SealError):  # shredded or unreadable: nothing to keep alive
+                    log.warning("review %s: content cannot be opened to seal it again",
+                                row.review_id)
+                    continue
+                await conn.execute(update(reviews).where(r.review_id == row.review_id).values(
+                    **sealed_review(conn, row.review_id, at=now, **{
+                        name: getattr(opened, name) for name in _CLEAR})))
         done += len(found)
         if len(found) < batch:
             return done

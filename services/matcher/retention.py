@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from schemas.disclosures import PurgeTrigger
 from services.common.retention import PURGED_MARK, purge_and_announce, stub_incident
 from services.common.sealed_columns import SEALED
+from services.matcher.content import refresh_seals
 from services.matcher.models import reviews
 
 SERVICE = "matcher"
@@ -37,8 +38,10 @@ async def purge_reviews(conn: AsyncConnection, *, cutoff: datetime, now: datetim
 
 async def run_retention(engine: AsyncEngine, *, topic_prefix: str, days: int, now: datetime,
                         trigger: PurgeTrigger) -> int:
-    """Purge (with the published outbox rows) and announce it in one transaction; returns
-    how many content rows were erased."""
+    """Seal the long-lived reviews again under this month's key (before the retention owner
+    shreds the old one), then purge (with the published outbox rows) and announce it in one
+    transaction; returns how many content rows were erased."""
+    await refresh_seals(engine, now=now, days=days)
     return await purge_and_announce(engine, purge_reviews, service=SERVICE, kind="reviews",
                                     topic_prefix=topic_prefix, days=days, now=now,
                                     trigger=trigger)

@@ -24,7 +24,7 @@ from services.common.problems import Problem
 from services.common.sealed_columns import SEALED, aad
 from services.common.sealing import ChildSealing, with_sealing
 from services.common.settings import Settings
-from services.matcher.content import opened_review, sealed_review
+from services.matcher.content import opened_review, refresh_seals, sealed_review
 from services.matcher.models import reviews
 from services.matcher.retention import purge_reviews
 from services.notifier.actions import ActionIn, notification_actions
@@ -273,3 +273,53 @@ async def test_what_a_school_wrote_is_sealed_and_read_back_in_its_record(
     entry = await export_record(ctx, row.id, dsl, channel="api")
     described = json.dumps(entry)
     assert "Zara Okafor's form tutor" in described and "check in daily" in described
+
+
+async def test_a_review_kept_past_its_months_shredding_is_sealed_again_and_still_opens(
+    settings: Settings, keystore: Keystore,
+) -> None:
+    """An open review is never erased, and one resolved late in the retention period is kept
+    for it: the retention owner shreds the month each was sealed under once the whole month
+    is past retention, so the matcher's retention seals them again first. One resolved long
+    ago is not kept, so it is not sealed again."""
+    own = service_engine(settings, "matcher", pool_size=2)
+    engine = with_sealing(own, ChildSealing(None, keyring=keystore.keyring()))
+    created = datetime(2019, 1, 10, 9, 0, tzinfo=UTC)  # before every other test's rows
+    now = datetime(2019, 5, 6, 9, 0, tzinfo=UTC)
+    child = {"given_name": "Zara", "family_name": "Okafor", "date_of_birth": "2015-01-09"}
+    incident = {"incident_id": str(uuid.uuid4()), "force_code": "WMP",
+                "incident_type": "domestic_abuse", "occurred_at": "2019-01-09T18:00:00+00:00",
+                "summary": "Secret summary", "disclosure_fields": ["summary"]}
+    resolved = {"status": "matched", "urns": ["100001"], "outcome": None, "reason": "seen"}
+    rows = {"open": (uuid.uuid4(), "open", None, None),
+            "late": (uuid.uuid4(), "resolved", now - timedelta(days=10), resolved),
+            "long ago": (uuid.uuid4(), "resolved", created, resolved)}
+    try:
+        async with engine.begin() as conn:
+            for review_id, status, resolved_at, resolution in rows.values():
+                await conn.execute(insert(reviews).values(
+                    review_id=review_id, incident_id=uuid.uuid4(), child_index=0,
+                    child_id=uuid.uuid4(), la_code=next_la(), status=status,
+                    created_at=created, resolved_at=resolved_at,
+                    **sealed_review(conn, review_id, at=created, child=child, incident=incident,
+                                    candidates=[child | {"urn": "100001"}],
+                                    resolution=resolution)))
+        assert await refresh_seals(engine, now=now, days=90) == 2
+        assert keystore.keyring().shred_through("2019-01") == ["2019-01"]
+        fresh = with_sealing(own, ChildSealing(None, keyring=keystore.keyring()))
+        async with fresh.begin() as conn:
+            stored = {name: (await conn.execute(select(reviews).where(
+                reviews.c.review_id == ids[0]))).one() for name, ids in rows.items()}
+            for name in ("open", "late"):
+                assert stored[name].child[SEALED].startswith("dk1.2019-05.")
+                opened = opened_review(conn, stored[name])
+                assert (opened.child, opened.incident["summary"]) == (child, "Secret summary")
+            assert stored["long ago"].child[SEALED].startswith("dk1.2019-01.")
+            with pytest.raises(Problem) as gone:
+                opened_review(conn, stored["long ago"])
+            assert gone.value.status == 410
+    finally:
+        async with own.begin() as conn:
+            await conn.execute(delete(reviews).where(
+                reviews.c.review_id.in_([ids[0] for ids in rows.values()])))
+        await own.dispose()
