@@ -137,6 +137,17 @@ ensure_env_file() {
   add_env DAYBREAK_IDENTITY_SIGNING_KEYS "'[\"$(head -c 32 /dev/urandom | base64)\"]'"
   add_env DAYBREAK_CHILD_KEY_SECRET "$(random_hex)"
   add_env DAYBREAK_AUDIT_SIGNING_KEY "$(head -c 32 /dev/urandom | base64)"
+  # the AES-GCM key that seals TOTP secrets in identity.users: a file, never the database
+  # (as `daybreak keys totp-init` makes it: 32 random bytes in base64, mode 0600)
+  local totp_key="$STATE/identity-totp.key"
+  if [[ ! -e $totp_key ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$totp_key")
+    added=1
+  fi
+  chmod 600 "$totp_key"
+  add_env DAYBREAK_IDENTITY_TOTP_KEY_FILE "$totp_key"
+  # Prometheus sends it as a bearer token: /metrics answers nobody else
+  add_env DAYBREAK_METRICS_TOKEN "$(random_hex)"
   local principal
   for principal in $KAFKA_PRINCIPALS; do
     add_env "DAYBREAK_${principal}_KAFKA_PASSWORD" "$(random_hex)"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.security import CLIENT_SCOPES, ROLE_SCOPES, ROLES, Principal
 from services.identity.models import api_clients, auth_failures, users
 from services.identity.passwords import hash_secret, subject_hash, verify_secret
+from services.identity.totp_vault import TotpVault, seal_row
 
 MIN_PASSWORD_LENGTH = 12
 TOTP_ISSUER = "Daybreak"
@@ -69,13 +70,15 @@ async def create_client(conn: AsyncConnection, *, force_code: str) -> NewClient:
 async def create_user(
     conn: AsyncConnection,
     *,
+    vault: TotpVault,
     email: str,
     password: str,
     role: str,
     school_urns: list[str],
     la_codes: list[str],
 ) -> NewUser:
-    """Create a person with a role and the schools or local authorities they act for."""
+    """Create a person with a role and the schools or local authorities they act for; the
+    TOTP secret is stored sealed by `vault`."""
     email = email.strip().lower()
     _check_user(email, password, role, school_urns, la_codes)
     exists = await conn.execute(select(users.c.user_id).where(users.c.email == email))
@@ -86,7 +89,8 @@ async def create_user(
     await conn.execute(
         insert(users).values(
             user_id=user_id, email=email, password_hash=hash_secret(password),
-            totp_secret=totp_secret, role=role, school_urns=school_urns, la_codes=la_codes,
+            **vault.stored(user_id, totp_secret), role=role, school_urns=school_urns,
+            la_codes=la_codes,
         )
     )
     return NewUser(user_id, totp_uri(totp_secret, email))
@@ -159,7 +163,7 @@ async def authenticate_client(
 
 async def authenticate_user(
     conn: AsyncConnection, *, email: str, password: str, totp: str, now: datetime,
-    max_failures: int, window: timedelta,
+    max_failures: int, window: timedelta, vault: TotpVault,
 ) -> Principal | None:
     """Check password and a fresh TOTP code; None when wrong. Raises TooManyAttempts."""
     # normalised as the lookup is, so " a@b" cannot start a fresh count of failures
@@ -173,7 +177,10 @@ async def authenticate_user(
         )
     ).first()
     password_ok = verify_secret(row.password_hash if row else None, password)
-    step = _totp_step(row.totp_secret, totp, now) if row is not None and password_ok else None
+    step = _totp_step(vault.secret_of(row), totp, now) if row is not None and password_ok \
+        else None
+    if row is not None and row.totp_secret is not None:  # a row from before 0020: seal it
+        await seal_row(conn, vault, row.user_id, row.totp_secret)
     if row is None or step is None or (row.last_totp_step or -1) >= step:
         await conn.execute(insert(auth_failures).values(subject_hash=subject, failed_at=now))
         return None

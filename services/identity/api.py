@@ -26,6 +26,7 @@ from services.common.security import Principal
 from services.identity.accounts import TooManyAttempts, authenticate_client, authenticate_user
 from services.identity.keys import Keyset
 from services.identity.tokens import issue_token
+from services.identity.totp_vault import TotpVault
 
 router = APIRouter(tags=["auth"])
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="daybreak"'}
@@ -33,9 +34,10 @@ _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="daybreak"'}
 
 @dataclass(kw_only=True)
 class IdentityContext(AppContext):
-    """The shared adapters plus the signing keys."""
+    """The shared adapters plus the signing keys and the key that seals TOTP secrets."""
 
     keyset: Keyset
+    vault: TotpVault
 
 
 get_identity = context_of(IdentityContext)
@@ -110,6 +112,7 @@ async def sessions(body: SessionIn, ctx: Ctx) -> JSONResponse:
                 uow.conn, email=body.email, password=body.password, totp=body.totp,
                 now=ctx.clock(), max_failures=ctx.settings.login_max_failures,
                 window=timedelta(seconds=ctx.settings.login_failure_window_seconds),
+                vault=ctx.vault,
             )
         except TooManyAttempts:
             raise Problem(429, "Too many sign-in attempts", "Try again later.",

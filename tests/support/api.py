@@ -16,6 +16,7 @@ from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.identity.accounts import create_client, create_user
 from services.identity.main import build_app as build_identity
+from services.identity.totp_vault import totp_vault
 from tests.support.incidents import DEFAULT_LA, register_force
 from tests.support.tokens import identity_settings_for
 
@@ -66,7 +67,7 @@ async def new_police_client(
 async def new_user(settings: Settings, **kwargs: Any) -> tuple[str, str]:
     """Create a user; returns (user_id, totp_secret)."""
     async with standalone_uow(settings, "identity") as uow:
-        new = await create_user(uow.conn, **kwargs)
+        new = await create_user(uow.conn, vault=totp_vault(settings), **kwargs)
         await uow.commit()
     return str(new.user_id), pyotp.parse_uri(new.totp_uri).secret
 

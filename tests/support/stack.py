@@ -149,6 +149,9 @@ class Stack:
             "DAYBREAK_PORTAL_BASE_URL": f"http://127.0.0.1:{notifier}",
             "DAYBREAK_DISPATCH_INTERVAL_S": "0.2", "DAYBREAK_DELIVERY_BACKOFF_S": "0.5",
             "DAYBREAK_COOKIE_SECURE": "false",
+            # the test session's (tests/conftest.py), so its helpers open what the stack seals
+            "DAYBREAK_IDENTITY_TOTP_KEY_FILE": os.environ["DAYBREAK_IDENTITY_TOTP_KEY_FILE"],
+            "DAYBREAK_METRICS_TOKEN": os.environ["DAYBREAK_METRICS_TOKEN"],
         }
 
     def _principal_env(self, name: str) -> dict[str, str]:
