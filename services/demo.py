@@ -452,7 +452,8 @@ async def _await_event(settings: Settings, topic: str, incident_id: str,
         raise DemoTimeout(
             f"no event on {settings.topic(topic)} for the demo incident within {timeout_s:.0f} s;"
             " if the consumers are still draining older incidents, watch daybreak_consumer_lag"
-            f" on {MATCHER}/metrics and {NOTIFIER}/metrics, then run `daybreak demo` again")
+            f" on {MATCHER}/metrics and {NOTIFIER}/metrics (with DAYBREAK_METRICS_TOKEN as the"
+            " bearer token), then run `daybreak demo` again")
     finally:
         await consumer.stop()
 

@@ -47,6 +47,8 @@ def _session_secrets() -> None:
     create_key_file(keys / "identity-totp.key")
     os.environ["DAYBREAK_IDENTITY_TOTP_KEY_FILE"] = str(keys / "identity-totp.key")
     os.environ["DAYBREAK_METRICS_TOKEN"] = secrets.token_urlsafe(32)
+    # gauges as of each scrape: tests scrape, change tables and scrape again at once
+    os.environ["DAYBREAK_METRICS_CACHE_SECONDS"] = "0"
 
 
 _session_secrets()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -70,6 +71,12 @@ async def new_user(settings: Settings, **kwargs: Any) -> tuple[str, str]:
         new = await create_user(uow.conn, vault=totp_vault(settings), **kwargs)
         await uow.commit()
     return str(new.user_id), pyotp.parse_uri(new.totp_uri).secret
+
+
+def metrics_auth() -> dict[str, str]:
+    """The Authorization header /metrics wants: the test session's DAYBREAK_METRICS_TOKEN
+    (tests/conftest.py), which every Settings built in tests reads."""
+    return {"Authorization": f"Bearer {os.environ['DAYBREAK_METRICS_TOKEN']}"}
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
