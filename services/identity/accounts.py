@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.security import CLIENT_SCOPES, ROLE_SCOPES, ROLES, Principal
 from services.identity.models import api_clients, auth_failures, users
 from services.identity.passwords import hash_secret, subject_hash, verify_secret
+from services.identity.strength import weakness
 from services.identity.totp_vault import TotpVault, seal_row
 
 MIN_PASSWORD_LENGTH = 12
@@ -125,6 +126,9 @@ def _check_user(
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    weak = weakness(password, known=[email, role])
+    if weak is not None:
+        raise AccountError(weak)
     if role in ("dsl", "deputy_dsl") and not school_urns:
         raise AccountError("a DSL needs at least one --school")
     if role == "la_officer" and not la_codes:
