@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -36,6 +37,14 @@ def encode_cursor(*key: str | None) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def instant(text: str) -> datetime:
+    """A cursor's time: ISO 8601 with its offset (a naive time would not compare)."""
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError("no offset")
+    return at
+
+
 def optional(parse: Callable[[str], Any]) -> Callable[[str | None], Any]:
     """A parser for a part of the key that may be null (a null deadline)."""
     return lambda value: None if value is None else parse(value)
@@ -49,7 +58,7 @@ def decode_cursor(cursor: str, *parsers: Callable[[Any], Any]) -> tuple[Any, ...
                                            validate=True))
         if not isinstance(data, list) or len(data) != len(parsers):
             raise ValueError("shape")
-        # a null reaches the parser: `datetime.fromisoformat` and `uuid.UUID` refuse it
+        # a null reaches the parser: `instant` and `uuid.UUID` refuse it
         return tuple(parse(None if value is None else _text(value))
                      for parse, value in zip(parsers, data, strict=True))
     except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error,

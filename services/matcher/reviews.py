@@ -27,7 +27,7 @@ from services.common.db import UnitOfWork
 from services.common.disclosure import record_disclosure
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
-from services.common.paging import DEFAULT_LIMIT, cut, decode_cursor, optional
+from services.common.paging import DEFAULT_LIMIT, cut, decode_cursor, instant, optional
 from services.common.problems import Problem
 from services.common.pseudonym import child_key
 from services.common.security import Principal
@@ -93,8 +93,8 @@ async def list_reviews(*, principal: Principal, uow: UnitOfWork, now: datetime,
              .order_by(r.deadline_at.asc().nulls_first(), r.created_at, r.review_id)
              .limit(limit + 1))
     if cursor is not None:
-        query = query.where(_after(*decode_cursor(cursor, optional(datetime.fromisoformat),
-                                                  datetime.fromisoformat, uuid.UUID)))
+        query = query.where(_after(*decode_cursor(cursor, optional(instant), instant,
+                                                  uuid.UUID)))
     async with uow:
         rows, next_cursor = cut((await uow.conn.execute(query)).all(), limit, _queue_key)
     listed = []

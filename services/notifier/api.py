@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -18,7 +17,7 @@ from schemas.incidents import CHILD_DISCLOSABLE_FIELDS, INCIDENT_DISCLOSABLE_FIE
 from schemas.notifications import ACTION_TYPES
 from services.common.auth_api import current_principal, require_scope
 from services.common.disclosure import record_disclosure
-from services.common.paging import DEFAULT_LIMIT, Cursor, Limit, cut, decode_cursor
+from services.common.paging import DEFAULT_LIMIT, Cursor, Limit, cut, decode_cursor, instant
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.notifier import history
@@ -97,7 +96,7 @@ async def list_notifications(principal: Reader, ctx: Ctx, limit: Limit = DEFAULT
              .where(_visible(principal)).order_by(n.created_at.desc(), n.id.desc())
              .limit(limit + 1))
     if cursor is not None:
-        created, after = decode_cursor(cursor, datetime.fromisoformat, uuid.UUID)
+        created, after = decode_cursor(cursor, instant, uuid.UUID)
         query = query.where(tuple_(n.created_at, n.id) < tuple_(created, after))
     async with ctx.engine.connect() as conn:
         rows, next_cursor = cut((await conn.execute(query)).all(), limit,

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import insert
 
 from services.common.db import standalone_uow
+from services.common.paging import encode_cursor
 from services.common.settings import Settings
 from services.matcher.main import build_app as build_matcher
 from services.matcher.models import reviews
@@ -115,8 +116,10 @@ async def test_the_review_queue_answers_100_by_default_and_at_most_500(
     officer = bearer(person("la_officer", las=[la]))
     page = await matcher.get("/v1/reviews", headers=officer)
     assert len(page.json()) == 100 and page.headers["x-next-cursor"]
+    naive = encode_cursor(None, "2026-11-02T09:00:00", str(uuid.uuid4()))  # no offset
     for bad in ({"limit": "501"}, {"limit": "0"}, {"cursor": "bm90LWEtY3Vyc29y"},
-                {"cursor": "e30"}, {"cursor": "!!"}):
+                {"cursor": "e30"}, {"cursor": "!!"}, {"cursor": naive},
+                {"cursor": encode_cursor(None, None, None)}):
         resp = await matcher.get("/v1/reviews", params=bad, headers=officer)
         assert resp.status_code == 422, bad
         assert resp.headers["content-type"].startswith("application/problem+json")
@@ -154,7 +157,9 @@ async def test_notifications_page_newest_first_with_a_next_cursor(
                                     _notifications_page)
         assert walked == whole["items"], limit
         assert pages == -(-8 // limit)
-    for bad in ({"limit": "501"}, {"limit": "0"}, {"cursor": "WyJ4Il0"}):
+    for bad in ({"limit": "501"}, {"limit": "0"}, {"cursor": "WyJ4Il0"},
+                {"cursor": encode_cursor("2026-11-02T09:00:00", str(uuid.uuid4()))},
+                {"cursor": encode_cursor("2026-11-02T09:00:00+00:00", "not-an-id")}):
         resp = await notifier.get("/v1/notifications", params=bad, headers=dsl)
         assert resp.status_code == 422, bad
 
