@@ -70,7 +70,12 @@ Deps = Annotated[ReviewDeps, Depends(_deps)]
 
 # the queue → a review → its resolution (the stateful run follows these, as an officer would)
 _FOLLOW_QUEUE: dict[int | str, dict[str, Any]] = {200: {"links": {"OpenReview": {
-    "operationId": "open_review", "parameters": {"review_id": "$response.body#/0/review_id"}}}}}
+    "operationId": "open_review", "parameters": {"review_id": "$response.body#/0/review_id"}}},
+    "headers": {
+        NEXT_CURSOR_HEADER: {"description": "the `cursor` of the next page; absent on the last",
+                             "schema": {"type": "string"}},
+        "Link": {"description": 'the next page\'s address, rel="next"; absent on the last',
+                 "schema": {"type": "string"}}}}}
 _FOLLOW_REVIEW: dict[int | str, dict[str, Any]] = {200: {"links": {"ResolveReview": {
     "operationId": "resolve_review", "parameters": {"review_id": "$request.path.review_id"}}}}}
 
