@@ -17,12 +17,13 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from services.common.problems import Problem
+from services.common.problems import Problem, documented_rules
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # unpadded URL-safe base64
 NEXT_CURSOR_HEADER = "X-Next-Cursor"  # where a list answered as a bare array puts its cursor
+CURSOR_RULES = documented_rules("cursor is one a page of this list gave")  # openapi_extra
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT,
                              description=f"rows per page (at most {MAX_LIMIT})")]

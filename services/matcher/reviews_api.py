@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from schemas.disclosures import Channel
 from schemas.incidents import NOT_BLANK
 from services.common.auth_api import require_scope
-from services.common.paging import DEFAULT_LIMIT, NEXT_CURSOR_HEADER, Cursor, Limit
+from services.common.paging import (
+    CURSOR_RULES,
+    DEFAULT_LIMIT,
+    NEXT_CURSOR_HEADER,
+    Cursor,
+    Limit,
+)
 from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.matcher import handovers, reviews
@@ -80,7 +86,8 @@ _FOLLOW_REVIEW: dict[int | str, dict[str, Any]] = {200: {"links": {"ResolveRevie
     "operationId": "resolve_review", "parameters": {"review_id": "$request.path.review_id"}}}}}
 
 
-@router.get("/v1/reviews", responses=_FOLLOW_QUEUE | problem_responses(401, 403, 422))
+@router.get("/v1/reviews", responses=_FOLLOW_QUEUE | problem_responses(401, 403, 422),
+            openapi_extra=CURSOR_RULES)
 async def list_reviews(principal: Reader, ctx: Ctx, response: Response,
                        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
                        ) -> list[dict[str, Any]]:

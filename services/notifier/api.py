@@ -17,7 +17,15 @@ from schemas.incidents import CHILD_DISCLOSABLE_FIELDS, INCIDENT_DISCLOSABLE_FIE
 from schemas.notifications import ACTION_TYPES
 from services.common.auth_api import current_principal, require_scope
 from services.common.disclosure import record_disclosure
-from services.common.paging import DEFAULT_LIMIT, Cursor, Limit, cut, decode_cursor, instant
+from services.common.paging import (
+    CURSOR_RULES,
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    cut,
+    decode_cursor,
+    instant,
+)
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.notifier import history
@@ -81,7 +89,7 @@ def disclosed_view(
     return {"incident": shown_incident, "children": shown_children}
 
 
-@router.get("", responses=problem_responses(422))
+@router.get("", responses=problem_responses(422), openapi_extra=CURSOR_RULES)
 async def list_notifications(principal: Reader, ctx: Ctx, limit: Limit = DEFAULT_LIMIT,
                              cursor: Cursor = None) -> dict[str, Any]:
     """The caller's school(s)' notifications (an LA officer's: the LA's, and its schools'
