@@ -181,8 +181,8 @@ async def authenticate_user(
         )
     ).first()
     password_ok = verify_secret(row.password_hash if row else None, password)
-    step = _totp_step(vault.secret_of(row), totp, now) if row is not None and password_ok \
-        else None
+    secret = vault.secret_or_none(row) if row is not None and password_ok else None
+    step = _totp_step(secret, totp, now) if secret is not None else None
     if row is not None and row.totp_secret is not None:  # a row from before 0020: seal it
         await seal_row(conn, vault, row.user_id, row.totp_secret)
     if row is None or step is None or (row.last_totp_step or -1) >= step:

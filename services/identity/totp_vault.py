@@ -75,6 +75,16 @@ class TotpVault:
         plain: str = row.totp_secret
         return plain
 
+    def secret_or_none(self, row: Any) -> str | None:
+        """`secret_of`, or None (logged) when the row's secret does not open: sign-in then
+        fails as a wrong code would, never with a 500 that only a right password reaches."""
+        try:
+            return self.secret_of(row)
+        except TotpKeyError:
+            log.error("a TOTP secret does not open with this key: is "
+                      f"{KEY_FILE_SETTING} the file it was sealed with?")
+            return None
+
     def stored(self, user_id: uuid.UUID, secret: str) -> dict[str, object]:
         """The `users` column values that store this secret (sealed, never in the clear)."""
         return {"totp_secret_enc": self.seal(user_id, secret), "totp_secret": None}

@@ -92,6 +92,22 @@ async def test_sign_in_on_a_legacy_row_works_and_seals_it(
     assert row.totp_secret is None and row.totp_secret_enc is not None  # type: ignore[attr-defined]
 
 
+async def test_a_secret_sealed_under_another_key_fails_sign_in_as_a_wrong_code_would(
+    settings: Settings, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    email = next_email("rekeyed", "school.example")
+    user_id, secret = await new_user(settings, email=email, password=PASSWORD, role="dsl",
+                                     school_urns=["103456"], la_codes=[])
+    async with engine.begin() as conn:  # as if the key file were replaced by another
+        await conn.execute(users.update().where(users.c.user_id == uuid.UUID(user_id)).values(
+            **TotpVault(bytes(range(32))).stored(uuid.UUID(user_id), secret)))
+    async with running(build_identity(identity_settings_for(settings))) as client:
+        resp = await client.post("/v1/sessions", json={
+            "email": email, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()})
+    assert resp.status_code == 401  # not a 500 that only the right password would reach
+    assert "DAYBREAK_IDENTITY_TOTP_KEY_FILE" in caplog.text and secret not in caplog.text
+
+
 def test_identity_will_not_start_without_its_key_file(settings: Settings,
                                                       tmp_path: Path) -> None:
     with pytest.raises(MissingSetting, match="DAYBREAK_IDENTITY_TOTP_KEY_FILE"):
