@@ -157,6 +157,17 @@ ensure_env_file() {
   # outside the database (scripts/services.sh gives them to ingest, matcher, notifier only)
   add_env DAYBREAK_KEYSTORE_DIR "$STATE/keys/store"
   add_env DAYBREAK_KEK_FILE "$STATE/keys/kek"
+  # the AES-GCM key that seals TOTP secrets in identity.users: a file, never the database
+  # (as `daybreak keys totp-init` makes it: 32 random bytes in base64, mode 0600)
+  local totp_key="$STATE/identity-totp.key"
+  if [[ ! -e $totp_key ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$totp_key")
+    added=1
+  fi
+  chmod 600 "$totp_key"
+  add_env DAYBREAK_IDENTITY_TOTP_KEY_FILE "$totp_key"
+  # Prometheus sends it as a bearer token: /metrics answers nobody else
+  add_env DAYBREAK_METRICS_TOKEN "$(random_hex)"
   local principal
   for principal in $KAFKA_PRINCIPALS; do
     add_env "DAYBREAK_${principal}_KAFKA_PASSWORD" "$(random_hex)"

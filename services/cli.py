@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from services.common.cli_errors import CliError
 from services.common.security import ROLES
@@ -168,6 +169,10 @@ def _parser() -> argparse.ArgumentParser:
     rotate.set_defaults(run=_keys_rotate)
     jwks = keys_sub.add_parser("jwks", help="print the public JWKS of the configured keys")
     jwks.set_defaults(run=_keys_jwks)
+    totp_init = keys_sub.add_parser(
+        "totp-init", help="create the key file DAYBREAK_IDENTITY_TOTP_KEY_FILE names (mode "
+        "0600) unless it exists: the key that seals TOTP secrets at rest")
+    totp_init.set_defaults(run=_keys_totp_init)
 
     pseudonym = sub.add_parser("pseudonym", help="the secrets child keys are made with")
     pseudonym_sub = pseudonym.add_subparsers(metavar="ACTION")
@@ -308,16 +313,21 @@ def _clients_create(args: argparse.Namespace) -> int:
 def _users_create(args: argparse.Namespace) -> int:
     from services.common.db import standalone_uow
     from services.identity.accounts import AccountError, create_user
+    from services.identity.totp_vault import TotpKeyError, totp_vault
 
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise CliError("give the password on standard input")
+    try:
+        vault = totp_vault(_settings())
+    except TotpKeyError as exc:
+        raise CliError(str(exc)) from None
 
     async def work(settings: Settings) -> dict[str, str]:
         async with standalone_uow(settings, "identity") as uow:
             try:
                 new = await create_user(
-                    uow.conn, email=args.email, password=password, role=args.role,
+                    uow.conn, vault=vault, email=args.email, password=password, role=args.role,
                     school_urns=args.school, la_codes=[c.upper() for c in args.la],
                 )
             except AccountError as exc:
@@ -325,24 +335,40 @@ def _users_create(args: argparse.Namespace) -> int:
             await uow.commit()
         return {"user_id": str(new.user_id), "totp_uri": new.totp_uri}
 
-    created = _run_async(work)
-    if args.qr:
-        _write_qr(created["totp_uri"], args.qr)
+    qr = _private_file(args.qr) if args.qr else None  # before the account: fail first
+    try:
+        created = _run_async(work)
+    except BaseException:
+        if qr is not None:
+            qr.close()
+            os.unlink(args.qr)
+        raise
+    if qr is not None:
+        _write_qr(created["totp_uri"], qr)
     print(json.dumps(created))
     return 0
 
 
-def _write_qr(uri: str, path: str) -> None:
-    """The enrolment QR code for an authenticator app: a PNG, and on a terminal as text."""
+def _private_file(path: str) -> BinaryIO:
+    """A new file only its owner may read (0600): never over an existing file, never through
+    a symlink."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+    return os.fdopen(fd, "wb")
+
+
+def _write_qr(uri: str, out: BinaryIO) -> None:
+    """The enrolment QR code for an authenticator app: a PNG (it holds the TOTP secret, so
+    `out` is a private file), and on a terminal as text."""
     import qrcode
     from qrcode.image.pure import PyPNGImage
 
     code = qrcode.QRCode(border=2, image_factory=PyPNGImage)
     code.add_data(uri)
-    try:
-        code.make_image().save(path)
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+    with out:
+        code.make_image().save(out)
     if sys.stderr.isatty():
         code.print_ascii(out=sys.stderr, invert=True)
 
@@ -368,8 +394,6 @@ def _keys_init(args: argparse.Namespace) -> int:
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
-    import os
-
     from services.identity.keys import rotated
 
     if args.keep < 2:
@@ -410,9 +434,19 @@ def _pseudonym_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys_jwks(args: argparse.Namespace) -> int:
-    import os
+def _keys_totp_init(args: argparse.Namespace) -> int:
+    from services.identity.totp_vault import create_key_file, key_file_of
 
+    path = key_file_of(_settings())
+    try:
+        made = create_key_file(path)
+    except OSError as exc:
+        raise CliError(f"cannot create {path}: {exc.strerror}") from None
+    print(json.dumps({"key_file": str(path), "created": made}))
+    return 0
+
+
+def _keys_jwks(args: argparse.Namespace) -> int:
     from services.identity.keys import BadSigningKey, Keyset
 
     try:

@@ -33,6 +33,7 @@ from services.common.local_time import LONDON
 from services.common.school_calendar import SchoolCalendar
 from services.common.settings import Settings
 from services.identity.accounts import create_client, create_user
+from services.identity.totp_vault import totp_vault
 from services.notifier.channels import spoken_time
 from services.notifier.scheduling import schedule_push
 
@@ -87,7 +88,8 @@ async def _account(settings: Settings, role: str, **kw: Any
     email = f"demo-{role}-{secrets.token_hex(3)}@example.org"
     password = secrets.token_urlsafe(18)
     async with standalone_uow(settings, "identity") as uow:
-        user = await create_user(uow.conn, email=email, password=password, role=role,
+        user = await create_user(uow.conn, vault=totp_vault(settings), email=email,
+                                 password=password, role=role,
                                  school_urns=kw.get("schools", []), la_codes=kw.get("las", []))
         await uow.commit()
     return email, password, pyotp.TOTP(pyotp.parse_uri(user.totp_uri).secret)
@@ -450,7 +452,8 @@ async def _await_event(settings: Settings, topic: str, incident_id: str,
         raise DemoTimeout(
             f"no event on {settings.topic(topic)} for the demo incident within {timeout_s:.0f} s;"
             " if the consumers are still draining older incidents, watch daybreak_consumer_lag"
-            f" on {MATCHER}/metrics and {NOTIFIER}/metrics, then run `daybreak demo` again")
+            f" on {MATCHER}/metrics and {NOTIFIER}/metrics (with DAYBREAK_METRICS_TOKEN as the"
+            " bearer token), then run `daybreak demo` again")
     finally:
         await consumer.stop()
 

@@ -27,6 +27,7 @@ from services.common.cli_errors import CliError
 from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.identity.accounts import create_client, create_user
+from services.identity.totp_vault import totp_vault
 
 PORTAL = "http://127.0.0.1:8003"  # the notifier's portal_base_url unless DAYBREAK_PORTAL_BASE_URL
 FORCE = "SANDBOX"
@@ -89,7 +90,8 @@ async def _new_account(settings: Settings, role: str, **scope: list[str]) -> dic
     email = f"sandbox-{role}-{secrets.token_hex(3)}@sandbox.example"
     password = secrets.token_urlsafe(18)
     async with standalone_uow(settings, "identity") as uow:
-        user = await create_user(uow.conn, email=email, password=password, role=role,
+        user = await create_user(uow.conn, vault=totp_vault(settings), email=email,
+                                 password=password, role=role,
                                  school_urns=scope.get("schools", []),
                                  la_codes=scope.get("las", []))
         await uow.commit()

@@ -42,6 +42,27 @@ for _local_only in ("DAYBREAK_WEBHOOK_ALLOW_LOOPBACK", "DAYBREAK_KEYSTORE_DIR",
                     "DAYBREAK_KEK_FILE"):
     os.environ.pop(_local_only, None)
 
+
+def _session_secrets() -> None:
+    """The session's own TOTP key file (a temp dir, mode 0600, removed at exit) and /metrics
+    token, whatever the deployment's are: every Settings built in tests reads them."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from services.identity.totp_vault import create_key_file
+
+    keys = Path(tempfile.mkdtemp(prefix="daybreak-keys-"))
+    atexit.register(shutil.rmtree, keys, ignore_errors=True)
+    create_key_file(keys / "identity-totp.key")
+    os.environ["DAYBREAK_IDENTITY_TOTP_KEY_FILE"] = str(keys / "identity-totp.key")
+    os.environ["DAYBREAK_METRICS_TOKEN"] = secrets.token_urlsafe(32)
+    # gauges as of each scrape: tests scrape, change tables and scrape again at once
+    os.environ["DAYBREAK_METRICS_CACHE_SECONDS"] = "0"
+
+
+_session_secrets()
+
 # fixtures more than one tier uses, beside the helpers they go with (tests/support/*.py);
 # each after the ones it imports, so that pytest can rewrite its asserts
 pytest_plugins = (

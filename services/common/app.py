@@ -24,7 +24,7 @@ from services.common.context import AppContext
 from services.common.errors import is_transient, is_unstorable_text
 from services.common.jwks import TokenVerifier, parse_jwks, url_fetch
 from services.common.kafka import broker_answers
-from services.common.metrics import refresh_gauges
+from services.common.metrics import CachedRefresh, require_metrics_token
 from services.common.problems import (
     EVERY_ROUTE,
     PROBLEM_SCHEMA,
@@ -54,8 +54,10 @@ def create_app(
     of bearer tokens addressed to `service` (unless the context brings its own)."""
     if ctx.verifier is None:
         ctx.verifier = token_verifier(ctx.settings, audience=service, http=ctx.issuer)
+    # no /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, a third
+    # party's script beside the portal's session cookie; /openapi.json is the contract
     app = FastAPI(title=title, version="1.0.0", lifespan=_closing_issuer(ctx, lifespan),
-                  responses=problem_responses(*EVERY_ROUTE))
+                  responses=problem_responses(*EVERY_ROUTE), docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     _declare_problem_schema(app)
     _add_error_handlers(app)
@@ -80,10 +82,14 @@ def create_app(
             return problem_response(503, "Not ready", "; ".join(failed))
         return JSONResponse({"status": "ready"})
 
+    gauges = CachedRefresh(ctx, max_age_s=ctx.settings.metrics_cache_seconds)
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
-        """Prometheus metrics; table and topic gauges are brought up to date first."""
-        await refresh_gauges(ctx)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics, for DAYBREAK_METRICS_TOKEN's bearer alone; table and topic
+        gauges are brought up to date first, at most once per DAYBREAK_METRICS_CACHE_SECONDS."""
+        require_metrics_token(request.headers.get("authorization"), ctx.settings.metrics_token)
+        await gauges()
         return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(

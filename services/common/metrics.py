@@ -5,6 +5,7 @@ topic names only: never child data, never ids."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections import Counter as CounterOf
@@ -16,11 +17,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.context import AppContext, Refresher
 from services.common.doctor import ReadinessProblem
 from services.common.kafka import partitions_of
+from services.common.problems import Problem
 from services.common.settings import KafkaConnection
 
 if TYPE_CHECKING:
@@ -39,6 +42,44 @@ def add_refresher(ctx: AppContext, name: str, refresh: Refresher) -> None:
             "Scrapes whose gauges kept their last values because a query failed or timed out",
             ["refresher"], registry=ctx.registry)
     ctx.refreshers.append((name, refresh))
+
+
+def require_metrics_token(authorization: str | None, token: SecretStr | None) -> None:
+    """Refuse (401) a scrape that does not bear the metrics token; every scrape when none is
+    set. Compared in constant time, as bytes."""
+    scheme, _, given = (authorization or "").partition(" ")
+    if token is None or scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.get_secret_value().encode()):
+        raise Problem(401, "Unauthorized", "Metrics need DAYBREAK_METRICS_TOKEN as a bearer "
+                      "token.", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+
+
+class CachedRefresh:
+    """`refresh_gauges` at most once per `max_age_s`, one at a time: scrapes that arrive
+    while a refresh runs wait for it and share its result, so a flood of scrapes costs one
+    round of queries per interval, not one per scrape (nor a pool exhausted)."""
+
+    def __init__(self, ctx: AppContext, *, max_age_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ctx = ctx
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self.refreshed_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    def _fresh(self) -> bool:
+        return self.refreshed_at is not None and \
+            self.clock() - self.refreshed_at < self.max_age_s
+
+    async def __call__(self) -> None:
+        """Bring the gauges up to date unless they are fresh enough."""
+        if self._fresh():
+            return
+        async with self._lock:
+            if self._fresh():  # refreshed by the scrape this one waited behind
+                return
+            await refresh_gauges(self.ctx)
+            self.refreshed_at = self.clock()
 
 
 async def refresh_gauges(ctx: AppContext, *, timeout_s: float = REFRESH_TIMEOUT_S) -> None:

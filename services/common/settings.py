@@ -182,6 +182,13 @@ class Settings(BaseSettings):
     jwks: str | None = None  # a static JWKS document instead of the URL (tests, air-gapped)
     jwks_cache_seconds: float = Field(default=300, ge=0)
     jwks_refetch_seconds: float = Field(default=10, ge=0)  # at most one fetch per unknown kid
+    # the AES-GCM key that seals TOTP secrets in identity.users: a file, never the database
+    # (services/identity/totp_vault.py; `daybreak keys totp-init` creates it, mode 0600)
+    identity_totp_key_file: str | None = None
+    # `GET /metrics` answers only `Authorization: Bearer <this>` (401 otherwise, and always
+    # when unset); its gauges are recomputed at most once per `metrics_cache_seconds`
+    metrics_token: SecretStr | None = None
+    metrics_cache_seconds: float = Field(default=15, ge=0)
 
     @model_validator(mode="after")
     def _static_jwks_parses(self) -> Settings:

@@ -3,7 +3,7 @@ enable them, set a new one-time password, re-enrol TOTP, rotate a client's secre
 
 Every change is recorded in `account_changes` (who, when, what, to whom; never a secret) in
 the transaction that makes it. A new secret is returned once, to be shown once, and only its
-hash (or, for TOTP, the secret itself, which sign-in needs) is kept.
+hash (or, for TOTP, the secret itself, which sign-in needs, sealed: totp_vault.py) is kept.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from services.identity.accounts import (
 )
 from services.identity.models import account_changes, api_clients, auth_failures, users
 from services.identity.passwords import hash_secret, subject_hash
+from services.identity.totp_vault import TotpVault
 
 MAX_PAGE = 200
 _USER = (users.c.user_id, users.c.email, users.c.role, users.c.school_urns, users.c.la_codes,
@@ -87,11 +88,11 @@ async def list_clients(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 
 async def add_user(conn: AsyncConnection, *, email: str, role: str, school_urns: list[str],
-                   la_codes: list[str], actor: str, now: datetime
+                   la_codes: list[str], actor: str, now: datetime, vault: TotpVault
                    ) -> tuple[dict[str, Any], str, str]:
     """A new person with a one-time password: their view, the password and the TOTP URI."""
     password = new_password()
-    made = await create_user(conn, email=email, password=password, role=role,
+    made = await create_user(conn, vault=vault, email=email, password=password, role=role,
                              school_urns=school_urns, la_codes=la_codes)
     view = await _user(conn, str(made.user_id))
     await _record(conn, actor, now, "user_created", "user", view["id"], {
@@ -125,13 +126,14 @@ async def reset_password(conn: AsyncConnection, user_id: str, *, actor: str, now
     return view, password
 
 
-async def reenrol_totp(conn: AsyncConnection, user_id: str, *, actor: str, now: datetime
-                       ) -> tuple[dict[str, Any], str]:
+async def reenrol_totp(conn: AsyncConnection, user_id: str, *, actor: str, now: datetime,
+                       vault: TotpVault) -> tuple[dict[str, Any], str]:
     """A new TOTP secret (codes from the old one stop working); its URI."""
     view = await _user(conn, user_id)
     secret = new_totp_secret()
     await conn.execute(update(users).where(users.c.user_id == uuid.UUID(user_id))
-                       .values(totp_secret=secret, last_totp_step=None))
+                       .values(**vault.stored(uuid.UUID(user_id), secret),
+                               last_totp_step=None))
     await _record(conn, actor, now, "totp_reenrolled", "user", user_id, {})
     return view, totp_uri(secret, view["email"])
 

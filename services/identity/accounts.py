@@ -22,7 +22,9 @@ from services.identity.passwords import (
     subject_hash,
 )
 from services.identity.security_events import Attempt, IpNetwork, Kind, record_event
+from services.identity.strength import weakness
 from services.identity.throttle import Budgets, count_failure, forget_failures, is_throttled
+from services.identity.totp_vault import TotpVault, seal_row
 
 MIN_PASSWORD_LENGTH = 12
 TOTP_ISSUER = "Daybreak"
@@ -73,13 +75,15 @@ async def create_client(conn: AsyncConnection, *, force_code: str) -> NewClient:
 async def create_user(
     conn: AsyncConnection,
     *,
+    vault: TotpVault,
     email: str,
     password: str,
     role: str,
     school_urns: list[str],
     la_codes: list[str],
 ) -> NewUser:
-    """Create a person with a role and the schools or local authorities they act for."""
+    """Create a person with a role and the schools or local authorities they act for; the
+    TOTP secret is stored sealed by `vault`."""
     email = email.strip().lower()
     _check_user(email, password, role, school_urns, la_codes)
     exists = await conn.execute(select(users.c.user_id).where(users.c.email == email))
@@ -90,7 +94,8 @@ async def create_user(
     await conn.execute(
         insert(users).values(
             user_id=user_id, email=email, password_hash=await hash_secret(password),
-            totp_secret=totp_secret, role=role, school_urns=school_urns, la_codes=la_codes,
+            **vault.stored(user_id, totp_secret), role=role, school_urns=school_urns,
+            la_codes=la_codes,
         )
     )
     return NewUser(user_id, totp_uri(totp_secret, email))
@@ -125,6 +130,9 @@ def _check_user(
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    weak = weakness(password, known=[email, role])
+    if weak is not None:
+        raise AccountError(weak)
     if role in ("dsl", "deputy_dsl") and not school_urns:
         raise AccountError("a DSL needs at least one --school")
     if role == "la_officer" and not la_codes:
@@ -189,7 +197,7 @@ async def authenticate_client(
 
 async def authenticate_user(
     conn: AsyncConnection, *, email: str, password: str, totp: str, attempt: Attempt,
-    policy: SignInPolicy,
+    policy: SignInPolicy, vault: TotpVault,
 ) -> SignIn:
     """Check password and a fresh TOTP code, counting failures and recording the event."""
     # normalised as the lookup is, so " a@b" cannot start a fresh count of failures
@@ -206,8 +214,10 @@ async def authenticate_user(
         )
     ).first()
     password_ok = await policy.hasher.verify(row.password_hash if row else None, password)
-    step = (_totp_step(row.totp_secret, totp, attempt.at)
-            if row is not None and password_ok else None)
+    secret = vault.secret_or_none(row) if row is not None and password_ok else None
+    step = _totp_step(secret, totp, attempt.at) if secret is not None else None
+    if row is not None and row.totp_secret is not None:  # a row from before 0020: seal it
+        await seal_row(conn, vault, row.user_id, row.totp_secret)
     if row is None or step is None or (row.last_totp_step or -1) >= step:
         await _failed(conn, "user_session", subject, attempt)
         return SignIn()

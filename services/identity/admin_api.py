@@ -168,7 +168,8 @@ async def create_user(body: UserIn, principal: Admin, ctx: Ctx) -> JSONResponse:
         try:
             view, password, uri = await admin.add_user(
                 uow.conn, email=body.email, role=body.role, school_urns=body.school_urns,
-                la_codes=body.la_codes, actor=principal.subject, now=ctx.clock())
+                la_codes=body.la_codes, actor=principal.subject, now=ctx.clock(),
+                vault=ctx.vault)
         except AccountExists as exc:
             raise Problem(409, "Conflict", str(exc)) from None
         except AccountError as exc:
@@ -205,7 +206,7 @@ async def reenrol_totp(user_id: str, principal: Admin, ctx: Ctx) -> JSONResponse
     """Give a person a new TOTP secret; its URI is shown once."""
     async with ctx.uow() as uow:
         view, uri = await admin.reenrol_totp(uow.conn, user_id[:64], actor=principal.subject,
-                                             now=ctx.clock())
+                                             now=ctx.clock(), vault=ctx.vault)
         await uow.commit()
     return _once({"user": view, "totp_uri": uri})
 

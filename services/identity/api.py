@@ -31,6 +31,7 @@ from services.identity.keys import Keyset
 from services.identity.passwords import GateFull
 from services.identity.security_events import Attempt, client_address, printable_agent
 from services.identity.tokens import issue_token
+from services.identity.totp_vault import TotpVault
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
@@ -43,10 +44,12 @@ _TOKEN_BUSY: dict[int | str, dict[str, Any]] = {503: {
 
 @dataclass(kw_only=True)
 class IdentityContext(AppContext):
-    """The shared adapters plus the signing keys and how sign-ins are checked."""
+    """The shared adapters plus the signing keys, how sign-ins are checked and the key that
+    seals TOTP secrets."""
 
     keyset: Keyset
     sign_in: SignInPolicy
+    vault: TotpVault
 
 
 get_identity = context_of(IdentityContext)
@@ -139,7 +142,7 @@ async def sessions(request: Request, body: SessionIn, ctx: Ctx) -> JSONResponse:
     try:
         decided = await _check(ctx, request, lambda conn, attempt: authenticate_user(
             conn, email=body.email, password=body.password, totp=body.totp, attempt=attempt,
-            policy=ctx.sign_in))
+            policy=ctx.sign_in, vault=ctx.vault))
     except GateFull:
         raise Problem(503, "Sign-in is busy", "Try again in a few seconds.",
                       headers=_BUSY) from None

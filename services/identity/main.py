@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Final
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.app import create_app
 from services.common.bootstrap import service_lifespan
 from services.common.db import service_engine
+from services.common.errors import is_transient
 from services.common.jwks import TokenVerifier
 from services.common.retention import run_daily
 from services.common.runner import in_background
@@ -21,7 +25,9 @@ from services.identity.keys import Keyset
 from services.identity.security_events import run_retention
 from services.identity.security_events_api import router as security_events_router
 from services.identity.settings import identity_settings
+from services.identity.totp_vault import TotpVault, seal_legacy_rows, totp_vault
 
+log = logging.getLogger(__name__)
 PORT = 8005
 SERVICE: Final = "identity"
 
@@ -30,13 +36,14 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     """The identity app with real adapters."""
     settings = identity_settings(settings)
     keyset = settings.keyset()
+    vault = totp_vault(settings)  # fail fast: no sign-in works without it
     ctx = IdentityContext(
-        settings=settings, registry=CollectorRegistry(), keyset=keyset,
+        settings=settings, registry=CollectorRegistry(), keyset=keyset, vault=vault,
         engine=service_engine(settings, SERVICE), verifier=own_verifier(settings, keyset),
         sign_in=settings.sign_in_policy(),
     )
     app = create_app(title="Daybreak identity", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(ctx.engine, inner=lambda: daily_purge(ctx)))
+                     lifespan=service_lifespan(ctx.engine, inner=startup(ctx, vault)))
     app.include_router(router)
     app.include_router(admin_router)
     app.include_router(security_events_router)
@@ -53,6 +60,38 @@ def daily_purge(ctx: IdentityContext) -> AbstractAsyncContextManager[None]:
                             window=ctx.sign_in.budgets.window)
 
     return in_background(run_daily(once, interval_s=settings.retention_interval_s))
+
+
+def sealing(engine: AsyncEngine, vault: TotpVault
+            ) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """At startup, seal the TOTP secrets of rows written before they were sealed (0020)."""
+
+    @asynccontextmanager
+    async def run() -> AsyncIterator[None]:
+        try:
+            await seal_legacy_rows(engine, vault)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # the database is away: sign-in seals each legacy row it reads meanwhile
+            log.warning("legacy TOTP secrets not sealed yet", extra={
+                "exc_type": type(exc).__name__})
+        yield
+
+    return run
+
+
+def startup(ctx: IdentityContext, vault: TotpVault
+            ) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """The legacy TOTP secrets sealed first, then the daily purge for as long as it serves."""
+    seal_legacy = sealing(ctx.engine, vault)
+
+    @asynccontextmanager
+    async def run() -> AsyncIterator[None]:
+        async with seal_legacy(), daily_purge(ctx):
+            yield
+
+    return run
 
 
 def own_verifier(settings: Settings, keyset: Keyset) -> TokenVerifier:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -42,13 +43,18 @@ users = Table(
     Column("user_id", Uuid, primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
-    Column("totp_secret", String(64), nullable=False),
+    # the TOTP secret sealed with the key file's AES-GCM key (services/identity/totp_vault.py);
+    # `totp_secret` holds one in the clear only on a row from before 0020, until sealed
+    Column("totp_secret", String(64)),
+    Column("totp_secret_enc", LargeBinary),
     Column("role", String(32), nullable=False),
     Column("school_urns", ARRAY(String(7)), nullable=False, server_default="{}"),
     Column("la_codes", ARRAY(String(8)), nullable=False, server_default="{}"),
     Column("last_totp_step", BigInteger),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("disabled_at", DateTime(timezone=True)),
+    CheckConstraint("totp_secret IS NOT NULL OR totp_secret_enc IS NOT NULL",
+                    name="totp_stored"),
     schema="identity",
 )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import topics
@@ -27,6 +27,7 @@ from services.common.db import UnitOfWork
 from services.common.disclosure import record_disclosure
 from services.common.local_time import LONDON
 from services.common.outbox import add_to_outbox
+from services.common.paging import DEFAULT_LIMIT, cut, decode_cursor, instant, optional
 from services.common.problems import Problem
 from services.common.pseudonym import Secrets, child_key
 from services.common.security import Principal
@@ -79,18 +80,24 @@ def minutes_left(deadline: datetime, now: datetime) -> int:
     return math.floor((deadline - now).total_seconds() / 60)
 
 
-async def list_reviews(*, principal: Principal, uow: UnitOfWork, now: datetime
-                       ) -> list[dict[str, Any]]:
-    """Open reviews of the officer's LAs, and those offered to them, most urgent first; no
+async def list_reviews(*, principal: Principal, uow: UnitOfWork, now: datetime,
+                       limit: int = DEFAULT_LIMIT, cursor: str | None = None
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the open reviews of the officer's LAs, and those offered to them, most
+    urgent first (then oldest, then by id: a stable order), and the next page's cursor; no
     child data."""
     r = reviews.c
+    query = (select(r.review_id, r.incident_id, r.la_code, r.created_at, r.reason,
+                    r.candidates, r.deadline_at, r.handover_to)
+             .where(r.status == "open", or_(r.la_code.in_(principal.la_codes),
+                                            r.handover_to.in_(principal.la_codes)))
+             .order_by(r.deadline_at.asc().nulls_first(), r.created_at, r.review_id)
+             .limit(limit + 1))
+    if cursor is not None:
+        query = query.where(_after(*decode_cursor(cursor, optional(instant), instant,
+                                                  uuid.UUID)))
     async with uow:
-        rows = (await uow.conn.execute(
-            select(r.review_id, r.incident_id, r.la_code, r.created_at, r.reason,
-                   r.candidates, r.deadline_at, r.handover_to)
-            .where(r.status == "open", or_(r.la_code.in_(principal.la_codes),
-                                           r.handover_to.in_(principal.la_codes)))
-            .order_by(r.deadline_at.asc().nulls_first(), r.created_at))).all()
+        rows, next_cursor = cut((await uow.conn.execute(query)).all(), limit, _queue_key)
         rows = [opened_review(uow.conn, r) for r in rows]  # the candidates counted, not shown
     listed = []
     for row in rows:
@@ -106,7 +113,23 @@ async def list_reviews(*, principal: Principal, uow: UnitOfWork, now: datetime
             "school_day_starts_at": deadline.isoformat(),
             "minutes_until_school_day": max(0, left),
         })
-    return listed
+    return listed, next_cursor
+
+
+def _queue_key(row: Any) -> tuple[str | None, str, str]:
+    return (row.deadline_at.isoformat() if row.deadline_at else None,
+            row.created_at.isoformat(), str(row.review_id))
+
+
+def _after(deadline: datetime | None, created: datetime, review_id: uuid.UUID
+           ) -> ColumnElement[bool]:
+    """The rows after this one in the queue's order (deadline, nulls first; created; id)."""
+    r = reviews.c
+    rest = tuple_(r.created_at, r.review_id) > tuple_(created, review_id)
+    if deadline is None:
+        return or_(r.deadline_at.is_not(None), and_(r.deadline_at.is_(None), rest))
+    return and_(r.deadline_at.is_not(None), or_(
+        r.deadline_at > deadline, and_(r.deadline_at == deadline, rest)))
 
 
 async def open_review(review_id: uuid.UUID, *, principal: Principal, deps: ReviewDeps

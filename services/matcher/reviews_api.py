@@ -5,12 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.disclosures import Channel
 from schemas.incidents import NOT_BLANK
 from services.common.auth_api import require_scope
+from services.common.paging import (
+    CURSOR_RULES,
+    DEFAULT_LIMIT,
+    NEXT_CURSOR_HEADER,
+    Cursor,
+    Limit,
+)
 from services.common.problems import problem_responses
 from services.common.security import Principal
 from services.matcher import handovers, reviews
@@ -69,15 +76,30 @@ Deps = Annotated[ReviewDeps, Depends(_deps)]
 
 # the queue → a review → its resolution (the stateful run follows these, as an officer would)
 _FOLLOW_QUEUE: dict[int | str, dict[str, Any]] = {200: {"links": {"OpenReview": {
-    "operationId": "open_review", "parameters": {"review_id": "$response.body#/0/review_id"}}}}}
+    "operationId": "open_review", "parameters": {"review_id": "$response.body#/0/review_id"}}},
+    "headers": {
+        NEXT_CURSOR_HEADER: {"description": "the `cursor` of the next page; absent on the last",
+                             "schema": {"type": "string"}},
+        "Link": {"description": 'the next page\'s address, rel="next"; absent on the last',
+                 "schema": {"type": "string"}}}}}
 _FOLLOW_REVIEW: dict[int | str, dict[str, Any]] = {200: {"links": {"ResolveReview": {
     "operationId": "resolve_review", "parameters": {"review_id": "$request.path.review_id"}}}}}
 
 
-@router.get("/v1/reviews", responses=_FOLLOW_QUEUE | problem_responses(401, 403))
-async def list_reviews(principal: Reader, ctx: Ctx) -> list[dict[str, Any]]:
-    """Open reviews for the officer's local authorities, each with its deadline."""
-    return await reviews.list_reviews(principal=principal, uow=ctx.uow(), now=ctx.clock())
+@router.get("/v1/reviews", responses=_FOLLOW_QUEUE | problem_responses(401, 403, 422),
+            openapi_extra=CURSOR_RULES)
+async def list_reviews(principal: Reader, ctx: Ctx, response: Response,
+                       limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+                       ) -> list[dict[str, Any]]:
+    """Open reviews for the officer's local authorities, each with its deadline, most urgent
+    first, `limit` at a time. The body stays a list; when more follow, the `X-Next-Cursor`
+    header holds the `cursor` of the next page (and `Link` its address, rel="next")."""
+    listed, next_cursor = await reviews.list_reviews(
+        principal=principal, uow=ctx.uow(), now=ctx.clock(), limit=limit, cursor=cursor)
+    if next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+        response.headers["Link"] = f'</v1/reviews?limit={limit}&cursor={next_cursor}>; rel="next"'
+    return listed
 
 
 @router.get("/v1/reviews/{review_id}", responses=_FOLLOW_REVIEW | _ERRORS,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.disclosures import Channel
@@ -17,6 +17,15 @@ from schemas.incidents import CHILD_DISCLOSABLE_FIELDS, INCIDENT_DISCLOSABLE_FIE
 from schemas.notifications import ACTION_TYPES
 from services.common.auth_api import current_principal, require_scope
 from services.common.disclosure import record_disclosure
+from services.common.paging import (
+    CURSOR_RULES,
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    cut,
+    decode_cursor,
+    instant,
+)
 from services.common.problems import Problem, problem_responses
 from services.common.security import Principal
 from services.notifier import history
@@ -81,20 +90,27 @@ def disclosed_view(
     return {"incident": shown_incident, "children": shown_children}
 
 
-@router.get("")
-async def list_notifications(principal: Reader, ctx: Ctx) -> dict[str, Any]:
+@router.get("", responses=problem_responses(422), openapi_extra=CURSOR_RULES)
+async def list_notifications(principal: Reader, ctx: Ctx, limit: Limit = DEFAULT_LIMIT,
+                             cursor: Cursor = None) -> dict[str, Any]:
     """The caller's school(s)' notifications (an LA officer's: the LA's, and its schools'
-    once the LA was sent them), newest first; no child data."""
+    once the LA was sent them), newest first (then by id: a stable order), `limit` at a
+    time; `next_cursor` is the `cursor` of the next page, null on the last. No child data."""
     n = notifications.c
     count = (select(func.count()).where(notification_children.c.notification_id == n.id)
              .scalar_subquery())
     shown = dict.fromkeys(("id", "la_code", "sent_at", "viewed_at", "acknowledged_at",
                            "created_at", "deadline_at", *CHAIN_COLUMNS))
+    query = (select(*(n[name] for name in shown), count.label("children"))
+             .where(_visible(principal)).order_by(n.created_at.desc(), n.id.desc())
+             .limit(limit + 1))
+    if cursor is not None:
+        created, after = decode_cursor(cursor, instant, uuid.UUID)
+        query = query.where(tuple_(n.created_at, n.id) < tuple_(created, after))
     async with ctx.engine.connect() as conn:
-        rows = (await conn.execute(
-            select(*(n[name] for name in shown), count.label("children"))
-            .where(_visible(principal)).order_by(n.created_at.desc()).limit(500))).all()
-    return {"items": [_summary(r) for r in rows]}
+        rows, next_cursor = cut((await conn.execute(query)).all(), limit,
+                                lambda r: (r.created_at.isoformat(), str(r.id)))
+    return {"items": [_summary(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.get("/{notification_id}", responses=problem_responses(404, 410))

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.common.escalation import ESCALATION_BEFORE_MINUTES
+from services.common.paging import MAX_LIMIT, NEXT_CURSOR_HEADER
 from services.common.problems import Problem
 from services.notifier import portal_inbox
 from services.notifier import portal_labels as labels
@@ -41,6 +42,7 @@ SOON_MINUTES = 120
 QUEUE_GROUPS = {"overdue": "Overdue", "soon": "Due within 2 hours", "later": "Due later"}
 BAR_MINUTES = 12 * 60  # a full bar: half a day or more before the deadline
 MAX_REASON = 500  # as the matcher keeps it
+QUEUE_PAGES = 20  # of the matcher's largest pages: 10,000 open reviews shown at most
 _MESSAGES = {404: "There is no such review for your local authority.",
              410: "This review's content was erased under the retention policy."}
 # the matcher's comparison levels (services/matcher/comparisons.py) in words: agree, partly,
@@ -98,19 +100,27 @@ async def review_queue(request: Request) -> Response:
     """The open reviews of the officer's LAs, the nearest deadline first."""
     if await signed_in(request, "reviews:read") is None:
         return to_sign_in()
-    answer = await _call(request, "GET", "/v1/reviews")
-    if isinstance(answer, Response):
-        return answer
+    queue: list[dict[str, Any]] = []
+    path = f"/v1/reviews?limit={MAX_LIMIT}"
+    for _ in range(QUEUE_PAGES):  # the matcher pages its answer: the whole queue, bounded
+        answer = await _call(request, "GET", path)
+        if isinstance(answer, Response):
+            return answer
+        queue += answer.json()
+        after = answer.headers.get(NEXT_CURSOR_HEADER)
+        if after is None:
+            break
+        path = f"/v1/reviews?limit={MAX_LIMIT}&cursor={after}"
     now = ctx_of(request).clock()
     query = dict(request.query_params)
     filters = portal_inbox.Filters.of(query, QUEUE_GROUPS)
-    items = [_queued(item, now) for item in answer.json()]
+    items = [_queued(item, now) for item in queue]
     items = [i for i in items if filters.holds(datetime.fromisoformat(i["created_at"]))]
     counts = {g: sum(i["group"] == g for i in items) for g in QUEUE_GROUPS}
     items = [i for i in items if not filters.group or i["group"] == filters.group]
     items.sort(key=lambda i: (i["deadline"] is None, i["deadline"] or now, i["created_at"]))
-    # the matcher's GET /v1/reviews answers with every open review of the officer's LAs (no
-    # child data) and takes no page: the page is cut here
+    # the matcher's GET /v1/reviews answers with the open reviews of the officer's LAs (no
+    # child data), most urgent first, a page at a time: the portal's own page is cut here
     pages = portal_inbox.pager(portal_inbox.page_number(query.get("page")), len(items),
                                "/portal/reviews", query)
     return await page(request, "reviews.html", {

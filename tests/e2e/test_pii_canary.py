@@ -21,7 +21,7 @@ from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
 from services.notifier.main import build_app as build_notifier
 from services.notifier.settings import NotifierSettings
-from tests.support.api import issuer_for, new_police_client, police_token, running
+from tests.support.api import issuer_for, metrics_auth, new_police_client, police_token, running
 from tests.support.ids import next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
@@ -93,7 +93,7 @@ async def test_canary_names_leak_nowhere(settings, smtp, tmp_path, caplog) -> No
         missing = await notifier.get(f"/v1/notifications/{secrets.token_hex(4)}", headers=as_dsl)
         bodies.append(missing.text)
         for client in (ingest, matcher, notifier, audit):
-            metrics.append((await client.get("/metrics")).text)
+            metrics.append((await client.get("/metrics", headers=metrics_auth())).text)
 
     keys: list[bytes] = []
     for topic in TOPICS:

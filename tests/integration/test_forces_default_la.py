@@ -16,7 +16,7 @@ from services.common.settings import Settings
 from services.ingest.main import build_app
 from services.ingest.models import forces, incidents
 from services.ingest.readiness import force_problems
-from tests.support.api import issuer_for, new_police_client, police_token, running
+from tests.support.api import issuer_for, metrics_auth, new_police_client, police_token, running
 from tests.support.ids import next_force, next_la
 from tests.support.incidents import incident_body, incidents_on_topic
 from tests.support.tokens import bearer, person
@@ -153,7 +153,8 @@ async def test_readiness_lists_forces_with_no_default_la_for_admins_only(
     assert mine == [{"code": "force_no_default_la", "subject": f"force:{unready}",
                      "message": mine[0]["message"]}]
     assert f"/v1/forces/{unready}" in mine[0]["message"]
-    assert gauge((await api.get("/metrics")).text) == len(answer["problems"])
+    scraped = await api.get("/metrics", headers=metrics_auth())
+    assert gauge(scraped.text) == len(answer["problems"])
 
     police = await police_of(api, settings, ready)
     for headers, status in ((police, 403), ({}, 401)):

@@ -45,7 +45,7 @@ from services.matcher.models import reviews
 from services.notifier.main import build_app as build_notifier
 from services.notifier.models import emails, notifications, webhook_deliveries
 from services.notifier.settings import NotifierSettings
-from tests.support.api import running
+from tests.support.api import metrics_auth, running
 from tests.support.directory import notifier_knows_la, notifier_knows_school
 from tests.support.ids import next_la, next_tag, next_urn
 from tests.support.incidents import incident_body
@@ -75,7 +75,7 @@ class Scrape:
 
 
 async def scrape(client: httpx.AsyncClient) -> Scrape:
-    resp = await client.get("/metrics")
+    resp = await client.get("/metrics", headers=metrics_auth())
     assert resp.status_code == 200, resp.text
     return Scrape(resp.text)
 

@@ -32,7 +32,7 @@ from services.matcher.readiness import (
 )
 from services.matcher.registry import import_gias
 from services.matcher.registry_api import router as registry_router
-from tests.support.api import issuer_for, running
+from tests.support.api import issuer_for, metrics_auth, running
 from tests.support.clock import Clock
 from tests.support.ids import next_force, next_la, next_urn
 from tests.support.incidents import register_force
@@ -293,7 +293,7 @@ async def test_the_gauge_counts_what_readiness_lists(settings: Settings,
     app = build_matcher(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=metrics_auth())).text
     samples = {s.labels["code"]: s.value for f in text_string_to_metric_families(text)
                for s in f.samples if s.name == "daybreak_readiness_problems"}
     assert set(samples) == set(CODES)

@@ -12,6 +12,7 @@ from tests.support.incidents import incident_body
 
 SERVICES = ("identity", "ingest", "matcher", "notifier", "audit")
 PUBLIC, BEARER, PORTAL = "public", "bearer", "portal"
+METRICS = "metrics-token"  # DAYBREAK_METRICS_TOKEN as the bearer: no person's token opens it
 PORTAL_ROLES = frozenset({"dsl", "deputy_dsl", "la_officer"})  # notifications:read people
 
 
@@ -75,13 +76,11 @@ SOME_CHILD = "0e5d4a5e-9a4b-4a47-8e37-7f3b8f3d2c10"  # refused at the gate befor
 COMMON: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): _public("liveness probe; answers {status: ok}"),
     ("GET", "/readyz"): _public("readiness probe; names failed dependencies, no data"),
-    ("GET", "/metrics"): _public(
-        "Prometheus scrape: route templates, status codes, counts by force and outcome; "
-        "no ids, names or child data (asserted); keep it off the public proxy"),
+    ("GET", "/metrics"): Rule(METRICS, reason=(
+        "Prometheus scrape with DAYBREAK_METRICS_TOKEN: route templates, status codes, counts "
+        "by force and outcome; no ids, names or child data (asserted); keep it off the "
+        "public proxy")),
     ("GET", "/openapi.json"): _public("the published API contract"),
-    ("GET", "/docs"): _public("Swagger UI over the public contract"),
-    ("GET", "/docs/oauth2-redirect"): _public("Swagger UI's OAuth2 helper page"),
-    ("GET", "/redoc"): _public("ReDoc over the public contract"),
     ("POST", "/v1/token"): _public(
         "OAuth2 client-credentials sign-in; throttled (served by identity, relayed elsewhere)"),
     ("POST", "/v1/sessions"): _public(
@@ -330,5 +329,6 @@ def routes_of(service: str, app: FastAPI) -> set[tuple[str, str, str]]:
 
 def protected() -> list[tuple[tuple[str, str, str], Rule]]:
     """The routes that need a credential, in a stable order."""
-    return sorted(((k, r) for k, r in decisions().items() if r.access != PUBLIC),
+    return sorted(((k, r) for k, r in decisions().items()
+                   if r.access not in (PUBLIC, METRICS)),
                   key=lambda item: item[0])

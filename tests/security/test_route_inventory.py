@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from tests.security.matrix import PUBLIC, SERVICES, decisions, routes_of
+from tests.security.matrix import METRICS, PUBLIC, SERVICES, decisions, routes_of
 from tests.security.send import fill, leaks
 from tests.security.world import World
+from tests.support.api import metrics_auth
 
 pytestmark = pytest.mark.integration
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -20,7 +21,7 @@ async def test_every_route_of_every_service_is_in_the_matrix(world: World) -> No
     assert not served - decided, f"routes with no security decision: {sorted(served - decided)}"
     assert not decided - served, f"decisions for routes that are gone: {sorted(decided - served)}"
     for key, rule in decisions().items():
-        assert rule.reason if rule.access == PUBLIC else rule.roles, key
+        assert rule.reason if rule.access in (PUBLIC, METRICS) else rule.roles, key
 
 
 async def test_public_pages_answer_without_credentials_and_carry_no_child_data(
@@ -44,7 +45,7 @@ async def test_metrics_after_traffic_name_no_child_object_or_person(world: World
         await world.clients[service].get("/v1/notifications/not-a-uuid")
     ids = [v.encode() for v in world.params.values() if UUID.fullmatch(v.encode())]
     for service in SERVICES:
-        text = (await world.clients[service].get("/metrics")).content
+        text = (await world.clients[service].get("/metrics", headers=metrics_auth())).content
         assert b"daybreak_http_request_seconds" in text
         found = [m for m in [*world.marks(), *ids, b"@security.test", b"not-a-uuid"]
                  if m.lower() in text.lower()]

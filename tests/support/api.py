@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -16,6 +17,7 @@ from services.common.db import standalone_uow
 from services.common.settings import Settings
 from services.identity.accounts import create_client, create_user
 from services.identity.main import build_app as build_identity
+from services.identity.totp_vault import totp_vault
 from tests.support.incidents import DEFAULT_LA, register_force
 from tests.support.tokens import identity_settings_for
 
@@ -66,9 +68,15 @@ async def new_police_client(
 async def new_user(settings: Settings, **kwargs: Any) -> tuple[str, str]:
     """Create a user; returns (user_id, totp_secret)."""
     async with standalone_uow(settings, "identity") as uow:
-        new = await create_user(uow.conn, **kwargs)
+        new = await create_user(uow.conn, vault=totp_vault(settings), **kwargs)
         await uow.commit()
     return str(new.user_id), pyotp.parse_uri(new.totp_uri).secret
+
+
+def metrics_auth() -> dict[str, str]:
+    """The Authorization header /metrics wants: the test session's DAYBREAK_METRICS_TOKEN
+    (tests/conftest.py), which every Settings built in tests reads."""
+    return {"Authorization": f"Bearer {os.environ['DAYBREAK_METRICS_TOKEN']}"}
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

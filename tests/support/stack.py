@@ -154,6 +154,9 @@ class Stack:
             "DAYBREAK_DISPATCH_INTERVAL_S": "0.2", "DAYBREAK_DELIVERY_BACKOFF_S": "0.5",
             "DAYBREAK_COOKIE_SECURE": "false",
             "DAYBREAK_WEBHOOK_ALLOW_LOOPBACK": "true",  # the chaos run's receiver is local
+            # the test session's (tests/conftest.py), so its helpers open what the stack seals
+            "DAYBREAK_IDENTITY_TOTP_KEY_FILE": os.environ["DAYBREAK_IDENTITY_TOTP_KEY_FILE"],
+            "DAYBREAK_METRICS_TOKEN": os.environ["DAYBREAK_METRICS_TOKEN"],
         }
 
     def _keys_env(self, name: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import pytest
 from services.common.problems import Problem
 from services.common.security import ROLE_AUDIENCES, ROLE_SCOPES
 from services.identity.accounts import AccountError, create_user
+from services.identity.totp_vault import TotpVault
 from services.notifier import figures
 from services.notifier.figures import (
     ActionRow,
@@ -223,6 +224,7 @@ async def test_a_partnership_account_names_its_las_and_no_school() -> None:
     assert ROLE_AUDIENCES["partnership"] == ("notifier",)
     for schools, las in (([], []), (["100001"], ["332"])):
         with pytest.raises(AccountError, match="partnership"):
-            await create_user(None, email="p@partnership.test",  # type: ignore[arg-type]
+            await create_user(None, vault=TotpVault(bytes(32)),  # type: ignore[arg-type]
+                              email="p@partnership.test",
                               password="a long enough password", role="partnership",
                               school_urns=schools, la_codes=las)
