@@ -12,6 +12,10 @@ _TRANSIENT_PG = (
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
     asyncpg.QueryCanceledError,
+    # another transaction's locks, never the message's fault: the retry goes through (two
+    # notifiers each holding one incident's lock and wanting the other's, for instance)
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
 )
 # character_not_in_repertoire, untranslatable_character: NUL in a text or jsonb value
 _UNSTORABLE_TEXT = frozenset({"22021", "22P05"})

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -214,11 +214,26 @@ async def withdraw_child(conn: AsyncConnection, deps: Deps, *, incident_id: uuid
                          purpose=purpose, now=deps.clock())
 
 
+_HOLD_INCIDENT = text("SELECT pg_advisory_xact_lock(hashtext('notifier-incident:' || :id))")
+
+
+async def hold_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> None:
+    """Take the incident's lock until this transaction ends: every handler of an event about
+    one incident (matched, unmatched, review, corrected, child or incident withdrawn) takes
+    it first. Partitions are assigned to notifiers independently per topic, so two copies
+    can handle a withdrawal and a match of one incident at the same moment; without the lock
+    the withdrawal saw none of the match's uncommitted notifications, and the match read
+    "not withdrawn" before the withdrawal committed: a notification scheduled for a
+    withdrawn incident. With it, the second waits and then sees what the first committed."""
+    await conn.execute(_HOLD_INCIDENT, {"id": str(incident_id)})
+
+
 @transactional
 async def on_incident_corrected(envelope: Envelope[Any], *, deps: Deps, uow: UnitOfWork) -> None:
     """A correction: its incident facts on the incident's notifications, and the children it
     dropped taken back (its changed children come as decisions on matches.v1)."""
     event: IncidentCorrected = envelope.payload
+    await hold_incident(uow.conn, event.incident_id)
     if not await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
         return
     facts = facts_of(event.incident_id, event.incident, event.disclosure_fields)
@@ -236,6 +251,7 @@ async def on_incident_corrected(envelope: Envelope[Any], *, deps: Deps, uow: Uni
 async def on_child_withdrawn(envelope: Envelope[Any], *, deps: Deps, uow: UnitOfWork) -> None:
     """Police withdrew one child, with their reason (audited with each retraction)."""
     event: ChildWithdrawn = envelope.payload
+    await hold_incident(uow.conn, event.incident_id)
     if await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
         await withdraw_child(uow.conn, deps, incident_id=event.incident_id,
                              child_index=event.child_index, at=event.withdrawn_at,
@@ -250,6 +266,7 @@ async def on_review_needed(envelope: Envelope[Any], *, deps: Deps,
     and replaces the review it supersedes."""
     event: ChildNeedsReview = envelope.payload
     conn = uow.conn
+    await hold_incident(conn, event.incident_id)
     if not await admit(conn, child_id=event.child_id, incident_id=event.incident_id,
                        version=event.version):
         return

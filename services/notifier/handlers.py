@@ -187,6 +187,7 @@ async def on_child_matched(envelope: Envelope[Any], *, deps: NotifierDeps,
     """Add the child to one notification per (incident, school) it is on the roll of; a
     school that cannot take it sends the child to its LA, with the school and the reason."""
     event: ChildMatched = envelope.payload
+    await corrections.hold_incident(uow.conn, event.incident.incident_id)
     review_id = None
     if event.decided_by == "review":
         review_id = await resolve_review(uow.conn, child_id=event.child_id,
@@ -230,6 +231,7 @@ async def on_child_unmatched(envelope: Envelope[Any], *, deps: NotifierDeps,
                              uow: UnitOfWork) -> None:
     """Tell the LA's safeguarding contact about a child on no roll."""
     event: ChildUnmatched = envelope.payload
+    await corrections.hold_incident(uow.conn, event.incident.incident_id)
     review_id = None
     if event.decided_by == "review":
         review_id = await resolve_review(uow.conn, child_id=event.child_id,
@@ -258,6 +260,7 @@ async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
     the LA too once it was told); stop chasing the incident's reviews."""
     event: IncidentWithdrawn = envelope.payload
     now, conn = deps.clock(), uow.conn
+    await corrections.hold_incident(conn, event.incident_id)
     if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
         return
     await conn.execute(insert(notifier_withdrawn_incidents).values(
@@ -288,6 +291,7 @@ async def on_incident_withdrawn(envelope: Envelope[Any], *, deps: NotifierDeps,
 
 
 async def _claim(conn: AsyncConnection, envelope: Envelope[Any], incident_id: uuid.UUID) -> bool:
+    await corrections.hold_incident(conn, incident_id)  # before "withdrawn?" is read
     if not await claim_event(conn, consumer=CONSUMER, event_id=envelope.event_id):
         return False
     gone = await conn.execute(select(notifier_withdrawn_incidents.c.incident_id).where(
