@@ -121,6 +121,13 @@ def _check_user(
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_access(role, school_urns, la_codes)
+
+
+def check_access(role: str, school_urns: list[str], la_codes: list[str]) -> None:
+    """Refuse a role and the schools or LAs it acts for that do not go together."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if role in ("dsl", "deputy_dsl") and not school_urns:
         raise AccountError("a DSL needs at least one --school")
     if role == "la_officer" and not la_codes:
@@ -185,6 +192,7 @@ async def authenticate_user(
         subject=str(row.user_id), kind="user", role=row.role,
         scopes=frozenset(ROLE_SCOPES.get(row.role, ())),
         school_urns=frozenset(row.school_urns), la_codes=frozenset(row.la_codes),
+        email=row.email,
     )
 
 

@@ -1,15 +1,20 @@
-"""`POST /v1/token`, `POST /v1/sessions` and `GET /.well-known/jwks.json`: the only issuer."""
+"""`POST /v1/token`, `POST /v1/sessions`, `DELETE /v1/sessions/current` and
+`GET /.well-known/jwks.json`: the only issuer."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.auth_api import (
     SESSION_COOKIE,
@@ -19,12 +24,14 @@ from services.common.auth_api import (
     GrantType,
     SessionIn,
     TokenOut,
+    set_host_cookie,
 )
 from services.common.context import AppContext, context_of
-from services.common.problems import Problem
-from services.common.security import Principal
+from services.common.problems import Problem, problem_responses
+from services.common.security import SERVICES, InvalidToken, Principal, decode_claims
 from services.identity.accounts import TooManyAttempts, authenticate_client, authenticate_user
 from services.identity.keys import Keyset
+from services.identity.sessions import open_session, revoke_session
 from services.identity.tokens import issue_token
 
 router = APIRouter(tags=["auth"])
@@ -36,6 +43,7 @@ class IdentityContext(AppContext):
     """The shared adapters plus the signing keys."""
 
     keyset: Keyset
+    wake_relay: Callable[[], None] = lambda: None  # a revocation was committed: publish it
 
 
 get_identity = context_of(IdentityContext)
@@ -61,12 +69,15 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
-def _mint(ctx: IdentityContext, principal: Principal) -> tuple[str, int]:
-    settings = ctx.settings
+async def _mint(ctx: IdentityContext, conn: AsyncConnection, principal: Principal
+                ) -> tuple[str, int]:
+    """A token for the principal in a new session (kept in the caller's transaction)."""
+    settings, now = ctx.settings, ctx.clock()
     ttl = (settings.client_token_ttl_seconds if principal.kind == "client"
            else settings.user_token_ttl_seconds)
-    token = issue_token(ctx.keyset, principal, issuer=settings.jwt_issuer, now=ctx.clock(),
-                        ttl_s=ttl)
+    sid = await open_session(conn, principal, now=now, ttl_s=ttl)
+    token = issue_token(ctx.keyset, principal, issuer=settings.jwt_issuer, now=now, ttl_s=ttl,
+                        sid=sid)
     return token, ttl
 
 
@@ -90,10 +101,11 @@ async def token(
             )
         except TooManyAttempts:
             return _oauth_error(429, "slow_down", {"Retry-After": "60"})
+        if principal is not None:
+            access, ttl = await _mint(ctx, uow.conn, principal)
         await uow.commit()
     if principal is None:
         return _oauth_error(401, "invalid_client", _BASIC_CHALLENGE)
-    access, ttl = _mint(ctx, principal)
     return JSONResponse(
         TokenOut(access_token=access, expires_in=ttl, scope=" ".join(sorted(principal.scopes)))
         .model_dump(),
@@ -114,17 +126,47 @@ async def sessions(body: SessionIn, ctx: Ctx) -> JSONResponse:
         except TooManyAttempts:
             raise Problem(429, "Too many sign-in attempts", "Try again later.",
                           headers={"Retry-After": "60"}) from None
+        if principal is not None:
+            access, ttl = await _mint(ctx, uow.conn, principal)
         await uow.commit()
     if principal is None:
         raise Problem(401, "Sign-in failed", "Email, password or code is wrong.")
-    access, ttl = _mint(ctx, principal)
     response = JSONResponse({"access_token": access, "expires_in": ttl, "token_type": "Bearer"},
                             headers={"Cache-Control": "no-store"})
-    response.set_cookie(
-        SESSION_COOKIE, access, max_age=ttl, httponly=True, secure=ctx.settings.cookie_secure,
-        samesite="strict", path="/",
-    )
+    set_host_cookie(response, ctx.settings, SESSION_COOKIE, access, max_age=ttl)
     return response
+
+
+# any token this issuer signed, whichever services it names: the holder ends its own session
+_ANY_AUDIENCE = [*SERVICES, "identity"]
+_BEARER = HTTPBearer(auto_error=False, scheme_name="bearer")
+
+
+@router.delete("/v1/sessions/current", status_code=204, responses=problem_responses(401))
+async def end_session(
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Response:
+    """Sign out: the session of the bearer token presented ends, and with it every token of
+    that session at every service (services/common/revocations.py says how soon)."""
+    try:
+        claims = decode_claims(
+            credentials.credentials.strip() if credentials else "",
+            keys=public_keys(ctx.keyset), audience=_ANY_AUDIENCE,
+            issuer=ctx.settings.jwt_issuer)
+    except InvalidToken:
+        raise Problem(401, "Invalid or expired token",
+                      headers={"WWW-Authenticate": 'Bearer realm="daybreak"'}) from None
+    async with ctx.uow() as uow:
+        await revoke_session(uow.conn, claims["sid"], reason="signed_out", now=ctx.clock(),
+                             topic_prefix=ctx.settings.topic_prefix)
+        await uow.commit()
+    ctx.wake_relay()
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+def public_keys(keyset: Keyset) -> dict[str, Ed25519PublicKey]:
+    """The issuer's own public keys by `kid`."""
+    return {kid: key.public_key() for kid, key in zip(keyset.kids, keyset.keys, strict=True)}
 
 
 @router.get("/.well-known/jwks.json", tags=["auth"])
