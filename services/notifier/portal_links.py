@@ -6,8 +6,10 @@ A link keeps the meaning it always had: it leads the person it was sent to to th
 notifications, once, within its lifetime, and never signs anyone in by itself (the password
 and code are still asked for). E-mail scanners fetch every link in a message, so looking must
 not use it up; and it opens for its person only: the one signed in (or signing in on its page)
-must have one of the addresses the e-mail went to (the `email` claim of their token). Anyone
-else is told it was sent to someone else, and it still works for them.
+must have one of the addresses the e-mail went to (the `email` claim of their token) for it
+to be used. Anyone else who signs in on its page is signed in as on the sign-in form and the
+link is left as it was (a team mailbox's link leads each colleague to sign in, and is used by
+none); someone signed in already is told it was sent to someone else.
 """
 
 from __future__ import annotations
@@ -78,10 +80,12 @@ async def use_link(request: Request) -> Response:
         outcome = await redeem_sign_in_link(uow.conn, token, now=ctx.clock(),
                                             email=principal.email)
         await uow.commit()
-    if outcome == "not_yours":
+    if outcome == "not_yours" and session is None:
         response = await page(request, "link.html", {"token": token, "yours": False},
                               status=403)
-    else:  # used now, or already: either way the person's notifications are next
+    else:
+        # used now, or already; or someone else signed in on its page (a colleague reading a
+        # team mailbox): signed in as anyone would be, the link left for its person
         response = RedirectResponse(await home_of(request, bearer), status_code=303)
     if session is not None:
         start_session(request, response, session.token, session.expires_in)
