@@ -100,13 +100,17 @@ class RevocationFeed:
         self.layout, self.retry_s = layout, retry_s
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._verifiers: list[TokenVerifier] = []
 
     def protect(self, verifier: TokenVerifier) -> None:
-        """Make the verifier refuse what this feed has read."""
-        verifier.revocations = self.denylist
+        """Make the verifier refuse what this feed has read, from when it starts (an app run
+        without its lifespan, as some tests run one, has no feed and checks no revocation)."""
+        self._verifiers.append(verifier)
 
     def start(self) -> None:
-        """Read in the background."""
+        """Read in the background; until the topic is read to its end, tokens wait."""
+        for verifier in self._verifiers:
+            verifier.revocations = self.denylist
         self._stop.clear()
         self._task = asyncio.create_task(self._forever())
 
