@@ -105,6 +105,7 @@ async def verify_bearer(ctx: AppContext, token: str) -> Principal:
 _BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
                      description="A token from `POST /v1/token` (police clients) or "
                                  "`POST /v1/sessions` (people).")
+BEARER_SCHEME = _BEARER  # for a route that reads the bearer token itself
 
 
 async def current_principal(

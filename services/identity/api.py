@@ -13,10 +13,11 @@ from typing import Annotated
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.auth_api import (
+    BEARER_SCHEME,
     SESSION_COOKIE,
     SESSION_RESPONSES,
     TOKEN_OPENAPI,
@@ -139,12 +140,11 @@ async def sessions(body: SessionIn, ctx: Ctx) -> JSONResponse:
 
 # any token this issuer signed, whichever services it names: the holder ends its own session
 _ANY_AUDIENCE = [*SERVICES, "identity"]
-_BEARER = HTTPBearer(auto_error=False, scheme_name="bearer")
 
 
 @router.delete("/v1/sessions/current", status_code=204, responses=problem_responses(401))
 async def end_session(
-    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)],
 ) -> Response:
     """Sign out: the session of the bearer token presented ends, and with it every token of
     that session at every service (services/common/revocations.py says how soon)."""
