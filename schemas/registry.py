@@ -6,6 +6,7 @@ from schemas.audit import TreeHeadSigned
 from schemas.directory import LocalAuthorityChanged, SchoolCalendarChanged, SchoolChanged
 from schemas.disclosures import ContentPurged, DisclosureRecorded
 from schemas.envelope import EventPayload
+from schemas.identity import SessionsRevoked
 from schemas.incidents import (
     ChildWithdrawn,
     IncidentCorrected,
@@ -19,7 +20,7 @@ _PAYLOADS: tuple[type[EventPayload], ...] = (
     IncidentReceived, IncidentWithdrawn, ChildMatched, ChildNeedsReview, ChildUnmatched,
     DisclosureRecorded, ContentPurged, SchoolChanged, LocalAuthorityChanged,
     SchoolCalendarChanged, TreeHeadSigned, *NOTIFICATION_EVENTS, IncidentCorrected,
-    ChildWithdrawn,
+    ChildWithdrawn, SessionsRevoked,
 )
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {

@@ -12,6 +12,10 @@ AUDIT_HEADS = "audit-heads.v1"  # signed tree heads: public metadata, no dead-le
 AUDIT_COSIGNATURES = "audit-cosignatures.v1"  # witnesses' cosignatures of those heads, likewise
 # the audit log's evidence outside the database: kept for ever (retention.ms = -1)
 AUDIT_EVIDENCE: tuple[str, ...] = (AUDIT_HEADS, AUDIT_COSIGNATURES)
+# sessions the identity service ended (SessionsRevoked): ids and times only, no dead-letter
+# twin; kept as long as the longest-lived token plus a margin (TopicLayout.configs), so a
+# service that starts reads every revocation whose tokens could still be presented
+REVOCATIONS = "identity-revocations.v1"
 
 ALL_TOPICS: tuple[str, ...] = (INCIDENTS, MATCHES, REVIEWS, NOTIFICATIONS, DISCLOSURES, REGISTRY)
 COMPACTED: frozenset[str] = frozenset({REGISTRY})

@@ -26,6 +26,7 @@ from services.common.db import service_engine
 from services.common.kafka_access import AUDIT
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
+from services.common.revocations import revocation_feed
 from services.common.settings import Settings
 
 PORT = 8004
@@ -74,8 +75,11 @@ def build_app(
         await signer.drain()
         await publish.stop()
 
+    feed = revocation_feed(settings)
     app = create_app(title="Daybreak audit", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(engine, inner=signing), readiness=[check_broker])
+                     lifespan=service_lifespan(engine, feed, inner=signing),
+                     readiness=[check_broker])
+    feed.protect(ctx.tokens())
     app.include_router(router)
     app.include_router(relay.router)
     return app

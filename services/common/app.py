@@ -37,6 +37,9 @@ from services.common.problems import (
 from services.common.settings import Settings
 
 log = logging.getLogger("daybreak.http")
+# once a browser has seen it over https, it goes to this host (and its subdomains) by https
+# alone for a year: sent with cookie_secure on, which is to say behind https
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 MAX_REPORTED_ERRORS = 50  # a body of 20,000 unknown keys must not get a megabyte of errors back
 ReadinessCheck = Callable[[AppContext], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -96,6 +99,8 @@ def create_app(
         BodyLimit, max_bytes=ctx.settings.max_body_bytes,
         upload_bytes=ctx.settings.max_upload_bytes,
     )
+    if ctx.settings.cookie_secure:
+        app.add_middleware(StrictTransport)
     return app
 
 
@@ -275,6 +280,25 @@ class Observe:
             "request_id": request_id, "method": scope["method"], "route": route,
             "status": status, "ms": round(elapsed * 1000, 2),
         })
+
+
+class StrictTransport:
+    """`Strict-Transport-Security` on every response, errors and 413s included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), HSTS]
+            await send(message)
+
+        await self.app(scope, receive, with_hsts)
 
 
 class BodyLimit:

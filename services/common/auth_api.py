@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Form
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,8 +15,14 @@ from services.common.context import AppContext, get_ctx
 from services.common.jwks import KeysUnavailable
 from services.common.problems import Problem, problem_responses
 from services.common.security import InvalidToken, Principal
+from services.common.settings import Settings
 
-SESSION_COOKIE = "daybreak_session"
+# `__Host-`: the browser keeps it only if it is Secure, for Path=/ and with no Domain, so no
+# other host (a sibling subdomain, a man in the middle on http) can set or shadow it. With
+# `cookie_secure` off (plain http in development and the browser tests) the prefix cannot be
+# used, and the cookie goes by its plain name; nothing answers to the other name.
+SESSION_COOKIE = "__Host-daybreak_session"
+PLAIN_SESSION_COOKIE = "daybreak_session"
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="daybreak"'}
 # RFC 6749 section 5.2: the token endpoint answers errors as `{"error": ...}`; only a body
 # that is no form at all gets the problem+json 400 every route gives
@@ -38,6 +45,31 @@ TOKEN_OPENAPI: dict[str, Any] = {"security": [{CLIENT_SCHEME: []}]}
 GrantType = Annotated[str, Form(max_length=64, json_schema_extra={
     "enum": ["client_credentials"]}, description="Only `client_credentials`; another is "
     "refused with 400 `unsupported_grant_type`.")]
+
+
+def host_cookie(settings: Settings, name: str) -> str:
+    """A cookie's name under the deployment's `cookie_secure`: `__Host-` prefixed when on."""
+    plain = name.removeprefix("__Host-")
+    return f"__Host-{plain}" if settings.cookie_secure else plain
+
+
+def session_cookie(settings: Settings) -> str:
+    """The session cookie's name here."""
+    return host_cookie(settings, SESSION_COOKIE)
+
+
+def set_host_cookie(response: Response, settings: Settings, name: str, value: str, *,
+                    max_age: int | None = None) -> None:
+    """Set a cookie as every Daybreak cookie is: HttpOnly, SameSite=Strict, Path=/, no
+    Domain, Secure (and `__Host-`) when `cookie_secure` is on."""
+    response.set_cookie(host_cookie(settings, name), value, max_age=max_age, httponly=True,
+                        secure=settings.cookie_secure, samesite="strict", path="/")
+
+
+def clear_host_cookie(response: Response, settings: Settings, name: str) -> None:
+    """Make the browser forget a cookie `set_host_cookie` set."""
+    response.delete_cookie(host_cookie(settings, name), path="/", httponly=True,
+                           secure=settings.cookie_secure, samesite="strict")
 
 
 class SessionIn(BaseModel):
@@ -73,6 +105,7 @@ async def verify_bearer(ctx: AppContext, token: str) -> Principal:
 _BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
                      description="A token from `POST /v1/token` (police clients) or "
                                  "`POST /v1/sessions` (people).")
+BEARER_SCHEME = _BEARER  # for a route that reads the bearer token itself
 
 
 async def current_principal(

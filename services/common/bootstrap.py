@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Protocol
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,8 +49,18 @@ def table_worker(
     )
 
 
+class Background(Protocol):
+    """What runs beside the app: a Worker, a revocation feed."""
+
+    def start(self) -> None:
+        """Start in the background."""
+
+    async def stop(self) -> None:
+        """Stop and wait for it."""
+
+
 @asynccontextmanager
-async def running(*workers: Worker) -> AsyncIterator[None]:
+async def running(*workers: Background) -> AsyncIterator[None]:
     """The workers started in order, then stopped in reverse."""
     for worker in workers:
         worker.start()
@@ -61,7 +72,7 @@ async def running(*workers: Worker) -> AsyncIterator[None]:
 
 
 def service_lifespan(
-    engine: AsyncEngine, *workers: Worker,
+    engine: AsyncEngine, *workers: Background,
     inner: Callable[[], AbstractAsyncContextManager[None]] | None = None,
 ) -> Lifespan:
     """Start the workers, then enter `inner`; leave it, stop the workers, dispose the engine.

@@ -3,7 +3,9 @@
 A service holds no secret to check a token: it fetches the issuer's JWKS (or reads a static
 one from settings), keeps it for `jwks_cache_seconds`, and asks again when a token names a
 `kid` it does not know (a key rotated in), at most once per `jwks_refetch_seconds`, so
-tokens with made-up kids cannot turn into a flood of fetches.
+tokens with made-up kids cannot turn into a flood of fetches. A token whose session was
+revoked is refused too, once the verifier's `revocations` know of it
+(services/common/revocations.py; the issuer checks its own table).
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from services.common.security import ALGORITHM, InvalidToken, Principal, decode_token, signing_kid
+from services.common.security import (
+    ALGORITHM,
+    InvalidToken,
+    Principal,
+    decode_claims,
+    principal_from_claims,
+    signing_kid,
+)
 
 log = logging.getLogger("daybreak.jwks")
 Fetch = Callable[[], Awaitable[bytes]]
@@ -74,8 +83,16 @@ class KeysUnavailable(Exception):
     """No key set could be had from the issuer (it has not answered yet)."""
 
 
+class Revocations(Protocol):
+    """What a verifier asks before admitting a token whose signature and claims are good."""
+
+    async def refuses(self, claims: Mapping[str, Any]) -> bool:
+        """Whether the token's session or subject was revoked."""
+        ...
+
+
 class TokenVerifier:
-    """Verifies bearer tokens for one audience with a cached JWKS."""
+    """Verifies bearer tokens for one audience with a cached JWKS, refusing revoked ones."""
 
     def __init__(
         self, *, audience: str, issuer: str, static: Mapping[str, Ed25519PublicKey] | None = None,
@@ -92,12 +109,18 @@ class TokenVerifier:
         self._fetched_at: float | None = None
         self._tried_at: float | None = None
         self._lock = asyncio.Lock()
+        self.revocations: Revocations | None = None  # set by the service's main.py
 
     async def verify(self, token: str) -> Principal:
-        """The principal of a valid token for this audience; InvalidToken otherwise."""
+        """The principal of a valid token for this audience; InvalidToken otherwise (a
+        revoked one too)."""
         kid = signing_kid(token)
         await self._refresh(kid)
-        return decode_token(token, keys=self._keys, audience=self.audience, issuer=self.issuer)
+        claims = decode_claims(token, keys=self._keys, audience=self.audience,
+                               issuer=self.issuer)
+        if self.revocations is not None and await self.revocations.refuses(claims):
+            raise InvalidToken("revoked")
+        return principal_from_claims(claims)
 
     async def _refresh(self, kid: str) -> None:
         if self._fetch is None:
@@ -138,5 +161,5 @@ def url_fetch(url: str, http: httpx.AsyncClient | None = None) -> Fetch:
     return fetch
 
 
-__all__ = ["InvalidToken", "KeysUnavailable", "TokenVerifier", "jwks_document", "key_id",
-           "parse_jwks", "public_jwk", "url_fetch"]
+__all__ = ["InvalidToken", "KeysUnavailable", "Revocations", "TokenVerifier", "jwks_document",
+           "key_id", "parse_jwks", "public_jwk", "url_fetch"]

@@ -102,16 +102,21 @@ class ServiceAccess:
 
 
 # notifications.v1: the lifecycle events ingest projects into the police's receipts
+# every service that verifies tokens reads identity-revocations.v1 whole, from its start, in
+# each process and without a group (services/common/revocations.py): a group would share the
+# partitions among a service's processes, and each process must refuse every revoked token
+REVOKED = (topics.REVOCATIONS,)
 INGEST = ServiceAccess("ingest", consumes=(topics.NOTIFICATIONS,), produces=(topics.INCIDENTS,),
-                       transactional=True)
+                       transactional=True, reads=REVOKED)
 MATCHER = ServiceAccess("matcher", consumes=(topics.INCIDENTS,),
                         produces=(topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES,
-                                  topics.REGISTRY), outbox=True)
+                                  topics.REGISTRY), outbox=True, reads=REVOKED)
 # incidents.v1 too: a withdrawal retracts the notifications it caused; reviews.v1: the LA is
 # told of each review waiting and chased until it is resolved
 NOTIFIER = ServiceAccess("notifier",
                          consumes=(topics.MATCHES, topics.INCIDENTS, topics.REVIEWS),
-                         produces=(topics.DISCLOSURES, topics.NOTIFICATIONS), outbox=True)
+                         produces=(topics.DISCLOSURES, topics.NOTIFICATIONS), outbox=True,
+                         reads=REVOKED)
 # the notifier's copy of the registry, in a group of its own: a match waiting for a school's
 # entry must not hold that entry up behind it
 NOTIFIER_REGISTRY = ServiceAccess("notifier", consumes=(topics.REGISTRY,), group="registry")
@@ -120,11 +125,13 @@ NOTIFIER_REGISTRY = ServiceAccess("notifier", consumes=(topics.REGISTRY,), group
 NOTIFIER_FIGURES = ServiceAccess("notifier", consumes=(topics.NOTIFICATIONS,), group="figures")
 # verification reads the witnesses' cosignatures back
 AUDIT = ServiceAccess("audit", consumes=(topics.DISCLOSURES,), produces=(topics.AUDIT_HEADS,),
-                      reads=(topics.AUDIT_COSIGNATURES,))
+                      reads=(topics.AUDIT_COSIGNATURES, *REVOKED))
 # the audit log's independent witness: reads the signed heads, writes only its cosignatures
 WITNESS = ServiceAccess("witness", reads=(topics.AUDIT_HEADS,),
                         produces=(topics.AUDIT_COSIGNATURES,))
-IDENTITY = ServiceAccess("identity")  # the token issuer uses no topic
+# the token issuer announces the sessions it ends through its outbox (and checks its own
+# table, not the topic, for its own routes)
+IDENTITY = ServiceAccess("identity", produces=REVOKED, outbox=True)
 SERVICES: tuple[ServiceAccess, ...] = (INGEST, MATCHER, NOTIFIER, NOTIFIER_REGISTRY, AUDIT,
                                        IDENTITY, NOTIFIER_FIGURES, WITNESS)
 

@@ -57,7 +57,8 @@ def scram_format_argument(principal: str, password: str) -> str:
 
 def deployment_topics(prefix: str) -> list[str]:
     """Every topic a deployment uses, under its prefix."""
-    return [prefix + t for t in (*topics.all_topics_with_dlq(), *topics.AUDIT_EVIDENCE)]
+    return [prefix + t for t in (*topics.all_topics_with_dlq(), *topics.AUDIT_EVIDENCE,
+                                 topics.REVOCATIONS)]
 
 
 async def apply(

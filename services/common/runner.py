@@ -54,7 +54,9 @@ class Worker:
 
     def start(self) -> None:
         """Start the loops in the background."""
-        self._tasks = [asyncio.create_task(self._forever(self._consume_once, "consumer"))]
+        # a worker that consumes nothing (the identity service's) only relays its outbox
+        self._tasks = [asyncio.create_task(self._forever(self._consume_once, "consumer"))
+                       ] if self.consume else []
         if self.with_relay:
             self._tasks.append(asyncio.create_task(self._forever(self._relay_once, "relay")))
 

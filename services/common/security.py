@@ -6,7 +6,7 @@ service verifies them here with public keys alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,7 +41,9 @@ ROLE_AUDIENCES: dict[str, tuple[str, ...]] = {
     "partnership": ("notifier",),
 }
 ALGORITHM = "EdDSA"  # the only algorithm any service accepts
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
+# `sid`: the identity service's session the token belongs to (services/identity/sessions.py),
+# what a revocation names (services/common/revocations.py)
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss", "sid"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class Principal:
     force_code: str | None = None
     school_urns: frozenset[str] = field(default_factory=frozenset)
     la_codes: frozenset[str] = field(default_factory=frozenset)
+    # a person's own address (the `email` claim): a sign-in link opens only for the person it
+    # was sent to (services/notifier/portal_links.py); None for police clients
+    email: str | None = None
 
 
 class InvalidToken(Exception):
@@ -80,6 +85,8 @@ def principal_claims(principal: Principal) -> dict[str, Any]:
         claims["schools"] = sorted(principal.school_urns)
     if principal.la_codes:
         claims["las"] = sorted(principal.la_codes)
+    if principal.email:
+        claims["email"] = principal.email
     return claims
 
 
@@ -99,17 +106,29 @@ def decode_token(
     token: str, *, keys: Mapping[str, Ed25519PublicKey], audience: str, issuer: str
 ) -> Principal:
     """Verify signature (EdDSA, by `kid`), issuer, audience and expiry; return the principal."""
+    return principal_from_claims(decode_claims(token, keys=keys, audience=audience,
+                                               issuer=issuer))
+
+
+def decode_claims(
+    token: str, *, keys: Mapping[str, Ed25519PublicKey], audience: str | Sequence[str],
+    issuer: str,
+) -> dict[str, Any]:
+    """The claims of a token verified as `decode_token` verifies it (`audience`: one service,
+    or several of which the token must name one)."""
     key = keys.get(signing_kid(token))
     if key is None:
         raise InvalidToken("unknown kid")
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token, key, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
             options={"require": REQUIRED_CLAIMS},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from None
-    return principal_from_claims(claims)
+    if not isinstance(claims["sid"], str) or not claims["sid"]:
+        raise InvalidToken("sid")
+    return claims
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
@@ -125,4 +144,6 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         force_code=claims.get("force"),
         school_urns=frozenset(claims.get("schools", ())),
         la_codes=frozenset(claims.get("las", ())),
+        email=claims["email"] if kind == "user" and isinstance(claims.get("email"), str)
+        else None,
     )

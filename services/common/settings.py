@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.topics import AUDIT_EVIDENCE, COMPACTED, DISCLOSURES
+from schemas.topics import AUDIT_EVIDENCE, COMPACTED, DISCLOSURES, REVOCATIONS
 from services.common.jwks import parse_jwks
 from services.common.pseudonym import ChildKeySecrets
 
@@ -23,8 +23,12 @@ SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 class MissingSetting(ValueError):
     """A setting this process needs was not given (message names the variable)."""
 
-DAY_MS = 24 * 60 * 60 * 1000
+HOUR_MS = 60 * 60 * 1000
+DAY_MS = 24 * HOUR_MS
 WEEK_MS = 7 * DAY_MS
+# a revocation is kept this much longer than the tokens it refuses: clock skew between the
+# issuer and the broker, and tokens' `nbf` leeway
+REVOCATION_MARGIN_MS = HOUR_MS
 SecurityProtocol = Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
 Compression = Literal["none", "lz4", "zstd", "gzip"]
@@ -74,6 +78,8 @@ class TopicLayout:
     retention_ms: int = WEEK_MS
     dlq_retention_ms: int = WEEK_MS
     disclosures_retention_ms: int = 30 * DAY_MS
+    # the longest token lifetime plus REVOCATION_MARGIN_MS (Settings.topic_layout)
+    revocations_retention_ms: int = 12 * HOUR_MS + HOUR_MS
 
     def configs(self, topic: str) -> dict[str, str]:
         """The topic-level configs for one topic, set when it is created and again on every
@@ -90,6 +96,11 @@ class TopicLayout:
             # signed heads and their cosignatures: what makes a rewrite visible, kept for ever
             return {"min.insync.replicas": str(self.min_insync_replicas),
                     "retention.ms": "-1", "retention.bytes": "-1"}
+        if topic.endswith(REVOCATIONS):
+            # ids and times, no content: a revocation must outlive every token it refuses,
+            # or a service reading the topic from its start would accept that token again
+            return {"min.insync.replicas": str(self.min_insync_replicas),
+                    "retention.ms": str(self.revocations_retention_ms)}
         if any(topic.endswith(base) for base in COMPACTED):
             # the registry: each school's, LA's and calendar's latest state, kept for ever
             return {"min.insync.replicas": str(self.min_insync_replicas),
@@ -189,6 +200,9 @@ class Settings(BaseSettings):
     # when unset); its gauges are recomputed at most once per `metrics_cache_seconds`
     metrics_token: SecretStr | None = None
     metrics_cache_seconds: float = Field(default=15, ge=0)
+    # how long a token waits, after a process starts, for the revocations topic to be read to
+    # its end (services/common/revocations.py) before it is answered 503
+    revocations_wait_seconds: float = Field(default=10, ge=0)
 
     @model_validator(mode="after")
     def _static_jwks_parses(self) -> Settings:
@@ -269,7 +283,12 @@ class Settings(BaseSettings):
             partitions=self.kafka_partitions, replication_factor=self.kafka_replication_factor,
             min_insync_replicas=self.kafka_min_insync_replicas,
             retention_ms=self.kafka_retention_ms, dlq_retention_ms=self.kafka_dlq_retention_ms,
-            disclosures_retention_ms=self.kafka_disclosures_retention_ms)
+            disclosures_retention_ms=self.kafka_disclosures_retention_ms,
+            revocations_retention_ms=self.longest_token_ttl_ms() + REVOCATION_MARGIN_MS)
+
+    def longest_token_ttl_ms(self) -> int:
+        """How long the longest-lived token this deployment issues stays valid."""
+        return max(self.user_token_ttl_seconds, self.client_token_ttl_seconds) * 1000
 
     def topic(self, base: str) -> str:
         """The concrete topic name for a base topic under this deployment's prefix."""

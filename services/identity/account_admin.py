@@ -1,5 +1,10 @@
 """What an admin does to people and police clients: list them, create them, disable and
-enable them, set a new one-time password, re-enrol TOTP, rotate a client's secret.
+enable them, change what a person acts for, set a new one-time password, re-enrol TOTP,
+rotate a client's secret.
+
+Disabling, a change of role, schools or LAs, a new password and a new client secret end the
+person's or client's sessions and their tokens at every service, in the same transaction
+(services/identity/sessions.py): a token names the role, schools and LAs it was issued for.
 
 Every change is recorded in `account_changes` (who, when, what, to whom; never a secret) in
 the transaction that makes it. A new secret is returned once, to be shown once, and only its
@@ -19,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.problems import Problem
 from services.identity.accounts import (
+    check_access,
     create_client,
     create_user,
     new_client_secret,
@@ -28,6 +34,7 @@ from services.identity.accounts import (
 )
 from services.identity.models import account_changes, api_clients, auth_failures, users
 from services.identity.passwords import hash_secret, subject_hash
+from services.identity.sessions import revoke_subject
 from services.identity.totp_vault import TotpVault
 
 MAX_PAGE = 200
@@ -101,22 +108,50 @@ async def add_user(conn: AsyncConnection, *, email: str, role: str, school_urns:
 
 
 async def set_user_disabled(conn: AsyncConnection, user_id: str, *, disabled: bool,
-                            actor: str, now: datetime) -> dict[str, Any]:
-    """Disable (no more sign-ins) or enable a person; an admin cannot disable themselves."""
+                            actor: str, now: datetime, topic_prefix: str) -> dict[str, Any]:
+    """Disable (no more sign-ins, every session ended) or enable a person; an admin cannot
+    disable themselves."""
     await _user(conn, user_id)
     if disabled and user_id == actor:
         raise Problem(409, "Conflict", "You cannot disable your own account.")
     await conn.execute(update(users).where(users.c.user_id == uuid.UUID(user_id))
                        .values(disabled_at=now if disabled else None))
+    if disabled:
+        await revoke_subject(conn, user_id, reason="user_disabled", now=now,
+                             topic_prefix=topic_prefix)
     await _record(conn, actor, now, "user_disabled" if disabled else "user_enabled", "user",
                   user_id, {})
     return await _user(conn, user_id)
 
 
-async def reset_password(conn: AsyncConnection, user_id: str, *, actor: str, now: datetime
-                         ) -> tuple[dict[str, Any], str]:
-    """A new one-time password replaces the person's; their failed sign-ins are forgiven."""
+async def set_user_access(conn: AsyncConnection, user_id: str, *, role: str,
+                          school_urns: list[str], la_codes: list[str], actor: str,
+                          now: datetime, topic_prefix: str) -> dict[str, Any]:
+    """Change a person's role, schools and LAs; when anything changed, their sessions end
+    (their tokens name the old ones) and they sign in again to act for the new."""
+    before = await _user(conn, user_id)
+    check_access(role, school_urns, la_codes)
+    if role != before["role"] and user_id == actor:
+        raise Problem(409, "Conflict", "You cannot change your own role.")
+    wanted = {"role": role, "school_urns": sorted(set(school_urns)),
+              "la_codes": sorted(set(la_codes))}
+    if wanted == {k: before[k] if k == "role" else sorted(before[k]) for k in wanted}:
+        return before
+    await conn.execute(update(users).where(users.c.user_id == uuid.UUID(user_id))
+                       .values(**wanted))
+    await revoke_subject(conn, user_id, reason="access_changed", now=now,
+                         topic_prefix=topic_prefix)
+    await _record(conn, actor, now, "access_changed", "user", user_id, wanted)
+    return await _user(conn, user_id)
+
+
+async def reset_password(conn: AsyncConnection, user_id: str, *, actor: str, now: datetime,
+                         topic_prefix: str) -> tuple[dict[str, Any], str]:
+    """A new one-time password replaces the person's and ends their sessions (whoever knew
+    the old one is signed out); their failed sign-ins are forgiven."""
     view = await _user(conn, user_id)
+    await revoke_subject(conn, user_id, reason="password_reset", now=now,
+                         topic_prefix=topic_prefix)
     password = new_password()
     await conn.execute(update(users).where(users.c.user_id == uuid.UUID(user_id))
                        .values(password_hash=await hash_secret(password)))
@@ -149,20 +184,26 @@ async def add_client(conn: AsyncConnection, *, force_code: str, actor: str, now:
 
 
 async def set_client_disabled(conn: AsyncConnection, client_id: str, *, disabled: bool,
-                              actor: str, now: datetime) -> dict[str, Any]:
-    """Disable (no more tokens) or enable a police client."""
-    await _client(conn, client_id)
+                              actor: str, now: datetime, topic_prefix: str) -> dict[str, Any]:
+    """Disable (no more tokens, those it holds refused) or enable a police client."""
+    client = await _client(conn, client_id)
     await conn.execute(update(api_clients).where(api_clients.c.client_id == client_id)
                        .values(disabled_at=now if disabled else None))
+    if disabled:
+        await revoke_subject(conn, client["client_id"], reason="client_disabled", now=now,
+                             topic_prefix=topic_prefix)
     await _record(conn, actor, now, "client_disabled" if disabled else "client_enabled",
                   "client", client_id, {})
     return await _client(conn, client_id)
 
 
-async def rotate_secret(conn: AsyncConnection, client_id: str, *, actor: str, now: datetime
-                        ) -> tuple[dict[str, Any], str]:
-    """A new secret replaces the client's at once (the old one stops working)."""
-    await _client(conn, client_id)
+async def rotate_secret(conn: AsyncConnection, client_id: str, *, actor: str, now: datetime,
+                        topic_prefix: str) -> tuple[dict[str, Any], str]:
+    """A new secret replaces the client's at once (the old one, and the tokens got with it,
+    stop working)."""
+    client = await _client(conn, client_id)
+    await revoke_subject(conn, client["client_id"], reason="secret_rotated", now=now,
+                         topic_prefix=topic_prefix)
     secret = new_client_secret()
     await conn.execute(update(api_clients).where(api_clients.c.client_id == client_id)
                        .values(secret_hash=await hash_secret(secret), secret_rotated_at=now))

@@ -133,6 +133,13 @@ def _check_user(
     weak = weakness(password, known=[email, role])
     if weak is not None:
         raise AccountError(weak)
+    check_access(role, school_urns, la_codes)
+
+
+def check_access(role: str, school_urns: list[str], la_codes: list[str]) -> None:
+    """Refuse a role and the schools or LAs it acts for that do not go together."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if role in ("dsl", "deputy_dsl") and not school_urns:
         raise AccountError("a DSL needs at least one --school")
     if role == "la_officer" and not la_codes:
@@ -231,6 +238,7 @@ async def authenticate_user(
         subject=str(row.user_id), kind="user", role=row.role,
         scopes=frozenset(ROLE_SCOPES.get(row.role, ())),
         school_urns=frozenset(row.school_urns), la_codes=frozenset(row.la_codes),
+        email=row.email,
     ))
 
 

@@ -64,14 +64,20 @@ ForceLetters = Annotated[str, _states(FORCE_LETTERS, 10), AfterValidator(
     _fullmatch(FORCE_LETTERS, "force code must be 2 to 10 letters"))]
 
 
-class UserIn(BaseModel):
-    """A person to create: their role and the schools or LAs they act for."""
+class AccessIn(BaseModel):
+    """What a person acts for: their role and its schools or LAs (all three, as they are to
+    be; the person's sessions end when any of them changes)."""
 
     model_config = ConfigDict(extra="forbid")
-    email: Email
     role: str = Field(max_length=32, json_schema_extra={"enum": list(ROLES)})
     school_urns: list[SchoolUrn] = Field(default_factory=list, max_length=100)
     la_codes: list[LaCodeText] = Field(default_factory=list, max_length=100)
+
+
+class UserIn(AccessIn):
+    """A person to create: their role and the schools or LAs they act for."""
+
+    email: Email
 
 
 class ClientIn(BaseModel):
@@ -180,7 +186,7 @@ async def create_user(body: UserIn, principal: Admin, ctx: Ctx) -> JSONResponse:
 
 @router.post("/v1/users/{user_id}/disable", response_model=UserOut, responses=_ERRORS)
 async def disable_user(user_id: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
-    """Disable a person: they can no longer sign in."""
+    """Disable a person: they can no longer sign in, and their sessions end."""
     return await _set_user(ctx, user_id, principal, disabled=True)
 
 
@@ -190,14 +196,36 @@ async def enable_user(user_id: str, principal: Admin, ctx: Ctx) -> dict[str, Any
     return await _set_user(ctx, user_id, principal, disabled=False)
 
 
+@router.put("/v1/users/{user_id}/access", response_model=UserOut, responses=_ERRORS,
+            openapi_extra=_ROLE_RULES)
+async def set_access(user_id: str, body: AccessIn, principal: Admin, ctx: Ctx
+                     ) -> dict[str, Any]:
+    """Change a person's role, schools and LAs; if anything changed, their sessions end at
+    every service and they sign in again."""
+    async with ctx.uow() as uow:
+        try:
+            view = await admin.set_user_access(
+                uow.conn, user_id[:64], role=body.role, school_urns=body.school_urns,
+                la_codes=body.la_codes, actor=principal.subject, now=ctx.clock(),
+                topic_prefix=ctx.settings.topic_prefix)
+        except AccountError as exc:
+            raise Problem(422, "Invalid account", str(exc)) from None
+        await uow.commit()
+    ctx.wake_relay()
+    return view
+
+
 @router.post("/v1/users/{user_id}/reset-password", response_model=PasswordOut,
              responses=_ERRORS)
 async def reset_password(user_id: str, principal: Admin, ctx: Ctx) -> JSONResponse:
-    """Replace a person's password with a new one-time password, shown once."""
+    """Replace a person's password with a new one-time password, shown once; their
+    sessions end."""
     async with ctx.uow() as uow:
-        view, password = await admin.reset_password(uow.conn, user_id[:64],
-                                                    actor=principal.subject, now=ctx.clock())
+        view, password = await admin.reset_password(
+            uow.conn, user_id[:64], actor=principal.subject, now=ctx.clock(),
+            topic_prefix=ctx.settings.topic_prefix)
         await uow.commit()
+    ctx.wake_relay()
     return _once({"user": view, "password": password})
 
 
@@ -233,7 +261,7 @@ async def create_client(body: ClientIn, principal: Admin, ctx: Ctx) -> JSONRespo
 
 @router.post("/v1/clients/{client_id}/disable", response_model=ClientOut, responses=_ERRORS)
 async def disable_client(client_id: str, principal: Admin, ctx: Ctx) -> dict[str, Any]:
-    """Disable a police client: it can no longer get tokens."""
+    """Disable a police client: it can no longer get tokens, and those it has are refused."""
     return await _set_client(ctx, client_id, principal, disabled=True)
 
 
@@ -246,11 +274,14 @@ async def enable_client(client_id: str, principal: Admin, ctx: Ctx) -> dict[str,
 @router.post("/v1/clients/{client_id}/rotate-secret", response_model=SecretOut,
              responses=_ERRORS)
 async def rotate_secret(client_id: str, principal: Admin, ctx: Ctx) -> JSONResponse:
-    """Replace a client's secret; the new one is shown once and the old one stops working."""
+    """Replace a client's secret; the new one is shown once and the old one, and the tokens
+    got with it, stop working."""
     async with ctx.uow() as uow:
         view, secret = await admin.rotate_secret(uow.conn, client_id, actor=principal.subject,
-                                                 now=ctx.clock())
+                                                 now=ctx.clock(),
+                                                 topic_prefix=ctx.settings.topic_prefix)
         await uow.commit()
+    ctx.wake_relay()
     return _once(view | {"client_secret": secret})
 
 
@@ -258,8 +289,10 @@ async def _set_user(ctx: IdentityContext, user_id: str, principal: Principal, *,
                     ) -> dict[str, Any]:
     async with ctx.uow() as uow:
         view = await admin.set_user_disabled(uow.conn, user_id[:64], disabled=disabled,
-                                             actor=principal.subject, now=ctx.clock())
+                                             actor=principal.subject, now=ctx.clock(),
+                                             topic_prefix=ctx.settings.topic_prefix)
         await uow.commit()
+    ctx.wake_relay()
     return view
 
 
@@ -267,6 +300,8 @@ async def _set_client(ctx: IdentityContext, client_id: str, principal: Principal
                       ) -> dict[str, Any]:
     async with ctx.uow() as uow:
         view = await admin.set_client_disabled(uow.conn, client_id, disabled=disabled,
-                                               actor=principal.subject, now=ctx.clock())
+                                               actor=principal.subject, now=ctx.clock(),
+                                               topic_prefix=ctx.settings.topic_prefix)
         await uow.commit()
+    ctx.wake_relay()
     return view

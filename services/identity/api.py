@@ -1,4 +1,5 @@
-"""`POST /v1/token`, `POST /v1/sessions` and `GET /.well-known/jwks.json`: the only issuer."""
+"""`POST /v1/token`, `POST /v1/sessions`, `DELETE /v1/sessions/current` and
+`GET /.well-known/jwks.json`: the only issuer."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.auth_api import (
+    BEARER_SCHEME,
     SESSION_COOKIE,
     SESSION_RESPONSES,
     TOKEN_OPENAPI,
@@ -21,15 +25,17 @@ from services.common.auth_api import (
     GrantType,
     SessionIn,
     TokenOut,
+    set_host_cookie,
 )
 from services.common.context import AppContext, context_of
 from services.common.problems import Problem, problem_responses
 from services.common.relay import CLIENT_ADDRESS_HEADER
-from services.common.security import Principal
+from services.common.security import SERVICES, InvalidToken, Principal, decode_claims
 from services.identity.accounts import SignIn, SignInPolicy, authenticate_client, authenticate_user
 from services.identity.keys import Keyset
 from services.identity.passwords import GateFull
 from services.identity.security_events import Attempt, client_address, printable_agent
+from services.identity.sessions import open_session, revoke_session
 from services.identity.tokens import issue_token
 from services.identity.totp_vault import TotpVault
 
@@ -50,6 +56,7 @@ class IdentityContext(AppContext):
     keyset: Keyset
     sign_in: SignInPolicy
     vault: TotpVault
+    wake_relay: Callable[[], None] = lambda: None  # a revocation was committed: publish it
 
 
 get_identity = context_of(IdentityContext)
@@ -78,9 +85,10 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 async def _check(
     ctx: IdentityContext, request: Request,
     check: Callable[[AsyncConnection, Attempt], Awaitable[SignIn]],
-) -> SignIn:
+) -> tuple[SignIn, tuple[str, int] | None]:
     """One sign-in check in a gate slot and its own transaction, committed whatever it
-    decided (the failure count and the security event); raises GateFull when busy."""
+    decided (the failure count and the security event), and, when it let the principal in,
+    a token in a new session opened in that same transaction; raises GateFull when busy."""
     peer = request.client.host if request.client else None
     attempt = Attempt(client_address=client_address(
         peer, request.headers.get(CLIENT_ADDRESS_HEADER), ctx.sign_in.trusted_proxies),
@@ -88,20 +96,25 @@ async def _check(
     try:
         async with ctx.sign_in.gate.admit(), ctx.uow() as uow:
             decided = await check(uow.conn, attempt)
+            minted = (None if decided.principal is None
+                      else await _mint(ctx, uow.conn, decided.principal))
             await uow.commit()
     except GateFull:
         log.warning("sign-in refused: too many waiting", extra={
             "client_address": attempt.client_address})
         raise
-    return decided
+    return decided, minted
 
 
-def _mint(ctx: IdentityContext, principal: Principal) -> tuple[str, int]:
-    settings = ctx.settings
+async def _mint(ctx: IdentityContext, conn: AsyncConnection, principal: Principal
+                ) -> tuple[str, int]:
+    """A token for the principal in a new session (kept in the caller's transaction)."""
+    settings, now = ctx.settings, ctx.clock()
     ttl = (settings.client_token_ttl_seconds if principal.kind == "client"
            else settings.user_token_ttl_seconds)
-    token = issue_token(ctx.keyset, principal, issuer=settings.jwt_issuer, now=ctx.clock(),
-                        ttl_s=ttl)
+    sid = await open_session(conn, principal, now=now, ttl_s=ttl)
+    token = issue_token(ctx.keyset, principal, issuer=settings.jwt_issuer, now=now, ttl_s=ttl,
+                        sid=sid)
     return token, ttl
 
 
@@ -117,7 +130,7 @@ async def token(
     if creds is None:
         return _oauth_error(401, "invalid_client", _BASIC_CHALLENGE)
     try:
-        decided = await _check(ctx, request, lambda conn, attempt: authenticate_client(
+        decided, minted = await _check(ctx, request, lambda conn, attempt: authenticate_client(
             conn, client_id=creds[0][:128], secret=creds[1][:256], attempt=attempt,
             policy=ctx.sign_in))
     except GateFull:
@@ -125,9 +138,9 @@ async def token(
     if decided.throttled:
         return _oauth_error(429, "slow_down", {"Retry-After": "60"})
     principal = decided.principal
-    if principal is None:
+    if principal is None or minted is None:
         return _oauth_error(401, "invalid_client", _BASIC_CHALLENGE)
-    access, ttl = _mint(ctx, principal)
+    access, ttl = minted
     return JSONResponse(
         TokenOut(access_token=access, expires_in=ttl, scope=" ".join(sorted(principal.scopes)))
         .model_dump(),
@@ -140,7 +153,7 @@ async def token(
 async def sessions(request: Request, body: SessionIn, ctx: Ctx) -> JSONResponse:
     """Password + TOTP → a bearer token and the portal's session cookie."""
     try:
-        decided = await _check(ctx, request, lambda conn, attempt: authenticate_user(
+        decided, minted = await _check(ctx, request, lambda conn, attempt: authenticate_user(
             conn, email=body.email, password=body.password, totp=body.totp, attempt=attempt,
             policy=ctx.sign_in, vault=ctx.vault))
     except GateFull:
@@ -149,17 +162,44 @@ async def sessions(request: Request, body: SessionIn, ctx: Ctx) -> JSONResponse:
     if decided.throttled:
         raise Problem(429, "Too many sign-in attempts", "Try again later.",
                       headers={"Retry-After": "60"})
-    principal = decided.principal
-    if principal is None:
+    if decided.principal is None or minted is None:
         raise Problem(401, "Sign-in failed", "Email, password or code is wrong.")
-    access, ttl = _mint(ctx, principal)
+    access, ttl = minted
     response = JSONResponse({"access_token": access, "expires_in": ttl, "token_type": "Bearer"},
                             headers={"Cache-Control": "no-store"})
-    response.set_cookie(
-        SESSION_COOKIE, access, max_age=ttl, httponly=True, secure=ctx.settings.cookie_secure,
-        samesite="strict", path="/",
-    )
+    set_host_cookie(response, ctx.settings, SESSION_COOKIE, access, max_age=ttl)
     return response
+
+
+# any token this issuer signed, whichever services it names: the holder ends its own session
+_ANY_AUDIENCE = [*SERVICES, "identity"]
+
+
+@router.delete("/v1/sessions/current", status_code=204, responses=problem_responses(401))
+async def end_session(
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)],
+) -> Response:
+    """Sign out: the session of the bearer token presented ends, and with it every token of
+    that session at every service (services/common/revocations.py says how soon)."""
+    try:
+        claims = decode_claims(
+            credentials.credentials.strip() if credentials else "",
+            keys=public_keys(ctx.keyset), audience=_ANY_AUDIENCE,
+            issuer=ctx.settings.jwt_issuer)
+    except InvalidToken:
+        raise Problem(401, "Invalid or expired token",
+                      headers={"WWW-Authenticate": 'Bearer realm="daybreak"'}) from None
+    async with ctx.uow() as uow:
+        await revoke_session(uow.conn, claims["sid"], reason="signed_out", now=ctx.clock(),
+                             topic_prefix=ctx.settings.topic_prefix)
+        await uow.commit()
+    ctx.wake_relay()
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+def public_keys(keyset: Keyset) -> dict[str, Ed25519PublicKey]:
+    """The issuer's own public keys by `kid`."""
+    return {kid: key.public_key() for kid, key in zip(keyset.kids, keyset.keys, strict=True)}
 
 
 @router.get("/.well-known/jwks.json", tags=["auth"])

@@ -1,4 +1,5 @@
-"""Identity wiring: the accounts tables, the signing keys, the token and session endpoints."""
+"""Identity wiring: the accounts tables, the signing keys, the token and session endpoints,
+and the relay that publishes the sessions it ends."""
 
 from __future__ import annotations
 
@@ -12,18 +13,20 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.app import create_app
-from services.common.bootstrap import service_lifespan
+from services.common.bootstrap import build_worker, service_lifespan
 from services.common.db import service_engine
 from services.common.errors import is_transient
 from services.common.jwks import TokenVerifier
+from services.common.kafka_access import IDENTITY
 from services.common.retention import run_daily
 from services.common.runner import in_background
 from services.common.settings import Settings
 from services.identity.admin_api import router as admin_router
-from services.identity.api import IdentityContext, router
+from services.identity.api import IdentityContext, public_keys, router
 from services.identity.keys import Keyset
 from services.identity.security_events import run_retention
 from services.identity.security_events_api import router as security_events_router
+from services.identity.sessions import SOURCE, SessionTable
 from services.identity.settings import identity_settings
 from services.identity.totp_vault import TotpVault, seal_legacy_rows, totp_vault
 
@@ -37,13 +40,19 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = identity_settings(settings)
     keyset = settings.keyset()
     vault = totp_vault(settings)  # fail fast: no sign-in works without it
+    engine = service_engine(settings, SERVICE)
+    verifier = own_verifier(settings, keyset)
+    verifier.revocations = SessionTable(engine)  # its own table: refused at once
+    # consumes nothing: relays the revocations it stages (services/identity/sessions.py)
+    relay = build_worker(IDENTITY, settings, engine=engine, source=SOURCE,
+                         handle=_consumes_nothing)
     ctx = IdentityContext(
         settings=settings, registry=CollectorRegistry(), keyset=keyset, vault=vault,
-        engine=service_engine(settings, SERVICE), verifier=own_verifier(settings, keyset),
-        sign_in=settings.sign_in_policy(),
+        engine=engine, verifier=verifier, sign_in=settings.sign_in_policy(),
+        wake_relay=relay.wake_relay,
     )
     app = create_app(title="Daybreak identity", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(ctx.engine, inner=startup(ctx, vault)))
+                     lifespan=service_lifespan(ctx.engine, relay, inner=startup(ctx, vault)))
     app.include_router(router)
     app.include_router(admin_router)
     app.include_router(security_events_router)
@@ -97,5 +106,8 @@ def startup(ctx: IdentityContext, vault: TotpVault
 def own_verifier(settings: Settings, keyset: Keyset) -> TokenVerifier:
     """Admins' tokens for the admin API, checked against the issuer's own public keys."""
     return TokenVerifier(audience=SERVICE, issuer=settings.jwt_issuer,
-                         static={kid: key.public_key() for kid, key in zip(
-                             keyset.kids, keyset.keys, strict=True)})
+                         static=public_keys(keyset))
+
+
+async def _consumes_nothing(*_: object) -> None:
+    raise AssertionError("the identity worker consumes no topic")

@@ -106,3 +106,21 @@ account_changes = Table(
 )
 Index("ix_account_changes_target", account_changes.c.target_kind, account_changes.c.target_id,
       account_changes.c.changed_at)
+
+# one row per token issued (its `sid`): a revocation ends the row, and every token of it
+# (services/identity/sessions.py); expired rows are kept no longer than retention asks
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("sid", Uuid, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("reason", String(32)),
+    CheckConstraint("kind IN ('user', 'client')", name="kind"),
+    schema="identity",
+)
+Index("ix_sessions_live", sessions.c.subject, sessions.c.expires_at,
+      postgresql_where=sessions.c.revoked_at.is_(None))

@@ -14,9 +14,10 @@ from services.identity.keys import Keyset
 
 def token_claims(
     principal: Principal, *, issuer: str, now: datetime, ttl_s: int,
-    audience: list[str] | None = None,
+    audience: list[str] | None = None, sid: str | None = None,
 ) -> dict[str, Any]:
-    """Every claim of a token for the principal (audience: the services its role uses)."""
+    """Every claim of a token for the principal (audience: the services its role uses; `sid`:
+    its session in services/identity/sessions.py, a fresh id when none is kept)."""
     return {
         "iss": issuer,
         "aud": audience if audience is not None else audiences_of(principal.role),
@@ -24,6 +25,7 @@ def token_claims(
         "nbf": int(now.timestamp()) - 5,
         "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
         "jti": uuid.uuid4().hex,
+        "sid": sid or str(uuid.uuid4()),
         **principal_claims(principal),
     }
 
@@ -36,8 +38,8 @@ def sign(claims: dict[str, Any], keyset: Keyset) -> str:
 
 def issue_token(
     keyset: Keyset, principal: Principal, *, issuer: str, now: datetime, ttl_s: int,
-    audience: list[str] | None = None,
+    audience: list[str] | None = None, sid: str | None = None,
 ) -> str:
     """A signed bearer token for the principal."""
-    return sign(token_claims(principal, issuer=issuer, now=now, ttl_s=ttl_s, audience=audience),
-                keyset)
+    return sign(token_claims(principal, issuer=issuer, now=now, ttl_s=ttl_s, audience=audience,
+                             sid=sid), keyset)

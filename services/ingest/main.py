@@ -22,6 +22,7 @@ from services.common.kafka import KafkaPublisher
 from services.common.kafka_access import INGEST
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
+from services.common.revocations import revocation_feed
 from services.common.safe_http import Egress, egress_client
 from services.common.sealing import sealing_of
 from services.common.settings import Settings
@@ -83,9 +84,11 @@ def build_app(
         await batcher.stop()
         await publisher.stop()
 
+    feed = revocation_feed(settings)
     app = create_app(title="Daybreak ingest", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(ctx.engine, worker, inner=publishing),
+                     lifespan=service_lifespan(ctx.engine, feed, worker, inner=publishing),
                      readiness=[broker])
+    feed.protect(ctx.tokens())
     app.include_router(router)
     app.include_router(receipts_router)
     app.include_router(relay.router)

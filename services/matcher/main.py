@@ -16,6 +16,7 @@ from services.common.kafka_access import MATCHER
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import daily_retention
+from services.common.revocations import revocation_feed
 from services.common.settings import Settings
 from services.matcher.context import MatcherContext
 from services.matcher.decisions import SOURCE
@@ -53,11 +54,13 @@ def build_app(
     observe_reviews(ctx)
     observe_readiness(ctx)
     observe_index(ctx, deps.roster)
+    feed = revocation_feed(settings)
     app = create_app(title="Daybreak matcher", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(engine, worker, inner=lambda: daily_retention(
+                     lifespan=service_lifespan(engine, feed, worker, inner=lambda: daily_retention(
                          run_retention, engine=engine, settings=settings,
                          clock=lambda: ctx.clock(), published=worker.wake_relay)),
                      readiness=[check_broker])
+    feed.protect(ctx.tokens())
     app.include_router(registry_router)
     app.include_router(reviews_router)
     app.include_router(relay.router)

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -74,30 +74,59 @@ from services.notifier.review_alerts import due_alerts, earliest_deadline, plan_
 from services.notifier.settings import SERVICE_DESK_EMAIL
 
 log = logging.getLogger(__name__)
-__all__ = ["DELIVERED", "OUTBOX_SOURCE", "Dispatcher", "SignInLink", "redeem_sign_in_link"]
+__all__ = ["DELIVERED", "OUTBOX_SOURCE", "Dispatcher", "LinkOutcome", "SignInLink",
+           "redeem_sign_in_link", "sign_in_link"]
 
 
 @dataclass(frozen=True)
 class SignInLink:
-    """What a redeemed sign-in link points at."""
+    """A usable sign-in link: the e-mail it came in, what it points at, whom it was sent to."""
 
     email_id: uuid.UUID
     school_urn: str | None
     la_code: str | None
+    recipients: frozenset[str] = frozenset()  # lower-cased addresses
+
+    def is_for(self, email: str | None) -> bool:
+        """Whether the link was sent to this address."""
+        return email is not None and email.strip().lower() in self.recipients
+
+
+LinkOutcome = Literal["redeemed", "not_yours", "expired"]
+
+
+async def sign_in_link(
+    conn: AsyncConnection, token: str, *, now: datetime, lock: bool = False
+) -> SignInLink | None:
+    """The link a token names if it can still be used (None: unknown, expired or used),
+    without using it: looking (an e-mail scanner's GET) must leave it working."""
+    query = (select(sign_in_links.c.email_id, sign_in_links.c.school_urn,
+                    sign_in_links.c.la_code, emails.c.to_addrs)
+             .join(emails, emails.c.id == sign_in_links.c.email_id, isouter=True)
+             .where(sign_in_links.c.token_hash == _hash(token),
+                    sign_in_links.c.used_at.is_(None), sign_in_links.c.expires_at > now))
+    row = (await conn.execute(query.with_for_update(of=sign_in_links) if lock else query)
+           ).first()
+    if row is None:
+        return None
+    sent_to = Recipients.from_json(row.to_addrs).addresses if row.to_addrs else []
+    return SignInLink(row.email_id, row.school_urn, row.la_code,
+                      frozenset(a.strip().lower() for a in sent_to))
 
 
 async def redeem_sign_in_link(
-    conn: AsyncConnection, token: str, *, now: datetime
-) -> SignInLink | None:
-    """Use a sign-in link once: None when unknown, expired or already used."""
-    row = (await conn.execute(
-        update(sign_in_links)
-        .where(sign_in_links.c.token_hash == _hash(token), sign_in_links.c.used_at.is_(None),
-               sign_in_links.c.expires_at > now)
-        .values(used_at=now)
-        .returning(sign_in_links.c.email_id, sign_in_links.c.school_urn,
-                   sign_in_links.c.la_code))).first()
-    return None if row is None else SignInLink(row.email_id, row.school_urn, row.la_code)
+    conn: AsyncConnection, token: str, *, now: datetime, email: str | None
+) -> LinkOutcome:
+    """Use a sign-in link once, as the signed-in person whose address is `email`: only one of
+    the people it was sent to may; for anyone else it stays as it was."""
+    link = await sign_in_link(conn, token, now=now, lock=True)
+    if link is None:
+        return "expired"
+    if not link.is_for(email):
+        return "not_yours"
+    await conn.execute(update(sign_in_links).where(sign_in_links.c.token_hash == _hash(token))
+                       .values(used_at=now))
+    return "redeemed"
 
 
 _CLAIM_RECIPIENTS = text(

@@ -22,6 +22,7 @@ from services.common.kafka_access import NOTIFIER, NOTIFIER_FIGURES, NOTIFIER_RE
 from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import daily_retention
+from services.common.revocations import revocation_feed
 from services.common.runner import in_background
 from services.common.safe_http import Egress, egress_client
 from services.notifier.admin_api import router as deliveries_router
@@ -91,10 +92,12 @@ def build_app(
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 15)
 
+    feed = revocation_feed(settings)
     app = create_app(title="Daybreak notifier", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(engine, directory, figures, worker,
+                     lifespan=service_lifespan(engine, feed, directory, figures, worker,
                                               inner=dispatching),
                      readiness=[check_broker])
+    feed.protect(ctx.tokens())
     for router in (notifications_router, open_items_router, portal_router, deliveries_router,
                    relay.router):
         app.include_router(router)

@@ -4,6 +4,7 @@ queue (services/notifier/portal_reviews.py). What every page shares: portal_page
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -15,10 +16,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.auth_api import SESSION_COOKIE
 from services.common.local_time import LONDON
 from services.common.problems import Problem
-from services.common.relay import origin_of
 from services.common.security import Principal
 from services.notifier import (
     actions,
@@ -27,6 +26,7 @@ from services.notifier import (
     portal_admin,
     portal_audit,
     portal_inbox,
+    portal_links,
     portal_partners,
     portal_partnership,
     portal_record,
@@ -34,7 +34,6 @@ from services.notifier import (
 )
 from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
-from services.notifier.dispatch import redeem_sign_in_link
 from services.notifier.models import schools
 from services.notifier.open_items import open_items
 from services.notifier.portal_labels import ACTION_LABELS, GROUP_TAGS, GROUPS
@@ -45,15 +44,20 @@ from services.notifier.portal_pages import (
     checked_form,
     ctx_of,
     elsewhere,
+    end_session,
     home_of,
     page,
     problem_page,
+    session_token,
     signed_in,
+    signed_in_by,
+    start_session,
     to_sign_in,
 )
 from services.notifier.portal_reviews import countdown
 
 __all__ = ["CSRF_COOKIE", "router"]
+log = logging.getLogger(__name__)
 DESK_ON_INBOX = 5  # the soonest of the LA's open items shown above its notifications
 DESK_KINDS = {"notification": "Notifications", "review": "Reviews"}
 _ATTENDED = {"attended": True, "absent": False}
@@ -90,59 +94,41 @@ async def accessibility(request: Request) -> Response:
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request, token: str | None = None) -> Response:
-    """The sign-in form; an e-mailed `?token=` is redeemed first and taken out of the URL."""
+    """The sign-in form; an e-mailed `?token=` shows its link's page first (and uses
+    nothing: services/notifier/portal_links.py)."""
     if token:
-        return await _redeem(request, token)
+        return await portal_links.show_link(request, token)
     if (home := await elsewhere(request)) is not None:
         return home
     return await page(request, "sign_in.html", {"link": request.query_params.get("link")})
-
-
-@router.get("/link/{token}")
-async def sign_in_link(request: Request, token: str) -> Response:
-    """A single-use e-mailed link: never signs anyone in, only leads to the sign-in form."""
-    return await _redeem(request, token)
 
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     """Password + TOTP → the session cookie and the inbox; failures are generic and throttled."""
     form = await checked_form(request)
-    ctx = ctx_of(request)
-    email, password, code = (str(form.get(k, ""))[:1024] for k in ("email", "password", "totp"))
-    try:
-        # the identity service checks the password and code and counts failures, as it does
-        # for POST /v1/sessions: the portal holds no accounts; it says who is signing in
-        answer = await ctx.identity().post("/v1/sessions", json={
-            "email": email[:320], "password": password, "totp": code},
-            headers=origin_of(request))
-    except httpx.HTTPError:
-        return await _sign_in_unavailable(request)
-    if answer.status_code == 429:
-        return await page(request, "error.html", {"title": "Too many sign-in attempts",
-                                                  "message": "Wait a while, then try again."},
-                          status=429, headers={"Retry-After": "60"})
-    if answer.status_code in (401, 422):  # 422: a code that is not six digits, also wrong
-        return await page(request, "sign_in.html", {"error": True, "error_title": True,
-                                                    "email": email}, status=401)
-    if answer.status_code != 200:
-        return await _sign_in_unavailable(request)
-    session = answer.json()
-    response = RedirectResponse(await home_of(request, session["access_token"]),
-                                status_code=303)
-    response.set_cookie(SESSION_COOKIE, session["access_token"], max_age=session["expires_in"],
-                        httponly=True, secure=ctx.settings.cookie_secure, samesite="strict",
-                        path="/")
+    session = await signed_in_by(request, form)
+    if isinstance(session, Response):
+        return session
+    response = RedirectResponse(await home_of(request, session.token), status_code=303)
+    start_session(request, response, session.token, session.expires_in)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    """Forget the session cookie."""
+    """End the session at the identity service (its token is then refused everywhere:
+    services/common/revocations.py), and forget the cookies."""
     await checked_form(request)
+    if token := session_token(request):
+        try:
+            await ctx_of(request).identity().delete(
+                "/v1/sessions/current", headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError:
+            # the cookie still goes; the token lives on only until it expires
+            log.warning("sign-out not recorded: identity service unavailable")
     response = RedirectResponse("/portal/sign-in", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True,
-                           secure=ctx_of(request).settings.cookie_secure, samesite="strict")
+    end_session(request, response)
     return response
 
 
@@ -364,22 +350,7 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-async def _redeem(request: Request, token: str) -> Response:
-    ctx = ctx_of(request)
-    async with ctx.uow() as uow:
-        link = await redeem_sign_in_link(uow.conn, token[:200], now=ctx.clock())
-        await uow.commit()
-    # the token leaves the address bar (and history) at once
-    return RedirectResponse(f"/portal/sign-in?link={'ok' if link else 'expired'}",
-                            status_code=303)
-
-
-async def _sign_in_unavailable(request: Request) -> Response:
-    return await page(request, "error.html", {
-        "title": "Sign-in is unavailable", "message": "Try again in a minute."},
-        status=503, headers={"Retry-After": "5"})
-
-
+router.include_router(portal_links.router)
 router.include_router(portal_reviews.router)
 router.include_router(portal_partnership.router)
 router.include_router(portal_partners.router)

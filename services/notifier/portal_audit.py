@@ -20,7 +20,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from services.common.auth_api import SESSION_COOKIE
 from services.common.jwks import KeysUnavailable
 from services.common.local_time import LONDON
 from services.common.security import InvalidToken
@@ -122,8 +121,7 @@ def event_row(event: Mapping[str, Any]) -> dict[str, Any]:
 async def _auditor_or_page(request: Request) -> Response | None:
     """None for a signed-in auditor; else sign-in (no session) or a 403 page (anyone else)."""
     try:
-        principal = await ctx_of(request).tokens().verify(
-            request.cookies.get(SESSION_COOKIE, ""))
+        principal = await ctx_of(request).tokens().verify(session_token(request))
     except (InvalidToken, KeysUnavailable):
         return to_sign_in()
     if principal.kind == "user" and principal.role == "auditor" and (

@@ -24,20 +24,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from services.common.auth_api import SESSION_COOKIE
+from services.common.auth_api import (
+    SESSION_COOKIE,
+    clear_host_cookie,
+    host_cookie,
+    session_cookie,
+    set_host_cookie,
+)
 from services.common.context import context_in
 from services.common.jwks import KeysUnavailable
 from services.common.problems import Problem
+from services.common.relay import origin_of
 from services.common.security import InvalidToken, Principal
 from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
 
-CSRF_COOKIE = "daybreak_csrf"
+# `__Host-` prefixed when cookie_secure is on, like the session's (services/common/auth_api)
+CSRF_COOKIE = "__Host-daybreak_csrf"
 # scripts: only the page's own, same-origin, by the nonce of that response (see `page`)
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src {scripts}; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -124,7 +133,7 @@ def ctx_of(request: Request) -> NotifierContext:
 async def principal_of(request: Request) -> Principal | None:
     """The signed-in person, from the session cookie; None when absent, expired, or holding
     no scope the portal has pages for."""
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_token(request)
     if not token:
         return None
     try:
@@ -143,13 +152,69 @@ async def signed_in(request: Request, scope: str) -> Principal | None:
 
 def session_token(request: Request) -> str:
     """The signed-in person's own token, for calls to the other services' APIs."""
-    return request.cookies.get(SESSION_COOKIE, "")
+    return request.cookies.get(session_cookie(ctx_of(request).settings), "")
+
+
+def csrf_cookie(request: Request) -> str:
+    """The CSRF cookie's name here."""
+    return host_cookie(ctx_of(request).settings, CSRF_COOKIE)
+
+
+def start_session(request: Request, response: Response, token: str, max_age: int) -> None:
+    """Signed in: the session cookie, and a new CSRF token (none known before sign-in, a
+    planted one included, stays valid after it)."""
+    settings = ctx_of(request).settings
+    set_host_cookie(response, settings, SESSION_COOKIE, token, max_age=max_age)
+    set_host_cookie(response, settings, CSRF_COOKIE, secrets.token_urlsafe(32))
+
+
+def end_session(request: Request, response: Response) -> None:
+    """Signed out: both cookies forgotten."""
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        clear_host_cookie(response, ctx_of(request).settings, name)
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the identity service gave for a sign-in: the person's token and its lifetime."""
+
+    token: str
+    expires_in: int
+
+
+async def signed_in_by(request: Request, form: Mapping[str, Any], *,
+                       again: Mapping[str, Any] | None = None) -> Session | Response:
+    """Sign in with the form's email, password and code (the identity service checks them and
+    counts failures, as for POST /v1/sessions: the portal holds no accounts); else the page to
+    answer with: the sign-in form again (with `again` in its context), or why not."""
+    email, password, code = (str(form.get(k, ""))[:1024] for k in ("email", "password", "totp"))
+    try:
+        # with who is signing in (their address, for identity's throttling): never trusted
+        # from the caller, only from this relay
+        answer = await ctx_of(request).identity().post("/v1/sessions", json={
+            "email": email[:320], "password": password, "totp": code},
+            headers=origin_of(request))
+    except httpx.HTTPError:
+        answer = None
+    if answer is not None and answer.status_code == 429:
+        return await page(request, "error.html", {"title": "Too many sign-in attempts",
+                                                  "message": "Wait a while, then try again."},
+                          status=429, headers={"Retry-After": "60"})
+    if answer is not None and answer.status_code in (401, 422):  # 422: a code not 6 digits
+        return await page(request, "sign_in.html", {
+            "error": True, "error_title": True, "email": email, **(again or {})}, status=401)
+    if answer is None or answer.status_code != 200:
+        return await page(request, "error.html", {
+            "title": "Sign-in is unavailable", "message": "Try again in a minute."},
+            status=503, headers={"Retry-After": "5"})
+    body = answer.json()
+    return Session(str(body["access_token"]), int(body["expires_in"]))
 
 
 async def checked_form(request: Request) -> Mapping[str, Any]:
     """The posted form, after the double-submit CSRF check (403 on a mismatch)."""
     form = await request.form()
-    cookie, field = request.cookies.get(CSRF_COOKIE, ""), str(form.get("csrf", ""))
+    cookie, field = request.cookies.get(csrf_cookie(request), ""), str(form.get("csrf", ""))
     if not cookie or not secrets.compare_digest(cookie.encode(), field.encode()):
         raise Problem(403, "Forbidden", "The form expired; reload the page and try again.")
     return form
@@ -158,7 +223,7 @@ async def checked_form(request: Request) -> Mapping[str, Any]:
 async def page(request: Request, name: str, context: dict[str, Any], *, status: int = 200,
                headers: dict[str, str] | None = None) -> Response:
     """A page from the base template, with the navigation the person's scopes allow."""
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    csrf = request.cookies.get(csrf_cookie(request)) or secrets.token_urlsafe(32)
     nonce = request.state.script_nonce = secrets.token_urlsafe(16)
     principal = await principal_of(request)
     nav = [{"label": i.label, "href": i.href, "current": _current(request.url.path, i.href)}
@@ -168,9 +233,8 @@ async def page(request: Request, name: str, context: dict[str, Any], *, status: 
                                   "nav": nav, "principal": principal, "nonce": nonce,
                                   "path": request.url.path},
         status_code=status, headers=headers)
-    if request.cookies.get(CSRF_COOKIE) != csrf:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/portal",
-                            secure=ctx_of(request).settings.cookie_secure)
+    if request.cookies.get(csrf_cookie(request)) != csrf:
+        set_host_cookie(response, ctx_of(request).settings, CSRF_COOKIE, csrf)
     return response
 
 

@@ -30,7 +30,7 @@ from schemas.notifications import (
     NotificationRetracted,
     NotificationScheduled,
 )
-from services.common.auth_api import SESSION_COOKIE
+from services.common.auth_api import PLAIN_SESSION_COOKIE
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
 from services.notifier.figures import CSV_HEADER
@@ -94,7 +94,8 @@ async def until(engine: AsyncEngine, query: Any, want: int) -> None:
 
 
 def as_(role: str, las: list[str]) -> dict[str, str]:
-    return {"Cookie": f"{SESSION_COOKIE}={mint(person(role, las=las))}"}
+    # the portal here runs without cookie_secure: the cookie's plain name
+    return {"Cookie": f"{PLAIN_SESSION_COOKIE}={mint(person(role, las=las))}"}
 
 
 def read_csv(resp: httpx.Response) -> list[dict[str, str]]:

@@ -7,14 +7,15 @@ deployment's own, and each test grants the matrix on its own topic prefix, revok
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
     KafkaConnectionError,
     TopicAuthorizationFailedError,
@@ -22,6 +23,8 @@ from aiokafka.errors import (
 )
 
 from schemas import topics
+from schemas.envelope import wrap
+from schemas.identity import SessionsRevoked
 from services.common import kafka_setup
 from services.common.kafka import broker_answers, ensure_topics, make_consumer, make_producer
 from services.common.kafka_access import (
@@ -33,6 +36,7 @@ from services.common.kafka_access import (
     SERVICES,
     ServiceAccess,
 )
+from services.common.revocations import Denylist, RevocationFeed
 from services.common.settings import KafkaConnection, TopicLayout
 from tests.support.kafka import read_topic
 
@@ -170,14 +174,41 @@ async def test_ingest_may_only_use_its_own_transactional_ids(
             await producer.stop()
 
 
-async def test_identity_has_no_topic_rights_yet(kafka: KafkaConnection, granted: str) -> None:
+async def test_identity_writes_revocations_and_nothing_else(
+    kafka: KafkaConnection, granted: str
+) -> None:
     identity = _as(kafka, IDENTITY)
-    # WRITE on no topic at all: refused a producer id before it could name one
-    with pytest.raises(ClusterAuthorizationFailedError):
+    await _produce(identity, granted + topics.REVOCATIONS)
+    with pytest.raises(TopicAuthorizationFailedError):
         await _produce(identity, granted + topics.DISCLOSURES)
     await _produce(kafka, granted + topics.INCIDENTS)
     with pytest.raises((TopicAuthorizationFailedError, GroupAuthorizationFailedError)):
         await _join(identity, granted + topics.INCIDENTS, group_id=f"{granted}daybreak-identity")
+
+
+@pytest.mark.parametrize("service", [INGEST, MATCHER, NOTIFIER, AUDIT], ids=lambda s: s.name)
+async def test_every_verifier_reads_the_revocations_whole_and_cannot_forge_one(
+    kafka: KafkaConnection, granted: str, service: ServiceAccess
+) -> None:
+    topic = granted + topics.REVOCATIONS
+    revoked = SessionsRevoked(sid="s-acl", revoked_before=datetime.now(UTC), reason="signed_out")
+    producer = make_producer(_as(kafka, IDENTITY))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, wrap(revoked).to_bytes(), key=b"s-acl")
+    finally:
+        await producer.stop()
+    # from the topic's start, with no group (each process reads it all)
+    feed = RevocationFeed(_as(kafka, service), topic,
+                          denylist=Denylist(horizon=timedelta(hours=13)))
+    feed.start()
+    try:
+        await asyncio.wait_for(feed.denylist.caught_up.wait(), 30)
+    finally:
+        await feed.stop()
+    assert feed.denylist.revoked({"sid": "s-acl", "sub": "anyone", "iat": 0})
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(_as(kafka, service), topic)
 
 
 async def test_ingest_publishes_incidents_in_its_transactions(

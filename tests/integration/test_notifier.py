@@ -177,8 +177,13 @@ async def test_one_content_free_email_per_school_even_with_two_dispatchers(
     assert "Zara" not in mail and "Okafor" not in mail and "Secret" not in mail
     token = mail.split("token=")[1].split()[0]
     async with engine.begin() as conn:
-        assert (await redeem_sign_in_link(conn, token, now=PUSH_AT)) is not None
-        assert (await redeem_sign_in_link(conn, token, now=PUSH_AT)) is None
+        # only for the person it was sent to, and once
+        assert await redeem_sign_in_link(conn, token, now=PUSH_AT, email=school.deputy) == (
+            "not_yours")
+        assert await redeem_sign_in_link(conn, token, now=PUSH_AT, email=school.dsl) == (
+            "redeemed")
+        assert await redeem_sign_in_link(conn, token, now=PUSH_AT, email=school.dsl) == (
+            "expired")
         states = (await conn.execute(select(notifications.c.state).where(
             notifications.c.school_urn == school.urn))).scalars().all()
     assert states == ["sent"] * 3

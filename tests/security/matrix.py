@@ -312,6 +312,15 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("notifier", "GET", "/portal/admin/dead-deliveries"): Rule(PORTAL, roles=ADMINS),
     # sign-ins and refusals: login digests, addresses, user agents (identity's own record)
     ("identity", "GET", "/v1/security-events"): _admin(),
+    # sessions (issue 15 finding 7)
+    ("identity", "DELETE", "/v1/sessions/current"): _public(
+        "sign-out: ends the session of the bearer token presented (any this issuer signed), "
+        "so a holder can end only their own; answers nothing"),
+    ("identity", "PUT", "/v1/users/{user_id}/access"): _admin(
+        Call(json={"role": "admin", "school_urns": [], "la_codes": []}), INVALID, 422),
+    ("notifier", "POST", "/portal/link"): _public(
+        "uses an e-mailed sign-in link: CSRF-checked, and only as the person it was sent to "
+        "(signed in already, or signing in with the form's password and code)"),
 }
 
 

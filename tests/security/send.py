@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from services.common.auth_api import SESSION_COOKIE
+from services.common.auth_api import SESSION_COOKIE, host_cookie
 from services.notifier.portal import CSRF_COOKIE
 from tests.security.matrix import Call
 from tests.security.world import World
@@ -47,7 +47,8 @@ async def portal_call(world: World, method: str, path: str, call: Call,
                       session: str | None) -> httpx.Response:
     """One request to the portal with a fresh cookie jar: the session (if any) and CSRF."""
     csrf = secrets.token_urlsafe(16)
-    cookies = {CSRF_COOKIE: csrf} | ({SESSION_COOKIE: session} if session else {})
+    cookies = {host_cookie(world.settings, CSRF_COOKIE): csrf} | (
+        {host_cookie(world.settings, SESSION_COOKIE): session} if session else {})
     transport = httpx.ASGITransport(app=world.apps["notifier"])
     async with httpx.AsyncClient(transport=transport, base_url="http://test",
                                  cookies=cookies) as client:

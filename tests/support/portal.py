@@ -3,22 +3,27 @@ pages), people's accounts and signing in."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pyotp
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.app import create_app
 from services.common.settings import Settings
 from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps
+from services.notifier.models import emails, sign_in_links
 from services.notifier.portal import router as portal_router
 from tests.support.api import issuer_for, new_user
 from tests.support.clock import Clock
@@ -92,3 +97,27 @@ async def sign_in(client: httpx.AsyncClient, clock: Clock, email: str, totp: pyo
     return await client.post("/portal/sign-in", data={
         "csrf": csrf_of(page), "email": email, "password": password,
         "totp": totp.at(clock.now)})
+
+
+async def emailed_link(engine: AsyncEngine, to: list[str], *, now: datetime,
+                       role: str = "dsl") -> str:
+    """A sign-in link as the dispatcher leaves one: its e-mail (sent to `to`) and its token."""
+    token = secrets.token_urlsafe(32)
+    email_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(emails.insert().values(
+            id=email_id, kind="notice", to_addrs={"role": role, "to": to}, subject_name="x",
+            count=1, status="sent", next_attempt_at=now, created_at=now, sent_at=now))
+        await conn.execute(sign_in_links.insert().values(
+            token_hash=hashlib.sha256(token.encode()).hexdigest(), email_id=email_id,
+            expires_at=now + timedelta(hours=1)))
+    return token
+
+
+async def link_used(engine: AsyncEngine, token: str) -> bool:
+    """Whether the sign-in link has been used."""
+    async with engine.connect() as conn:
+        used_at = (await conn.execute(select(sign_in_links.c.used_at).where(
+            sign_in_links.c.token_hash == hashlib.sha256(token.encode()).hexdigest()))
+        ).scalar_one()
+    return used_at is not None
