@@ -40,6 +40,7 @@ log = logging.getLogger("daybreak.http")
 # once a browser has seen it over https, it goes to this host (and its subdomains) by https
 # alone for a year: sent with cookie_secure on, which is to say behind https
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 MAX_REPORTED_ERRORS = 50  # a body of 20,000 unknown keys must not get a megabyte of errors back
 ReadinessCheck = Callable[[AppContext], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -99,8 +100,7 @@ def create_app(
         BodyLimit, max_bytes=ctx.settings.max_body_bytes,
         upload_bytes=ctx.settings.max_upload_bytes,
     )
-    if ctx.settings.cookie_secure:
-        app.add_middleware(StrictTransport)
+    app.add_middleware(SecurityHeaders, hsts=ctx.settings.cookie_secure)
     return app
 
 
@@ -282,23 +282,28 @@ class Observe:
         })
 
 
-class StrictTransport:
-    """`Strict-Transport-Security` on every response, errors and 413s included."""
+class SecurityHeaders:
+    """On every response, errors and 413s included: `X-Content-Type-Options: nosniff` (no
+    body is ever taken for another type than it says), and `Strict-Transport-Security` when
+    the deployment is served over HTTPS (`cookie_secure`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
+        self.extra = [NOSNIFF, HSTS] if hsts else [NOSNIFF]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def with_hsts(message: Message) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), HSTS]
+                headers = list(message.get("headers", ()))
+                named = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [h for h in self.extra if h[0] not in named]
             await send(message)
 
-        await self.app(scope, receive, with_hsts)
+        await self.app(scope, receive, with_headers)
 
 
 class BodyLimit:

@@ -24,12 +24,14 @@ from tests.support.api import running
 from tests.support.db import service_urls
 from tests.support.ids import next_tag
 from tests.support.kafka import delete_topics_with_prefix
+from tests.support.keys import Keystore
 from tests.support.tokens import identity_settings_for, trusting
 
 
 @pytest.fixture(scope="package")
 async def world(
     database: dict[str, str], kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
+    session_keystore: Keystore,
 ) -> AsyncIterator[World]:
     """Identity, ingest, matcher, notifier and audit running in-process on their own topics;
     the four relay sign-ins to the one identity app."""
@@ -37,7 +39,8 @@ async def world(
     settings = Settings(
         env="test", **service_urls(database), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix, child_key_secret=secrets.token_hex(32),
-        cookie_secure=False, db_pool_size=5, kafka_partitions=1, **trusting())
+        cookie_secure=False, db_pool_size=5, kafka_partitions=1, **trusting(),
+        **session_keystore.settings(), shred_expired_keys=False)
     heads: Path = tmp_path_factory.mktemp("security") / "heads.jsonl"
     identity = build_identity(identity_settings_for(settings))
 

@@ -91,3 +91,18 @@ async def test_metrics_answer_the_metrics_token_alone(world: World) -> None:
         if ok.status_code != 200 or b"daybreak_http_request_seconds" not in ok.content:
             failures.append(f"{service} with the token: {ok.status_code}")
     assert not failures, "\n".join(failures)
+
+
+async def test_every_route_of_every_service_answers_nosniff(world: World) -> None:
+    """ASVS 3.4.4: no body is ever sniffed into another type than it says, whether the
+    route answered, refused or failed."""
+    missing, seen = [], 0
+    for key, rule in sorted(decisions().items()):
+        if key[1] != "GET":
+            continue
+        resp = await _fetch(world, key, rule)
+        seen += 1
+        if resp.headers.get("x-content-type-options") != "nosniff":
+            missing.append(f"{' '.join(key)} ({resp.status_code})")
+    assert seen > 30
+    assert not missing, "\n".join(missing)
