@@ -219,3 +219,42 @@ def test_keys_rotate_and_jwks_commands(monkeypatch: pytest.MonkeyPatch,
     published = parse_jwks(capsys.readouterr().out)
     assert list(published) == Keyset.from_setting(new).kids
     assert main(["keys", "rotate", "--keep", "1"]) == 1  # would retire the live key at once
+
+
+async def test_a_remembered_token_still_expires_loses_its_key_and_is_revoked() -> None:
+    """Tokens verified once skip the signature check next time, and nothing else: the
+    expiry is the wall clock's, a retired key refuses them, revocations are asked each time,
+    and only so many are remembered."""
+    issuer, wall = Issuer(KEYSET), [NOW.timestamp()]
+    checker = TokenVerifier(audience="ingest", issuer="daybreak", fetch=issuer.fetch,
+                            cache_s=60, refetch_s=0, wall=lambda: wall[0], remember=2)
+    token = mint(police(), now=NOW, ttl_s=900)
+    assert (await checker.verify(token)).force_code == "WMP"
+    assert (await checker.verify(token)).force_code == "WMP"
+    wall[0] = NOW.timestamp() + 901  # past its exp: refused although it was remembered
+    with pytest.raises(InvalidToken):
+        await checker.verify(token)
+
+    wall[0] = NOW.timestamp()
+    keys = Issuer(KEYSET)  # today's key and the previous one
+    retiring = TokenVerifier(audience="ingest", issuer="daybreak", fetch=keys.fetch,
+                             cache_s=0, refetch_s=0, wall=lambda: wall[0])
+    old = mint(police(), keyset=PREVIOUS, now=NOW)
+    assert (await retiring.verify(old)).role == "police"  # remembered under the previous key
+    keys.keyset = Keyset((KEYSET.active,))  # ... which the issuer then retires
+    with pytest.raises(InvalidToken, match="unknown kid"):
+        await retiring.verify(old)
+
+    class Revoked:
+        async def refuses(self, claims: Any) -> bool:
+            return True
+
+    live = mint(police(), now=NOW)
+    await checker.verify(live)
+    checker.revocations = Revoked()
+    with pytest.raises(InvalidToken, match="revoked"):
+        await checker.verify(live)
+    checker.revocations = None
+    for _ in range(3):
+        await checker.verify(mint(police(), now=NOW))
+    assert len(checker._verified) == 2
