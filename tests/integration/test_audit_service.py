@@ -79,13 +79,16 @@ def heads_file(tmp_path_factory):
 
 
 @pytest.fixture
-def settings(audit_db, kafka_bootstrap, topic_prefix, signing_key, heads_file):
+def settings(audit_db, kafka_bootstrap, topic_prefix, signing_key, heads_file, session_keystore):
     return AuditSettings(
         env="test", **service_urls(audit_db), kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix, child_key_secret=CHILD_SECRET, **trusting(),
         cookie_secure=False, db_pool_size=5, kafka_partitions=2,
         audit_signing_key=signing_key, audit_heads_file=heads_file,
         audit_sign_every=5, audit_sign_interval_s=0.5,
+        # `daybreak retention run` purges as the notifier too, which holds the keystore (the
+        # session's, never shredded by a test)
+        **session_keystore.settings(), shred_expired_keys=False,
     )
 
 
