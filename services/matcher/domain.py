@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -160,7 +161,9 @@ class RosterIndex:
         self._blocking = BlockingIndex()
         for profile in self._profiles:
             self._blocking.add(profile)
-        self._people = group_people(self._pupils, self._profiles)
+        self._blocking.freeze()
+        # flat arrays, not lists of Python ints and date tuples (bench/match_memory.py)
+        self._people: Sequence[int] = array("I", group_people(self._pupils, self._profiles))
         self._rows_of_person = _shared_people(self._people)
         self._weights = estimate_weights(self._profiles)
         self._population = max(len(self._pupils), MIN_POPULATION)
@@ -168,9 +171,10 @@ class RosterIndex:
         self._per_school = Counter(pupil.urn for pupil in self._pupils)
         self._area_share = learned_area_share() if area_share is None else area_share
         self._area_priors: dict[frozenset[str], tuple[float, float]] = {}
-        self._roll_dates = [
-            (pupil.on_roll_from or date.min, pupil.on_roll_to or date.max) for pupil in self._pupils
-        ]
+        self._roll_from = array("i", [(pupil.on_roll_from or date.min).toordinal()
+                                      for pupil in self._pupils])
+        self._roll_to = array("i", [(pupil.on_roll_to or date.max).toordinal()
+                                    for pupil in self._pupils])
         self._open_urns = None if open_urns is None else frozenset(open_urns)
         self._thresholds = thresholds or Thresholds()
 
@@ -235,8 +239,8 @@ class RosterIndex:
 
     def _eligible(self, row: int, on_date: date) -> bool:
         """Tell whether a row is on roll at the date at a school that is not closed."""
-        starts, ends = self._roll_dates[row]
-        return starts <= on_date <= ends and (
+        day = on_date.toordinal()
+        return self._roll_from[row] <= day <= self._roll_to[row] and (
             self._open_urns is None or self._pupils[row].urn in self._open_urns
         )
 

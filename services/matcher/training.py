@@ -66,17 +66,16 @@ def learn_m(
     for _ in range(iterations):
         odds = [math.exp(min(_log_odds(vector, m, u), 700.0)) for vector in vectors]
         chances = [0.0] * len(vectors)
-        found = inside = 0.0
+        inside = 0.0
         for number, candidates in enumerate(coded):
             priors = _priors(len(candidates), population, rows, share,
                              None if areas is None else areas[number])
-            ratios = [odds[vector] * prior for vector, prior in zip(candidates, priors,
-                                                                     strict=True)]
+            ratios = [odds[code] * prior for code, prior in zip(candidates, priors, strict=True)]
             belief = 1.0 + sum(ratios)
             flags = areas[number][1] if areas is not None else ()
-            for position, (vector, ratio) in enumerate(zip(candidates, ratios, strict=True)):
+            for position, (code, ratio) in enumerate(zip(candidates, ratios, strict=True)):
                 chance = ratio / belief
-                chances[vector] += chance
+                chances[code] += chance
                 if flags and flags[position]:
                     inside += chance
         found = math.fsum(chances)
