@@ -7,7 +7,9 @@ Prints precision, auto-match recall, review share of all queries and wrong-schoo
 the engine and for a naive exact (given, family, date of birth) baseline, for reports with
 every field and for reports with names and date of birth only (bench/match_noise.py says how
 reports are corrupted), then speed: index build, batch children/s and single-match latency
-(p50/p99), on the default roster and, with --big, on a 1,000,000-pupil roster.
+(p50/p99), on the default roster and, with --big, on a 1,000,000-pupil roster. Each report
+names the schools of its force's area (LA_OF_AREA, FORCE_OF_AREA, REPORTED_AWAY_FROM_HOME);
+--priors area national runs the engine with the area prior and without it on the same reports.
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ class Postings:
         at = bisect_left(keys, key)
         if at == len(keys) or keys[at] != key:
             return []
-        return self._ids[self._starts[at]:self._starts[at + 1]].tolist()
+        run: list[int] = self._ids[self._starts[at]:self._starts[at + 1]].tolist()
+        return run
 
     def get_all(self, keys: Iterable[int]) -> list[list[int]]:
         """Return each key's pupils."""

@@ -29,7 +29,7 @@ NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 async def test_an_la_s_police_force_is_kept_until_changed(registry, admin) -> None:
     code, force = next_la(), next_force("AR")
     created = await registry.put(f"/v1/local-authorities/{code}",
-                                 json=la_body() | {"force_code": force}, headers=admin)
+                                 json=la_body() | {"force_code": force.lower()}, headers=admin)
     assert created.status_code == 201, created.text
     assert created.json()["force_code"] == force
     kept = await registry.put(f"/v1/local-authorities/{code}", json=la_body(), headers=admin)
