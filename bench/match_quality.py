@@ -10,6 +10,13 @@ reports are corrupted), then speed: index build, batch children/s and single-mat
 (p50/p99), on the default roster and, with --big, on a 1,000,000-pupil roster. Each report
 names the schools of its force's area (LA_OF_AREA, FORCE_OF_AREA, REPORTED_AWAY_FROM_HOME);
 --priors area national runs the engine with the area prior and without it on the same reports.
+
+Measured (seed 7, 20,000 reports; recall / wrong of auto-matches / review / on roll unmatched),
+national prior -> area prior, one run each:
+  100k every field   97.77 -> 98.07%   0.035 -> 0.041%   1.29 -> 1.21%   0.86 -> 0.70%
+  100k names+DOB     94.08 -> 95.49%   0.104 -> 0.138%   3.09 -> 2.09%   3.02 -> 2.50%
+  1M every field     97.54 -> 97.97%   0.089 -> 0.047%   1.51 -> 1.30%   0.87 -> 0.77%
+  1M names+DOB       91.48 -> 94.11%   0.370 -> 0.159%   4.54 -> 2.99%   3.77 -> 3.11%
 """
 
 from __future__ import annotations
