@@ -43,6 +43,20 @@ bounded caches swell these at a small roll):
    the whole index again.
 With 1-3, about 200-250 B/pupil: 9.09M pupils in about 2.0-2.2 GiB plus the interpreter,
 and with 4 a rebuild adds little, inside the 4 GiB target.
+
+Done since (issue 13): item 1 (services/matcher/blocking.Postings: int64 keys, offsets and
+uint32 ids, sorted by numpy and read by bisect), UPN and household term frequencies kept
+only for shared values, person ids and roll dates as flat arrays. Measured (seed 7,
+--traced-max 0, before -> after): 100,000 pupils 4,146 -> 3,086 B/pupil; 1,000,000 pupils
+2,281 -> 1,465 B/pupil (rows 372, index 1,910 -> 1,093; 2,176 -> 1,397 MiB; build 157 ->
+104 s); the 100k-1M slope is 1,285 B/pupil, so about 11.3 GiB serving at 9.09M. Part
+of that slope is the bounded lru caches of names.py, blocking.py, comparisons.py and
+dates.py filling up (tracemalloc at 200,000 pupils: about 1,000 B/pupil, 0.2 GiB, in
+caches that stop growing at 65,536-262,144 entries each); what grows with the roll is about
+700 B/pupil (rows 372, Profile tuples 144, CSR postings about 170, the rest a few tens), so
+9.09M pupils need about 6.4 GiB. Items 3 (rows from PostgreSQL: -360 B/pupil) and 2
+(columnar profiles: -100) would bring that to about 2.8 GiB; item 4 keeps a rebuild's
+second copy small.
 """
 
 from __future__ import annotations

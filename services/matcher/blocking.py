@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable
+from bisect import bisect_left
+from collections.abc import Hashable, Iterable
 from datetime import date
 from functools import lru_cache
-from typing import TypeAlias, TypeVar
+from typing import Any
+
+import numpy as np
 
 from services.matcher.comparisons import Profile
 from services.matcher.dates import nearby_dobs, swapped_dob
@@ -22,26 +25,70 @@ _CODE_SPACE = 10_000  # name codes are four decimal digits
 # the birth year) are followed only when few pupils share them: common names with a wild
 # date of birth are left to the other keys, and to review.
 _LOOSE_LIMIT = 50
-# most keys hold one pupil: a 1-tuple is the smallest container, then a 32-bit array
-Postings: TypeAlias = "tuple[int] | array[int]"
-K = TypeVar("K", bound=Hashable)
 
 
-def _post(index: dict[K, Postings], key: K, pupil_id: int) -> None:
-    """Add a pupil to a key's postings."""
-    postings = index.get(key)
-    if postings is None:
-        index[key] = (pupil_id,)
-    elif isinstance(postings, tuple):
-        index[key] = array("I", (*postings, pupil_id))
-    else:
-        postings.append(pupil_id)
+class Postings:
+    """One family of blocking keys in CSR form: sorted int64 keys, each with its run of
+    uint32 pupil ids (bench/match_memory.py: about 16 bytes a posting instead of a dict of
+    Python containers). Keys that are not integers are hashed: a hash collision can only add
+    a candidate, which the score then weighs like any other.
+
+    `add` collects (key, pupil) pairs in flat arrays; `freeze` sorts them once, keeping each
+    key's pupils in the order they were added, and the postings are read-only after that.
+    """
+
+    __slots__ = ("_ids", "_keys", "_starts")
+
+    def __init__(self) -> None:
+        self._keys: Any = array("q")
+        self._ids: Any = array("I")
+        self._starts: Any = None
+
+    def add(self, key: int, pupil_id: int) -> None:
+        """Post a pupil under a key (before freeze)."""
+        self._keys.append(key)
+        self._ids.append(pupil_id)
+
+    def freeze(self) -> None:
+        """Sort the pairs by key into CSR form."""
+        keys = np.frombuffer(self._keys, dtype=np.int64) if len(self._keys) else np.zeros(
+            0, np.int64)
+        ids = np.frombuffer(self._ids, dtype=np.uint32) if len(self._ids) else np.zeros(
+            0, np.uint32)
+        order = np.argsort(keys, kind="stable")
+        keys, ids = keys[order], ids[order]
+        unique, starts = np.unique(keys, return_index=True)
+        # numpy sorts; plain arrays serve: a bisect on them costs no numpy call per look-up
+        self._keys = _flat("q", unique)
+        self._ids = _flat("I", ids)
+        self._starts = _flat("q", np.append(starts, len(ids)).astype(np.int64))
+
+    def get(self, key: int) -> list[int]:
+        """Return the pupils posted under one key, in the order they were added."""
+        if self._starts is None:  # read before BlockingIndex.freeze: freeze now
+            self.freeze()
+        keys = self._keys
+        at = bisect_left(keys, key)
+        if at == len(keys) or keys[at] != key:
+            return []
+        run: list[int] = self._ids[self._starts[at]:self._starts[at + 1]].tolist()
+        return run
+
+    def get_all(self, keys: Iterable[int]) -> list[list[int]]:
+        """Return each key's pupils."""
+        return [self.get(key) for key in keys]
 
 
-def _add_rare(found: set[int], postings: Postings | tuple[()]) -> None:
-    """Add a loose key's pupils, only when few share it."""
-    if len(postings) <= _LOOSE_LIMIT:
-        found.update(postings)
+def _flat(typecode: str, values: Any) -> Any:
+    """Copy a numpy array into a plain array of the same machine type."""
+    flat = array(typecode)
+    flat.frombytes(np.ascontiguousarray(values).tobytes())
+    return flat
+
+
+def _hashed(key: Hashable) -> int:
+    """Return a non-integer key as a 64-bit integer (stable within the process)."""
+    return hash(key)
 
 
 @lru_cache(maxsize=262_144)
@@ -84,16 +131,16 @@ def _pair_keys(pair: int, ordinal: int) -> tuple[int, int]:
 
 
 class BlockingIndex:
-    """Inverted indexes from blocking keys to pupil ids."""
+    """Inverted indexes from blocking keys to pupil ids, frozen into CSR form once built."""
 
     def __init__(self) -> None:
-        self._dobs: list[int] = []
-        self._by_upn: dict[str, Postings] = {}
-        self._by_dob_name: dict[int, Postings] = {}
-        self._by_names: dict[int, Postings] = {}
-        self._by_postcode_name: dict[tuple[str, int], Postings] = {}
-        self._by_pair: dict[int, Postings] = {}
-        self._by_initial: dict[tuple[int, str, int], Postings] = {}
+        self._dobs: Any = array("i")
+        self._by_upn = Postings()
+        self._by_dob_name = Postings()
+        self._by_names = Postings()
+        self._by_postcode_name = Postings()
+        self._by_pair = Postings()
+        self._by_initial = Postings()
 
     def add(self, profile: Profile) -> int:
         """Index one pupil under every key it can be found by and return its id."""
@@ -102,26 +149,32 @@ class BlockingIndex:
         given = _codes(profile.given + profile.preferred)
         family = _codes(profile.family + profile.former)
         if profile.upn:
-            _post(self._by_upn, profile.upn, pupil_id)
+            self._by_upn.add(_hashed(profile.upn), pupil_id)
         for code in given | family:
             if profile.postcode:
-                _post(self._by_postcode_name, (profile.postcode, code), pupil_id)
+                self._by_postcode_name.add(_hashed((profile.postcode, code)), pupil_id)
         # consonant codes meet on the birth date only, where the report looks them up
         for code in given | family | _skeleton_codes(profile.given + profile.family):
-            _post(self._by_dob_name, profile.dob * _CODE_SPACE + code, pupil_id)
+            self._by_dob_name.add(profile.dob * _CODE_SPACE + code, pupil_id)
         year = _birth_parts(profile.dob)[0]
         for given_code in given:
             for family_code in family:
                 pair = given_code * _CODE_SPACE + family_code
                 for key in _pair_keys(pair, profile.dob):
-                    _post(self._by_names, key, pupil_id)
-                _post(self._by_pair, pair, pupil_id)
+                    self._by_names.add(key, pupil_id)
+                self._by_pair.add(pair, pupil_id)
         for codes, initials in ((given, _initials(profile.family + profile.former)),
                                 (family, _initials(profile.given + profile.preferred))):
             for name_code_ in codes:
                 for initial in initials:
-                    _post(self._by_initial, (name_code_, initial, year), pupil_id)
+                    self._by_initial.add(_hashed((name_code_, initial, year)), pupil_id)
         return pupil_id
+
+    def freeze(self) -> None:
+        """Sort every key family into CSR form: call once, after the last add."""
+        for postings in (self._by_upn, self._by_dob_name, self._by_names,
+                         self._by_postcode_name, self._by_pair, self._by_initial):
+            postings.freeze()
 
     def candidates(self, child: Profile) -> set[int]:
         """Return the ids of pupils sharing at least one blocking key with a report."""
@@ -132,13 +185,13 @@ class BlockingIndex:
         swap), both names and a near birth date, or a name and the postcode."""
         given = _given_codes_with_nicknames(child.given)
         family = _codes(child.family)
-        found: set[int] = set(self._by_upn.get(child.upn, ())) if child.upn else set()
+        found: set[int] = set(self._by_upn.get(_hashed(child.upn))) if child.upn else set()
         skeletons = _skeleton_codes(child.given + child.family)
         self._add_same_dob(found, child.dob, _codes(child.given) | family | skeletons)
         self._add_same_names(found, child.dob, given, family)
         if child.postcode:
-            for code in given | family:
-                found.update(self._by_postcode_name.get((child.postcode, code), ()))
+            _update(found, self._by_postcode_name.get_all(
+                [_hashed((child.postcode, code)) for code in given | family]))
         return found
 
     def loose_candidates(self, child: Profile) -> set[int]:
@@ -148,22 +201,22 @@ class BlockingIndex:
         given = _given_codes_with_nicknames(child.given)
         family = _codes(child.family)
         found: set[int] = set()
-        for pair in {g * _CODE_SPACE + f for g in given for f in family}:
-            _add_rare(found, self._by_pair.get(pair, ()))
+        pairs = list({g * _CODE_SPACE + f for g in given for f in family})
+        _update(found, self._by_pair.get_all(pairs), _LOOSE_LIMIT)
         year = _birth_parts(child.dob)[0]
-        for codes, initials in ((given, _initials(child.family)),
-                                (family, _initials(child.given))):
-            for code in codes:
-                for initial in initials:
-                    _add_rare(found, self._by_initial.get((code, initial, year), ()))
+        keys = [_hashed((code, initial, year))
+                for codes, initials in ((given, _initials(child.family)),
+                                        (family, _initials(child.given)))
+                for code in codes for initial in initials]
+        _update(found, self._by_initial.get_all(keys), _LOOSE_LIMIT)
         return found
 
     def _add_same_dob(self, found: set[int], dob: int, codes: frozenset[int]) -> None:
         """Add pupils born on the date (or its day/month swap) sharing any name code."""
         swapped = swapped_dob(dob)
-        for day in (dob,) if swapped is None else (dob, swapped):
-            for code in codes:
-                found.update(self._by_dob_name.get(day * _CODE_SPACE + code, ()))
+        days = (dob,) if swapped is None else (dob, swapped)
+        _update(found, self._by_dob_name.get_all(
+            [day * _CODE_SPACE + code for day in days for code in codes]))
 
     def _add_same_names(
         self, found: set[int], dob: int, given: frozenset[int], family: frozenset[int]
@@ -172,7 +225,13 @@ class BlockingIndex:
         near, dobs = nearby_dobs(dob), self._dobs
         pairs = {g * _CODE_SPACE + f for g in given for f in family}
         pairs.update(f * _CODE_SPACE + g for g in given for f in family)
-        for pair in pairs:
-            for key in _pair_keys(pair, dob):
-                postings = self._by_names.get(key, ())
-                found.update(pupil for pupil in postings if dobs[pupil] in near)
+        keys = [key for pair in pairs for key in _pair_keys(pair, dob)]
+        for postings in self._by_names.get_all(keys):
+            found.update(pupil for pupil in postings if dobs[pupil] in near)
+
+
+def _update(found: set[int], runs: Iterable[list[int]], limit: int | None = None) -> None:
+    """Add each key's pupils in turn; with a limit, only keys few pupils share."""
+    for run in runs:
+        if limit is None or len(run) <= limit:
+            found.update(run)

@@ -41,8 +41,10 @@ YOUNGEST_ON_A_ROLL = 4
 Reported = IncidentReceived | IncidentCorrected
 
 
-def engine_child(child: ChildReport, ref: str) -> EngineChild:
-    """The engine's view of a reported child."""
+def engine_child(child: ChildReport, ref: str, area_urns: frozenset[str] = frozenset()
+                 ) -> EngineChild:
+    """The engine's view of a reported child; `area_urns` the schools of the reporting
+    force's area (Registry.area_urns), where the prior expects the child most."""
     address = child.address
     return EngineChild(
         child_ref=ref, given_name=child.given_name, family_name=child.family_name,
@@ -51,6 +53,7 @@ def engine_child(child: ChildReport, ref: str) -> EngineChild:
         postcode=(address.postcode or "") if address else "",
         upn=(child.upn or "").upper(),
         school_urn_hint=(child.school_hint.urn or "") if child.school_hint else "",
+        area_urns=area_urns,
     )
 
 

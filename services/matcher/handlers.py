@@ -101,11 +101,12 @@ async def _decide(event: Reported, indexes: Iterable[int], *, deps: MatcherDeps,
     registry = await deps.roster.get()
     now, on = deps.clock(), incident_date(event)
     version = event.version if isinstance(event, IncidentCorrected) else 1
+    area = registry.area_urns(event.incident.force_code, event.default_la_code)
     for index in indexes:
         if await already_decided(uow.conn, event.incident_id, index, version):
             continue
         child = event.incident.children[index]
-        decision = registry.index.match(engine_child(child, str(index)), on_date=on)
+        decision = registry.index.match(engine_child(child, str(index), area), on_date=on)
         await record_decision(uow.conn, event=event, index=index, decision=decision,
                               registry=registry, topic_prefix=deps.topic_prefix, now=now)
         uow.after_commit(functools.partial(deps.on_decided, decision.status))

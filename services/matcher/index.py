@@ -20,7 +20,7 @@ from services.common.school_calendar import SchoolCalendar
 from services.matcher.calendars import load_calendars
 from services.matcher.deadlines import DEFAULT_DAY_STARTS
 from services.matcher.domain import RosterIndex
-from services.matcher.models import pupils, roster_imports, schools
+from services.matcher.models import local_authorities, pupils, roster_imports, schools
 from services.matcher.records import Pupil
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class SchoolInfo:
     status: str
     day_starts_at: time = DEFAULT_DAY_STARTS
     calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
+    force_code: str = ""  # the police force whose area covers the school's LA, if known
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,22 @@ class Registry:
     rolls: frozenset[str] = frozenset()  # the schools with rows in the index
     read_at: datetime | None = None  # when the index's rolls were read
     behind: bool = False
+    # each force's area as the schools in it, worked out once per registry (area_urns)
+    _areas: dict[tuple[str, str], frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def area_urns(self, force_code: str, default_la: str | None = None) -> frozenset[str]:
+        """The schools in a reporting force's area: those of the LAs the force covers and of
+        its default LA (empty when the registry knows neither: the prior is then national).
+        One frozenset per force, so the index works out its prior once (domain.py)."""
+        key = (force_code, default_la or "")
+        area = self._areas.get(key)
+        if area is None:
+            area = frozenset(urn for urn, info in self.schools.items()
+                             if (force_code and info.force_code == force_code)
+                             or (default_la and info.la_code == default_la))
+            self._areas[key] = area
+        return area
 
     def with_schools(self, schools: dict[str, SchoolInfo], version: tuple[object, ...]
                      ) -> Registry:
@@ -208,6 +225,8 @@ class RosterCache:
             select(func.max(roster_imports.c.id)).scalar_subquery(),
             select(func.max(schools.c.updated_at)).scalar_subquery(),
             select(func.count()).select_from(schools).scalar_subquery(),
+            # an LA's force decides which schools are near a report (Registry.area_urns)
+            select(func.max(local_authorities.c.updated_at)).scalar_subquery(),
         )
         async with self.engine.connect() as conn:
             return tuple((await conn.execute(query)).one())
@@ -222,9 +241,13 @@ async def _load_schools(conn: AsyncConnection) -> dict[str, SchoolInfo]:
     review deadlines."""
     school_rows = (await conn.execute(select(schools))).all()
     calendars = await load_calendars(conn)
+    forces = {r.la_code: r.force_code for r in await conn.execute(select(
+        local_authorities.c.la_code, local_authorities.c.force_code).where(
+        local_authorities.c.force_code.is_not(None)))}
     return {
         r.urn: SchoolInfo(r.urn, r.name, r.la_code, r.postcode or "", r.status,
-                          r.day_starts_at, calendars.calendar(r.urn, r.la_code))
+                          r.day_starts_at, calendars.calendar(r.urn, r.la_code),
+                          forces.get(r.la_code, ""))
         for r in school_rows
     }
 

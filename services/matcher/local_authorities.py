@@ -53,6 +53,8 @@ async def put_local_authority(
         )).first()
         values = {"name": body.name, "contacts": [c.model_dump() for c in body.contacts],
                   "updated_at": now, **_settings(body, current)}
+        if body.force_code is not None:
+            values["force_code"] = body.force_code
         await uow.conn.execute(
             insert(local_authorities).values(la_code=la_code, **values)
             .on_conflict_do_update(index_elements=["la_code"], set_=values)
@@ -80,6 +82,6 @@ async def get_local_authority(la_code: str, *, uow: UnitOfWork, now: datetime
             "escalation_before_minutes": row.escalation_before_minutes,
             "attendance_prompt_at": row.attendance_prompt_at.strftime("%H:%M"),
             "attendance_la_at": row.attendance_la_at.strftime("%H:%M"),
-            "schools": count, "ready": not problems,
+            "force_code": row.force_code, "schools": count, "ready": not problems,
             "problems": [p.as_dict() for p in problems],
             "updated_at": row.updated_at.isoformat()}

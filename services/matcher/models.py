@@ -38,6 +38,8 @@ local_authorities = Table(
     Column("escalation_before_minutes", SmallInteger, nullable=False, server_default="30"),
     Column("attendance_prompt_at", Time, nullable=False, server_default="10:00"),
     Column("attendance_la_at", Time, nullable=False, server_default="12:00"),
+    # the police force whose area covers the LA: its reports' children are likeliest here
+    Column("force_code", String(10)),
     schema="matcher",
 )
 

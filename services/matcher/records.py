@@ -58,6 +58,9 @@ class ChildReport:
     postcode: str = ""
     upn: str = ""
     school_urn_hint: str = ""
+    # the schools in the reporting force's area (its LAs' schools): most of the prior goes to
+    # their pupils (services/matcher/domain.py); empty when the area is unknown
+    area_urns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

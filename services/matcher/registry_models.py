@@ -21,6 +21,8 @@ from services.common.webhook_signing import WebhookUrl
 from services.matcher.roster import normalise_uk_postcode
 
 LA_CODE_PATTERN = r"^[A-Za-z0-9]{1,8}$"
+FORCE_CODE_PATTERN = r"^[A-Za-z]{2,10}$"  # stored upper-case, as reports carry it
+ForceCodeIn = Annotated[str, StringConstraints(to_upper=True, pattern=FORCE_CODE_PATTERN)]
 URN_PATTERN = r"^[0-9]{6,7}$"
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"  # "HH:MM", London time
 MAX_ESCALATION_MINUTES = 24 * 60
@@ -71,6 +73,9 @@ class LocalAuthorityIn(_Body):
                                                   le=MAX_ESCALATION_BEFORE_MINUTES)
     attendance_prompt_at: str | None = Field(default=None, pattern=CLOCK_PATTERN)
     attendance_la_at: str | None = Field(default=None, pattern=CLOCK_PATTERN)
+    # the police force whose area covers the LA (its reports' children are likeliest at the
+    # LA's schools: the matcher's area prior); omitted keeps the stored one
+    force_code: ForceCodeIn | None = None
 
 
 class SchoolIn(_Body):

@@ -185,6 +185,21 @@ def estimate_u(
     return u
 
 
+class _SharedOnly(Counter[Hashable]):
+    """Counts of values every one of which is on the roster: only those held by several
+    records are kept, any other counts once. A UPN and a household are only ever looked up
+    for a pupil's own value, and most belong to one record: a national roll need not hold
+    a count for each of its millions (bench/match_memory.py)."""
+
+    def __missing__(self, key: Hashable) -> int:
+        return 1
+
+
+def _shared_only(counts: Counter[Hashable]) -> _SharedOnly:
+    """Keep the values counted more than once."""
+    return _SharedOnly({value: count for value, count in counts.items() if count > 1})
+
+
 def _value_counts(profiles: Sequence[Profile]) -> dict[str, Counter[Hashable]]:
     """Count values for the term-frequency levels."""
     counts: dict[str, Counter[Hashable]] = {field: Counter() for field in M_START}
@@ -194,6 +209,8 @@ def _value_counts(profiles: Sequence[Profile]) -> dict[str, Counter[Hashable]]:
         counts[DOB][profile.dob] += 1
         counts[ADDRESS][household_key(profile)] += 1
         counts[UPN][profile.upn] += 1
+    counts[ADDRESS] = _shared_only(counts[ADDRESS])
+    counts[UPN] = _shared_only(counts[UPN])
     return counts
 
 

@@ -164,7 +164,7 @@ def test_em_recovers_the_m_that_made_the_pairs() -> None:
             candidates.append(tuple((f, draw(true_m[f])) for f in true_m))
         reports.append(candidates)
     start = {f: {level: 1 / 3 for level in levels} for f, levels in true_m.items()}
-    m, found = learn_m(reports, u, start, population=4)
+    m, found, _ = learn_m(reports, u, start, population=4)
     for field, levels in true_m.items():
         for level, value in levels.items():
             assert m[field][level] == pytest.approx(value, abs=0.03), (field, level)
