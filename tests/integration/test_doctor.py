@@ -26,6 +26,7 @@ from services.matcher.registry_models import SchoolIn
 from tests.support.api import issuer_for, new_police_client, running
 from tests.support.db import create_test_database, drop_test_database, service_urls
 from tests.support.incidents import register_force
+from tests.support.keys import Keystore
 from tests.support.registry import run_cli
 from tests.support.tokens import bearer, person, trusting
 
@@ -38,15 +39,16 @@ Capsys = pytest.CaptureFixture[str]
 
 
 @pytest.fixture
-async def own(kafka_bootstrap: str, topic_prefix: str,
-              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Settings]:
+async def own(kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch,
+              session_keystore: Keystore) -> AsyncIterator[Settings]:
     """Settings on a database of this test's own; the CLI's environment points at it too."""
     urls = await create_test_database()
     for name, url in service_urls(urls).items():
         monkeypatch.setenv(f"DAYBREAK_{name.upper()}", url)
     yield Settings(env="test", **service_urls(urls), kafka_bootstrap=kafka_bootstrap,
                    topic_prefix=topic_prefix, child_key_secret=secrets.token_hex(32),
-                   cookie_secure=False, db_pool_size=2, kafka_partitions=1, **trusting())
+                   cookie_secure=False, db_pool_size=2, kafka_partitions=1, **trusting(),
+                   **session_keystore.settings(), shred_expired_keys=False)
     await drop_test_database(urls)
 
 

@@ -90,7 +90,10 @@ async def test_the_matcher_opens_a_sealed_incident_and_stages_its_decision_seale
                        published=lambda: None)
     incident_id = uuid.uuid4()
     body = incident_body(force="WMP")
-    body["children"][0]["family_name"] = family = f"Khan{next_tag()}"  # on no roll
+    # on no roll: no name, birth date or UPN another test's roll could share
+    body["children"][0] |= {"given_name": "Ottoline", "family_name": f"Khan{next_tag()}",
+                            "date_of_birth": "2011-07-19", "upn": None, "school_hint": None}
+    family = body["children"][0]["family_name"]
     event = IncidentReceived(incident_id=incident_id, received_at=NOW,
                              incident=IncidentIn.model_validate(body))
     wire = sealing_of(engine).envelope_bytes(wrap(event, occurred_at=NOW))

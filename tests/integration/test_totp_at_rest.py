@@ -62,7 +62,7 @@ async def _legacy_user(engine: AsyncEngine, email: str) -> tuple[uuid.UUID, str]
     user_id, secret = uuid.uuid4(), pyotp.random_base32()
     async with engine.begin() as conn:
         await conn.execute(insert(users).values(
-            user_id=user_id, email=email, password_hash=hash_secret(PASSWORD),
+            user_id=user_id, email=email, password_hash=await hash_secret(PASSWORD),
             totp_secret=secret, role="dsl", school_urns=["103456"], la_codes=[]))
     return user_id, secret
 
