@@ -19,7 +19,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
-from services.identity.models import auth_failures, security_events
+from services.common.outbox import purge_published
+from services.common.retention import OUTBOX_KEPT_DAYS
+from services.identity.models import auth_failures, security_events, sessions
+from services.identity.sessions import SOURCE as OUTBOX_SOURCE
 
 log = logging.getLogger("daybreak.identity.security")
 Kind = Literal["client_token", "user_session"]
@@ -113,11 +116,18 @@ async def purge_events(conn: AsyncConnection, *, before: datetime) -> int:
 
 async def run_retention(engine: AsyncEngine, *, now: datetime, days: int, window: timedelta
                         ) -> int:
-    """Purge events past their period and failed sign-ins the throttle no longer counts."""
+    """Purge events past their period, failed sign-ins the throttle no longer counts,
+    sessions that ended as long ago as events are kept (subject, kind and times: kept beside
+    the events that name them), and the revocations identity's outbox published more than
+    OUTBOX_KEPT_DAYS ago (the topic has them); returns how many events were purged."""
     async with UnitOfWork(engine) as uow:
         purged = await purge_events(uow.conn, before=now - timedelta(days=days))
         await uow.conn.execute(delete(auth_failures)
                                .where(auth_failures.c.failed_at < now - window))
+        await uow.conn.execute(delete(sessions)
+                               .where(sessions.c.expires_at < now - timedelta(days=days)))
+        await purge_published(uow.conn, source=OUTBOX_SOURCE,
+                              before=now - timedelta(days=OUTBOX_KEPT_DAYS))
         await uow.commit()
     if purged:
         log.info("security events purged", extra={"count": purged, "retention_days": days})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pyotp
@@ -12,8 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from services.common.db import service_engine, standalone_uow
+from services.common.models import outbox
 from services.common.settings import Settings
-from services.identity.models import auth_failures, security_events
+from services.identity.models import auth_failures, security_events, sessions
 from services.identity.security_events import Attempt, record_event, run_retention
 from tests.support.api import basic, new_police_client, new_user
 from tests.support.clock import Clock
@@ -115,6 +117,16 @@ async def test_retention_purges_old_events_and_spent_failures(settings: Settings
                 days=days)), kind="user_session", outcome="failure", subject_hash=subject)
         await uow.conn.execute(auth_failures.insert().values(
             subject_hash=subject, failed_at=long_ago, client_address="10.0.0.1"))
+        ended, live = uuid.uuid4(), uuid.uuid4()  # a session ended long ago, one lasting
+        for sid, expires in ((ended, long_ago), (live, long_ago + timedelta(days=365))):
+            await uow.conn.execute(sessions.insert().values(
+                sid=sid, subject=subject[:64], kind="user", created_at=long_ago,
+                expires_at=expires))
+        sent, owed = uuid.uuid4(), uuid.uuid4()  # a revocation published, one not yet
+        for event_id, published in ((sent, long_ago), (owed, None)):
+            await uow.conn.execute(outbox.insert().values(
+                source="identity", topic="t.identity-revocations.v1", key=subject[:64],
+                event_id=event_id, value=b"{}", created_at=long_ago, published_at=published))
         await uow.commit()
     engine = service_engine(settings, "identity")
     try:
@@ -125,6 +137,14 @@ async def test_retention_purges_old_events_and_spent_failures(settings: Settings
                 security_events.c.subject_hash == subject))).scalars().all()
             failures = (await conn.execute(select(auth_failures.c.id).where(
                 auth_failures.c.subject_hash == subject))).all()
+            sids = (await conn.execute(select(sessions.c.sid).where(
+                sessions.c.sid.in_([ended, live])))).scalars().all()
+            rows = (await conn.execute(select(outbox.c.event_id).where(
+                outbox.c.event_id.in_([sent, owed])))).scalars().all()
+            await conn.execute(outbox.delete().where(outbox.c.event_id == owed))
+            await conn.execute(sessions.delete().where(sessions.c.sid == live))
+            await conn.commit()
     finally:
         await engine.dispose()
     assert purged == 1 and kept == [long_ago + timedelta(days=100)] and failures == []
+    assert sids == [live] and rows == [owed]  # the relay still owes the unpublished one
