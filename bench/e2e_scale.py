@@ -38,7 +38,8 @@ def scale_out(stack: Stack, counts: Mapping[str, int], *, timeout_s: float = 120
     copies = {name: [s for n, s in stack.services.items() if n.split("-")[0] == name]
               for name in counts}
     deadline = time.monotonic() + timeout_s
-    while not all(_shared(copies[name], stack.topic_prefix + CONSUMED[name], partitions)
+    while not all(_shared(copies[name], stack.topic_prefix + CONSUMED[name], partitions,
+                          stack.metrics_auth)
                   for name in counts):
         if time.monotonic() > deadline:
             raise TimeoutError("the copies' consumer groups did not settle")
@@ -54,12 +55,13 @@ _LAG = re.compile(r'^daybreak_consumer_lag\{([^}]*)\}', re.M)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def _shared(copies: Sequence[Service], topic: str, partitions: int) -> bool:
+def _shared(copies: Sequence[Service], topic: str, partitions: int,
+            auth: dict[str, str]) -> bool:
     """True when every copy consumes some of the topic's partitions and together all, once
     (each copy's consume loop reports the partitions assigned to it in /metrics)."""
     held: list[int] = []
     for service in copies:
-        text = httpx.get(f"{service.url}/metrics", timeout=5).text
+        text = httpx.get(f"{service.url}/metrics", headers=auth, timeout=5).text
         series = [dict(_LABEL.findall(labels)) for labels in _LAG.findall(text)]
         mine = {int(labels["partition"]) for labels in series if labels.get("topic") == topic}
         if not mine:

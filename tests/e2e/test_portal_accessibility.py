@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -36,7 +37,8 @@ from services.common.models import outbox
 from services.common.settings import Settings
 from services.matcher.main import build_app as build_matcher
 from services.matcher.models import reviews
-from services.notifier.actions import notification_actions
+from services.notifier.actions import actions_of, notification_actions
+from services.notifier.content import opened_children, opened_notification
 from services.notifier.context import NotifierContext
 from services.notifier.handlers import NotifierDeps, on_child_matched, on_child_unmatched
 from services.notifier.models import notification_children, notifications
@@ -398,10 +400,10 @@ async def test_a_dsl_signs_in_opens_acknowledges_and_signs_out_by_keyboard_alone
         finally:
             await browser.close()
     async with notifier_engine.connect() as conn:
-        row = (await conn.execute(select(notifications).where(
-            notifications.c.id == made.first))).one()
-    assert row.state == "acknowledged"
-    assert row.action_taken == "attended this morning: yes"
+        row = opened_notification(conn, (await conn.execute(select(notifications).where(
+            notifications.c.id == made.first))).one()._mapping)  # the school's words: sealed
+    assert row["state"] == "acknowledged"
+    assert row["action_taken"] == "attended this morning: yes"
 
 
 async def test_the_readme_screenshots_of_the_dsls_inbox_and_notification(
@@ -450,11 +452,13 @@ async def history_and_directory(notifier_engine: AsyncEngine, made: Made) -> uui
     partner directory; that earlier notification's id."""
     n, c = notifications.c, notification_children.c
     async with notifier_engine.begin() as conn:
-        earlier = (await conn.execute(
-            select(n.id).join(notification_children, c.notification_id == n.id)
-            .where(n.school_urn == made.urn, n.id != made.first,
-                   c.child["given_name"].astext == "Maya")
-            .order_by(n.created_at.desc()).limit(1))).scalar_one()
+        kids = (await conn.execute(
+            select(notification_children).join(notifications, c.notification_id == n.id)
+            .where(n.school_urn == made.urn, n.id != made.first)
+            .order_by(n.created_at.desc()))).all()
+        # each child is sealed: opened as the notifier opens them, to find Maya's
+        earlier = next(kid["notification_id"] for kid in opened_children(
+            conn, [row._mapping for row in kids]) if kid["child"]["given_name"] == "Maya")
         at = (await conn.execute(update(notifications).where(n.id == earlier).values(
             state="acknowledged", acknowledged_at=n.created_at).returning(n.created_at))
             ).scalar_one()
@@ -524,9 +528,9 @@ async def test_a_dsl_sees_the_history_and_directory_and_acknowledges_two_actions
         finally:
             await browser.close()
     async with notifier_engine.connect() as conn:
-        recorded = (await conn.execute(select(notification_actions).where(
-            notification_actions.c.notification_id == made.first)
-            .order_by(notification_actions.c.id))).all()
+        # the notes are sealed: read as the notifier reads them
+        recorded = [SimpleNamespace(**a) for a in (await actions_of(
+            conn, [made.first], notes=True))[made.first]]
         reads = (await conn.execute(select(outbox.c.value).where(
             outbox.c.source == settings.topic("notifier"),
             outbox.c.topic == settings.topic("disclosures.v1")))).scalars().all()

@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from services.common.db import service_engine
 from services.common.settings import Settings
 from services.ingest.main import build_app as build_ingest
 from services.matcher.main import build_app as build_matcher
+from services.notifier.content import opened_notification
 from services.notifier.main import build_app as build_notifier
 from services.notifier.models import notifications
 from services.notifier.settings import NotifierSettings
@@ -108,8 +110,11 @@ async def test_dsl_reads_and_acknowledges_in_a_browser(
 
             async def notification_row() -> Any:
                 async with engine.connect() as conn:
-                    return (await conn.execute(select(notifications).where(
+                    found = (await conn.execute(select(notifications).where(
                         notifications.c.school_urn == urn))).first()
+                    # the incident and the school's words are sealed: opened as the notifier
+                    return None if found is None else SimpleNamespace(
+                        **opened_notification(conn, found._mapping))
 
             row = await until(notification_row, what="the notification")
             assert row.push_at is not None

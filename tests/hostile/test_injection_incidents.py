@@ -18,6 +18,7 @@ from schemas.envelope import wrap
 from schemas.incidents import DISCLOSABLE_FIELDS, IncidentReceived
 from schemas.matching import ChildMatched, SchoolMatch
 from services.common.db import make_engine
+from services.common.sealing import ChildSealing, with_sealing
 from services.common.settings import Settings
 from services.ingest.models import incidents
 from services.matcher.decisions import incident_facts
@@ -27,6 +28,7 @@ from tests.support.clock import Clock
 from tests.support.hostile import PAYLOADS
 from tests.support.ids import next_force
 from tests.support.incidents import DEFAULT_LA, incident_body, incidents_on_topic
+from tests.support.keys import Keystore
 from tests.support.notifier import School, add_school, rows_for
 from tests.support.portal import new_dsl, sign_in
 from tests.support.tokens import bearer, person
@@ -54,10 +56,12 @@ def texts(incident: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-async def engine(database: dict[str, str]) -> AsyncIterator[AsyncEngine]:
-    """The owner: this test reads what ingest stored and what the notifier made of it."""
+async def engine(database: dict[str, str], session_keystore: Keystore
+                 ) -> AsyncIterator[AsyncEngine]:
+    """The owner: this test reads what ingest stored and what the notifier made of it (with
+    the session's keystore, to open what the notifier sealed)."""
     engine = make_engine(database["owner_url"], pool_size=2)
-    yield engine
+    yield with_sealing(engine, ChildSealing(None, keyring=session_keystore.keyring()))
     await engine.dispose()
 
 

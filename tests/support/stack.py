@@ -40,6 +40,7 @@ from services.audit.tree_head import generate_keypair
 from services.common.kafka_access import ADMIN
 from services.common.sealing import KEY_HOLDERS
 from services.common.settings import Settings
+from services.identity.totp_vault import create_key_file
 from tests.conftest import REPO
 from tests.support.keys import Keystore, make_keystore
 from tests.support.ports import free_port
@@ -65,7 +66,11 @@ class Stack:
         self.env: dict[str, str] = {}
         self.topic_prefix = ""
         self.keystore: Keystore | None = None
-        self._secrets = {"child_key": secrets.token_hex(32)}
+        # the test session's metrics token when there is one (tests/conftest.py), else the
+        # stack's own (a bench run on its own)
+        self._secrets = {"child_key": secrets.token_hex(32),
+                         "metrics": os.environ.get("DAYBREAK_METRICS_TOKEN")
+                         or secrets.token_urlsafe(32)}
         self._closed = False
 
     @classmethod
@@ -94,6 +99,8 @@ class Stack:
             pg_options: dict[str, str] | None, serve_args: dict[str, list[str]]) -> None:
         (self.logs / "kafka").mkdir(parents=True)
         (self.root / "audit").mkdir()
+        if "DAYBREAK_IDENTITY_TOTP_KEY_FILE" not in os.environ:
+            create_key_file(self.root / "identity-totp.key")  # the stack's own (see env)
         self.kafka = Kafka(self.root, free_port(), free_port())
         self.postgres = Postgres(self.root, free_port(), options=pg_options)
         kafka_up = threading.Thread(target=self.kafka.init)  # its JVMs start meanwhile
@@ -154,10 +161,17 @@ class Stack:
             "DAYBREAK_DISPATCH_INTERVAL_S": "0.2", "DAYBREAK_DELIVERY_BACKOFF_S": "0.5",
             "DAYBREAK_COOKIE_SECURE": "false",
             "DAYBREAK_WEBHOOK_ALLOW_LOOPBACK": "true",  # the chaos run's receiver is local
-            # the test session's (tests/conftest.py), so its helpers open what the stack seals
-            "DAYBREAK_IDENTITY_TOTP_KEY_FILE": os.environ["DAYBREAK_IDENTITY_TOTP_KEY_FILE"],
-            "DAYBREAK_METRICS_TOKEN": os.environ["DAYBREAK_METRICS_TOKEN"],
+            # the test session's (tests/conftest.py), so its helpers open what the stack seals;
+            # else one of the stack's own, made by identity at its first start
+            "DAYBREAK_IDENTITY_TOTP_KEY_FILE": os.environ.get(
+                "DAYBREAK_IDENTITY_TOTP_KEY_FILE", str(self.root / "identity-totp.key")),
+            "DAYBREAK_METRICS_TOKEN": self._secrets["metrics"],
         }
+
+    @property
+    def metrics_auth(self) -> dict[str, str]:
+        """The header its services' /metrics answer."""
+        return {"Authorization": f"Bearer {self._secrets['metrics']}"}
 
     def _keys_env(self, name: str) -> dict[str, str]:
         """The child-data keystore, for the services that seal and open child data only."""
