@@ -178,5 +178,9 @@ def check_audit(run: Run, children: dict[str, int]) -> None:
     views = Counter(r["notification_id"] for r in run.tables["audit"]
                     if r["action"] == "notification.view")
     for nid in run.readers.opened:
-        assert children[nid] <= views[nid] <= children[nid] * run.readers.attempts[nid], nid
+        # one view per child the answer showed, at least (a child can join a notification
+        # after it was opened), and never more than every child on every attempt
+        shown = run.readers.shown[nid]
+        assert 1 <= shown <= children[nid], nid
+        assert shown <= views[nid] <= children[nid] * run.readers.attempts[nid], nid
     assert set(views) <= set(run.readers.attempts)

@@ -102,6 +102,9 @@ class Readers:
     headers: list[dict[str, str]]
     attempts: Counter[str] = field(default_factory=Counter)  # notification id -> tries
     opened: set[str] = field(default_factory=set)  # answered 200
+    # notification id -> the children the 200 showed: a sibling matched after the reader
+    # opened it is shown (and audited) only to whoever opens it later
+    shown: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     unexpected: list[tuple[str, int]] = field(default_factory=list)
 
@@ -129,6 +132,7 @@ class Readers:
                 self.statuses[shown.status_code] += 1
                 if shown.status_code == 200:
                     self.opened.add(nid)
+                    self.shown[nid] = len(shown.json()["children"])
                 elif shown.status_code not in RETRY_STATUSES:
                     self.unexpected.append((nid, shown.status_code))
         except httpx.TransportError:

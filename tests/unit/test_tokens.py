@@ -225,21 +225,23 @@ async def test_a_remembered_token_still_expires_loses_its_key_and_is_revoked() -
     """Tokens verified once skip the signature check next time, and nothing else: the
     expiry is the wall clock's, a retired key refuses them, revocations are asked each time,
     and only so many are remembered."""
-    issuer, wall = Issuer(KEYSET), [NOW.timestamp()]
+    now = datetime.now(UTC)  # tokens are also checked on the real clock (not now: the
+    # module's import time, more than a token's life before this runs in a long session)
+    issuer, wall = Issuer(KEYSET), [now.timestamp()]
     checker = TokenVerifier(audience="ingest", issuer="daybreak", fetch=issuer.fetch,
                             cache_s=60, refetch_s=0, wall=lambda: wall[0], remember=2)
-    token = mint(police(), now=NOW, ttl_s=900)
+    token = mint(police(), now=now, ttl_s=900)
     assert (await checker.verify(token)).force_code == "WMP"
     assert (await checker.verify(token)).force_code == "WMP"
-    wall[0] = NOW.timestamp() + 901  # past its exp: refused although it was remembered
+    wall[0] = now.timestamp() + 901  # past its exp: refused although it was remembered
     with pytest.raises(InvalidToken):
         await checker.verify(token)
 
-    wall[0] = NOW.timestamp()
+    wall[0] = now.timestamp()
     keys = Issuer(KEYSET)  # today's key and the previous one
     retiring = TokenVerifier(audience="ingest", issuer="daybreak", fetch=keys.fetch,
                              cache_s=0, refetch_s=0, wall=lambda: wall[0])
-    old = mint(police(), keyset=PREVIOUS, now=NOW)
+    old = mint(police(), keyset=PREVIOUS, now=now)
     assert (await retiring.verify(old)).role == "police"  # remembered under the previous key
     keys.keyset = Keyset((KEYSET.active,))  # ... which the issuer then retires
     with pytest.raises(InvalidToken, match="unknown kid"):
@@ -249,12 +251,12 @@ async def test_a_remembered_token_still_expires_loses_its_key_and_is_revoked() -
         async def refuses(self, claims: Any) -> bool:
             return True
 
-    live = mint(police(), now=NOW)
+    live = mint(police(), now=now)
     await checker.verify(live)
     checker.revocations = Revoked()
     with pytest.raises(InvalidToken, match="revoked"):
         await checker.verify(live)
     checker.revocations = None
     for _ in range(3):
-        await checker.verify(mint(police(), now=NOW))
+        await checker.verify(mint(police(), now=now))
     assert len(checker._verified) == 2
