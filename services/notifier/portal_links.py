@@ -17,8 +17,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.common.jwks import KeysUnavailable
-from services.common.security import InvalidToken, Principal
 from services.notifier.dispatch import redeem_sign_in_link, sign_in_link
 from services.notifier.portal_pages import (
     SecureRoute,
@@ -27,6 +25,7 @@ from services.notifier.portal_pages import (
     ctx_of,
     home_of,
     page,
+    person_of,
     principal_of,
     session_token,
     signed_in_by,
@@ -71,7 +70,7 @@ async def use_link(request: Request) -> Response:
             return signed
         session = signed
     bearer = session.token if session else session_token(request)
-    principal = await _principal(request, bearer)
+    principal = await person_of(request, bearer)
     if principal is None:
         return RedirectResponse(EXPIRED if not token else f"/portal/link/{token}",
                                 status_code=303)
@@ -90,13 +89,3 @@ async def use_link(request: Request) -> Response:
     if session is not None:
         start_session(request, response, session.token, session.expires_in)
     return response
-
-
-async def _principal(request: Request, token: str) -> Principal | None:
-    if not token:
-        return None
-    try:
-        principal = await ctx_of(request).tokens().verify(token)
-    except (InvalidToken, KeysUnavailable):
-        return None
-    return principal if principal.kind == "user" else None

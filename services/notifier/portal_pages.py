@@ -130,17 +130,23 @@ def ctx_of(request: Request) -> NotifierContext:
     return context_in(request, NotifierContext)
 
 
-async def principal_of(request: Request) -> Principal | None:
-    """The signed-in person, from the session cookie; None when absent, expired, or holding
-    no scope the portal has pages for."""
-    token = session_token(request)
+async def person_of(request: Request, token: str | None) -> Principal | None:
+    """The person a session token names; None when absent, invalid, expired or revoked, or
+    when it is a police client's."""
     if not token:
         return None
     try:
         principal = await ctx_of(request).tokens().verify(token)
     except (InvalidToken, KeysUnavailable):
         return None
-    ok = principal.kind == "user" and any(item.scope in principal.scopes for item in NAV)
+    return principal if principal.kind == "user" else None
+
+
+async def principal_of(request: Request) -> Principal | None:
+    """The signed-in person, from the session cookie; None when absent, expired, or holding
+    no scope the portal has pages for."""
+    principal = await person_of(request, session_token(request))
+    ok = principal is not None and any(item.scope in principal.scopes for item in NAV)
     return principal if ok else None
 
 
