@@ -16,6 +16,7 @@ from services.common.logs import bind_event
 from services.common.sealing import sealing_of
 
 Apply = Callable[..., Awaitable[None]]
+PER_POLL = "_daybreak_per_poll"
 
 
 class HasEngine(Protocol):
@@ -39,6 +40,36 @@ def transactional(apply: Apply) -> Apply:
             await own.commit()
 
     return run
+
+
+def per_poll(apply_many: Apply) -> Apply:
+    """Mark `apply_many(envelopes, *, deps, uow)` as taking a run of same-type events at once
+    (a set-based handler: a constant number of statements for the run); it runs in the
+    caller's unit of work, or in its own transaction when called without one."""
+
+    @functools.wraps(apply_many)
+    async def run(envelopes: list[Envelope[Any]], *, deps: HasEngine,
+                  uow: UnitOfWork | None = None) -> None:
+        if uow is not None:
+            await apply_many(envelopes, deps=deps, uow=uow)
+            return
+        async with UnitOfWork(deps.engine) as own:
+            await apply_many(envelopes, deps=deps, uow=own)
+            await own.commit()
+
+    setattr(run, PER_POLL, True)
+    return run
+
+
+def runs_of(envelopes: Iterable[Envelope[Any]]) -> list[list[Envelope[Any]]]:
+    """Consecutive envelopes grouped by type, order kept (a run is one handler call)."""
+    out: list[list[Envelope[Any]]] = []
+    for envelope in envelopes:
+        if out and out[-1][0].type == envelope.type:
+            out[-1].append(envelope)
+        else:
+            out.append([envelope])
+    return out
 
 
 async def apply_records(
@@ -65,9 +96,15 @@ async def apply_values(
     raws = [RawEnvelope.model_validate_json(value) for value in values]
     envelopes = [typed_envelope(sealing.opened(raw), EVENT_TYPES)
                  for raw in raws if raw.type in handlers]
-    for envelope in envelopes:
-        bind_event(envelope)
-        await handlers[envelope.type](envelope, deps=deps, uow=uow)
+    for run in runs_of(envelopes):
+        handler = handlers[run[0].type]
+        if getattr(handler, PER_POLL, False):
+            bind_event(run[0] if len(run) == 1 else None)
+            await handler(run, deps=deps, uow=uow)
+            continue
+        for envelope in run:
+            bind_event(envelope)
+            await handler(envelope, deps=deps, uow=uow)
     return len(envelopes)
 
 

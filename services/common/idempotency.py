@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,3 +20,18 @@ async def claim_event(conn: AsyncConnection, *, consumer: str, event_id: uuid.UU
         .returning(processed_events.c.event_id)
     )
     return result.first() is not None
+
+
+async def claim_events(conn: AsyncConnection, *, consumer: str,
+                       event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """`claim_event` for many in one statement: the ids not processed before (now claimed)."""
+    ids = list(dict.fromkeys(event_ids))
+    if not ids:
+        return set()
+    result = await conn.execute(
+        insert(processed_events)
+        .values([{"consumer": consumer, "event_id": event_id} for event_id in ids])
+        .on_conflict_do_nothing()
+        .returning(processed_events.c.event_id)
+    )
+    return set(result.scalars())
