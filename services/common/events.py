@@ -61,11 +61,16 @@ def per_poll(apply_many: Apply) -> Apply:
     return run
 
 
-def runs_of(envelopes: Iterable[Envelope[Any]]) -> list[list[Envelope[Any]]]:
-    """Consecutive envelopes grouped by type, order kept (a run is one handler call)."""
+def runs_of(envelopes: Iterable[Envelope[Any]], handlers: Mapping[str, Apply]
+            ) -> list[list[Envelope[Any]]]:
+    """Consecutive envelopes grouped by the handler that takes them, order kept: a run for a
+    per-poll handler (several types may share one) is one call; any other handler's events
+    come one per run."""
     out: list[list[Envelope[Any]]] = []
     for envelope in envelopes:
-        if out and out[-1][0].type == envelope.type:
+        handler = handlers[envelope.type]
+        if (out and getattr(handler, PER_POLL, False)
+                and handlers[out[-1][0].type] is handler):
             out[-1].append(envelope)
         else:
             out.append([envelope])
@@ -96,15 +101,13 @@ async def apply_values(
     raws = [RawEnvelope.model_validate_json(value) for value in values]
     envelopes = [typed_envelope(sealing.opened(raw), EVENT_TYPES)
                  for raw in raws if raw.type in handlers]
-    for run in runs_of(envelopes):
+    for run in runs_of(envelopes, handlers):
         handler = handlers[run[0].type]
+        bind_event(run[0] if len(run) == 1 else None)
         if getattr(handler, PER_POLL, False):
-            bind_event(run[0] if len(run) == 1 else None)
             await handler(run, deps=deps, uow=uow)
-            continue
-        for envelope in run:
-            bind_event(envelope)
-            await handler(envelope, deps=deps, uow=uow)
+        else:
+            await handler(run[0], deps=deps, uow=uow)
     return len(envelopes)
 
 

@@ -197,9 +197,15 @@ class IngestBatcher:
                                                    if r.incident_id not in inserted])
             kept |= {r.incident_id: _Kept(r.digest, "accepted") for r in created}
             if created:
-                await self._store(uow.conn, created, inserted)
+                await self._store(uow.conn, created)
                 await self.publisher.publish_many([self._event(r, inserted[r.incident_id])
                                                    for r in created])
+                # last: numbering the receipts' changes locks each force's counter, a row
+                # the receipts consumer takes too, so it is held for these statements only,
+                # never across the Kafka transaction (one `now` per batch: the requests'
+                # clocks differ by the batch's linger at most)
+                await note_incident_changes(uow.conn, [r.incident_id for r in created],
+                                            change="IncidentAccepted", now=created[0].now)
             await uow.commit()
         winners = {id(r) for r in created}
         return [Outcome(True, r.incident_id, "accepted") if id(r) in winners
@@ -213,17 +219,12 @@ class IngestBatcher:
         return {row.incident_id: _Kept(row.body_sha256, row.status) for row in rows}
 
     @staticmethod
-    async def _store(conn: AsyncConnection, created: list[_Request],
-                     inserted: dict[uuid.UUID, Any]) -> None:
+    async def _store(conn: AsyncConnection, created: list[_Request]) -> None:
         await conn.execute(_VERSIONS, {
             "ids": [r.incident_id for r in created], "digests": [r.digest for r in created],
             "child_digests": [json.dumps(child_digests(r.incident_id, r.body))
                               for r in created],
             "received": [r.now for r in created]})
-        # one `now` per batch for the receipts' change rows: the requests' clocks differ by
-        # the batch's linger at most
-        await note_incident_changes(conn, [r.incident_id for r in created],
-                                    change="IncidentAccepted", now=created[0].now)
 
     def _event(self, request: _Request, inserted: Any) -> Message:
         incident_id, now = request.incident_id, request.now

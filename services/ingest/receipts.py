@@ -35,8 +35,8 @@ from schemas.notifications import (
     NotificationViewed,
 )
 from services.common.db import UnitOfWork
-from services.common.events import transactional
-from services.common.idempotency import claim_event
+from services.common.events import per_poll, transactional
+from services.common.idempotency import claim_events
 from services.ingest.models import incidents
 from services.ingest.receipts_models import (
     receipt_children,
@@ -180,21 +180,40 @@ APPLY: dict[type[LifecycleEvent], Callable[[AsyncConnection, Any], Awaitable[Non
 }
 
 
+@per_poll
+async def on_lifecycle_events(envelopes: list[Envelope[Any]], *, deps: ReceiptDeps,
+                              uow: UnitOfWork) -> None:
+    """Merge a poll's lifecycle events into their receipts, each once and in order; their
+    changes are numbered together at the end, so the force's counter (a hot row every batch of
+    new incidents also takes) is locked only for the last statements of the transaction."""
+    fresh = await claim_events(uow.conn, consumer=CONSUMER,
+                               event_ids=[e.event_id for e in envelopes])
+    changes: list[_Change] = []
+    latest: dict[uuid.UUID, str] = {}  # each receipt's digest after the changes so far
+    for envelope in envelopes:
+        if envelope.event_id not in fresh:
+            continue
+        fresh.discard(envelope.event_id)  # the same event twice in one poll applies once
+        event: LifecycleEvent = envelope.payload
+        await APPLY[type(event)](uow.conn, event)
+        change = await _change_of(uow.conn, event, change=envelope.type, latest=latest)
+        if change is not None:
+            changes.append(change)
+            latest[change.incident_id] = change.receipt_sha256
+    await _number_changes(uow.conn, changes, now=deps.clock())
+
+
 @transactional
 async def on_lifecycle_event(envelope: Envelope[Any], *, deps: ReceiptDeps,
                              uow: UnitOfWork) -> None:
     """Merge one lifecycle event into its incident's receipt, once."""
-    event: LifecycleEvent = envelope.payload
-    if not await claim_event(uow.conn, consumer=CONSUMER, event_id=envelope.event_id):
-        return
-    await APPLY[type(event)](uow.conn, event)
-    await record_change(uow.conn, event, change=envelope.type, now=deps.clock())
+    await on_lifecycle_events([envelope], deps=deps, uow=uow)
 
 
-async def record_change(conn: AsyncConnection, event: LifecycleEvent, *, change: str,
-                        now: datetime) -> None:
-    """Number the change in its force's sequence and queue it for the force's webhook; an
-    event that left the receipt as it was is no change."""
+async def _change_of(conn: AsyncConnection, event: LifecycleEvent, *, change: str,
+                     latest: dict[uuid.UUID, str]) -> _Change | None:
+    """The change this event made to its receipt, to be numbered in its force's sequence; None
+    when it left the receipt as it was (compared with `latest`, else the stored receipt)."""
     incident = (await conn.execute(select(incidents).where(
         incidents.c.incident_id == event.incident_id))).first()
     force = incident.force_code if incident else getattr(event, "force_code", None)
@@ -204,12 +223,13 @@ async def record_change(conn: AsyncConnection, event: LifecycleEvent, *, change:
     count = incident.children_count if incident else 0
     now_digest = digest(projected(count, children[event.incident_id],
                                   notifications[event.incident_id]))
-    before = (await conn.execute(select(receipt_incidents.c.receipt_sha256).where(
-        receipt_incidents.c.incident_id == event.incident_id))).scalar()
+    before = latest.get(event.incident_id)
+    if before is None:
+        before = (await conn.execute(select(receipt_incidents.c.receipt_sha256).where(
+            receipt_incidents.c.incident_id == event.incident_id))).scalar()
     if before == now_digest:
-        return
-    await _number_change(conn, incident, force=force, incident_id=event.incident_id,
-                         change=change, at=event.at, now=now, receipt_sha256=now_digest)
+        return None
+    return _Change(incident, force, event.incident_id, now_digest, change, event.at)
 
 
 async def note_incident_change(conn: AsyncConnection, incident_id: Any, *, change: str,
@@ -231,8 +251,8 @@ async def note_incident_changes(conn: AsyncConnection, incident_ids: Sequence[uu
     children, notifications = await projected_rows(conn, ids)
     await _number_changes(conn, [
         _Change(rows[i], rows[i].force_code, i, digest(projected(
-            rows[i].children_count, children[i], notifications[i])))
-        for i in ids], change=change, at=now, now=now)
+            rows[i].children_count, children[i], notifications[i])), change, now)
+        for i in ids], now=now)
 
 
 @dataclass(frozen=True)
@@ -241,6 +261,8 @@ class _Change:
     force: str
     incident_id: uuid.UUID
     receipt_sha256: str
+    change: str  # what changed: the event type
+    at: datetime  # when it happened
 
 
 # each force's counter moves by its number of changes, forces in one order (no deadlock)
@@ -252,24 +274,18 @@ RETURNING force_code, last_seq""")
 _NUMBERED = text("""
 INSERT INTO ingest.receipt_incidents AS r
   (incident_id, force_code, change_seq, updated_at, last_change, receipt_sha256)
-SELECT i, f, s, :now, :change, d FROM unnest(CAST(:ids AS uuid[]), CAST(:forces AS varchar[]),
-  CAST(:seqs AS bigint[]), CAST(:digests AS varchar[])) AS x(i, f, s, d) ORDER BY 1
+SELECT i, f, s, :now, c, d FROM unnest(CAST(:ids AS uuid[]), CAST(:forces AS varchar[]),
+  CAST(:seqs AS bigint[]), CAST(:digests AS varchar[]), CAST(:changes AS varchar[]))
+  AS x(i, f, s, d, c) ORDER BY 1
 ON CONFLICT (incident_id) DO UPDATE SET force_code = excluded.force_code,
   change_seq = excluded.change_seq, updated_at = excluded.updated_at,
   last_change = excluded.last_change, receipt_sha256 = excluded.receipt_sha256""")
 
 
-async def _number_change(conn: AsyncConnection, incident: Any, *, force: str, incident_id: Any,
-                         change: str, at: datetime, now: datetime,
-                         receipt_sha256: str) -> None:
-    await _number_changes(conn, [_Change(incident, force, incident_id, receipt_sha256)],
-                          change=change, at=at, now=now)
-
-
-async def _number_changes(conn: AsyncConnection, changes: Sequence[_Change], *, change: str,
-                          at: datetime, now: datetime) -> None:
-    """Number each change in its force's sequence (in the order given), mark its receipt, and
-    queue it for the force's webhook."""
+async def _number_changes(conn: AsyncConnection, changes: Sequence[_Change], *,
+                          now: datetime) -> None:
+    """Number each change in its force's sequence (in the order given), mark its receipt with
+    its last change, and queue every change for the force's webhook."""
     if not changes:
         return
     counts = CountOf(c.force for c in changes)
@@ -281,13 +297,16 @@ async def _number_changes(conn: AsyncConnection, changes: Sequence[_Change], *, 
     for c in changes:
         seqs.append(nxt[c.force])
         nxt[c.force] += 1
+    last = {c.incident_id: (c, seq) for c, seq in zip(changes, seqs, strict=True)}
+    marks = sorted(last.values(), key=lambda pair: pair[0].incident_id)
     await conn.execute(_NUMBERED, {
-        "ids": [c.incident_id for c in changes], "forces": [c.force for c in changes],
-        "seqs": seqs, "digests": [c.receipt_sha256 for c in changes], "now": now,
-        "change": change})
-    await enqueue_deliveries(conn, [(c.incident, seq) for c, seq in zip(changes, seqs, strict=True)
-                                    if c.incident is not None], change=change, at=at, now=now)
+        "ids": [c.incident_id for c, _ in marks], "forces": [c.force for c, _ in marks],
+        "seqs": [seq for _, seq in marks], "digests": [c.receipt_sha256 for c, _ in marks],
+        "changes": [c.change for c, _ in marks], "now": now})
+    await enqueue_deliveries(conn, [(c.incident, seq, c.change, c.at)
+                                    for c, seq in zip(changes, seqs, strict=True)
+                                    if c.incident is not None], now=now)
 
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
-    cls.event_type: on_lifecycle_event for cls in APPLY}
+    cls.event_type: on_lifecycle_events for cls in APPLY}

@@ -57,17 +57,18 @@ async def delete_webhook(force_code: str, *, uow: UnitOfWork) -> None:
         await uow.commit()
 
 
-async def enqueue_deliveries(conn: AsyncConnection, changes: Sequence[tuple[Any, int]], *,
-                             change: str, at: datetime, now: datetime) -> None:
-    """Queue each (incident row, change number)'s receipt as it now is for its force's webhook,
-    if the force has one: a constant number of statements however many changes."""
-    forces = sorted({incident.force_code for incident, _ in changes})
+async def enqueue_deliveries(conn: AsyncConnection,
+                             changes: Sequence[tuple[Any, int, str, datetime]], *,
+                             now: datetime) -> None:
+    """Queue each (incident row, change number, change, when)'s receipt as it now is for its
+    force's webhook, if the force has one: a constant number of statements however many."""
+    forces = sorted({incident.force_code for incident, *_ in changes})
     hooked = set((await conn.execute(select(receipt_webhooks.c.force_code).where(
         receipt_webhooks.c.force_code == any_of(forces)))).scalars()) if forces else set()
-    due = [(incident, seq) for incident, seq in changes if incident.force_code in hooked]
+    due = [change for change in changes if change[0].force_code in hooked]
     if not due:
         return
-    receipts = await receipts_of(conn, [incident for incident, _ in due])
+    receipts = await receipts_of(conn, [incident for incident, *_ in due])
     await conn.execute(receipt_deliveries.insert(), [{
         "force_code": incident.force_code, "incident_id": incident.incident_id,
         "body": json.dumps({"incident_id": str(incident.incident_id),
@@ -75,7 +76,7 @@ async def enqueue_deliveries(conn: AsyncConnection, changes: Sequence[tuple[Any,
                             "change": change, "sequence": seq, "at": at.isoformat(),
                             "receipt": receipt}).encode(),
         "next_attempt_at": now, "created_at": now,
-    } for (incident, seq), receipt in zip(due, receipts, strict=True)])
+    } for (incident, seq, change, at), receipt in zip(due, receipts, strict=True)])
 
 
 class ReceiptDeliverer:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.kafka import KafkaPublisher, Message
@@ -161,3 +162,39 @@ async def test_every_producer_compresses_as_the_setting_says(
     finally:
         await publisher.stop()
     assert [r.value for r in records] == [value] * 20
+
+
+class LockProbe:
+    """The batch's publisher, first trying (without waiting) to lock the force's receipt
+    counter from another connection: the row a receipts consumer also takes."""
+
+    def __init__(self, inner: Any, engine: AsyncEngine, force: str) -> None:
+        self.inner, self.engine, self.force = inner, engine, force
+        self.free: list[bool] = []
+
+    async def publish_many(self, messages: Any) -> None:
+        async with self.engine.connect() as conn:
+            try:
+                await conn.execute(text("SELECT last_seq FROM ingest.receipt_forces "
+                                        "WHERE force_code = :f FOR UPDATE NOWAIT"),
+                                   {"f": self.force})
+                self.free.append(True)
+            except DBAPIError:
+                self.free.append(False)
+            await conn.rollback()
+        await self.inner.publish_many(messages)
+
+
+async def test_a_batch_holds_the_forces_receipt_counter_only_after_kafka(
+    settings, engine
+) -> None:
+    """A batch numbers its receipts' changes last, so the force's counter is not locked while
+    the Kafka transaction runs (the receipts consumer waited on it behind every batch)."""
+    async with app(settings, 1) as (client, ctx):
+        wmp = await headers_for(client, settings, "WMP")
+        first = await client.post("/v1/incidents", json=incident_body(), headers=wmp)
+        probe = LockProbe(ctx.batcher.publisher, engine, "WMP")
+        ctx.batcher.publisher = probe
+        second = await client.post("/v1/incidents", json=incident_body(), headers=wmp)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert probe.free == [True]

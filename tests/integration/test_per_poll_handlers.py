@@ -59,6 +59,13 @@ async def test_runs_of_one_type_go_to_a_per_poll_handler_together_in_order(setti
         assert handled == 4
         assert deps.calls == [("many", [a, b]), ("one", [c]), ("many", [d])]
         deps.calls.clear()
+        async with UnitOfWork(engine) as uow:  # two types sharing one per-poll handler: one run
+            await apply_values([withdrawn(a), child(b), withdrawn(c), child(d), child(a)],
+                               {"IncidentWithdrawn": withdrawn_many,
+                                "ChildWithdrawn": withdrawn_many},
+                               deps=deps, uow=uow)
+        assert deps.calls == [("many", [a, b, c, d, a])]
+        deps.calls.clear()
         await withdrawn_many([], deps=deps)  # called alone, it opens its own transaction
         assert deps.calls == [("many", [])]
     finally:

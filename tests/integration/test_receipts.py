@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from schemas import topics
@@ -32,10 +33,11 @@ from schemas.notifications import (
     NotificationUpdated,
     NotificationViewed,
 )
+from services.common.db import UnitOfWork
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
 from services.ingest.main import build_app
-from services.ingest.receipts import ReceiptDeps, on_lifecycle_event
+from services.ingest.receipts import ReceiptDeps, on_lifecycle_event, on_lifecycle_events
 from services.ingest.receipts_models import receipt_deliveries, receipt_forces
 from services.ingest.settings import IngestSettings
 from tests.support.api import running
@@ -430,3 +432,46 @@ async def test_a_report_is_in_the_forces_changes_from_the_moment_it_is_kept(
     assert await _changes(force) == 2
     [receipt] = (await force.listing()).json()["items"]
     assert receipt["status"] == "withdrawn" and receipt["withdrawn_at"]
+
+
+async def test_a_poll_numbers_its_changes_together_and_locks_the_counter_last(
+    force: Force, receiver: Receiver
+) -> None:
+    """The force's counter is a hot row (every batch of new reports bumps it too): a poll of
+    lifecycle events numbers all its changes in one bump at the end of its transaction, so the
+    row is locked for its last statements only; the numbers, the receipt and the webhook's
+    deliveries are as if the events came one by one."""
+    await _hooked(force, receiver)
+    first, second = await force.report(), await force.report()
+    before = await _changes(force)
+    make_a = lifecycle(force, first, uuid.uuid4(), next_urn())
+    make_b = lifecycle(force, second, uuid.uuid4(), next_urn())
+    pushed = wrap(make_a(NotificationPushed, 60, channel="email"))
+    poll = [wrap(e, occurred_at=e.at) for e in (scheduled(make_a), scheduled(make_b))] + [
+        pushed, pushed]  # the same event twice in one poll counts once
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = force.deps.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with UnitOfWork(force.deps.engine) as uow:
+            await on_lifecycle_events(poll, deps=force.deps, uow=uow)
+            await uow.commit()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+    bump = [i for i, s in enumerate(statements) if "receipt_forces" in s]
+    merges = [i for i, s in enumerate(statements)
+              if "INSERT INTO ingest.receipt_notifications" in s]
+    assert len(bump) == 1 and len(merges) == 3 and bump[0] > max(merges)
+    assert await _changes(force) == before + 3
+    assert await until(lambda: _verified(receiver, 5)), "the poll's deliveries never arrived"
+    bodies = [json.loads(b) for b in receiver.verified][-3:]
+    assert [(b["change"], b["incident_id"]) for b in bodies] == [
+        ("NotificationScheduled", str(first)), ("NotificationScheduled", str(second)),
+        ("NotificationPushed", str(first))]
+    assert [b["sequence"] for b in bodies] == [before + 1, before + 2, before + 3]
+    listed = {r["incident_id"]: r for r in (await force.listing()).json()["items"]}
+    assert listed[str(first)]["notifications"][0]["pushed_at"] == moment(force, 60)
