@@ -76,7 +76,7 @@ PY
       sleep 0.2
     done
     [[ $ready -eq 1 ]] || { echo "services: $svc not ready after 30 s; see $LOGS/$svc.log" >&2; exit 1; }
-    echo "services: $svc ready on http://127.0.0.1:$port (docs: /docs, log: .daybreak/logs/$svc.log)"
+    echo "services: $svc ready on http://127.0.0.1:$port (API: /openapi.json, log: .daybreak/logs/$svc.log)"
   done
 }
 
