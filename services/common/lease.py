@@ -15,7 +15,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, update
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,10 +29,12 @@ class LeaseLost(Exception):
 class Lease:
     """A relay's hold on one source, valid `seconds` after each renewal (the database's clock)."""
 
-    def __init__(self, *, source: str, seconds: float) -> None:
+    def __init__(self, *, source: str, seconds: float, holder: uuid.UUID | None = None) -> None:
         self.source = source
         self.seconds = seconds
-        self.holder = uuid.uuid4()
+        # a Worker's relays, run one after another, share one holder: a restarted relay
+        # takes back at once the lease its predecessor could not release (database away)
+        self.holder = holder or uuid.uuid4()
         self.epoch: int | None = None  # the take-over this relay holds, None when it holds none
         self._renewed_at = 0.0
 
@@ -46,7 +48,8 @@ class Lease:
         return asyncio.get_running_loop().time() - self._renewed_at >= self.renew_every
 
     async def acquire(self, engine: AsyncEngine) -> bool:
-        """Take the lease if it is free or expired (a new epoch); False while another holds it."""
+        """Take the lease if it is free, expired or this holder's (a new epoch, fencing any
+        earlier relay of this holder); False while another holds it."""
         started = asyncio.get_running_loop().time()
         new = pg_insert(outbox_leases).values(
             source=self.source, holder=self.holder, expires_at=self._until(), epoch=1)
@@ -54,7 +57,8 @@ class Lease:
             index_elements=["source"],
             set_={"holder": new.excluded.holder, "expires_at": new.excluded.expires_at,
                   "epoch": outbox_leases.c.epoch + 1},
-            where=outbox_leases.c.expires_at <= func.now(),
+            where=or_(outbox_leases.c.expires_at <= func.now(),
+                      outbox_leases.c.holder == self.holder),
         ).returning(outbox_leases.c.epoch)
         async with engine.begin() as conn:
             epoch = (await conn.execute(taken)).scalar()

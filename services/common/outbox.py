@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -81,6 +82,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
         lease_seconds: float = 10.0,
+        holder: uuid.UUID | None = None,
         after_send: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
@@ -89,7 +91,7 @@ class OutboxRelay:
         self.source = source
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
-        self.lease = Lease(source=source, seconds=lease_seconds)
+        self.lease = Lease(source=source, seconds=lease_seconds, holder=holder)
         self.leases_lost = 0
         self._after_send = after_send
         self._wake = asyncio.Event()

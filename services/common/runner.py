@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +49,7 @@ class Worker:
         self.layout = layout
         self.with_relay = relay
         self.relay_lease_s = relay_lease_s
+        self.relay_holder = uuid.uuid4()  # each restarted relay takes its predecessor's lease
         self.stop_event = asyncio.Event()
         self.relay: OutboxRelay | None = None
         self.on_lag: LagObserver | None = None  # set by services.common.metrics.observe_worker
@@ -106,7 +108,8 @@ class Worker:
         try:
             self.relay = OutboxRelay(engine=self.engine, producer=producer,
                                      kafka=self.kafka, source=self.source,
-                                     lease_seconds=self.relay_lease_s)
+                                     lease_seconds=self.relay_lease_s,
+                                     holder=self.relay_holder)
             await self.relay.run(self.stop_event)
         finally:
             await producer.stop()

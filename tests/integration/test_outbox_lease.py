@@ -16,6 +16,7 @@ from schemas.envelope import wrap
 from schemas.incidents import IncidentWithdrawn
 from services.common.db import UnitOfWork, service_engine
 from services.common.kafka import ensure_topics, make_producer
+from services.common.lease import Lease, LeaseLost
 from services.common.models import outbox, outbox_leases
 from services.common.outbox import OutboxRelay, add_all_to_outbox
 from services.common.settings import Settings, TopicLayout
@@ -181,6 +182,30 @@ async def test_a_relay_stopping_releases_its_lease_for_the_next_at_once(
     finally:
         stop.set()
         await task
+
+
+async def test_a_restarted_relay_takes_back_its_predecessors_unreleased_lease_at_once(
+        settings, relay_world) -> None:
+    topic, source, engine, producer = relay_world
+    await stage(engine, topic, source, 10)
+    holder = uuid.uuid4()
+    crashed = Lease(source=source, seconds=600, holder=holder)
+    assert await crashed.acquire(engine)  # and never released: its database went away
+    stranger = Lease(source=source, seconds=600)
+    assert not await stranger.acquire(engine)
+    stop = asyncio.Event()
+    restarted = OutboxRelay(engine=engine, producer=producer, kafka=settings.kafka(),
+                            source=source, poll_interval_s=0.05, lease_seconds=600,
+                            holder=holder)
+    task = asyncio.create_task(restarted.run(stop))
+    try:
+        assert len(await read_topic(settings.kafka(), topic, at_least=10, timeout_s=15)) == 10
+        assert restarted.lease.epoch == 2
+    finally:
+        stop.set()
+        await task
+    with pytest.raises(LeaseLost):  # the predecessor, were it alive, is fenced
+        await crashed.renew(engine)
 
 
 async def test_a_running_relay_keeps_no_transaction_open_and_no_advisory_lock(
