@@ -31,6 +31,7 @@ def build_worker(
         consume=[settings.topic(t) for t in access.consumes],
         produce=[settings.topic(t) for t in access.produces],
         handle=handle, handle_batch=handle_batch, layout=settings.topic_layout(), relay=relay,
+        relay_lease_s=settings.outbox_lease_seconds,
     )
 
 

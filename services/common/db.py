@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -78,15 +79,21 @@ def tls_connect(
 
 def make_engine(
     url: str, *, schema: str | None = None, pool_size: int = 20,
-    ca_file: str | None = None, allow_plaintext: bool = False,
+    ca_file: str | None = None, allow_plaintext: bool = False, statement_cache: bool = True,
 ) -> AsyncEngine:
     """An async engine with a bounded pool that fails fast when the database is away.
 
     `schema` names the service whose outbox and processed events the engine's queries reach;
-    TLS as `tls_connect` says (`ca_file`, `allow_plaintext`).
+    TLS as `tls_connect` says (`ca_file`, `allow_plaintext`). Without `statement_cache` no
+    prepared statement outlives its transaction (a pooler in transaction mode).
     """
     bare, tls = tls_connect(url, ca_file=ca_file, allow_plaintext=allow_plaintext)
     connect_args: dict[str, object] = {"timeout": 5, "command_timeout": 15, **tls}
+    if not statement_cache:
+        # asyncpg's cache and SQLAlchemy's, and names no other client of a shared server
+        # connection can have taken (asyncpg numbers its statements from 1 per connection)
+        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0,
+                         "prepared_statement_name_func": _unique_statement_name}
     engine = create_async_engine(
         bare,
         pool_size=pool_size,
@@ -103,6 +110,10 @@ def make_engine(
     return engine.execution_options(schema_translate_map={OWN_SCHEMA: schema})
 
 
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
 def service_engine(
     settings: Settings, service: ServiceName, *, pool_size: int | None = None
 ) -> AsyncEngine:
@@ -113,7 +124,8 @@ def service_engine(
     engine = make_engine(settings.database_url_for(service), schema=service,
                          pool_size=pool_size or settings.db_pool_size,
                          ca_file=settings.db_ca_file,
-                         allow_plaintext=settings.db_insecure_allow_plaintext)
+                         allow_plaintext=settings.db_insecure_allow_plaintext,
+                         statement_cache=settings.db_statement_cache)
     if service not in KEY_HOLDERS:
         return engine
     return with_sealing(engine, ChildSealing.from_settings(settings))

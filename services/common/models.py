@@ -1,4 +1,4 @@
-"""Tables shared by every service: outbox, processed events."""
+"""Tables shared by every service: outbox, its relay's lease, processed events."""
 
 from __future__ import annotations
 
@@ -48,6 +48,17 @@ outbox_inflight = Table(
     Column("start_offsets", JSONB, nullable=False),
     Column("outbox_ids", ARRAY(BigInteger), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=OWN_SCHEMA,
+)
+
+# who relays each source now: services/common/lease.py
+outbox_leases = Table(
+    "outbox_leases",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("holder", Uuid, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
     schema=OWN_SCHEMA,
 )
 

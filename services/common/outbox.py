@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.envelope import Envelope
+from services.common.lease import Lease, LeaseLost
 from services.common.models import outbox, outbox_inflight
 from services.common.sealing import sealing_of
 from services.common.settings import KafkaConnection
@@ -67,7 +68,8 @@ class OutboxRelay:
 
     Before sending a batch the relay records the partitions' end offsets; after a crash
     between send and mark it scans from those offsets and marks what already arrived.
-    A PostgreSQL advisory lock keeps one active relay per source.
+    A lease row keeps one active relay per source (services/common/lease.py): both records
+    are written under it, so a relay that lost it records and marks nothing more.
     """
 
     def __init__(
@@ -79,6 +81,8 @@ class OutboxRelay:
         source: str,
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
+        lease_seconds: float = 10.0,
+        holder: uuid.UUID | None = None,
         after_send: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
@@ -87,46 +91,48 @@ class OutboxRelay:
         self.source = source
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.lease = Lease(source=source, seconds=lease_seconds, holder=holder)
+        self.leases_lost = 0
         self._after_send = after_send
         self._wake = asyncio.Event()
-        self._lock_key = zlib.crc32(f"outbox:{source}".encode())
 
     def wake(self) -> None:
         """Tell the relay new rows were committed."""
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set, holding the source's leadership lock."""
+        """Publish until `stop` is set, whenever this relay holds the source's lease."""
         # no group: it reads end offsets, and after a crash scans what it produced itself
         consumer = AIOKafkaConsumer(**self.kafka.client_options(), enable_auto_commit=False)
         await consumer.start()
         try:
-            async with self.engine.connect() as lock_conn:
+            while not stop.is_set():
+                if not await self.lease.acquire(self.engine):
+                    await _wait(stop, self.poll_interval_s)
+                    continue
                 try:
-                    await self._lead(lock_conn, consumer, stop)
-                finally:
-                    # a pooled connection would keep the session lock: close it for real
-                    await lock_conn.invalidate()
+                    await self._lead(consumer, stop)
+                except LeaseLost:
+                    self.leases_lost += 1
+                    log.warning("outbox %s: lease taken by another relay; standing down",
+                                self.source)
         finally:
+            try:
+                await self.lease.release(self.engine)
+            except Exception as exc:  # it expires on its own: the crash is what to report
+                log.warning("outbox %s: lease not released (%s)", self.source,
+                            type(exc).__name__)
             await consumer.stop()
 
-    async def _lead(
-        self, lock_conn: AsyncConnection, consumer: AIOKafkaConsumer, stop: asyncio.Event
-    ) -> None:
-        while not await self._try_lock(lock_conn):
-            if await _wait(stop, self.poll_interval_s):
-                return
+    async def _lead(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         await self.recover(consumer)
         while not stop.is_set():
-            await lock_conn.execute(select(1))  # leadership is lost with this connection
+            if self.lease.renew_due():
+                await self.lease.renew(self.engine)
             if await self.publish_batch(consumer) < self.batch_size:
                 self._wake.clear()
-                await _wait_any(stop, self._wake, self.poll_interval_s)
-
-    async def _try_lock(self, conn: AsyncConnection) -> bool:
-        got = (await conn.execute(select(func.pg_try_advisory_lock(self._lock_key)))).scalar()
-        await conn.commit()
-        return bool(got)
+                await _wait_any(stop, self._wake,
+                                min(self.poll_interval_s, self.lease.renew_every))
 
     async def publish_batch(self, consumer: AIOKafkaConsumer) -> int:
         """Send the next batch of unpublished rows and mark them; returns how many."""
@@ -144,6 +150,7 @@ class OutboxRelay:
         ids = [r.id for r in rows]
         offsets = await self._end_offsets(consumer, {r.topic for r in rows})
         async with self.engine.begin() as conn:
+            await self.lease.fence(conn)
             stmt = pg_insert(outbox_inflight).values(
                 source=self.source, start_offsets=offsets, outbox_ids=ids
             )
@@ -196,6 +203,7 @@ class OutboxRelay:
 
     async def _mark_published(self, ids: list[int]) -> None:
         async with self.engine.begin() as conn:
+            await self.lease.fence(conn)
             if ids:
                 await conn.execute(
                     update(outbox).where(outbox.c.id.in_(ids)).values(published_at=func.now())

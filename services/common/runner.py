@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,7 +36,7 @@ class Worker:
         self, *, kafka: KafkaConnection, engine: AsyncEngine, source: str, group_id: str,
         consume: list[str], produce: list[str], handle: Handler,
         layout: TopicLayout = TopicLayout(), handle_batch: BatchHandler | None = None,
-        relay: bool = True,
+        relay: bool = True, relay_lease_s: float = 10.0,
     ) -> None:
         self.kafka = kafka
         self.engine = engine
@@ -47,6 +48,8 @@ class Worker:
         self.handle_batch = handle_batch
         self.layout = layout
         self.with_relay = relay
+        self.relay_lease_s = relay_lease_s
+        self.relay_holder = uuid.uuid4()  # each restarted relay takes its predecessor's lease
         self.stop_event = asyncio.Event()
         self.relay: OutboxRelay | None = None
         self.on_lag: LagObserver | None = None  # set by services.common.metrics.observe_worker
@@ -104,7 +107,9 @@ class Worker:
         producer = await self._producer()
         try:
             self.relay = OutboxRelay(engine=self.engine, producer=producer,
-                                     kafka=self.kafka, source=self.source)
+                                     kafka=self.kafka, source=self.source,
+                                     lease_seconds=self.relay_lease_s,
+                                     holder=self.relay_holder)
             await self.relay.run(self.stop_event)
         finally:
             await producer.stop()

@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     # loud opt-out for a URL with ssl=disable on a network trusted as a whole
     db_ca_file: str | None = None
     db_insecure_allow_plaintext: bool = False
+    # off for a pooler that cannot keep prepared statements across transactions (PgBouncer
+    # in transaction mode before 1.21, or without max_prepared_statements): docs/deployment.md
+    db_statement_cache: bool = True
+    # how long an outbox relay's lease lasts unrenewed (renewed every third of it): how long
+    # a source waits for another copy's relay after its leader dies (services/common/lease.py)
+    outbox_lease_seconds: float = Field(default=10, ge=1, le=600)
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     # per topic, fixed when `kafka_setup apply` creates it: a group's consumers share the
