@@ -109,7 +109,10 @@ def opened_pupil(sealing: ChildSealing, row: Any) -> Pupil:
 
 def opened_roll(sealing: ChildSealing, rows: Sequence[Any]) -> tuple[list[Pupil], int]:
     """A batch of stored rows as Pupils, and how many did not open (tampered or moved: left
-    out, so the index still serves every other row); CPU work, for a worker thread."""
+    out, so the index still serves every other row); CPU work, for a worker thread. No
+    keystore fails the whole batch (SealError or MissingSetting), never each row."""
+    if any(row.child is not None for row in rows):
+        _ = sealing.keyring
     opened: list[Pupil] = []
     failed = 0
     for row in rows:
