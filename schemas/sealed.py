@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from schemas.envelope import Envelope, EventPayload, RawEnvelope
 
-SEALED_TOKEN = re.compile(r"dk1\.(\d{4}-\d{2})\.([A-Za-z0-9_-]+)")
+# the period: a month, or a school roll's key ('roll-YYYY', services/common/crypto.py)
+SEALED_TOKEN = re.compile(r"dk1\.(\d{4}-\d{2}|roll-\d{4})\.([A-Za-z0-9_-]+)")
 Registry = Mapping[tuple[str, int], type[EventPayload]]
 
 

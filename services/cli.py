@@ -181,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     rotate_key.set_defaults(run=_pseudonym_rotate)
 
     reseal = sub.add_parser("reseal", help="seal the child data the matcher and notifier "
-                                           "stored clear before sealing (once, after upgrading)")
+                                           "stored clear before sealing (once, after upgrading)"
+                                           ", and the school rolls under this year's roll key")
     reseal.set_defaults(run=_reseal)
 
     retention = sub.add_parser("retention", help="data retention")
@@ -409,19 +410,22 @@ def _reseal(args: argparse.Namespace) -> int:
 
 
 async def reseal_all(settings: Settings) -> dict[str, int]:
-    """Seal the rows the notifier and the matcher stored before sealing, each as its role."""
+    """Seal the rows the notifier and the matcher stored before sealing, each as its role, and
+    the school rolls under this year's roll key."""
     from services.common.context import utc_now
     from services.common.db import service_engine
     from services.matcher.content import reseal as reseal_reviews
+    from services.matcher.roll import reseal_roll
     from services.notifier.content import reseal as reseal_notifications
 
     done: dict[str, int] = {}
-    passes: tuple[tuple[ServiceName, Any], ...] = (("notifier", reseal_notifications),
-                                                   ("matcher", reseal_reviews))
-    for service, reseal in passes:
+    passes: tuple[tuple[str, ServiceName, Any], ...] = (
+        ("notifier", "notifier", reseal_notifications), ("matcher", "matcher", reseal_reviews),
+        ("roll", "matcher", reseal_roll))  # the roll: clear rows and older roll keys
+    for name, service, reseal in passes:
         engine = service_engine(settings, service, pool_size=1)
         try:
-            done[service] = await reseal(engine, now=utc_now())
+            done[name] = await reseal(engine, now=utc_now())
         finally:
             await engine.dispose()
     return done

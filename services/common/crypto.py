@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -32,6 +34,13 @@ _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _WRAP_MAGIC = b"kw1"
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+# the school rolls' key class: one data key per calendar year a roll row was sealed in,
+# never shredded (a roll row lives as long as the pupil is on roll); `daybreak reseal` seals
+# older rows again under the current year's key (rotation)
+ROLL_PREFIX = "roll-"
+_ROLL = re.compile(r"roll-\d{4}")
+# the key of the roll's keyed hashes (HMAC-SHA256 of a UPN, so SQL can look it up)
+_LOOKUP = "roll-lookup"
 _TOKEN = SEALED_TOKEN
 _WATERMARK = "shredded-through"
 
@@ -49,6 +58,13 @@ def period_of(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError("a sealing time must be timezone-aware")
     return at.astimezone(UTC).strftime("%Y-%m")
+
+
+def roll_period(at: datetime) -> str:
+    """The roll key of an instant: 'roll-YYYY', its calendar year in UTC."""
+    if at.tzinfo is None:
+        raise ValueError("a sealing time must be timezone-aware")
+    return f"{ROLL_PREFIX}{at.astimezone(UTC):%Y}"
 
 
 def is_sealed(value: object) -> bool:
@@ -92,6 +108,7 @@ class Keyring:
     _cache: dict[str, tuple[AESGCM, float]] = field(
         default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lookup: list[bytes] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:
@@ -113,7 +130,27 @@ class Keyring:
     def seal(self, value: Any, *, aad: str, at: datetime) -> str:
         """`value` as JSON, encrypted under the data key of `at`'s period and bound to `aad`:
         'dk1.<period>.<base64url(nonce || ciphertext+tag)>' (ASCII, no child data)."""
-        period = period_of(at)
+        return self._seal(period_of(at), value, aad)
+
+    def seal_roll(self, value: Any, *, aad: str, at: datetime) -> str:
+        """`seal` under the roll key of `at`'s year ('dk1.roll-YYYY.<...>'): a key that
+        crypto-shredding never deletes, for the school rolls."""
+        return self._seal(roll_period(at), value, aad)
+
+    def lookup_hash(self, value: str) -> str:
+        """HMAC-SHA256 of `value` (hex) under the keystore's lookup key (made on first use,
+        wrapped by the KEK like a data key, never in the database): a column SQL can compare
+        without holding the value."""
+        if not self._lookup:
+            with self._lock:
+                if not self._lookup:
+                    if not self._key_file(_LOOKUP).exists():
+                        self._create(_LOOKUP)
+                    self._lookup.append(self._unwrap(_LOOKUP,
+                                                     self._key_file(_LOOKUP).read_bytes()))
+        return hmac.new(self._lookup[0], value.encode(), hashlib.sha256).hexdigest()
+
+    def _seal(self, period: str, value: Any, aad: str) -> str:
         key = self._key(period, create=True)
         nonce = secrets.token_bytes(_NONCE_BYTES)
         plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
@@ -124,7 +161,8 @@ class Keyring:
     def open(self, token: str, *, aad: str) -> Any:
         """The value `seal` sealed with the same `aad`; KeyShredded past retention."""
         match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
-        if match is None or _PERIOD.fullmatch(match[1]) is None:
+        if match is None or (_PERIOD.fullmatch(match[1]) is None
+                             and _ROLL.fullmatch(match[1]) is None):
             raise SealError("not a sealed value (unknown format)")
         period, body = match[1], match[2]
         try:
@@ -157,7 +195,8 @@ class Keyring:
         return shredded
 
     def periods(self) -> list[str]:
-        """The periods whose data keys exist, oldest first."""
+        """The periods whose data keys exist, oldest first (months only: the roll's keys are
+        never listed, so never shredded)."""
         names = (p.name.removesuffix(".key") for p in self.keystore_dir.glob("*.key"))
         return sorted(n for n in names if _PERIOD.fullmatch(n))
 
@@ -177,7 +216,7 @@ class Keyring:
         path = self._key_file(period)
         if not path.exists():
             self._cache.pop(period, None)
-            mark = self.shredded_through()
+            mark = None if period.startswith(ROLL_PREFIX) else self.shredded_through()
             if mark is not None and period <= mark:
                 raise KeyShredded(f"the data key of {period} was shredded (past retention)")
             if not create:

@@ -58,6 +58,14 @@ class ChildSealing:
         """Seal one value with the keyring (read now if not yet)."""
         return self.keyring.seal(value, aad=aad, at=at)
 
+    def seal_roll(self, value: Any, *, aad: str, at: datetime) -> str:
+        """Seal one value of a school roll under the roll key of `at`'s year."""
+        return self.keyring.seal_roll(value, aad=aad, at=at)
+
+    def lookup_hash(self, value: str) -> str:
+        """The keyed hash SQL looks a sealed value up by (Keyring.lookup_hash)."""
+        return self.keyring.lookup_hash(value)
+
     def open(self, token: str, *, aad: str) -> Any:
         """Open one sealed value with the keyring."""
         return self.keyring.open(token, aad=aad)

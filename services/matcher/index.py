@@ -7,21 +7,22 @@ import asyncio
 import dataclasses
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.context import utc_now
 from services.common.school_calendar import SchoolCalendar
+from services.common.sealing import sealing_of
 from services.matcher.calendars import load_calendars
 from services.matcher.deadlines import DEFAULT_DAY_STARTS
 from services.matcher.domain import RosterIndex
 from services.matcher.models import local_authorities, pupils, roster_imports, schools
 from services.matcher.records import Pupil
+from services.matcher.roll import opened_roll
 
 log = logging.getLogger(__name__)
 IndexBuilder = Callable[[list[Pupil], frozenset[str]], RosterIndex]
@@ -208,10 +209,17 @@ class RosterCache:
         open_urns = _open_urns(infos)
         read_at = self._clock()
         roster: list[Pupil] = []
+        sealing, unopened = sealing_of(self.engine), 0
         async with self.engine.connect() as conn:
             result = await conn.stream(select(pupils).execution_options(yield_per=ROWS_PER_READ))
             async for rows in result.partitions():
-                roster.extend(_pupils_of(rows))
+                # each batch's sealed rows opened in a worker thread (CPU work)
+                opened, failed = await asyncio.to_thread(opened_roll, sealing, rows)
+                roster.extend(opened)
+                unopened += failed
+        if unopened:  # a count only: never a row's content
+            log.error("roll rows that do not open were left out of the index",
+                      extra={"rows": unopened})
         # building a large index is CPU work: keep the event loop answering meanwhile
         index = await asyncio.to_thread(self._build, roster, open_urns)
         keep_out_of_collections()
@@ -250,16 +258,3 @@ async def _load_schools(conn: AsyncConnection) -> dict[str, SchoolInfo]:
                           forces.get(r.la_code, ""))
         for r in school_rows
     }
-
-
-def _pupils_of(rows: Sequence[Any]) -> list[Pupil]:
-    return [
-        Pupil(
-            urn=r.urn, upn=r.upn, given_name=r.given_name, preferred_name=r.preferred_name,
-            family_name=r.family_name, former_family_name=r.former_family_name,
-            date_of_birth=r.date_of_birth, gender=r.gender, address_line1=r.address_line1,
-            postcode=r.postcode, enrolment_status=r.enrolment_status,
-            on_roll_from=r.on_roll_from, on_roll_to=r.on_roll_to,
-        )
-        for r in rows
-    ]

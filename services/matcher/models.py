@@ -17,6 +17,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
     Time,
     UniqueConstraint,
     Uuid,
@@ -95,26 +96,35 @@ la_calendar_days = Table(
     schema="matcher",
 )
 
+# A roll row's child data (UPN, names, birth date, gender, address, postcode) is sealed
+# whole in `child` under the roll's key (services/matcher/roll.py); its clear columns are
+# empty (NULL or '') then, and hold the values only in rows stored before sealing (until
+# `daybreak reseal`) or with DAYBREAK_SEAL_CHILD_DATA off. `upn_hash` is the UPN's keyed
+# hash, what SQL looks a UPN up by.
 pupils = Table(
     "pupils",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("urn", String(7), nullable=False),
     Column("upn", String(13), nullable=False, server_default=""),
-    Column("given_name", String(100), nullable=False),
+    Column("given_name", String(100)),
     Column("preferred_name", String(100), nullable=False, server_default=""),
-    Column("family_name", String(100), nullable=False),
+    Column("family_name", String(100)),
     Column("former_family_name", String(100), nullable=False, server_default=""),
-    Column("date_of_birth", Date, nullable=False),
+    Column("date_of_birth", Date),
     Column("gender", String(1), nullable=False, server_default=""),
     Column("address_line1", String(200), nullable=False, server_default=""),
     Column("postcode", String(10), nullable=False, server_default=""),
     Column("enrolment_status", String(1), nullable=False),
     Column("on_roll_from", Date),
     Column("on_roll_to", Date),
+    Column("child", Text),
+    Column("upn_hash", String(64)),
     schema="matcher",
 )
 Index("ix_pupils_urn", pupils.c.urn)
+Index("ix_pupils_upn_hash", pupils.c.upn_hash)
+Index("ix_pupils_upn_clear", pupils.c.upn, postgresql_where=pupils.c.upn != "")
 
 roster_imports = Table(
     "roster_imports",

@@ -8,7 +8,7 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from operator import attrgetter
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from services.common.db import UnitOfWork, any_of
 from services.common.escalation import DEFAULT_ESCALATION
 from services.common.problems import Problem
+from services.common.sealing import sealing_of
 from services.matcher.calendars import replace_days
 from services.matcher.ctf import read_ctf
 from services.matcher.directory import announce, announce_calendars
@@ -44,7 +45,7 @@ from services.matcher.registry_files import (
     unknown_urn_rows,
 )
 from services.matcher.registry_models import URN_PATTERN, SchoolIn, WebhookIn, field_problem
-from services.matcher.roster import ROSTER_HEADER
+from services.matcher.roll import next_ids, stored_columns, stored_records
 
 RosterFormat = Literal["csv", "ctf"]
 
@@ -55,7 +56,6 @@ Progress = Callable[[int, int], None]
 ESCALATION_FIELDS = ("deputy_after_minutes", "la_after_minutes")
 CALENDAR_HEADER = ("urn", "date", "kind")
 LA_CALENDAR_HEADER = ("date", "kind")
-_pupil_record = attrgetter(*ROSTER_HEADER)  # the pupils columns share the CSV's names
 
 
 class ImportRejected(Problem):
@@ -218,11 +218,22 @@ async def _school_urns(uow: UnitOfWork, urns: Sequence[str], *, lock: bool = Fal
     return set((await uow.conn.execute(query)).scalars())
 
 
-def _records(rows: list[Pupil], on_progress: Progress | None) -> Iterator[tuple[Any, ...]]:
+async def _copy_roll(uow: UnitOfWork, rows: list[Pupil], *, now: datetime,
+                     on_progress: Progress | None) -> None:
+    """COPY the rows in chunks, each row sealed (in a worker thread) under this year's roll
+    key and bound to the id drawn for it (services/matcher/roll.py)."""
+    sealing = sealing_of(uow.conn)
+    columns = list(stored_columns(sealing))
+    driver: Any = (await uow.conn.get_raw_connection()).driver_connection
     for start in range(0, len(rows), COPY_CHUNK):
-        yield from map(_pupil_record, rows[start:start + COPY_CHUNK])
+        chunk = rows[start:start + COPY_CHUNK]
+        ids = await next_ids(uow.conn, len(chunk))
+        records = await asyncio.to_thread(stored_records, sealing, chunk, ids, at=now)
+        await driver.copy_records_to_table(
+            pupils.name, schema_name=pupils.schema, columns=columns, records=records,
+            timeout=COPY_TIMEOUT_S)
         if on_progress is not None:
-            on_progress(min(start + COPY_CHUNK, len(rows)), len(rows))
+            on_progress(start + len(chunk), len(rows))
 
 
 async def import_roster(
@@ -259,12 +270,7 @@ async def import_roster(
         # the statements above began the transaction (SQLAlchemy begins lazily), so COPY on
         # the same driver connection is inside it: a failure leaves the old roll in place
         if rows:
-            driver: Any = (await uow.conn.get_raw_connection()).driver_connection
-            await driver.copy_records_to_table(
-                pupils.name, schema_name=pupils.schema, columns=list(ROSTER_HEADER),
-                records=_records(rows, on_progress),
-                timeout=COPY_TIMEOUT_S,
-            )
+            await _copy_roll(uow, rows, now=now, on_progress=on_progress)
         if urns:
             await uow.conn.execute(insert(roster_imports), [
                 {"urn": u, "rows": counts[u], "sha256": sha256,

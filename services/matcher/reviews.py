@@ -30,12 +30,14 @@ from services.common.outbox import add_to_outbox
 from services.common.paging import DEFAULT_LIMIT, cut, decode_cursor, instant, optional
 from services.common.problems import Problem
 from services.common.pseudonym import Secrets, child_key
+from services.common.sealing import sealing_of
 from services.common.security import Principal
 from services.matcher.content import opened_review, sealed_review
 from services.matcher.deadlines import next_school_day_start
 from services.matcher.decisions import SOURCE
 from services.matcher.models import match_decisions, pupils, reviews, schools
 from services.matcher.registry_models import field_problem
+from services.matcher.roll import upn_is
 
 Outcome = Literal["not_on_roll", "not_school_age", "home_educated"]
 # What an officer matching a child needs whatever the force's profile says: the evidence the
@@ -320,13 +322,13 @@ async def _schools_told(conn: AsyncConnection, chosen: Mapping[str, Any], *,
         return told
     day = on.astimezone(LONDON).date()
     others = await conn.execute(
-        select(pupils.c.urn, pupils.c.upn, schools.c.la_code)
+        select(pupils.c.urn, schools.c.la_code)
         .join(schools, schools.c.urn == pupils.c.urn)
-        .where(pupils.c.upn == upn, pupils.c.urn != urn, schools.c.status != "closed",
+        .where(upn_is(sealing_of(conn), upn), pupils.c.urn != urn, schools.c.status != "closed",
                pupils.c.on_roll_from.is_(None) | (pupils.c.on_roll_from <= day),
                pupils.c.on_roll_to.is_(None) | (pupils.c.on_roll_to >= day))
         .order_by(pupils.c.urn))
     for r in others:
         if r.urn != told[-1].urn:  # a roll listing the UPN twice still means one school
-            told.append(SchoolMatch(urn=r.urn, upn=r.upn, la_code=r.la_code, score=0.0))
+            told.append(SchoolMatch(urn=r.urn, upn=upn, la_code=r.la_code, score=0.0))
     return told

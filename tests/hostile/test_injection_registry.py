@@ -7,14 +7,12 @@ import io
 
 import httpx
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.matcher.models import pupils
 from services.matcher.roster import ROSTER_HEADER
 from tests.support.hostile import PAYLOADS
 from tests.support.ids import next_la, next_urn
-from tests.support.registry import post_roster, register_school, school_body
+from tests.support.registry import opened_roll, post_roster, register_school, school_body
 from tests.support.registry_files import pupil_row
 
 pytestmark = pytest.mark.integration
@@ -59,12 +57,9 @@ async def test_roster_rows_keep_injection_strings_verbatim(
     response = await post_roster(registry, urn, quoted_roster(urn), admin)
     assert response.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": 0,
                                "skipped": 0}
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(
-            pupils.c.given_name, pupils.c.preferred_name, pupils.c.family_name,
-            pupils.c.former_family_name, pupils.c.address_line1,
-        ).where(pupils.c.urn == urn))).all()
-    assert sorted(tuple(row) for row in rows) == sorted((p,) * 5 for p in PAYLOADS)
+    rows = [(r["given_name"], r["preferred_name"], r["family_name"], r["former_family_name"],
+             r["address_line1"]) for r in await opened_roll(engine, urn)]
+    assert sorted(rows) == sorted((p,) * 5 for p in PAYLOADS)
     again = await post_roster(registry, urn, quoted_roster(urn), admin)  # the table is still there
     assert again.json() == {"urn": urn, "rows": len(PAYLOADS), "replaced": len(PAYLOADS),
                             "skipped": 0}

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.matcher.models import pupils, roster_imports
+from services.matcher.models import roster_imports
 from tests.support.ids import next_urn
-from tests.support.registry import post_roster, register_school, run_cli
+from tests.support.registry import opened_roll, post_roster, register_school, run_cli
 from tests.support.registry_files import ctf_file, roll
 
 pytestmark = pytest.mark.integration
@@ -26,9 +26,7 @@ async def engine(matcher_engine: AsyncEngine) -> AsyncEngine:
 
 
 async def roll_of(engine: AsyncEngine, urn: str) -> dict[str, Any]:
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(pupils).where(pupils.c.urn == urn))).mappings().all()
-    return {row["upn"]: dict(row) for row in rows}
+    return {row["upn"]: row for row in await opened_roll(engine, urn)}
 
 
 async def post_ctf(registry: Any, urn: str, data: bytes, admin: dict[str, str],

@@ -10,9 +10,9 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.matcher.models import pupils, roster_imports
+from services.matcher.models import roster_imports
 from tests.support.ids import next_urn
-from tests.support.registry import post_roster, register_school
+from tests.support.registry import opened_roll, post_roster, register_school
 from tests.support.registry_files import all_day, calendar_csv, ics, pupil_row, roll, roster_csv
 
 PAYLOADS = (
@@ -118,9 +118,8 @@ MALFORMED_TERM_DATES: dict[str, tuple[bytes, str]] = {
 
 async def roll_of(engine: AsyncEngine, urn: str) -> tuple[list[str], int]:
     """The family names on the school's roll and how many imports it has had."""
+    names = sorted(row["family_name"] for row in await opened_roll(engine, urn))
     async with engine.connect() as conn:
-        names = (await conn.execute(select(pupils.c.family_name).where(pupils.c.urn == urn)
-                                    .order_by(pupils.c.family_name))).scalars().all()
         imports = (await conn.execute(select(func.count()).select_from(roster_imports).where(
             roster_imports.c.urn == urn))).scalar_one()
     return list(names), int(imports)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from services.common.app import create_app
 from services.common.context import AppContext, utc_now
 from services.common.db import UnitOfWork, standalone_uow
 from services.common.models import outbox
-from services.common.sealing import ChildSealing
+from services.common.sealing import ChildSealing, sealing_of
 from services.common.settings import Settings
 from services.matcher.directory import announce
 from services.matcher.models import (
@@ -29,9 +30,11 @@ from services.matcher.models import (
     school_calendar_days,
     schools,
 )
+from services.matcher.records import Pupil
 from services.matcher.registry import put_school
 from services.matcher.registry_api import router
 from services.matcher.registry_models import SchoolIn
+from services.matcher.roll import insert_pupils, opened_pupil
 from tests.support.api import running
 from tests.support.tokens import bearer, person
 
@@ -48,6 +51,15 @@ def pupil(urn: str, upn: str, given: str, family: str, born: str, **kw: Any) -> 
     return row
 
 
+async def opened_roll(engine: AsyncEngine, urn: str) -> list[dict[str, Any]]:
+    """A school's roll as the matcher opens it: each row's id and fields, in id order."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(pupils).where(pupils.c.urn == urn)
+                                   .order_by(pupils.c.id))).all()
+        sealing = sealing_of(conn)
+    return [{"id": r.id} | dataclasses.asdict(opened_pupil(sealing, r)) for r in rows]
+
+
 async def seed(settings: Settings, *, las: list[str], school_rows: list[dict[str, Any]],
                pupil_rows: list[dict[str, Any]]) -> None:
     """Insert local authorities, schools and roll rows in one transaction, announcing the LAs
@@ -59,8 +71,9 @@ async def seed(settings: Settings, *, las: list[str], school_rows: list[dict[str
             )
         for school in school_rows:
             await uow.conn.execute(insert(schools).values(**school))
-        if pupil_rows:
-            await uow.conn.execute(insert(pupils), pupil_rows)
+        # sealed, as the import writes them (services/matcher/roll.py)
+        await insert_pupils(uow.conn, [Pupil(**row) for row in pupil_rows],
+                            at=datetime.now(UTC))
         for urn in {p["urn"] for p in pupil_rows}:
             await uow.conn.execute(insert(roster_imports).values(
                 urn=urn, rows=0, sha256="0" * 64, imported_by="test"))
@@ -108,8 +121,11 @@ def admin(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The `daybreak` CLI pointed at the session database as the matcher."""
+    """The `daybreak` CLI pointed at the session database as the matcher, with its keystore
+    (a roll import seals the roll)."""
     monkeypatch.setenv("DAYBREAK_MATCHER_DATABASE_URL", settings.matcher_database_url)
+    monkeypatch.setenv("DAYBREAK_KEYSTORE_DIR", str(settings.keystore_dir))
+    monkeypatch.setenv("DAYBREAK_KEK_FILE", str(settings.kek_file))
 
 
 def school_body(la_code: str = "330", **changes: Any) -> dict[str, Any]:
