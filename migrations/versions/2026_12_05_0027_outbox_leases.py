@@ -1,7 +1,7 @@
 """every service: the outbox relay's lease, in place of a session advisory lock
 
 Revision ID: 0027
-Revises: 0023
+Revises: 0026
 Create Date: 2026-12-05 09:00:00.000000
 
 * <schema>.outbox_leases, beside each service's outbox: one row per source, the relay that
@@ -22,7 +22,7 @@ from alembic import op
 from migrations.grants import DML, SERVICE_ROLES, grant
 
 revision: str = "0027"
-down_revision: str | None = "0023"
+down_revision: str | None = "0026"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
