@@ -184,6 +184,10 @@ async def test_a_poll_stores_and_stages_what_one_at_a_time_does(settings, deps, 
     expected = await stored(deps, settings, alone[0])
     assert [json.loads(d)["status"] for d in expected["decisions"]] == STATUSES
     assert len(expected["reviews"]) == 1 and len(expected["outbox"]) == len(STATUSES)
+    review = json.loads(expected["reviews"][0])
+    assert review["deadline_at"] and review["la_code"] and review["status"] == "open"
+    assert len(review["candidates"]) == 2  # both rolls with that name and birthday
+    assert all(c["explanation"] for c in review["candidates"])
     for incident_id in [*alone[1:], *together]:
         assert await stored(deps, settings, incident_id) == expected
     assert woken.decided == STATUSES * len(together)
