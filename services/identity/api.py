@@ -129,6 +129,18 @@ async def _check(
     return decided, done
 
 
+def _busy() -> Problem:
+    return Problem(503, "Sign-in is busy", "Try again in a few seconds.", headers=_BUSY)
+
+
+def _refuse_throttled(decided: SignIn) -> None:
+    """429 when the check was refused for the failures before it (a person's sign-in or
+    their password asked again: the same budgets)."""
+    if decided.throttled:
+        raise Problem(429, "Too many sign-in attempts", "Try again later.",
+                      headers={"Retry-After": "60"})
+
+
 def _minting(ctx: IdentityContext
              ) -> Callable[[AsyncConnection, Principal, Attempt], Awaitable[tuple[str, int]]]:
     return lambda conn, principal, attempt: _mint(ctx, conn, principal, attempt)
@@ -185,11 +197,8 @@ async def sessions(request: Request, body: SessionIn, ctx: Ctx) -> JSONResponse:
             conn, email=body.email, password=body.password, totp=body.totp, attempt=attempt,
             policy=ctx.sign_in, vault=ctx.vault), _minting(ctx))
     except GateFull:
-        raise Problem(503, "Sign-in is busy", "Try again in a few seconds.",
-                      headers=_BUSY) from None
-    if decided.throttled:
-        raise Problem(429, "Too many sign-in attempts", "Try again later.",
-                      headers={"Retry-After": "60"})
+        raise _busy() from None
+    _refuse_throttled(decided)
     if decided.principal is None or minted is None:
         raise Problem(401, "Sign-in failed", "Email, password or code is wrong.")
     access, ttl = minted
@@ -354,11 +363,8 @@ async def _reauthenticated(
     try:
         decided, ended = await _check(ctx, request, check, then)
     except GateFull:
-        raise Problem(503, "Sign-in is busy", "Try again in a few seconds.",
-                      headers=_BUSY) from None
-    if decided.throttled:
-        raise Problem(429, "Too many sign-in attempts", "Try again later.",
-                      headers={"Retry-After": "60"})
+        raise _busy() from None
+    _refuse_throttled(decided)
     if decided.principal is None or decided.principal.subject != subject or ended is None:
         raise Problem(403, "Password or code is wrong",
                       "Enter your password and a new code from your authenticator app.")
