@@ -235,11 +235,12 @@ def _claims(ctx: IdentityContext, credentials: HTTPAuthorizationCredentials | No
                              keys=public_keys(ctx.keyset), audience=_ANY_AUDIENCE,
                              issuer=ctx.settings.jwt_issuer)
     except InvalidToken:
-        raise _UNAUTHENTICATED from None
+        raise _unauthenticated() from None
 
 
-_UNAUTHENTICATED = Problem(401, "Invalid or expired token",
-                           headers={"WWW-Authenticate": 'Bearer realm="daybreak"'})
+def _unauthenticated() -> Problem:
+    return Problem(401, "Invalid or expired token",
+                   headers={"WWW-Authenticate": 'Bearer realm="daybreak"'})
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
 
 
@@ -251,7 +252,7 @@ async def _person(ctx: IdentityContext, credentials: HTTPAuthorizationCredential
     async with ctx.engine.connect() as conn:
         live = await is_live(conn, str(claims.get("sid", "")), now=ctx.clock())
     if not live:
-        raise _UNAUTHENTICATED
+        raise _unauthenticated()
     if claims.get("kind") != "user":
         raise Problem(403, "Forbidden", "Only people see and end their sessions here.")
     return claims
