@@ -204,13 +204,14 @@ async def authenticate_client(
 
 async def authenticate_user(
     conn: AsyncConnection, *, email: str, password: str, totp: str, attempt: Attempt,
-    policy: SignInPolicy, vault: TotpVault,
+    policy: SignInPolicy, vault: TotpVault, kind: Kind = "user_session",
 ) -> SignIn:
-    """Check password and a fresh TOTP code, counting failures and recording the event."""
+    """Check password and a fresh TOTP code, counting failures and recording the event
+    (`kind` "reauthentication": the person's password asked again, on the same budgets)."""
     # normalised as the lookup is, so " a@b" cannot start a fresh count of failures
     subject = subject_hash(f"user:{email.strip()}")
     if await is_throttled(conn, subject, attempt, policy.budgets):
-        await record_event(conn, attempt, kind="user_session", outcome="throttled",
+        await record_event(conn, attempt, kind=kind, outcome="throttled",
                            subject_hash=subject)
         return THROTTLED
     row = (
@@ -226,13 +227,13 @@ async def authenticate_user(
     if row is not None and row.totp_secret is not None:  # a row from before 0020: seal it
         await seal_row(conn, vault, row.user_id, row.totp_secret)
     if row is None or step is None or (row.last_totp_step or -1) >= step:
-        await _failed(conn, "user_session", subject, attempt)
+        await _failed(conn, kind, subject, attempt)
         return SignIn()
     await conn.execute(
         update(users).where(users.c.user_id == row.user_id).values(last_totp_step=step)
     )
     await forget_failures(conn, subject, attempt)
-    await record_event(conn, attempt, kind="user_session", outcome="success",
+    await record_event(conn, attempt, kind=kind, outcome="success",
                        subject_hash=subject)
     return SignIn(Principal(
         subject=str(row.user_id), kind="user", role=row.role,

@@ -83,7 +83,8 @@ security_events = Table(
     Column("subject_hash", String(64), nullable=False),
     Column("client_address", String(45), nullable=False),
     Column("user_agent", String(200), nullable=False, server_default=""),
-    CheckConstraint("kind IN ('client_token', 'user_session')", name="kind"),
+    CheckConstraint("kind IN ('client_token', 'user_session', 'reauthentication', "
+                    "'session_end')", name="kind"),
     CheckConstraint("outcome IN ('success', 'failure', 'throttled')", name="outcome"),
     schema="identity",
 )
@@ -119,7 +120,12 @@ sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
     Column("reason", String(32)),
+    # how it was signed in and from where (what its person sees on GET /v1/sessions; 0028)
+    Column("method", String(8)),
+    Column("client_address", String(45)),
+    Column("user_agent", String(200)),
     CheckConstraint("kind IN ('user', 'client')", name="kind"),
+    CheckConstraint("method IN ('password', 'client')", name="method"),
     schema="identity",
 )
 Index("ix_sessions_live", sessions.c.subject, sessions.c.expires_at,

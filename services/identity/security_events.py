@@ -25,11 +25,16 @@ from services.identity.models import auth_failures, security_events, sessions
 from services.identity.sessions import SOURCE as OUTBOX_SOURCE
 
 log = logging.getLogger("daybreak.identity.security")
-Kind = Literal["client_token", "user_session"]
+# which door: a client's token, a person's sign-in, a person's password asked again (before
+# ending a session), a person ending their own sessions
+Kind = Literal["client_token", "user_session", "reauthentication", "session_end"]
 Outcome = Literal["success", "failure", "throttled"]
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 USER_AGENT_CHARS = 200
 MAX_PAGE = 500
+_WORDS: dict[str, str] = {"client_token": "sign-in", "user_session": "sign-in",
+                          "reauthentication": "password asked again",
+                          "session_end": "own sessions ended"}
 UNKNOWN_ADDRESS = "unknown"
 
 
@@ -79,7 +84,7 @@ async def record_event(
     await conn.execute(insert(security_events).values(
         at=attempt.at, kind=kind, outcome=outcome, subject_hash=subject_hash,
         client_address=attempt.client_address, user_agent=attempt.user_agent))
-    log.info("sign-in %s", outcome, extra={
+    log.info("%s %s", _WORDS[kind], outcome, extra={
         "security_event": kind, "outcome": outcome, "subject_hash": subject_hash,
         "client_address": attempt.client_address})
 

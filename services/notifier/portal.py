@@ -31,6 +31,7 @@ from services.notifier import (
     portal_partnership,
     portal_record,
     portal_reviews,
+    portal_sessions,
 )
 from services.notifier import portal_labels as labels
 from services.notifier.context import NotifierContext
@@ -357,3 +358,4 @@ router.include_router(portal_partners.router)
 router.include_router(portal_audit.router)
 router.include_router(portal_record.router)
 router.include_router(portal_admin.router)
+router.include_router(portal_sessions.router)

@@ -303,7 +303,8 @@ async def test_every_page_passes_axe_at_both_widths_with_unique_titles(
                 "/portal/?state=acknowledged&from=2020-01-01", "/portal/?from=2026-02-31",
                 f"/portal/notifications/{made.first}",
                 f"/portal/notifications/{made.acknowledged}",
-                "/portal/notifications/not-a-notification", "/portal/accessibility"],
+                "/portal/notifications/not-a-notification", "/portal/accessibility",
+                "/portal/sessions", "/portal/sessions/others/end"],
                 storage=dsl_storage)
 
             context = await browser.new_context(viewport=DESK)
@@ -341,6 +342,7 @@ async def test_every_page_passes_axe_at_both_widths_with_unique_titles(
         assert len(set(pages)) == len(pages), (role, titles)
         assert all(t.endswith("\u2013 Daybreak") for t in titles.values()), titles
     assert "(page 2 of 2)" in dsl["/portal/?page=2"]
+    assert dsl["/portal/sessions"].startswith("Your sessions")  # signed in, not sent away
 
 
 async def test_a_dsl_signs_in_opens_acknowledges_and_signs_out_by_keyboard_alone(

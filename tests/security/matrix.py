@@ -71,6 +71,7 @@ LA_1 = frozenset({"la_1"})
 FIGURE_READERS = frozenset({"partnership", "la_officer"})
 AUDITORS = frozenset({"auditor"})
 ADMINS = frozenset({"admin"})
+PEOPLE = frozenset({"dsl", "deputy_dsl", "la_officer", "auditor", "admin", "partnership"})
 SOME_CHILD = "0e5d4a5e-9a4b-4a47-8e37-7f3b8f3d2c10"  # refused at the gate before it is looked up
 
 COMMON: dict[tuple[str, str], Rule] = {
@@ -321,6 +322,20 @@ SPECIFIC: dict[tuple[str, str, str], Rule] = {
     ("notifier", "POST", "/portal/link"): _public(
         "uses an e-mailed sign-in link: CSRF-checked, and only as the person it was sent to "
         "(signed in already, or signing in with the form's password and code)"),
+    # a person's own sessions (ASVS 7.5.2): like sign-out, any token this issuer signed for a
+    # person, so the gate is the route's own (tests/integration/test_own_sessions.py)
+    ("identity", "GET", "/v1/sessions"): _public(
+        "the caller's own live sessions: a person's live token of any audience (401 without "
+        "one, 403 for a police client); never another person's"),
+    ("identity", "POST", "/v1/sessions/{sid}/end"): _public(
+        "ends one of the caller's own sessions after the password and code again (throttled "
+        "as sign-in); another person's is 404"),
+    ("identity", "POST", "/v1/sessions/end-others"): _public(
+        "ends every session of the caller's but this one, after the password and code again"),
+    ("notifier", "GET", "/portal/sessions"): Rule(PORTAL, roles=PEOPLE),
+    ("notifier", "GET", "/portal/sessions/{sid}/end"): Rule(PORTAL, roles=PEOPLE),
+    ("notifier", "POST", "/portal/sessions/{sid}/end"): Rule(
+        PORTAL, roles=PEOPLE, attack=Call(form={}), probe=Call(form={}), probe_status=422),
 }
 
 

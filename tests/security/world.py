@@ -191,6 +191,7 @@ async def populate(world: World) -> None:
     world.params.update(await _audit_objects(world))
     world.params.update(child_index="0")
     world.params.update(await spare_accounts(world))
+    world.params.update(sid="others")  # the portal's own-sessions pages: "everywhere else"
 
 
 async def _register(world: World, school: School) -> None:
