@@ -1,7 +1,7 @@
 """identity: what a person sees of their own sessions, and the security events of ending them
 
 Revision ID: 0028
-Revises: 0023
+Revises: 0027
 Create Date: 2026-12-05 09:00:00.000000
 
 * identity.sessions.method, client_address, user_agent: how the session was signed in
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0023"
+down_revision: str | None = "0027"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
