@@ -3,6 +3,7 @@ or retract them."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -12,7 +13,7 @@ from datetime import datetime, time, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,7 +63,6 @@ from services.notifier.lifecycle import stage, stage_all
 from services.notifier.models import (
     child_versions,
     local_authorities,
-    notification_children,
     notifications,
     notifier_withdrawn_incidents,
     school_calendar_days,
@@ -540,6 +540,44 @@ async def _add_all(conn: AsyncConnection, deps: NotifierDeps, adds: Sequence[Add
     return out
 
 
+# fixed statements over arrays (compiled once, whatever the run's size), the rows in the
+# order of their keys
+_NEW_NOTIFICATIONS = text("""
+INSERT INTO notifier.notifications (id, incident_id, recipient_key, school_urn, la_code,
+  recipient_role, state, incident, push_at, deputy_at, la_at, deadline_at, duty_at, created_at)
+SELECT r.id, r.incident_id, r.recipient_key, r.school_urn, r.la_code, r.recipient_role,
+  'scheduled', CAST(r.incident AS jsonb), r.push_at, r.deputy_at, r.la_at, r.deadline_at,
+  r.duty_at, :now
+FROM unnest(CAST(:ids AS uuid[]), CAST(:incidents AS uuid[]), CAST(:keys AS text[]),
+  CAST(:urns AS text[]), CAST(:las AS text[]), CAST(:roles AS text[]),
+  CAST(:documents AS text[]), CAST(:push AS timestamptz[]), CAST(:deputy AS timestamptz[]),
+  CAST(:la AS timestamptz[]), CAST(:deadline AS timestamptz[]), CAST(:duty AS timestamptz[]))
+  AS r(id, incident_id, recipient_key, school_urn, la_code, recipient_role, incident, push_at,
+       deputy_at, la_at, deadline_at, duty_at)
+ORDER BY r.incident_id, r.recipient_key
+ON CONFLICT DO NOTHING""")
+_LOCK_NOTIFICATIONS = text("""
+SELECT n.id, n.incident_id, n.recipient_key, n.state, n.push_at, n.created_at
+FROM notifier.notifications n
+JOIN unnest(CAST(:incidents AS uuid[]), CAST(:keys AS text[])) AS r(incident_id, recipient_key)
+  ON n.incident_id = r.incident_id AND n.recipient_key = r.recipient_key
+ORDER BY n.incident_id, n.recipient_key
+FOR UPDATE OF n""")
+_NEW_CHILDREN = text("""
+INSERT INTO notifier.notification_children (notification_id, child_id, child_key, child,
+  unmatched_reason, via_school_urn, via_school_name)
+SELECT r.notification_id, r.child_id, r.child_key, CAST(r.child AS jsonb), r.unmatched_reason,
+  r.via_school_urn, r.via_school_name
+FROM unnest(CAST(:notifications AS uuid[]), CAST(:children AS uuid[]), CAST(:keys AS text[]),
+  CAST(:documents AS text[]), CAST(:reasons AS text[]), CAST(:urns AS text[]),
+  CAST(:names AS text[]))
+  AS r(notification_id, child_id, child_key, child, unmatched_reason, via_school_urn,
+       via_school_name)
+ORDER BY r.notification_id, r.child_id
+ON CONFLICT DO NOTHING
+RETURNING notification_id, child_id""")
+
+
 async def _notifications_for(conn: AsyncConnection, adds: Sequence[Addition], *,
                              now: datetime) -> dict[tuple[uuid.UUID, str], Slot]:
     """Each addition's notification, created when new (with the first addition's plan),
@@ -547,21 +585,19 @@ async def _notifications_for(conn: AsyncConnection, adds: Sequence[Addition], *,
     firsts: dict[tuple[uuid.UUID, str], Addition] = {}
     for add in adds:
         firsts.setdefault(_slot_of(add), add)
-    fresh = []
-    for add in firsts.values():
-        new_id, target = uuid.uuid4(), add.target
-        fresh.append({
-            "id": new_id, "incident_id": add.incident.incident_id,
-            "recipient_key": target.recipient_key, "school_urn": target.school_urn,
-            "la_code": target.la_code, "recipient_role": target.recipient_role,
-            "state": "scheduled", "created_at": now, **_plan(target),
-            "incident": seal_incident(conn, new_id, add.incident.model_dump(mode="json"),
-                                      at=now)})
-    await conn.execute(insert(notifications).values(fresh).on_conflict_do_nothing())
-    n = notifications.c
-    found = await conn.execute(
-        select(n.id, n.incident_id, n.recipient_key, n.state, n.push_at, n.created_at)
-        .where(tuple_(n.incident_id, n.recipient_key).in_(list(firsts))).with_for_update())
+    ids = [uuid.uuid4() for _ in firsts]
+    targets = [add.target for add in firsts.values()]
+    incidents, keys = [i for i, _ in firsts], [k for _, k in firsts]
+    await conn.execute(_NEW_NOTIFICATIONS, {
+        "ids": ids, "incidents": incidents, "keys": keys, "now": now,
+        "urns": [t.school_urn for t in targets], "las": [t.la_code for t in targets],
+        "roles": [t.recipient_role for t in targets],
+        "documents": [json.dumps(seal_incident(conn, new_id, add.incident.model_dump(
+            mode="json"), at=now)) for new_id, add in zip(ids, firsts.values(), strict=True)],
+        "push": [t.push_at for t in targets], "deputy": [t.deputy_at for t in targets],
+        "la": [t.la_at for t in targets], "deadline": [t.deadline_at for t in targets],
+        "duty": [t.duty_at for t in targets]})
+    found = await conn.execute(_LOCK_NOTIFICATIONS, {"incidents": incidents, "keys": keys})
     return {(row.incident_id, row.recipient_key): Slot(row.id, row.state, row.push_at,
                                                        row.created_at) for row in found}
 
@@ -570,16 +606,16 @@ async def _insert_children(conn: AsyncConnection,
                            joins: Mapping[tuple[uuid.UUID, uuid.UUID], tuple[Addition, str]],
                            *, now: datetime) -> set[tuple[uuid.UUID, uuid.UUID]]:
     """The children not yet on their notifications, added (child data sealed)."""
-    c = notification_children.c
-    added = await conn.execute(insert(notification_children).values([{
-        "notification_id": notification_id, "child_id": child_id, "child_key": key,
-        "child": seal_child(conn, notification_id, child_id, add.child.model_dump(mode="json"),
-                            at=now),
-        "unmatched_reason": add.reason or add.target.reason,
-        "via_school_urn": add.target.via_school_urn,
-        "via_school_name": add.target.via_school_name,
-    } for (notification_id, child_id), (add, key) in joins.items()])
-        .on_conflict_do_nothing().returning(c.notification_id, c.child_id))
+    adds = [add for add, _ in joins.values()]
+    added = await conn.execute(_NEW_CHILDREN, {
+        "notifications": [n for n, _ in joins], "children": [c for _, c in joins],
+        "keys": [key for _, key in joins.values()],
+        "documents": [json.dumps(seal_child(conn, n, c, add.child.model_dump(mode="json"),
+                                            at=now)) for (n, c), add in zip(joins, adds,
+                                                                            strict=True)],
+        "reasons": [add.reason or add.target.reason for add in adds],
+        "urns": [add.target.via_school_urn for add in adds],
+        "names": [add.target.via_school_name for add in adds]})
     return {(row.notification_id, row.child_id) for row in added}
 
 
