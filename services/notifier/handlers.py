@@ -1,5 +1,5 @@
-"""The notifier's consumer: matches become notifications, reviews are chased, withdrawals cancel
-or retract them."""
+"""The notifier's consumer: matches become notifications (a poll's decisions at once, in a
+constant number of statements), reviews are chased, withdrawals cancel or retract them."""
 
 from __future__ import annotations
 
