@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any, Final, Protocol
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -76,39 +76,52 @@ def child_index_of(incident_id: uuid.UUID, child_id: uuid.UUID) -> int | None:
                 None)
 
 
+TellingKey = tuple[str, str | None, str | None]  # a child's key, a school, else an LA's desk
+
+
+def telling_key(child_key: str, *, school_urn: str | None, la_code: str | None) -> TellingKey:
+    """Whom a notification about this child tells: the school, else the LA's own desk."""
+    return (child_key, school_urn, la_code if school_urn is None else None)
+
+
+async def told_before(conn: AsyncConnection, *, child_keys: Iterable[str], at: datetime,
+                      ) -> dict[TellingKey, set[uuid.UUID]]:
+    """For each recipient (the school, else the LA's own desk) that had a notification about
+    one of `child_keys` in the REPEAT_WINDOW before `at`: the incidents, in one grouped query."""
+    n, c = notifications.c, notification_children.c
+    keys = sorted(set(child_keys))
+    if not keys:
+        return {}
+    desk = case((n.school_urn.is_(None), n.la_code), else_=None)
+    rows = await conn.execute(
+        select(c.child_key, n.school_urn, desk.label("desk"),
+               func.array_agg(func.distinct(n.incident_id)))
+        .select_from(notification_children.join(notifications, n.id == c.notification_id))
+        .where(c.child_key.in_(keys), n.created_at >= at - REPEAT_WINDOW, n.created_at < at)
+        .group_by(c.child_key, n.school_urn, desk))
+    return {(key, urn, la): set(incidents) for key, urn, la, incidents in rows}
+
+
 async def count_repeat_children(
     conn: AsyncConnection, *, child_keys: Sequence[str], school_urn: str | None,
     la_code: str | None, incident_id: uuid.UUID, at: datetime,
 ) -> int:
     """How many of `child_keys` this recipient (the school, else the LA's own desk) had a
     notification about, for another incident, in the REPEAT_WINDOW before `at`."""
-    n, c = notifications.c, notification_children.c
-    recipient = (n.school_urn == school_urn if school_urn is not None
-                 else and_(n.school_urn.is_(None), n.la_code == la_code))
-    found = await conn.execute(
-        select(func.count(func.distinct(c.child_key)))
-        .select_from(notification_children.join(notifications, n.id == c.notification_id))
-        .where(c.child_key.in_(list(child_keys)), recipient, n.incident_id != incident_id,
-               n.created_at >= at - REPEAT_WINDOW, n.created_at < at))
-    return int(found.scalar_one())
+    told = await told_before(conn, child_keys=child_keys, at=at)
+    return sum(1 for key in set(child_keys) if told.get(
+        telling_key(key, school_urn=school_urn, la_code=la_code), set()) - {incident_id})
 
 
-async def announce_scheduled(
-    conn: AsyncConnection, *, notification_id: uuid.UUID, incident: IncidentFacts,
-    recipient: Recipient, child_index: int | None, child_key: str, push_at: datetime,
-    at: datetime, topic_prefix: str,
-) -> None:
+def scheduled_event(
+    *, notification_id: uuid.UUID, incident: IncidentFacts, recipient: Recipient,
+    child_index: int, push_at: datetime, at: datetime, repeats: int,
+) -> NotificationScheduled:
     """A child joined a notification (a new one, or one of its incident's for the same
-    recipient): its index, when it is pushed, the school day it must beat, and whether this
-    recipient was told of the child in the last 12 months. Nothing for a child whose place
-    in the report is unknown."""
-    if child_index is None:
-        return
-    repeats = await count_repeat_children(
-        conn, child_keys=[child_key], school_urn=recipient.school_urn,
-        la_code=recipient.la_code, incident_id=incident.incident_id, at=at)
+    recipient): its index, when it is pushed, the school day it must beat, and how many of
+    its children (0 or 1) this recipient was told of in the last 12 months."""
     starts = recipient.day_starts_at
-    await stage(conn, NotificationScheduled(
+    return NotificationScheduled(
         incident_id=incident.incident_id, notification_id=notification_id, at=at,
         force_code=incident.force_code, school_urn=recipient.school_urn,
         la_code=recipient.la_code,
@@ -116,7 +129,7 @@ async def announce_scheduled(
         child_indexes=[child_index], push_at=push_at, repeat_children=repeats,
         deadline_at=None if recipient.school_urn is None or starts is None
         else school_day_start(push_at, day_starts_at=starts),
-    ), topic_prefix=topic_prefix)
+    )
 
 
 async def announce_pushed(

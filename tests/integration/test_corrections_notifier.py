@@ -25,10 +25,10 @@ from services.common.models import outbox
 from services.notifier.api import router
 from services.notifier.content import opened_children
 from services.notifier.context import NotifierContext
-from services.notifier.handlers import HANDLERS, NotifierDeps
+from services.notifier.handlers import NotifierDeps
 from services.notifier.models import emails, notification_children, notifications, review_alerts
 from tests.support.clock import Clock
-from tests.support.notifier import School, add_school, child, facts, rows_for
+from tests.support.notifier import School, add_school, child, facts, handle, rows_for
 from tests.support.portal import new_dsl, sign_in
 from tests.support.tokens import bearer, person
 
@@ -45,7 +45,7 @@ def decided(incident_id: uuid.UUID, school: School, kid: ChildReport, *, index: 
 
 
 async def apply(deps: NotifierDeps, envelope: Any) -> None:
-    await HANDLERS[envelope.type](envelope, deps=deps)
+    await handle(envelope, deps=deps)
 
 
 async def staged(deps: NotifierDeps, incident_id: uuid.UUID, topic: str) -> list[dict[str, Any]]:

@@ -51,7 +51,7 @@ from services.notifier.attendance import (
 )
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import Dispatcher
-from services.notifier.handlers import HANDLERS, NotifierDeps
+from services.notifier.handlers import NotifierDeps
 from services.notifier.models import (
     notification_children,
     notifications,
@@ -66,6 +66,7 @@ from tests.support.directory import (
     notifier_knows_school,
 )
 from tests.support.ids import next_la, next_tag, next_urn
+from tests.support.notifier import handle
 
 pytestmark = pytest.mark.integration
 
@@ -301,7 +302,7 @@ async def act(morning: Morning, world: World, kind: str, subject: Any) -> None:
     """A person does what the world says they do at this moment."""
     ctx = morning.ctx
     if kind == "event":
-        await HANDLERS[subject.type](subject, deps=ctx.deps)
+        await handle(subject, deps=ctx.deps)
         return
     if kind == "la_acks":
         who = Principal(subject=f"user:la-{world.la}", kind="user", role="la_officer",

@@ -37,7 +37,6 @@ from services.notifier.channels import HttpxWebhookPoster, SmtpMailer
 from services.notifier.context import NotifierContext
 from services.notifier.dispatch import Dispatcher
 from services.notifier.handlers import (
-    HANDLERS,
     NotifierDeps,
     on_child_matched,
     on_child_unmatched,
@@ -47,7 +46,7 @@ from services.notifier.models import notification_children, notifications
 from services.notifier.outgoing import OUTBOX_SOURCE
 from tests.support.clock import Clock
 from tests.support.kafka import read_topic
-from tests.support.notifier import MATCHED_AT, PUSH_AT, School, add_school, facts
+from tests.support.notifier import MATCHED_AT, PUSH_AT, School, add_school, facts, handle
 from tests.support.tokens import bearer, person
 from tests.support.webhooks import LOCAL
 
@@ -160,7 +159,7 @@ async def test_a_notifications_life_is_told_once_per_step_without_child_data(
             child_id=child_id_for(incident_id, 1), child_index=1, incident=facts(incident_id),
             child=reported("Ola", date(2013, 6, 30)), la_code=school.la, reason="not_on_roll",
             decided_by="engine", decided_at=MATCHED_AT)), queued, queued):
-        await HANDLERS[envelope.type](envelope, deps=deps)
+        await handle(envelope, deps=deps)
     resolved = matched(incident_id, school, "Tomi", 2, decided_by="review")
     await on_child_matched(resolved, deps=deps)
     await on_child_matched(resolved, deps=deps)

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.envelope import wrap
 from schemas.incidents import ChildReport
 from schemas.matching import ChildMatched, IncidentFacts, SchoolMatch
+from services.common.events import PER_POLL
 from services.common.settings import Settings
 from services.notifier.content import opened_notification
-from services.notifier.handlers import NotifierDeps
+from services.notifier.handlers import HANDLERS, NotifierDeps
 from services.notifier.models import notifications
 from tests.support.clock import Clock
 from tests.support.directory import notifier_knows_la, notifier_knows_school
@@ -94,3 +95,10 @@ async def rows_for(engine: AsyncEngine, incident_id: uuid.UUID) -> list[Any]:
         return [SimpleNamespace(**opened_notification(conn, row._mapping))
                 for row in await conn.execute(select(notifications).where(
                     notifications.c.incident_id == incident_id))]
+
+
+async def handle(envelope: Any, *, deps: NotifierDeps) -> None:
+    """Apply one event through the notifier's handler table (a per-poll handler's as a run of
+    one), in its own transaction."""
+    handler = HANDLERS[envelope.type]
+    await handler([envelope] if getattr(handler, PER_POLL, False) else envelope, deps=deps)
