@@ -6,8 +6,9 @@ writes, mode 0600 in a 0700 directory: `ca.pem` (what clients trust: DAYBREAK_KA
 `broker.pem` (the broker's PKCS#8 key and its certificate, Kafka's `ssl.keystore.type=PEM`),
 and `ca.key`. Run again, it keeps what is still good and makes again what is missing, expired
 (or about to be), or no longer names every host; a new CA means a new broker certificate.
-Prints "renewed" or "kept". For development and tests only: a deployment's brokers carry
-certificates from its own CA.
+Prints "renewed" or "kept". Made for the local and test brokers (scripts/infra.sh,
+tests/support/stack_infra.py) and a one-host compose deployment's private CA
+(docker-compose.yml); brokers across hosts carry certificates from the deployment's own PKI.
 """
 
 from __future__ import annotations
