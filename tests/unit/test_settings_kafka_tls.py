@@ -3,6 +3,7 @@ refused, and the development CA and broker certificate are made once and renewed
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ssl
 import stat
@@ -130,3 +131,23 @@ def test_the_broker_certificate_is_renewed_before_it_expires_or_for_a_new_host(
     assert files.ca_file.read_bytes() != ca
     cert = x509.load_pem_x509_certificate(files.keystore_file.read_bytes())
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate(files.ca_file.read_bytes()))
+
+
+async def test_the_context_checks_the_brokers_name_not_only_its_ca(tmp_path: Path) -> None:
+    # a certificate from the trusted CA, but for another name than the one dialled
+    files, _ = dev_tls.ensure_broker_tls(tmp_path, ("broker.example",))
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(files.keystore_file)
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=server_side)
+    port = server.sockets[0].getsockname()[1]
+    context = settings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_security_protocol="SASL_SSL",
+                       kafka_ca_file=str(files.ca_file)).kafka().ssl_context()
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+            await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context,
+                                                  server_hostname="broker.example")
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
