@@ -84,8 +84,10 @@ async def test_a_services_worker_and_the_publisher_talk_over_tls_only(
 ) -> None:
     assert matcher.kafka().client_options()["security_protocol"] == "SASL_SSL"
     ingest = tls_settings(broker, prefix, INGEST.name, database, session_keystore).kafka()
+    # a fresh broker makes its transaction and offsets topics on first use: slow on 2 cores
     publisher = KafkaPublisher(ingest, topics=[f"{prefix}{INCIDENTS}"], layout=LAYOUT,
-                               transactional_id=INGEST.transactional_id(prefix, "tls"))
+                               transactional_id=INGEST.transactional_id(prefix, "tls"),
+                               request_timeout_ms=30_000)
     seen: list[ConsumerRecord[bytes, bytes]] = []
     got = asyncio.Event()
 
@@ -99,7 +101,7 @@ async def test_a_services_worker_and_the_publisher_talk_over_tls_only(
     try:
         # ingest's transactional publisher to the matcher's consumer group, both over TLS
         await publisher.publish(f"{prefix}{INCIDENTS}", key="k1", value=b"over-tls")
-        await asyncio.wait_for(got.wait(), 60)
+        await asyncio.wait_for(got.wait(), 120)
         assert [(r.key, r.value) for r in seen] == [(b"k1", b"over-tls")]
         # the matcher's outbox relay publishes over TLS too
         async with UnitOfWork(engine) as uow:
@@ -109,7 +111,7 @@ async def test_a_services_worker_and_the_publisher_talk_over_tls_only(
             await uow.commit()
         worker.wake_relay()
         admin = broker.connection(ADMIN, tls=True)
-        records = await read_topic(admin, f"{prefix}{MATCHES}", at_least=1, timeout_s=60)
+        records = await read_topic(admin, f"{prefix}{MATCHES}", at_least=1, timeout_s=120)
         assert [(r.key, r.value) for r in records] == [(b"k2", b"relayed-over-tls")]
     finally:
         await worker.stop()
