@@ -446,8 +446,10 @@ kafka_ensure_formatted() {
 # (services/common/dev_tls.py, mode 0600 under .daybreak/kafka/tls): made once, made again
 # when missing, within 30 days of expiry or naming other hosts. Prints "renewed" or "kept".
 kafka_ensure_tls() {
-  local py
-  py="$(venv_python)"
+  local py="$REPO/.venv/bin/python"
+  [[ -x $py ]] || py="$(command -v python3 || true)"
+  [[ -n $py ]] && "$py" -c 'import cryptography' 2>/dev/null \
+    || die "no Python with the cryptography package to make the Kafka TLS certificate: run make venv first"
   (cd "$REPO" && "$py" -m services.common.dev_tls "$KAFKA_TLS_DIR") \
     || die "could not make the Kafka TLS certificate in ${KAFKA_TLS_DIR#"$REPO"/}"
 }
