@@ -20,11 +20,14 @@ KAFKA_PID="$STATE/kafka.pid"
 KAFKA_POM="$REPO/infra/kafka/pom.xml"
 KAFKA_LOG4J="$REPO/infra/kafka/log4j2.yaml"
 KAFKA_TEMPLATE="$REPO/infra/kafka/server.properties"
+# the SASL_SSL listener's key and certificate, and the CA clients trust (DAYBREAK_KAFKA_CA_FILE)
+KAFKA_TLS_DIR="$KAFKA_HOME/tls"
 # Newest first; the first that Maven resolves is used (kafka-tools 4.4.0 is not needed).
 KAFKA_VERSIONS="${DAYBREAK_KAFKA_VERSION:-4.4.0 4.3.1}"
 # Overridable (or set in .daybreak/env) so a second checkout can run its own broker.
 KAFKA_PORT="${DAYBREAK_KAFKA_PORT:-}"
 CONTROLLER_PORT="${DAYBREAK_KAFKA_CONTROLLER_PORT:-}"
+KAFKA_TLS_PORT="${DAYBREAK_KAFKA_TLS_PORT:-}"
 KAFKA_SASL_MARK="$KAFKA_DATA/.daybreak-sasl"  # formatted with the SCRAM users: not PLAINTEXT
 # One SCRAM principal each (services/common/kafka_access.py); broker is the broker itself.
 KAFKA_PRINCIPALS="ADMIN BROKER INGEST MATCHER NOTIFIER AUDIT IDENTITY WITNESS"
@@ -74,8 +77,10 @@ env_get() {  # a value from the env file, empty when it (or the file, on a fresh
 resolve_ports() {
   [[ -n $KAFKA_PORT ]] || KAFKA_PORT="$(env_get DAYBREAK_KAFKA_PORT)"
   [[ -n $CONTROLLER_PORT ]] || CONTROLLER_PORT="$(env_get DAYBREAK_KAFKA_CONTROLLER_PORT)"
+  [[ -n $KAFKA_TLS_PORT ]] || KAFKA_TLS_PORT="$(env_get DAYBREAK_KAFKA_TLS_PORT)"
   KAFKA_PORT="${KAFKA_PORT:-9092}"
   CONTROLLER_PORT="${CONTROLLER_PORT:-9093}"
+  KAFKA_TLS_PORT="${KAFKA_TLS_PORT:-9094}"
 }
 
 # Run a command with .daybreak/env loaded (as the admin principal), in the repo.
@@ -142,6 +147,10 @@ ensure_env_file() {
   # a local stack may post webhooks to receivers on this machine (never set in production)
   add_env DAYBREAK_WEBHOOK_ALLOW_LOOPBACK true
   add_env DAYBREAK_KAFKA_BOOTSTRAP "127.0.0.1:$KAFKA_PORT"
+  # the broker's SASL_SSL listener: DAYBREAK_KAFKA_BOOTSTRAP=127.0.0.1:<this port> with
+  # DAYBREAK_KAFKA_SECURITY_PROTOCOL=SASL_SSL reaches it; the CA is used only then
+  add_env DAYBREAK_KAFKA_TLS_PORT "$KAFKA_TLS_PORT"
+  add_env DAYBREAK_KAFKA_CA_FILE "$KAFKA_TLS_DIR/ca.pem"
   for svc in "${DB_SERVICES[@]}"; do
     upper="${svc^^}"
     add_env "DAYBREAK_${upper}_DATABASE_URL" \
@@ -400,6 +409,8 @@ kafka_write_config() {
   text="$(<"$KAFKA_TEMPLATE")"
   text="${text//@KAFKA_PORT@/$KAFKA_PORT}"
   text="${text//@CONTROLLER_PORT@/$CONTROLLER_PORT}"
+  text="${text//@KAFKA_TLS_PORT@/$KAFKA_TLS_PORT}"
+  text="${text//@KAFKA_TLS_KEYSTORE@/$KAFKA_TLS_DIR/broker.pem}"
   text="${text//@KAFKA_DATA@/$KAFKA_DATA}"
   text="${text//@BROKER_PASSWORD@/$broker_pw}"
   (umask 077 && printf '%s\n' "$text" >"$KAFKA_PROPS.tmp")
@@ -431,6 +442,18 @@ kafka_ensure_formatted() {
   touch "$KAFKA_SASL_MARK"
 }
 
+# The SASL_SSL listener's key and certificate (127.0.0.1, localhost) and the CA that signs it
+# (services/common/dev_tls.py, mode 0600 under .daybreak/kafka/tls): made once, made again
+# when missing, within 30 days of expiry or naming other hosts. Prints "renewed" or "kept".
+kafka_ensure_tls() {
+  local py="$REPO/.venv/bin/python"
+  [[ -x $py ]] || py="$(command -v python3 || true)"
+  [[ -n $py ]] && "$py" -c 'import cryptography' 2>/dev/null \
+    || die "no Python with the cryptography package to make the Kafka TLS certificate: run make venv first"
+  (cd "$REPO" && "$py" -m services.common.dev_tls "$KAFKA_TLS_DIR") \
+    || die "could not make the Kafka TLS certificate in ${KAFKA_TLS_DIR#"$REPO"/}"
+}
+
 # Users, topics and ACLs (services/common/kafka_setup.py), as admin; safe to repeat.
 kafka_setup() {
   local py
@@ -442,7 +465,7 @@ kafka_setup() {
 # A java process on our ports that another checkout's infra.sh started.
 kafka_foreign_pid() {
   local port pid
-  for port in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
+  for port in "$KAFKA_PORT" "$CONTROLLER_PORT" "$KAFKA_TLS_PORT"; do
     pid="$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)"
     [[ -n $pid ]] || continue
     if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'daybreak.infra=yes'; then
@@ -536,11 +559,19 @@ PY
 }
 
 kafka_start() {
-  local pid foreign rc=0
+  local pid foreign rc=0 tls
   mkdir -p "$STATE"
+  tls="$(kafka_ensure_tls)"
   pid="$(kafka_pid)"
   if pid_alive "$pid" && ! grep -q '^sasl.enabled.mechanisms=' "$KAFKA_PROPS" 2>/dev/null; then
     log "Kafka (pid $pid) runs the old PLAINTEXT configuration; restarting it with SASL"
+    kafka_terminate "$pid"
+    pid=""
+  fi
+  # a broker keeps the certificate it started with; one without the listener never has one
+  if pid_alive "$pid" && { [[ $tls == renewed ]] \
+    || ! grep -q "^listeners=.*TLS://127.0.0.1:$KAFKA_TLS_PORT," "$KAFKA_PROPS" 2>/dev/null; }; then
+    log "Kafka (pid $pid) lacks the SASL_SSL listener or its new certificate; restarting it"
     kafka_terminate "$pid"
     pid=""
   fi
@@ -560,7 +591,7 @@ kafka_start() {
     kafka_ensure_jars
     kafka_write_config
     kafka_ensure_formatted
-    log "starting Kafka $KAFKA_VERSION (KRaft, single node) on 127.0.0.1:$KAFKA_PORT"
+    log "starting Kafka $KAFKA_VERSION (KRaft, single node) on 127.0.0.1:$KAFKA_PORT (SASL_SSL on $KAFKA_TLS_PORT)"
     # setsid: the broker outlives the shell (and CI step) that started it.
     # shellcheck disable=SC2016  # $$ and $@ belong to the inner bash
     setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$KAFKA_PID" \
@@ -585,7 +616,9 @@ kafka_start() {
     [[ $rc -eq 1 ]] && die "Kafka exited during start-up"
     die "Kafka did not answer on 127.0.0.1:$KAFKA_PORT within ${KAFKA_START_TIMEOUT}s"
   fi
-  log "Kafka ready (pid $pid)"
+  port_open "$KAFKA_TLS_PORT" \
+    || die "Kafka answers on $KAFKA_PORT but its SASL_SSL listener is not on $KAFKA_TLS_PORT"
+  log "Kafka ready (pid $pid); SASL_SSL on 127.0.0.1:$KAFKA_TLS_PORT, CA ${KAFKA_TLS_DIR#"$REPO"/}/ca.pem"
 }
 
 kafka_terminate() {
@@ -644,7 +677,7 @@ cmd_status() {
   local pid state
   pid="$(kafka_pid)"
   if pid_alive "$pid" && port_open "$KAFKA_PORT"; then
-    state="running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
+    state="running (pid $pid) on 127.0.0.1:$KAFKA_PORT, SASL_SSL on $KAFKA_TLS_PORT"
   elif pid_alive "$pid"; then
     state="starting (pid $pid)"
   else

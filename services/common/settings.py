@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,9 +47,12 @@ class KafkaConnection:
     username: str | None = None
     password: SecretStr | None = field(default=None, repr=False)
     compression: Compression = "none"  # what every producer compresses its batches with
+    # SASL_SSL: the PEM bundle the brokers' certificates chain to (None: the system's CAs)
+    ca_file: str | None = None
 
     def client_options(self) -> dict[str, Any]:
-        """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
+        """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient
+        (with SASL_SSL, a verifying `ssl_context`: every client is built from these)."""
         options: dict[str, Any] = {"bootstrap_servers": self.bootstrap,
                                    "security_protocol": self.security_protocol}
         if self.security_protocol.startswith("SASL"):
@@ -55,7 +61,22 @@ class KafkaConnection:
                 "sasl_plain_username": self.username or "",
                 "sasl_plain_password": self.password.get_secret_value() if self.password else "",
             }
+        if self.security_protocol == "SASL_SSL":
+            options["ssl_context"] = self.ssl_context()
         return options
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS 1.2 at least, the broker's chain verified against `ca_file` and its name
+        checked against the bootstrap host (aiokafka's `create_ssl_context`)."""
+        context: ssl.SSLContext = create_ssl_context(cafile=self.ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def plaintext_hosts(self) -> list[str]:
+        """The bootstrap hosts this connection would reach without TLS, loopback aside."""
+        if self.security_protocol == "SASL_SSL":
+            return []
+        return [host for host in bootstrap_hosts(self.bootstrap) if not _is_loopback(host)]
 
     def producer_options(self) -> dict[str, Any]:
         """`client_options` plus what every producer shares: its batches' compression."""
@@ -66,6 +87,31 @@ class KafkaConnection:
         """The same broker under another principal."""
         secret = password if isinstance(password, SecretStr) else SecretStr(password)
         return replace(self, username=username, password=secret)
+
+
+def bootstrap_hosts(bootstrap: str) -> list[str]:
+    """The host part of each `host:port` in a bootstrap list (IPv6 in brackets or bare)."""
+    hosts = []
+    for server in filter(None, (s.strip() for s in bootstrap.split(","))):
+        if server.startswith("["):
+            hosts.append(server[1:].split("]", 1)[0])
+        elif server.count(":") > 1:  # a bare IPv6 address, with or without a port
+            hosts.append(server)
+        else:
+            hosts.append(server.rsplit(":", 1)[0] if ":" in server else server)
+    return hosts
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 @dataclass(frozen=True)
@@ -145,6 +191,11 @@ class Settings(BaseSettings):
     kafka_compression: Compression = "none"  # DAYBREAK_KAFKA_COMPRESSION, every producer's
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
+    # SASL_SSL: the PEM bundle that signs the brokers' certificates (None: the system's CAs);
+    # SASL_PLAINTEXT to a broker that is not on loopback is refused outside development
+    # unless the loud opt-out says the network itself is trusted
+    kafka_ca_file: str | None = None
+    kafka_insecure_allow_plaintext: bool = False
     kafka_replication_factor: int = Field(default=1, ge=1, le=7)
     kafka_min_insync_replicas: int = Field(default=1, ge=1, le=7)
     # incidents carry children's names: records leave the broker after a week, dead letters too;
@@ -237,6 +288,23 @@ class Settings(BaseSettings):
         if not self.kafka_username or not self.kafka_password:
             raise ValueError("DAYBREAK_KAFKA_USERNAME and DAYBREAK_KAFKA_PASSWORD must be set "
                              "outside development")
+        if (hosts := self.kafka().plaintext_hosts()) and not self.kafka_insecure_allow_plaintext:
+            raise ValueError(
+                f"DAYBREAK_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} to "
+                f"{', '.join(hosts)}: a broker on another host is reached over TLS only (set "
+                "SASL_SSL and DAYBREAK_KAFKA_CA_FILE; DAYBREAK_KAFKA_INSECURE_ALLOW_PLAINTEXT"
+                "=true only where the network itself is trusted)")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_ca_file_loads(self) -> Settings:
+        # at start-up, not at the first connection a worker retries for ever
+        if self.kafka_security_protocol == "SASL_SSL":
+            try:
+                self.kafka().ssl_context()
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError("DAYBREAK_KAFKA_CA_FILE cannot be read as a PEM bundle of CA "
+                                 f"certificates ({type(exc).__name__})") from None
         return self
 
     def child_keys(self) -> ChildKeySecrets:
@@ -281,7 +349,8 @@ class Settings(BaseSettings):
         return KafkaConnection(
             bootstrap=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism, username=self.kafka_username,
-            password=self.kafka_password, compression=self.kafka_compression)
+            password=self.kafka_password, compression=self.kafka_compression,
+            ca_file=self.kafka_ca_file)
 
     def topic_layout(self) -> TopicLayout:
         """How this deployment creates its topics."""

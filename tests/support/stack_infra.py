@@ -21,12 +21,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from services.common import kafka_setup
+from services.common import dev_tls, kafka_setup
 from services.common.kafka import broker_answers
 from services.common.kafka_access import ADMIN, BROKER, SERVICES
 from services.common.settings import SERVICES as DB_SERVICES
 from services.common.settings import KafkaConnection, TopicLayout
 from tests.conftest import REPO
+from tests.support.ports import free_port
 from tests.support.stack_process import Child, children_of, run_in_thread, wait_until
 
 KAFKA_LIBS = REPO / ".daybreak" / "kafka" / "libs"
@@ -144,14 +145,18 @@ GRANT daybreak_{svc} TO {PG_OWNER};
 
 class Kafka:
     """A single-node KRaft broker (combined mode) as scripts/infra.sh runs it, on free ports,
-    with SASL/SCRAM, the ACLs and a password per principal (`connection(name)`)."""
+    with SASL/SCRAM, the ACLs and a password per principal (`connection(name)`), and the
+    SASL_SSL listener on `tls_port` with a CA of its own (`connection(name, tls=True)`)."""
 
-    def __init__(self, root: Path, port: int, controller_port: int) -> None:
+    def __init__(self, root: Path, port: int, controller_port: int,
+                 tls_port: int | None = None) -> None:
         if not (KAFKA_LIBS / ".stamp").exists():
             raise RuntimeError(f"no Kafka jars in {KAFKA_LIBS}: run scripts/infra.sh up once")
         self.dir = root / "kafka"
         self.port = port
         self.controller_port = controller_port
+        self.tls_port = tls_port or free_port()
+        self.tls = dev_tls.paths(self.dir / "tls")
         self.props = self.dir / "server.properties"
         self.passwords = {name: secrets.token_hex(16)
                           for name in (ADMIN, BROKER, *(s.name for s in SERVICES))}
@@ -168,17 +173,28 @@ class Kafka:
         """host:port for clients."""
         return f"127.0.0.1:{self.port}"
 
-    def connection(self, principal: str = ADMIN) -> KafkaConnection:
-        """The broker as one principal (admin by default)."""
+    @property
+    def tls_bootstrap(self) -> str:
+        """host:port of the SASL_SSL listener."""
+        return f"127.0.0.1:{self.tls_port}"
+
+    def connection(self, principal: str = ADMIN, *, tls: bool = False) -> KafkaConnection:
+        """The broker as one principal (admin by default), over TLS if `tls`."""
+        if tls:
+            return KafkaConnection(self.tls_bootstrap, security_protocol="SASL_SSL",
+                                   ca_file=str(self.tls.ca_file), username=principal,
+                                   password=SecretStr(self.passwords[principal]))
         return KafkaConnection(self.bootstrap, username=principal,
                                password=SecretStr(self.passwords[principal]))
 
     def init(self) -> None:
         """Write server.properties, format the storage with admin and broker, start."""
         (self.dir / "data").mkdir(parents=True)
+        dev_tls.ensure_broker_tls(self.tls.ca_file.parent)
         self.props.touch(mode=0o600)  # it holds the broker's password
-        self.props.write_text(_server_properties(self.dir / "data", self.port,
-                                                 self.controller_port, self.passwords[BROKER]))
+        self.props.write_text(_server_properties(
+            self.dir / "data", self.port, self.controller_port, self.passwords[BROKER],
+            tls_port=self.tls_port, keystore=self.tls.keystore_file))
         scram = [arg for name in (ADMIN, BROKER) for arg in
                  ("--add-scram", kafka_setup.scram_format_argument(name, self.passwords[name]))]
         subprocess.run([*self.java, "kafka.tools.StorageTool", "format", "--standalone",
@@ -186,11 +202,11 @@ class Kafka:
                        check=True, capture_output=True, env=self.child.env)
         self.start()
 
-    def setup(self, *, prefix: str, layout: TopicLayout) -> None:
+    def setup(self, *, prefix: str, layout: TopicLayout, tls: bool = False) -> None:
         """The services' users, the topics and the ACLs, as scripts/infra.sh sets them up."""
         services = {s.name: self.passwords[s.name] for s in SERVICES}
-        run_in_thread(lambda: kafka_setup.apply(self.connection(), prefix=prefix, layout=layout,
-                                                passwords=services))
+        run_in_thread(lambda: kafka_setup.apply(self.connection(tls=tls), prefix=prefix,
+                                                layout=layout, passwords=services))
 
     def start(self, *, timeout_s: float = 120) -> None:
         """Start on the same ports and data; wait until it answers metadata requests."""
@@ -223,9 +239,12 @@ def _cluster_id() -> str:
             return text
 
 
-def _server_properties(data: Path, port: int, controller_port: int, broker_password: str) -> str:
+def _server_properties(data: Path, port: int, controller_port: int, broker_password: str, *,
+                       tls_port: int, keystore: Path) -> str:
     # the same broker settings as scripts/infra.sh, on this stack's ports and data directory
     return (KAFKA_TEMPLATE.read_text().replace("@KAFKA_PORT@", str(port))
             .replace("@CONTROLLER_PORT@", str(controller_port))
+            .replace("@KAFKA_TLS_PORT@", str(tls_port))
+            .replace("@KAFKA_TLS_KEYSTORE@", str(keystore))
             .replace("@KAFKA_DATA@", str(data))
             .replace("@BROKER_PASSWORD@", broker_password))

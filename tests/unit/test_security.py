@@ -47,7 +47,8 @@ def test_a_kafka_principal_is_required_outside_development() -> None:
 
 
 def test_the_kafka_connection_carries_the_principal_but_never_shows_its_password() -> None:
-    connection = settings(kafka_bootstrap="kafka:9092").kafka()
+    connection = settings(kafka_bootstrap="kafka:9092",
+                          kafka_insecure_allow_plaintext=True).kafka()
     assert connection.client_options() == {
         "bootstrap_servers": "kafka:9092", "security_protocol": "SASL_PLAINTEXT",
         "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "ingest",
