@@ -47,16 +47,7 @@ def per_poll(apply_many: Apply) -> Apply:
     (a set-based handler: a constant number of statements for the run); it runs in the
     caller's unit of work, or in its own transaction when called without one."""
 
-    @functools.wraps(apply_many)
-    async def run(envelopes: list[Envelope[Any]], *, deps: HasEngine,
-                  uow: UnitOfWork | None = None) -> None:
-        if uow is not None:
-            await apply_many(envelopes, deps=deps, uow=uow)
-            return
-        async with UnitOfWork(deps.engine) as own:
-            await apply_many(envelopes, deps=deps, uow=own)
-            await own.commit()
-
+    run = transactional(apply_many)  # the same unit-of-work rule, with a list
     setattr(run, PER_POLL, True)
     return run
 

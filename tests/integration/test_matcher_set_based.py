@@ -7,15 +7,13 @@ import json
 import random
 import string
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
 
 from schemas.envelope import Envelope, wrap
 from schemas.incidents import IncidentIn, IncidentReceived, IncidentWithdrawn
@@ -29,6 +27,7 @@ from services.matcher.content import opened_review
 from services.matcher.handlers import HANDLERS, MatcherDeps, on_incident_received
 from services.matcher.index import RosterCache
 from services.matcher.models import match_decisions, reviews
+from tests.support.db import statements
 from tests.support.ids import next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.registry import pupil, seed
@@ -156,19 +155,6 @@ async def stored(deps: MatcherDeps, settings: Settings, incident_id: uuid.UUID
     }
 
 
-@contextmanager
-def counted(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements the engine executes meanwhile (an executemany counts once)."""
-    seen: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
 
 
 async def test_a_poll_stores_and_stages_what_one_at_a_time_does(settings, deps, woken, body
@@ -196,9 +182,9 @@ async def test_a_poll_stores_and_stages_what_one_at_a_time_does(settings, deps, 
 
 async def test_the_statements_of_a_poll_do_not_grow_with_its_incidents(deps, body) -> None:
     await deps.roster.get()  # the index is built once, before any poll
-    with counted(deps.engine) as one:
+    with statements(deps.engine) as one:
         await apply_poll(deps, [received(uuid.uuid4(), body)])
-    with counted(deps.engine) as fifty:
+    with statements(deps.engine) as fifty:
         await apply_poll(deps, [received(uuid.uuid4(), body) for _ in range(50)])
     # the roster's version, the claims, withdrawn, already decided, decisions, reviews, outbox
     assert len(fifty) == len(one) == 7

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.envelope import Envelope, wrap
@@ -26,6 +25,7 @@ from services.notifier.handlers import HANDLERS, NotifierDeps, on_incident_withd
 from services.notifier.models import emails, notification_children, notifications
 from services.notifier.outgoing import OUTBOX_SOURCE
 from tests.support.clock import Clock
+from tests.support.db import statements
 from tests.support.notifier import MATCHED_AT, School, add_school, child, facts
 
 pytestmark = pytest.mark.integration
@@ -190,19 +190,6 @@ async def test_a_poll_writes_the_same_rows_and_events_as_one_by_one(
     assert ("incident-4", "la:la-closed") in states  # through the school that cannot take it
 
 
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the engine sends while the block runs."""
-    sent: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 async def test_a_poll_of_fifty_takes_as_many_statements_as_a_poll_of_one(

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from schemas import topics
@@ -42,6 +41,7 @@ from services.ingest.receipts_models import receipt_deliveries, receipt_forces
 from services.ingest.settings import IngestSettings
 from tests.support.api import running
 from tests.support.clock import Clock
+from tests.support.db import statements
 from tests.support.ids import next_force, next_urn
 from tests.support.incidents import incident_body, register_force
 from tests.support.tokens import bearer, police
@@ -449,21 +449,12 @@ async def test_a_poll_numbers_its_changes_together_and_locks_the_counter_last(
     pushed = wrap(make_a(NotificationPushed, 60, channel="email"))
     poll = [wrap(e, occurred_at=e.at) for e in (scheduled(make_a), scheduled(make_b))] + [
         pushed, pushed]  # the same event twice in one poll counts once
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = force.deps.engine.sync_engine
-    sa_event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(force.deps.engine) as sent:
         async with UnitOfWork(force.deps.engine) as uow:
             await on_lifecycle_events(poll, deps=force.deps, uow=uow)
             await uow.commit()
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", seen)
-    bump = [i for i, s in enumerate(statements) if "receipt_forces" in s]
-    merges = [i for i, s in enumerate(statements)
+    bump = [i for i, s in enumerate(sent) if "receipt_forces" in s]
+    merges = [i for i, s in enumerate(sent)
               if "INSERT INTO ingest.receipt_notifications" in s]
     assert len(bump) == 1 and len(merges) == 3 and bump[0] > max(merges)
     assert await _changes(force) == before + 3

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.settings import SERVICES
 from tests.conftest import REPO
@@ -80,3 +85,18 @@ async def drop_test_database(urls: dict[str, str]) -> None:
                 await asyncio.sleep(0.5)
     finally:
         await conn.close()
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements the engine sends while the block runs (an executemany counts once)."""
+    sent: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
