@@ -148,8 +148,17 @@ class Weights:
         others = self.pairs.get((given, family), 0)
         if not others:
             return 0.0
-        independent = self.share(GIVEN, EXACT, given) * self.share(FAMILY, EXACT, family)
-        return max(0.0, math.log2(others / self.size / independent))
+        return max(0.0, math.log2(self.pair_share(others) / self.independent(given, family)))
+
+    def independent(self, given: str, family: str) -> float:
+        """Return the share of records agreeing on both names were the names independent."""
+        return self.share(GIVEN, EXACT, given) * self.share(FAMILY, EXACT, family)
+
+    def pair_share(self, others: int) -> float:
+        """Return the share of a name pair held by `others` other children, shrunk like the
+        single names' shares."""
+        prior_share = U_PRIORS[GIVEN][EXACT] * U_PRIORS[FAMILY][EXACT] * PSEUDO_RECORDS
+        return (others + prior_share) / (self.size + PSEUDO_RECORDS)
 
     def is_known_given(self, forms: tuple[str, ...]) -> bool:
         """Tell whether a reported given name is a real name (on the roster or a nickname)."""
@@ -250,11 +259,10 @@ def name_pairs(profiles: Sequence[Profile], weights: Weights) -> dict[tuple[str,
               for profile in profiles if profile.family
               for form in set(profile.given + profile.preferred)}
     counts = Counter((given, family) for given, family, _ in people)
-    size, floor = max(weights.size, 1), 2.0 ** PAIR_EXCESS_BITS
+    floor = 2.0 ** PAIR_EXCESS_BITS
     return {
         pair: count - 1 for pair, count in counts.items()
-        if count > 1 and (count - 1) / size
-        >= floor * weights.share(GIVEN, EXACT, pair[0]) * weights.share(FAMILY, EXACT, pair[1])
+        if count > 1 and weights.pair_share(count - 1) >= floor * weights.independent(*pair)
     }
 
 
