@@ -24,7 +24,8 @@ the index adds the prior log2(1/N) that one given pupil among N is the reported 
 * A near miss (nickname, variant, typo, part of a double name) never weighs more than an
   exact match on the reported name would, and a given name one slip from a roster name
   counts as a typo only when the reported spelling is itself no known name (Eva is not a
-  typo of Ava: twins may be called both).
+  typo of Ava: twins may be called both); a known name loosely like a roster name (Alice,
+  Alfie) weighs as a known name one slip away, not as a double misspelling.
 """
 
 from __future__ import annotations
@@ -292,6 +293,10 @@ def _name_bits(
     given_level, given_value = compare_given(given, pupil.given, pupil.preferred)
     if given_level == FUZZY_HIGH and not weights.is_known_given(given):
         given_level = TYPO
+    elif given_level == FUZZY_LOW and weights.is_known_given(given):
+        # Alice and Alfie: a loose likeness between two real names is no more a misspelling
+        # than a close one is (Eva and Ava), so it weighs as that
+        given_level = FUZZY_HIGH
     family_level, family_value = compare_family(family, pupil.family, pupil.former)
     given_bits = weights.level_bits(GIVEN, given_level, given_value or None)
     if given_level in NEAR_MISSES:

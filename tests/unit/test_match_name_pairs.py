@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from bench.match_quality import build_world
 from services.matcher.blocking import BlockingIndex
 from services.matcher.comparisons import DISAGREE, compare_family
 from services.matcher.domain import ChildReport, Pupil, RosterIndex
@@ -110,3 +111,24 @@ def test_names_in_a_script_that_writes_few_vowels_are_not_one_slip_apart() -> No
     # حداد and أحمد transliterate to hdd and hmd: another family, not a keying slip
     assert compare_family(name_forms("حداد"), name_forms("أحمد"), ())[0] == DISAGREE
     assert compare_family(name_forms("حسين"), name_forms("Hussain"), ())[0] == "transliterated"
+
+
+def test_a_real_name_loosely_like_another_is_no_double_misspelling() -> None:
+    world, _ = build_world(3, 2_000, ON_DATE)
+    roll = [*world.pupils, pupil("Alice", "Smith", date(2016, 7, 26)),
+            pupil("Alfie", "Smith", date(2016, 7, 26))]
+    profiles = [pupil_profile(row) for row in roll]
+    weights = estimate_weights(profiles)
+    alfie = profiles[-1]
+    known = score_names(report_profile(ChildReport("c", "Alice", "Smith", date(2016, 7, 26))),
+                        alfie, weights)
+    misspelt = score_names(report_profile(ChildReport("c", "Alfxye", "Smith", date(2016, 7, 26))),
+                           alfie, weights)
+    assert misspelt[1]["given_name"] == "fuzzy_low"
+    assert known[1]["given_name"] == "fuzzy_high"  # weighs as Eva for Ava would
+    assert known[2]["given_name"] < misspelt[2]["given_name"] - 1
+    # so Alice Smith is told from Alfie Smith, born the same day
+    decision = RosterIndex(roll).match(ChildReport("c", "Alice", "Smith", date(2016, 7, 26)),
+                                       on_date=ON_DATE)
+    assert decision.status == "matched"
+    assert decision.matches[0].pupil.given_name == "Alice"
