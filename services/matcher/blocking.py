@@ -130,6 +130,13 @@ def _pair_keys(pair: int, ordinal: int) -> tuple[int, int]:
     return (pair * _CODE_SPACE + year) * 2, (pair * _CODE_SPACE + month_day) * 2 + 1
 
 
+def _initials_keys(dob: int, given: tuple[str, ...], family: tuple[str, ...]) -> list[int]:
+    """Return the keys of a birth date with a given name's and a family name's initials: both
+    names mistyped past their sound, but not their first letters, still meet on the date."""
+    return [_hashed((dob, first, last))
+            for first in _initials(given) for last in _initials(family)]
+
+
 class BlockingIndex:
     """Inverted indexes from blocking keys to pupil ids, frozen into CSR form once built."""
 
@@ -141,6 +148,7 @@ class BlockingIndex:
         self._by_postcode_name = Postings()
         self._by_pair = Postings()
         self._by_initial = Postings()
+        self._by_dob_initials = Postings()
 
     def add(self, profile: Profile) -> int:
         """Index one pupil under every key it can be found by and return its id."""
@@ -156,7 +164,10 @@ class BlockingIndex:
         # consonant codes meet on the birth date only, where the report looks them up
         for code in given | family | _skeleton_codes(profile.given + profile.family):
             self._by_dob_name.add(profile.dob * _CODE_SPACE + code, pupil_id)
-        year = _birth_parts(profile.dob)[0]
+        year, month_day = _birth_parts(profile.dob)
+        for key in _initials_keys(profile.dob, profile.given + profile.preferred,
+                                  profile.family + profile.former):
+            self._by_dob_initials.add(key, pupil_id)
         for given_code in given:
             for family_code in family:
                 pair = given_code * _CODE_SPACE + family_code
@@ -167,13 +178,15 @@ class BlockingIndex:
                                 (family, _initials(profile.given + profile.preferred))):
             for name_code_ in codes:
                 for initial in initials:
-                    self._by_initial.add(_hashed((name_code_, initial, year)), pupil_id)
+                    for born in (year, month_day):  # a slip changes one of them, not both
+                        self._by_initial.add(_hashed((name_code_, initial, born)), pupil_id)
         return pupil_id
 
     def freeze(self) -> None:
         """Sort every key family into CSR form: call once, after the last add."""
         for postings in (self._by_upn, self._by_dob_name, self._by_names,
-                         self._by_postcode_name, self._by_pair, self._by_initial):
+                         self._by_postcode_name, self._by_pair, self._by_initial,
+                         self._by_dob_initials):
             postings.freeze()
 
     def candidates(self, child: Profile) -> set[int]:
@@ -182,12 +195,17 @@ class BlockingIndex:
 
     def close_candidates(self, child: Profile) -> set[int]:
         """Return the pupils sharing a close key: the UPN, a name and the birth date (or its
-        swap), both names and a near birth date, or a name and the postcode."""
+        swap), both names' initials and the birth date (or its swap), both names and a near
+        birth date, or a name and the postcode."""
         given = _given_codes_with_nicknames(child.given)
         family = _codes(child.family)
         found: set[int] = set(self._by_upn.get(_hashed(child.upn))) if child.upn else set()
         skeletons = _skeleton_codes(child.given + child.family)
         self._add_same_dob(found, child.dob, _codes(child.given) | family | skeletons)
+        swapped = swapped_dob(child.dob)
+        for dob in (child.dob,) if swapped is None else (child.dob, swapped):
+            _update(found, self._by_dob_initials.get_all(
+                _initials_keys(dob, child.given, child.family)))
         self._add_same_names(found, child.dob, given, family)
         if child.postcode:
             _update(found, self._by_postcode_name.get_all(
@@ -197,17 +215,18 @@ class BlockingIndex:
     def loose_candidates(self, child: Profile) -> set[int]:
         """Return pupils whose two names both sound alike whatever the birth date (rare pairs
         only), and pupils with one name and the other's initial alike born in the same year
-        (both names mistyped), where few pupils share the key."""
+        or on the same day of the year (a name mistyped and the date slipped), where few
+        pupils share the key."""
         given = _given_codes_with_nicknames(child.given)
         family = _codes(child.family)
         found: set[int] = set()
         pairs = list({g * _CODE_SPACE + f for g in given for f in family})
         _update(found, self._by_pair.get_all(pairs), _LOOSE_LIMIT)
-        year = _birth_parts(child.dob)[0]
-        keys = [_hashed((code, initial, year))
+        keys = [_hashed((code, initial, born))
                 for codes, initials in ((given, _initials(child.family)),
                                         (family, _initials(child.given)))
-                for code in codes for initial in initials]
+                for code in codes for initial in initials
+                for born in _birth_parts(child.dob)]
         _update(found, self._by_initial.get_all(keys), _LOOSE_LIMIT)
         return found
 

@@ -88,6 +88,9 @@ def _same_transliterated(first: str, second: str) -> bool:
 def _near_level(first: str, second: str, nicknames: bool) -> str:
     """Return how nearly two different name forms agree, short of exactly; a form in another
     script is compared with its transliteration."""
+    # a script that leaves vowels out transliterates to a few consonants (حداد hdd, أحمد
+    # hmd): one letter of those is no keying slip but another name
+    few_vowels = writes_few_vowels(first) or writes_few_vowels(second)
     if not (first.isascii() and second.isascii()):
         if _same_transliterated(first, second):
             return TRANSLITERATED
@@ -99,10 +102,11 @@ def _near_level(first: str, second: str, nicknames: bool) -> str:
     if _sounds_alike(first, second):
         return VARIANT
     similarity = JaroWinkler.similarity(first, second)
-    one_slip = min(len(first), len(second)) > 2 and OSA.distance(first, second, score_cutoff=1) <= 1
+    one_slip = (not few_vowels and min(len(first), len(second)) > 2
+                and OSA.distance(first, second, score_cutoff=1) <= 1)
     if similarity >= _HIGH_SIMILARITY or one_slip:
         return FUZZY_HIGH
-    two_slips = min(len(first), len(second)) > 4 and OSA.distance(
+    two_slips = not few_vowels and min(len(first), len(second)) > 4 and OSA.distance(
         first, second, score_cutoff=2) <= 2
     return FUZZY_LOW if similarity >= _LOW_SIMILARITY or two_slips else DISAGREE
 

@@ -15,14 +15,22 @@ the index adds the prior log2(1/N) that one given pupil among N is the reported 
   roster records with that value), so agreeing on "Smith" counts for less than on
   "Oyelaran". Both estimates are shrunk towards national ``U_PRIORS`` (2,000 pseudo-pairs,
   1,000 pseudo-records) so a one-school roster still gets sensible weights.
+* Given and family name are not independent: where a script or a community uses few names
+  (12 Cyrillic family names and 12 given names among a roster's Cyrillic-named pupils),
+  "Анна Петрова" is far commoner than the share of "Анна" times the share of "Петрова".
+  When both names agree exactly, the pair's own share among the roster's other children
+  (``Weights.pair_excess``) replaces the product when it is larger: the family name then
+  counts only for what it adds to the given name.
 * A near miss (nickname, variant, typo, part of a double name) never weighs more than an
   exact match on the reported name would, and a given name one slip from a roster name
   counts as a typo only when the reported spelling is itself no known name (Eva is not a
-  typo of Ava: twins may be called both).
+  typo of Ava: twins may be called both); a known name loosely like a roster name (Alice,
+  Alfie) weighs as a known name one slip away, not as a double misspelling.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import Counter
@@ -101,6 +109,7 @@ U_PRIORS: dict[str, dict[str, float]] = {
 PSEUDO_PAIRS = 2_000
 PSEUDO_RECORDS = 1_000
 SWAPPED_NAMES_PENALTY = 2.0
+PAIR_EXCESS_BITS = 1.0  # a name pair is kept only when it is this much commoner than chance
 SIBLING_FAMILY_BITS = 1.0  # what a family name still says once the household agrees
 NEAR_MISSES = frozenset({NICKNAME, VARIANT, TYPO, TRANSLITERATED, FUZZY_HIGH, FUZZY_LOW, PART})
 NEAR_MISS_GAP = 0.5
@@ -116,16 +125,41 @@ class Weights:
     size: int
     m: Mapping[str, Mapping[str, float]]
     u: Mapping[str, Mapping[str, float]]
+    # other children sharing a (given form, family name) pair, for the pairs far commoner
+    # than their names' shares multiplied (name_pairs)
+    pairs: Mapping[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+
+    def share(self, field: str, level: str, value: Hashable) -> float:
+        """Return the share of roster records holding a value, shrunk towards U_PRIORS."""
+        prior_share = U_PRIORS[field][level] * PSEUDO_RECORDS
+        return (self.counts[field][value] + prior_share) / (self.size + PSEUDO_RECORDS)
 
     def level_bits(self, field: str, level: str, value: Hashable = None) -> float:
         """Return log2(m/u) for a level, using the value's frequency on exact levels."""
         if level == MISSING:
             return 0.0
         if value is not None and (field, level) in TF_LEVELS:
-            prior_share = U_PRIORS[field][level] * PSEUDO_RECORDS
-            share = (self.counts[field][value] + prior_share) / (self.size + PSEUDO_RECORDS)
-            return math.log2(self.m[field][level] / share)
+            return math.log2(self.m[field][level] / self.share(field, level, value))
         return self.bits[field][level]
+
+    def pair_excess(self, given: str, family: str) -> float:
+        """Return the bits by which agreeing on both names is commoner than agreeing on each
+        independently would be (0 when it is not): the pair's share among the other
+        children on the roster against the product of the two names' shares."""
+        others = self.pairs.get((given, family), 0)
+        if not others:
+            return 0.0
+        return max(0.0, math.log2(self.pair_share(others) / self.independent(given, family)))
+
+    def independent(self, given: str, family: str) -> float:
+        """Return the share of records agreeing on both names were the names independent."""
+        return self.share(GIVEN, EXACT, given) * self.share(FAMILY, EXACT, family)
+
+    def pair_share(self, others: int) -> float:
+        """Return the share of a name pair held by `others` other children, shrunk like the
+        single names' shares."""
+        prior_share = U_PRIORS[GIVEN][EXACT] * U_PRIORS[FAMILY][EXACT] * PSEUDO_RECORDS
+        return (others + prior_share) / (self.size + PSEUDO_RECORDS)
 
     def is_known_given(self, forms: tuple[str, ...]) -> bool:
         """Tell whether a reported given name is a real name (on the roster or a nickname)."""
@@ -214,6 +248,25 @@ def _value_counts(profiles: Sequence[Profile]) -> dict[str, Counter[Hashable]]:
     return counts
 
 
+def name_pairs(profiles: Sequence[Profile], weights: Weights) -> dict[tuple[str, str], int]:
+    """Count, per (given form, family name) pair, the other children on the roster who bear
+    it, keeping only the pairs at least PAIR_EXCESS_BITS commoner than their names' shares
+    multiplied (few pairs: the rest weigh as independent names).
+
+    A child is counted once per date of birth, so a pupil on two rolls, or who moved
+    school, is not their own namesake.
+    """
+    people = {(form, profile.family[-1], profile.dob)
+              for profile in profiles if profile.family
+              for form in set(profile.given + profile.preferred)}
+    counts = Counter((given, family) for given, family, _ in people)
+    floor = 2.0 ** PAIR_EXCESS_BITS
+    return {
+        pair: count - 1 for pair, count in counts.items()
+        if count > 1 and weights.pair_share(count - 1) >= floor * weights.independent(*pair)
+    }
+
+
 def estimate_weights(profiles: Sequence[Profile], *, seed: int = 0) -> Weights:
     """Build the weights for a roster: m as learnt by EM, random pairs and frequencies for u."""
     m = learned_m()
@@ -222,7 +275,8 @@ def estimate_weights(profiles: Sequence[Profile], *, seed: int = 0) -> Weights:
         field: {level: math.log2(m[field][level] / u[field][level]) for level in levels}
         for field, levels in M_START.items()
     }
-    return Weights(bits, _value_counts(profiles), len(profiles), m, u)
+    weights = Weights(bits, _value_counts(profiles), len(profiles), m, u)
+    return dataclasses.replace(weights, pairs=name_pairs(profiles, weights))
 
 
 def _near_miss_cap(weights: Weights, field: str, reported: tuple[str, ...]) -> float:
@@ -239,6 +293,10 @@ def _name_bits(
     given_level, given_value = compare_given(given, pupil.given, pupil.preferred)
     if given_level == FUZZY_HIGH and not weights.is_known_given(given):
         given_level = TYPO
+    elif given_level == FUZZY_LOW and weights.is_known_given(given):
+        # Alice and Alfie: a loose likeness between two real names is no more a misspelling
+        # than a close one is (Eva and Ava), so it weighs as that
+        given_level = FUZZY_HIGH
     family_level, family_value = compare_family(family, pupil.family, pupil.former)
     given_bits = weights.level_bits(GIVEN, given_level, given_value or None)
     if given_level in NEAR_MISSES:
@@ -246,6 +304,8 @@ def _name_bits(
     family_bits = weights.level_bits(FAMILY, family_level, family_value or None)
     if family_level in NEAR_MISSES:
         family_bits = min(family_bits, _near_miss_cap(weights, FAMILY, family))
+    elif family_level == EXACT and given_level in (EXACT, PREFERRED):
+        family_bits -= weights.pair_excess(given_value, family_value)
     return given_bits, family_bits, given_level, family_level
 
 
