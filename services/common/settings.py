@@ -219,6 +219,8 @@ class Settings(BaseSettings):
     # service purges its own daily, DAYBREAK_RETENTION_*
     retention_content_days: int = Field(default=90, ge=1)
     retention_interval_s: float = Field(default=24 * 60 * 60.0, gt=0)
+    # how often the matcher looks for a changed roll and rebuilds its index in the background
+    roster_check_seconds: float = Field(default=5.0, gt=0)  # DAYBREAK_ROSTER_CHECK_SECONDS
     # webhooks (schools', forces' receipts) to loopback addresses and over plain http to them:
     # for the tests' receivers and a local stack only, never in production
     # (services/common/safe_http.py refuses every other non-public address whatever this says)

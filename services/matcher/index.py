@@ -159,6 +159,26 @@ class RosterCache:
                 await asyncio.wait({rebuild}, timeout=left)
         return self._current or registry
 
+    async def watch(self, interval_s: float) -> None:
+        """Look for a changed roll or school every `interval_s` (first at once), so a roll
+        imported anywhere (the registry API, `daybreak roster import`, another copy of the
+        matcher) is rebuilt in the background before the next child needs it, not by the
+        child that finds it changed. A change is acted on once it has held for one look: a
+        burst of imports (an LA loading all its schools) costs one rebuild after it, not one
+        per look during it; a child arriving meanwhile starts one itself, as before. One small
+        query a look; runs until cancelled."""
+        last: tuple[object, ...] | None = None
+        while True:
+            try:
+                version = await self._version()
+                current = self._current
+                if current is None or (version == last and version != current.version):
+                    await self.get()
+                last = version
+            except Exception as exc:  # the database away: the next child or look tries again
+                log.warning("roster check failed", extra={"exc_type": type(exc).__name__})
+            await asyncio.sleep(interval_s)
+
     async def rebuilt(self) -> Registry:
         """The registry once the rebuild under way, if any, has finished."""
         if self._rebuild is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Final
 
 import httpx
@@ -17,6 +19,7 @@ from services.common.metrics import observe_worker
 from services.common.relay import identity_client
 from services.common.retention import daily_retention
 from services.common.revocations import revocation_feed
+from services.common.runner import in_background
 from services.common.settings import Settings
 from services.matcher.context import MatcherContext
 from services.matcher.decisions import SOURCE
@@ -55,10 +58,16 @@ def build_app(
     observe_readiness(ctx)
     observe_index(ctx, deps.roster)
     feed = revocation_feed(settings)
+
+    @asynccontextmanager
+    async def background() -> AsyncIterator[None]:
+        async with daily_retention(run_retention, engine=engine, settings=settings,
+                                   clock=lambda: ctx.clock(), published=worker.wake_relay), \
+                in_background(deps.roster.watch(settings.roster_check_seconds)):
+            yield
+
     app = create_app(title="Daybreak matcher", service=SERVICE, ctx=ctx,
-                     lifespan=service_lifespan(engine, feed, worker, inner=lambda: daily_retention(
-                         run_retention, engine=engine, settings=settings,
-                         clock=lambda: ctx.clock(), published=worker.wake_relay)),
+                     lifespan=service_lifespan(engine, feed, worker, inner=background),
                      readiness=[check_broker])
     feed.protect(ctx.tokens())
     app.include_router(registry_router)

@@ -311,3 +311,25 @@ async def test_matching_answers_throughout_the_real_rebuild_of_a_large_roll(
         async with UnitOfWork(matcher_engine) as uow:
             await uow.conn.execute(delete(pupils).where(pupils.c.urn == big))
             await uow.commit()
+
+
+async def test_the_watch_rebuilds_an_imported_roll_before_any_child_asks(
+    settings: Settings, matcher_engine: AsyncEngine, cache: RosterCache, build: GatedBuild,
+) -> None:
+    leaver, joiner = family_name(), family_name()
+    urn = await school_with(settings, leaver)
+    watch = asyncio.create_task(cache.watch(0.05))
+    try:
+        async with asyncio.timeout(60):  # the first build, with nobody matching
+            while cache.status().pupils == 0:
+                await asyncio.sleep(0.05)
+        first = build.calls
+        await replace_roll(matcher_engine, urn, joiner)
+        async with asyncio.timeout(60):  # the import is noticed and built in the background
+            while build.calls == first or cache.status().rebuilding or cache.status().behind:
+                await asyncio.sleep(0.05)
+    finally:
+        watch.cancel()
+    calls = build.calls
+    assert await matched_urns(cache, joiner) == {urn}
+    assert build.calls == calls  # the child was matched against the index already built
