@@ -47,7 +47,7 @@ from schemas.notifications import (
     NotificationViewed,
 )
 from services.common.db import UnitOfWork, metadata
-from services.common.events import transactional
+from services.common.events import per_poll, transactional
 from services.notifier.figures import ActionRow, ChildRow, NotificationRow, ReviewRow, Rows
 
 _AT = DateTime(timezone=True)
@@ -125,31 +125,63 @@ def _known(table: Table, stmt: Any, name: str) -> Any:
     return func.coalesce(stmt.excluded[name], table.c[name])
 
 
+def _rounds(rows: list[dict[str, Any]], *key: str) -> list[list[dict[str, Any]]]:
+    """Rows split into statements that touch each row once (ON CONFLICT DO UPDATE cannot
+    touch one twice), a key's rows in their order: its first in the first, and so on."""
+    seen: dict[tuple[Any, ...], int] = {}
+    rounds: list[list[dict[str, Any]]] = []
+    for row in rows:
+        k = tuple(row[name] for name in key)
+        n = seen[k] = seen.get(k, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return rounds
+
+
+def _row(event: Any, **values: Any) -> dict[str, Any]:
+    """What an event says of its notification's row."""
+    return {"notification_id": event.notification_id, "incident_id": event.incident_id,
+            "force_code": event.force_code, "la_code": event.la_code,
+            "school_urn": event.school_urn, **values}
+
+
 async def _notification(conn: AsyncConnection, event: Any, **values: Any) -> None:
     """Fill one notification's row with what an event says of it."""
+    await _notifications(conn, [_row(event, **values)])
+
+
+async def _notifications(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Fill notifications' rows, each with what one event says of it (every row the same
+    columns): one statement per round, however many rows."""
     t = figures_notifications
-    stmt = upsert(t).values(notification_id=event.notification_id,
-                            incident_id=event.incident_id, force_code=event.force_code,
-                            la_code=event.la_code, school_urn=event.school_urn, **values)
-    set_: dict[str, Any] = {c: _known(t, stmt, c) for c in ("la_code", "school_urn")}
-    for name in values:
-        set_[name] = _first(t, stmt, name) if name.endswith("_at") else stmt.excluded[name]
-    if "last_scheduled_at" in values:
-        # the first schedule sets the push time and the deadline the figures hold it to (a
-        # child who joins later, re-sent at once, does not move them); whichever arrives first
-        first = or_(t.c.scheduled_at.is_(None), stmt.excluded.scheduled_at < t.c.scheduled_at)
-        for name in ("recipient_role", "push_at", "deadline_at"):
-            set_[name] = case((first, stmt.excluded[name]), else_=t.c[name])
-        merged = t.c.repeats.op("||")(stmt.excluded.repeats)
-        set_["repeats"] = merged
-        set_["repeat_children"] = (
-            select(func.coalesce(func.sum(text("value::int")), 0))
-            .select_from(func.jsonb_each_text(merged).table_valued("key", "value"))
-            .scalar_subquery())
-        set_["last_scheduled_at"] = func.greatest(t.c.last_scheduled_at,
-                                                  stmt.excluded.last_scheduled_at)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["notification_id"],
-                                                  set_=set_))
+    for batch in _rounds(rows, "notification_id"):
+        stmt = upsert(t).values(batch)
+        set_: dict[str, Any] = {c: _known(t, stmt, c) for c in ("la_code", "school_urn")}
+        values = [name for name in batch[0] if name not in _IDENTITY]
+        for name in values:
+            set_[name] = _first(t, stmt, name) if name.endswith("_at") else stmt.excluded[name]
+        if "last_scheduled_at" in values:
+            # the first schedule sets the push time and the deadline the figures hold it to (a
+            # child who joins later, re-sent at once, does not move them); whichever arrives
+            # first
+            first = or_(t.c.scheduled_at.is_(None),
+                        stmt.excluded.scheduled_at < t.c.scheduled_at)
+            for name in ("recipient_role", "push_at", "deadline_at"):
+                set_[name] = case((first, stmt.excluded[name]), else_=t.c[name])
+            merged = t.c.repeats.op("||")(stmt.excluded.repeats)
+            set_["repeats"] = merged
+            set_["repeat_children"] = (
+                select(func.coalesce(func.sum(text("value::int")), 0))
+                .select_from(func.jsonb_each_text(merged).table_valued("key", "value"))
+                .scalar_subquery())
+            set_["last_scheduled_at"] = func.greatest(t.c.last_scheduled_at,
+                                                      stmt.excluded.last_scheduled_at)
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["notification_id"],
+                                                      set_=set_))
+
+
+_IDENTITY = frozenset(("notification_id", "incident_id", "force_code", "la_code", "school_urn"))
 
 
 async def _actions(conn: AsyncConnection, envelope: Envelope[Any], actions: list[Action]
@@ -164,14 +196,25 @@ async def _actions(conn: AsyncConnection, envelope: Envelope[Any], actions: list
     await conn.execute(upsert(figures_actions).values(rows).on_conflict_do_nothing())
 
 
-@transactional
-async def on_scheduled(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork) -> None:
+def _scheduled_row(e: NotificationScheduled) -> dict[str, Any]:
     """A notification exists: when, its deadline, how many of its children were told before."""
-    e: NotificationScheduled = envelope.payload
-    await _notification(uow.conn, e, scheduled_at=e.at, last_scheduled_at=e.at,
-                        recipient_role=e.recipient_role, push_at=e.push_at,
-                        deadline_at=e.deadline_at, repeat_children=e.repeat_children,
-                        repeats={str(min(e.child_indexes)): e.repeat_children})
+    return _row(e, scheduled_at=e.at, last_scheduled_at=e.at, recipient_role=e.recipient_role,
+                push_at=e.push_at, deadline_at=e.deadline_at,
+                repeat_children=e.repeat_children,
+                repeats={str(min(e.child_indexes)): e.repeat_children})
+
+
+@per_poll
+async def on_scheduled_and_outcomes(envelopes: list[Envelope[Any]], *, deps: FiguresDeps,
+                                    uow: UnitOfWork) -> None:
+    """NotificationScheduled and ChildOutcome, the run's many in a few statements: the two
+    fill different tables, and within each a row's events keep their order."""
+    scheduled = [e.payload for e in envelopes if e.type == "NotificationScheduled"]
+    outcomes = [e.payload for e in envelopes if e.type == "ChildOutcome"]
+    if scheduled:
+        await _notifications(uow.conn, [_scheduled_row(e) for e in scheduled])
+    if outcomes:
+        await _child_outcomes(uow.conn, outcomes)
 
 
 @transactional
@@ -220,47 +263,55 @@ async def on_retracted(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitO
     await _notification(uow.conn, e, **({} if e.child_indexes else {"retracted_at": e.at}))
 
 
-@transactional
-async def on_child_outcome(envelope: Envelope[Any], *, deps: FiguresDeps, uow: UnitOfWork
-                           ) -> None:
-    """Where a child ended (the latest decision wins), and the review it waited in."""
-    e: ChildOutcome = envelope.payload
+async def _child_outcomes(conn: AsyncConnection, events: list[ChildOutcome]) -> None:
+    """Where each child ended (the latest decision wins), and the review it waited in."""
     t = figures_children
-    stmt = upsert(t).values(incident_id=e.incident_id, child_index=e.child_index,
-                            force_code=e.force_code, la_code=e.la_code, outcome=e.outcome,
-                            decided_by=e.decided_by, decided_at=e.at)
-    later = stmt.excluded.decided_at >= t.c.decided_at
-    await uow.conn.execute(stmt.on_conflict_do_update(
-        index_elements=["incident_id", "child_index"], set_={
-            "force_code": _known(t, stmt, "force_code"),
-            **{c: case((later, stmt.excluded[c]), else_=t.c[c])
-               for c in ("la_code", "outcome", "decided_by")},
-            "decided_at": func.greatest(t.c.decided_at, stmt.excluded.decided_at)}))
-    if e.review_id is not None:
-        await _review(uow.conn, e)
+    rows = [{"incident_id": e.incident_id, "child_index": e.child_index,
+             "force_code": e.force_code, "la_code": e.la_code, "outcome": e.outcome,
+             "decided_by": e.decided_by, "decided_at": e.at} for e in events]
+    for batch in _rounds(rows, "incident_id", "child_index"):
+        stmt = upsert(t).values(batch)
+        later = stmt.excluded.decided_at >= t.c.decided_at
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=["incident_id", "child_index"], set_={
+                "force_code": _known(t, stmt, "force_code"),
+                **{c: case((later, stmt.excluded[c]), else_=t.c[c])
+                   for c in ("la_code", "outcome", "decided_by")},
+                "decided_at": func.greatest(t.c.decided_at, stmt.excluded.decided_at)}))
+    reviews = [_review_row(e) for e in events if e.review_id is not None]
+    for batch in _rounds(reviews, "review_id"):
+        # a round touches each review once: split by what its events say, order unchanged
+        for when in sorted({tuple(k for k in row if k.endswith("_at")) for row in batch}):
+            await _reviews(conn, [row for row in batch
+                                  if tuple(k for k in row if k.endswith("_at")) == when])
 
 
-async def _review(conn: AsyncConnection, e: ChildOutcome) -> None:
-    t = figures_reviews
+def _review_row(e: ChildOutcome) -> dict[str, Any]:
     when = ({"opened_at": e.at} if e.outcome == "review" and e.decided_by != "review"
             else {"resolved_at": e.at} if e.decided_by == "review" else {})
-    stmt = upsert(t).values(review_id=e.review_id, incident_id=e.incident_id,
-                            child_index=e.child_index, force_code=e.force_code,
-                            la_code=e.la_code, **when)
+    return {"review_id": e.review_id, "incident_id": e.incident_id,
+            "child_index": e.child_index, "force_code": e.force_code, "la_code": e.la_code,
+            **when}
+
+
+async def _reviews(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    t = figures_reviews
+    stmt = upsert(t).values(rows)
+    when = [name for name in rows[0] if name.endswith("_at")]
     await conn.execute(stmt.on_conflict_do_update(index_elements=["review_id"], set_={
         **{c: _known(t, stmt, c) for c in ("force_code", "la_code")},
         **{name: _first(t, stmt, name) for name in when}}))
 
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
-    "NotificationScheduled": on_scheduled,
+    "NotificationScheduled": on_scheduled_and_outcomes,
     "NotificationPushed": on_pushed,
     "NotificationViewed": on_viewed,
     "NotificationAcknowledged": on_acknowledged,
     "NotificationActionAdded": on_action_added,
     "NotificationEscalated": on_escalated,
     "NotificationRetracted": on_retracted,
-    "ChildOutcome": on_child_outcome,
+    "ChildOutcome": on_scheduled_and_outcomes,
 }
 
 
