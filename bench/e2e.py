@@ -4,7 +4,7 @@ matcher → notifier scheduling → (a morning sample) e-mail → audit.
     .venv/bin/python -m bench.e2e [--incidents 100000] [--pupils 100000] [--clients 32]
                                   [--ingest-workers 2] [--morning 5000] [--rate N]
                                   [--matchers 2] [--notifiers 2] [--compare-scale]
-                                  [--seal on|off]
+                                  [--seal on|off] [--set DAYBREAK_X=VALUE ...]
 
 It starts its own PostgreSQL, Kafka broker and the five services (tests/support/stack.py), so it
 never touches the development database or topics. An admin registers the schools and rolls
@@ -57,6 +57,7 @@ from services.common.local_time import LONDON
 from services.common.settings import Settings
 from services.identity.accounts import create_client
 from services.ingest.service import incident_id_for
+from services.notifier.settings import NotifierSettings
 from tests.support.incidents import register_force
 from tests.support.stack import Stack
 from tests.support.tokens import bearer, person
@@ -276,6 +277,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--morning", type=int, default=5_000,
                         help="notifications made due and pushed at the end (0: skip)")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--set", action="append", default=[], metavar="DAYBREAK_X=VALUE",
+                        type=_setting, help="a service setting for this run (repeatable), "
+                        "e.g. DAYBREAK_KAFKA_COMPRESSION=lz4")
     parser.add_argument("--seal", choices=("on", "off"), default="on",
                         help="seal child data on the wire (off: the baseline that measures "
                         "what sealing costs; DAYBREAK_SEAL_CHILD_DATA)")
@@ -448,11 +452,23 @@ def measure(args: argparse.Namespace, work: Workload, matchers: int, notifiers: 
           f"{args.ingest_workers} workers) ===")
     serve = {"ingest": ["--workers", str(args.ingest_workers)]} if args.ingest_workers > 1 \
         else {}
-    env = {"DAYBREAK_SEAL_CHILD_DATA": "false"} if args.seal == "off" else {}
-    print(f"child data sealing {args.seal}")
+    # the notifier's dispatcher at its deployed interval, not the tests' quicker one
+    env = {"DAYBREAK_DISPATCH_INTERVAL_S": str(NotifierSettings.model_fields[
+        "dispatch_interval_s"].default)}
+    if args.seal == "off":
+        env["DAYBREAK_SEAL_CHILD_DATA"] = "false"
+    env |= dict(setting.split("=", 1) for setting in args.set)
+    print(f"child data sealing {args.seal}" + "".join(f"; {s}" for s in args.set))
     with Stack.up(serve_args=serve, env=env) as stack:
         scale_out(stack, {"matcher": matchers, "notifier": notifiers})
         return asyncio.run(run(args, stack, work, label))
+
+
+def _setting(text: str) -> str:
+    name, sep, _ = text.partition("=")
+    if not sep or not name.startswith("DAYBREAK_"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not DAYBREAK_NAME=VALUE")
+    return text
 
 
 def main() -> None:
