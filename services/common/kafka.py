@@ -131,9 +131,13 @@ async def run_consumer(
 ) -> None:
     """Poll in batches, handle each record, commit its offset only after the handler returned.
 
-    With `handle_batch`, a partition's whole poll is first offered in one call (one
-    transaction); if that fails on the data, the records are handled one by one, so a
-    poison message still reaches the dead-letter topic alone. `on_lag` hears the lag.
+    With `handle_batch`, the whole poll (every partition's records, each partition's in its
+    order) is first offered in one call: one transaction and one offset commit a poll, however
+    many partitions it spans, which is what keeps a lightly loaded consumer (a record or two
+    per partition a poll) from paying a transaction per partition. If that fails on the data,
+    the records are handled one by one, so a poison message still reaches the dead-letter
+    topic alone. Partitions carry no order between them, so joining them changes no order a
+    handler may rely on. `on_lag` hears the lag.
     """
     while not stop.is_set():
         batches: dict[TopicPartition, list[ConsumerRecord[Any, Any]]] = await consumer.getmany(
@@ -141,17 +145,19 @@ async def run_consumer(
         )
         if on_lag is not None:
             await on_lag(consumer, {tp: records[0].offset for tp, records in batches.items()})
-        for tp, records in batches.items():
-            if handle_batch is None or not await _batch(records, handle_batch, retry_delay_s):
-                for record in records:
-                    await _handle_with_retries(record, handle, dead_letters, retry_delay_s)
-            # each handler committed its own transaction and skips event ids it has seen,
-            # so one offset commit per partition batch is enough, and a commit lost to a
-            # rebalance only means the new owner skips these records again
-            try:
-                await consumer.commit({tp: records[-1].offset + 1})
-            except (CommitFailedError, IllegalStateError) as exc:
-                log.info("offset commit skipped after rebalance: %s", type(exc).__name__)
+        if not batches:
+            continue
+        polled = [record for records in batches.values() for record in records]
+        if handle_batch is None or not await _batch(polled, handle_batch, retry_delay_s):
+            for record in polled:
+                await _handle_with_retries(record, handle, dead_letters, retry_delay_s)
+        # each handler committed its own transaction and skips event ids it has seen, so one
+        # offset commit per poll is enough, and a commit lost to a rebalance only means the
+        # new owner skips these records again
+        try:
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.info("offset commit skipped after rebalance: %s", type(exc).__name__)
 
 
 async def _batch(

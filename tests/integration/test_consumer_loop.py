@@ -133,3 +133,62 @@ async def test_batch_handler_takes_a_poll_and_falls_back_to_records_on_bad_data(
     assert batches[0] == [b"a", b"b", b"c"]  # the first poll reached the batch handler whole
     assert [r.value for r in dead] == [b"poison"]
     assert b"poison" not in singles
+
+
+class OnePoll:
+    """A consumer whose first getmany answers `poll` (records read from the broker), then
+    stops the loop: what a poll across partitions is, without waiting for one to happen."""
+
+    def __init__(self, poll: dict, stop: asyncio.Event) -> None:
+        self.poll, self.stop, self.commits = poll, stop, []
+
+    async def getmany(self, timeout_ms: int = 0) -> dict:
+        poll, self.poll = self.poll, {}
+        if not poll:
+            self.stop.set()
+        return poll
+
+    async def commit(self, offsets: dict) -> None:
+        self.commits.append(dict(offsets))
+
+
+async def test_a_poll_across_partitions_is_one_batch_and_one_commit(settings) -> None:
+    topic = settings.topic("spread.v1")
+    await ensure_topics(settings.kafka(), [topic, f"{topic}.dlq"],
+                        layout=TopicLayout(partitions=3))
+    producer = make_producer(settings.kafka())
+    await producer.start()
+    sent = {(p, f"{p}-{n}".encode()) for p in range(3) for n in range(2)}
+    for partition, value in sorted(sent):
+        await producer.send_and_wait(topic, value, partition=partition)
+    reader = make_consumer(settings.kafka(), topic, group_id=f"g-{next_tag()}")
+    await reader.start()
+    poll: dict = {}
+    for _ in range(50):
+        for tp, records in (await reader.getmany(timeout_ms=500)).items():
+            poll.setdefault(tp, []).extend(records)
+        if sum(len(r) for r in poll.values()) >= len(sent):
+            break
+    await reader.stop()
+    assert len(poll) == 3
+    batches: list[list[tuple[int, bytes]]] = []
+
+    async def handle_batch(records: list[ConsumerRecord]) -> None:
+        batches.append([(r.partition, r.value) for r in records])
+
+    async def handle(record: ConsumerRecord) -> None:
+        raise AssertionError("no record needs handling alone")
+
+    stop = asyncio.Event()
+    consumer = OnePoll(poll, stop)
+    await run_consumer(consumer, handle, dead_letters=DeadLetters(producer), stop=stop,  # type: ignore[arg-type]
+                       retry_delay_s=0.01, handle_batch=handle_batch)
+    await producer.stop()
+
+    # every partition's records (each partition's in order) in one call, one commit of all
+    assert len(batches) == 1 and len(consumer.commits) == 1
+    assert set(batches[0]) == sent
+    for partition in range(3):
+        mine = [v for p, v in batches[0] if p == partition]
+        assert mine == [f"{partition}-0".encode(), f"{partition}-1".encode()]
+    assert {tp.partition: o for tp, o in consumer.commits[0].items()} == {0: 2, 1: 2, 2: 2}
