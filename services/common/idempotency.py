@@ -24,14 +24,16 @@ async def claim_event(conn: AsyncConnection, *, consumer: str, event_id: uuid.UU
 
 async def claim_events(conn: AsyncConnection, *, consumer: str,
                        event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-    """`claim_event` for many in one statement: the ids not processed before (now claimed)."""
+    """`claim_event` for many in one statement: the ids not processed before (now claimed).
+
+    An executemany (SQLAlchemy's insertmanyvalues: one INSERT of up to 1,000 rows a round
+    trip), so the statement compiles once however many ids a poll brings, where a multi-row
+    VALUES compiled afresh for every count."""
     ids = list(dict.fromkeys(event_ids))
     if not ids:
         return set()
     result = await conn.execute(
-        insert(processed_events)
-        .values([{"consumer": consumer, "event_id": event_id} for event_id in ids])
-        .on_conflict_do_nothing()
-        .returning(processed_events.c.event_id)
-    )
+        insert(processed_events).on_conflict_do_nothing()
+        .returning(processed_events.c.event_id),
+        [{"consumer": consumer, "event_id": event_id} for event_id in ids])
     return set(result.scalars())

@@ -156,7 +156,7 @@ async def _notifications(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     columns): one statement per round, however many rows."""
     t = figures_notifications
     for batch in _rounds(rows, "notification_id"):
-        stmt = upsert(t).values(batch)
+        stmt = upsert(t)
         set_: dict[str, Any] = {c: _known(t, stmt, c) for c in ("la_code", "school_urn")}
         values = [name for name in batch[0] if name not in _IDENTITY]
         for name in values:
@@ -177,8 +177,9 @@ async def _notifications(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
                 .scalar_subquery())
             set_["last_scheduled_at"] = func.greatest(t.c.last_scheduled_at,
                                                       stmt.excluded.last_scheduled_at)
+        # an executemany: compiled once per event type, not once per number of rows
         await conn.execute(stmt.on_conflict_do_update(index_elements=["notification_id"],
-                                                      set_=set_))
+                                                      set_=set_), batch)
 
 
 _IDENTITY = frozenset(("notification_id", "incident_id", "force_code", "la_code", "school_urn"))
@@ -270,14 +271,15 @@ async def _child_outcomes(conn: AsyncConnection, events: list[ChildOutcome]) -> 
              "force_code": e.force_code, "la_code": e.la_code, "outcome": e.outcome,
              "decided_by": e.decided_by, "decided_at": e.at} for e in events]
     for batch in _rounds(rows, "incident_id", "child_index"):
-        stmt = upsert(t).values(batch)
+        stmt = upsert(t)
         later = stmt.excluded.decided_at >= t.c.decided_at
         await conn.execute(stmt.on_conflict_do_update(
             index_elements=["incident_id", "child_index"], set_={
                 "force_code": _known(t, stmt, "force_code"),
                 **{c: case((later, stmt.excluded[c]), else_=t.c[c])
                    for c in ("la_code", "outcome", "decided_by")},
-                "decided_at": func.greatest(t.c.decided_at, stmt.excluded.decided_at)}))
+                "decided_at": func.greatest(t.c.decided_at, stmt.excluded.decided_at)}),
+            batch)
     reviews = [_review_row(e) for e in events if e.review_id is not None]
     for batch in _rounds(reviews, "review_id"):
         # a round touches each review once: split by what its events say, order unchanged
@@ -296,11 +298,11 @@ def _review_row(e: ChildOutcome) -> dict[str, Any]:
 
 async def _reviews(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     t = figures_reviews
-    stmt = upsert(t).values(rows)
+    stmt = upsert(t)
     when = [name for name in rows[0] if name.endswith("_at")]
     await conn.execute(stmt.on_conflict_do_update(index_elements=["review_id"], set_={
         **{c: _known(t, stmt, c) for c in ("force_code", "la_code")},
-        **{name: _first(t, stmt, name) for name in when}}))
+        **{name: _first(t, stmt, name) for name in when}}), rows)
 
 
 HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
