@@ -165,14 +165,20 @@ class RosterCache:
         matcher) is rebuilt in the background before the next child needs it, not by the
         child that finds it changed. A change is acted on once it has held for one look: a
         burst of imports (an LA loading all its schools) costs one rebuild after it, not one
-        per look during it; a child arriving meanwhile starts one itself, as before. One small
-        query a look; runs until cancelled."""
+        per look during it; a child arriving meanwhile starts one itself, as before. The first
+        index is built by a look only once some roll exists. One small query a look; runs
+        until cancelled."""
         last: tuple[object, ...] | None = None
         while True:
             try:
                 version = await self._version()
                 current = self._current
-                if current is None or (version == last and version != current.version):
+                settled = version == last
+                # the first index only once a roll exists and has settled: an index built
+                # before the rolls arrive would be served, stale, while they are rebuilt in,
+                # where a first child waits for a first build (under the lock) of the rolls
+                if settled and (version != current.version if current is not None
+                                else version[0] is not None):
                     await self.get()
                 last = version
             except Exception as exc:  # the database away: the next child or look tries again
