@@ -113,8 +113,12 @@ def _near_level(first: str, second: str, nicknames: bool) -> str:
 
 def _best_near_level(pairs: Iterable[tuple[str, str]], nicknames: bool) -> str:
     """Return the nearest level any pair of forms reaches."""
-    levels = (_near_level(first, second, nicknames) for first, second in pairs)
-    return min(levels, key=_NEAR_RANK.__getitem__, default=DISAGREE)
+    best, rank = DISAGREE, _NEAR_RANK[DISAGREE]
+    for first, second in pairs:
+        level = _near_level(first, second, nicknames)
+        if _NEAR_RANK[level] < rank:
+            best, rank = level, _NEAR_RANK[level]
+    return best
 
 
 def _anchored_pairs(child: tuple[str, ...], pupil: tuple[str, ...]) -> set[tuple[str, str]]:

@@ -69,7 +69,7 @@ class Thresholds:
     review_candidates: int = 5
 
 
-def has_identity_evidence(agreements: dict[str, str]) -> bool:
+def has_identity_evidence(agreements: Mapping[str, str]) -> bool:
     """Tell whether the given name agrees at all, or the UPN does.
 
     Brothers and sisters share a family name, an address and (twins) a date of birth, so
@@ -80,14 +80,15 @@ def has_identity_evidence(agreements: dict[str, str]) -> bool:
     return agreements[GIVEN] != DISAGREE or agreements[UPN] == AGREE
 
 
-def review_reason(people: Sequence[Sequence[Candidate]], limits: Thresholds) -> str:
-    """Return why the best-ranked person may not be auto-matched, or '' when it may."""
-    lead = max(people[0], key=lambda candidate: candidate.score)
-    if len(people) > 1 and _best_score(people[1]) >= lead.score - limits.margin:
+def review_reason(score: float, agreements: Mapping[str, str], runner_up: float | None,
+                  limits: Thresholds) -> str:
+    """Return why the best-ranked person, at a score with these levels, may not be
+    auto-matched, or '' when it may; runner_up is the next person's best score, if any."""
+    if runner_up is not None and runner_up >= score - limits.margin:
         return "different pupils score too close to tell apart"
-    if lead.score < limits.matched:
+    if score < limits.matched:
         return "best candidate scored below the match threshold"
-    if not has_identity_evidence(lead.agreements):
+    if not has_identity_evidence(agreements):
         return "the given name does not agree and no UPN does"
     return ""
 
@@ -95,11 +96,6 @@ def review_reason(people: Sequence[Sequence[Candidate]], limits: Thresholds) -> 
 def _by_score(candidate: Candidate) -> float:
     """Sort key: best score first."""
     return -candidate.score
-
-
-def _best_score(candidates: Sequence[Candidate]) -> float:
-    """Return the highest score among one person's rows."""
-    return max(candidate.score for candidate in candidates)
 
 
 def _one_per_school(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
@@ -130,6 +126,13 @@ class _Query(NamedTuple):
     area: frozenset[str]
     in_area: float
     out_of_area: float
+    ceiling: float  # the most any pupil's names can add (max_name_bits)
+
+
+# A row weighed against a report, not yet a Candidate: (score, the context's weighing, the
+# names' weighing, the bits taken back for a sibling's shared family name). Most rows weighed
+# are never shown, so the Candidate and its explanation are built only for those that are.
+_Weighed = tuple[float, Scored, Scored, float]
 
 
 def area_priors(in_area: int, rows: int, population: int, share: float) -> tuple[float, float]:
@@ -188,18 +191,23 @@ class RosterIndex:
     def match(self, child: ChildReport, *, on_date: date) -> Decision:
         """Decide which school roll(s), if any, the reported child is on at a date."""
         query = self._query(child)
+        day = on_date.toordinal()
         close = self._blocking.close_candidates(query.profile)
-        rows = [row for row in close if self._eligible(row, on_date)]
-        decision = self._decide(self._score_contenders(rows, query), query, on_date)
+        rows = self._eligible_rows(close, day)
+        # each row is weighed once per report, though the loose pass below ranks it again
+        contexts: dict[int, Scored] = {}
+        weighed: dict[int, _Weighed] = {}
+        decision = self._decide(self._score_contenders(rows, query, contexts, weighed),
+                                query, day)
         if decision.status == "matched":
             # a pupil clearly ahead on the close keys: a loose key finds only pupils with
             # both names unlike the report's, which cannot come within the margin of it
             return decision
-        loose = [row for row in self._blocking.loose_candidates(query.profile) - close
-                 if self._eligible(row, on_date)]
+        loose = self._eligible_rows(self._blocking.loose_candidates(query.profile) - close, day)
         if not loose:
             return decision
-        return self._decide(self._score_contenders(rows + loose, query), query, on_date)
+        return self._decide(self._score_contenders(rows + loose, query, contexts, weighed),
+                            query, day)
 
     @property
     def u_probabilities(self) -> Mapping[str, Mapping[str, float]]:
@@ -229,8 +237,9 @@ class RosterIndex:
         profile = report_profile(child)
         hint = (child.school_urn_hint or "").strip()
         area = child.area_urns
+        ceiling = max_name_bits(profile, self._weights)
         if not area or self._area_share is None or not self._pupils:
-            return _Query(profile, hint, frozenset(), self._prior, self._prior)
+            return _Query(profile, hint, frozenset(), self._prior, self._prior, ceiling)
         priors = self._area_priors.get(area)
         if priors is None:
             priors = area_priors(self.area_size(area), len(self._pupils), self._population,
@@ -238,33 +247,44 @@ class RosterIndex:
             if len(self._area_priors) >= AREA_CACHE:
                 self._area_priors.clear()
             self._area_priors[area] = priors
-        return _Query(profile, hint, area, *priors)
+        return _Query(profile, hint, area, *priors, ceiling)
 
     def _eligible(self, row: int, on_date: date) -> bool:
         """Tell whether a row is on roll at the date at a school that is not closed."""
-        day = on_date.toordinal()
-        return self._roll_from[row] <= day <= self._roll_to[row] and (
-            self._open_urns is None or self._pupils[row].urn in self._open_urns
-        )
+        return bool(self._eligible_rows((row,), on_date.toordinal()))
 
-    def _score_contenders(self, rows: list[int], query: _Query) -> dict[int, Candidate]:
-        """Score rows best-first, stopping once none left can reach review or rival the best.
+    def _eligible_rows(self, rows: Iterable[int], day: int) -> list[int]:
+        """Return the rows on roll on a day (an ordinal) at a school that is not closed."""
+        roll_from, roll_to, open_urns = self._roll_from, self._roll_to, self._open_urns
+        if open_urns is None:
+            return [row for row in rows if roll_from[row] <= day <= roll_to[row]]
+        pupils = self._pupils
+        return [row for row in rows
+                if roll_from[row] <= day <= roll_to[row] and pupils[row].urn in open_urns]
+
+    def _score_contenders(self, rows: list[int], query: _Query, contexts: dict[int, Scored],
+                          weighed: dict[int, _Weighed]) -> dict[int, _Weighed]:
+        """Weigh rows best-first, stopping once none left can reach review or rival the best.
 
         Names are the costly comparison, so the prior and every other field are weighed
         first and the names are bounded by what an exact match on the reported names could
-        add.
+        add. `contexts` and `weighed` keep what one report's passes have weighed already.
         """
-        limits = self._thresholds
-        ceiling = max_name_bits(query.profile, self._weights)
-        contexts = sorted(((self._context(row, query), row) for row in rows),
-                          key=lambda item: -item[0][0])
-        scored: dict[int, Candidate] = {}
+        for row in rows:
+            if row not in contexts:
+                contexts[row] = self._context(row, query)
+        review, margin, ceiling = self._thresholds.review, self._thresholds.margin, query.ceiling
+        scored: dict[int, _Weighed] = {}
         best = -math.inf
-        for context, row in contexts:
-            if ceiling + context[0] < max(limits.review, best - limits.margin):
+        for row in sorted(rows, key=lambda row: -contexts[row][0]):
+            context = contexts[row]
+            if ceiling + context[0] < max(review, best - margin):
                 break
-            scored[row] = self._finish(row, query.profile, context)
-            best = max(best, scored[row].score)
+            row_weighed = weighed.get(row)
+            if row_weighed is None:
+                row_weighed = weighed[row] = self._weigh(row, query.profile, context)
+            scored[row] = row_weighed
+            best = max(best, row_weighed[0])
         return scored
 
     def _context(self, row: int, query: _Query) -> Scored:
@@ -272,9 +292,11 @@ class RosterIndex:
         small fixed step."""
         urn = self._pupils[row].urn
         bits, levels, by_field = score_context(query.profile, self._profiles[row], self._weights)
-        prior = query.in_area if urn in query.area else query.out_of_area
+        prior = query.out_of_area
         if query.area:
-            levels[PRIOR] = IN_AREA if urn in query.area else OUT_OF_AREA
+            inside = urn in query.area
+            prior = query.in_area if inside else prior
+            levels[PRIOR] = IN_AREA if inside else OUT_OF_AREA
         by_field = {PRIOR: prior} | by_field
         bits += prior
         if query.hint:
@@ -285,48 +307,62 @@ class RosterIndex:
             bits += step
         return bits, levels, by_field
 
-    def _finish(self, row: int, profile: Profile, context: Scored) -> Candidate:
-        """Add the names to a row's weighed context and make it a candidate."""
-        context_bits, levels, by_field = context
-        name_bits, agreements, by_name = score_names(profile, self._profiles[row], self._weights)
-        all_levels = agreements | levels
-        overlap = sibling_overlap(all_levels, by_name)
+    def _weigh(self, row: int, profile: Profile, context: Scored) -> _Weighed:
+        """Add the names to a row's weighed context."""
+        names = score_names(profile, self._profiles[row], self._weights)
+        overlap = sibling_overlap(context[1], names[2])
+        return context[0] + names[0] - overlap, context, names, overlap
+
+    def _candidate(self, row: int, row_weighed: _Weighed) -> Candidate:
+        """Make a weighed row a candidate, with the model's explanation."""
+        score, (_, levels, by_field), (_, agreements, by_name), overlap = row_weighed
         if overlap:
-            by_name[FAMILY] -= overlap
-        score = context_bits + name_bits - overlap
-        return Candidate(self._pupils[row], score, all_levels,
+            by_name = by_name | {FAMILY: by_name[FAMILY] - overlap}
+        return Candidate(self._pupils[row], score, agreements | levels,
                          {PRIOR: by_field[PRIOR]} | by_name | by_field)
 
     def _score(self, row: int, query: _Query) -> Candidate:
         """Score one row against a report."""
-        return self._finish(row, query.profile, self._context(row, query))
+        return self._candidate(row, self._weigh(row, query.profile, self._context(row, query)))
 
     def _person_rows(
-        self, person: int, scored: dict[int, Candidate], query: _Query, on_date: date,
+        self, person: int, scored: dict[int, _Weighed], query: _Query, day: int,
     ) -> list[Candidate]:
         """Return every eligible row of one person, scoring rows blocking did not reach."""
         rows = self._rows_of_person.get(person, [person])
+        unscored = set(self._eligible_rows((row for row in rows if row not in scored), day))
         return [
-            scored[row] if row in scored else self._score(row, query)
+            self._candidate(row, scored[row]) if row in scored else self._score(row, query)
             for row in rows
-            if row in scored or self._eligible(row, on_date)
+            if row in scored or row in unscored
         ]
 
-    def _decide(self, scored: dict[int, Candidate], query: _Query, on_date: date) -> Decision:
+    def _decide(self, scored: dict[int, _Weighed], query: _Query, day: int) -> Decision:
         """Match the best person, or send the plausible ones to review."""
         if not scored:
             return Decision("unmatched", (), (), "no candidate on roll at an open school")
-        people: dict[int, list[Candidate]] = {}
-        for row, candidate in scored.items():
-            people.setdefault(self._people[row], []).append(candidate)
+        people: dict[int, list[int]] = {}
+        for row in scored:
+            people.setdefault(self._people[row], []).append(row)
+        best = {person: max(scored[row][0] for row in rows) for person, rows in people.items()}
         limits = self._thresholds
-        ranked = sorted(people.items(), key=lambda item: -_best_score(item[1]))
-        plausible = [item for item in ranked if _best_score(item[1]) >= limits.review]
+        ranked = sorted(people.items(), key=lambda item: -best[item[0]])
+        plausible = [item for item in ranked if best[item[0]] >= limits.review]
         if not plausible:
             return Decision("unmatched", (), (), "no candidate scored above the review threshold")
-        reason = review_reason([rows for _, rows in plausible], limits)
+        lead_score, lead_agreements = _lead(plausible[0][1], scored)
+        runner_up = best[plausible[1][0]] if len(plausible) > 1 else None
+        reason = review_reason(lead_score, lead_agreements, runner_up, limits)
         if reason:
-            shortlist = [c for _, rows in plausible[: limits.review_candidates] for c in rows]
+            shortlist = [self._candidate(row, scored[row])
+                         for _, rows in plausible[: limits.review_candidates] for row in rows]
             return Decision("review", (), tuple(sorted(shortlist, key=_by_score)), reason)
-        rows = self._person_rows(plausible[0][0], scored, query, on_date)
+        rows = self._person_rows(plausible[0][0], scored, query, day)
         return Decision("matched", _one_per_school(rows), (), "one pupil clearly ahead")
+
+
+def _lead(rows: Sequence[int], scored: Mapping[int, _Weighed]) -> tuple[float, dict[str, str]]:
+    """Return the best of one person's rows: its score and its levels, names and context."""
+    score, (_, context, _), (_, names, _), _ = max((scored[row] for row in rows),
+                                                   key=lambda row_weighed: row_weighed[0])
+    return score, names | context

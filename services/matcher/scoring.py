@@ -136,9 +136,11 @@ class Weights:
 
     def level_bits(self, field: str, level: str, value: Hashable = None) -> float:
         """Return log2(m/u) for a level, using the value's frequency on exact levels."""
+        if value is None:
+            return 0.0 if level == MISSING else self.bits[field][level]
         if level == MISSING:
             return 0.0
-        if value is not None and (field, level) in TF_LEVELS:
+        if (field, level) in TF_LEVELS:
             return math.log2(self.m[field][level] / self.share(field, level, value))
         return self.bits[field][level]
 
