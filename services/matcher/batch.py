@@ -59,14 +59,16 @@ def _match_serially(index: RosterIndex, children: Sequence[ChildReport], on_date
             for row in result_rows(child.child_ref, index.match(child, on_date=on_date))]
 
 
-# The index a forked worker inherits from the parent: copied on write, never pickled.
-_FORKED_INDEX: list[RosterIndex] = []
+# What a forked worker inherits from the parent, copied on write, never pickled: the index,
+# the children and the date. A task is only where its chunk starts, so no report is pickled
+# and a force's area (one frozenset every report of it shares) stays one object.
+_FORKED: list[tuple[RosterIndex, Sequence[ChildReport], date]] = []
 
 
-def _match_chunk(chunk: tuple[Sequence[ChildReport], date]) -> list[ResultRow]:
-    """A worker's share: match a chunk against the inherited index."""
-    children, on_date = chunk
-    return _match_serially(_FORKED_INDEX[0], children, on_date)
+def _match_chunk(start: int) -> list[ResultRow]:
+    """A worker's share: match one chunk of the inherited children against the index."""
+    index, children, on_date = _FORKED[0]
+    return _match_serially(index, children[start:start + CHUNK], on_date)
 
 
 def match_children(index: RosterIndex, children: Sequence[ChildReport], *, on_date: date,
@@ -78,13 +80,13 @@ def match_children(index: RosterIndex, children: Sequence[ChildReport], *, on_da
     """
     if workers <= 1 or len(children) < 2 * CHUNK or "fork" not in get_all_start_methods():
         return _match_serially(index, children, on_date)
-    _FORKED_INDEX[:] = [index]
+    _FORKED[:] = [(index, children, on_date)]
     try:
         with get_context("fork").Pool(workers) as pool:
-            chunks = [(children[i:i + CHUNK], on_date) for i in range(0, len(children), CHUNK)]
-            return [row for rows in pool.map(_match_chunk, chunks) for row in rows]
+            chunks = pool.map(_match_chunk, range(0, len(children), CHUNK))
+            return [row for rows in chunks for row in rows]
     finally:
-        _FORKED_INDEX.clear()
+        _FORKED.clear()
 
 
 def run_batch(
