@@ -23,9 +23,9 @@ from services.matcher.comparisons import (
 from services.matcher.profiles import group_people, pupil_profile, report_profile
 from services.matcher.records import Candidate, ChildReport, Decision, Pupil
 from services.matcher.scoring import (
+    NameBound,
     Scored,
     estimate_weights,
-    max_name_bits,
     pair_levels,
     score_context,
     score_names,
@@ -126,7 +126,7 @@ class _Query(NamedTuple):
     area: frozenset[str]
     in_area: float
     out_of_area: float
-    ceiling: float  # the most any pupil's names can add (max_name_bits)
+    names: NameBound  # the most a pupil's names can add
 
 
 # A row weighed against a report, not yet a Candidate: (score, the context's weighing, the
@@ -197,7 +197,7 @@ class RosterIndex:
         # each row is weighed once per report, though the loose pass below ranks it again
         contexts: dict[int, Scored] = {}
         weighed: dict[int, _Weighed] = {}
-        decision = self._decide(self._score_contenders(rows, query, contexts, weighed),
+        decision = self._decide(rows, self._score_contenders(rows, query, contexts, weighed),
                                 query, day)
         if decision.status == "matched":
             # a pupil clearly ahead on the close keys: a loose key finds only pupils with
@@ -206,7 +206,8 @@ class RosterIndex:
         loose = self._eligible_rows(self._blocking.loose_candidates(query.profile) - close, day)
         if not loose:
             return decision
-        return self._decide(self._score_contenders(rows + loose, query, contexts, weighed),
+        rows += loose
+        return self._decide(rows, self._score_contenders(rows, query, contexts, weighed),
                             query, day)
 
     @property
@@ -237,9 +238,9 @@ class RosterIndex:
         profile = report_profile(child)
         hint = (child.school_urn_hint or "").strip()
         area = child.area_urns
-        ceiling = max_name_bits(profile, self._weights)
+        names = NameBound(profile, self._weights)
         if not area or self._area_share is None or not self._pupils:
-            return _Query(profile, hint, frozenset(), self._prior, self._prior, ceiling)
+            return _Query(profile, hint, frozenset(), self._prior, self._prior, names)
         priors = self._area_priors.get(area)
         if priors is None:
             priors = area_priors(self.area_size(area), len(self._pupils), self._population,
@@ -247,7 +248,7 @@ class RosterIndex:
             if len(self._area_priors) >= AREA_CACHE:
                 self._area_priors.clear()
             self._area_priors[area] = priors
-        return _Query(profile, hint, area, *priors, ceiling)
+        return _Query(profile, hint, area, *priors, names)
 
     def _eligible(self, row: int, on_date: date) -> bool:
         """Tell whether a row is on roll at the date at a school that is not closed."""
@@ -267,19 +268,26 @@ class RosterIndex:
         """Weigh rows best-first, stopping once none left can reach review or rival the best.
 
         Names are the costly comparison, so the prior and every other field are weighed
-        first and the names are bounded by what an exact match on the reported names could
-        add. `contexts` and `weighed` keep what one report's passes have weighed already.
+        first and the names are bounded (NameBound): by what an exact match on the reported
+        names could add, and per row by which of its names agree exactly. A row skipped
+        scores below the cutoff: it could be neither the match, nor a rival within the
+        margin, nor plausible. `contexts` and `weighed` keep what one report's passes have
+        weighed already.
         """
         for row in rows:
             if row not in contexts:
                 contexts[row] = self._context(row, query)
-        review, margin, ceiling = self._thresholds.review, self._thresholds.margin, query.ceiling
+        review, margin, names = self._thresholds.review, self._thresholds.margin, query.names
+        profiles = self._profiles
         scored: dict[int, _Weighed] = {}
         best = -math.inf
         for row in sorted(rows, key=lambda row: -contexts[row][0]):
             context = contexts[row]
-            if ceiling + context[0] < max(review, best - margin):
-                break
+            cutoff = max(review, best - margin)
+            if names.ceiling + context[0] < cutoff:
+                break  # nor can any row after it
+            if names.of(profiles[row]) + context[0] < cutoff:
+                continue  # agreeing exactly on neither name, it cannot reach the cutoff
             row_weighed = weighed.get(row)
             if row_weighed is None:
                 row_weighed = weighed[row] = self._weigh(row, query.profile, context)
@@ -337,9 +345,11 @@ class RosterIndex:
             if row in scored or row in unscored
         ]
 
-    def _decide(self, scored: dict[int, _Weighed], query: _Query, day: int) -> Decision:
-        """Match the best person, or send the plausible ones to review."""
-        if not scored:
+    def _decide(self, eligible: Sequence[int], scored: dict[int, _Weighed], query: _Query,
+                day: int) -> Decision:
+        """Match the best person among the eligible rows weighed, or send the plausible
+        ones to review."""
+        if not eligible:
             return Decision("unmatched", (), (), "no candidate on roll at an open school")
         people: dict[int, list[int]] = {}
         for row in scored:
@@ -354,8 +364,9 @@ class RosterIndex:
         runner_up = best[plausible[1][0]] if len(plausible) > 1 else None
         reason = review_reason(lead_score, lead_agreements, runner_up, limits)
         if reason:
-            shortlist = [self._candidate(row, scored[row])
-                         for _, rows in plausible[: limits.review_candidates] for row in rows]
+            # every school a shortlisted pupil is on, as a match would name them all
+            shortlist = [candidate for person, _ in plausible[: limits.review_candidates]
+                         for candidate in self._person_rows(person, scored, query, day)]
             return Decision("review", (), tuple(sorted(shortlist, key=_by_score)), reason)
         rows = self._person_rows(plausible[0][0], scored, query, day)
         return Decision("matched", _one_per_school(rows), (), "one pupil clearly ahead")

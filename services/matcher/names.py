@@ -69,7 +69,8 @@ def consonant_skeleton(token: str) -> str:
 @lru_cache(maxsize=262_144)
 def writes_few_vowels(token: str) -> bool:
     """Tell whether a folded name form is in a script that leaves vowels out (Arabic, Hebrew)."""
-    return not token.isascii() and any("\u0590" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u08ff" for ch in token)
+    return not token.isascii() and any(
+        "\u0590" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u08ff" for ch in token)
 
 
 @lru_cache(maxsize=262_144)

@@ -358,21 +358,68 @@ def sibling_overlap(levels: dict[str, str], bits: dict[str, float]) -> float:
     return max(0.0, bits.get(FAMILY, 0.0) - SIBLING_FAMILY_BITS)
 
 
-def _most_exact_bits(weights: Weights, field: str, forms: tuple[str, ...]) -> float:
-    """Return the largest exact-match weight any form of a reported name could earn."""
-    return max((weights.level_bits(field, EXACT, form) for form in forms), default=0.0)
+class _OrientedBound:
+    """A bound on what a report's names, read in one order, add against one pupil."""
+
+    __slots__ = ("_family", "_family_exact", "_family_near", "_forms", "_given_exact",
+                 "_given_near", "_penalty", "ceiling")
+
+    def __init__(self, given: tuple[str, ...], family: tuple[str, ...], weights: Weights,
+                 penalty: float) -> None:
+        self._forms = frozenset(given)
+        # an exact or preferred-name agreement weighs its form's term-frequency weight
+        self._given_exact = max((weights.level_bits(GIVEN, level, form) for form in given
+                                 for level in (EXACT, PREFERRED)), default=-math.inf)
+        self._given_near = _near_bound(weights, GIVEN, given, (EXACT, PREFERRED))
+        self._family = family[-1] if family else None
+        self._family_exact = (weights.level_bits(FAMILY, EXACT, family[-1]) if family
+                              else -math.inf)
+        self._family_near = max(0.0, _near_bound(weights, FAMILY, family, (EXACT,)))
+        self._penalty = penalty
+        self.ceiling = (max(self._given_exact, self._given_near)
+                        + max(self._family_exact, self._family_near) - penalty)
+
+    def of(self, pupil: Profile) -> float:
+        """Return the most the names can add against this pupil in this order."""
+        given = self._given_near
+        if not (self._forms.isdisjoint(pupil.given) and self._forms.isdisjoint(pupil.preferred)):
+            given = max(given, self._given_exact)
+        family = self._family_near
+        if pupil.family and pupil.family[-1] == self._family:
+            family = max(family, self._family_exact)
+        return given + family - self._penalty
 
 
-def max_name_bits(child: Profile, weights: Weights) -> float:
-    """Return an upper bound on what the names of any pupil can add for this report."""
-    former = weights.bits[FAMILY][FORMER]
-    straight = _most_exact_bits(weights, GIVEN, child.given) + max(
-        _most_exact_bits(weights, FAMILY, child.family[-1:]), former, 0.0
-    )
-    swapped = _most_exact_bits(weights, GIVEN, child.family) + max(
-        _most_exact_bits(weights, FAMILY, child.given[-1:]), former, 0.0
-    )
-    return max(straight, swapped - SWAPPED_NAMES_PENALTY)
+def _near_bound(weights: Weights, field: str, reported: tuple[str, ...],
+                exact: tuple[str, ...]) -> float:
+    """Return the most any level but the exact ones can weigh, near misses capped as
+    _name_bits caps them."""
+    cap = _near_miss_cap(weights, field, reported)
+    return max(min(bits, cap) if level in NEAR_MISSES else bits
+               for level, bits in weights.bits[field].items() if level not in exact)
+
+
+class NameBound:
+    """An upper bound on what a report's names add against a pupil (score_names), in either
+    order, from exact agreement alone: set and string tests, no fuzzy comparison.
+
+    A name that agrees exactly may weigh its form's term-frequency weight; any other level
+    weighs at most the best near miss, capped as scoring caps it. A rare reported name
+    weighs far more exactly than nearly, so a pupil agreeing exactly on neither name is
+    bounded well below the report's ceiling, and can be passed over unweighed.
+    """
+
+    __slots__ = ("_straight", "_swapped", "ceiling")
+
+    def __init__(self, child: Profile, weights: Weights) -> None:
+        self._straight = _OrientedBound(child.given, child.family, weights, 0.0)
+        self._swapped = _OrientedBound(child.family, child.given, weights,
+                                       SWAPPED_NAMES_PENALTY)
+        self.ceiling = max(self._straight.ceiling, self._swapped.ceiling)
+
+    def of(self, pupil: Profile) -> float:
+        """Return the most the names can add against this pupil."""
+        return max(self._straight.of(pupil), self._swapped.of(pupil))
 
 
 def pair_levels(child: Profile, pupil: Profile, weights: Weights) -> dict[str, str]:

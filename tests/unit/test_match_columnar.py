@@ -17,7 +17,9 @@ ON = date(2026, 11, 23)
 # 46839e9): per report, the status, the URNs and scores shown, and the reason. Rewritten
 # on purpose when the model changes decisions: last for the shared name-pair share and the
 # initials blocking keys, and the model retrained on them (three more reports matched;
-# the other changes are scores).
+# the other changes are scores); then for the unmatched reason, which now says "no
+# candidate on roll" only when blocking found nobody on roll (30 reports whose blocked
+# pupils all fell below review now say so).
 GOLDEN = Path(__file__).parents[1] / "data" / "match_decisions_golden.json"
 
 
