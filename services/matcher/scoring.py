@@ -128,6 +128,9 @@ class Weights:
     # other children sharing a (given form, family name) pair, for the pairs far commoner
     # than their names' shares multiplied (name_pairs)
     pairs: Mapping[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    # per field and set of exact levels, the largest near-miss and other weights (NameBound)
+    maxima: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False)
 
     def share(self, field: str, level: str, value: Hashable) -> float:
         """Return the share of roster records holding a value, shrunk towards U_PRIORS."""
@@ -393,10 +396,23 @@ class _OrientedBound:
 def _near_bound(weights: Weights, field: str, reported: tuple[str, ...],
                 exact: tuple[str, ...]) -> float:
     """Return the most any level but the exact ones can weigh, near misses capped as
-    _name_bits caps them."""
-    cap = _near_miss_cap(weights, field, reported)
-    return max(min(bits, cap) if level in NEAR_MISSES else bits
-               for level, bits in weights.bits[field].items() if level not in exact)
+    _name_bits caps them: the largest of min(near miss, cap) is min(largest near miss, cap)."""
+    near, other = _level_maxima(weights, field, exact)
+    return max(min(near, _near_miss_cap(weights, field, reported)), other)
+
+
+def _level_maxima(weights: Weights, field: str, exact: tuple[str, ...]) -> tuple[float, float]:
+    """Return the largest weight of a near-miss level and of any other level but the exact
+    ones, once per roster's weights."""
+    key = (field, exact)
+    maxima = weights.maxima.get(key)
+    if maxima is None:
+        levels = [(level, bits) for level, bits in weights.bits[field].items()
+                  if level not in exact]
+        maxima = weights.maxima[key] = (
+            max((bits for level, bits in levels if level in NEAR_MISSES), default=-math.inf),
+            max((bits for level, bits in levels if level not in NEAR_MISSES), default=-math.inf))
+    return maxima
 
 
 class NameBound:
