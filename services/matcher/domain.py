@@ -25,6 +25,7 @@ from services.matcher.records import Candidate, ChildReport, Decision, Pupil
 from services.matcher.scoring import (
     NameBound,
     Scored,
+    context_bits,
     estimate_weights,
     pair_levels,
     score_context,
@@ -195,7 +196,7 @@ class RosterIndex:
         close = self._blocking.close_candidates(query.profile)
         rows = self._eligible_rows(close, day)
         # each row is weighed once per report, though the loose pass below ranks it again
-        contexts: dict[int, Scored] = {}
+        contexts: dict[int, float] = {}
         weighed: dict[int, _Weighed] = {}
         decision = self._decide(rows, self._score_contenders(rows, query, contexts, weighed),
                                 query, day)
@@ -263,7 +264,7 @@ class RosterIndex:
         return [row for row in rows
                 if roll_from[row] <= day <= roll_to[row] and pupils[row].urn in open_urns]
 
-    def _score_contenders(self, rows: list[int], query: _Query, contexts: dict[int, Scored],
+    def _score_contenders(self, rows: list[int], query: _Query, contexts: dict[int, float],
                           weighed: dict[int, _Weighed]) -> dict[int, _Weighed]:
         """Weigh rows best-first, stopping once none left can reach review or rival the best.
 
@@ -276,24 +277,36 @@ class RosterIndex:
         """
         for row in rows:
             if row not in contexts:
-                contexts[row] = self._context(row, query)
+                contexts[row] = self._context_bits(row, query)
         review, margin, names = self._thresholds.review, self._thresholds.margin, query.names
         profiles = self._profiles
         scored: dict[int, _Weighed] = {}
         best = -math.inf
-        for row in sorted(rows, key=lambda row: -contexts[row][0]):
+        for row in sorted(rows, key=lambda row: -contexts[row]):
             context = contexts[row]
             cutoff = max(review, best - margin)
-            if names.ceiling + context[0] < cutoff:
+            if names.ceiling + context < cutoff:
                 break  # nor can any row after it
-            if names.of(profiles[row]) + context[0] < cutoff:
+            if names.of(profiles[row]) + context < cutoff:
                 continue  # agreeing exactly on neither name, it cannot reach the cutoff
             row_weighed = weighed.get(row)
             if row_weighed is None:
-                row_weighed = weighed[row] = self._weigh(row, query.profile, context)
+                row_weighed = weighed[row] = self._weigh(row, query.profile,
+                                                         self._context(row, query))
             scored[row] = row_weighed
             best = max(best, row_weighed[0])
         return scored
+
+    def _context_bits(self, row: int, query: _Query) -> float:
+        """Return _context's total alone (the same sum, in the same order): what rows are
+        ranked and bounded by before any is weighed."""
+        urn = self._pupils[row].urn
+        bits = context_bits(query.profile, self._profiles[row], self._weights)
+        bits += query.in_area if query.area and urn in query.area else query.out_of_area
+        if query.hint:
+            bits += (self._thresholds.hint_bonus if query.hint == urn
+                     else -self._thresholds.hint_penalty)
+        return bits
 
     def _context(self, row: int, query: _Query) -> Scored:
         """Weigh the prior and everything but the names; a school hint adds or costs one

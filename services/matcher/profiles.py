@@ -60,7 +60,7 @@ def report_profile(child: ChildReport) -> Profile:
         former=(), dob=child.date_of_birth.toordinal(),
         gender=(child.gender or "").strip().upper()[:1], postcode=postcode,
         outward=postcode_outward(postcode), house=house, street=street,
-        upn=upn if upn_number.is_valid(upn) else "",
+        upn=upn if upn and upn_number.is_valid(upn) else "",
     )
 
 

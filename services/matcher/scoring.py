@@ -113,6 +113,7 @@ PAIR_EXCESS_BITS = 1.0  # a name pair is kept only when it is this much commoner
 SIBLING_FAMILY_BITS = 1.0  # what a family name still says once the household agrees
 NEAR_MISSES = frozenset({NICKNAME, VARIANT, TYPO, TRANSLITERATED, FUZZY_HIGH, FUZZY_LOW, PART})
 NEAR_MISS_GAP = 0.5
+PART_BOUNDS_CACHE = 131_072  # reported names whose bounds are kept (NameBound)
 U_SAMPLE_PAIRS = 40_000
 
 
@@ -130,6 +131,9 @@ class Weights:
     pairs: Mapping[tuple[str, str], int] = dataclasses.field(default_factory=dict)
     # per field and set of exact levels, the largest near-miss and other weights (NameBound)
     maxima: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False)
+    # per field and reported name, its exact and other bounds (NameBound)
+    part_bounds: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False)
 
     def share(self, field: str, level: str, value: Hashable) -> float:
@@ -349,6 +353,23 @@ def score_context(child: Profile, pupil: Profile, weights: Weights) -> Scored:
     return sum(bits.values()), {DOB: dob, GENDER: gender, ADDRESS: address, UPN: upn}, bits
 
 
+def context_bits(child: Profile, pupil: Profile, weights: Weights) -> float:
+    """Return score_context's total alone, the same sum in the same order, building no
+    levels or explanation: a field the report lacks adds nothing, so it is not compared."""
+    dob = compare_dob(child.dob, pupil.dob)
+    total = weights.level_bits(DOB, dob, pupil.dob if dob == EXACT else None)
+    if child.gender:
+        total += weights.level_bits(GENDER, compare_gender(child.gender, pupil.gender))
+    if child.postcode or child.street:
+        address = compare_address(child, pupil)
+        total += weights.level_bits(ADDRESS, address,
+                                    household_key(pupil) if address == HOUSEHOLD else None)
+    if child.upn:
+        upn = compare_upn(child.upn, pupil.upn)
+        total += weights.level_bits(UPN, upn, pupil.upn if upn == AGREE else None)
+    return total
+
+
 def sibling_overlap(levels: dict[str, str], bits: dict[str, float]) -> float:
     """Return the bits to take back when the household and the family name agree together.
 
@@ -370,14 +391,9 @@ class _OrientedBound:
     def __init__(self, given: tuple[str, ...], family: tuple[str, ...], weights: Weights,
                  penalty: float) -> None:
         self._forms = frozenset(given)
-        # an exact or preferred-name agreement weighs its form's term-frequency weight
-        self._given_exact = max((weights.level_bits(GIVEN, level, form) for form in given
-                                 for level in (EXACT, PREFERRED)), default=-math.inf)
-        self._given_near = _near_bound(weights, GIVEN, given, (EXACT, PREFERRED))
+        self._given_exact, self._given_near = _part_bounds(weights, GIVEN, given)
         self._family = family[-1] if family else None
-        self._family_exact = (weights.level_bits(FAMILY, EXACT, family[-1]) if family
-                              else -math.inf)
-        self._family_near = max(0.0, _near_bound(weights, FAMILY, family, (EXACT,)))
+        self._family_exact, self._family_near = _part_bounds(weights, FAMILY, family)
         self._penalty = penalty
         self.ceiling = (max(self._given_exact, self._given_near)
                         + max(self._family_exact, self._family_near) - penalty)
@@ -391,6 +407,28 @@ class _OrientedBound:
         if pupil.family and pupil.family[-1] == self._family:
             family = max(family, self._family_exact)
         return given + family - self._penalty
+
+
+def _part_bounds(weights: Weights, field: str, reported: tuple[str, ...]
+                 ) -> tuple[float, float]:
+    """Return the most a reported name can weigh in a field agreeing exactly (its form's
+    term-frequency weight; for a given name, as a preferred name too) and at any other level,
+    once per name and roster's weights (most reports bear common names)."""
+    key = (field, reported)
+    bounds = weights.part_bounds.get(key)
+    if bounds is not None:
+        return bounds
+    if field == GIVEN:
+        exact = max((weights.level_bits(GIVEN, level, form) for form in reported
+                     for level in (EXACT, PREFERRED)), default=-math.inf)
+        bounds = exact, _near_bound(weights, GIVEN, reported, (EXACT, PREFERRED))
+    else:  # a missing family name weighs nothing
+        exact = weights.level_bits(FAMILY, EXACT, reported[-1]) if reported else -math.inf
+        bounds = exact, max(0.0, _near_bound(weights, FAMILY, reported, (EXACT,)))
+    if len(weights.part_bounds) >= PART_BOUNDS_CACHE:
+        weights.part_bounds.clear()
+    weights.part_bounds[key] = bounds
+    return bounds
 
 
 def _near_bound(weights: Weights, field: str, reported: tuple[str, ...],

@@ -9,14 +9,21 @@ from datetime import date
 from bench.match_quality import FULL, NAMES_AND_DOB, build_reports, build_world
 from services.matcher.domain import ChildReport, Pupil, RosterIndex
 from services.matcher.profiles import pupil_profile, report_profile
-from services.matcher.scoring import NameBound, estimate_weights, score_names
+from services.matcher.scoring import (
+    NameBound,
+    context_bits,
+    estimate_weights,
+    score_context,
+    score_names,
+)
 
 ON = date(2026, 11, 23)
 
 
 def test_no_pupil_s_names_weigh_more_than_the_bound_says() -> None:
     """Every report against every pupil that shares a name with it, and a random one: the
-    names' weight never exceeds the row's bound, nor the bound the report's ceiling."""
+    names' weight never exceeds the row's bound, nor the bound the report's ceiling; and the
+    context's total, computed alone, is the one scoring adds up."""
     world, gen = build_world(5, 3_000, ON)
     profiles = [pupil_profile(pupil) for pupil in world.pupils]
     weights = estimate_weights(profiles)
@@ -35,6 +42,9 @@ def test_no_pupil_s_names_weigh_more_than_the_bound_says() -> None:
             for row in rows | {rng.randrange(len(profiles))}:
                 bits = score_names(child, profiles[row], weights)[0]
                 assert bits <= bound.of(profiles[row]) + 1e-9 <= bound.ceiling + 2e-9
+                # rows are ranked by the context's total before any is weighed in full
+                assert context_bits(child, profiles[row], weights) == score_context(
+                    child, profiles[row], weights)[0]
                 checked += 1
                 exact += bool(set(child.given) & set(profiles[row].given))
     assert checked > 5_000 and exact > 500  # exact agreements are among the pairs checked
