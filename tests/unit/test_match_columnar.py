@@ -59,3 +59,16 @@ def test_term_frequencies_keep_only_shared_values_and_count_the_rest_once() -> N
     counts = _shared_only(Counter({"A": 1, "B": 3}))
     assert dict(counts) == {"B": 3}
     assert (counts["A"], counts["B"]) == (1, 3)
+
+
+def test_runs_are_the_posted_keys_pupils_whether_bisected_or_searched_at_once() -> None:
+    postings = Postings()
+    for key in range(0, 400, 4):
+        for pupil in range(key % 3 + 1):
+            postings.add(key, key * 10 + pupil)
+    postings.freeze()
+    for count in (1, 5, 11, 40):  # either side of the bisect threshold
+        keys = [*list(range(-2, 4 * count, 2))[:count], 10**15, -(2**63)]
+        expected = [run for run in postings.get_all(keys) if run]
+        assert postings.runs(keys) == expected and all(expected)
+    assert Postings().runs([1, 2, 3] * 5) == []
