@@ -377,9 +377,10 @@ class RosterIndex:
         runner_up = best[plausible[1][0]] if len(plausible) > 1 else None
         reason = review_reason(lead_score, lead_agreements, runner_up, limits)
         if reason:
-            # every school a shortlisted pupil is on, as a match would name them all
-            shortlist = [candidate for person, _ in plausible[: limits.review_candidates]
-                         for candidate in self._person_rows(person, scored, query, day)]
+            # the rows weighed: one shown to a reviewer is a disclosure, so a row the bound
+            # passed over, which could not reach review, is not shown
+            shortlist = [self._candidate(row, scored[row])
+                         for _, rows in plausible[: limits.review_candidates] for row in rows]
             return Decision("review", (), tuple(sorted(shortlist, key=_by_score)), reason)
         rows = self._person_rows(plausible[0][0], scored, query, day)
         return Decision("matched", _one_per_school(rows), (), "one pupil clearly ahead")
