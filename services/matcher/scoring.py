@@ -114,6 +114,7 @@ SIBLING_FAMILY_BITS = 1.0  # what a family name still says once the household ag
 NEAR_MISSES = frozenset({NICKNAME, VARIANT, TYPO, TRANSLITERATED, FUZZY_HIGH, FUZZY_LOW, PART})
 NEAR_MISS_GAP = 0.5
 PART_BOUNDS_CACHE = 131_072  # reported names whose bounds are kept (NameBound)
+TF_BITS_CACHE = 262_144  # values whose term-frequency weights are kept
 U_SAMPLE_PAIRS = 40_000
 
 
@@ -132,6 +133,9 @@ class Weights:
     # per field and set of exact levels, the largest near-miss and other weights (NameBound)
     maxima: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False)
+    # per field, level and value, its term-frequency weight (a birth date's, a name's)
+    tf_bits: dict[tuple[str, str, Hashable], float] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False)
     # per field and reported name, its exact and other bounds (NameBound)
     part_bounds: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False)
@@ -147,9 +151,16 @@ class Weights:
             return 0.0 if level == MISSING else self.bits[field][level]
         if level == MISSING:
             return 0.0
-        if (field, level) in TF_LEVELS:
-            return math.log2(self.m[field][level] / self.share(field, level, value))
-        return self.bits[field][level]
+        if (field, level) not in TF_LEVELS:
+            return self.bits[field][level]
+        key = (field, level, value)
+        bits = self.tf_bits.get(key)
+        if bits is None:
+            if len(self.tf_bits) >= TF_BITS_CACHE:
+                self.tf_bits.clear()
+            bits = self.tf_bits[key] = math.log2(self.m[field][level]
+                                                 / self.share(field, level, value))
+        return bits
 
     def pair_excess(self, given: str, family: str) -> float:
         """Return the bits by which agreeing on both names is commoner than agreeing on each
