@@ -223,8 +223,12 @@ def _sample_pairs(
 def estimate_u(
     profiles: Sequence[Profile], *, pairs: int = U_SAMPLE_PAIRS, seed: int = 0
 ) -> dict[str, dict[str, float]]:
-    """Estimate u per field and level from random roster pairs, shrunk towards U_PRIORS."""
-    counts = _level_counts(_sample_pairs(profiles, pairs, seed))
+    """Estimate u per field and level from random roster pairs, shrunk towards U_PRIORS.
+
+    The pairs are drawn from the profiles in an order of their own content, not the order
+    the rows were read in (PostgreSQL sets none): the same roll gives the same weights, and
+    so the same decisions, however its rows were laid out."""
+    counts = _level_counts(_sample_pairs(sorted(profiles), pairs, seed))
     u: dict[str, dict[str, float]] = {}
     for field, levels in M_START.items():
         seen = sum(counts[field][level] for level in levels)
