@@ -302,10 +302,9 @@ class RosterIndex:
         ranked and bounded by before any is weighed."""
         urn = self._pupils[row].urn
         bits = context_bits(query.profile, self._profiles[row], self._weights)
-        bits += query.in_area if query.area and urn in query.area else query.out_of_area
+        bits += _prior(urn, query)
         if query.hint:
-            bits += (self._thresholds.hint_bonus if query.hint == urn
-                     else -self._thresholds.hint_penalty)
+            bits += self._hint_step(urn, query)
         return bits
 
     def _context(self, row: int, query: _Query) -> Scored:
@@ -313,20 +312,21 @@ class RosterIndex:
         small fixed step."""
         urn = self._pupils[row].urn
         bits, levels, by_field = score_context(query.profile, self._profiles[row], self._weights)
-        prior = query.out_of_area
+        prior = _prior(urn, query)
         if query.area:
-            inside = urn in query.area
-            prior = query.in_area if inside else prior
-            levels[PRIOR] = IN_AREA if inside else OUT_OF_AREA
+            levels[PRIOR] = IN_AREA if urn in query.area else OUT_OF_AREA
         by_field = {PRIOR: prior} | by_field
         bits += prior
         if query.hint:
-            hinted = query.hint == urn
-            levels[SCHOOL_HINT] = AGREE if hinted else DISAGREE
-            step = self._thresholds.hint_bonus if hinted else -self._thresholds.hint_penalty
-            by_field[SCHOOL_HINT] = step
+            levels[SCHOOL_HINT] = AGREE if query.hint == urn else DISAGREE
+            by_field[SCHOOL_HINT] = step = self._hint_step(urn, query)
             bits += step
         return bits, levels, by_field
+
+    def _hint_step(self, urn: str, query: _Query) -> float:
+        """Return what a report's school hint adds to a row at this school, or costs it."""
+        return (self._thresholds.hint_bonus if query.hint == urn
+                else -self._thresholds.hint_penalty)
 
     def _weigh(self, row: int, profile: Profile, context: Scored) -> _Weighed:
         """Add the names to a row's weighed context."""
@@ -384,6 +384,11 @@ class RosterIndex:
             return Decision("review", (), tuple(sorted(shortlist, key=_by_score)), reason)
         rows = self._person_rows(plausible[0][0], scored, query, day)
         return Decision("matched", _one_per_school(rows), (), "one pupil clearly ahead")
+
+
+def _prior(urn: str, query: _Query) -> float:
+    """Return the prior of a row at this school: in or out of the reporting force's area."""
+    return query.in_area if query.area and urn in query.area else query.out_of_area
 
 
 def _lead(rows: Sequence[int], scored: Mapping[int, _Weighed]) -> tuple[float, dict[str, str]]:
