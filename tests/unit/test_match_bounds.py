@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from datetime import date
@@ -107,3 +108,20 @@ def test_a_roll_read_in_another_order_gives_the_same_weights_and_decisions() -> 
         one, other = first.match(report, on_date=ON), second.match(report, on_date=ON)
         assert (one.status, sorted(m.pupil.urn for m in one.matches)) == (
             other.status, sorted(m.pupil.urn for m in other.matches))
+
+
+def test_a_row_is_ranked_by_the_same_context_total_it_is_scored_with() -> None:
+    """Rows are ranked and bounded by the context's total alone, then weighed in full: with
+    a school hint (right or wrong) and a force's area, the two totals are the same number."""
+    world, gen = build_world(8, 3_000, ON)
+    index = RosterIndex(world.pupils, open_urns=world.open_urns)
+    rng = random.Random(8)
+    reports, truths = build_reports(world, gen, 200, 9, fields=FULL)
+    checked = 0
+    for report, truth in zip(reports, truths, strict=True):
+        hint = rng.choice([*truth, rng.choice(world.urns)]) if truth else ""
+        query = index._query(dataclasses.replace(report, school_urn_hint=hint))
+        for row in index._blocking.candidates(query.profile):
+            assert index._context_bits(row, query) == index._context(row, query)[0]
+            checked += 1
+    assert checked > 500
