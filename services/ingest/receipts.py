@@ -84,24 +84,14 @@ def _union_children(ex: Any) -> dict[str, Any]:
             "child_indexes_at": func.greatest(n.c.child_indexes_at, ex.child_indexes_at)}
 
 
-async def _upsert(conn: AsyncConnection, event: Any, values: dict[str, Any],
-                  merge: Merge) -> None:
-    stmt = insert(n).values({
-        "notification_id": event.notification_id, "incident_id": event.incident_id,
-        "school_urn": event.school_urn, "la_code": event.la_code,
-        "recipient_role": "school" if event.school_urn else "la"} | values)
+def _notification_merge(merge: Merge) -> Any:
+    """One kind of event's upsert into its notification's receipt row, built once and run
+    with a parameter set per event (asyncpg's executemany: one prepare, pipelined)."""
+    stmt = insert(n)
     ex = stmt.excluded
-    await conn.execute(stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
+    return stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
         "school_urn": func.coalesce(ex.school_urn, n.c.school_urn),
-        "la_code": func.coalesce(ex.la_code, n.c.la_code), **merge(ex)}))
-
-
-async def _scheduled(conn: AsyncConnection, event: NotificationScheduled) -> None:
-    await _upsert(conn, event, {
-        "recipient_role": event.recipient_role, "child_indexes": event.child_indexes,
-        "child_indexes_at": event.at, "scheduled_at": event.at, "push_at": event.push_at,
-        "deadline_at": event.deadline_at,
-    }, lambda ex: _union_children(ex) | _earliest("scheduled_at")(ex) | _first_schedule(ex))
+        "la_code": func.coalesce(ex.la_code, n.c.la_code), **merge(ex)})
 
 
 def _first_schedule(ex: Any) -> dict[str, Any]:
@@ -113,65 +103,99 @@ def _first_schedule(ex: Any) -> dict[str, Any]:
             for name in ("recipient_role", "push_at", "deadline_at")}
 
 
-async def _updated(conn: AsyncConnection, event: NotificationUpdated) -> None:
-    await _upsert(conn, event, {"child_indexes": event.child_indexes,
-                                "child_indexes_at": event.at}, _union_children)
+def _first_retraction(ex: Any) -> dict[str, Any]:
+    earlier = or_(n.c.retracted_at.is_(None), ex.retracted_at < n.c.retracted_at)
+    return _earliest("retracted_at")(ex) | {
+        "retract_reason": case((earlier, ex.retract_reason), else_=n.c.retract_reason)}
 
 
-async def _pushed(conn: AsyncConnection, event: NotificationPushed) -> None:
-    await _upsert(conn, event, {"pushed_at": event.at}, _earliest("pushed_at"))
-
-
-async def _viewed(conn: AsyncConnection, event: NotificationViewed) -> None:
-    await _upsert(conn, event, {"first_viewed_at": event.at}, _earliest("first_viewed_at"))
-
-
-async def _acknowledged(conn: AsyncConnection, event: NotificationAcknowledged) -> None:
-    actions = [a.model_dump(mode="json") for a in event.actions]
-    await _upsert(conn, event, {"acknowledged_at": event.at, "actions": actions},
-                  lambda ex: _earliest("acknowledged_at")(ex) | _appended("actions")(ex))
-
-
-async def _action_added(conn: AsyncConnection, event: NotificationActionAdded) -> None:
-    await _upsert(conn, event, {"actions": [event.action.model_dump(mode="json")]},
-                  _appended("actions"))
-
-
-async def _escalated(conn: AsyncConnection, event: NotificationEscalated) -> None:
-    await _upsert(conn, event, {"escalations": [{"stage": event.stage, "at": _utc(event.at)}]},
-                  _appended("escalations"))
-
-
-async def _retracted(conn: AsyncConnection, event: NotificationRetracted) -> None:
-    if event.child_indexes:  # some children only: the notification stands for the others
-        gone = [{"child_index": i, "at": _utc(event.at), "reason": event.reason}
-                for i in event.child_indexes]
-        await _upsert(conn, event, {"retracted_children": gone}, _appended("retracted_children"))
-        return
-
-    def first(ex: Any) -> dict[str, Any]:
-        earlier = or_(n.c.retracted_at.is_(None), ex.retracted_at < n.c.retracted_at)
-        return _earliest("retracted_at")(ex) | {
-            "retract_reason": case((earlier, ex.retract_reason), else_=n.c.retract_reason)}
-
-    await _upsert(conn, event, {"retracted_at": event.at, "retract_reason": event.reason}, first)
-
-
-async def _child_outcome(conn: AsyncConnection, event: ChildOutcome) -> None:
+def _child_merge() -> Any:
     c = receipt_children
-    stmt = insert(c).values(incident_id=event.incident_id, child_index=event.child_index,
-                            outcome=event.outcome, school_urns=event.school_urns,
-                            la_code=event.la_code, decided_at=event.at)
+    stmt = insert(c)
     ex = stmt.excluded
     # the newest decision wins: a review queued, then resolved, whichever arrives first
-    await conn.execute(stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[c.c.incident_id, c.c.child_index],
         set_={"outcome": ex.outcome, "school_urns": ex.school_urns, "la_code": ex.la_code,
               "decided_at": ex.decided_at},
-        where=ex.decided_at >= c.c.decided_at))
+        where=ex.decided_at >= c.c.decided_at)
 
 
-APPLY: dict[type[LifecycleEvent], Callable[[AsyncConnection, Any], Awaitable[None]]] = {
+_MERGES: dict[str, Any] = {
+    "scheduled": _notification_merge(
+        lambda ex: _union_children(ex) | _earliest("scheduled_at")(ex) | _first_schedule(ex)),
+    "updated": _notification_merge(_union_children),
+    "pushed": _notification_merge(_earliest("pushed_at")),
+    "viewed": _notification_merge(_earliest("first_viewed_at")),
+    "acknowledged": _notification_merge(
+        lambda ex: _earliest("acknowledged_at")(ex) | _appended("actions")(ex)),
+    "action_added": _notification_merge(_appended("actions")),
+    "escalated": _notification_merge(_appended("escalations")),
+    "retracted_children": _notification_merge(_appended("retracted_children")),
+    "retracted": _notification_merge(_first_retraction),
+    "child": _child_merge(),
+}
+
+
+def _on_notification(event: Any, **values: Any) -> dict[str, Any]:
+    return {"notification_id": event.notification_id, "incident_id": event.incident_id,
+            "school_urn": event.school_urn, "la_code": event.la_code,
+            "recipient_role": "school" if event.school_urn else "la"} | values
+
+
+def _scheduled(event: NotificationScheduled) -> tuple[str, dict[str, Any]]:
+    return "scheduled", _on_notification(
+        event, recipient_role=event.recipient_role, child_indexes=event.child_indexes,
+        child_indexes_at=event.at, scheduled_at=event.at, push_at=event.push_at,
+        deadline_at=event.deadline_at)
+
+
+def _updated(event: NotificationUpdated) -> tuple[str, dict[str, Any]]:
+    return "updated", _on_notification(event, child_indexes=event.child_indexes,
+                                       child_indexes_at=event.at)
+
+
+def _pushed(event: NotificationPushed) -> tuple[str, dict[str, Any]]:
+    return "pushed", _on_notification(event, pushed_at=event.at)
+
+
+def _viewed(event: NotificationViewed) -> tuple[str, dict[str, Any]]:
+    return "viewed", _on_notification(event, first_viewed_at=event.at)
+
+
+def _acknowledged(event: NotificationAcknowledged) -> tuple[str, dict[str, Any]]:
+    return "acknowledged", _on_notification(
+        event, acknowledged_at=event.at,
+        actions=[a.model_dump(mode="json") for a in event.actions])
+
+
+def _action_added(event: NotificationActionAdded) -> tuple[str, dict[str, Any]]:
+    return "action_added", _on_notification(
+        event, actions=[event.action.model_dump(mode="json")])
+
+
+def _escalated(event: NotificationEscalated) -> tuple[str, dict[str, Any]]:
+    return "escalated", _on_notification(
+        event, escalations=[{"stage": event.stage, "at": _utc(event.at)}])
+
+
+def _retracted(event: NotificationRetracted) -> tuple[str, dict[str, Any]]:
+    if event.child_indexes:  # some children only: the notification stands for the others
+        return "retracted_children", _on_notification(event, retracted_children=[
+            {"child_index": i, "at": _utc(event.at), "reason": event.reason}
+            for i in event.child_indexes])
+    return "retracted", _on_notification(event, retracted_at=event.at,
+                                         retract_reason=event.reason)
+
+
+def _child_outcome(event: ChildOutcome) -> tuple[str, dict[str, Any]]:
+    return "child", {"incident_id": event.incident_id, "child_index": event.child_index,
+                     "outcome": event.outcome, "school_urns": event.school_urns,
+                     "la_code": event.la_code, "decided_at": event.at}
+
+
+# each event type: which merge it takes, with what parameters
+APPLY: dict[type[LifecycleEvent], Callable[[Any], tuple[str, dict[str, Any]]]] = {
     NotificationScheduled: _scheduled, NotificationUpdated: _updated,
     NotificationPushed: _pushed, NotificationViewed: _viewed,
     NotificationAcknowledged: _acknowledged, NotificationActionAdded: _action_added,
@@ -183,24 +207,75 @@ APPLY: dict[type[LifecycleEvent], Callable[[AsyncConnection, Any], Awaitable[Non
 @per_poll
 async def on_lifecycle_events(envelopes: list[Envelope[Any]], *, deps: ReceiptDeps,
                               uow: UnitOfWork) -> None:
-    """Merge a poll's lifecycle events into their receipts, each once and in order; their
-    changes are numbered together at the end, so the force's counter (a hot row every batch of
-    new incidents also takes) is locked only for the last statements of the transaction."""
+    """Merge a poll's lifecycle events into their receipts, each once and in order, with a
+    number of statements that grows with the most events one incident has in the poll, not
+    with the poll: round k applies every incident's k-th event, one statement per kind of
+    event, then reads the round's receipts back at once. Each event's change to its receipt
+    is seen as if the events came one by one. The changes are numbered together at the end,
+    so the force's counter (a hot row every batch of new incidents also takes) is locked only
+    for the last statements of the transaction."""
     fresh = await claim_events(uow.conn, consumer=CONSUMER,
                                event_ids=[e.event_id for e in envelopes])
-    changes: list[_Change] = []
-    latest: dict[uuid.UUID, str] = {}  # each receipt's digest after the changes so far
-    for envelope in envelopes:
+    rounds: list[list[tuple[int, Envelope[Any]]]] = []
+    seen: CountOf[uuid.UUID] = CountOf()
+    for position, envelope in enumerate(envelopes):
         if envelope.event_id not in fresh:
             continue
         fresh.discard(envelope.event_id)  # the same event twice in one poll applies once
-        event: LifecycleEvent = envelope.payload
-        await APPLY[type(event)](uow.conn, event)
-        change = await _change_of(uow.conn, event, change=envelope.type, latest=latest)
-        if change is not None:
-            changes.append(change)
-            latest[change.incident_id] = change.receipt_sha256
-    await _number_changes(uow.conn, changes, now=deps.clock())
+        incident_id = envelope.payload.incident_id
+        if seen[incident_id] == len(rounds):
+            rounds.append([])
+        rounds[seen[incident_id]].append((position, envelope))
+        seen[incident_id] += 1
+    if not rounds:
+        return
+    ids = sorted(seen)
+    known = {row.incident_id: row for row in await uow.conn.execute(
+        select(incidents).where(incidents.c.incident_id == any_(
+            bindparam("ids", ids, type_=ARRAY(Uuid)))))}
+    latest: dict[uuid.UUID, str | None] = dict.fromkeys(ids)  # each receipt's digest so far
+    latest |= {row.incident_id: row.receipt_sha256 for row in await uow.conn.execute(
+        select(receipt_incidents.c.incident_id, receipt_incidents.c.receipt_sha256).where(
+            receipt_incidents.c.incident_id == any_(bindparam("ids", ids,
+                                                              type_=ARRAY(Uuid)))))}
+    changes: list[tuple[int, _Change]] = []
+    for one_round in rounds:
+        changes += await _apply_round(uow.conn, one_round, known, latest)
+    await _number_changes(uow.conn, [change for _, change in sorted(changes)],
+                          now=deps.clock())
+
+
+async def _apply_round(conn: AsyncConnection, events: list[tuple[int, Envelope[Any]]],
+                       known: dict[uuid.UUID, Any], latest: dict[uuid.UUID, str | None]
+                       ) -> list[tuple[int, _Change]]:
+    """Apply one event of each of these incidents, and say what each changed (by its place in
+    the poll); `latest` is brought up to date."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for _, envelope in events:
+        event = envelope.payload
+        if event.incident_id not in known and getattr(event, "force_code", None) is None:
+            # a child's outcome for an incident not (yet) stored here: the poll is retried
+            raise LookupError("lifecycle event for an incident ingest does not know")
+        kind, params = APPLY[type(event)](event)
+        by_kind.setdefault(kind, []).append(params)
+    for kind, rows in by_kind.items():
+        await conn.execute(_MERGES[kind], rows)
+    ids = [envelope.payload.incident_id for _, envelope in events]
+    children, notifications = await projected_rows(conn, ids)
+    out = []
+    for position, envelope in events:
+        event = envelope.payload
+        incident = known.get(event.incident_id)
+        count = incident.children_count if incident else 0
+        now_digest = digest(projected(count, children[event.incident_id],
+                                      notifications[event.incident_id]))
+        if latest[event.incident_id] == now_digest:
+            continue
+        latest[event.incident_id] = now_digest
+        force = incident.force_code if incident else event.force_code
+        out.append((position, _Change(incident, force, event.incident_id, now_digest,
+                                      envelope.type, event.at)))
+    return out
 
 
 @transactional
@@ -208,28 +283,6 @@ async def on_lifecycle_event(envelope: Envelope[Any], *, deps: ReceiptDeps,
                              uow: UnitOfWork) -> None:
     """Merge one lifecycle event into its incident's receipt, once."""
     await on_lifecycle_events([envelope], deps=deps, uow=uow)
-
-
-async def _change_of(conn: AsyncConnection, event: LifecycleEvent, *, change: str,
-                     latest: dict[uuid.UUID, str]) -> _Change | None:
-    """The change this event made to its receipt, to be numbered in its force's sequence; None
-    when it left the receipt as it was (compared with `latest`, else the stored receipt)."""
-    incident = (await conn.execute(select(incidents).where(
-        incidents.c.incident_id == event.incident_id))).first()
-    force = incident.force_code if incident else getattr(event, "force_code", None)
-    if force is None:  # a child's outcome for an incident not (yet) stored here: retried
-        raise LookupError("lifecycle event for an incident ingest does not know")
-    children, notifications = await projected_rows(conn, [event.incident_id])
-    count = incident.children_count if incident else 0
-    now_digest = digest(projected(count, children[event.incident_id],
-                                  notifications[event.incident_id]))
-    before = latest.get(event.incident_id)
-    if before is None:
-        before = (await conn.execute(select(receipt_incidents.c.receipt_sha256).where(
-            receipt_incidents.c.incident_id == event.incident_id))).scalar()
-    if before == now_digest:
-        return None
-    return _Change(incident, force, event.incident_id, now_digest, change, event.at)
 
 
 async def note_incident_change(conn: AsyncConnection, incident_id: Any, *, change: str,
