@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import UnitOfWork
@@ -214,6 +214,7 @@ class Dispatcher:
                     # the duty manager hears once for all of the LA's schools in the pass
                     urn = None if step.action == "call_duty_manager" else row.school_urn
                     groups[(step.action, urn, row.la_code, step.role)].append(row)
+            moves: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
             for (action, urn, la, role), members in groups.items():
                 queued = await queue_email(
                     uow.conn, kind=EMAIL_KIND[action], school_urn=urn, la_code=la,
@@ -221,29 +222,36 @@ class Dispatcher:
                     notification_ids=[m.id for m in members], now=now,
                     service_desk=self.service_desk)
                 for member in members:
-                    await self._move(uow.conn, member, action, queued.recipients, now,
-                                     before=befores[member.la_code], email_id=queued.email_id)
+                    moves[action == "send"].append(await self._move(
+                        uow.conn, member, action, queued.recipients, now,
+                        before=befores[member.la_code], email_id=queued.email_id))
+            for sent, values in moves.items():  # every row's new chain in one executemany
+                if values:
+                    await uow.conn.execute(_MOVE_SENT if sent else _MOVE, values)
             await uow.commit()
         return sum(len(m) for m in groups.values())
 
     async def _move(self, conn: AsyncConnection, row: Any, action: ChainAction,
                     to: Recipients, now: datetime, *, before: timedelta,
-                    email_id: uuid.UUID) -> None:
+                    email_id: uuid.UUID) -> dict[str, Any]:
+        """The row's chain after `action`, as `_MOVE`'s (or `_MOVE_SENT`'s) parameters; what
+        it announces and audits is staged here."""
         moved = after(Chain.of(row), action, now, before=before)
         # a notice nobody at its school or LA could take went further: audited as escalations
         strayed = to.role != row.recipient_role and to.role not in SCHOOL_ROLES
         if to.role not in SCHOOL_ROLES:
             moved = handed_to_la(moved, now, before=before)  # the LA was sent it: theirs too
-        values = _chain_values(moved, before=before)
+        values = {f"new_{name}": value
+                  for name, value in _chain_values(moved, before=before).items()}
+        values["row_id"] = row.id
         if action == "send":
-            values |= {"sent_at": now, "email_id": email_id}
-        await conn.execute(update(notifications).where(notifications.c.id == row.id)
-                           .values(**values))
+            values |= {"new_sent_at": now, "new_email_id": email_id}
         await announce_escalated(conn, row, action=action, at=now, topic_prefix=self.topic_prefix)
         if action != "send" or strayed:
             await audit_sent_about(conn, topic_prefix=self.topic_prefix, notification=row,
                                    action="notification.escalated", at=now,
                                    purpose=f"unacknowledged: {EMAIL_KIND[action]} to {to.role}")
+        return values
 
     async def plan_reviews(self) -> int:
         """Tell LAs of their reviews waiting and overdue (services/notifier/review_alerts.py)."""
@@ -384,6 +392,14 @@ def _next_in_line(desk: Desk, failed: Recipients, service_desk: str) -> Recipien
         failed, school_contacts=desk.school.contacts if desk.school is not None else None,
         la_contacts=desk.la.contacts if desk.la is not None else None,
         service_desk=service_desk)
+
+
+_CHAIN = ("state", "escalations_sent", "la_since", "duty_at", "duty_calls", "deadline_at")
+# parameters named new_<column> (a column's own name is SQLAlchemy's to bind)
+_MOVE = (update(notifications).where(notifications.c.id == bindparam("row_id"))
+         .values({name: bindparam(f"new_{name}") for name in _CHAIN}))
+_MOVE_SENT = _MOVE.values(sent_at=bindparam("new_sent_at"),
+                          email_id=bindparam("new_email_id"))
 
 
 def _chain_values(chain: Chain, *, before: timedelta) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from services.notifier.handlers import (
 from services.notifier.models import notification_children, notifications, webhook_deliveries
 from services.notifier.rekey import rekey_children
 from tests.support.clock import Clock
+from tests.support.db import statements
 from tests.support.notifier import (
     MATCHED_AT,
     PUSH_AT,
@@ -187,6 +188,33 @@ async def test_one_content_free_email_per_school_even_with_two_dispatchers(
         states = (await conn.execute(select(notifications.c.state).where(
             notifications.c.school_urn == school.urn))).scalars().all()
     assert states == ["sent"] * 3
+
+
+async def test_a_pass_moves_its_notifications_in_as_many_updates_however_many(
+    engine, deps, clock, smtp, http
+) -> None:
+    """The morning's pass records every notification it sent in one executemany, so a pass
+    over ten schools sends as many UPDATEs of notifications as a pass over one; each row
+    still ends as its own chain says (sent, with the e-mail that told its school)."""
+    _, port = smtp
+
+    async def a_pass(schools: int) -> list[str]:
+        urns = []
+        for _ in range(schools):
+            school = await add_school(engine)
+            urns.append(school.urn)
+            await on_child_matched(matched(uuid.uuid4(), school, "Zara"), deps=deps)
+        clock.now = PUSH_AT
+        with statements(engine) as sent:
+            await dispatcher(engine, clock, port, http).run_once()
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(notifications.c.state, notifications.c.email_id)
+                                       .where(notifications.c.school_urn.in_(urns)))).all()
+        assert len(rows) == schools and {r.state for r in rows} == {"sent"}
+        assert len({r.email_id for r in rows}) == schools  # one e-mail per school
+        return [s for s in sent if s.startswith("UPDATE notifier.notifications")]
+
+    assert len(await a_pass(10)) == len(await a_pass(1)) == 1
 
 
 async def test_unacknowledged_escalates_to_deputy_then_la(engine, deps, clock, smtp, http) -> None:
