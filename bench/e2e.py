@@ -276,6 +276,8 @@ def parse_args() -> argparse.Namespace:
                         help="run one of each first, then --matchers/--notifiers, and compare")
     parser.add_argument("--morning", type=int, default=5_000,
                         help="notifications made due and pushed at the end (0: skip)")
+    parser.add_argument("--idle", type=float, default=0, metavar="SECONDS",
+                        help="first measure each part's CPU with no load for this long")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--set", action="append", default=[], metavar="DAYBREAK_X=VALUE",
                         type=_setting, help="a service setting for this run (repeatable), "
@@ -344,6 +346,8 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
               "after the import (steady state is measured from here)")
         fetch = await police_token(settings, stack.url("ingest"))
         await watch.start()
+        if args.idle:
+            await idle_cpu(stack, args.idle)
         cpu_before = cpu_seconds(stack)
         poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
         if args.rate:
@@ -420,6 +424,17 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
                 pass
         totals[name] = used / tick
     return totals
+
+
+async def idle_cpu(stack: Stack, seconds: float) -> None:
+    """Print the CPU each part spends with nothing to do (its loops, polls and heartbeats):
+    what every incident's share is paid on top of."""
+    before = cpu_seconds(stack)
+    await asyncio.sleep(seconds)
+    after = cpu_seconds(stack)
+    spent = {name: (after[name] - before.get(name, 0)) / seconds for name in after}
+    print(f"idle for {seconds:.0f} s, share of one core: " + ", ".join(
+        f"{k} {v:.1%}" for k, v in spent.items()) + f"; total {sum(spent.values()):.1%}")
 
 
 def cpu_per_incident(before: dict[str, float], after: dict[str, float],

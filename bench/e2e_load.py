@@ -27,6 +27,9 @@ from services.common.settings import KafkaConnection
 
 Refresh = Callable[[], Awaitable[str]]
 RETRY_AFTER_S = 0.2  # the same body again: ingest is idempotent
+# a kept-alive connection idle this long is not reused (httpcore's keepalive_expiry): the
+# server's own timeout (uvicorn's 5 s) would race the next request and drop it
+KEEPALIVE_EXPIRY_S = 4.0
 SCHEDULED = b'"type":"NotificationScheduled"'
 
 
@@ -104,14 +107,18 @@ async def post_open_loop(poster: Poster, items: Sequence[tuple[uuid.UUID, bytes]
     """Start request i at t0 + i/rate on an idle connection (a new one if none is idle, up to
     `max_connections`; beyond that a request waits, its wait counted in its latency)."""
     load = poster.load
-    idle = [poster.connect() for _ in range(min(max_connections, 64))]
+    idle = [(poster.connect(), math.inf) for _ in range(min(max_connections, 64))]
     slots = asyncio.Semaphore(max_connections)
     load.started = t0 = time.perf_counter() + 0.05
 
     async def one(due: float, incident_id: uuid.UUID, body: bytes) -> None:
         async with slots:
-            conn = idle.pop() if idle else poster.connect()
-            idle.append(await poster.post(conn, incident_id, body, since=due))
+            conn, used = idle.pop() if idle else (poster.connect(), math.inf)
+            if time.perf_counter() - used > KEEPALIVE_EXPIRY_S:
+                conn.close()  # the server may close it under us (uvicorn: after 5 s idle)
+                conn = poster.connect()
+            conn = await poster.post(conn, incident_id, body, since=due)
+            idle.append((conn, time.perf_counter()))
 
     tasks = []
     for i, (incident_id, body) in enumerate(items):

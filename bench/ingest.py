@@ -78,6 +78,12 @@ class RawHttp:
         await self.reader.readexactly(length)
         return int(lines[0].split()[1])
 
+    def close(self) -> None:
+        """Drop the connection (a new one is opened on the next request)."""
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
 
 async def _load(url: str, token: str, requests: int, concurrency: int, incidents: bool
                 ) -> tuple[list[float], dict[int, int]]:

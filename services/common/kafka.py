@@ -91,7 +91,7 @@ def make_consumer(kafka: KafkaConnection, *topics: str, group_id: str) -> AIOKaf
     """A consumer that never auto-commits: offsets move only after our transaction commits."""
     return AIOKafkaConsumer(
         *topics,
-        **kafka.client_options(),
+        **kafka.consumer_options(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -47,6 +47,10 @@ class KafkaConnection:
     username: str | None = None
     password: SecretStr | None = field(default=None, repr=False)
     compression: Compression = "none"  # what every producer compresses its batches with
+    # how long the broker may hold a consumer's fetch for more records, and how many bytes
+    # answer it at once (aiokafka's fetch_max_wait_ms, fetch_min_bytes)
+    fetch_max_wait_ms: int = 100
+    fetch_min_bytes: int = 256 * 1024
     # SASL_SSL: the PEM bundle the brokers' certificates chain to (None: the system's CAs)
     ca_file: str | None = None
 
@@ -82,6 +86,11 @@ class KafkaConnection:
         """`client_options` plus what every producer shares: its batches' compression."""
         compression = None if self.compression == "none" else self.compression
         return self.client_options() | {"compression_type": compression}
+
+    def consumer_options(self) -> dict[str, Any]:
+        """`client_options` plus what every consumer shares: how its fetches are batched."""
+        return self.client_options() | {"fetch_max_wait_ms": self.fetch_max_wait_ms,
+                                        "fetch_min_bytes": self.fetch_min_bytes}
 
     def as_user(self, username: str, password: str | SecretStr) -> KafkaConnection:
         """The same broker under another principal."""
@@ -189,6 +198,10 @@ class Settings(BaseSettings):
     kafka_security_protocol: SecurityProtocol = "SASL_PLAINTEXT"
     kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
     kafka_compression: Compression = "none"  # DAYBREAK_KAFKA_COMPRESSION, every producer's
+    # every consumer's fetch is answered once it has this many bytes, or after this wait:
+    # fewer, fuller polls (fewer transactions and fetches) for a bounded wait per hop
+    kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=5000)
+    kafka_fetch_min_bytes: int = Field(default=256 * 1024, ge=1, le=16 * 1024 * 1024)
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
     # SASL_SSL: the PEM bundle that signs the brokers' certificates (None: the system's CAs);
@@ -352,7 +365,8 @@ class Settings(BaseSettings):
             bootstrap=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism, username=self.kafka_username,
             password=self.kafka_password, compression=self.kafka_compression,
-            ca_file=self.kafka_ca_file)
+            fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
+            fetch_min_bytes=self.kafka_fetch_min_bytes, ca_file=self.kafka_ca_file)
 
     def topic_layout(self) -> TopicLayout:
         """How this deployment creates its topics."""

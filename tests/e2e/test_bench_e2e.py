@@ -16,12 +16,14 @@ pytestmark = pytest.mark.stack
 def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.e2e", "--incidents", "60", "--pupils", "3000",
-         "--clients", "4", "--ingest-workers", "1", "--morning", "20", "--timeout", "240"],
+         "--clients", "4", "--ingest-workers", "1", "--morning", "20", "--timeout", "240",
+         "--idle", "1"],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "police clients: 60 accepted" in out
-    for line in ("ingest (accepted)", "matcher (children decided)",
+    for line in ("idle for 1 s, share of one core: ingest", "ingest (accepted)",
+                 "matcher (children decided)",
                  "notifier (notifications scheduled)", "end-to-end latency",
                  "sustained end to end: 60 incidents", "CPU per incident", "morning sample: 20",
                  "20 disclosures in the audit log", "peak memory (VmHWM)", "national year:"):
