@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from prometheus_client import Histogram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -106,8 +107,10 @@ class IngestBatcher:
     at a time, each holding one pooled connection."""
 
     def __init__(self, *, engine: AsyncEngine, publisher: BatchPublisher, topic_prefix: str,
-                 max_batch: int = 200, linger_s: float = 0.001, in_flight: int = 2) -> None:
+                 max_batch: int = 200, linger_s: float = 0.001, in_flight: int = 2,
+                 sizes: Histogram | None = None) -> None:
         self.engine = engine
+        self.sizes = sizes  # reports per batch: how well the group commit amortises
         self.publisher = publisher
         self.topic = f"{topic_prefix}{topics.INCIDENTS}"
         self.max_batch = max_batch
@@ -140,6 +143,8 @@ class IngestBatcher:
                 raise
             while not self._queue.empty() and len(batch) < self.max_batch:
                 batch.append(self._queue.get_nowait())
+            if self.sizes is not None:
+                self.sizes.observe(len(batch))
             task = asyncio.create_task(self._run(batch))
             self._batches.add(task)
             task.add_done_callback(self._finished)

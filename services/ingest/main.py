@@ -11,7 +11,7 @@ from typing import Final
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.common import relay
 from services.common.app import create_app
@@ -57,7 +57,9 @@ def build_app(
     batcher = IngestBatcher(
         engine=engine, publisher=publisher, topic_prefix=settings.topic_prefix,
         max_batch=settings.ingest_batch_max, linger_s=settings.ingest_batch_linger_ms / 1000,
-        in_flight=settings.ingest_batch_in_flight)
+        in_flight=settings.ingest_batch_in_flight,
+        sizes=Histogram("daybreak_ingest_batch_reports", "New reports per group-commit batch",
+                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500), registry=registry))
     ctx = IngestContext(
         settings=settings, issuer=issuer or identity_client(settings),
         engine=engine, registry=registry, publisher=publisher, batcher=batcher,

@@ -94,6 +94,10 @@ async def test_a_batch_costs_the_same_statements_for_one_report_as_for_twenty(
             counted.close()
     assert one.status_code == 202 and [r.status_code for r in twenty] == [202] * 20
     assert together == alone, (alone, together)  # the per-request code took 5 per report
+    sizes = ctx.registry.get_sample_value  # what /metrics shows of the batches' sizes
+    assert (sizes("daybreak_ingest_batch_reports_count"),
+            sizes("daybreak_ingest_batch_reports_sum"),
+            sizes("daybreak_ingest_batch_reports_bucket", {"le": "1.0"})) == (2, 21, 1)
     events = await incidents_on_topic(settings, at_least=21)
     assert sorted(e["_key"] for e in events) == sorted(
         r.json()["incident_id"] for r in [one, *twenty])
