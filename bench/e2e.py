@@ -356,6 +356,7 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
             left = await backlog(engine, work.children)
         else:
             load = await post_closed_loop(poster, iter(work.items), args.clients)
+        await ingest_batches(stack, args.ingest_workers)
         drained = await wait_drained(engine, work.children, timeout_s=args.timeout)
         print(f"pipeline drained {drained:.1f} s after the last incident was accepted")
         rate = await report_pipeline(engine, load)
@@ -375,6 +376,21 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
     finally:
         await watch.stop()
         await engine.dispose()
+
+
+_BATCHES = re.compile(r"^daybreak_ingest_batch_reports_(count|sum) (\S+)$", re.M)
+
+
+async def ingest_batches(stack: Stack, workers: int) -> None:
+    """Print how many reports ingest's group commit put in a batch, from its
+    `daybreak_ingest_batch_reports` histogram (with several uvicorn workers, the one worker
+    that answers the scrape)."""
+    async with httpx.AsyncClient(headers=stack.metrics_auth, timeout=10) as http:
+        found = dict(_BATCHES.findall((await http.get(f"{stack.url('ingest')}/metrics")).text))
+    count, reports = float(found.get("count", 0)), float(found.get("sum", 0))
+    whose = "its one worker" if workers == 1 else f"one of its {workers} workers"
+    print(f"ingest batches ({whose}): {count:,.0f} batches of {reports:,.0f} reports, "
+          f"{reports / max(count, 1):.1f} a batch")
 
 
 _GAUGE = re.compile(r"^daybreak_matcher_index_(pupils|rebuilding|behind) (\S+)$", re.M)

@@ -22,7 +22,8 @@ def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "police clients: 60 accepted" in out
-    for line in ("idle for 1 s, share of one core: ingest", "ingest (accepted)",
+    for line in ("idle for 1 s, share of one core: ingest", "ingest batches (its one worker):",
+                 "ingest (accepted)",
                  "matcher (children decided)",
                  "notifier (notifications scheduled)", "end-to-end latency",
                  "sustained end to end: 60 incidents", "CPU per incident", "morning sample: 20",
