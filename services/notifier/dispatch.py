@@ -394,7 +394,9 @@ def _next_in_line(desk: Desk, failed: Recipients, service_desk: str) -> Recipien
         service_desk=service_desk)
 
 
-_CHAIN = ("state", "escalations_sent", "la_since", "duty_at", "duty_calls", "deadline_at")
+# the chain's columns a step writes: these as the chain holds them, and its deadline
+_CARRIED = ("state", "escalations_sent", "la_since", "duty_at", "duty_calls")
+_CHAIN = (*_CARRIED, "deadline_at")
 # parameters named new_<column> (a column's own name is SQLAlchemy's to bind)
 _MOVE = (update(notifications).where(notifications.c.id == bindparam("row_id"))
          .values({name: bindparam(f"new_{name}") for name in _CHAIN}))
@@ -403,9 +405,8 @@ _MOVE_SENT = _MOVE.values(sent_at=bindparam("new_sent_at"),
 
 
 def _chain_values(chain: Chain, *, before: timedelta) -> dict[str, Any]:
-    return {"state": chain.state, "escalations_sent": chain.escalations_sent,
-            "la_since": chain.la_since, "duty_at": chain.duty_at,
-            "duty_calls": chain.duty_calls, "deadline_at": deadline(chain, before=before)}
+    return {name: getattr(chain, name) for name in _CARRIED} | {
+        "deadline_at": deadline(chain, before=before)}
 
 
 async def _claim(conn: AsyncConnection, keys: Sequence[str]) -> list[str]:
