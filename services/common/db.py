@@ -30,10 +30,10 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 OWN_SCHEMA = "own"
 
 
-def any_of(codes: Sequence[str]) -> Any:
-    """`column == any_of(codes)`: one array parameter, since a GIAS import names more schools
-    than asyncpg takes arguments (32,767)."""
-    return any_(bindparam("codes", list(codes), type_=ARRAY(String)))
+def any_of(codes: Sequence[Any], *, of: Any = String) -> Any:
+    """`column == any_of(codes)`: one array parameter of `of` (text unless said), since a GIAS
+    import names more schools than asyncpg takes arguments (32,767)."""
+    return any_(bindparam("codes", list(codes), type_=ARRAY(of)))
 
 
 class InsecureDatabaseURL(ValueError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Uuid, any_, bindparam, case, func, or_, select, text
+from sqlalchemy import ColumnElement, Uuid, case, func, or_, select, text
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,7 +34,7 @@ from schemas.notifications import (
     NotificationUpdated,
     NotificationViewed,
 )
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, any_of
 from services.common.events import per_poll, transactional
 from services.common.idempotency import claim_events
 from services.ingest.models import incidents
@@ -231,13 +231,11 @@ async def on_lifecycle_events(envelopes: list[Envelope[Any]], *, deps: ReceiptDe
         return
     ids = sorted(seen)
     known = {row.incident_id: row for row in await uow.conn.execute(
-        select(incidents).where(incidents.c.incident_id == any_(
-            bindparam("ids", ids, type_=ARRAY(Uuid)))))}
+        select(incidents).where(incidents.c.incident_id == any_of(ids, of=Uuid)))}
     latest: dict[uuid.UUID, str | None] = dict.fromkeys(ids)  # each receipt's digest so far
     latest |= {row.incident_id: row.receipt_sha256 for row in await uow.conn.execute(
         select(receipt_incidents.c.incident_id, receipt_incidents.c.receipt_sha256).where(
-            receipt_incidents.c.incident_id == any_(bindparam("ids", ids,
-                                                              type_=ARRAY(Uuid)))))}
+            receipt_incidents.c.incident_id == any_of(ids, of=Uuid)))}
     changes: list[tuple[int, _Change]] = []
     for one_round in rounds:
         changes += await _apply_round(uow.conn, one_round, known, latest)
@@ -299,8 +297,7 @@ async def note_incident_changes(conn: AsyncConnection, incident_ids: Sequence[uu
     number of statements however many incidents."""
     ids = sorted(set(incident_ids))
     rows = {row.incident_id: row for row in await conn.execute(
-        select(incidents).where(incidents.c.incident_id == any_(
-            bindparam("ids", ids, type_=ARRAY(Uuid)))))}
+        select(incidents).where(incidents.c.incident_id == any_of(ids, of=Uuid)))}
     children, notifications = await projected_rows(conn, ids)
     await _number_changes(conn, [
         _Change(rows[i], rows[i].force_code, i, digest(projected(
