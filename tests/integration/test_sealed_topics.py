@@ -34,6 +34,7 @@ from tests.support.ids import next_tag
 from tests.support.incidents import incident_body
 from tests.support.kafka import read_topic
 from tests.support.keys import Keystore
+from tests.support.sealed import clear_words as words_in_clear
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -42,7 +43,7 @@ CHILD_WORDS = ("Amelia", "Khan", "2016-03-02", "Oak Road", "DY1", "A123456789012
 
 
 def clear_words(value: bytes) -> list[str]:
-    return [w for w in CHILD_WORDS if w.encode() in value]
+    return words_in_clear(value, CHILD_WORDS)
 
 
 @pytest.fixture
