@@ -4,7 +4,8 @@ matcher → notifier scheduling → (a morning sample) e-mail → audit.
     .venv/bin/python -m bench.e2e [--incidents 100000] [--pupils 100000] [--clients 32]
                                   [--ingest-workers 2] [--morning 5000] [--rate N]
                                   [--matchers 2] [--notifiers 2] [--compare-scale]
-                                  [--seal on|off] [--set DAYBREAK_X=VALUE ...]
+                                  [--warmup 2000] [--seal on|off]
+                                  [--set DAYBREAK_X=VALUE ...]
 
 It starts its own PostgreSQL, Kafka broker and the five services (tests/support/stack.py), so it
 never touches the development database or topics. An admin registers the schools and rolls
@@ -13,6 +14,8 @@ synthetic roster with realistic misspellings, date slips and movers) over keep-a
 retrying refusals with the same body as a real client would. It prints per-stage throughput,
 end-to-end latency (accepted → notification scheduled), peak memory per process, and the time
 the measured rate implies for a national year of 1.46 million incidents (target: ≤ 20 min).
+Every figure is of a warm pipeline: --warmup incidents go through it first and are left out
+(a fresh broker's JVM compiles for its first tens of seconds; --warmup 0 measures that too).
 
 Without --rate the clients are a closed loop (each posts its next incident once answered):
 that measures capacity. --rate N is an open loop (bench/e2e_load.py): an incident every 1/N s
@@ -32,6 +35,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -107,7 +111,8 @@ async def backlog(engine: AsyncEngine, children: int) -> int:
 
 
 async def wait_drained(engine: AsyncEngine, children: int, *, timeout_s: float) -> float:
-    """Wait until every child is decided and every decision reached the notifier."""
+    """Wait until every child is decided and every decision reached the notifier (`children`:
+    all the run posted, warm-up included)."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout_s:
         if not await backlog(engine, children):
@@ -116,24 +121,28 @@ async def wait_drained(engine: AsyncEngine, children: int, *, timeout_s: float) 
     raise TimeoutError(f"pipeline not drained after {timeout_s:.0f} s")
 
 
+# each over the measured load only: the warm-up drained before `since`
 STAGES_SQL = {
-    "ingest (accepted)":
-        "SELECT count(*), min(received_at), max(received_at) FROM ingest.incidents",
-    "matcher (children decided)":
-        "SELECT count(*), min(decided_at), max(decided_at) FROM matcher.match_decisions",
+    "ingest (accepted)": "SELECT count(*), min(received_at), max(received_at) "
+                         "FROM ingest.incidents WHERE received_at >= :since",
+    "matcher (children decided)": "SELECT count(*), min(decided_at), max(decided_at) "
+                                  "FROM matcher.match_decisions WHERE decided_at >= :since",
     "notifier (notifications scheduled)":
-        "SELECT count(*), min(created_at), max(created_at) FROM notifier.notifications",
+        "SELECT count(*), min(created_at), max(created_at) FROM notifier.notifications "
+        "WHERE created_at >= :since",
 }
 LATENCY_SQL = """
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s), percentile_cont(0.99)
            WITHIN GROUP (ORDER BY s), max(s), count(*)
     FROM (SELECT extract(epoch FROM max(n.created_at) - i.received_at) AS s
           FROM ingest.incidents i JOIN notifier.notifications n USING (incident_id)
+          WHERE i.received_at >= :since
           GROUP BY i.incident_id, i.received_at) per_incident"""
 
 
-async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
-    """Print stage rates and latency; return the sustained end-to-end incidents per second."""
+async def report_pipeline(engine: AsyncEngine, load: Load, since: datetime) -> float:
+    """Print stage rates and latency of what was posted from `since`; return the sustained
+    end-to-end incidents per second."""
     ok = load.codes.get(202, 0) + load.codes.get(200, 0)
     wall = load.finished - load.started
     lat = sorted(load.latencies)
@@ -144,17 +153,18 @@ async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
     first_in = None
     last_out = None
     for stage, sql in STAGES_SQL.items():
-        count, first, last = await scalar_row(engine, sql)
+        count, first, last = await scalar_row(engine, sql, since=since)
         seconds = max((last - first).total_seconds(), 1e-9)
         first_in = first_in or first
         last_out = last
         print(f"  {stage:<38} {count:>9,} in {seconds:7.1f} s = {count / seconds:8,.0f}/s")
-    statuses = await _statuses(engine)
+    statuses = await _statuses(engine, since)
     print(f"  match outcomes: {statuses}")
-    p50, p99, worst, incidents = await scalar_row(engine, LATENCY_SQL)
+    p50, p99, worst, incidents = await scalar_row(engine, LATENCY_SQL, since=since)
     print(f"end-to-end latency, received_at → created_at in the tables ({incidents:,} "
           f"incidents with a notification): p50 {p50:.2f} s, p99 {p99:.2f} s, max {worst:.2f} s")
-    total = (await scalar_row(engine, "SELECT count(*) FROM ingest.incidents"))[0]
+    total = (await scalar_row(engine, "SELECT count(*) FROM ingest.incidents "
+                              "WHERE received_at >= :since", since=since))[0]
     span = (last_out - first_in).total_seconds()
     rate = total / span
     print(f"sustained end to end: {total:,} incidents from first accepted to last scheduled "
@@ -162,10 +172,11 @@ async def report_pipeline(engine: AsyncEngine, load: Load) -> float:
     return rate
 
 
-async def _statuses(engine: AsyncEngine) -> dict[str, int]:
+async def _statuses(engine: AsyncEngine, since: datetime) -> dict[str, int]:
     async with engine.connect() as conn:
         rows = await conn.execute(text(
-            "SELECT status, count(*) FROM matcher.match_decisions GROUP BY status ORDER BY status"))
+            "SELECT status, count(*) FROM matcher.match_decisions WHERE decided_at >= :since "
+            "GROUP BY status ORDER BY status"), {"since": since})
         return {row[0]: row[1] for row in rows}
 
 
@@ -276,6 +287,9 @@ def parse_args() -> argparse.Namespace:
                         help="run one of each first, then --matchers/--notifiers, and compare")
     parser.add_argument("--morning", type=int, default=5_000,
                         help="notifications made due and pushed at the end (0: skip)")
+    parser.add_argument("--warmup", type=int, default=2_000, metavar="INCIDENTS",
+                        help="posted and drained before the measured load, which starts "
+                        "from a warm pipeline (0: measure from a cold start)")
     parser.add_argument("--idle", type=float, default=0, metavar="SECONDS",
                         help="first measure each part's CPU with no load for this long")
     parser.add_argument("--timeout", type=float, default=3600)
@@ -303,20 +317,23 @@ class Workload:
     registry: Registry
     items: list[tuple[uuid.UUID, bytes]]
     children: int
+    warmup: list[tuple[uuid.UUID, bytes]]  # posted and drained first, never measured
+    warmup_children: int
 
     @classmethod
-    def generate(cls, pupils: int, incidents: int) -> Workload:
+    def generate(cls, pupils: int, incidents: int, warmup: int = 0) -> Workload:
         """Generate, and print what was generated."""
         started = time.perf_counter()
         registry, gen = build_registry(pupils, today_london())
-        bodies = list(incident_bodies(registry, gen, incidents, FORCE))
+        bodies = list(incident_bodies(registry, gen, warmup + incidents, FORCE))
         items = [(incident_id_for(FORCE, json.loads(body)["incident_reference"]), body)
                  for body in bodies]
-        children = sum(body.count(b'"given_name"') for body in bodies)
+        kids = [body.count(b'"given_name"') for body in bodies]
+        children = sum(kids[warmup:])
         print(f"generated {len(registry.world.pupils):,} pupils in {len(registry.world.urns)} "
-              f"schools and {len(bodies):,} incidents ({children:,} children) in "
-              f"{time.perf_counter() - started:.1f} s")
-        return cls(registry, items, children)
+              f"schools and {incidents:,} incidents ({children:,} children), and "
+              f"{warmup:,} more to warm up with, in {time.perf_counter() - started:.1f} s")
+        return cls(registry, items[warmup:], children, items[:warmup], sum(kids[:warmup]))
 
 
 @dataclass(frozen=True)
@@ -346,20 +363,25 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
               "after the import (steady state is measured from here)")
         fetch = await police_token(settings, stack.url("ingest"))
         await watch.start()
+        if work.warmup:
+            await warm_up(stack, engine, work, fetch, args)
         if args.idle:
             await idle_cpu(stack, args.idle)
+        since = (await scalar_row(engine, "SELECT now()"))[0]
+        batches_before = await ingest_batch_counts(stack)
         cpu_before = cpu_seconds(stack)
         poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
+        everyone = work.warmup_children + work.children
         if args.rate:
             load = await post_open_loop(poster, work.items, args.rate,
                                         max_connections=args.max_connections)
-            left = await backlog(engine, work.children)
+            left = await backlog(engine, everyone)
         else:
             load = await post_closed_loop(poster, iter(work.items), args.clients)
-        await ingest_batches(stack, args.ingest_workers)
-        drained = await wait_drained(engine, work.children, timeout_s=args.timeout)
+        await ingest_batches(stack, args.ingest_workers, batches_before)
+        drained = await wait_drained(engine, everyone, timeout_s=args.timeout)
         print(f"pipeline drained {drained:.1f} s after the last incident was accepted")
-        rate = await report_pipeline(engine, load)
+        rate = await report_pipeline(engine, load, since)
         figures = None
         if args.rate:
             await watch.caught_up()
@@ -378,16 +400,40 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
         await engine.dispose()
 
 
+async def warm_up(stack: Stack, engine: AsyncEngine, work: Workload,
+                  fetch: Callable[[], Awaitable[str]], args: argparse.Namespace) -> None:
+    """Post the warm-up incidents closed loop and wait until they drained, so what is measured
+    next is the pipeline in its steady state: a fresh broker's JVM spends its first tens of
+    seconds compiling (its C2 compiler thread was 41% of the broker's CPU in the load's first
+    20 s), which a broker that has run for weeks paid long ago. Prints the warm-up's CPU per
+    incident, which holds that cost, beside the measured one."""
+    started = time.perf_counter()
+    cpu_before = cpu_seconds(stack)
+    poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
+    await post_closed_loop(poster, iter(work.warmup), args.clients)
+    await wait_drained(engine, work.warmup_children, timeout_s=args.timeout)
+    spent = {k: v - cpu_before.get(k, 0) for k, v in cpu_seconds(stack).items()}
+    print(f"warm-up: {len(work.warmup):,} incidents through the pipeline in "
+          f"{time.perf_counter() - started:.1f} s, not measured; CPU per incident "
+          f"{sum(spent.values()) * 1000 / len(work.warmup):.2f} ms (kafka "
+          f"{spent['kafka'] * 1000 / len(work.warmup):.2f} ms)")
+
+
 _BATCHES = re.compile(r"^daybreak_ingest_batch_reports_(count|sum) (\S+)$", re.M)
 
 
-async def ingest_batches(stack: Stack, workers: int) -> None:
-    """Print how many reports ingest's group commit put in a batch, from its
-    `daybreak_ingest_batch_reports` histogram (with several uvicorn workers, the one worker
-    that answers the scrape)."""
+async def ingest_batch_counts(stack: Stack) -> tuple[float, float]:
+    """Batches and reports so far in ingest's `daybreak_ingest_batch_reports` histogram
+    (with several uvicorn workers, the one worker that answers the scrape)."""
     async with httpx.AsyncClient(headers=stack.metrics_auth, timeout=10) as http:
         found = dict(_BATCHES.findall((await http.get(f"{stack.url('ingest')}/metrics")).text))
-    count, reports = float(found.get("count", 0)), float(found.get("sum", 0))
+    return float(found.get("count", 0)), float(found.get("sum", 0))
+
+
+async def ingest_batches(stack: Stack, workers: int, before: tuple[float, float]) -> None:
+    """Print how many reports ingest's group commit put in a batch since `before`."""
+    count, reports = (now - then for now, then in zip(await ingest_batch_counts(stack), before,
+                                                      strict=True))
     whose = "its one worker" if workers == 1 else f"one of its {workers} workers"
     print(f"ingest batches ({whose}): {count:,.0f} batches of {reports:,.0f} reports, "
           f"{reports / max(count, 1):.1f} a batch")
@@ -505,7 +551,7 @@ def _setting(text: str) -> str:
 def main() -> None:
     """Start a private stack (two, to compare), run the benchmark, tear everything down."""
     args = parse_args()
-    work = Workload.generate(args.pupils, args.incidents)
+    work = Workload.generate(args.pupils, args.incidents, args.warmup)
     scales = [(1, 1)] if args.compare_scale else []
     results = [measure(args, work, m, n) for m, n in [*scales, (args.matchers, args.notifiers)]]
     if len(results) > 1:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -17,11 +18,14 @@ def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.e2e", "--incidents", "60", "--pupils", "3000",
          "--clients", "4", "--ingest-workers", "1", "--morning", "20", "--timeout", "240",
-         "--idle", "1"],
+         "--idle", "1", "--warmup", "20"],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
+    # the warm-up's 20 went through first and are in none of the measured figures
+    assert "warm-up: 20 incidents through the pipeline" in out
     assert "police clients: 60 accepted" in out
+    assert re.search(r"ingest \(accepted\) +60 in", out), out
     for line in ("idle for 1 s, share of one core: ingest", "ingest batches (its one worker):",
                  "ingest (accepted)",
                  "matcher (children decided)",
@@ -35,7 +39,7 @@ def test_bench_e2e_at_a_rate_with_two_of_each_compares_with_one_of_each() -> Non
     done = subprocess.run(
         [sys.executable, "-m", "bench.e2e", "--incidents", "30", "--pupils", "3000",
          "--rate", "5", "--matchers", "2", "--notifiers", "2", "--compare-scale",
-         "--ingest-workers", "1", "--morning", "0", "--timeout", "240"],
+         "--ingest-workers", "1", "--morning", "0", "--timeout", "240", "--warmup", "10"],
         cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
