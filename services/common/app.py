@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.auth_api import SECURITY_SCHEMES
+from services.common.collector import settle_collector
 from services.common.context import AppContext
 from services.common.errors import is_transient, is_unstorable_text
 from services.common.jwks import TokenVerifier, parse_jwks, url_fetch
@@ -116,15 +117,18 @@ def token_verifier(
 
 
 def _closing_issuer(ctx: AppContext, lifespan: Lifespan | None) -> Lifespan:
-    """The service's lifespan, then the identity client closed."""
+    """The service's lifespan, the collector settled once it started, then the identity
+    client closed."""
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
         try:
             if lifespan is None:
+                settle_collector(ctx.settings.gc_young_threshold)
                 yield
             else:
                 async with lifespan(app):
+                    settle_collector(ctx.settings.gc_young_threshold)
                     yield
         finally:
             if ctx.issuer is not None:

@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     # how long an outbox relay's lease lasts unrenewed (renewed every third of it): how long
     # a source waits for another copy's relay after its leader dies (services/common/lease.py)
     outbox_lease_seconds: float = Field(default=10, ge=1, le=600)
+    # the cyclic collector's youngest generation runs every this many net allocations once
+    # the service started (services/common/collector.py; 700 is Python's own default)
+    gc_young_threshold: int = Field(default=50_000, ge=100, le=10_000_000)
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     # per topic, fixed when `kafka_setup apply` creates it: a group's consumers share the
