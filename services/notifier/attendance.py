@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import Channel
@@ -152,6 +152,19 @@ def attendance_times(
     return prompt, max(tell, prompt)
 
 
+_PLANNED = (update(notifications).where(notifications.c.id == bindparam("planned_id"))
+            .values(attendance_prompt_at=bindparam("planned_prompt_at"),
+                    attendance_la_at=bindparam("planned_la_at")))
+
+
+def _planned(row: Any) -> dict[str, Any]:
+    """A planned notification's two times, from its LA's settings or the defaults."""
+    prompt, tell = attendance_times(
+        row.pushed_at, prompt_at=row.attendance_prompt_at or ATTENDANCE_PROMPT_AT,
+        la_at=row.attendance_la_at or ATTENDANCE_LA_AT)
+    return {"planned_id": row.id, "planned_prompt_at": prompt, "planned_la_at": tell}
+
+
 @dataclass
 class AttendanceFollowUp:
     """Plans, prompts and hands on; each step locks its notifications FOR UPDATE SKIP LOCKED
@@ -198,12 +211,8 @@ class AttendanceFollowUp:
                  .limit(self.batch_size).with_for_update(of=notifications, skip_locked=True))
         async with UnitOfWork(self.engine) as uow:
             rows = (await uow.conn.execute(query)).all()
-            for row in rows:
-                prompt, tell = attendance_times(
-                    row.pushed_at, prompt_at=row.attendance_prompt_at or ATTENDANCE_PROMPT_AT,
-                    la_at=row.attendance_la_at or ATTENDANCE_LA_AT)
-                await uow.conn.execute(update(notifications).where(n.id == row.id).values(
-                    attendance_prompt_at=prompt, attendance_la_at=tell))
+            if rows:  # one executemany for the pass, however many it plans
+                await uow.conn.execute(_PLANNED, [_planned(row) for row in rows])
             await uow.commit()
         return len(rows)
 

@@ -35,6 +35,7 @@ from services.notifier.models import (
 )
 from tests.support.api import running
 from tests.support.clock import Clock
+from tests.support.db import statements
 from tests.support.notifier import PUSH_AT, School, add_school, matched, rows_for
 from tests.support.portal import csrf_of, new_dsl, sign_in
 from tests.support.tokens import bearer, person
@@ -373,3 +374,23 @@ async def test_the_portal_records_attendance_and_the_acknowledge_form_answers_th
     # once every child is answered, acknowledging asks no attendance question
     done = await portal.get(f"/portal/notifications/{row.id}")
     assert 'name="attended"' not in done.text and "Record attendance" in done.text
+
+
+async def test_a_plan_pass_gives_its_notifications_their_times_in_one_update_however_many(
+    notifier_engine: AsyncEngine, follow_up: AttendanceFollowUp, clock: Clock,
+    notifier_deps: NotifierDeps,
+) -> None:
+    clock.now = PUSH_AT
+    await settle(follow_up)  # what other tests left waiting is planned first
+
+    async def a_pass(count: int) -> list[str]:
+        school = await add_school(notifier_engine)
+        rows = [(await pushed(notifier_deps, school, [f"Zara{n}"]))[0] for n in range(count)]
+        with statements(notifier_engine) as sent:
+            assert await follow_up.plan() == count
+        for row in rows:
+            planned = await state(notifier_engine, row.id)
+            assert (planned.attendance_prompt_at, planned.attendance_la_at) == (PROMPT_AT, LA_AT)
+        return [s for s in sent if s.startswith("UPDATE notifier.notifications")]
+
+    assert len(await a_pass(6)) == len(await a_pass(1)) == 1
