@@ -30,7 +30,8 @@ def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
                  "ingest (accepted)",
                  "matcher (children decided)",
                  "notifier (notifications scheduled)", "end-to-end latency",
-                 "sustained end to end: 60 incidents", "CPU per incident", "morning sample: 20",
+                 "sustained end to end: 60 incidents", "CPU per incident",
+                 "pushed while measured:", "morning sample: 20",
                  "20 disclosures in the audit log", "peak memory (VmHWM)", "national year:"):
         assert line in out, out
 
