@@ -413,11 +413,10 @@ async def warm_up(stack: Stack, engine: AsyncEngine, work: Workload,
     poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
     await post_closed_loop(poster, iter(work.warmup), args.clients)
     await wait_drained(engine, work.warmup_children, timeout_s=args.timeout)
-    spent = {k: v - cpu_before.get(k, 0) for k, v in cpu_seconds(stack).items()}
+    spent = ms_per_incident(cpu_before, cpu_seconds(stack), len(work.warmup))
     print(f"warm-up: {len(work.warmup):,} incidents through the pipeline in "
           f"{time.perf_counter() - started:.1f} s, not measured; CPU per incident "
-          f"{sum(spent.values()) * 1000 / len(work.warmup):.2f} ms (kafka "
-          f"{spent['kafka'] * 1000 / len(work.warmup):.2f} ms)")
+          f"{sum(spent.values()):.2f} ms (kafka {spent['kafka']:.2f} ms)")
 
 
 async def pushed_meanwhile(engine: AsyncEngine, since: datetime) -> None:
@@ -514,11 +513,17 @@ async def idle_cpu(stack: Stack, seconds: float) -> None:
         f"{k} {v:.1%}" for k, v in spent.items()) + f"; total {sum(spent.values()):.1%}")
 
 
+def ms_per_incident(before: dict[str, float], after: dict[str, float],
+                    incidents: int) -> dict[str, float]:
+    """Each part's CPU between two `cpu_seconds` readings, in ms per incident."""
+    return {name: (after[name] - before.get(name, 0)) * 1000 / incidents for name in after}
+
+
 def cpu_per_incident(before: dict[str, float], after: dict[str, float],
                      incidents: int) -> float:
     """Print the CPU each part spent per incident (the budget a 2-core machine has to share);
     return the total in ms."""
-    spent = {name: (after[name] - before.get(name, 0)) * 1000 / incidents for name in after}
+    spent = ms_per_incident(before, after, incidents)
     total = sum(spent.values())
     print("CPU per incident: " + ", ".join(f"{k} {v:.2f} ms" for k, v in spent.items())
           + f"; total {total:.2f} ms → at most {2000 / total:,.0f} incidents/s on 2 cores")

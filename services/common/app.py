@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -123,13 +123,9 @@ def _closing_issuer(ctx: AppContext, lifespan: Lifespan | None) -> Lifespan:
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
         try:
-            if lifespan is None:
+            async with lifespan(app) if lifespan is not None else nullcontext():
                 settle_collector(ctx.settings.gc_young_threshold)
                 yield
-            else:
-                async with lifespan(app):
-                    settle_collector(ctx.settings.gc_young_threshold)
-                    yield
         finally:
             if ctx.issuer is not None:
                 await ctx.issuer.aclose()

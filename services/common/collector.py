@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import gc
 
-PYTHON_DEFAULT_YOUNG_THRESHOLD = 700
-
 
 def settle_collector(young_threshold: int) -> None:
     """Collect, freeze what survives, and collect the youngest generation only every
