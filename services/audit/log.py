@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import Row, Uuid, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import ContentPurged, DisclosureRecorded
@@ -30,6 +30,7 @@ from services.audit.breaks import (
 from services.audit.chain import AuditEntry, ChainVerifier, EntryDraft, seal_entry
 from services.audit.merkle import MerkleLog, leaf_hash
 from services.audit.models import CHAIN_COLUMNS, audit_events
+from services.common.db import any_of
 from services.common.retention import RETENTION_ACTOR, purge_purpose
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ async def append_entries(
     await conn.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK)))
     ids = [draft.id for draft, _ in items]
     known = set((await conn.execute(
-        select(audit_events.c.id).where(audit_events.c.id.in_(ids)))).scalars())
+        select(audit_events.c.id).where(audit_events.c.id == any_of(ids, of=Uuid)))).scalars())
     previous = await last_entry(conn)
     # the transaction's time, what the column's default would give, but now in the hash
     recorded_at = (await conn.execute(select(func.now()))).scalar_one()

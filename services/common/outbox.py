@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import BigInteger, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.envelope import Envelope
+from services.common.db import any_of
 from services.common.lease import Lease, LeaseLost
 from services.common.models import outbox, outbox_inflight
 from services.common.sealing import sealing_of
@@ -206,7 +207,8 @@ class OutboxRelay:
             await self.lease.fence(conn)
             if ids:
                 await conn.execute(
-                    update(outbox).where(outbox.c.id.in_(ids)).values(published_at=func.now())
+                    update(outbox).where(outbox.c.id == any_of(ids, of=BigInteger))
+                    .values(published_at=func.now())
                 )
             await conn.execute(
                 delete(outbox_inflight).where(outbox_inflight.c.source == self.source)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import ARRAY, Row, Uuid, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import UnitOfWork
@@ -22,6 +22,17 @@ from services.ingest.receipts_models import (
     receipt_incidents,
     receipt_notifications,
 )
+
+# each built once, with the incidents as one array parameter: the same SQL (one prepared
+# statement) however many incidents, where `IN (…)` renders a placeholder per incident and
+# asyncpg prepares a new statement for each count
+_IDS = any_(bindparam("ids", type_=ARRAY(Uuid)))
+_CHILDREN = select(receipt_children).where(receipt_children.c.incident_id == _IDS)
+_NOTIFICATIONS = select(receipt_notifications).where(
+    receipt_notifications.c.incident_id == _IDS)
+_CHANGED = select(receipt_incidents.c.incident_id, receipt_incidents.c.updated_at).where(
+    receipt_incidents.c.incident_id == _IDS)
+_WITHDRAWN = select(child_withdrawals).where(child_withdrawals.c.incident_id == _IDS)
 
 
 def _at(value: datetime | None) -> str | None:
@@ -90,11 +101,9 @@ async def projected_rows(
     """The children and notifications rows of each incident."""
     children: dict[uuid.UUID, list[Row[Any]]] = {i: [] for i in ids}
     notifications: dict[uuid.UUID, list[Row[Any]]] = {i: [] for i in ids}
-    for row in await conn.execute(select(receipt_children)
-                                  .where(receipt_children.c.incident_id.in_(ids))):
+    for row in await conn.execute(_CHILDREN, {"ids": list(ids)}):
         children[row.incident_id].append(row)
-    for row in await conn.execute(select(receipt_notifications)
-                                  .where(receipt_notifications.c.incident_id.in_(ids))):
+    for row in await conn.execute(_NOTIFICATIONS, {"ids": list(ids)}):
         notifications[row.incident_id].append(row)
     return children, notifications
 
@@ -103,12 +112,11 @@ async def receipts_of(conn: AsyncConnection, incidents: Sequence[Any]) -> list[d
     """The receipts of these `ingest.incidents` rows, in their order."""
     ids = [row.incident_id for row in incidents]
     children, notifications = await projected_rows(conn, ids)
-    changed = {row.incident_id: row.updated_at for row in await conn.execute(
-        select(receipt_incidents.c.incident_id, receipt_incidents.c.updated_at)
-        .where(receipt_incidents.c.incident_id.in_(ids)))}
+    changed = {row.incident_id: row.updated_at
+               for row in await conn.execute(_CHANGED, {"ids": ids})}
     withdrawn: dict[tuple[uuid.UUID, int], datetime] = {
-        (row.incident_id, row.child_index): row.withdrawn_at for row in await conn.execute(
-            select(child_withdrawals).where(child_withdrawals.c.incident_id.in_(ids)))}
+        (row.incident_id, row.child_index): row.withdrawn_at
+        for row in await conn.execute(_WITHDRAWN, {"ids": ids})}
     receipts = [{
         "incident_id": str(row.incident_id), "status": row.status,
         "incident_reference": row.incident_reference, "children_count": row.children_count,

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Uuid, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,7 +22,7 @@ from schemas.envelope import Envelope
 from schemas.incidents import ChildReport, IncidentWithdrawn
 from schemas.matching import ChildMatched, ChildUnmatched, IncidentFacts
 from schemas.notifications import LifecycleEvent, NotificationScheduled
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, any_of
 from services.common.disclosure import record_disclosures
 from services.common.errors import WaitingForFacts
 from services.common.escalation import (
@@ -322,13 +322,15 @@ async def _admitted(conn: AsyncConnection, decisions: Sequence[Decision]) -> lis
         return []
     w, v = notifier_withdrawn_incidents.c, child_versions.c
     gone = set((await conn.execute(select(w.incident_id).where(
-        w.incident_id.in_({d.incident.incident_id for d in decisions})))).scalars())
+        w.incident_id == any_of(sorted({d.incident.incident_id for d in decisions}),
+                                of=Uuid)))).scalars())
     kept = [d for d in decisions if d.incident.incident_id not in gone]
     if not kept:
         return []
     known = {row.child_id: row for row in await conn.execute(
         select(v.child_id, v.version, v.withdrawn_at)
-        .where(v.child_id.in_({d.child_id for d in kept})).with_for_update())}
+        .where(v.child_id == any_of(sorted({d.child_id for d in kept}), of=Uuid))
+        .with_for_update())}
     return [d for d in kept if d.child_id not in known or (
         known[d.child_id].withdrawn_at is None and known[d.child_id].version <= d.version)]
 
@@ -340,15 +342,15 @@ async def _registry(conn: AsyncConnection, decisions: Sequence[Decision]) -> Reg
     overrides: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
     if urns:
         found = {row.urn: dict(row._mapping) for row in await conn.execute(
-            select(schools).where(schools.c.urn.in_(urns)))}
+            select(schools).where(schools.c.urn == any_of(urns)))}
         days = school_calendar_days.c
         for row in await conn.execute(select(days.urn, days.day, days.kind)
-                                      .where(days.urn.in_(urns))):
+                                      .where(days.urn == any_of(urns))):
             overrides[row.urn].append((row.day, row.kind))
     codes = sorted({s["la_code"] for s in found.values()} | {
         d.la_code for d in decisions if isinstance(d, ChildUnmatched) and d.la_code})
     las = {row.la_code: row for row in await conn.execute(select(local_authorities).where(
-        local_authorities.c.la_code.in_(codes)))} if codes else {}
+        local_authorities.c.la_code == any_of(codes)))} if codes else {}
     return Registry(found, {u: SchoolCalendar.from_overrides(overrides[u]) for u in urns}, las)
 
 
