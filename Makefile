@@ -58,4 +58,4 @@ lint: venv
 
 bench-ingest: venv infra services
 	$(ENV)
-	$(PY) bench/ingest.py
+	$(PY) -m bench.ingest

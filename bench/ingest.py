@@ -1,11 +1,17 @@
 """Load a running ingest with N concurrent police clients; print accepted/s and p50/p99.
 
-    python bench/ingest.py --concurrency 32 --requests 20000 [--url http://127.0.0.1:8001]
+    python -m bench.ingest --concurrency 32 --requests 20000 [--url http://127.0.0.1:8001]
 
 Needs the environment from `.daybreak/env` (it creates its own police client). The same run
 measures `GET /healthz` as a baseline: the ratio shows what validation, PostgreSQL and the
 Kafka acks=all round trip cost over a bare FastAPI answer. The server's own settings shape
 the run: DAYBREAK_INGEST_BATCH_* (its group commit) and DAYBREAK_KAFKA_COMPRESSION.
+
+Each phase also prints the server's CPU per request (the ingest process named by --server-pid,
+by default `scripts/services.sh`'s, and its workers, read from /proc) and how busy the whole
+machine was. A server that is CPU-bound in both phases can reach at most the ratio of the two
+CPU figures; a machine far from busy says the run was bound by waiting (round trips, the
+clients' concurrency), not by CPU.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import secrets
 import statistics
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.procs import cpu_s, family, machine_ticks
 from services.common.db import UnitOfWork, service_engine, standalone_uow
 from services.common.settings import Settings
 from services.demo import LA as DEMO_LA
@@ -123,9 +131,22 @@ def _child(args: tuple[str, str, int, int, bool], out: Any) -> None:
     out.put((lat, codes, started, time.perf_counter()))
 
 
+def server_pid(option: str | None) -> int | None:
+    """The ingest server's pid: given, or from scripts/services.sh's pid file (None: unknown)."""
+    if option is not None:
+        return int(option)
+    try:
+        return int(Path(".daybreak/run/ingest.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def run(url: str, token: str, requests: int, concurrency: int, procs: int,
-        incidents: bool) -> dict[str, float]:
-    """Spread the load over `procs` client processes; return rate and latency figures."""
+        incidents: bool, server: int | None = None) -> dict[str, float]:
+    """Spread the load over `procs` client processes; return rate and latency figures, and
+    the server's CPU per request and the machine's busy share while it ran."""
+    pids = family(server)
+    cpu_before, (busy_before, total_before) = cpu_s(pids), machine_ticks()
     queue: Any = mp.Queue()
     per = (requests // procs, concurrency // procs or 1)
     workers = [mp.Process(target=_child, args=((url, token, per[0], per[1], incidents), queue))
@@ -140,12 +161,16 @@ def run(url: str, token: str, requests: int, concurrency: int, procs: int,
     for r in results:
         for code, n in r[1].items():
             codes[code] = codes.get(code, 0) + n
+    cpu_after, (busy_after, total_after) = cpu_s(pids), machine_ticks()
     wall = max(r[3] for r in results) - min(r[2] for r in results)
     ok = codes.get(202 if incidents else 200, 0)
     return {
         "ok": ok, "errors": sum(codes.values()) - ok, "seconds": wall, "rate": ok / wall,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "server_cpu_ms": (cpu_after - cpu_before) * 1000 / max(1, sum(codes.values()))
+        if pids else float("nan"),
+        "busy": (busy_after - busy_before) / max(1, total_after - total_before),
     }
 
 
@@ -156,13 +181,23 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--client-procs", type=int, default=1)
+    parser.add_argument("--server-pid", default=None,
+                        help="the ingest process (default: .daybreak/run/ingest.pid)")
     args = parser.parse_args()
+    server = server_pid(args.server_pid)
     token = asyncio.run(_new_token(args.url))
-    base = run(args.url, token, args.requests, args.concurrency, args.client_procs, False)
-    inc = run(args.url, token, args.requests, args.concurrency, args.client_procs, True)
+    base = run(args.url, token, args.requests, args.concurrency, args.client_procs, False,
+               server)
+    inc = run(args.url, token, args.requests, args.concurrency, args.client_procs, True,
+              server)
     for name, r in (("baseline GET /healthz", base), ("POST /v1/incidents", inc)):
         print(f"{name:24s} {r['ok']:>7.0f} ok {r['errors']:>5.0f} errors  "
-              f"{r['rate']:>8.0f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms")
+              f"{r['rate']:>8.0f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+              f"server CPU {r['server_cpu_ms']:.3f} ms a request  machine {r['busy']:.0%} busy")
+    if server is not None:
+        print(f"CPU-bound at both, the server could reach at most a ratio of "
+              f"{base['server_cpu_ms'] / inc['server_cpu_ms']:.2f} (its CPU per health check "
+              f"over its CPU per incident)")
     ratio = inc["rate"] / base["rate"]
     met = ratio >= 0.35 and inc["p99_ms"] <= 100
     print(f"incidents/healthz throughput ratio: {ratio:.2f}; issue 16's target, a ratio >= "

@@ -1,0 +1,41 @@
+"""CPU read from /proc: a process tree's, and the whole machine's busy share."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def family(pid: int | None) -> list[int]:
+    """A process and its descendants (uvicorn workers, PostgreSQL backends)."""
+    if pid is None:
+        return []
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue  # the thread ended while we looked
+        for child in children:
+            found.extend(family(int(child)))
+    return found
+
+
+def cpu_s(pids: Iterable[int]) -> float:
+    """CPU seconds (user + system) these processes used so far; one that is gone counts 0."""
+    used = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return used / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU so far, from /proc/stat's first line."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
