@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bench.procs import cpu_s
 from services.common.db import service_engine
 from services.common.idempotency import claim_events
 from services.common.models import processed_events
@@ -48,23 +47,17 @@ async def claim_by_rows(conn: AsyncConnection, *, consumer: str,
     return set(result.scalars())
 
 
-def backend_cpu_s(pid: int) -> float:
-    """A PostgreSQL backend's CPU seconds so far (user + system)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(conn: AsyncConnection, pid: int, claim: Claim,
                   sizes: list[int]) -> tuple[float, float, float]:
     """Client CPU, backend CPU and wall milliseconds per poll."""
-    cpu, backend, wall = time.process_time(), backend_cpu_s(pid), time.perf_counter()
+    cpu, backend, wall = time.process_time(), cpu_s([pid]), time.perf_counter()
     for size in sizes:
         async with conn.begin() as tx:
             await claim(conn, consumer="bench-claims",
                         event_ids=[uuid.uuid4() for _ in range(size)])
             await tx.rollback()
     per = 1000 / len(sizes)
-    return ((time.process_time() - cpu) * per, (backend_cpu_s(pid) - backend) * per,
+    return ((time.process_time() - cpu) * per, (cpu_s([pid]) - backend) * per,
             (time.perf_counter() - wall) * per)
 
 

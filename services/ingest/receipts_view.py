@@ -101,9 +101,10 @@ async def projected_rows(
     """The children and notifications rows of each incident."""
     children: dict[uuid.UUID, list[Row[Any]]] = {i: [] for i in ids}
     notifications: dict[uuid.UUID, list[Row[Any]]] = {i: [] for i in ids}
-    for row in await conn.execute(_CHILDREN, {"ids": list(ids)}):
+    params = {"ids": list(ids)}
+    for row in await conn.execute(_CHILDREN, params):
         children[row.incident_id].append(row)
-    for row in await conn.execute(_NOTIFICATIONS, {"ids": list(ids)}):
+    for row in await conn.execute(_NOTIFICATIONS, params):
         notifications[row.incident_id].append(row)
     return children, notifications
 
