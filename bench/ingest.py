@@ -131,14 +131,16 @@ def _child(args: tuple[str, str, int, int, bool], out: Any) -> None:
     out.put((lat, codes, started, time.perf_counter()))
 
 
-def server_pid(option: str | None) -> int | None:
-    """The ingest server's pid: given, or from scripts/services.sh's pid file (None: unknown)."""
-    if option is not None:
-        return int(option)
-    try:
-        return int(Path(".daybreak/run/ingest.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
+def server_pid(option: int | None) -> int | None:
+    """The ingest server's pid: given, or from scripts/services.sh's pid file; None when
+    unknown or when that process is gone (a stale pid file)."""
+    pid = option
+    if pid is None:
+        try:
+            pid = int(Path(".daybreak/run/ingest.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+    return pid if Path(f"/proc/{pid}").exists() else None
 
 
 def run(url: str, token: str, requests: int, concurrency: int, procs: int,
@@ -181,7 +183,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--client-procs", type=int, default=1)
-    parser.add_argument("--server-pid", default=None,
+    parser.add_argument("--server-pid", type=int, default=None,
                         help="the ingest process (default: .daybreak/run/ingest.pid)")
     args = parser.parse_args()
     server = server_pid(args.server_pid)
