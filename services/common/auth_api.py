@@ -125,8 +125,13 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
-        if scope not in principal.scopes:
-            raise Problem(403, "Forbidden", "This credential may not do that.")
-        return principal
+        return holding(principal, scope)
 
     return dependency
+
+
+def holding(principal: Principal, scope: str) -> Principal:
+    """The principal, if it holds `scope`; else 403."""
+    if scope not in principal.scopes:
+        raise Problem(403, "Forbidden", "This credential may not do that.")
+    return principal
