@@ -4,7 +4,7 @@ matcher → notifier scheduling → (a morning sample) e-mail → audit.
     .venv/bin/python -m bench.e2e [--incidents 100000] [--pupils 100000] [--clients 32]
                                   [--ingest-workers 1] [--morning 5000] [--rate N]
                                   [--matchers 2] [--notifiers 2] [--compare-scale]
-                                  [--warmup 2000] [--seal on|off]
+                                  [--warmup 10000] [--seal on|off]
                                   [--set DAYBREAK_X=VALUE ...]
 
 It starts its own PostgreSQL, Kafka broker and the five services (tests/support/stack.py), so it
@@ -14,8 +14,10 @@ synthetic roster with realistic misspellings, date slips and movers) over keep-a
 retrying refusals with the same body as a real client would. It prints per-stage throughput,
 end-to-end latency (accepted → notification scheduled), peak memory per process, and the time
 the measured rate implies for a national year of 1.46 million incidents (target: ≤ 20 min).
-Every figure is of a warm pipeline: --warmup incidents go through it first and are left out
-(a fresh broker's JVM compiles for its first tens of seconds; --warmup 0 measures that too).
+Every figure is of a warm pipeline: --warmup incidents go through it first and are left out (a
+fresh broker's JVM compiles its hot code for its first minute or so under load; the bench prints
+how much of the broker's CPU its compiler threads still took while measured, and --warmup 0
+measures from cold).
 
 Without --rate the clients are a closed loop (each posts its next incident once answered):
 that measures capacity. --rate N is an open loop (bench/e2e_load.py): an incident every 1/N s
@@ -53,7 +55,7 @@ from bench.e2e_load import (
     post_open_loop,
 )
 from bench.e2e_scale import RateFigures, compare, scale_out
-from bench.procs import cpu_s, family
+from bench.procs import compiling_s, cpu_s, family
 from schemas import topics
 from services.common.db import make_engine, standalone_uow
 from services.common.local_time import LONDON
@@ -289,7 +291,7 @@ def parse_args() -> argparse.Namespace:
                         help="run one of each first, then --matchers/--notifiers, and compare")
     parser.add_argument("--morning", type=int, default=5_000,
                         help="notifications made due and pushed at the end (0: skip)")
-    parser.add_argument("--warmup", type=int, default=2_000, metavar="INCIDENTS",
+    parser.add_argument("--warmup", type=int, default=10_000, metavar="INCIDENTS",
                         help="posted and drained before the measured load, which starts "
                         "from a warm pipeline (0: measure from a cold start)")
     parser.add_argument("--idle", type=float, default=0, metavar="SECONDS",
@@ -371,7 +373,7 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
             await idle_cpu(stack, args.idle)
         since = (await scalar_row(engine, "SELECT now()"))[0]
         batches_before = await ingest_batch_counts(stack)
-        cpu_before = cpu_seconds(stack)
+        cpu_before, compiling_before = cpu_seconds(stack), kafka_compiling_s(stack)
         poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
         everyone = work.warmup_children + work.children
         if args.rate:
@@ -390,6 +392,7 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
             figures = RateFigures.of(load, watch, args.rate, left, work.children, drained)
             figures.report()
         cpu_ms = cpu_per_incident(cpu_before, cpu_seconds(stack), len(work.items))
+        print_compiling(stack, compiling_before, len(work.items))
         await pushed_meanwhile(engine, since)
         if args.morning:
             await morning(engine, settings, stack.url("notifier"), args.morning,
@@ -411,14 +414,30 @@ async def warm_up(stack: Stack, engine: AsyncEngine, work: Workload,
     20 s), which a broker that has run for weeks paid long ago. Prints the warm-up's CPU per
     incident, which holds that cost, beside the measured one."""
     started = time.perf_counter()
-    cpu_before = cpu_seconds(stack)
+    cpu_before, compiling_before = cpu_seconds(stack), kafka_compiling_s(stack)
     poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
     await post_closed_loop(poster, iter(work.warmup), args.clients)
     await wait_drained(engine, work.warmup_children, timeout_s=args.timeout)
     spent = ms_per_incident(cpu_before, cpu_seconds(stack), len(work.warmup))
+    compiling = (kafka_compiling_s(stack) - compiling_before) * 1000 / len(work.warmup)
     print(f"warm-up: {len(work.warmup):,} incidents through the pipeline in "
           f"{time.perf_counter() - started:.1f} s, not measured; CPU per incident "
-          f"{sum(spent.values()):.2f} ms (kafka {spent['kafka']:.2f} ms)")
+          f"{sum(spent.values()):.2f} ms (kafka {spent['kafka']:.2f} ms, of which its JVM "
+          f"compiling {compiling:.2f} ms)")
+
+
+def kafka_compiling_s(stack: Stack) -> float:
+    """CPU seconds the broker's JIT compiler threads used so far."""
+    return compiling_s(part_pids(stack)["kafka"])
+
+
+def print_compiling(stack: Stack, before: float, incidents: int) -> None:
+    """Print how much of the broker's CPU per incident its JIT compiler took: a broker that
+    has run for a while compiles next to nothing, so a large share says the warm-up was too
+    short for the figures to be a warm broker's."""
+    ms = (kafka_compiling_s(stack) - before) * 1000 / incidents
+    print(f"of kafka's, its JVM compiling: {ms:.2f} ms per incident (a warm broker's is near 0;"
+          " raise --warmup if it is not)")
 
 
 async def pushed_meanwhile(engine: AsyncEngine, since: datetime) -> None:

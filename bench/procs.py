@@ -34,6 +34,25 @@ def cpu_s(pids: Iterable[int]) -> float:
     return used / os.sysconf("SC_CLK_TCK")
 
 
+def compiling_s(pids: Iterable[int]) -> float:
+    """CPU seconds a JVM's JIT compiler threads (`C1 CompilerThread0`, `C2 CompilerThre...`:
+    Linux keeps 15 characters of a thread's name) used so far in these processes: what a
+    fresh broker spends compiling its hot code, and one that has run for a while no longer
+    does."""
+    used = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue  # the thread ended while we looked
+            name, _, rest = text.partition("(")[2].rpartition(")")
+            if "CompilerThre" in name:
+                fields = rest.split()
+                used += int(fields[11]) + int(fields[12])
+    return used / os.sysconf("SC_CLK_TCK")
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) clock ticks of every CPU so far, from /proc/stat's first line."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -24,6 +24,9 @@ def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
     out = done.stdout
     # the warm-up's 20 went through first and are in none of the measured figures
     assert "warm-up: 20 incidents through the pipeline" in out
+    # a broker just started is compiling: the bench says how much of its CPU that was
+    compiling = re.search(r"warm-up: .*, of which its JVM compiling (\d+\.\d\d) ms\)", out)
+    assert compiling is not None and float(compiling[1]) > 0, out
     assert "police clients: 60 accepted" in out
     assert re.search(r"ingest \(accepted\) +60 in", out), out
     for line in ("idle for 1 s, share of one core: ingest", "ingest batches (its one worker):",
@@ -31,6 +34,7 @@ def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
                  "matcher (children decided)",
                  "notifier (notifications scheduled)", "end-to-end latency",
                  "sustained end to end: 60 incidents", "CPU per incident",
+                 "of kafka's, its JVM compiling:",
                  "pushed while measured:", "morning sample: 20",
                  "20 disclosures in the audit log", "peak memory (VmHWM)", "national year:"):
         assert line in out, out
