@@ -4,7 +4,7 @@ matcher → notifier scheduling → (a morning sample) e-mail → audit.
     .venv/bin/python -m bench.e2e [--incidents 100000] [--pupils 100000] [--clients 32]
                                   [--ingest-workers 1] [--morning 5000] [--rate N]
                                   [--matchers 2] [--notifiers 2] [--compare-scale]
-                                  [--warmup 10000] [--seal on|off]
+                                  [--warmup 10000] [--seal on|off] [--statements N]
                                   [--set DAYBREAK_X=VALUE ...]
 
 It starts its own PostgreSQL, Kafka broker and the five services (tests/support/stack.py), so it
@@ -45,6 +45,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import e2e_statements
 from bench.e2e_data import LA_CODES, Registry, build_registry, incident_bodies, register
 from bench.e2e_load import (
     Load,
@@ -294,6 +295,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10_000, metavar="INCIDENTS",
                         help="posted and drained before the measured load, which starts "
                         "from a warm pipeline (0: measure from a cold start)")
+    parser.add_argument("--statements", type=int, default=0, metavar="N",
+                        help="print the N statements PostgreSQL spent most time on while "
+                        "measured (pg_stat_statements)")
     parser.add_argument("--idle", type=float, default=0, metavar="SECONDS",
                         help="first measure each part's CPU with no load for this long")
     parser.add_argument("--timeout", type=float, default=3600)
@@ -373,6 +377,8 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
             await idle_cpu(stack, args.idle)
         since = (await scalar_row(engine, "SELECT now()"))[0]
         batches_before = await ingest_batch_counts(stack)
+        if args.statements:
+            e2e_statements.reset(stack.postgres)
         cpu_before, compiling_before = cpu_seconds(stack), kafka_compiling_s(stack)
         poster = Poster(stack.url("ingest"), await fetch(), fetch, Load())
         everyone = work.warmup_children + work.children
@@ -393,6 +399,8 @@ async def run(args: argparse.Namespace, stack: Stack, work: Workload, label: str
             figures.report()
         cpu_ms = cpu_per_incident(cpu_before, cpu_seconds(stack), len(work.items))
         print_compiling(stack, compiling_before, len(work.items))
+        if args.statements:
+            e2e_statements.report(stack.postgres, len(work.items), args.statements)
         await pushed_meanwhile(engine, since)
         if args.morning:
             await morning(engine, settings, stack.url("notifier"), args.morning,
@@ -556,7 +564,8 @@ def measure(args: argparse.Namespace, work: Workload, matchers: int, notifiers: 
         env["DAYBREAK_SEAL_CHILD_DATA"] = "false"
     env |= dict(setting.split("=", 1) for setting in args.set)
     print(f"child data sealing {args.seal}" + "".join(f"; {s}" for s in args.set))
-    with Stack.up(serve_args=serve, env=env) as stack:
+    pg = e2e_statements.PRELOAD if args.statements else None
+    with Stack.up(serve_args=serve, env=env, pg_options=pg) as stack:
         scale_out(stack, {"matcher": matchers, "notifier": notifiers})
         return asyncio.run(run(args, stack, work, label))
 

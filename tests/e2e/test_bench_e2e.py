@@ -18,12 +18,16 @@ def test_bench_e2e_runs_the_pipeline_and_prints_its_figures() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.e2e", "--incidents", "60", "--pupils", "3000",
          "--clients", "4", "--ingest-workers", "1", "--morning", "20", "--timeout", "240",
-         "--idle", "1", "--warmup", "20"],
+         "--idle", "1", "--warmup", "20", "--statements", "3"],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     # the warm-up's 20 went through first and are in none of the measured figures
     assert "warm-up: 20 incidents through the pipeline" in out
+    # --statements: what PostgreSQL executed while measured, the three largest by time
+    statements = re.search(r"PostgreSQL while measured: \d+ statements, ([\d.]+) calls", out)
+    assert statements is not None and float(statements[1]) > 1, out
+    assert len(re.findall(r"rows +[\d.]+ blocks a call  \S", out)) == 3, out
     # a broker just started is compiling: the bench says how much of its CPU that was
     compiling = re.search(r"warm-up: .*, of which its JVM compiling (\d+\.\d\d) ms\)", out)
     assert compiling is not None and float(compiling[1]) > 0, out
