@@ -165,6 +165,27 @@ def _planned(row: Any) -> dict[str, Any]:
     return {"planned_id": row.id, "planned_prompt_at": prompt, "planned_la_at": tell}
 
 
+def unplanned(now: datetime, limit: int) -> Any:
+    """DSLs' notifications pushed within LOOKBACK whose prompt and hand-over times are not yet
+    set, with their LA's settings, locked (ix_notifications_attendance_unplanned)."""
+    n, la = notifications.c, local_authorities.c
+    return (select(n.id, func.coalesce(n.sent_at, n.push_at).label("pushed_at"),
+                   la.attendance_prompt_at, la.attendance_la_at)
+            .select_from(notifications.outerjoin(local_authorities, la.la_code == n.la_code))
+            .where(n.school_urn.is_not(None), n.recipient_role == "dsl",
+                   n.state.in_(DELIVERED), n.attendance_stage == WAITING,
+                   n.attendance_prompt_at.is_(None),
+                   func.coalesce(n.sent_at, n.push_at) > now - LOOKBACK)
+            .limit(limit).with_for_update(of=notifications, skip_locked=True))
+
+
+def due_at_stage(stage: int, at: Any, now: datetime, limit: int) -> Any:
+    """Notifications at `stage` whose time `at` (their prompt's or their hand-over's) has
+    come, earliest first, locked (ix_notifications_attendance, ..._attendance_la)."""
+    return (select(notifications).where(notifications.c.attendance_stage == stage, at <= now)
+            .order_by(at).limit(limit).with_for_update(skip_locked=True))
+
+
 @dataclass
 class AttendanceFollowUp:
     """Plans, prompts and hands on; each step locks its notifications FOR UPDATE SKIP LOCKED
@@ -199,18 +220,8 @@ class AttendanceFollowUp:
 
     async def plan(self) -> int:
         """Give each notification pushed to a DSL its two times, from its LA's settings."""
-        now, n, la = self.clock(), notifications.c, local_authorities.c
-        query = (select(n.id, func.coalesce(n.sent_at, n.push_at).label("pushed_at"),
-                        la.attendance_prompt_at, la.attendance_la_at)
-                 .select_from(notifications.outerjoin(local_authorities,
-                                                      la.la_code == n.la_code))
-                 .where(n.school_urn.is_not(None), n.recipient_role == "dsl",
-                        n.state.in_(DELIVERED), n.attendance_stage == WAITING,
-                        n.attendance_prompt_at.is_(None),
-                        func.coalesce(n.sent_at, n.push_at) > now - LOOKBACK)
-                 .limit(self.batch_size).with_for_update(of=notifications, skip_locked=True))
         async with UnitOfWork(self.engine) as uow:
-            rows = (await uow.conn.execute(query)).all()
+            rows = (await uow.conn.execute(unplanned(self.clock(), self.batch_size))).all()
             if rows:  # one executemany for the pass, however many it plans
                 await uow.conn.execute(_PLANNED, [_planned(row) for row in rows])
             await uow.commit()
@@ -257,10 +268,7 @@ class AttendanceFollowUp:
 
     async def _due(self, conn: AsyncConnection, stage: int, at: Any, now: datetime
                    ) -> list[Any]:
-        n = notifications.c
-        return list((await conn.execute(
-            select(notifications).where(n.attendance_stage == stage, at <= now)
-            .order_by(at).limit(self.batch_size).with_for_update(skip_locked=True))).all())
+        return list((await conn.execute(due_at_stage(stage, at, now, self.batch_size))).all())
 
     @staticmethod
     async def _unanswered(conn: AsyncConnection, row: Any) -> list[dict[str, Any]]:

@@ -149,6 +149,15 @@ def due_notifications(now: datetime) -> Any:
             n.duty_at <= now, unplanned_duty)))
 
 
+def due_recipients(now: datetime, limit: int) -> Any:
+    """The recipients with a step due, whole recipients per pass (so a school with many due
+    notifications gets one e-mail), longest waiting first (ix_notifications_due and
+    ix_notifications_awaiting)."""
+    n = notifications.c
+    return (select(n.recipient_key).where(due_notifications(now)).group_by(n.recipient_key)
+            .order_by(func.min(n.push_at)).limit(limit))
+
+
 @dataclass
 class Dispatcher:
     """Plans and delivers; every step is safe to run in several processes at once."""
@@ -196,11 +205,8 @@ class Dispatcher:
         now = self.clock()
         n = notifications.c
         due = due_notifications(now)
-        # whole recipients per pass, so a school with many due notifications gets one e-mail
-        recipients = (select(n.recipient_key).where(due).group_by(n.recipient_key)
-                      .order_by(func.min(n.push_at)).limit(self.batch_size))
         async with UnitOfWork(self.engine) as uow:
-            keys = list((await uow.conn.execute(recipients)).scalars())
+            keys = list((await uow.conn.execute(due_recipients(now, self.batch_size))).scalars())
             mine = await _claim(uow.conn, keys)
             rows = (await uow.conn.execute(
                 select(notifications).where(due, n.recipient_key.in_(mine))

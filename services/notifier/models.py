@@ -20,6 +20,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     Uuid,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -73,6 +74,18 @@ Index("ix_notifications_duty", notifications.c.duty_at,
       postgresql_where=text("acknowledged_at IS NULL AND duty_at IS NOT NULL"))
 Index("ix_notifications_attendance", notifications.c.attendance_prompt_at,
       postgresql_where=text("attendance_stage < 2 AND attendance_prompt_at IS NOT NULL"))
+# the sweeps' other questions, each a partial index so that a pass reads the rows it may
+# take, not the whole table (migration 0029): a DSL's notification whose attendance times are
+# not yet planned; one whose hand-over to the LA is due; one pushed and not yet acknowledged
+# (the dispatcher's escalations, beside ix_notifications_due's first pushes)
+Index("ix_notifications_attendance_unplanned",
+      func.coalesce(notifications.c.sent_at, notifications.c.push_at),
+      postgresql_where=text("attendance_stage = 0 AND attendance_prompt_at IS NULL "
+                            "AND school_urn IS NOT NULL AND recipient_role = 'dsl'"))
+Index("ix_notifications_attendance_la", notifications.c.attendance_la_at,
+      postgresql_where=text("attendance_stage < 2 AND attendance_la_at IS NOT NULL"))
+Index("ix_notifications_awaiting", notifications.c.push_at,
+      postgresql_where=text("state IN ('sent', 'viewed', 'escalated')"))
 
 notification_children = Table(
     "notification_children",

@@ -1,0 +1,51 @@
+"""The notifier's sweeps each read the rows they may take through an index, never the whole
+notifications table (migration 0029): asked with sequential scans priced out, PostgreSQL
+finds an index path for every one of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier.attendance import PROMPTED, WAITING, due_at_stage, unplanned
+from services.notifier.dispatch import due_recipients
+from services.notifier.models import notifications
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+# each sweep and the partial indexes that hold just the rows it may take
+SWEEPS = {
+    "attendance: plan": (unplanned(NOW, 200), ["ix_notifications_attendance_unplanned"]),
+    "attendance: prompt": (due_at_stage(WAITING, notifications.c.attendance_prompt_at, NOW, 200),
+                           ["ix_notifications_attendance"]),
+    "attendance: hand to the LA": (
+        due_at_stage(PROMPTED, notifications.c.attendance_la_at, NOW, 200),
+        ["ix_notifications_attendance_la"]),
+    "dispatch: due recipients": (due_recipients(NOW, 200),
+                                 ["ix_notifications_due", "ix_notifications_awaiting"]),
+}
+
+
+async def _plan(engine: AsyncEngine, query: Any) -> str:
+    sql = str(query.compile(dialect=postgresql.dialect(),
+                            compile_kwargs={"literal_binds": True}))
+    async with engine.connect() as conn:
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        return "\n".join(row[0] for row in await conn.execute(text(f"EXPLAIN {sql}")))
+
+
+@pytest.mark.parametrize("sweep", list(SWEEPS))
+async def test_a_sweep_never_reads_the_whole_table(notifier_engine: AsyncEngine,
+                                                   sweep: str) -> None:
+    query, indexes = SWEEPS[sweep]
+    plan = await _plan(notifier_engine, query)
+    # was "Seq Scan on notifications" (or a whole other index) for all but the prompt's:
+    # every pass read every row
+    assert "Seq Scan on notifications" not in plan, plan
+    for index in indexes:
+        assert f" using {index} " in plan or f" on {index}" in plan, plan
