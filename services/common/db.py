@@ -9,7 +9,22 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import ARRAY, MetaData, String, any_, bindparam
+from pydantic_core import to_json
+from sqlalchemy import (
+    ARRAY,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -34,6 +49,24 @@ def any_of(codes: Sequence[Any], *, of: Any = String) -> Any:
     """`column == any_of(codes)`: one array parameter of `of` (text unless said), since a GIAS
     import names more schools than asyncpg takes arguments (32,767)."""
     return any_(bindparam("codes", list(codes), type_=ARRAY(of)))
+
+
+def json_rows(table: Table, names: Sequence[str]) -> Select[Any]:
+    """`SELECT` of the rows `json_rows_param` passes (one JSON array of objects), each named
+    column as its type in `table`, in the array's order: an `INSERT … SELECT` over it writes a
+    poll's rows with one execution and one text, where an executemany is an execution a row.
+    Unlike `unnest` of an array per column, it also carries columns that are arrays or JSON."""
+    rows = func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB)).table_valued(
+        *(column(name, table.c[name].type) for name in names)
+    ).render_derived(name="r", with_types=True)
+    return select(*(rows.c[name] for name in names))
+
+
+def json_rows_param(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The parameters of a `json_rows` select: the rows as JSON (datetimes in ISO 8601, UUIDs
+    as text, as PostgreSQL reads them back into the columns' types). A None is SQL NULL, in a
+    JSON column too (an executemany stored JSON `null` there)."""
+    return {"rows": to_json(list(rows)).decode()}
 
 
 class InsecureDatabaseURL(ValueError):

@@ -10,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter as CountOf
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,7 +35,7 @@ from schemas.notifications import (
     NotificationUpdated,
     NotificationViewed,
 )
-from services.common.db import UnitOfWork, any_of
+from services.common.db import UnitOfWork, any_of, json_rows, json_rows_param
 from services.common.events import per_poll, transactional
 from services.common.idempotency import claim_events
 from services.ingest.models import incidents
@@ -84,14 +85,20 @@ def _union_children(ex: Any) -> dict[str, Any]:
             "child_indexes_at": func.greatest(n.c.child_indexes_at, ex.child_indexes_at)}
 
 
-def _notification_merge(merge: Merge) -> Any:
-    """One kind of event's upsert into its notification's receipt row, built once and run
-    with a parameter set per event (asyncpg's executemany: one prepare, pipelined)."""
-    stmt = insert(n)
-    ex = stmt.excluded
-    return stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
-        "school_urn": func.coalesce(ex.school_urn, n.c.school_urn),
-        "la_code": func.coalesce(ex.la_code, n.c.la_code), **merge(ex)})
+def _notification_merge(merge: Merge) -> Callable[[tuple[str, ...]], Any]:
+    """One kind of event's upsert into its notification's receipt row: built once for the
+    columns its events say, and run once for a round's events (their rows as one JSON
+    parameter, services/common/db.py json_rows), where an executemany ran it once an event."""
+
+    @functools.cache
+    def build(names: tuple[str, ...]) -> Any:
+        stmt = insert(n).from_select(names, json_rows(n, names))
+        ex = stmt.excluded
+        return stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
+            "school_urn": func.coalesce(ex.school_urn, n.c.school_urn),
+            "la_code": func.coalesce(ex.la_code, n.c.la_code), **merge(ex)})
+
+    return build
 
 
 def _first_schedule(ex: Any) -> dict[str, Any]:
@@ -109,9 +116,10 @@ def _first_retraction(ex: Any) -> dict[str, Any]:
         "retract_reason": case((earlier, ex.retract_reason), else_=n.c.retract_reason)}
 
 
-def _child_merge() -> Any:
+@functools.cache
+def _child_merge(names: tuple[str, ...]) -> Any:
     c = receipt_children
-    stmt = insert(c)
+    stmt = insert(c).from_select(names, json_rows(c, names))
     ex = stmt.excluded
     # the newest decision wins: a review queued, then resolved, whichever arrives first
     return stmt.on_conflict_do_update(
@@ -121,7 +129,7 @@ def _child_merge() -> Any:
         where=ex.decided_at >= c.c.decided_at)
 
 
-_MERGES: dict[str, Any] = {
+_MERGES: dict[str, Callable[[tuple[str, ...]], Any]] = {
     "scheduled": _notification_merge(
         lambda ex: _union_children(ex) | _earliest("scheduled_at")(ex) | _first_schedule(ex)),
     "updated": _notification_merge(_union_children),
@@ -133,7 +141,7 @@ _MERGES: dict[str, Any] = {
     "escalated": _notification_merge(_appended("escalations")),
     "retracted_children": _notification_merge(_appended("retracted_children")),
     "retracted": _notification_merge(_first_retraction),
-    "child": _child_merge(),
+    "child": _child_merge,
 }
 
 
@@ -248,16 +256,16 @@ async def _apply_round(conn: AsyncConnection, events: list[tuple[int, Envelope[A
                        ) -> list[tuple[int, _Change]]:
     """Apply one event of each of these incidents, and say what each changed (by its place in
     the poll); `latest` is brought up to date."""
-    by_kind: dict[str, list[dict[str, Any]]] = {}
+    by_kind: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for _, envelope in events:
         event = envelope.payload
         if event.incident_id not in known and getattr(event, "force_code", None) is None:
             # a child's outcome for an incident not (yet) stored here: the poll is retried
             raise LookupError("lifecycle event for an incident ingest does not know")
         kind, params = APPLY[type(event)](event)
-        by_kind.setdefault(kind, []).append(params)
-    for kind, rows in by_kind.items():
-        await conn.execute(_MERGES[kind], rows)
+        by_kind.setdefault((kind, tuple(params)), []).append(params)
+    for (kind, names), rows in by_kind.items():
+        await conn.execute(_MERGES[kind](names), json_rows_param(rows))
     ids = [envelope.payload.incident_id for _, envelope in events]
     children, notifications = await projected_rows(conn, ids)
     out = []

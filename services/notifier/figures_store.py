@@ -47,7 +47,7 @@ from schemas.notifications import (
     NotificationScheduled,
     NotificationViewed,
 )
-from services.common.db import UnitOfWork, metadata
+from services.common.db import UnitOfWork, json_rows, json_rows_param, metadata
 from services.common.events import per_poll, transactional
 from services.notifier.figures import ActionRow, ChildRow, NotificationRow, ReviewRow, Rows
 
@@ -156,17 +156,17 @@ async def _notifications(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     """Fill notifications' rows, each with what one event says of it (every row the same
     columns): one statement per round, however many rows."""
     for batch in _rounds(rows, "notification_id"):
-        # an executemany: compiled once per event type, not once per number of rows
-        await conn.execute(_notifications_upsert(
-            tuple(name for name in batch[0] if name not in _IDENTITY)), batch)
+        # one execution for the round's rows, one text per event type whatever their number
+        await conn.execute(_notifications_upsert(tuple(batch[0])), json_rows_param(batch))
 
 
 @functools.cache
-def _notifications_upsert(values: tuple[str, ...]) -> Any:
+def _notifications_upsert(names: tuple[str, ...]) -> Any:
     """The upsert of notifications' rows that say these columns: built once per set of
     columns (a few event types), since building it was half the projection's CPU."""
     t = figures_notifications
-    stmt = upsert(t)
+    values = [name for name in names if name not in _IDENTITY]
+    stmt = upsert(t).from_select(names, json_rows(t, names))
     set_: dict[str, Any] = {c: _known(t, stmt, c) for c in ("la_code", "school_urn")}
     for name in values:
         set_[name] = _first(t, stmt, name) if name.endswith("_at") else stmt.excluded[name]
@@ -277,7 +277,7 @@ async def _child_outcomes(conn: AsyncConnection, events: list[ChildOutcome]) -> 
              "force_code": e.force_code, "la_code": e.la_code, "outcome": e.outcome,
              "decided_by": e.decided_by, "decided_at": e.at} for e in events]
     for batch in _rounds(rows, "incident_id", "child_index"):
-        await conn.execute(_CHILDREN_UPSERT, batch)
+        await conn.execute(_CHILDREN_UPSERT, json_rows_param(batch))
     reviews = [_review_row(e) for e in events if e.review_id is not None]
     for batch in _rounds(reviews, "review_id"):
         # a round touches each review once: split by what its events say, order unchanged
@@ -296,7 +296,9 @@ def _review_row(e: ChildOutcome) -> dict[str, Any]:
 
 def _children_upsert() -> Any:
     t = figures_children
-    stmt = upsert(t)
+    names = ("incident_id", "child_index", "force_code", "la_code", "outcome", "decided_by",
+             "decided_at")
+    stmt = upsert(t).from_select(names, json_rows(t, names))
     later = stmt.excluded.decided_at >= t.c.decided_at
     return stmt.on_conflict_do_update(index_elements=["incident_id", "child_index"], set_={
         "force_code": _known(t, stmt, "force_code"),
@@ -309,14 +311,14 @@ _CHILDREN_UPSERT = _children_upsert()
 
 
 async def _reviews(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await conn.execute(_reviews_upsert(tuple(name for name in rows[0] if name.endswith("_at"))),
-                       rows)
+    await conn.execute(_reviews_upsert(tuple(rows[0])), json_rows_param(rows))
 
 
 @functools.cache
-def _reviews_upsert(when: tuple[str, ...]) -> Any:
+def _reviews_upsert(names: tuple[str, ...]) -> Any:
     t = figures_reviews
-    stmt = upsert(t)
+    when = [name for name in names if name.endswith("_at")]
+    stmt = upsert(t).from_select(names, json_rows(t, names))
     return stmt.on_conflict_do_update(index_elements=["review_id"], set_={
         **{c: _known(t, stmt, c) for c in ("force_code", "la_code")},
         **{name: _first(t, stmt, name) for name in when}})

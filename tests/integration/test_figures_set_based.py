@@ -23,7 +23,7 @@ from services.notifier.figures_store import (
     figures_reviews,
 )
 from tests.integration.test_figures import DEADLINE, MON, outcome
-from tests.support.db import statements
+from tests.support.db import executemanys, statements
 from tests.support.ids import next_force, next_la, next_urn
 
 pytestmark = pytest.mark.integration
@@ -109,6 +109,7 @@ async def test_a_poll_of_forty_takes_as_many_statements_as_a_poll_of_two(
     small, large = poll(2), poll(40)
     with statements(notifier_engine) as two:
         await apply(notifier_engine, [wrap(e, occurred_at=e.at) for e in small])
-    with statements(notifier_engine) as forty:
+    with statements(notifier_engine) as forty, executemanys(notifier_engine) as many:
         await apply(notifier_engine, [wrap(e, occurred_at=e.at) for e in large])
     assert len(forty) == len(two) <= 8
+    assert many == []  # each statement runs once for the poll: was once per row

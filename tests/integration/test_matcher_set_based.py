@@ -27,7 +27,7 @@ from services.matcher.content import opened_review
 from services.matcher.handlers import HANDLERS, MatcherDeps, on_incident_received
 from services.matcher.index import RosterCache
 from services.matcher.models import match_decisions, reviews
-from tests.support.db import statements
+from tests.support.db import executemanys, statements
 from tests.support.ids import next_la, next_urn
 from tests.support.incidents import incident_body
 from tests.support.registry import pupil, seed
@@ -184,10 +184,11 @@ async def test_the_statements_of_a_poll_do_not_grow_with_its_incidents(deps, bod
     await deps.roster.get()  # the index is built once, before any poll
     with statements(deps.engine) as one:
         await apply_poll(deps, [received(uuid.uuid4(), body)])
-    with statements(deps.engine) as fifty:
+    with statements(deps.engine) as fifty, executemanys(deps.engine) as per_row:
         await apply_poll(deps, [received(uuid.uuid4(), body) for _ in range(50)])
     # the roster's version, the claims, withdrawn, already decided, decisions, reviews, outbox
     assert fifty == one and len(one) == 7  # word for word: prepared once, whatever the count
+    assert per_row == []  # each statement runs once for the poll (the outbox's was once a row)
 
 
 async def test_redelivery_inside_and_across_polls_adds_nothing(settings, deps, woken, body

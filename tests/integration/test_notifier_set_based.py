@@ -25,7 +25,7 @@ from services.notifier.handlers import HANDLERS, NotifierDeps, on_incident_withd
 from services.notifier.models import emails, notification_children, notifications
 from services.notifier.outgoing import OUTBOX_SOURCE
 from tests.support.clock import Clock
-from tests.support.db import statements
+from tests.support.db import executemanys, statements
 from tests.support.notifier import MATCHED_AT, School, add_school, child, facts
 
 pytestmark = pytest.mark.integration
@@ -205,9 +205,10 @@ async def test_a_poll_of_fifty_takes_as_many_statements_as_a_poll_of_one(
 
     with statements(notifier_engine) as one:
         await apply_poll(deps, poll(1))
-    with statements(notifier_engine) as fifty:
+    with statements(notifier_engine) as fifty, executemanys(notifier_engine) as per_row:
         await apply_poll(deps, poll(50))
     assert fifty == one  # word for word: each statement is prepared once, whatever the count
+    assert per_row == []  # each statement runs once for the poll (the outbox's was once a row)
     assert len(one) <= 2 * 13  # each run: locks, claims, withdrawn, versions, registry (3),
     # notifications (2), repeats, children, events
 

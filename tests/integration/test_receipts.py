@@ -41,7 +41,7 @@ from services.ingest.receipts_models import receipt_deliveries, receipt_forces
 from services.ingest.settings import IngestSettings
 from tests.support.api import running
 from tests.support.clock import Clock
-from tests.support.db import statements
+from tests.support.db import executemanys, statements
 from tests.support.ids import next_force, next_urn
 from tests.support.incidents import incident_body, register_force
 from tests.support.tokens import bearer, police
@@ -486,11 +486,13 @@ async def test_a_polls_statements_do_not_grow_with_its_incidents(force: Force) -
         # an engine of its own: the app's delivery loop shares the app's
         engine = service_engine(force.settings, "ingest", pool_size=1)
         try:
-            with statements(engine) as sent:
+            with statements(engine) as sent, executemanys(engine) as per_row:
                 async with UnitOfWork(engine) as uow:
                     await on_lifecycle_events([wrap(e, occurred_at=e.at) for e in poll],
                                               deps=ReceiptDeps(engine, force.clock), uow=uow)
                     await uow.commit()
+            # each merge runs once for its round: was an execution per event
+            assert per_row == []
         finally:
             await engine.dispose()
         return sent, ids

@@ -88,6 +88,24 @@ async def drop_test_database(urls: dict[str, str]) -> None:
 
 
 @contextmanager
+def executemanys(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements the engine sends as an executemany (an execution per parameter set)
+    while the block runs."""
+    sent: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+             executemany: bool) -> None:
+        if executemany:
+            sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+
+
+@contextmanager
 def statements(engine: AsyncEngine) -> Iterator[list[str]]:
     """The SQL statements the engine sends while the block runs (an executemany counts once)."""
     sent: list[str] = []
