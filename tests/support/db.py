@@ -6,7 +6,7 @@ import asyncio
 import gc
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import asyncpg
@@ -88,14 +88,12 @@ async def drop_test_database(urls: dict[str, str]) -> None:
 
 
 @contextmanager
-def executemanys(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements the engine sends as an executemany (an execution per parameter set)
-    while the block runs."""
+def _sent(engine: AsyncEngine, *, executemany_only: bool) -> Iterator[list[str]]:
     sent: list[str] = []
 
     def note(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
              executemany: bool) -> None:
-        if executemany:
+        if executemany or not executemany_only:
             sent.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", note)
@@ -105,16 +103,12 @@ def executemanys(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", note)
 
 
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+def executemanys(engine: AsyncEngine) -> AbstractContextManager[list[str]]:
+    """The statements the engine sends as an executemany (an execution per parameter set)
+    while the block runs."""
+    return _sent(engine, executemany_only=True)
+
+
+def statements(engine: AsyncEngine) -> AbstractContextManager[list[str]]:
     """The SQL statements the engine sends while the block runs (an executemany counts once)."""
-    sent: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    return _sent(engine, executemany_only=False)
