@@ -427,7 +427,7 @@ async def warm_up(stack: Stack, engine: AsyncEngine, work: Workload,
     await post_closed_loop(poster, iter(work.warmup), args.clients)
     await wait_drained(engine, work.warmup_children, timeout_s=args.timeout)
     spent = ms_per_incident(cpu_before, cpu_seconds(stack), len(work.warmup))
-    compiling = (kafka_compiling_s(stack) - compiling_before) * 1000 / len(work.warmup)
+    compiling = compiling_ms(stack, compiling_before, len(work.warmup))
     print(f"warm-up: {len(work.warmup):,} incidents through the pipeline in "
           f"{time.perf_counter() - started:.1f} s, not measured; CPU per incident "
           f"{sum(spent.values()):.2f} ms (kafka {spent['kafka']:.2f} ms, of which its JVM "
@@ -439,11 +439,16 @@ def kafka_compiling_s(stack: Stack) -> float:
     return compiling_s(part_pids(stack)["kafka"])
 
 
+def compiling_ms(stack: Stack, before: float, incidents: int) -> float:
+    """The broker's JIT compiling per incident since `before` (a `kafka_compiling_s`), in ms."""
+    return (kafka_compiling_s(stack) - before) * 1000 / incidents
+
+
 def print_compiling(stack: Stack, before: float, incidents: int) -> None:
     """Print how much of the broker's CPU per incident its JIT compiler took: a broker that
     has run for a while compiles next to nothing, so a large share says the warm-up was too
     short for the figures to be a warm broker's."""
-    ms = (kafka_compiling_s(stack) - before) * 1000 / incidents
+    ms = compiling_ms(stack, before, incidents)
     print(f"of kafka's, its JVM compiling: {ms:.2f} ms per incident (a warm broker's is near 0;"
           " raise --warmup if it is not)")
 

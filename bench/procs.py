@@ -22,35 +22,31 @@ def family(pid: int | None) -> list[int]:
     return found
 
 
+def _stat(path: Path) -> tuple[str, int] | None:
+    """A /proc `stat` file's name (a process's, or a thread's) and its CPU ticks (user +
+    system); None when it is gone or unreadable."""
+    try:
+        name, _, rest = path.read_text().partition("(")[2].rpartition(")")
+        fields = rest.split()
+        return name, int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cpu_s(pids: Iterable[int]) -> float:
     """CPU seconds (user + system) these processes used so far; one that is gone counts 0."""
-    used = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            used += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            pass
-    return used / os.sysconf("SC_CLK_TCK")
+    stats = (_stat(Path(f"/proc/{pid}/stat")) for pid in pids)
+    return sum(ticks for _, ticks in filter(None, stats)) / os.sysconf("SC_CLK_TCK")
 
 
 def compiling_s(pids: Iterable[int]) -> float:
     """CPU seconds a JVM's JIT compiler threads (`C1 CompilerThread0`, `C2 CompilerThre...`:
     Linux keeps 15 characters of a thread's name) used so far in these processes: what a
     fresh broker spends compiling its hot code, and one that has run for a while no longer
-    does."""
-    used = 0
-    for pid in pids:
-        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
-            try:
-                text = stat.read_text()
-            except OSError:
-                continue  # the thread ended while we looked
-            name, _, rest = text.partition("(")[2].rpartition(")")
-            if "CompilerThre" in name:
-                fields = rest.split()
-                used += int(fields[11]) + int(fields[12])
-    return used / os.sysconf("SC_CLK_TCK")
+    does. A thread that ended while we looked counts 0."""
+    stats = (_stat(path) for pid in pids for path in Path(f"/proc/{pid}/task").glob("*/stat"))
+    return sum(ticks for name, ticks in filter(None, stats)
+               if "CompilerThre" in name) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_ticks() -> tuple[int, int]:

@@ -13,7 +13,6 @@ from pydantic_core import to_json
 from sqlalchemy import (
     ARRAY,
     MetaData,
-    Select,
     String,
     Table,
     Text,
@@ -24,7 +23,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, Insert, insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -51,21 +50,22 @@ def any_of(codes: Sequence[Any], *, of: Any = String) -> Any:
     return any_(bindparam("codes", list(codes), type_=ARRAY(of)))
 
 
-def json_rows(table: Table, names: Sequence[str]) -> Select[Any]:
-    """`SELECT` of the rows `json_rows_param` passes (one JSON array of objects), each named
-    column as its type in `table`, in the array's order: an `INSERT … SELECT` over it writes a
+def insert_json_rows(table: Table, names: Sequence[str]) -> Insert:
+    """`INSERT INTO table (names) SELECT …` of the rows `json_rows_param` passes (one JSON
+    array of objects), each named column as its type in `table`, in the array's order: a
     poll's rows with one execution and one text, where an executemany is an execution a row.
-    Unlike `unnest` of an array per column, it also carries columns that are arrays or JSON."""
+    Unlike `unnest` of an array per column, it also carries columns that are arrays or JSON.
+    Add `on_conflict_do_update` with `excluded` as on any PostgreSQL insert."""
     rows = func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB)).table_valued(
         *(column(name, table.c[name].type) for name in names)
     ).render_derived(name="r", with_types=True)
-    return select(*(rows.c[name] for name in names))
+    return insert(table).from_select(names, select(*(rows.c[name] for name in names)))
 
 
 def json_rows_param(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """The parameters of a `json_rows` select: the rows as JSON (datetimes in ISO 8601, UUIDs
-    as text, as PostgreSQL reads them back into the columns' types). A None is SQL NULL, in a
-    JSON column too (an executemany stored JSON `null` there)."""
+    """The parameters of an `insert_json_rows` statement: the rows as JSON (datetimes in ISO
+    8601, UUIDs as text, as PostgreSQL reads them back into the columns' types). A None is SQL
+    NULL, in a JSON column too (an executemany stored JSON `null` there)."""
     return {"rows": to_json(list(rows)).decode()}
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Uuid, case, func, or_, select, text
-from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.envelope import Envelope
@@ -35,7 +35,7 @@ from schemas.notifications import (
     NotificationUpdated,
     NotificationViewed,
 )
-from services.common.db import UnitOfWork, any_of, json_rows, json_rows_param
+from services.common.db import UnitOfWork, any_of, insert_json_rows, json_rows_param
 from services.common.events import per_poll, transactional
 from services.common.idempotency import claim_events
 from services.ingest.models import incidents
@@ -88,11 +88,12 @@ def _union_children(ex: Any) -> dict[str, Any]:
 def _notification_merge(merge: Merge) -> Callable[[tuple[str, ...]], Any]:
     """One kind of event's upsert into its notification's receipt row: built once for the
     columns its events say, and run once for a round's events (their rows as one JSON
-    parameter, services/common/db.py json_rows), where an executemany ran it once an event."""
+    parameter, services/common/db.py insert_json_rows), where an executemany ran it once an
+    event."""
 
     @functools.cache
     def build(names: tuple[str, ...]) -> Any:
-        stmt = insert(n).from_select(names, json_rows(n, names))
+        stmt = insert_json_rows(n, names)
         ex = stmt.excluded
         return stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
             "school_urn": func.coalesce(ex.school_urn, n.c.school_urn),
@@ -119,7 +120,7 @@ def _first_retraction(ex: Any) -> dict[str, Any]:
 @functools.cache
 def _child_merge(names: tuple[str, ...]) -> Any:
     c = receipt_children
-    stmt = insert(c).from_select(names, json_rows(c, names))
+    stmt = insert_json_rows(c, names)
     ex = stmt.excluded
     # the newest decision wins: a review queued, then resolved, whichever arrives first
     return stmt.on_conflict_do_update(

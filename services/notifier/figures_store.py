@@ -47,7 +47,7 @@ from schemas.notifications import (
     NotificationScheduled,
     NotificationViewed,
 )
-from services.common.db import UnitOfWork, json_rows, json_rows_param, metadata
+from services.common.db import UnitOfWork, insert_json_rows, json_rows_param, metadata
 from services.common.events import per_poll, transactional
 from services.notifier.figures import ActionRow, ChildRow, NotificationRow, ReviewRow, Rows
 
@@ -166,7 +166,7 @@ def _notifications_upsert(names: tuple[str, ...]) -> Any:
     columns (a few event types), since building it was half the projection's CPU."""
     t = figures_notifications
     values = [name for name in names if name not in _IDENTITY]
-    stmt = upsert(t).from_select(names, json_rows(t, names))
+    stmt = insert_json_rows(t, names)
     set_: dict[str, Any] = {c: _known(t, stmt, c) for c in ("la_code", "school_urn")}
     for name in values:
         set_[name] = _first(t, stmt, name) if name.endswith("_at") else stmt.excluded[name]
@@ -298,7 +298,7 @@ def _children_upsert() -> Any:
     t = figures_children
     names = ("incident_id", "child_index", "force_code", "la_code", "outcome", "decided_by",
              "decided_at")
-    stmt = upsert(t).from_select(names, json_rows(t, names))
+    stmt = insert_json_rows(t, names)
     later = stmt.excluded.decided_at >= t.c.decided_at
     return stmt.on_conflict_do_update(index_elements=["incident_id", "child_index"], set_={
         "force_code": _known(t, stmt, "force_code"),
@@ -318,7 +318,7 @@ async def _reviews(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
 def _reviews_upsert(names: tuple[str, ...]) -> Any:
     t = figures_reviews
     when = [name for name in names if name.endswith("_at")]
-    stmt = upsert(t).from_select(names, json_rows(t, names))
+    stmt = insert_json_rows(t, names)
     return stmt.on_conflict_do_update(index_elements=["review_id"], set_={
         **{c: _known(t, stmt, c) for c in ("force_code", "la_code")},
         **{name: _first(t, stmt, name) for name in when}})
