@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -39,6 +40,13 @@ class Envelope(BaseModel, Generic[P]):
         return self.model_dump_json().encode()
 
 
+@functools.cache
+def envelope_of(payload_cls: type[EventPayload]) -> type[Envelope[Any]]:
+    """`Envelope[payload_cls]`, made once: pydantic's own lookup of a parametrised generic
+    costs more than validating a small envelope, and every event of a poll asked for it."""
+    return Envelope[payload_cls]  # type: ignore[valid-type]
+
+
 def wrap(
     payload: P,
     *,
@@ -47,7 +55,7 @@ def wrap(
     correlation_id: uuid.UUID | None = None,
 ) -> Envelope[P]:
     """Wrap a payload in an envelope carrying its type and version."""
-    envelope: Envelope[P] = Envelope[type(payload)](  # type: ignore[misc,operator]
+    envelope: Envelope[P] = envelope_of(type(payload))(
         event_id=event_id or uuid.uuid4(),
         type=payload.event_type,
         version=payload.event_version,
@@ -87,7 +95,7 @@ def typed_envelope(
     if payload_cls is None:
         raise UnknownEventType(raw.type, raw.version)
     payload = payload_cls.model_validate(raw.payload)
-    return Envelope[payload_cls](  # type: ignore[valid-type]
+    return envelope_of(payload_cls)(
         event_id=raw.event_id,
         type=raw.type,
         version=raw.version,

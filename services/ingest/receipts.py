@@ -97,7 +97,7 @@ def _notification_merge(merge: Merge) -> Callable[[tuple[str, ...]], Any]:
         ex = stmt.excluded
         return stmt.on_conflict_do_update(index_elements=[n.c.notification_id], set_={
             "school_urn": func.coalesce(ex.school_urn, n.c.school_urn),
-            "la_code": func.coalesce(ex.la_code, n.c.la_code), **merge(ex)})
+            "la_code": func.coalesce(ex.la_code, n.c.la_code), **merge(ex)}).returning(*n.c)
 
     return build
 
@@ -127,7 +127,7 @@ def _child_merge(names: tuple[str, ...]) -> Any:
         index_elements=[c.c.incident_id, c.c.child_index],
         set_={"outcome": ex.outcome, "school_urns": ex.school_urns, "la_code": ex.la_code,
               "decided_at": ex.decided_at},
-        where=ex.decided_at >= c.c.decided_at)
+        where=ex.decided_at >= c.c.decided_at).returning(*c.c)
 
 
 _MERGES: dict[str, Callable[[tuple[str, ...]], Any]] = {
@@ -219,10 +219,10 @@ async def on_lifecycle_events(envelopes: list[Envelope[Any]], *, deps: ReceiptDe
     """Merge a poll's lifecycle events into their receipts, each once and in order, with a
     number of statements that grows with the most events one incident has in the poll, not
     with the poll: round k applies every incident's k-th event, one statement per kind of
-    event, then reads the round's receipts back at once. Each event's change to its receipt
-    is seen as if the events came one by one. The changes are numbered together at the end,
-    so the force's counter (a hot row every batch of new incidents also takes) is locked only
-    for the last statements of the transaction."""
+    event, whose `RETURNING` keeps the receipts read once at the start up to date. Each
+    event's change to its receipt is seen as if the events came one by one. The changes are
+    numbered together at the end, so the force's counter (a hot row every batch of new
+    incidents also takes) is locked only for the last statements of the transaction."""
     fresh = await claim_events(uow.conn, consumer=CONSUMER,
                                event_ids=[e.event_id for e in envelopes])
     rounds: list[list[tuple[int, Envelope[Any]]]] = []
@@ -245,18 +245,50 @@ async def on_lifecycle_events(envelopes: list[Envelope[Any]], *, deps: ReceiptDe
     latest |= {row.incident_id: row.receipt_sha256 for row in await uow.conn.execute(
         select(receipt_incidents.c.incident_id, receipt_incidents.c.receipt_sha256).where(
             receipt_incidents.c.incident_id == any_of(ids, of=Uuid)))}
+    receipts = await _Receipts.read(uow.conn, ids)
     changes: list[tuple[int, _Change]] = []
     for one_round in rounds:
-        changes += await _apply_round(uow.conn, one_round, known, latest)
+        changes += await _apply_round(uow.conn, one_round, known, latest, receipts)
     await _number_changes(uow.conn, [change for _, change in sorted(changes)],
                           now=deps.clock())
 
 
+@dataclass
+class _Receipts:
+    """The poll's incidents' receipt rows, read once and kept up to date from each merge's
+    `RETURNING`: each event's digest is of the receipt as that event left it, without reading
+    every round's receipts back."""
+
+    children: dict[uuid.UUID, dict[int, Any]]
+    notifications: dict[uuid.UUID, dict[uuid.UUID, Any]]
+
+    @classmethod
+    async def read(cls, conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> _Receipts:
+        children, notifications = await projected_rows(conn, ids)
+        return cls({i: {row.child_index: row for row in rows} for i, rows in children.items()},
+                   {i: {row.notification_id: row for row in rows}
+                    for i, rows in notifications.items()})
+
+    def merged(self, kind: str, rows: Sequence[Any]) -> None:
+        """The rows a merge of this kind wrote (a merge whose guard kept the row returns
+        none: it is as it was)."""
+        for row in rows:
+            if kind == "child":
+                self.children.setdefault(row.incident_id, {})[row.child_index] = row
+            else:
+                self.notifications.setdefault(row.incident_id, {})[row.notification_id] = row
+
+    def digest(self, incident_id: uuid.UUID, children_count: int) -> str:
+        return digest(projected(children_count,
+                                list(self.children.get(incident_id, {}).values()),
+                                list(self.notifications.get(incident_id, {}).values())))
+
+
 async def _apply_round(conn: AsyncConnection, events: list[tuple[int, Envelope[Any]]],
-                       known: dict[uuid.UUID, Any], latest: dict[uuid.UUID, str | None]
-                       ) -> list[tuple[int, _Change]]:
+                       known: dict[uuid.UUID, Any], latest: dict[uuid.UUID, str | None],
+                       receipts: _Receipts) -> list[tuple[int, _Change]]:
     """Apply one event of each of these incidents, and say what each changed (by its place in
-    the poll); `latest` is brought up to date."""
+    the poll); `latest` and `receipts` are brought up to date."""
     by_kind: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for _, envelope in events:
         event = envelope.payload
@@ -266,16 +298,14 @@ async def _apply_round(conn: AsyncConnection, events: list[tuple[int, Envelope[A
         kind, params = APPLY[type(event)](event)
         by_kind.setdefault((kind, tuple(params)), []).append(params)
     for (kind, names), rows in by_kind.items():
-        await conn.execute(_MERGES[kind](names), json_rows_param(rows))
-    ids = [envelope.payload.incident_id for _, envelope in events]
-    children, notifications = await projected_rows(conn, ids)
+        receipts.merged(kind, (await conn.execute(_MERGES[kind](names),
+                                                  json_rows_param(rows))).all())
     out = []
     for position, envelope in events:
         event = envelope.payload
         incident = known.get(event.incident_id)
-        count = incident.children_count if incident else 0
-        now_digest = digest(projected(count, children[event.incident_id],
-                                      notifications[event.incident_id]))
+        now_digest = receipts.digest(event.incident_id,
+                                     incident.children_count if incident else 0)
         if latest[event.incident_id] == now_digest:
             continue
         latest[event.incident_id] = now_digest

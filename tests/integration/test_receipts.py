@@ -507,3 +507,30 @@ async def test_a_polls_statements_do_not_grow_with_its_incidents(force: Force) -
         assert child["outcome"] == "matched" and child["school_urns"] == [
             notification["school_urn"]]
         assert notification["pushed_at"] == moment(force, 60)
+
+
+async def test_a_poll_reads_its_receipts_once_and_sees_each_events_change(force: Force) -> None:
+    """The receipts of a poll's incidents are read once, not once a round: each merge's
+    `RETURNING` keeps them current, so a later round still tells a change from a repeat. Here
+    one incident's five events take five rounds; the repeated push (a new event id, a later
+    time) and the older decision that arrives after the newer one change nothing."""
+    incident_id, urn = await force.report(), next_urn()
+    make = lifecycle(force, incident_id, uuid.uuid4(), urn)
+    poll = [scheduled(make), make(NotificationPushed, 5, channel="email"),
+            make(NotificationPushed, 50, channel="email"),
+            outcome(force, incident_id, 20, school_urns=[urn]),
+            outcome(force, incident_id, 10, outcome="review", la_code="L1",
+                    decided_by="engine")]
+    before = await _changes(force)
+    with statements(force.deps.engine) as sent:
+        async with UnitOfWork(force.deps.engine) as uow:
+            await on_lifecycle_events([wrap(e, occurred_at=e.at) for e in poll],
+                                      deps=force.deps, uow=uow)
+            await uow.commit()
+    reads = [s for s in sent if "FROM ingest.receipt_notifications" in s
+             or "FROM ingest.receipt_children" in s]
+    assert len(reads) == 2  # the notifications and the children, once each
+    assert await _changes(force) == before + 3  # scheduled, first push, the matched child
+    receipt = await force.receipt(incident_id)
+    assert receipt["notifications"][0]["pushed_at"] == moment(force, 5)
+    assert [c["outcome"] for c in receipt["children"]] == ["matched"]
