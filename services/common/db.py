@@ -22,10 +22,12 @@ from sqlalchemy import (
     column,
     func,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, Insert, insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Update
 
 from services.common.settings import ServiceName, Settings
 
@@ -50,16 +52,31 @@ def any_of(codes: Sequence[Any], *, of: Any = String) -> Any:
     return any_(bindparam("codes", list(codes), type_=ARRAY(of)))
 
 
-def insert_json_rows(table: Table, names: Sequence[str]) -> Insert:
-    """`INSERT INTO table (names) SELECT …` of the rows `json_rows_param` passes (one JSON
-    array of objects), each named column as its type in `table`, in the array's order: a
-    poll's rows with one execution and one text, where an executemany is an execution a row.
-    Unlike `unnest` of an array per column, it also carries columns that are arrays or JSON.
-    Add `on_conflict_do_update` with `excluded` as on any PostgreSQL insert."""
-    rows = func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB)).table_valued(
+def json_recordset(table: Table, names: Sequence[str]) -> Any:
+    """The rows `json_rows_param` passes (one JSON array of objects) as a derived table `r`,
+    each named column as its type in `table`, in the array's order: to select from, insert
+    from or update from, with one execution and one text for a poll's rows."""
+    return func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB)).table_valued(
         *(column(name, table.c[name].type) for name in names)
     ).render_derived(name="r", with_types=True)
+
+
+def insert_json_rows(table: Table, names: Sequence[str]) -> Insert:
+    """`INSERT INTO table (names) SELECT …` of the rows `json_rows_param` passes, in the
+    array's order (`json_recordset`): a poll's rows with one execution and one text, where an
+    executemany is an execution a row. Unlike `unnest` of an array per column, it also
+    carries columns that are arrays or JSON. Add `on_conflict_do_update` with `excluded` as on
+    any PostgreSQL insert."""
+    rows = json_recordset(table, names)
     return insert(table).from_select(names, select(*(rows.c[name] for name in names)))
+
+
+def update_json_rows(table: Table, key: str, names: Sequence[str]) -> Update:
+    """`UPDATE table SET names FROM` the rows `json_rows_param` passes, each matched on its
+    `key` column: one execution for a pass's rows, however many."""
+    rows = json_recordset(table, [key, *names])
+    return (update(table).where(table.c[key] == rows.c[key])
+            .values({name: rows.c[name] for name in names}))
 
 
 def json_rows_param(rows: Sequence[dict[str, Any]]) -> dict[str, str]:

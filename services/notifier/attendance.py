@@ -22,12 +22,12 @@ from typing import Any, Final
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.disclosures import Channel
 from schemas.incidents import MAX_CHILDREN
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, json_rows_param, update_json_rows
 from services.common.escalation import ATTENDANCE_LA_AT, ATTENDANCE_PROMPT_AT
 from services.common.local_time import LONDON
 from services.common.problems import Problem, problem_responses
@@ -152,9 +152,7 @@ def attendance_times(
     return prompt, max(tell, prompt)
 
 
-_PLANNED = (update(notifications).where(notifications.c.id == bindparam("planned_id"))
-            .values(attendance_prompt_at=bindparam("planned_prompt_at"),
-                    attendance_la_at=bindparam("planned_la_at")))
+_PLANNED = update_json_rows(notifications, "id", ["attendance_prompt_at", "attendance_la_at"])
 
 
 def _planned(row: Any) -> dict[str, Any]:
@@ -162,7 +160,7 @@ def _planned(row: Any) -> dict[str, Any]:
     prompt, tell = attendance_times(
         row.pushed_at, prompt_at=row.attendance_prompt_at or ATTENDANCE_PROMPT_AT,
         la_at=row.attendance_la_at or ATTENDANCE_LA_AT)
-    return {"planned_id": row.id, "planned_prompt_at": prompt, "planned_la_at": tell}
+    return {"id": row.id, "attendance_prompt_at": prompt, "attendance_la_at": tell}
 
 
 def unplanned(now: datetime, limit: int) -> Any:
@@ -222,8 +220,8 @@ class AttendanceFollowUp:
         """Give each notification pushed to a DSL its two times, from its LA's settings."""
         async with UnitOfWork(self.engine) as uow:
             rows = (await uow.conn.execute(unplanned(self.clock(), self.batch_size))).all()
-            if rows:  # one executemany for the pass, however many it plans
-                await uow.conn.execute(_PLANNED, [_planned(row) for row in rows])
+            if rows:  # one execution for the pass, however many it plans
+                await uow.conn.execute(_PLANNED, json_rows_param([_planned(r) for r in rows]))
             await uow.commit()
         return len(rows)
 

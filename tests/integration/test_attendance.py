@@ -35,7 +35,7 @@ from services.notifier.models import (
 )
 from tests.support.api import running
 from tests.support.clock import Clock
-from tests.support.db import statements
+from tests.support.db import executemanys, statements
 from tests.support.notifier import PUSH_AT, School, add_school, matched, rows_for
 from tests.support.portal import csrf_of, new_dsl, sign_in
 from tests.support.tokens import bearer, person
@@ -386,8 +386,9 @@ async def test_a_plan_pass_gives_its_notifications_their_times_in_one_update_how
     async def a_pass(count: int) -> list[str]:
         school = await add_school(notifier_engine)
         rows = [(await pushed(notifier_deps, school, [f"Zara{n}"]))[0] for n in range(count)]
-        with statements(notifier_engine) as sent:
+        with statements(notifier_engine) as sent, executemanys(notifier_engine) as per_row:
             assert await follow_up.plan() == count
+        assert per_row == []  # one execution, where an executemany ran one a row
         for row in rows:
             planned = await state(notifier_engine, row.id)
             assert (planned.attendance_prompt_at, planned.attendance_la_at) == (PROMPT_AT, LA_AT)
