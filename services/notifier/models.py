@@ -31,7 +31,7 @@ notifications = Table(
     "notifications",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("incident_id", Uuid, nullable=False, index=True),
+    Column("incident_id", Uuid, nullable=False),  # uq (incident_id, recipient_key) indexes it
     # "school:<urn>" or "la:<code>": one notification per (incident, recipient)
     Column("recipient_key", String(32), nullable=False),
     Column("school_urn", String(7), index=True),

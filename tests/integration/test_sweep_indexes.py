@@ -1,6 +1,7 @@
 """The notifier's sweeps each read the rows they may take through an index, never the whole
 notifications table (migration 0029): asked with sequential scans priced out, PostgreSQL
-finds an index path for every one of them."""
+finds an index path for every one of them. And no index only repeats the start of another
+(migration 0030), which costs every insert and serves nothing the other does not."""
 
 from __future__ import annotations
 
@@ -49,3 +50,21 @@ async def test_a_sweep_never_reads_the_whole_table(notifier_engine: AsyncEngine,
     assert "Seq Scan on notifications" not in plan, plan
     for index in indexes:
         assert f" using {index} " in plan or f" on {index}" in plan, plan
+
+
+# a plain index whose columns begin another plain index of the same table: every lookup it
+# serves, the longer one serves too, and each insert pays for both
+_PREFIXES = text("""
+SELECT a.indexrelid::regclass::text AS shorter, b.indexrelid::regclass::text AS longer
+FROM pg_index a JOIN pg_index b ON a.indrelid = b.indrelid AND a.indexrelid <> b.indexrelid
+JOIN pg_class t ON t.oid = a.indrelid JOIN pg_namespace s ON s.oid = t.relnamespace
+WHERE s.nspname IN ('ingest', 'matcher', 'notifier', 'audit', 'identity')
+  AND a.indpred IS NULL AND b.indpred IS NULL AND a.indexprs IS NULL AND b.indexprs IS NULL
+  AND NOT a.indisunique AND b.indkey::text LIKE a.indkey::text || ' %'""")
+
+
+async def test_no_index_repeats_the_start_of_another(notifier_engine: AsyncEngine) -> None:
+    async with notifier_engine.connect() as conn:
+        found = [tuple(row) for row in await conn.execute(_PREFIXES)]
+    # was ix_notifications_incident_id, the start of the unique (incident_id, recipient_key)
+    assert found == []
