@@ -331,5 +331,9 @@ async def test_the_watch_rebuilds_an_imported_roll_before_any_child_asks(
     finally:
         watch.cancel()
     calls = build.calls
-    assert await matched_urns(cache, joiner) == {urn}
+    # what the cache says it serves, beside the rolls now: failed once in CI (set() for the
+    # joiner, after a rebuild, with the index not behind), not reproduced since
+    served = cache.status(), cache._current.version if cache._current else None
+    now_version = await cache._version()
+    assert await matched_urns(cache, joiner) == {urn}, (served, now_version, calls, first)
     assert build.calls == calls  # the child was matched against the index already built
