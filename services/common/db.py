@@ -80,9 +80,10 @@ def update_json_rows(table: Table, key: str, names: Sequence[str]) -> Update:
 
 
 def json_rows_param(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """The parameters of an `insert_json_rows` statement: the rows as JSON (datetimes in ISO
-    8601, UUIDs as text, as PostgreSQL reads them back into the columns' types). A None is SQL
-    NULL, in a JSON column too (an executemany stored JSON `null` there)."""
+    """The parameters of a statement over `json_recordset` (`insert_json_rows`,
+    `update_json_rows`): the rows as JSON (datetimes in ISO 8601, UUIDs as text, as PostgreSQL
+    reads them back into the columns' types). A None is SQL NULL, in a JSON column too (an
+    executemany stored JSON `null` there)."""
     return {"rows": to_json(list(rows)).decode()}
 
 
