@@ -164,8 +164,8 @@ def _planned(row: Any) -> dict[str, Any]:
 
 
 def unplanned(now: datetime, limit: int) -> Any:
-    """DSLs' notifications pushed within LOOKBACK whose prompt and hand-over times are not yet
-    set, with their LA's settings, locked (ix_notifications_attendance_unplanned)."""
+    """DSLs' notifications pushed within LOOKBACK up to `now` whose prompt and hand-over times
+    are not yet set, with their LA's settings, locked (ix_notifications_attendance_unplanned)."""
     n, la = notifications.c, local_authorities.c
     return (select(n.id, func.coalesce(n.sent_at, n.push_at).label("pushed_at"),
                    la.attendance_prompt_at, la.attendance_la_at)
@@ -173,7 +173,10 @@ def unplanned(now: datetime, limit: int) -> Any:
             .where(n.school_urn.is_not(None), n.recipient_role == "dsl",
                    n.state.in_(DELIVERED), n.attendance_stage == WAITING,
                    n.attendance_prompt_at.is_(None),
-                   func.coalesce(n.sent_at, n.push_at) > now - LOOKBACK)
+                   # bounded both ways: tomorrow's alerts, scheduled tonight, sit in the
+                   # same index and would otherwise be walked past on every pass
+                   func.coalesce(n.sent_at, n.push_at) > now - LOOKBACK,
+                   func.coalesce(n.sent_at, n.push_at) <= now)
             .limit(limit).with_for_update(of=notifications, skip_locked=True))
 
 
