@@ -161,8 +161,9 @@ class OutboxRelay:
         while not stop.is_set():
             if self.lease.renew_due():
                 await self.lease.renew(self.engine)
+            # cleared before the read, so rows committed while a batch is out wake the next
+            self._wake.clear()
             if await self.publish_batch(consumer) < self.batch_size:
-                self._wake.clear()
                 await _wait_any(stop, self._wake,
                                 min(self.poll_interval_s, self.lease.renew_every))
 

@@ -36,7 +36,7 @@ class Worker:
         self, *, kafka: KafkaConnection, engine: AsyncEngine, source: str, group_id: str,
         consume: list[str], produce: list[str], handle: Handler,
         layout: TopicLayout = TopicLayout(), handle_batch: BatchHandler | None = None,
-        relay: bool = True, relay_lease_s: float = 10.0,
+        relay: bool = True, relay_lease_s: float = 10.0, relay_poll_s: float = 0.5,
     ) -> None:
         self.kafka = kafka
         self.engine = engine
@@ -49,6 +49,7 @@ class Worker:
         self.layout = layout
         self.with_relay = relay
         self.relay_lease_s = relay_lease_s
+        self.relay_poll_s = relay_poll_s
         self.relay_holder = uuid.uuid4()  # each restarted relay takes its predecessor's lease
         self.stop_event = asyncio.Event()
         self.relay: OutboxRelay | None = None
@@ -96,12 +97,26 @@ class Worker:
         consumer = make_consumer(self.kafka, *self.consume, group_id=self.group_id)
         try:
             await consumer.start()
-            await run_consumer(consumer, self.handle, dead_letters=DeadLetters(producer),
-                               stop=self.stop_event, handle_batch=self.handle_batch,
+            await run_consumer(consumer, self._waking(self.handle),
+                               dead_letters=DeadLetters(producer), stop=self.stop_event,
+                               handle_batch=self._waking(self.handle_batch)
+                               if self.handle_batch else None,
                                on_lag=self.on_lag)
         finally:
             await consumer.stop()
             await producer.stop()
+
+    def _waking(self, handle: Callable[[Any], Awaitable[None]]
+                ) -> Callable[[Any], Awaitable[None]]:
+        """`handle`, then a wake-up for the relay: a handler commits its own transaction, so
+        whatever it staged in the outbox is owed to the topic now, not at the relay's next
+        poll (up to `relay_poll_s` later on every hop)."""
+
+        async def run(records: Any) -> None:
+            await handle(records)
+            self.wake_relay()
+
+        return run
 
     async def _relay_once(self) -> None:
         producer = await self._producer()
@@ -109,6 +124,7 @@ class Worker:
             self.relay = OutboxRelay(engine=self.engine, producer=producer,
                                      kafka=self.kafka, source=self.source,
                                      lease_seconds=self.relay_lease_s,
+                                     poll_interval_s=self.relay_poll_s,
                                      holder=self.relay_holder)
             await self.relay.run(self.stop_event)
         finally:
