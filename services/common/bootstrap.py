@@ -24,9 +24,11 @@ def build_worker(
     access: ServiceAccess, settings: Settings, *, engine: AsyncEngine, source: str,
     handle: Handler, handle_batch: BatchHandler | None = None, relay: bool = True,
 ) -> Worker:
-    """A worker on the group and topics `access` names, relaying the outbox rows of `source`."""
+    """A worker on the group and topics `access` names, relaying the outbox rows of `source`;
+    a group off the alert path fetches at the background wait."""
     return Worker(
-        kafka=settings.kafka(), engine=engine, source=settings.topic(source),
+        kafka=settings.kafka(background=not access.alert_path), engine=engine,
+        source=settings.topic(source),
         group_id=access.group_id(settings.topic_prefix),
         consume=[settings.topic(t) for t in access.consumes],
         produce=[settings.topic(t) for t in access.produces],

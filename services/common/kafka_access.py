@@ -60,6 +60,9 @@ class ServiceAccess:
     transactional: bool = False
     group: str = ""  # a second consumer group of the same principal: `daybreak-<name>-<group>`
     reads: tuple[str, ...] = ()  # read from start to end without a group (no DLQ, no offsets)
+    # its group is a hop between a police report and a school's alert: its fetches wait
+    # DAYBREAK_KAFKA_FETCH_MAX_WAIT_MS, any other's DAYBREAK_KAFKA_BACKGROUND_FETCH_MAX_WAIT_MS
+    alert_path: bool = False
 
     def group_id(self, prefix: str) -> str:
         """The service's consumer group under the deployment's prefix."""
@@ -110,13 +113,13 @@ INGEST = ServiceAccess("ingest", consumes=(topics.NOTIFICATIONS,), produces=(top
                        transactional=True, reads=REVOKED)
 MATCHER = ServiceAccess("matcher", consumes=(topics.INCIDENTS,),
                         produces=(topics.MATCHES, topics.REVIEWS, topics.DISCLOSURES,
-                                  topics.REGISTRY), outbox=True, reads=REVOKED)
+                                  topics.REGISTRY), outbox=True, reads=REVOKED, alert_path=True)
 # incidents.v1 too: a withdrawal retracts the notifications it caused; reviews.v1: the LA is
 # told of each review waiting and chased until it is resolved
 NOTIFIER = ServiceAccess("notifier",
                          consumes=(topics.MATCHES, topics.INCIDENTS, topics.REVIEWS),
                          produces=(topics.DISCLOSURES, topics.NOTIFICATIONS), outbox=True,
-                         reads=REVOKED)
+                         reads=REVOKED, alert_path=True)
 # the notifier's copy of the registry, in a group of its own: a match waiting for a school's
 # entry must not hold that entry up behind it
 NOTIFIER_REGISTRY = ServiceAccess("notifier", consumes=(topics.REGISTRY,), group="registry")

@@ -205,6 +205,10 @@ class Settings(BaseSettings):
     # fewer, fuller polls (fewer transactions and fetches) for a bounded wait per hop
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=5000)
     kafka_fetch_min_bytes: int = Field(default=256 * 1024, ge=1, le=16 * 1024 * 1024)
+    # the consumers off the way from a report to a school's alert (ingest's receipts, the
+    # audit log, the notifier's directory and figures) wait longer: an idle stack's broker
+    # answers five times fewer empty fetches of theirs, and a loaded one fills their polls
+    kafka_background_fetch_max_wait_ms: int = Field(default=500, ge=0, le=5000)
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
     # SASL_SSL: the PEM bundle that signs the brokers' certificates (None: the system's CAs);
@@ -362,13 +366,15 @@ class Settings(BaseSettings):
                                  "content they carry")
         return self
 
-    def kafka(self) -> KafkaConnection:
-        """This process's broker connection: bootstrap servers and its own principal."""
+    def kafka(self, *, background: bool = False) -> KafkaConnection:
+        """This process's broker connection: bootstrap servers and its own principal
+        (`background`: for a consumer off the alert path, its longer fetch wait)."""
         return KafkaConnection(
             bootstrap=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism, username=self.kafka_username,
             password=self.kafka_password, compression=self.kafka_compression,
-            fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=self.kafka_background_fetch_max_wait_ms if background
+            else self.kafka_fetch_max_wait_ms,
             fetch_min_bytes=self.kafka_fetch_min_bytes, ca_file=self.kafka_ca_file)
 
     def topic_layout(self) -> TopicLayout:
