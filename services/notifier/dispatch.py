@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, json_rows_param, update_json_rows
 from services.common.safe_http import failure_reason
 from services.notifier.announce import (
     announce_escalated,
@@ -231,27 +231,26 @@ class Dispatcher:
                     moves[action == "send"].append(await self._move(
                         uow.conn, member, action, queued.recipients, now,
                         before=befores[member.la_code], email_id=queued.email_id))
-            for sent, values in moves.items():  # every row's new chain in one executemany
+            for sent, values in moves.items():  # every row's new chain in one execution
                 if values:
-                    await uow.conn.execute(_MOVE_SENT if sent else _MOVE, values)
+                    await uow.conn.execute(_MOVE_SENT if sent else _MOVE,
+                                           json_rows_param(values))
             await uow.commit()
         return sum(len(m) for m in groups.values())
 
     async def _move(self, conn: AsyncConnection, row: Any, action: ChainAction,
                     to: Recipients, now: datetime, *, before: timedelta,
                     email_id: uuid.UUID) -> dict[str, Any]:
-        """The row's chain after `action`, as `_MOVE`'s (or `_MOVE_SENT`'s) parameters; what
+        """The row's chain after `action`, as a row of `_MOVE` (or `_MOVE_SENT`); what
         it announces and audits is staged here."""
         moved = after(Chain.of(row), action, now, before=before)
         # a notice nobody at its school or LA could take went further: audited as escalations
         strayed = to.role != row.recipient_role and to.role not in SCHOOL_ROLES
         if to.role not in SCHOOL_ROLES:
             moved = handed_to_la(moved, now, before=before)  # the LA was sent it: theirs too
-        values = {f"new_{name}": value
-                  for name, value in _chain_values(moved, before=before).items()}
-        values["row_id"] = row.id
+        values = {"id": row.id, **_chain_values(moved, before=before)}
         if action == "send":
-            values |= {"new_sent_at": now, "new_email_id": email_id}
+            values |= {"sent_at": now, "email_id": email_id}
         await announce_escalated(conn, row, action=action, at=now, topic_prefix=self.topic_prefix)
         if action != "send" or strayed:
             await audit_sent_about(conn, topic_prefix=self.topic_prefix, notification=row,
@@ -403,11 +402,8 @@ def _next_in_line(desk: Desk, failed: Recipients, service_desk: str) -> Recipien
 # the chain's columns a step writes: these as the chain holds them, and its deadline
 _CARRIED = ("state", "escalations_sent", "la_since", "duty_at", "duty_calls")
 _CHAIN = (*_CARRIED, "deadline_at")
-# parameters named new_<column> (a column's own name is SQLAlchemy's to bind)
-_MOVE = (update(notifications).where(notifications.c.id == bindparam("row_id"))
-         .values({name: bindparam(f"new_{name}") for name in _CHAIN}))
-_MOVE_SENT = _MOVE.values(sent_at=bindparam("new_sent_at"),
-                          email_id=bindparam("new_email_id"))
+_MOVE = update_json_rows(notifications, "id", _CHAIN)
+_MOVE_SENT = update_json_rows(notifications, "id", [*_CHAIN, "sent_at", "email_id"])
 
 
 def _chain_values(chain: Chain, *, before: timedelta) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from services.notifier.handlers import (
 from services.notifier.models import notification_children, notifications, webhook_deliveries
 from services.notifier.rekey import rekey_children
 from tests.support.clock import Clock
-from tests.support.db import statements
+from tests.support.db import executemanys, statements
 from tests.support.notifier import (
     MATCHED_AT,
     PUSH_AT,
@@ -193,9 +193,10 @@ async def test_one_content_free_email_per_school_even_with_two_dispatchers(
 async def test_a_pass_moves_its_notifications_in_as_many_updates_however_many(
     engine, deps, clock, smtp, http
 ) -> None:
-    """The morning's pass records every notification it sent in one executemany, so a pass
-    over ten schools sends as many UPDATEs of notifications as a pass over one; each row
-    still ends as its own chain says (sent, with the e-mail that told its school)."""
+    """The morning's pass records every notification it sent in one execution (an UPDATE
+    over the rows as JSON, not an executemany), so a pass over ten schools sends as many
+    UPDATEs of notifications as a pass over one; each row still ends as its own chain says
+    (sent, with the e-mail that told its school)."""
     _, port = smtp
 
     async def a_pass(schools: int) -> list[str]:
@@ -205,8 +206,10 @@ async def test_a_pass_moves_its_notifications_in_as_many_updates_however_many(
             urns.append(school.urn)
             await on_child_matched(matched(uuid.uuid4(), school, "Zara"), deps=deps)
         clock.now = PUSH_AT
-        with statements(engine) as sent:
+        with statements(engine) as sent, executemanys(engine) as per_row:
             await dispatcher(engine, clock, port, http).run_once()
+        # was the pass's UPDATE, run as one execution a row
+        assert not [s for s in per_row if s.startswith("UPDATE notifier.notifications")]
         async with engine.connect() as conn:
             rows = (await conn.execute(select(notifications.c.state, notifications.c.email_id)
                                        .where(notifications.c.school_urn.in_(urns)))).all()
