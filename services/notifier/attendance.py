@@ -167,7 +167,8 @@ def unplanned(now: datetime, limit: int) -> Any:
     """DSLs' notifications pushed within LOOKBACK up to `now` whose prompt and hand-over times
     are not yet set, with their LA's settings, locked (ix_notifications_attendance_unplanned)."""
     n, la = notifications.c, local_authorities.c
-    return (select(n.id, func.coalesce(n.sent_at, n.push_at).label("pushed_at"),
+    pushed_at = func.coalesce(n.sent_at, n.push_at)  # the index's expression
+    return (select(n.id, pushed_at.label("pushed_at"),
                    la.attendance_prompt_at, la.attendance_la_at)
             .select_from(notifications.outerjoin(local_authorities, la.la_code == n.la_code))
             .where(n.school_urn.is_not(None), n.recipient_role == "dsl",
@@ -175,8 +176,7 @@ def unplanned(now: datetime, limit: int) -> Any:
                    n.attendance_prompt_at.is_(None),
                    # bounded both ways: tomorrow's alerts, scheduled tonight, sit in the
                    # same index and would otherwise be walked past on every pass
-                   func.coalesce(n.sent_at, n.push_at) > now - LOOKBACK,
-                   func.coalesce(n.sent_at, n.push_at) <= now)
+                   pushed_at > now - LOOKBACK, pushed_at <= now)
             .limit(limit).with_for_update(of=notifications, skip_locked=True))
 
 
