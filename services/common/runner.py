@@ -106,8 +106,7 @@ class Worker:
             await consumer.stop()
             await producer.stop()
 
-    def _waking(self, handle: Callable[[Any], Awaitable[None]]
-                ) -> Callable[[Any], Awaitable[None]]:
+    def _waking(self, handle: Handler) -> Handler:
         """`handle`, then a wake-up for the relay: a handler commits its own transaction, so
         whatever it staged in the outbox is owed to the topic now, not at the relay's next
         poll (up to `relay_poll_s` later on every hop)."""
